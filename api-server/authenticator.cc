@@ -1,0 +1,96 @@
+#include "api-server/authenticator.h"
+
+#include <grpcpp/server_context.h>
+
+#include <pqxx/connection>
+#include <pqxx/result>
+#include <pqxx/nontransaction>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "api-server/sql_queries.h"
+#include "common/pg_pool.h"
+#include "common/tokens.h"
+
+namespace gantry::api {
+namespace {
+constexpr absl::string_view kBearerPrefix = "Bearer ";
+constexpr size_t kMaxKeyBytes = 256;
+}  // namespace
+
+absl::Status Authenticator::InstallBootstrapKey(const std::string& key) {
+  if (key.empty()) return absl::OkStatus();
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_params(std::string(sql::kUpsertBootstrapApiKey), Sha256Hex(key));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Caller> Authenticator::LookupApiKey(const std::string& key) {
+  static const absl::Status kRefused =
+      absl::UnauthenticatedError("API key not accepted (unknown, revoked or expired)");
+  if (key.empty() || key.size() > kMaxKeyBytes) return kRefused;
+  absl::StatusOr<Caller> out = kRefused;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kSelectApiKey), Sha256Hex(key));
+    if (r.empty()) return absl::OkStatus();
+    auto role = ParseRole(r[0][1].as<std::string>());
+    if (!role.ok()) return role.status();
+    out = Caller{*role, r[0][0].as<std::string>()};
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<Caller> Authenticator::AuthenticateClient(const grpc::ServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto auth = metadata.find("authorization");
+  if (auth != metadata.end()) {
+    absl::string_view value(auth->second.data(), auth->second.size());
+    if (!absl::StartsWith(value, kBearerPrefix)) {
+      return absl::UnauthenticatedError("authorization header must be \"Bearer <api key>\"");
+    }
+    return LookupApiKey(std::string(value.substr(kBearerPrefix.size())));
+  }
+  auto auth_context = context.auth_context();
+  if (auth_context == nullptr) return absl::UnauthenticatedError("no credentials presented");
+  auto identity = PeerIdentity(*auth_context);
+  if (!identity.ok()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        identity.status().message(),
+        "; present an API key (authorization: Bearer ...) or a user/admin client certificate"));
+  }
+  if (identity->role != Role::kUser && identity->role != Role::kAdmin) {
+    return absl::PermissionDeniedError(absl::StrCat("a ", RoleName(identity->role),
+                                                    " certificate cannot call client APIs"));
+  }
+  return Caller{identity->role, identity->Principal()};
+}
+
+absl::StatusOr<Caller> Authenticator::AuthenticateAdmin(const grpc::ServerContext& context) {
+  auto caller = AuthenticateClient(context);
+  if (!caller.ok()) return caller;
+  if (!caller->is_admin()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(caller->principal, " is not an admin; AdminService needs the admin role"));
+  }
+  return caller;
+}
+
+absl::StatusOr<Identity> Authenticator::AuthenticateController(
+    const grpc::ServerContext& context) {
+  auto auth_context = context.auth_context();
+  if (auth_context == nullptr) return absl::UnauthenticatedError("no client certificate");
+  auto identity = PeerIdentity(*auth_context);
+  if (!identity.ok()) return identity.status();
+  if (identity->role != Role::kController) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "RegistryService needs a controller certificate, not ", RoleName(identity->role)));
+  }
+  return identity;
+}
+
+}  // namespace gantry::api

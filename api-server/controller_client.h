@@ -1,0 +1,49 @@
+// Calls a controller's ControllerService over mTLS as spiffe://gantry/api-server.
+// An interface because tests substitute a fake; GrpcControllerClient is the real one.
+// Thread-safe: any handler thread may call it.
+#pragma once
+
+#include <grpcpp/security/credentials.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gantry/v1/controller_service.grpc.pb.h"
+
+namespace gantry::api {
+
+class ControllerClient {
+ public:
+  virtual ~ControllerClient() = default;
+  virtual absl::StatusOr<v1::ControllerSessionResponse> CreateSession(
+      const std::string& endpoint, const v1::ControllerCreateSessionRequest& request) = 0;
+  virtual absl::StatusOr<v1::ControllerSessionResponse> DeleteSession(
+      const std::string& endpoint, const std::string& session_id) = 0;
+};
+
+class GrpcControllerClient : public ControllerClient {
+ public:
+  GrpcControllerClient(std::shared_ptr<grpc::ChannelCredentials> creds, absl::Duration timeout)
+      : creds_(std::move(creds)), timeout_(timeout) {}
+
+  absl::StatusOr<v1::ControllerSessionResponse> CreateSession(
+      const std::string& endpoint, const v1::ControllerCreateSessionRequest& request) override;
+  absl::StatusOr<v1::ControllerSessionResponse> DeleteSession(
+      const std::string& endpoint, const std::string& session_id) override;
+
+ private:
+  v1::ControllerService::Stub* StubFor(const std::string& endpoint);
+
+  std::shared_ptr<grpc::ChannelCredentials> creds_;
+  absl::Duration timeout_;
+  std::mutex mu_;
+  // One channel per controller endpoint, reused across calls.
+  std::map<std::string, std::unique_ptr<v1::ControllerService::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace gantry::api

@@ -1,0 +1,157 @@
+#include "api-server/controller_store.h"
+
+#include <pqxx/connection>
+#include <pqxx/result>
+#include <pqxx/nontransaction>
+#include <pqxx/transaction>
+
+#include "absl/strings/str_cat.h"
+#include "api-server/session_store.h"
+#include "api-server/sql_queries.h"
+#include "common/json_util.h"
+#include "common/pg_pool.h"
+#include "common/tokens.h"
+
+namespace gantry::api {
+namespace {
+
+std::string SkillsJson(const google::protobuf::RepeatedPtrField<std::string>& skills) {
+  return JsonStringArray({skills.begin(), skills.end()});
+}
+
+std::string CapabilitiesJson(const google::protobuf::RepeatedPtrField<v1::CapabilityInfo>& caps) {
+  std::string out = "[";
+  for (int i = 0; i < caps.size(); ++i) {
+    if (i > 0) out += ",";
+    out += ToJson(caps[i]);
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+absl::StatusOr<std::pair<std::string, absl::Time>> ControllerStore::Register(
+    const v1::RegisterControllerRequest& r, const std::string& token_sha256,
+    absl::Duration token_lifetime) {
+  std::pair<std::string, absl::Time> out;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    const auto& cap = r.capacity();
+    pqxx::result row = tx.exec_params(
+        std::string(sql::kUpsertController), r.name(), r.type(), r.endpoint(),
+        JsonStringMap(r.labels()), SkillsJson(r.skills()), CapabilitiesJson(r.capabilities()),
+        ToJson(cap), cap.gpus_total(), cap.gpus_free(), cap.max_free_gpus_per_worker(),
+        cap.max_gpu_memory_bytes());
+    out.first = row[0][0].as<std::string>();
+    pqxx::result expiry = tx.exec_params(std::string(sql::kUpsertControllerToken), out.first,
+                                         token_sha256, absl::ToDoubleSeconds(token_lifetime));
+    out.second = absl::FromUnixSeconds(expiry[0][0].as<int64_t>());
+    tx.commit();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
+                                          const std::string& token) {
+  static const absl::Status kRefused = absl::UnauthenticatedError(
+      "controller_id/controller_token not accepted: re-register with the join token");
+  if (!IsUuid(controller_id) || token.empty()) return kRefused;
+  bool ok = false;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerToken), controller_id);
+    // Hash even when there is no row so the time taken does not reveal whether the id exists.
+    std::string presented = Sha256Hex(token);
+    if (r.empty()) return absl::OkStatus();
+    ok = ConstantTimeEquals(presented, r[0][0].as<std::string>()) && r[0][1].as<bool>();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return ok ? absl::OkStatus() : kRefused;
+}
+
+absl::StatusOr<bool> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r) {
+  bool cordoned = false;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    const auto& cap = r.capacity();
+    pqxx::result row = tx.exec_params(
+        std::string(sql::kUpdateControllerHeartbeat), r.controller_id(), ToJson(cap),
+        ToJson(r.load()), cap.gpus_total(), cap.gpus_free(), cap.max_free_gpus_per_worker(),
+        cap.max_gpu_memory_bytes(), r.load().active_sessions(), SkillsJson(r.skills()),
+        CapabilitiesJson(r.capabilities()));
+    if (row.empty()) return absl::NotFoundError("controller not registered: register again");
+    cordoned = row[0][0].as<bool>();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return cordoned;
+}
+
+absl::Status ControllerStore::MarkOffline(const std::string& controller_id) {
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_params(std::string(sql::kMarkControllerOffline), controller_id);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::Candidates(
+    const PlacementRequest& p, int limit) {
+  std::vector<ControllerTarget> out;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerCandidates), p.gpu_count,
+                                    p.min_gpu_memory_bytes, absl::ToDoubleSeconds(freshness_),
+                                    p.controller_id, p.controller_type, p.selector_json, limit);
+    for (const auto& row : r) {
+      out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()});
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status ControllerStore::NoteSelected(const std::string& controller_id) {
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_params(std::string(sql::kNoteControllerSelected), controller_id);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<FleetSummary> ControllerStore::Summary() {
+  FleetSummary out;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kSelectFleetGpuSummary),
+                                    absl::ToDoubleSeconds(freshness_));
+    out.selectable_controllers = r[0][0].as<int>();
+    out.max_free_gpus_per_worker = r[0][1].as<int>();
+    out.registered_controllers = r[0][2].as<int>();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<ControllerTarget> ControllerStore::Get(const std::string& controller_id) {
+  if (!IsUuid(controller_id)) {
+    return absl::NotFoundError(absl::StrCat("controller \"", controller_id, "\" not found"));
+  }
+  absl::StatusOr<ControllerTarget> out = absl::NotFoundError(
+      absl::StrCat("controller ", controller_id, " not found"));
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerEndpoint), controller_id);
+    if (!r.empty()) out = ControllerTarget{controller_id, r[0][0].as<std::string>(), r[0][1].as<std::string>()};
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+}  // namespace gantry::api

@@ -1,0 +1,69 @@
+// Registered controllers and their tokens in PostgreSQL: registration, token checks,
+// heartbeats and candidate selection. Thread-safe; blocking (see SessionStore).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gantry/v1/registry_service.pb.h"
+
+namespace gantry {
+class PgPool;
+}
+
+namespace gantry::api {
+
+struct ControllerTarget {
+  std::string id;
+  std::string endpoint;
+  std::string name;
+};
+
+struct PlacementRequest {
+  int gpu_count = 0;
+  int64_t min_gpu_memory_bytes = 0;
+  std::string controller_id;
+  std::string controller_type;
+  std::string selector_json = "{}";
+};
+
+struct FleetSummary {
+  int selectable_controllers = 0;
+  int max_free_gpus_per_worker = 0;
+  int registered_controllers = 0;
+};
+
+class ControllerStore {
+ public:
+  ControllerStore(PgPool* pool, absl::Duration heartbeat_freshness)
+      : pool_(pool), freshness_(heartbeat_freshness) {}
+
+  // Inserts or updates the controller by name (keeping its id) and replaces its token hash.
+  // Returns the id and the token's expiry.
+  absl::StatusOr<std::pair<std::string, absl::Time>> Register(
+      const v1::RegisterControllerRequest& request, const std::string& token_sha256,
+      absl::Duration token_lifetime);
+
+  // OK if `token` is the controller's live token (compared in constant time);
+  // UNAUTHENTICATED otherwise, without saying which part was wrong.
+  absl::Status VerifyToken(const std::string& controller_id, const std::string& token);
+
+  // Returns whether the controller is cordoned.
+  absl::StatusOr<bool> Heartbeat(const v1::HeartbeatRequest& request);
+  absl::Status MarkOffline(const std::string& controller_id);
+
+  // Controllers that could take the placement, best first (least loaded, then round-robin).
+  absl::StatusOr<std::vector<ControllerTarget>> Candidates(const PlacementRequest& request,
+                                                           int limit);
+  absl::Status NoteSelected(const std::string& controller_id);
+  absl::StatusOr<FleetSummary> Summary();
+  absl::StatusOr<ControllerTarget> Get(const std::string& controller_id);
+
+ private:
+  PgPool* pool_;
+  absl::Duration freshness_;
+};
+
+}  // namespace gantry::api

@@ -1,0 +1,142 @@
+// gantry-api: the stateless, client-facing API server. Wires config, PostgreSQL, the stores,
+// the domain managers and the gRPC services, then waits for SIGTERM.
+#include <grpcpp/server.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "api-server/admin_service.h"
+#include "api-server/authenticator.h"
+#include "api-server/controller_client.h"
+#include "api-server/controller_store.h"
+#include "api-server/database_monitor.h"
+#include "api-server/invoke_service.h"
+#include "api-server/migration_runner.h"
+#include "api-server/registry_manager.h"
+#include "api-server/registry_service.h"
+#include "api-server/session_manager.h"
+#include "api-server/session_service.h"
+#include "api-server/session_store.h"
+#include "common/config.h"
+#include "common/grpc_server.h"
+#include "common/logging.h"
+#include "common/pg_pool.h"
+#include "common/shutdown.h"
+#include "common/tls.h"
+
+namespace {
+
+struct ApiConfig {
+  std::string listen = "127.0.0.1:7443";
+  std::string port_file;
+  std::string tls_ca, tls_cert, tls_key;
+  std::string database_url;
+  int64_t db_pool_size = 16;
+  std::string join_token;
+  std::string bootstrap_admin_key;
+  absl::Duration controller_heartbeat_interval = absl::Seconds(5);
+  absl::Duration controller_call_timeout = absl::Seconds(30);
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  int64_t max_message_bytes = 16 * 1024 * 1024;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  bool migrate_only = false;
+};
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "gantry-api: %s\n", status.ToString().c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gantry::BlockTerminationSignals();
+  ApiConfig cfg;
+  gantry::Flags flags("gantry-api", "Gantry's client-facing API server (state in PostgreSQL)");
+  flags.AddString("listen", &cfg.listen, "address:port to serve on (port 0 picks a free port)");
+  flags.AddString("port-file", &cfg.port_file, "write the bound port here once serving");
+  flags.AddString("tls-ca", &cfg.tls_ca, "cluster CA bundle (PEM) that client certificates must chain to");
+  flags.AddString("tls-cert", &cfg.tls_cert, "server certificate (PEM), SAN spiffe://gantry/api-server");
+  flags.AddString("tls-key", &cfg.tls_key, "server private key (PEM)");
+  flags.AddString("database-url", &cfg.database_url, "PostgreSQL connection string (libpq DSN or URI)");
+  flags.AddInt("db-pool-size", &cfg.db_pool_size, "PostgreSQL connections kept open");
+  flags.AddString("join-token", &cfg.join_token, "cluster join token controllers register with (secret)");
+  flags.AddString("bootstrap-admin-key", &cfg.bootstrap_admin_key,
+                  "an admin API key to accept from the start (stored hashed; secret)");
+  flags.AddDuration("controller-heartbeat-interval", &cfg.controller_heartbeat_interval,
+                    "how often controllers heartbeat; 3 missed make one unselectable");
+  flags.AddDuration("controller-call-timeout", &cfg.controller_call_timeout,
+                    "deadline for each call to a controller");
+  flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
+  flags.AddInt("max-message-bytes", &cfg.max_message_bytes, "largest request accepted");
+  flags.AddString("log-format", &cfg.log_format, "text or json");
+  flags.AddString("log-level", &cfg.log_level, "trace, debug, info, warn or error");
+  flags.AddBool("migrate-only", &cfg.migrate_only, "apply pending migrations and exit");
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return Fail(s);
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  if (absl::Status s = gantry::InitLogging("gantry-api", cfg.log_format, cfg.log_level); !s.ok()) {
+    return Fail(s);
+  }
+  if (cfg.database_url.empty()) {
+    return Fail(absl::InvalidArgumentError("--database-url (GANTRY_DATABASE_URL) is required"));
+  }
+
+  gantry::PgPool pool(cfg.database_url, static_cast<int>(cfg.db_pool_size));
+  if (cfg.migrate_only) {
+    absl::Status s = pool.Run([](pqxx::connection& c) {
+      auto applied = gantry::api::ApplyMigrations(c, gantry::api::EmbeddedMigrations());
+      if (!applied.ok()) return applied.status();
+      spdlog::info("{} migration(s) applied; schema up to date", applied->size());
+      return absl::OkStatus();
+    });
+    return s.ok() ? 0 : Fail(s);
+  }
+  if (cfg.join_token.size() < 16) {
+    return Fail(absl::InvalidArgumentError(
+        "--join-token (GANTRY_JOIN_TOKEN) must be set, at least 16 characters"));
+  }
+
+  auto server_creds = gantry::MakeServerCredentials({cfg.tls_ca, cfg.tls_cert, cfg.tls_key},
+                                                    gantry::ClientCertPolicy::kVerifyIfPresent);
+  if (!server_creds.ok()) return Fail(server_creds.status());
+  auto client_creds = gantry::MakeChannelCredentials({cfg.tls_ca, cfg.tls_cert, cfg.tls_key});
+  if (!client_creds.ok()) return Fail(client_creds.status());
+
+  using namespace gantry::api;
+  SessionStore session_store(&pool);
+  ControllerStore controller_store(&pool, cfg.controller_heartbeat_interval * 3);
+  Authenticator authenticator(&pool);
+  GrpcControllerClient controller_client(*client_creds, cfg.controller_call_timeout);
+  SessionManager session_manager(&session_store, &controller_store, &controller_client);
+  RegistryManager registry_manager({cfg.join_token, absl::Hours(24 * 30), cfg.controller_heartbeat_interval},
+                                   &controller_store, &session_store);
+  DatabaseMonitor db_monitor(&pool, absl::Seconds(1), [&] {
+    return authenticator.InstallBootstrapKey(cfg.bootstrap_admin_key);
+  });
+
+  SessionServiceImpl session_service(&db_monitor, &authenticator, &session_manager);
+  RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager);
+  AdminServiceImpl admin_service(&authenticator);
+  InvokeServiceImpl invoke_service(&authenticator);
+
+  auto server = gantry::StartGrpcServer(
+      cfg.listen, *server_creds,
+      {&session_service, &registry_service, &admin_service, &invoke_service},
+      static_cast<int>(cfg.max_message_bytes));
+  if (!server.ok()) return Fail(server.status());
+  db_monitor.Start(server->server.get());
+  spdlog::info("serving on port {}", server->port);
+  if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
+
+  int sig = gantry::WaitForTerminationSignal();
+  spdlog::info("signal {}: draining for up to {}", sig, absl::FormatDuration(cfg.shutdown_grace));
+  server->server->Shutdown(absl::ToChronoTime(absl::Now() + cfg.shutdown_grace));
+  db_monitor.Stop();
+  spdlog::info("stopped");
+  return 0;
+}

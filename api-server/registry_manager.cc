@@ -1,0 +1,118 @@
+#include "api-server/registry_manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/session_phase.h"
+#include "common/status.h"
+#include "common/tokens.h"
+
+namespace gantry::api {
+namespace {
+
+absl::Status ValidateRegistration(const v1::RegisterControllerRequest& r) {
+  if (r.type().empty() || r.type().size() > 63) {
+    return absl::InvalidArgumentError("type: required, at most 63 bytes (e.g. \"gpu-node\")");
+  }
+  if (r.endpoint().empty() || r.endpoint().size() > 255 ||
+      r.endpoint().find(':') == std::string::npos) {
+    return absl::InvalidArgumentError("endpoint: required as host:port, at most 255 bytes");
+  }
+  if (r.labels_size() > 32) return absl::InvalidArgumentError("labels: at most 32 entries");
+  for (const auto& [k, v] : r.labels()) {
+    if (k.empty() || k.size() > 63 || v.size() > 256) {
+      return absl::InvalidArgumentError("labels: keys 1..63 bytes, values at most 256 bytes");
+    }
+  }
+  if (r.skills_size() > 1024 || r.capabilities_size() > 1024) {
+    return absl::InvalidArgumentError("skills/capabilities: at most 1024 each");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::RegisterControllerResponse> RegistryManager::Register(
+    const Identity& caller, const v1::RegisterControllerRequest& request) {
+  // The join token is checked before anything else so a wrong one learns nothing.
+  if (config_.join_token.empty() || !ConstantTimeEquals(request.join_token(), config_.join_token)) {
+    return absl::UnauthenticatedError("join_token: not accepted");
+  }
+  if (request.name() != caller.name) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "name: \"", request.name().substr(0, 63), "\" does not match the certificate's controller name \"",
+        caller.name, "\""));
+  }
+  RETURN_IF_ERROR(ValidateRegistration(request));
+  std::string token = RandomToken(32);
+  ASSIGN_OR_RETURN(auto registered,
+                   controllers_->Register(request, Sha256Hex(token), config_.token_lifetime));
+  spdlog::info("controller {} registered as {} at {}", request.name(), registered.first,
+               request.endpoint());
+  v1::RegisterControllerResponse response;
+  response.set_controller_id(registered.first);
+  response.set_controller_token(token);
+  response.mutable_token_expire_time()->set_seconds(absl::ToUnixSeconds(registered.second));
+  response.set_heartbeat_interval_ms(
+      static_cast<int32_t>(absl::ToInt64Milliseconds(config_.heartbeat_interval)));
+  return response;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const v1::HeartbeatRequest& request) {
+  RETURN_IF_ERROR(controllers_->VerifyToken(request.controller_id(), request.controller_token()));
+  ASSIGN_OR_RETURN(bool cordoned, controllers_->Heartbeat(request));
+  v1::HeartbeatResponse response;
+  response.set_cordoned(cordoned);
+  return response;
+}
+
+absl::Status RegistryManager::Deregister(const v1::DeregisterRequest& request) {
+  RETURN_IF_ERROR(controllers_->VerifyToken(request.controller_id(), request.controller_token()));
+  spdlog::info("controller {} deregistered", request.controller_id());
+  return controllers_->MarkOffline(request.controller_id());
+}
+
+absl::StatusOr<v1::ReportSessionEventsResponse> RegistryManager::ReportSessionEvents(
+    const v1::ReportSessionEventsRequest& request) {
+  RETURN_IF_ERROR(controllers_->VerifyToken(request.controller_id(), request.controller_token()));
+  if (request.events_size() > 1000) {
+    return absl::InvalidArgumentError("events: at most 1000 per call");
+  }
+  v1::ReportSessionEventsResponse response;
+  for (const auto& event : request.events()) {
+    auto current = sessions_->Get(event.session_id());
+    if (current.status().code() == absl::StatusCode::kNotFound) {
+      response.add_sessions_to_stop(event.session_id());
+      continue;
+    }
+    if (!current.ok()) return current.status();
+    // A controller may only report on sessions placed on it.
+    if (current->controller_id() != request.controller_id()) {
+      spdlog::warn("controller {} reported session {} which belongs to controller {}",
+                   request.controller_id(), event.session_id(), current->controller_id());
+      continue;
+    }
+    if (IsTerminal(current->phase())) {
+      if (!IsTerminal(event.phase())) response.add_sessions_to_stop(event.session_id());
+      continue;
+    }
+    // A deletion in progress wins over a late "running" report.
+    if (current->phase() == v1::SESSION_PHASE_TERMINATING && !IsTerminal(event.phase())) continue;
+    if (!IsLegalTransition(current->phase(), event.phase())) continue;
+    PhaseChange change;
+    change.phase = event.phase();
+    change.message = event.message();
+    change.worker_id = event.worker_id();
+    change.node_id = event.node_id();
+    if (event.gpu_uuids_size() > 0) {
+      change.gpu_uuids = std::vector<std::string>(event.gpu_uuids().begin(), event.gpu_uuids().end());
+    }
+    auto applied = sessions_->Transition(event.session_id(), change);
+    if (!applied.ok() && applied.status().code() != absl::StatusCode::kFailedPrecondition) {
+      return applied.status();
+    }
+  }
+  return response;
+}
+
+}  // namespace gantry::api

@@ -1,0 +1,40 @@
+// The controller registry use cases: join-token registration, heartbeats, deregistration and
+// the session events controllers push. Thread-safe; blocking.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "api-server/controller_store.h"
+#include "api-server/session_store.h"
+#include "common/identity.h"
+#include "gantry/v1/registry_service.pb.h"
+
+namespace gantry::api {
+
+struct RegistryConfig {
+  std::string join_token;
+  absl::Duration token_lifetime = absl::Hours(24 * 30);
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+};
+
+class RegistryManager {
+ public:
+  RegistryManager(RegistryConfig config, ControllerStore* controllers, SessionStore* sessions)
+      : config_(std::move(config)), controllers_(controllers), sessions_(sessions) {}
+
+  absl::StatusOr<v1::RegisterControllerResponse> Register(
+      const Identity& caller, const v1::RegisterControllerRequest& request);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  absl::Status Deregister(const v1::DeregisterRequest& request);
+  absl::StatusOr<v1::ReportSessionEventsResponse> ReportSessionEvents(
+      const v1::ReportSessionEventsRequest& request);
+
+ private:
+  RegistryConfig config_;
+  ControllerStore* controllers_;
+  SessionStore* sessions_;
+};
+
+}  // namespace gantry::api

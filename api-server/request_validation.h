@@ -1,0 +1,26 @@
+// Edge validation of client requests: every field bounded, every error INVALID_ARGUMENT naming
+// the field and saying what is allowed. Pure functions: unit-tested without a server.
+#pragma once
+
+#include "absl/status/status.h"
+#include "gantry/v1/session_service.pb.h"
+
+namespace gantry::api {
+
+struct SpecLimits {
+  int max_args = 256;
+  size_t max_arg_bytes = 4096;
+  int max_env = 256;
+  size_t max_env_value_bytes = 32 * 1024;
+  int max_gpus = 64;
+  int max_skills = 64;
+  int max_labels = 32;
+};
+
+absl::Status ValidateSessionSpec(const v1::SessionSpec& spec, const SpecLimits& limits = {});
+absl::Status ValidateCreateSessionRequest(const v1::CreateSessionRequest& request,
+                                          const SpecLimits& limits = {});
+// page_size 0..1000; labels bounded.
+absl::Status ValidateListSessionsRequest(const v1::ListSessionsRequest& request);
+
+}  // namespace gantry::api

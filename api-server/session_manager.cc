@@ -1,0 +1,174 @@
+#include "api-server/session_manager.h"
+
+#include "absl/strings/str_cat.h"
+#include "api-server/request_validation.h"
+#include "common/json_util.h"
+#include "common/session_phase.h"
+#include "common/status.h"
+
+namespace gantry::api {
+namespace {
+
+bool Visible(const Caller& caller, const v1::Session& session) {
+  return caller.is_admin() || session.owner() == caller.principal;
+}
+
+absl::Status NotFound(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("session ", id, " not found"));
+}
+
+PhaseChange FromControllerResponse(const v1::ControllerSessionResponse& r,
+                                   const std::string& controller_id) {
+  PhaseChange change;
+  change.phase = r.phase();
+  change.message = r.message();
+  change.controller_id = controller_id;
+  change.worker_id = r.worker_id();
+  change.node_id = r.node_id();
+  change.gpu_uuids = std::vector<std::string>(r.gpu_uuids().begin(), r.gpu_uuids().end());
+  change.url = r.url();
+  return change;
+}
+
+}  // namespace
+
+absl::Status SessionManager::NoCapacityError(const v1::CreateSessionRequest& request) {
+  ASSIGN_OR_RETURN(FleetSummary fleet, controllers_->Summary());
+  const auto& gpus = request.spec().resources().gpus();
+  if (fleet.selectable_controllers == 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "no healthy, uncordoned controller (", fleet.registered_controllers,
+        " registered): start a controller or uncordon one, then retry"));
+  }
+  std::string where;
+  if (!request.controller_id().empty()) absl::StrAppend(&where, " on controller_id ", request.controller_id());
+  if (!request.controller_type().empty()) absl::StrAppend(&where, " of controller_type \"", request.controller_type(), "\"");
+  if (!request.controller_selector().empty()) absl::StrAppend(&where, " matching controller_selector");
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "spec.resources.gpus: asked for ", gpus.count(), " GPU(s)",
+      gpus.min_memory_bytes() > 0 ? absl::StrCat(" with at least ", gpus.min_memory_bytes(), " bytes each") : "",
+      where, "; the most free GPUs on any one worker in the fleet is ",
+      fleet.max_free_gpus_per_worker, " across ", fleet.selectable_controllers,
+      " healthy controller(s). Ask for fewer or wait for GPUs to free up"));
+}
+
+absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
+                                                   const v1::CreateSessionRequest& request) {
+  RETURN_IF_ERROR(ValidateCreateSessionRequest(request));
+  if (!request.request_id().empty()) {
+    ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
+    if (existing) return sessions_->Get(*existing);
+  }
+
+  PlacementRequest placement;
+  placement.gpu_count = request.spec().resources().gpus().count();
+  placement.min_gpu_memory_bytes = request.spec().resources().gpus().min_memory_bytes();
+  placement.controller_id = request.controller_id();
+  placement.controller_type = request.controller_type();
+  placement.selector_json = JsonStringMap(request.controller_selector());
+  // Nothing is written when nothing can take the session.
+  ASSIGN_OR_RETURN(auto candidates, controllers_->Candidates(placement, max_attempts_));
+  if (candidates.empty()) return NoCapacityError(request);
+
+  auto created = sessions_->Create(caller.principal, request.request_id(), request.template_id(),
+                                   request.spec());
+  if (created.status().code() == absl::StatusCode::kAlreadyExists) {
+    // A concurrent retry with the same request_id won the insert: return its session.
+    ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
+    if (existing) return sessions_->Get(*existing);
+  }
+  if (!created.ok()) return created.status();
+
+  absl::Status last_error;
+  v1::Session session = *created;
+  for (const ControllerTarget& target : candidates) {
+    PhaseChange scheduled;
+    scheduled.phase = v1::SESSION_PHASE_SCHEDULED;
+    scheduled.controller_id = target.id;
+    scheduled.message = absl::StrCat("placing on controller ", target.name);
+    ASSIGN_OR_RETURN(session, sessions_->Transition(session.id(), scheduled));
+    (void)controllers_->NoteSelected(target.id);
+
+    v1::ControllerCreateSessionRequest call;
+    call.set_session_id(session.id());
+    call.set_owner(session.owner());
+    call.set_template_id(session.template_id());
+    *call.mutable_spec() = session.spec();
+    auto response = client_->CreateSession(target.endpoint, call);
+    if (response.ok()) {
+      auto placed = sessions_->Transition(session.id(), FromControllerResponse(*response, target.id));
+      // The controller's pushed events can overtake this reply; then the stored state is newer.
+      if (placed.status().code() == absl::StatusCode::kFailedPrecondition) {
+        return sessions_->Get(session.id());
+      }
+      return placed;
+    }
+    last_error = response.status();
+    if (last_error.code() != absl::StatusCode::kResourceExhausted &&
+        last_error.code() != absl::StatusCode::kUnavailable) {
+      break;  // Not a refusal another controller could fix.
+    }
+  }
+  PhaseChange failed;
+  failed.phase = v1::SESSION_PHASE_FAILED;
+  failed.message = absl::StrCat("placement failed: ", last_error.message());
+  (void)sessions_->Transition(session.id(), failed);
+  return Annotate(last_error, absl::StrCat("session ", session.id(), " FAILED"));
+}
+
+absl::StatusOr<v1::Session> SessionManager::Get(const Caller& caller, const std::string& id) {
+  auto session = sessions_->Get(id);
+  if (!session.ok()) return session.status();
+  if (!Visible(caller, *session)) return NotFound(id);
+  return session;
+}
+
+absl::StatusOr<v1::ListSessionsResponse> SessionManager::List(
+    const Caller& caller, const v1::ListSessionsRequest& request) {
+  RETURN_IF_ERROR(ValidateListSessionsRequest(request));
+  SessionQuery query;
+  query.owner = caller.is_admin() ? "" : caller.principal;
+  query.phase = request.phase();
+  query.controller_id = request.controller_id();
+  query.labels_json = JsonStringMap(request.label_selector());
+  query.page_token = request.page_token();
+  query.page_size = request.page_size() == 0 ? 100 : request.page_size();
+  ASSIGN_OR_RETURN(SessionPage page, sessions_->List(query));
+  v1::ListSessionsResponse response;
+  for (auto& s : page.sessions) *response.add_sessions() = std::move(s);
+  response.set_next_page_token(page.next_page_token);
+  return response;
+}
+
+absl::StatusOr<v1::Session> SessionManager::Delete(const Caller& caller, const std::string& id) {
+  ASSIGN_OR_RETURN(v1::Session session, Get(caller, id));
+  if (IsTerminal(session.phase())) return session;
+  if (session.phase() != v1::SESSION_PHASE_TERMINATING) {
+    PhaseChange terminating;
+    terminating.phase = v1::SESSION_PHASE_TERMINATING;
+    terminating.message = absl::StrCat("deletion requested by ", caller.principal);
+    auto updated = sessions_->Transition(id, terminating);
+    if (updated.status().code() == absl::StatusCode::kFailedPrecondition) return sessions_->Get(id);
+    if (!updated.ok()) return updated.status();
+    session = *updated;
+  }
+  if (!session.controller_id().empty()) {
+    auto target = controllers_->Get(session.controller_id());
+    if (target.ok()) {
+      auto stopped = client_->DeleteSession(target->endpoint, id);
+      if (!stopped.ok() && stopped.status().code() != absl::StatusCode::kNotFound) {
+        return absl::UnavailableError(absl::StrCat(
+            "could not stop session ", id, " (", stopped.status().message(),
+            "); it stays TERMINATING: retry DeleteSession"));
+      }
+    }
+  }
+  PhaseChange terminated;
+  terminated.phase = v1::SESSION_PHASE_TERMINATED;
+  terminated.message = absl::StrCat("deleted by ", caller.principal);
+  auto done = sessions_->Transition(id, terminated);
+  if (done.status().code() == absl::StatusCode::kFailedPrecondition) return sessions_->Get(id);
+  return done;
+}
+
+}  // namespace gantry::api

@@ -1,0 +1,44 @@
+// The session use cases of the API server: create (validate, store, select a controller,
+// place, record the outcome), get, list, delete. Plain domain logic; SessionServiceImpl only
+// translates. Thread-safe; blocking.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "api-server/authenticator.h"
+#include "api-server/controller_client.h"
+#include "api-server/controller_store.h"
+#include "api-server/session_store.h"
+
+namespace gantry::api {
+
+class SessionManager {
+ public:
+  SessionManager(SessionStore* sessions, ControllerStore* controllers, ControllerClient* client,
+                 int max_placement_attempts = 3)
+      : sessions_(sessions),
+        controllers_(controllers),
+        client_(client),
+        max_attempts_(max_placement_attempts) {}
+
+  absl::StatusOr<v1::Session> Create(const Caller& caller, const v1::CreateSessionRequest& request);
+  absl::StatusOr<v1::Session> Get(const Caller& caller, const std::string& id);
+  absl::StatusOr<v1::ListSessionsResponse> List(const Caller& caller,
+                                                const v1::ListSessionsRequest& request);
+  absl::StatusOr<v1::Session> Delete(const Caller& caller, const std::string& id);
+
+ private:
+  // Places a stored PENDING session; on return it is STARTING/RUNNING, or FAILED with the
+  // reason (the returned error says why to the client).
+  absl::StatusOr<v1::Session> Place(const v1::Session& session,
+                                    const v1::CreateSessionRequest& request);
+  absl::Status NoCapacityError(const v1::CreateSessionRequest& request);
+
+  SessionStore* sessions_;
+  ControllerStore* controllers_;
+  ControllerClient* client_;
+  int max_attempts_;
+};
+
+}  // namespace gantry::api

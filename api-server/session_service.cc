@@ -1,0 +1,100 @@
+#include "api-server/session_service.h"
+
+#include "absl/strings/string_view.h"
+#include "common/status.h"
+
+namespace gantry::api {
+namespace {
+
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status NotYet(absl::string_view what) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      std::string(what) + " is not implemented yet (planned in the API control-plane "
+                                          "and controller/worker issues)");
+}
+
+}  // namespace
+
+absl::StatusOr<Caller> SessionServiceImpl::Admit(grpc::ServerContext* ctx) {
+  RETURN_IF_ERROR(db_->CheckReady());
+  return auth_->AuthenticateClient(*ctx);
+}
+
+grpc::Status SessionServiceImpl::CreateSession(grpc::ServerContext* ctx,
+                                               const v1::CreateSessionRequest* request,
+                                               v1::Session* response) {
+  auto caller = Admit(ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(sessions_->Create(*caller, *request), response);
+}
+
+grpc::Status SessionServiceImpl::GetSession(grpc::ServerContext* ctx,
+                                            const v1::GetSessionRequest* request,
+                                            v1::Session* response) {
+  auto caller = Admit(ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(sessions_->Get(*caller, request->id()), response);
+}
+
+grpc::Status SessionServiceImpl::ListSessions(grpc::ServerContext* ctx,
+                                              const v1::ListSessionsRequest* request,
+                                              v1::ListSessionsResponse* response) {
+  auto caller = Admit(ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(sessions_->List(*caller, *request), response);
+}
+
+grpc::Status SessionServiceImpl::DeleteSession(grpc::ServerContext* ctx,
+                                               const v1::DeleteSessionRequest* request,
+                                               v1::Session* response) {
+  auto caller = Admit(ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(sessions_->Delete(*caller, request->id()), response);
+}
+
+grpc::Status SessionServiceImpl::HibernateSession(grpc::ServerContext* ctx,
+                                                  const v1::HibernateSessionRequest*,
+                                                  v1::Session*) {
+  auto caller = Admit(ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return NotYet("HibernateSession");
+}
+
+grpc::Status SessionServiceImpl::WakeSession(grpc::ServerContext* ctx,
+                                             const v1::WakeSessionRequest*, v1::Session*) {
+  auto caller = Admit(ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return NotYet("WakeSession");
+}
+
+grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,
+                                              const v1::WatchSessionRequest*,
+                                              grpc::ServerWriter<v1::Session>*) {
+  auto caller = Admit(ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return NotYet("WatchSession");
+}
+
+grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,
+                                            const v1::StreamLogsRequest*,
+                                            grpc::ServerWriter<v1::LogEntry>*) {
+  auto caller = Admit(ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return NotYet("StreamLogs");
+}
+
+grpc::Status SessionServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,
+                                                   const v1::GetSessionMetricsRequest*,
+                                                   v1::SessionMetrics*) {
+  auto caller = Admit(ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return NotYet("GetSessionMetrics");
+}
+
+}  // namespace gantry::api

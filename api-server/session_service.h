@@ -1,0 +1,46 @@
+// SessionService over gRPC: authenticate, translate, call SessionManager, convert the status.
+// The remaining methods answer UNIMPLEMENTED naming what is missing.
+#pragma once
+
+#include "api-server/authenticator.h"
+#include "api-server/database_monitor.h"
+#include "api-server/session_manager.h"
+#include "gantry/v1/session_service.grpc.pb.h"
+
+namespace gantry::api {
+
+class SessionServiceImpl final : public v1::SessionService::Service {
+ public:
+  SessionServiceImpl(const DatabaseMonitor* db, Authenticator* auth, SessionManager* sessions)
+      : db_(db), auth_(auth), sessions_(sessions) {}
+
+  grpc::Status CreateSession(grpc::ServerContext* ctx, const v1::CreateSessionRequest* request,
+                             v1::Session* response) override;
+  grpc::Status GetSession(grpc::ServerContext* ctx, const v1::GetSessionRequest* request,
+                          v1::Session* response) override;
+  grpc::Status ListSessions(grpc::ServerContext* ctx, const v1::ListSessionsRequest* request,
+                            v1::ListSessionsResponse* response) override;
+  grpc::Status DeleteSession(grpc::ServerContext* ctx, const v1::DeleteSessionRequest* request,
+                             v1::Session* response) override;
+  grpc::Status HibernateSession(grpc::ServerContext* ctx, const v1::HibernateSessionRequest* request,
+                                v1::Session* response) override;
+  grpc::Status WakeSession(grpc::ServerContext* ctx, const v1::WakeSessionRequest* request,
+                           v1::Session* response) override;
+  grpc::Status WatchSession(grpc::ServerContext* ctx, const v1::WatchSessionRequest* request,
+                            grpc::ServerWriter<v1::Session>* writer) override;
+  grpc::Status StreamLogs(grpc::ServerContext* ctx, const v1::StreamLogsRequest* request,
+                          grpc::ServerWriter<v1::LogEntry>* writer) override;
+  grpc::Status GetSessionMetrics(grpc::ServerContext* ctx,
+                                 const v1::GetSessionMetricsRequest* request,
+                                 v1::SessionMetrics* response) override;
+
+ private:
+  // Ready database and an authenticated client, or the status to answer with.
+  absl::StatusOr<Caller> Admit(grpc::ServerContext* ctx);
+
+  const DatabaseMonitor* db_;
+  Authenticator* auth_;
+  SessionManager* sessions_;
+};
+
+}  // namespace gantry::api

@@ -1,0 +1,201 @@
+#include "api-server/session_store.h"
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <pqxx/transaction>
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "api-server/sql_queries.h"
+#include "common/json_util.h"
+#include "common/pg_pool.h"
+#include "common/session_phase.h"
+
+namespace gantry::api {
+namespace {
+
+constexpr int kMaxOptimisticRetries = 8;
+
+void SetTimestamp(double epoch_seconds, google::protobuf::Timestamp* ts) {
+  double whole = std::floor(epoch_seconds);
+  ts->set_seconds(static_cast<int64_t>(whole));
+  ts->set_nanos(static_cast<int32_t>(std::lround((epoch_seconds - whole) * 1e6)) * 1000);
+}
+
+// Columns as in select_session.sql.
+absl::StatusOr<v1::Session> RowToSession(const pqxx::row& row) {
+  v1::Session s;
+  s.set_id(row[0].as<std::string>());
+  s.set_owner(row[1].as<std::string>());
+  s.set_request_id(row[2].as<std::string>());
+  s.set_template_id(row[3].as<std::string>());
+  s.set_controller_id(row[4].as<std::string>());
+  s.set_worker_id(row[5].as<std::string>());
+  s.set_node_id(row[6].as<std::string>());
+  auto phase = ParsePhase(row[7].as<std::string>());
+  if (!phase.ok()) return phase.status();
+  s.set_phase(*phase);
+  absl::Status spec_ok = FromJson(row[8].as<std::string>(), s.mutable_spec());
+  if (!spec_ok.ok()) return spec_ok;
+  auto gpus = ParseJsonStringArray(row[9].as<std::string>());
+  if (!gpus.ok()) return gpus.status();
+  for (auto& g : *gpus) s.add_gpu_uuids(std::move(g));
+  s.set_url(row[10].as<std::string>());
+  s.set_message(row[11].as<std::string>());
+  s.set_version(row[12].as<int64_t>());
+  SetTimestamp(row[13].as<double>(), s.mutable_create_time());
+  SetTimestamp(row[14].as<double>(), s.mutable_update_time());
+  if (double ended = row[15].as<double>(); ended > 0) SetTimestamp(ended, s.mutable_end_time());
+  return s;
+}
+
+template <typename Tx>
+absl::StatusOr<v1::Session> ReadSession(Tx& tx, const std::string& id) {
+  pqxx::result r = tx.exec_params(std::string(sql::kSelectSession), id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("session ", id, " not found"));
+  return RowToSession(r[0]);
+}
+
+}  // namespace
+
+bool IsUuid(absl::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<std::optional<std::string>> SessionStore::FindByRequestId(
+    const std::string& owner, const std::string& request_id) {
+  std::optional<std::string> found;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kSelectSessionByRequestId), owner, request_id);
+    if (!r.empty()) found = r[0][0].as<std::string>();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return found;
+}
+
+absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
+                                                 const std::string& request_id,
+                                                 const std::string& template_id,
+                                                 const v1::SessionSpec& spec) {
+  absl::StatusOr<v1::Session> out = absl::InternalError("not run");
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    std::string phase(PhaseName(v1::SESSION_PHASE_PENDING));
+    pqxx::result r = tx.exec_params(std::string(sql::kInsertSession), owner, request_id,
+                                    template_id, ToJson(spec), JsonStringMap(spec.labels()),
+                                    spec.resources().gpus().count(), phase);
+    std::string id = r[0][0].as<std::string>();
+    tx.exec_params(std::string(sql::kInsertSessionEvent), id, std::string(), phase,
+                   std::string("created"));
+    out = ReadSession(tx, id);
+    tx.commit();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<v1::Session> SessionStore::Get(const std::string& id) {
+  if (!IsUuid(id)) return absl::NotFoundError(absl::StrCat("session \"", id, "\" not found"));
+  absl::StatusOr<v1::Session> out = absl::InternalError("not run");
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    out = ReadSession(tx, id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<v1::Session> SessionStore::Transition(const std::string& id,
+                                                     const PhaseChange& change) {
+  if (!IsUuid(id)) return absl::NotFoundError(absl::StrCat("session \"", id, "\" not found"));
+  for (int attempt = 0; attempt < kMaxOptimisticRetries; ++attempt) {
+    absl::StatusOr<v1::Session> out = absl::InternalError("not run");
+    bool conflict = false;
+    absl::Status s = pool_->Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      auto current = ReadSession(tx, id);
+      if (!current.ok()) {
+        out = current.status();
+        return absl::OkStatus();
+      }
+      if (!IsLegalTransition(current->phase(), change.phase)) {
+        out = absl::FailedPreconditionError(
+            absl::StrCat("session ", id, " is ", PhaseName(current->phase()), " and cannot become ",
+                         PhaseName(change.phase)));
+        return absl::OkStatus();
+      }
+      std::string gpus = change.gpu_uuids ? JsonStringArray(*change.gpu_uuids) : std::string();
+      pqxx::result r = tx.exec_params(
+          std::string(sql::kUpdateSessionPhase), id, current->version(),
+          std::string(PhaseName(change.phase)), change.message, change.controller_id,
+          change.worker_id, change.node_id, gpus, change.url, IsTerminal(change.phase));
+      if (r.empty()) {
+        conflict = true;  // Someone else changed it since we read it: re-read and re-check.
+        return absl::OkStatus();
+      }
+      tx.exec_params(std::string(sql::kInsertSessionEvent), id,
+                     std::string(PhaseName(current->phase())),
+                     std::string(PhaseName(change.phase)), change.message);
+      out = ReadSession(tx, id);
+      tx.commit();
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    if (!conflict) return out;
+  }
+  return absl::AbortedError(
+      absl::StrCat("session ", id, " is changing too fast to update; retry"));
+}
+
+absl::StatusOr<SessionPage> SessionStore::List(const SessionQuery& query) {
+  std::string cursor_time, cursor_id;
+  if (!query.page_token.empty()) {
+    std::vector<std::string> parts = absl::StrSplit(query.page_token, '|');
+    if (parts.size() != 2 || !IsUuid(parts[1]) || parts[0].empty() || parts[0].size() > 64) {
+      return absl::InvalidArgumentError("page_token: malformed; pass next_page_token unchanged");
+    }
+    cursor_time = parts[0];
+    cursor_id = parts[1];
+  }
+  std::string phase = query.phase == v1::SESSION_PHASE_UNSPECIFIED
+                          ? std::string()
+                          : std::string(PhaseName(query.phase));
+  SessionPage page;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    // One extra row tells whether another page exists.
+    pqxx::result r = tx.exec_params(std::string(sql::kListSessions), query.owner, phase,
+                                    query.controller_id, query.labels_json, cursor_time, cursor_id,
+                                    query.page_size + 1);
+    for (int i = 0; i < static_cast<int>(r.size()) && i < query.page_size; ++i) {
+      auto session = RowToSession(r[i]);
+      if (!session.ok()) return session.status();
+      page.sessions.push_back(std::move(*session));
+    }
+    if (static_cast<int>(r.size()) > query.page_size) {
+      const auto& last = r[query.page_size - 1];
+      page.next_page_token = absl::StrCat(last[16].as<std::string>(), "|", last[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return page;
+}
+
+}  // namespace gantry::api

@@ -1,0 +1,61 @@
+// Typed configuration from flags and environment variables with the same names:
+// --controller-url / GANTRY_CONTROLLER_URL. Flags win over the environment; every option has a
+// default and a line of help, printed by --help.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace gantry {
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+
+// Reads the real process environment.
+std::optional<std::string> ProcessEnv(const std::string& name);
+
+class Flags {
+ public:
+  Flags(std::string program, std::string summary);
+
+  // Each Add* registers an option whose current value (the target's) is its default.
+  // `alias_env` names an extra environment variable honoured after GANTRY_<NAME>.
+  void AddString(const std::string& name, std::string* target, const std::string& help,
+                 const std::string& alias_env = "");
+  void AddInt(const std::string& name, int64_t* target, const std::string& help);
+  void AddBool(const std::string& name, bool* target, const std::string& help);
+  void AddDuration(const std::string& name, absl::Duration* target, const std::string& help);
+
+  // INVALID_ARGUMENT naming the option on an unknown flag or a malformed value.
+  absl::Status Parse(int argc, char** argv, const EnvLookup& env = ProcessEnv);
+
+  bool help_requested() const { return help_requested_; }
+  std::string Usage() const;
+  // The environment variable that sets option `name`: GANTRY_ + upper-case, '-' -> '_'.
+  static std::string EnvName(const std::string& name);
+
+ private:
+  enum class Kind { kString, kInt, kBool, kDuration };
+  struct Option {
+    std::string name;
+    Kind kind;
+    void* target;
+    std::string help;
+    std::string default_text;
+    std::string alias_env;
+  };
+  absl::Status Set(Option& option, const std::string& value, const std::string& source);
+  Option* Find(const std::string& name);
+
+  std::string program_;
+  std::string summary_;
+  std::vector<Option> options_;
+  bool help_requested_ = false;
+};
+
+}  // namespace gantry

@@ -1,0 +1,38 @@
+// Starts a gRPC server the way every Gantry process does: TLS only, the standard health
+// service and server reflection registered, SO_REUSEPORT off (so two servers never silently
+// share a port), bounded message sizes, and the bound port reported (port 0 picks one).
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace grpc {
+class Service;
+class ServerCredentials;
+}  // namespace grpc
+
+namespace gantry {
+
+struct RunningServer {
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen_address,
+                                              std::shared_ptr<grpc::ServerCredentials> creds,
+                                              const std::vector<grpc::Service*>& services,
+                                              int max_message_bytes = 4 * 1024 * 1024);
+
+// Writes the port to `path` (atomically, via rename) so scripts and tests can find a server
+// that bound port 0. No-op when path is empty.
+absl::Status WritePortFile(const std::string& path, int port);
+
+// Replaces the port of "host:port" (IPv6 "[::1]:port" too).
+std::string WithPort(const std::string& host_port, int port);
+
+}  // namespace gantry

@@ -1,0 +1,39 @@
+// TLS credentials for every connection. There is no plaintext mode: a server always presents
+// its certificate and verifies client certificates against the cluster CA; a client always
+// verifies the server.
+#pragma once
+
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace gantry {
+
+struct TlsFiles {
+  std::string ca_file;    // PEM bundle of the CA(s) to trust.
+  std::string cert_file;  // This process's certificate chain (PEM).
+  std::string key_file;   // Its private key (PEM).
+};
+
+enum class ClientCertPolicy {
+  // mTLS: handshake fails without a certificate signed by the CA (node-facing servers).
+  kRequire,
+  // A certificate is verified if sent; otherwise the caller must bring a bearer API key
+  // (the client-facing API server).
+  kVerifyIfPresent,
+};
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
+    const TlsFiles& files, ClientCertPolicy policy);
+
+// cert_file/key_file may be empty for clients that authenticate with a bearer key instead.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
+    const TlsFiles& files);
+
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+}  // namespace gantry

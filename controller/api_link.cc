@@ -1,0 +1,206 @@
+#include "controller/api_link.h"
+
+#include <grpcpp/create_channel.h>
+#include <spdlog/spdlog.h>
+
+#include "common/backoff.h"
+
+namespace gantry::controller {
+namespace {
+constexpr int kMaxEventsPerCall = 500;
+constexpr absl::Duration kCallTimeout = absl::Seconds(5);
+}  // namespace
+
+ApiLink::ApiLink(ApiLinkConfig config, std::shared_ptr<grpc::ChannelCredentials> creds,
+                 Fleet* fleet, StopFn stop_session)
+    : config_(std::move(config)),
+      stub_(v1::RegistryService::NewStub(grpc::CreateChannel(config_.api_url, creds))),
+      fleet_(fleet),
+      stop_session_(std::move(stop_session)) {}
+
+ApiLink::~ApiLink() { Shutdown(absl::Now()); }
+
+void ApiLink::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+bool ApiLink::registered() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !controller_id_.empty();
+}
+
+void ApiLink::Report(const v1::SessionEvent& event) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.size() >= config_.max_pending_events) {
+      // Bounded: the oldest report is dropped; the API server reconciles it on re-adoption.
+      spdlog::error("API server unreachable for too long: dropping event for session {}",
+                    pending_.front().session_id());
+      pending_.pop_front();
+    }
+    pending_.push_back(event);
+  }
+  cv_.notify_all();
+}
+
+bool ApiLink::Register() {
+  FleetSnapshot snap = fleet_->Snapshot();
+  v1::RegisterControllerRequest request;
+  request.set_join_token(config_.join_token);
+  request.set_name(config_.name);
+  request.set_type(config_.type);
+  request.set_endpoint(config_.endpoint);
+  for (const auto& [k, v] : config_.labels) (*request.mutable_labels())[k] = v;
+  *request.mutable_capacity() = snap.capacity;
+  for (const auto& s : snap.skills) request.add_skills(s);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
+  v1::RegisterControllerResponse response;
+  grpc::Status status = stub_->RegisterController(&ctx, request, &response);
+  if (!status.ok()) {
+    spdlog::warn("register with API server at {}: {} ({})", config_.api_url,
+                 status.error_message(), static_cast<int>(status.error_code()));
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  controller_id_ = response.controller_id();
+  token_ = response.controller_token();
+  if (response.heartbeat_interval_ms() > 0) {
+    heartbeat_interval_ = absl::Milliseconds(response.heartbeat_interval_ms());
+  }
+  spdlog::info("registered with the API server as {}", controller_id_);
+  return true;
+}
+
+bool ApiLink::SendHeartbeat() {
+  FleetSnapshot snap = fleet_->Snapshot();
+  v1::HeartbeatRequest request;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    request.set_controller_id(controller_id_);
+    request.set_controller_token(token_);
+  }
+  *request.mutable_capacity() = snap.capacity;
+  *request.mutable_load() = snap.load;
+  for (const auto& s : snap.skills) request.add_skills(s);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
+  v1::HeartbeatResponse response;
+  grpc::Status status = stub_->Heartbeat(&ctx, request, &response);
+  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+      status.error_code() == grpc::StatusCode::NOT_FOUND) {
+    spdlog::warn("heartbeat refused ({}); registering again", status.error_message());
+    std::lock_guard<std::mutex> lock(mu_);
+    controller_id_.clear();
+    return false;
+  }
+  if (!status.ok()) spdlog::warn("heartbeat: {}", status.error_message());
+  return status.ok();
+}
+
+bool ApiLink::FlushEvents() {
+  v1::ReportSessionEventsRequest request;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pending_.empty()) return true;
+    request.set_controller_id(controller_id_);
+    request.set_controller_token(token_);
+    for (size_t i = 0; i < pending_.size() && i < kMaxEventsPerCall; ++i) {
+      *request.add_events() = pending_[i];
+    }
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
+  v1::ReportSessionEventsResponse response;
+  grpc::Status status = stub_->ReportSessionEvents(&ctx, request, &response);
+  if (!status.ok()) {
+    spdlog::warn("report {} session event(s): {}", request.events_size(), status.error_message());
+    if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+      std::lock_guard<std::mutex> lock(mu_);
+      controller_id_.clear();
+    }
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.erase(pending_.begin(), pending_.begin() + request.events_size());
+  }
+  for (const auto& id : response.sessions_to_stop()) {
+    spdlog::info("API server no longer wants session {}; stopping it", id);
+    stop_session_(id);
+  }
+  return true;
+}
+
+void ApiLink::Loop() {
+  Backoff backoff(absl::Milliseconds(200), absl::Seconds(10));
+  absl::Time next_heartbeat = absl::InfinitePast();
+  uint64_t reported_generation = fleet_->generation();
+  // Capacity changes are reported early, but at most this often.
+  constexpr absl::Duration kEarlyHeartbeatSpacing = absl::Milliseconds(200);
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    if (!registered() && !Register()) {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff.Next()), [&] { return stopping_; });
+      continue;
+    }
+    bool ok = FlushEvents();
+    if (ok && fleet_->generation() != reported_generation) {
+      next_heartbeat = std::min(next_heartbeat, last_heartbeat_ + kEarlyHeartbeatSpacing);
+    }
+    if (ok && absl::Now() >= next_heartbeat) {
+      reported_generation = fleet_->generation();
+      last_heartbeat_ = absl::Now();
+      ok = SendHeartbeat();
+      std::lock_guard<std::mutex> lock(mu_);
+      next_heartbeat = absl::Now() + heartbeat_interval_;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!ok) {
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff.Next()), [&] { return stopping_; });
+      continue;
+    }
+    backoff.Reset();
+    // Wake for the next heartbeat, a pending event, or to look for a capacity change.
+    absl::Time wake = std::min(next_heartbeat, absl::Now() + kEarlyHeartbeatSpacing);
+    cv_.wait_until(lock, absl::ToChronoTime(wake), [&] { return stopping_ || !pending_.empty(); });
+  }
+}
+
+void ApiLink::Shutdown(absl::Time deadline) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (!registered()) return;
+  while (absl::Now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending_.empty()) break;
+    }
+    if (!FlushEvents()) break;
+  }
+  v1::DeregisterRequest request;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    request.set_controller_id(controller_id_);
+    request.set_controller_token(token_);
+    controller_id_.clear();
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(std::max(deadline, absl::Now() + absl::Seconds(1))));
+  v1::DeregisterResponse response;
+  grpc::Status status = stub_->Deregister(&ctx, request, &response);
+  if (status.ok()) {
+    spdlog::info("deregistered from the API server");
+  } else {
+    spdlog::warn("deregister: {}", status.error_message());
+  }
+}
+
+}  // namespace gantry::controller

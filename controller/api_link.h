@@ -1,0 +1,74 @@
+// The controller's side of RegistryService: registers with the API server (retrying with
+// backoff until it is up), heartbeats what the node has and does, pushes session events in
+// order (retrying until delivered, so no change is lost while the API server is away), and
+// deregisters on shutdown.
+#pragma once
+
+#include <grpcpp/security/credentials.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
+#include "controller/fleet.h"
+#include "gantry/v1/registry_service.grpc.pb.h"
+
+namespace gantry::controller {
+
+struct ApiLinkConfig {
+  std::string api_url;
+  std::string join_token;
+  std::string name;
+  std::string type;
+  std::string endpoint;
+  std::map<std::string, std::string> labels;
+  size_t max_pending_events = 100000;
+};
+
+class ApiLink {
+ public:
+  using StopFn = std::function<void(const std::string& session_id)>;
+
+  ApiLink(ApiLinkConfig config, std::shared_ptr<grpc::ChannelCredentials> creds, Fleet* fleet,
+          StopFn stop_session);
+  ~ApiLink();
+
+  void Start();
+  // Flushes pending events (bounded by `deadline`), deregisters, stops the thread.
+  void Shutdown(absl::Time deadline);
+
+  // Queues an event for the API server. Thread-safe; never blocks on the network.
+  void Report(const v1::SessionEvent& event);
+
+  bool registered() const;
+
+ private:
+  void Loop();
+  bool Register();
+  bool SendHeartbeat();
+  bool FlushEvents();
+
+  ApiLinkConfig config_;
+  std::unique_ptr<v1::RegistryService::Stub> stub_;
+  Fleet* fleet_;
+  StopFn stop_session_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<v1::SessionEvent> pending_ ABSL_GUARDED_BY(mu_);
+  std::string controller_id_ ABSL_GUARDED_BY(mu_);
+  std::string token_ ABSL_GUARDED_BY(mu_);
+  absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);
+  absl::Time last_heartbeat_ = absl::InfinitePast();  // Loop thread only.
+  std::thread thread_;
+};
+
+}  // namespace gantry::controller

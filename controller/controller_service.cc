@@ -1,0 +1,148 @@
+#include "controller/controller_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/identity.h"
+#include "common/status.h"
+
+namespace gantry::controller {
+namespace {
+
+absl::Status RequireApiServer(const grpc::ServerContext& ctx) {
+  auto auth = ctx.auth_context();
+  if (auth == nullptr) return absl::UnauthenticatedError("no client certificate");
+  auto identity = PeerIdentity(*auth);
+  if (!identity.ok()) return identity.status();
+  if (identity->role != Role::kApiServer) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "ControllerService is for the API server only, not ", RoleName(identity->role)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSessionId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return absl::InvalidArgumentError("session_id: required, at most 64 bytes");
+  return absl::OkStatus();
+}
+
+grpc::Status NotYet(const char* what) {
+  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                      absl::StrCat("ControllerService.", what,
+                                   " is not implemented yet (planned in the controller/worker and "
+                                   "invoke issues)"));
+}
+
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+#define GANTRY_REQUIRE_API_SERVER(ctx)                                          \
+  if (absl::Status s = RequireApiServer(*ctx); !s.ok()) return ToGrpcStatus(s)
+
+grpc::Status ControllerServiceImpl::CreateSession(grpc::ServerContext* ctx,
+                                                  const v1::ControllerCreateSessionRequest* request,
+                                                  v1::ControllerSessionResponse* response) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  if (absl::Status s = CheckSessionId(request->session_id()); !s.ok()) return ToGrpcStatus(s);
+  if (request->spec().command_size() == 0) {
+    return ToGrpcStatus(absl::InvalidArgumentError("spec.command: empty"));
+  }
+  // Never wait past the caller's deadline.
+  absl::Duration wait = config_.start_wait;
+  absl::Duration left = absl::FromChrono(ctx->deadline()) - absl::Now() - absl::Milliseconds(200);
+  if (left < wait) wait = std::max(left, absl::ZeroDuration());
+  return Reply(fleet_->StartSession(request->session_id(), request->spec(), wait), response);
+}
+
+grpc::Status ControllerServiceImpl::DeleteSession(grpc::ServerContext* ctx,
+                                                  const v1::ControllerSessionRequest* request,
+                                                  v1::ControllerSessionResponse* response) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  if (absl::Status s = CheckSessionId(request->session_id()); !s.ok()) return ToGrpcStatus(s);
+  return Reply(fleet_->StopSession(request->session_id(), config_.stop_grace, absl::Seconds(5)),
+               response);
+}
+
+grpc::Status ControllerServiceImpl::HibernateSession(grpc::ServerContext* ctx,
+                                                     const v1::ControllerSessionRequest*,
+                                                     v1::ControllerSessionResponse*) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  return NotYet("HibernateSession");
+}
+
+grpc::Status ControllerServiceImpl::WakeSession(grpc::ServerContext* ctx,
+                                                const v1::ControllerSessionRequest*,
+                                                v1::ControllerSessionResponse*) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  return NotYet("WakeSession");
+}
+
+grpc::Status ControllerServiceImpl::GetSessionStatus(grpc::ServerContext* ctx,
+                                                     const v1::ControllerSessionRequest* request,
+                                                     v1::SessionStatusResponse* response) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  return Reply(fleet_->SessionStatus(request->session_id()), response);
+}
+
+grpc::Status ControllerServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,
+                                                      const v1::ControllerSessionRequest*,
+                                                      v1::SessionMetricsResponse*) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  return NotYet("GetSessionMetrics");
+}
+
+grpc::Status ControllerServiceImpl::StreamLogs(grpc::ServerContext* ctx,
+                                               const v1::ControllerStreamLogsRequest*,
+                                               grpc::ServerWriter<v1::LogEntry>*) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  return NotYet("StreamLogs");
+}
+
+grpc::Status ControllerServiceImpl::GetCapabilities(grpc::ServerContext* ctx,
+                                                    const v1::GetCapabilitiesRequest*,
+                                                    v1::CapabilitiesResponse* response) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  FleetSnapshot snap = fleet_->Snapshot();
+  response->set_controller_type(config_.type);
+  response->set_version("0.1.0");
+  response->set_supports_hibernation(false);
+  response->set_supports_gpu(true);
+  *response->mutable_capacity() = snap.capacity;
+  for (const auto& [k, v] : config_.labels) (*response->mutable_labels())[k] = v;
+  for (const auto& s : snap.skills) response->add_skills(s);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerServiceImpl::HealthCheck(grpc::ServerContext* ctx,
+                                                const v1::HealthCheckRequest*,
+                                                v1::HealthCheckResponse* response) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  FleetSnapshot snap = fleet_->Snapshot();
+  bool healthy = snap.capacity.workers_online() > 0;
+  response->set_status(healthy ? "healthy" : "unhealthy");
+  response->set_message(healthy ? "" : "no worker connected");
+  response->set_current_sessions(snap.load.active_sessions());
+  *response->mutable_load() = snap.load;
+  *response->mutable_capacity() = snap.capacity;
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerServiceImpl::ListWorkers(grpc::ServerContext* ctx,
+                                                const v1::ListWorkersRequest*,
+                                                v1::ListWorkersResponse* response) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  for (auto& w : fleet_->Workers()) *response->add_workers() = std::move(w);
+  return grpc::Status::OK;
+}
+
+grpc::Status ControllerServiceImpl::Invoke(grpc::ServerContext* ctx, const v1::InvokeRequest*,
+                                           grpc::ServerWriter<v1::InvokeChunk>*) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  return NotYet("Invoke");
+}
+
+}  // namespace gantry::controller

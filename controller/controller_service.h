@@ -1,0 +1,54 @@
+// ControllerService: the API server's handle on this node. Only spiffe://gantry/api-server may
+// call it. Session work is delegated to Fleet.
+#pragma once
+
+#include "controller/fleet.h"
+#include "gantry/v1/controller_service.grpc.pb.h"
+
+namespace gantry::controller {
+
+struct ControllerServiceConfig {
+  std::string type = "gpu-node";
+  std::map<std::string, std::string> labels;
+  absl::Duration start_wait = absl::Seconds(10);
+  absl::Duration stop_grace = absl::Seconds(10);
+};
+
+class ControllerServiceImpl final : public v1::ControllerService::Service {
+ public:
+  ControllerServiceImpl(Fleet* fleet, ControllerServiceConfig config)
+      : fleet_(fleet), config_(std::move(config)) {}
+
+  grpc::Status CreateSession(grpc::ServerContext* ctx,
+                             const v1::ControllerCreateSessionRequest* request,
+                             v1::ControllerSessionResponse* response) override;
+  grpc::Status DeleteSession(grpc::ServerContext* ctx, const v1::ControllerSessionRequest* request,
+                             v1::ControllerSessionResponse* response) override;
+  grpc::Status HibernateSession(grpc::ServerContext* ctx,
+                                const v1::ControllerSessionRequest* request,
+                                v1::ControllerSessionResponse* response) override;
+  grpc::Status WakeSession(grpc::ServerContext* ctx, const v1::ControllerSessionRequest* request,
+                           v1::ControllerSessionResponse* response) override;
+  grpc::Status GetSessionStatus(grpc::ServerContext* ctx,
+                                const v1::ControllerSessionRequest* request,
+                                v1::SessionStatusResponse* response) override;
+  grpc::Status GetSessionMetrics(grpc::ServerContext* ctx,
+                                 const v1::ControllerSessionRequest* request,
+                                 v1::SessionMetricsResponse* response) override;
+  grpc::Status StreamLogs(grpc::ServerContext* ctx, const v1::ControllerStreamLogsRequest* request,
+                          grpc::ServerWriter<v1::LogEntry>* writer) override;
+  grpc::Status GetCapabilities(grpc::ServerContext* ctx, const v1::GetCapabilitiesRequest* request,
+                               v1::CapabilitiesResponse* response) override;
+  grpc::Status HealthCheck(grpc::ServerContext* ctx, const v1::HealthCheckRequest* request,
+                           v1::HealthCheckResponse* response) override;
+  grpc::Status ListWorkers(grpc::ServerContext* ctx, const v1::ListWorkersRequest* request,
+                           v1::ListWorkersResponse* response) override;
+  grpc::Status Invoke(grpc::ServerContext* ctx, const v1::InvokeRequest* request,
+                      grpc::ServerWriter<v1::InvokeChunk>* writer) override;
+
+ private:
+  Fleet* fleet_;
+  ControllerServiceConfig config_;
+};
+
+}  // namespace gantry::controller

@@ -1,0 +1,506 @@
+#include "controller/fleet.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/identity.h"
+#include "common/proto_time.h"
+#include "common/session_phase.h"
+
+namespace gantry::controller {
+namespace {
+
+constexpr int kMaxGpusPerWorker = 64;
+
+bool GpuMatches(const v1::GpuInfo& gpu, const v1::GpuRequirements& req) {
+  if (req.min_memory_bytes() > 0 && gpu.memory_total_bytes() < req.min_memory_bytes()) return false;
+  if (!req.model().empty() &&
+      !absl::StrContains(absl::AsciiStrToLower(gpu.name()), absl::AsciiStrToLower(req.model()))) {
+    return false;
+  }
+  return true;
+}
+
+absl::Status ValidateHardware(const v1::RegisterWorkerRequest& r) {
+  if (!IsValidName(r.name())) return absl::InvalidArgumentError("name: not a valid worker name");
+  const auto& hw = r.hardware();
+  if (hw.cpu_cores() < 0 || hw.cpu_cores() > 4096) {
+    return absl::InvalidArgumentError("hardware.cpu_cores: must be 0..4096");
+  }
+  if (hw.memory_bytes() < 0) return absl::InvalidArgumentError("hardware.memory_bytes: negative");
+  if (hw.gpus_size() > kMaxGpusPerWorker) {
+    return absl::InvalidArgumentError(absl::StrCat("hardware.gpus: ", hw.gpus_size(),
+                                                   " GPUs; at most ", kMaxGpusPerWorker));
+  }
+  std::set<std::string> uuids;
+  for (int i = 0; i < hw.gpus_size(); ++i) {
+    const auto& g = hw.gpus(i);
+    if (g.uuid().empty() || g.uuid().size() > 128 || !uuids.insert(g.uuid()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("hardware.gpus[", i, "].uuid: missing, too long or duplicated"));
+    }
+    if (g.memory_total_bytes() < 0 || g.memory_free_bytes() < 0 ||
+        g.memory_free_bytes() > g.memory_total_bytes()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("hardware.gpus[", i, "]: memory figures are impossible"));
+    }
+  }
+  if (r.skills_size() > 1024) return absl::InvalidArgumentError("skills: at most 1024");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Fleet::Fleet(std::string node_id, absl::Duration heartbeat_interval, int missed_beats,
+             EventSink sink)
+    : node_id_(std::move(node_id)),
+      heartbeat_interval_(heartbeat_interval),
+      missed_beats_(missed_beats),
+      sink_(std::move(sink)) {}
+
+absl::StatusOr<std::string> Fleet::RegisterWorker(const v1::RegisterWorkerRequest& r) {
+  absl::Status valid = ValidateHardware(r);
+  if (!valid.ok()) return valid;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, w] : workers_) {
+    if (name == r.name()) continue;
+    for (const auto& g : w.gpus) {
+      for (const auto& mine : r.hardware().gpus()) {
+        if (g.uuid() == mine.uuid()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "hardware.gpus: GPU ", mine.uuid(), " is already announced by worker ", name));
+        }
+      }
+    }
+  }
+  auto it = workers_.find(r.name());
+  if (it != workers_.end() && it->second.channel != nullptr) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("worker ", r.name(), " is already connected; one process per worker name"));
+  }
+  WorkerState& w = workers_[r.name()];
+  if (w.id.empty()) w.id = absl::StrCat(node_id_, "/", r.name());
+  w.name = r.name();
+  w.node_id = r.node_id().empty() ? node_id_ : r.node_id();
+  w.gpus.assign(r.hardware().gpus().begin(), r.hardware().gpus().end());
+  w.skills.assign(r.skills().begin(), r.skills().end());
+  spdlog::info("worker {} registered: {} GPU(s), {} skill(s)", r.name(), w.gpus.size(), w.skills.size());
+  return w.id;
+}
+
+absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello& hello,
+                           std::shared_ptr<WorkerChannel> channel) {
+  std::vector<v1::SessionEvent> events;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = workers_.find(worker_name);
+    if (it == workers_.end()) {
+      return absl::FailedPreconditionError("call RegisterWorker before Connect");
+    }
+    WorkerState& w = it->second;
+    if (w.channel != nullptr) {
+      return absl::AlreadyExistsError(absl::StrCat("worker ", worker_name, " is already connected"));
+    }
+    if (hello.worker_id() != w.id) {
+      return absl::InvalidArgumentError("hello.worker_id: does not match RegisterWorker's answer");
+    }
+    w.channel = std::move(channel);
+    ++generation_;
+    w.deadline = absl::Now() + heartbeat_interval_ * missed_beats_;
+    // Re-adopt what the worker still runs (after a controller restart or a reconnect).
+    for (const auto& running : hello.sessions()) {
+      auto& s = sessions_[running.session_id()];
+      if (!s.worker_name.empty() && s.worker_name != worker_name) continue;
+      s.worker_name = worker_name;
+      s.phase = running.phase() == v1::SESSION_PHASE_HIBERNATED ? v1::SESSION_PHASE_HIBERNATED
+                                                                : v1::SESSION_PHASE_RUNNING;
+      s.pid = running.pid();
+      s.message = absl::StrCat("re-adopted from worker ", worker_name);
+      s.gpu_uuids.assign(running.gpu_uuids().begin(), running.gpu_uuids().end());
+      for (const auto& g : s.gpu_uuids) gpu_owner_[g] = running.session_id();
+      w.sessions.insert(running.session_id());
+      events.push_back(MakeEvent(running.session_id(), s));
+    }
+    spdlog::info("worker {} connected with {} running session(s)", worker_name, hello.sessions_size());
+  }
+  for (const auto& e : events) sink_(e);
+  return absl::OkStatus();
+}
+
+void Fleet::Detach(const std::string& worker_name, const std::string& reason) {
+  std::vector<v1::SessionEvent> events;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = workers_.find(worker_name);
+    if (it == workers_.end()) return;
+    it->second.channel = nullptr;
+    ++generation_;
+    std::set<std::string> lost = it->second.sessions;
+    for (const auto& id : lost) {
+      auto s = sessions_.find(id);
+      if (s == sessions_.end()) continue;
+      s->second.phase = v1::SESSION_PHASE_FAILED;
+      s->second.message = absl::StrCat("worker ", worker_name, " lost: ", reason);
+      Release(id);
+      if (s->second.waiter) continue;
+      events.push_back(MakeEvent(id, s->second));
+      sessions_.erase(s);
+    }
+    spdlog::warn("worker {} offline ({}); {} session(s) failed", worker_name, reason, lost.size());
+  }
+  changed_.notify_all();
+  for (const auto& e : events) sink_(e);
+}
+
+void Fleet::Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat& beat) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker_name);
+  if (it == workers_.end() || it->second.channel == nullptr) return;
+  it->second.deadline = absl::Now() + heartbeat_interval_ * missed_beats_;
+  // Live figures (free memory, utilisation) for GPUs the worker registered.
+  for (const auto& reported : beat.gpus()) {
+    for (auto& g : it->second.gpus) {
+      if (g.uuid() == reported.uuid()) {
+        g.set_memory_free_bytes(reported.memory_free_bytes());
+        g.set_utilization_percent(reported.utilization_percent());
+      }
+    }
+  }
+}
+
+void Fleet::ExpireSilentWorkers() {
+  std::vector<std::shared_ptr<WorkerChannel>> silent;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::Time now = absl::Now();
+    for (auto& [name, w] : workers_) {
+      if (w.channel != nullptr && w.deadline < now) {
+        spdlog::warn("worker {} missed {} heartbeats; closing its stream", name, missed_beats_);
+        silent.push_back(w.channel);
+      }
+    }
+  }
+  // Closing ends the worker's Connect handler, which detaches it.
+  for (auto& c : silent) c->Close();
+}
+
+absl::Status Fleet::OnWorkerEvent(const std::string& worker_name,
+                                  const v1::WorkerSessionEvent& event) {
+  std::optional<v1::SessionEvent> report;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(event.session_id());
+    if (it == sessions_.end() || it->second.worker_name != worker_name) {
+      if (event.kind() == v1::WorkerSessionEvent::KIND_EXITED) return absl::OkStatus();  // Already gone.
+      return absl::InvalidArgumentError(
+          absl::StrCat("session_event.session_id: ", event.session_id().substr(0, 64),
+                       " is not placed on worker ", worker_name));
+    }
+    SessionState& s = it->second;
+    switch (event.kind()) {
+      case v1::WorkerSessionEvent::KIND_STARTED:
+        s.phase = v1::SESSION_PHASE_RUNNING;
+        s.pid = event.pid();
+        s.message = absl::StrCat("process ", event.pid(), " started on worker ", worker_name);
+        break;
+      case v1::WorkerSessionEvent::KIND_START_FAILED:
+        s.phase = v1::SESSION_PHASE_FAILED;
+        s.message = absl::StrCat("could not start: ", event.message());
+        Release(event.session_id());
+        break;
+      case v1::WorkerSessionEvent::KIND_EXITED: {
+        bool clean = event.stop_requested() || (event.term_signal() == 0 && event.exit_code() == 0);
+        s.phase = clean ? v1::SESSION_PHASE_TERMINATED : v1::SESSION_PHASE_FAILED;
+        s.message = event.term_signal() != 0
+                        ? absl::StrCat("process killed by signal ", event.term_signal())
+                        : absl::StrCat("process exited with code ", event.exit_code());
+        if (event.stop_requested()) absl::StrAppend(&s.message, " after a stop request");
+        Release(event.session_id());
+        break;
+      }
+      case v1::WorkerSessionEvent::KIND_HIBERNATED:
+        s.phase = v1::SESSION_PHASE_HIBERNATED;
+        break;
+      case v1::WorkerSessionEvent::KIND_WOKEN:
+        s.phase = v1::SESSION_PHASE_RUNNING;
+        break;
+      default:
+        return absl::InvalidArgumentError("session_event.kind: unspecified");
+    }
+    if (!s.waiter) {
+      report = MakeEvent(event.session_id(), s);
+      if (IsTerminal(s.phase)) sessions_.erase(it);
+    }
+  }
+  changed_.notify_all();
+  if (report) sink_(*report);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Placement> Fleet::Place(const std::string& session_id, const v1::SessionSpec& spec) {
+  const auto& req = spec.resources().gpus();
+  struct Candidate {
+    WorkerState* worker;
+    std::vector<std::string> gpus;
+  };
+  std::vector<Candidate> fits;
+  int online = 0, with_skills = 0, best_free = 0;
+  for (auto& [name, w] : workers_) {
+    if (w.channel == nullptr) continue;
+    ++online;
+    bool has_skills = std::all_of(spec.skills().begin(), spec.skills().end(), [&](const std::string& k) {
+      return std::find(w.skills.begin(), w.skills.end(), k) != w.skills.end();
+    });
+    if (!has_skills) continue;
+    ++with_skills;
+    std::vector<std::string> free;
+    for (const auto& g : w.gpus) {
+      if (gpu_owner_.count(g.uuid()) == 0 && GpuMatches(g, req)) free.push_back(g.uuid());
+    }
+    best_free = std::max(best_free, static_cast<int>(free.size()));
+    if (static_cast<int>(free.size()) < req.count()) continue;
+    free.resize(req.count());
+    fits.push_back({&w, std::move(free)});
+  }
+  if (online == 0) {
+    return absl::UnavailableError(absl::StrCat("no online worker on node ", node_id_));
+  }
+  if (with_skills == 0) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "spec.skills: no online worker has all of [", absl::StrJoin(spec.skills(), ", "), "]"));
+  }
+  if (fits.empty()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "spec.resources.gpus: asked for ", req.count(), " GPU(s)",
+        req.model().empty() ? "" : absl::StrCat(" of model \"", req.model(), "\""),
+        req.min_memory_bytes() > 0 ? absl::StrCat(" with at least ", req.min_memory_bytes(), " bytes") : "",
+        "; the most matching free GPUs on one worker of node ", node_id_, " is ", best_free));
+  }
+  // Least active sessions first; round-robin among equals.
+  size_t least = fits[0].worker->sessions.size();
+  for (const auto& c : fits) least = std::min(least, c.worker->sessions.size());
+  std::vector<Candidate*> tied;
+  for (auto& c : fits) {
+    if (c.worker->sessions.size() == least) tied.push_back(&c);
+  }
+  Candidate* chosen = tied[round_robin_++ % tied.size()];
+  for (const auto& g : chosen->gpus) gpu_owner_[g] = session_id;
+  chosen->worker->sessions.insert(session_id);
+  ++generation_;
+  return Placement{chosen->worker->name, chosen->worker->id, chosen->worker->node_id, chosen->gpus};
+}
+
+void Fleet::Release(const std::string& session_id) {
+  auto s = sessions_.find(session_id);
+  if (s == sessions_.end()) return;
+  for (const auto& g : s->second.gpu_uuids) {
+    auto owner = gpu_owner_.find(g);
+    if (owner != gpu_owner_.end() && owner->second == session_id) gpu_owner_.erase(owner);
+  }
+  auto w = workers_.find(s->second.worker_name);
+  if (w != workers_.end()) w->second.sessions.erase(session_id);
+  ++generation_;
+}
+
+v1::SessionEvent Fleet::MakeEvent(const std::string& session_id, const SessionState& s) const {
+  v1::SessionEvent e;
+  e.set_session_id(session_id);
+  e.set_phase(s.phase);
+  e.set_message(s.message);
+  auto w = workers_.find(s.worker_name);
+  if (w != workers_.end()) {
+    e.set_worker_id(w->second.id);
+    e.set_node_id(w->second.node_id);
+  }
+  for (const auto& g : s.gpu_uuids) e.add_gpu_uuids(g);
+  ToProto(absl::Now(), e.mutable_time());
+  return e;
+}
+
+v1::ControllerSessionResponse Fleet::MakeResponse(const std::string& session_id,
+                                                  const SessionState& s) {
+  v1::ControllerSessionResponse r;
+  r.set_session_id(session_id);
+  r.set_phase(s.phase);
+  r.set_message(s.message);
+  auto w = workers_.find(s.worker_name);
+  if (w != workers_.end()) {
+    r.set_worker_id(w->second.id);
+    r.set_node_id(w->second.node_id);
+  }
+  for (const auto& g : s.gpu_uuids) r.add_gpu_uuids(g);
+  return r;
+}
+
+absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::string& session_id,
+                                                                  const v1::SessionSpec& spec,
+                                                                  absl::Duration wait) {
+  std::shared_ptr<WorkerChannel> channel;
+  v1::ControllerMessage command;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto existing = sessions_.find(session_id); existing != sessions_.end()) {
+      return MakeResponse(session_id, existing->second);  // A retried call: same answer.
+    }
+    auto placement = Place(session_id, spec);
+    if (!placement.ok()) return placement.status();
+    SessionState& s = sessions_[session_id];
+    s.worker_name = placement->worker_name;
+    s.gpu_uuids = placement->gpu_uuids;
+    s.phase = v1::SESSION_PHASE_STARTING;
+    s.message = absl::StrCat("starting on worker ", placement->worker_name);
+    s.waiter = true;
+    channel = workers_[placement->worker_name].channel;
+    auto* start = command.mutable_start_session();
+    start->set_session_id(session_id);
+    *start->mutable_spec() = spec;
+    for (const auto& g : placement->gpu_uuids) start->add_gpu_uuids(g);
+  }
+  if (!channel->Send(command)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Release(session_id);
+    sessions_.erase(session_id);
+    return absl::UnavailableError("the chosen worker disconnected; retry");
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] {
+    auto it = sessions_.find(session_id);
+    return it == sessions_.end() || it->second.phase != v1::SESSION_PHASE_STARTING;
+  });
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) return absl::InternalError("session vanished while starting");
+  it->second.waiter = false;
+  v1::ControllerSessionResponse response = MakeResponse(session_id, it->second);
+  if (IsTerminal(it->second.phase)) sessions_.erase(it);
+  return response;
+}
+
+absl::StatusOr<v1::ControllerSessionResponse> Fleet::StopSession(const std::string& session_id,
+                                                                 absl::Duration grace,
+                                                                 absl::Duration wait) {
+  std::shared_ptr<WorkerChannel> channel;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) {
+      return absl::NotFoundError(absl::StrCat("session ", session_id, " is not on this controller"));
+    }
+    it->second.waiter = true;
+    it->second.phase = v1::SESSION_PHASE_TERMINATING;
+    auto w = workers_.find(it->second.worker_name);
+    if (w != workers_.end()) channel = w->second.channel;
+  }
+  v1::ControllerMessage command;
+  command.mutable_stop_session()->set_session_id(session_id);
+  command.mutable_stop_session()->set_grace_period_ms(absl::ToInt64Milliseconds(grace));
+  bool sent = channel != nullptr && channel->Send(command);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (sent) {
+    changed_.wait_for(lock, absl::ToChronoMilliseconds(grace + wait), [&] {
+      auto it = sessions_.find(session_id);
+      return it == sessions_.end() || IsTerminal(it->second.phase);
+    });
+  }
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) return absl::InternalError("session vanished while stopping");
+  it->second.waiter = false;
+  if (!IsTerminal(it->second.phase)) {
+    return absl::UnavailableError(absl::StrCat("session ", session_id,
+                                               sent ? " did not exit in time" : "'s worker is offline"));
+  }
+  v1::ControllerSessionResponse response = MakeResponse(session_id, it->second);
+  sessions_.erase(it);
+  return response;
+}
+
+void Fleet::RequestStop(const std::string& session_id, absl::Duration grace) {
+  std::shared_ptr<WorkerChannel> channel;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) return;
+    auto w = workers_.find(it->second.worker_name);
+    if (w != workers_.end()) channel = w->second.channel;
+  }
+  if (channel == nullptr) return;
+  v1::ControllerMessage command;
+  command.mutable_stop_session()->set_session_id(session_id);
+  command.mutable_stop_session()->set_grace_period_ms(absl::ToInt64Milliseconds(grace));
+  channel->Send(command);
+}
+
+absl::StatusOr<v1::SessionStatusResponse> Fleet::SessionStatus(const std::string& session_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) {
+    return absl::NotFoundError(absl::StrCat("session ", session_id, " is not on this controller"));
+  }
+  v1::SessionStatusResponse r;
+  r.set_session_id(session_id);
+  r.set_phase(it->second.phase);
+  r.set_pid(it->second.pid);
+  auto w = workers_.find(it->second.worker_name);
+  if (w != workers_.end()) {
+    r.set_worker_id(w->second.id);
+    r.set_node_id(w->second.node_id);
+  }
+  for (const auto& g : it->second.gpu_uuids) r.add_gpu_uuids(g);
+  return r;
+}
+
+FleetSnapshot Fleet::Snapshot() {
+  std::lock_guard<std::mutex> lock(mu_);
+  FleetSnapshot snap;
+  std::set<std::string> models, skills;
+  int live = 0;
+  for (const auto& [id, s] : sessions_) live += IsTerminal(s.phase) ? 0 : 1;
+  for (const auto& [name, w] : workers_) {
+    if (w.channel == nullptr) continue;
+    snap.capacity.set_workers_online(snap.capacity.workers_online() + 1);
+    int free = 0;
+    for (const auto& g : w.gpus) {
+      snap.capacity.set_gpus_total(snap.capacity.gpus_total() + 1);
+      models.insert(g.name());
+      if (gpu_owner_.count(g.uuid()) == 0) {
+        ++free;
+        snap.capacity.set_max_gpu_memory_bytes(
+            std::max(snap.capacity.max_gpu_memory_bytes(), g.memory_total_bytes()));
+      }
+    }
+    snap.capacity.set_gpus_free(snap.capacity.gpus_free() + free);
+    snap.capacity.set_max_free_gpus_per_worker(std::max(snap.capacity.max_free_gpus_per_worker(), free));
+    skills.insert(w.skills.begin(), w.skills.end());
+  }
+  for (const auto& m : models) snap.capacity.add_gpu_models(m);
+  snap.load.set_active_sessions(live);
+  snap.skills.assign(skills.begin(), skills.end());
+  return snap;
+}
+
+std::vector<v1::Worker> Fleet::Workers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::Worker> out;
+  for (const auto& [name, w] : workers_) {
+    v1::Worker worker;
+    worker.set_id(w.id);
+    worker.set_name(name);
+    worker.set_node_id(w.node_id);
+    worker.set_status(w.channel != nullptr ? v1::WORKER_STATUS_ONLINE : v1::WORKER_STATUS_OFFLINE);
+    for (auto g : w.gpus) {
+      auto owner = gpu_owner_.find(g.uuid());
+      if (owner != gpu_owner_.end()) g.set_session_id(owner->second);
+      *worker.add_gpus() = g;
+    }
+    for (const auto& s : w.skills) worker.add_skills(s);
+    worker.set_active_sessions(static_cast<int32_t>(w.sessions.size()));
+    out.push_back(std::move(worker));
+  }
+  return out;
+}
+
+}  // namespace gantry::controller

@@ -1,0 +1,136 @@
+// The controller's picture of its node: which workers are connected, their GPUs, and which
+// session runs where. Placement (the smart balancer) happens here, under one mutex, so a GPU
+// is never handed to two sessions and is released on every exit path.
+//
+// Thread-safe. Callers are the WorkerService stream handlers (one per worker), the
+// ControllerService handlers and the liveness monitor.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "gantry/v1/admin_service.pb.h"
+#include "gantry/v1/controller_service.pb.h"
+#include "gantry/v1/registry_service.pb.h"
+#include "gantry/v1/worker_service.pb.h"
+
+namespace gantry::controller {
+
+// Where the controller's commands to one worker go: its Connect stream.
+class WorkerChannel {
+ public:
+  virtual ~WorkerChannel() = default;
+  // False once the stream is closed.
+  virtual bool Send(const v1::ControllerMessage& message) = 0;
+  // Ends the stream (e.g. missed heartbeats).
+  virtual void Close() = 0;
+};
+
+struct Placement {
+  std::string worker_name;
+  std::string worker_id;
+  std::string node_id;
+  std::vector<std::string> gpu_uuids;
+};
+
+struct FleetSnapshot {
+  v1::ControllerCapacity capacity;
+  v1::ControllerLoad load;
+  std::vector<std::string> skills;
+};
+
+class Fleet {
+ public:
+  // Called (outside the lock) with every session change that the API server should learn of.
+  using EventSink = std::function<void(const v1::SessionEvent&)>;
+
+  Fleet(std::string node_id, absl::Duration heartbeat_interval, int missed_beats, EventSink sink);
+
+  // RegisterWorker: records the worker's hardware. ALREADY_EXISTS while a worker of that name
+  // is connected; INVALID_ARGUMENT for impossible hardware.
+  absl::StatusOr<std::string> RegisterWorker(const v1::RegisterWorkerRequest& request);
+
+  // A Connect stream opened with `hello`. Re-adopts the sessions the worker reports.
+  absl::Status Attach(const std::string& worker_name, const v1::WorkerHello& hello,
+                      std::shared_ptr<WorkerChannel> channel);
+  // The stream ended: the worker is offline and its sessions FAILED.
+  void Detach(const std::string& worker_name, const std::string& reason);
+  void Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat& beat);
+  // A worker's report on a session; INVALID_ARGUMENT if the session is not on that worker.
+  absl::Status OnWorkerEvent(const std::string& worker_name, const v1::WorkerSessionEvent& event);
+
+  // Chooses a worker, allocates GPUs, sends the start command and waits up to `wait` for the
+  // worker's answer. RESOURCE_EXHAUSTED if nothing fits; UNAVAILABLE with no online worker.
+  absl::StatusOr<v1::ControllerSessionResponse> StartSession(
+      const std::string& session_id, const v1::SessionSpec& spec, absl::Duration wait);
+  // Sends stop and waits up to `wait` for the exit. NOT_FOUND if the session is unknown here.
+  absl::StatusOr<v1::ControllerSessionResponse> StopSession(const std::string& session_id,
+                                                           absl::Duration grace,
+                                                           absl::Duration wait);
+  // Sends stop without waiting (for sessions the API server no longer wants).
+  void RequestStop(const std::string& session_id, absl::Duration grace);
+  absl::StatusOr<v1::SessionStatusResponse> SessionStatus(const std::string& session_id);
+
+  // Closes the streams of workers whose heartbeat deadline passed.
+  void ExpireSilentWorkers();
+
+  FleetSnapshot Snapshot();
+  // Bumped whenever capacity changes (a worker comes or goes, GPUs are taken or freed), so
+  // the API link can heartbeat early instead of advertising stale capacity.
+  uint64_t generation() const { return generation_.load(); }
+  std::vector<v1::Worker> Workers();
+
+ private:
+  struct WorkerState {
+    std::string id;
+    std::string name;
+    std::string node_id;
+    std::vector<v1::GpuInfo> gpus;
+    std::vector<std::string> skills;
+    std::shared_ptr<WorkerChannel> channel;  // null when offline
+    absl::Time deadline;
+    std::set<std::string> sessions;
+  };
+  struct SessionState {
+    std::string worker_name;
+    std::vector<std::string> gpu_uuids;
+    v1::SessionPhase phase = v1::SESSION_PHASE_STARTING;
+    int64_t pid = 0;
+    std::string message;
+    bool waiter = false;  // A ControllerService call is waiting for this session's next change.
+  };
+
+  absl::StatusOr<Placement> Place(const std::string& session_id, const v1::SessionSpec& spec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Release(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::SessionEvent MakeEvent(const std::string& session_id, const SessionState& s) const;
+  v1::ControllerSessionResponse MakeResponse(const std::string& session_id,
+                                             const SessionState& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string node_id_;
+  const absl::Duration heartbeat_interval_;
+  const int missed_beats_;
+  EventSink sink_;
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::map<std::string, WorkerState> workers_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, SessionState> sessions_ ABSL_GUARDED_BY(mu_);
+  // GPU uuid -> session holding it.
+  std::map<std::string, std::string> gpu_owner_ ABSL_GUARDED_BY(mu_);
+  uint64_t round_robin_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> generation_{0};
+};
+
+}  // namespace gantry::controller

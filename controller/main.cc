@@ -1,0 +1,162 @@
+// gantry-controller: one per GPU node. Registers with the API server, serves
+// ControllerService (for the API server) and WorkerService (for this node's workers).
+#include <grpcpp/server.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_split.h"
+#include "common/config.h"
+#include "common/grpc_server.h"
+#include "common/identity.h"
+#include "common/logging.h"
+#include "common/shutdown.h"
+#include "common/tls.h"
+#include "controller/api_link.h"
+#include "controller/controller_service.h"
+#include "controller/fleet.h"
+#include "controller/worker_service.h"
+
+namespace {
+
+struct ControllerConfig {
+  std::string listen = "127.0.0.1:7444";
+  std::string port_file;
+  std::string advertise_host;
+  std::string name;
+  std::string node_id;
+  std::string type = "gpu-node";
+  std::string labels;
+  std::string api_url = "127.0.0.1:7443";
+  std::string join_token;
+  std::string tls_ca, tls_cert, tls_key;
+  absl::Duration worker_heartbeat_interval = absl::Seconds(1);
+  int64_t worker_missed_heartbeats = 3;
+  absl::Duration start_wait = absl::Seconds(10);
+  absl::Duration stop_grace = absl::Seconds(10);
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  std::string log_format = "text";
+  std::string log_level = "info";
+};
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "gantry-controller: %s\n", status.ToString().c_str());
+  return 2;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseLabels(const std::string& text) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view pair : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    std::vector<std::string> kv = absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    if (kv.size() != 2 || kv[0].empty()) {
+      return absl::InvalidArgumentError("--labels: expected key=value[,key=value...]");
+    }
+    out[kv[0]] = kv[1];
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gantry::BlockTerminationSignals();
+  ControllerConfig cfg;
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  cfg.name = host;
+  gantry::Flags flags("gantry-controller", "Gantry's per-node controller");
+  flags.AddString("listen", &cfg.listen, "address:port for ControllerService and WorkerService (port 0 picks one)");
+  flags.AddString("port-file", &cfg.port_file, "write the bound port here once serving");
+  flags.AddString("advertise-host", &cfg.advertise_host,
+                  "host the API server dials (default: the host part of --listen)");
+  flags.AddString("name", &cfg.name, "controller name; must match its certificate (default: hostname)");
+  flags.AddString("node-id", &cfg.node_id, "node this controller runs on (default: the name)");
+  flags.AddString("type", &cfg.type, "controller type used by selection");
+  flags.AddString("labels", &cfg.labels, "labels for controller_selector, key=value[,key=value]");
+  flags.AddString("api-url", &cfg.api_url, "API server address host:port");
+  flags.AddString("join-token", &cfg.join_token, "cluster join token (secret)");
+  flags.AddString("tls-ca", &cfg.tls_ca, "cluster CA bundle (PEM)");
+  flags.AddString("tls-cert", &cfg.tls_cert, "certificate (PEM), SAN spiffe://gantry/controller/NAME");
+  flags.AddString("tls-key", &cfg.tls_key, "private key (PEM)");
+  flags.AddDuration("worker-heartbeat-interval", &cfg.worker_heartbeat_interval,
+                    "how often workers heartbeat");
+  flags.AddInt("worker-missed-heartbeats", &cfg.worker_missed_heartbeats,
+               "missed heartbeats before a worker is offline");
+  flags.AddDuration("start-wait", &cfg.start_wait,
+                    "how long CreateSession waits for the process to start before answering STARTING");
+  flags.AddDuration("stop-grace", &cfg.stop_grace, "SIGTERM to SIGKILL grace period when stopping a session");
+  flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
+  flags.AddString("log-format", &cfg.log_format, "text or json");
+  flags.AddString("log-level", &cfg.log_level, "trace, debug, info, warn or error");
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return Fail(s);
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  if (absl::Status s = gantry::InitLogging("gantry-controller", cfg.log_format, cfg.log_level); !s.ok()) {
+    return Fail(s);
+  }
+  if (!gantry::IsValidName(cfg.name)) {
+    return Fail(absl::InvalidArgumentError("--name: 1..63 of [a-z0-9._-], starting with a letter or digit"));
+  }
+  if (cfg.node_id.empty()) cfg.node_id = cfg.name;
+  if (cfg.join_token.empty()) return Fail(absl::InvalidArgumentError("--join-token (GANTRY_JOIN_TOKEN) is required"));
+  auto labels = ParseLabels(cfg.labels);
+  if (!labels.ok()) return Fail(labels.status());
+
+  gantry::TlsFiles tls{cfg.tls_ca, cfg.tls_cert, cfg.tls_key};
+  auto server_creds = gantry::MakeServerCredentials(tls, gantry::ClientCertPolicy::kRequire);
+  if (!server_creds.ok()) return Fail(server_creds.status());
+  auto client_creds = gantry::MakeChannelCredentials(tls);
+  if (!client_creds.ok()) return Fail(client_creds.status());
+
+  using namespace gantry::controller;
+  std::unique_ptr<ApiLink> api_link;
+  Fleet fleet(cfg.node_id, cfg.worker_heartbeat_interval, static_cast<int>(cfg.worker_missed_heartbeats),
+              [&api_link](const gantry::v1::SessionEvent& e) {
+                if (api_link) api_link->Report(e);
+              });
+  WorkerServiceImpl worker_service(&fleet, cfg.worker_heartbeat_interval);
+  ControllerServiceImpl controller_service(&fleet, {cfg.type, *labels, cfg.start_wait, cfg.stop_grace});
+
+  auto server = gantry::StartGrpcServer(cfg.listen, *server_creds, {&controller_service, &worker_service});
+  if (!server.ok()) return Fail(server.status());
+  server->server->GetHealthCheckService()->SetServingStatus(true);
+  std::string advertise = cfg.advertise_host.empty()
+                              ? gantry::WithPort(cfg.listen, server->port)
+                              : cfg.advertise_host + ":" + std::to_string(server->port);
+  spdlog::info("controller {} serving on port {}, advertised as {}", cfg.name, server->port, advertise);
+
+  ApiLinkConfig link_cfg{cfg.api_url, cfg.join_token, cfg.name, cfg.type, advertise, *labels};
+  api_link = std::make_unique<ApiLink>(link_cfg, *client_creds, &fleet, [&](const std::string& id) {
+    fleet.RequestStop(id, cfg.stop_grace);
+  });
+  api_link->Start();
+
+  std::atomic<bool> stopping{false};
+  std::thread liveness([&] {
+    while (!stopping.load()) {
+      fleet.ExpireSilentWorkers();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
+
+  int sig = gantry::WaitForTerminationSignal();
+  spdlog::info("signal {}: stopping placements, draining for up to {}", sig,
+               absl::FormatDuration(cfg.shutdown_grace));
+  absl::Time deadline = absl::Now() + cfg.shutdown_grace;
+  server->server->GetHealthCheckService()->SetServingStatus(false);
+  // Deregister first: the workers and their sessions carry on and re-attach to the next
+  // controller process, so their streams closing below must not fail the sessions upstream.
+  api_link->Shutdown(deadline);
+  server->server->Shutdown(absl::ToChronoTime(deadline));
+  stopping = true;
+  liveness.join();
+  spdlog::info("stopped");
+  return 0;
+}

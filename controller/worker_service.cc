@@ -1,0 +1,120 @@
+#include "controller/worker_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/identity.h"
+#include "common/status.h"
+
+namespace gantry::controller {
+namespace {
+
+absl::StatusOr<Identity> WorkerIdentity(const grpc::ServerContext& ctx) {
+  auto auth = ctx.auth_context();
+  if (auth == nullptr) return absl::UnauthenticatedError("no client certificate");
+  auto identity = PeerIdentity(*auth);
+  if (!identity.ok()) return identity.status();
+  if (identity->role != Role::kWorker) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("WorkerService needs a worker certificate, not ", RoleName(identity->role)));
+  }
+  return identity;
+}
+
+// The controller's handle on one Connect stream. Writes are serialised (gRPC allows one
+// outstanding write alongside the handler's reads); Close cancels the call.
+class StreamChannel : public WorkerChannel {
+ public:
+  StreamChannel(grpc::ServerContext* ctx,
+                grpc::ServerReaderWriter<v1::ControllerMessage, v1::WorkerMessage>* stream)
+      : ctx_(ctx), stream_(stream) {}
+
+  bool Send(const v1::ControllerMessage& message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stream_ == nullptr) return false;
+    return stream_->Write(message);
+  }
+  void Close() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ctx_ != nullptr) ctx_->TryCancel();
+  }
+  // Called before the handler returns; afterwards the stream and context are gone.
+  void Invalidate() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_ = nullptr;
+    ctx_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  grpc::ServerContext* ctx_;
+  grpc::ServerReaderWriter<v1::ControllerMessage, v1::WorkerMessage>* stream_;
+};
+
+}  // namespace
+
+grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* ctx,
+                                               const v1::RegisterWorkerRequest* request,
+                                               v1::RegisterWorkerResponse* response) {
+  auto identity = WorkerIdentity(*ctx);
+  if (!identity.ok()) return ToGrpcStatus(identity.status());
+  if (request->name() != identity->name) {
+    return ToGrpcStatus(absl::PermissionDeniedError(absl::StrCat(
+        "name: \"", request->name().substr(0, 63), "\" does not match the certificate's worker \"",
+        identity->name, "\"")));
+  }
+  auto id = fleet_->RegisterWorker(*request);
+  if (!id.ok()) return ToGrpcStatus(id.status());
+  response->set_worker_id(*id);
+  response->set_heartbeat_interval_ms(
+      static_cast<int32_t>(absl::ToInt64Milliseconds(heartbeat_interval_)));
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::Connect(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<v1::ControllerMessage, v1::WorkerMessage>* stream) {
+  auto identity = WorkerIdentity(*ctx);
+  if (!identity.ok()) return ToGrpcStatus(identity.status());
+  v1::WorkerMessage message;
+  if (!stream->Read(&message)) return grpc::Status::CANCELLED;
+  if (message.msg_case() != v1::WorkerMessage::kHello) {
+    return ToGrpcStatus(absl::InvalidArgumentError("the first message on Connect must be hello"));
+  }
+  auto channel = std::make_shared<StreamChannel>(ctx, stream);
+  absl::Status attached = fleet_->Attach(identity->name, message.hello(), channel);
+  if (!attached.ok()) {
+    channel->Invalidate();
+    return ToGrpcStatus(attached);
+  }
+  absl::Status ended = absl::OkStatus();
+  std::string reason = "stream closed";
+  while (stream->Read(&message)) {
+    switch (message.msg_case()) {
+      case v1::WorkerMessage::kHeartbeat:
+        fleet_->Heartbeat(identity->name, message.heartbeat());
+        break;
+      case v1::WorkerMessage::kSessionEvent:
+        ended = fleet_->OnWorkerEvent(identity->name, message.session_event());
+        break;
+      case v1::WorkerMessage::kLogs:
+      case v1::WorkerMessage::kMetrics:
+      case v1::WorkerMessage::kInvokeOutput:
+        break;  // Relayed once log streaming, metrics and invoke land.
+      default:
+        ended = absl::InvalidArgumentError("WorkerMessage: unknown or empty message");
+    }
+    if (!ended.ok()) {
+      reason = absl::StrCat("malformed message: ", ended.message());
+      break;
+    }
+  }
+  if (ctx->IsCancelled()) reason = "missed heartbeats or cancelled";
+  channel->Invalidate();
+  fleet_->Detach(identity->name, reason);
+  return ToGrpcStatus(ended);
+}
+
+}  // namespace gantry::controller

@@ -1,0 +1,26 @@
+// WorkerService: workers register and hold a Connect stream (synchronous bidi handler, one
+// thread per connected worker). Every call needs a worker certificate whose name matches.
+#pragma once
+
+#include "controller/fleet.h"
+#include "gantry/v1/worker_service.grpc.pb.h"
+
+namespace gantry::controller {
+
+class WorkerServiceImpl final : public v1::WorkerService::Service {
+ public:
+  explicit WorkerServiceImpl(Fleet* fleet, absl::Duration heartbeat_interval)
+      : fleet_(fleet), heartbeat_interval_(heartbeat_interval) {}
+
+  grpc::Status RegisterWorker(grpc::ServerContext* ctx, const v1::RegisterWorkerRequest* request,
+                              v1::RegisterWorkerResponse* response) override;
+  grpc::Status Connect(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::ControllerMessage, v1::WorkerMessage>* stream) override;
+
+ private:
+  Fleet* fleet_;
+  absl::Duration heartbeat_interval_;
+};
+
+}  // namespace gantry::controller

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package Gantry needs to build, test and run locally.
+# Idempotent: packages already present are skipped by apt; safe to run repeatedly.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config ccache
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc grpc-proto
+  libprotobuf-dev protobuf-compiler
+  libabsl-dev libssl-dev libpqxx-dev libspdlog-dev catch2
+  postgresql python3-grpcio python3-grpc-tools
+  procps iproute2
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# The apt lock may be held briefly by another installer: retry a few times.
+for attempt in 1 2 3 4 5; do
+  if $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
+    exit 0
+  fi
+  echo "install-deps: apt failed (attempt $attempt), retrying in 5 s" >&2
+  sleep 5
+done
+echo "install-deps: could not install ${missing[*]}" >&2
+exit 1

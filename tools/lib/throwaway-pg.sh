@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 server for development and tests.
+#   throwaway-pg.sh start DIR PORT   initialise (once) and start; prints the DSN
+#   throwaway-pg.sh stop DIR         stop it (fast shutdown)
+#   throwaway-pg.sh dsn DIR PORT     print the DSN
+# PostgreSQL refuses to run as root, so as root the server runs as the postgres user and DIR
+# must be somewhere that user can reach. DIR must be short: the socket path is limited.
+set -euo pipefail
+
+PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
+cmd="${1:?usage: throwaway-pg.sh start|stop|dsn DIR [PORT]}"
+dir="${2:?DIR required}"
+
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+dsn() { echo "host=$dir/sock port=$1 user=postgres dbname=postgres connect_timeout=5"; }
+
+case "$cmd" in
+  start)
+    port="${3:?PORT required}"
+    mkdir -p "$dir/data" "$dir/sock"
+    if [ "$(id -u)" -eq 0 ]; then chown -R postgres:postgres "$dir"; fi
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+      as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; exit 1; }
+    fi
+    if ! as_pg "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+      as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null \
+        || { tail -20 "$dir/server.log" >&2; exit 1; }
+    fi
+    dsn "$port"
+    ;;
+  stop)
+    if [ -f "$dir/data/PG_VERSION" ]; then
+      as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    ;;
+  dsn)
+    dsn "${3:?PORT required}"
+    ;;
+  *)
+    echo "unknown command $cmd" >&2; exit 2 ;;
+esac

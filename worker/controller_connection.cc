@@ -1,0 +1,141 @@
+#include "worker/controller_connection.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/backoff.h"
+
+namespace gantry::worker {
+
+ControllerConnection::ControllerConnection(ConnectionConfig config,
+                                           std::shared_ptr<grpc::Channel> channel)
+    : config_(std::move(config)), stub_(v1::WorkerService::NewStub(channel)) {}
+
+ControllerConnection::~ControllerConnection() { Stop(); }
+
+void ControllerConnection::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void ControllerConnection::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool ControllerConnection::Write(const v1::WorkerMessage& message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stream_ != nullptr && stream_->Write(message);
+}
+
+void ControllerConnection::Send(const v1::WorkerSessionEvent& event) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stream_ != nullptr) {
+    v1::WorkerMessage message;
+    *message.mutable_session_event() = event;
+    if (stream_->Write(message)) return;
+  }
+  if (pending_.size() >= config_.max_pending_events) pending_.pop_front();
+  pending_.push_back(event);
+}
+
+void ControllerConnection::Loop() {
+  Backoff backoff(absl::Milliseconds(100), absl::Seconds(10));
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    int32_t heartbeat_ms = 0;
+    absl::Time started = absl::Now();
+    RunStream(&heartbeat_ms);
+    // A stream that lived a while was healthy: start the backoff over.
+    if (absl::Now() - started > absl::Seconds(10)) backoff.Reset();
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff.Next()), [&] { return stopping_; });
+  }
+}
+
+void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
+  v1::RegisterWorkerResponse registered;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+    grpc::Status s = stub_->RegisterWorker(&ctx, config_.registration, &registered);
+    if (!s.ok()) {
+      spdlog::warn("register with controller at {}: {} (code {})", config_.controller_url,
+                   s.error_message(), static_cast<int>(s.error_code()));
+      return;
+    }
+  }
+  *heartbeat_ms = registered.heartbeat_interval_ms() > 0 ? registered.heartbeat_interval_ms() : 1000;
+
+  grpc::ClientContext ctx;
+  std::unique_ptr<Stream> stream = stub_->Connect(&ctx);
+  v1::WorkerMessage hello;
+  hello.mutable_hello()->set_worker_id(registered.worker_id());
+  for (auto& r : runner_->Running()) *hello.mutable_hello()->add_sessions() = std::move(r);
+  if (!stream->Write(hello)) {
+    spdlog::warn("connect: {}", stream->Finish().error_message());
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) {
+      ctx.TryCancel();
+    }
+    context_ = &ctx;
+    stream_ = stream.get();
+    // Everything that happened while disconnected, in order.
+    while (!pending_.empty()) {
+      v1::WorkerMessage message;
+      *message.mutable_session_event() = pending_.front();
+      if (!stream_->Write(message)) break;
+      pending_.pop_front();
+    }
+  }
+  spdlog::info("connected to controller at {} as {} ({} running session(s) re-reported)",
+               config_.controller_url, registered.worker_id(), hello.hello().sessions_size());
+
+  std::atomic<bool> stream_done{false};
+  std::thread heartbeats([&] {
+    while (!stream_done.load()) {
+      v1::WorkerMessage beat;
+      beat.mutable_heartbeat()->set_active_sessions(runner_->active());
+      for (const auto& g : config_.registration.hardware().gpus()) *beat.mutable_heartbeat()->add_gpus() = g;
+      if (!Write(beat)) break;
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(*heartbeat_ms),
+                   [&] { return stopping_ || stream_done.load(); });
+    }
+  });
+
+  v1::ControllerMessage command;
+  while (stream->Read(&command)) {
+    switch (command.msg_case()) {
+      case v1::ControllerMessage::kStartSession:
+        runner_->Start(command.start_session());
+        break;
+      case v1::ControllerMessage::kStopSession:
+        runner_->Stop(command.stop_session());
+        break;
+      default:
+        spdlog::warn("controller sent a command this worker does not handle yet ({})",
+                     static_cast<int>(command.msg_case()));
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stream_ = nullptr;
+    context_ = nullptr;
+  }
+  stream_done = true;
+  cv_.notify_all();
+  heartbeats.join();
+  grpc::Status status = stream->Finish();
+  spdlog::warn("stream to controller ended: {} (code {}); reconnecting", status.error_message(),
+               static_cast<int>(status.error_code()));
+}
+
+}  // namespace gantry::worker

@@ -1,0 +1,66 @@
+// The worker's one connection to its controller: RegisterWorker, then the Connect stream.
+// Reconnects with exponential backoff and jitter; sessions keep running while it is down and
+// are re-reported in the hello of the next stream. Events raised while disconnected are kept
+// (bounded) and sent after the hello.
+#pragma once
+
+#include <grpcpp/channel.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
+#include "gantry/v1/worker_service.grpc.pb.h"
+#include "worker/session_runner.h"
+
+namespace gantry::worker {
+
+struct ConnectionConfig {
+  std::string controller_url;
+  v1::RegisterWorkerRequest registration;
+  size_t max_pending_events = 10000;
+};
+
+class ControllerConnection {
+ public:
+  ControllerConnection(ConnectionConfig config, std::shared_ptr<grpc::Channel> channel);
+  ~ControllerConnection();
+
+  // Must be called before Start; the runner's events are sent through Send.
+  void set_runner(SessionRunner* runner) { runner_ = runner; }
+
+  void Start();
+  // Closes the stream and stops reconnecting.
+  void Stop();
+
+  // Sends a session event now, or keeps it for the next stream.
+  void Send(const v1::WorkerSessionEvent& event);
+
+ private:
+  using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ControllerMessage>;
+
+  void Loop();
+  // One stream's lifetime; returns when it ends.
+  void RunStream(int32_t* heartbeat_ms);
+  bool Write(const v1::WorkerMessage& message);
+
+  ConnectionConfig config_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  SessionRunner* runner_ = nullptr;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // Writes happen under mu_.
+  std::deque<v1::WorkerSessionEvent> pending_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace gantry::worker

@@ -1,0 +1,121 @@
+// gantry-worker: runs GPU session processes for its node's controller. Dials out to
+// CONTROLLER_URL (no inbound port), registers its GPUs, and follows the controller's commands.
+#include <grpcpp/create_channel.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_split.h"
+#include "common/config.h"
+#include "common/identity.h"
+#include "common/logging.h"
+#include "common/shutdown.h"
+#include "common/tls.h"
+#include "worker/controller_connection.h"
+#include "worker/gpu_inventory.h"
+#include "worker/session_runner.h"
+
+namespace {
+
+struct WorkerConfig {
+  std::string controller_url = "127.0.0.1:7444";
+  std::string name;
+  std::string node_id;
+  std::string tls_ca, tls_cert, tls_key;
+  std::string simulated_gpus;
+  std::string skills;
+  std::string session_dir;
+  absl::Duration drain_grace = absl::Seconds(10);
+  std::string log_format = "text";
+  std::string log_level = "info";
+};
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "gantry-worker: %s\n", status.ToString().c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gantry::BlockTerminationSignals();
+  WorkerConfig cfg;
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  cfg.name = host;
+  gantry::Flags flags("gantry-worker", "Gantry's GPU worker: runs session processes");
+  flags.AddString("controller-url", &cfg.controller_url, "controller address host:port", "CONTROLLER_URL");
+  flags.AddString("name", &cfg.name, "worker name; must match its certificate (default: hostname)");
+  flags.AddString("node-id", &cfg.node_id, "node this worker runs on (default: the controller's)");
+  flags.AddString("tls-ca", &cfg.tls_ca, "cluster CA bundle (PEM)");
+  flags.AddString("tls-cert", &cfg.tls_cert, "certificate (PEM), SAN spiffe://gantry/worker/NAME");
+  flags.AddString("tls-key", &cfg.tls_key, "private key (PEM)");
+  flags.AddString("simulated-gpus", &cfg.simulated_gpus,
+                  "simulated GPUs for development, COUNT[:MODEL[:MEMORY_GIB]][;...], e.g. 2:Simulated A100:40");
+  flags.AddString("skills", &cfg.skills, "comma-separated skills (models, capabilities) this worker has");
+  flags.AddString("session-dir", &cfg.session_dir, "where session logs go (default: /tmp/gantry-worker-NAME)");
+  flags.AddDuration("drain-grace", &cfg.drain_grace, "on SIGTERM, how long sessions get to exit before SIGKILL");
+  flags.AddString("log-format", &cfg.log_format, "text or json");
+  flags.AddString("log-level", &cfg.log_level, "trace, debug, info, warn or error");
+  if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return Fail(s);
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  if (absl::Status s = gantry::InitLogging("gantry-worker", cfg.log_format, cfg.log_level); !s.ok()) {
+    return Fail(s);
+  }
+  if (!gantry::IsValidName(cfg.name)) {
+    return Fail(absl::InvalidArgumentError("--name: 1..63 of [a-z0-9._-], starting with a letter or digit"));
+  }
+  if (cfg.session_dir.empty()) cfg.session_dir = "/tmp/gantry-worker-" + cfg.name;
+  if (mkdir(cfg.session_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Fail(absl::InvalidArgumentError("--session-dir: cannot create " + cfg.session_dir));
+  }
+
+  auto gpus = gantry::worker::ParseSimulatedGpus(cfg.simulated_gpus, cfg.name);
+  if (!gpus.ok()) return Fail(gpus.status());
+  if (!gpus->empty()) {
+    spdlog::warn("SIMULATED GPUs: {} configured GPU(s) are not real hardware; for development and "
+                 "tests only", gpus->size());
+  } else {
+    spdlog::warn("no GPUs: NVML discovery is not implemented yet and --simulated-gpus is empty; "
+                 "this worker takes CPU-only sessions");
+  }
+
+  auto creds = gantry::MakeChannelCredentials({cfg.tls_ca, cfg.tls_cert, cfg.tls_key});
+  if (!creds.ok()) return Fail(creds.status());
+  if (cfg.tls_cert.empty()) return Fail(absl::InvalidArgumentError("--tls-cert/--tls-key: a worker certificate is required"));
+
+  gantry::worker::ConnectionConfig conn_cfg;
+  conn_cfg.controller_url = cfg.controller_url;
+  auto& reg = conn_cfg.registration;
+  reg.set_name(cfg.name);
+  reg.set_node_id(cfg.node_id);
+  reg.mutable_hardware()->set_cpu_cores(static_cast<int32_t>(std::thread::hardware_concurrency()));
+  reg.mutable_hardware()->set_memory_bytes(static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE));
+  for (const auto& g : *gpus) *reg.mutable_hardware()->add_gpus() = g;
+  for (absl::string_view skill : absl::StrSplit(cfg.skills, ',', absl::SkipWhitespace())) {
+    reg.add_skills(std::string(skill));
+  }
+
+  gantry::worker::ControllerConnection connection(
+      conn_cfg, grpc::CreateChannel(cfg.controller_url, *creds));
+  gantry::worker::SessionRunner runner(cfg.session_dir, [&connection](const gantry::v1::WorkerSessionEvent& e) {
+    connection.Send(e);
+  });
+  connection.set_runner(&runner);
+  connection.Start();
+  spdlog::info("worker {} started; controller {}", cfg.name, cfg.controller_url);
+
+  int sig = gantry::WaitForTerminationSignal();
+  spdlog::info("signal {}: draining, sessions get {} to exit", sig, absl::FormatDuration(cfg.drain_grace));
+  runner.StopAll(cfg.drain_grace);  // Exits are reported up the stream as they happen.
+  connection.Stop();
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,120 @@
+// Runs session processes and watches them until they exit.
+//
+// Each session is its own process group with stdout/stderr appended to a per-session log file.
+// Processes are forked from one long-lived spawner thread with PR_SET_PDEATHSIG(SIGKILL), so
+// if the worker dies, even by SIGKILL, its direct children die with it (the death signal fires
+// when the *thread* that forked exits, hence one thread that lives as long as the worker). When
+// a session's main process exits, the rest of its process group is killed too: no orphans.
+//
+// Thread-safe. Exit notifications arrive on the supervisor's reaper thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace gantry::worker {
+
+struct SpawnSpec {
+  std::string session_id;
+  std::vector<std::string> argv;
+  // Complete environment, "KEY=value" each; nothing is inherited from the worker.
+  std::vector<std::string> env;
+  std::string working_dir;
+  std::string log_path;
+};
+
+struct ExitInfo {
+  std::string session_id;
+  pid_t pid = 0;
+  int exit_code = -1;    // Set when the process exited normally.
+  int term_signal = 0;   // Set when a signal ended it.
+  bool stop_requested = false;
+};
+
+struct ProcessInfo {
+  std::string session_id;
+  pid_t pid = 0;
+  bool suspended = false;
+};
+
+class ProcessSupervisor {
+ public:
+  using ExitCallback = std::function<void(const ExitInfo&)>;
+
+  explicit ProcessSupervisor(ExitCallback on_exit);
+  ~ProcessSupervisor();  // Kills every remaining process group and joins the threads.
+
+  ProcessSupervisor(const ProcessSupervisor&) = delete;
+  ProcessSupervisor& operator=(const ProcessSupervisor&) = delete;
+
+  // Starts the process; returns its pid once exec has succeeded. FAILED_PRECONDITION naming
+  // command[0] if it cannot be executed (not found, not executable), ALREADY_EXISTS if the
+  // session already has a process.
+  absl::StatusOr<pid_t> Spawn(const SpawnSpec& spec);
+
+  // SIGTERM to the group now, SIGKILL after `grace` if it is still alive. NOT_FOUND if the
+  // session has no process.
+  absl::Status Stop(const std::string& session_id, absl::Duration grace);
+
+  // Stops every session and waits (up to grace + 2 s) until all have exited.
+  void StopAll(absl::Duration grace);
+
+  std::vector<ProcessInfo> List() const;
+  bool Has(const std::string& session_id) const;
+
+ private:
+  struct Running {
+    pid_t pid = 0;
+    bool stop_requested = false;
+    bool suspended = false;
+  };
+  struct SpawnJob {
+    SpawnSpec spec;
+    std::promise<absl::StatusOr<pid_t>> result;
+  };
+
+  void SpawnerLoop();
+  absl::StatusOr<pid_t> ForkExec(const SpawnSpec& spec);
+  void ReaperLoop();
+  // Sends SIGKILL when a stop's grace period ends; delivers deferred exits.
+  void KillerLoop();
+  void HandleExit(pid_t pid, int status);
+
+  ExitCallback on_exit_;
+  const pid_t self_pid_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, Running> by_session_ ABSL_GUARDED_BY(mu_);
+  std::map<pid_t, std::string> by_pid_ ABSL_GUARDED_BY(mu_);
+  // Exits the reaper saw before Spawn recorded the pid (a process that exits at once).
+  std::map<pid_t, int> early_exits_ ABSL_GUARDED_BY(mu_);
+  // Children whose exec failed: their exit is not a session's.
+  std::set<pid_t> ignored_pids_ ABSL_GUARDED_BY(mu_);
+  // Early exits of spawned sessions, delivered by the killer thread.
+  std::deque<std::pair<pid_t, int>> deferred_exits_ ABSL_GUARDED_BY(mu_);
+  int live_children_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<SpawnJob*> spawn_queue_ ABSL_GUARDED_BY(mu_);
+  std::multimap<absl::Time, std::pair<std::string, pid_t>> kill_deadlines_ ABSL_GUARDED_BY(mu_);
+
+  std::thread spawner_;
+  std::thread reaper_;
+  std::thread killer_;
+};
+
+}  // namespace gantry::worker

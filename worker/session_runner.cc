@@ -1,0 +1,137 @@
+#include "worker/session_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/proto_time.h"
+
+namespace gantry::worker {
+
+SessionRunner::SessionRunner(std::string session_dir, EventSink sink)
+    : session_dir_(std::move(session_dir)),
+      sink_(std::move(sink)),
+      supervisor_([this](const ExitInfo& exit) { OnExit(exit); }) {}
+
+std::vector<std::string> SessionRunner::BuildEnv(const v1::StartSessionCommand& c) const {
+  std::vector<std::string> env;
+  const char* path = std::getenv("PATH");
+  env.push_back(absl::StrCat("PATH=", path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin"));
+  env.push_back(absl::StrCat("HOME=", session_dir_));
+  env.push_back("LANG=C.UTF-8");
+  env.push_back(absl::StrCat("GANTRY_SESSION_ID=", c.session_id()));
+  for (const auto& [k, v] : c.spec().env()) {
+    if (k == "CUDA_VISIBLE_DEVICES" || k == "NVIDIA_VISIBLE_DEVICES" || k == "PATH" ||
+        k == "GANTRY_SESSION_ID") {
+      continue;
+    }
+    env.push_back(absl::StrCat(k, "=", v));
+  }
+  // The process sees exactly its GPUs; with none, it sees none (not all of them).
+  std::string gpus = c.gpu_uuids().empty() ? "" : absl::StrJoin(c.gpu_uuids(), ",");
+  env.push_back(absl::StrCat("CUDA_VISIBLE_DEVICES=", gpus));
+  env.push_back(absl::StrCat("NVIDIA_VISIBLE_DEVICES=", gpus.empty() ? "none" : gpus));
+  return env;
+}
+
+void SessionRunner::Start(const v1::StartSessionCommand& c) {
+  std::lock_guard<std::mutex> report(report_mu_);
+  SpawnSpec spec;
+  spec.session_id = c.session_id();
+  spec.argv.assign(c.spec().command().begin(), c.spec().command().end());
+  spec.env = BuildEnv(c);
+  spec.working_dir = c.spec().working_dir();
+  spec.log_path = absl::StrCat(session_dir_, "/", c.session_id(), ".log");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    gpus_[c.session_id()].assign(c.gpu_uuids().begin(), c.gpu_uuids().end());
+  }
+  auto pid = supervisor_.Spawn(spec);
+  v1::WorkerSessionEvent event;
+  event.set_session_id(c.session_id());
+  ToProto(absl::Now(), event.mutable_time());
+  if (pid.ok()) {
+    event.set_kind(v1::WorkerSessionEvent::KIND_STARTED);
+    event.set_pid(*pid);
+    spdlog::info("session {} started as pid {} on GPUs [{}]", c.session_id(), *pid,
+                 absl::StrJoin(c.gpu_uuids(), ","));
+  } else {
+    // A retried start for a session that already runs is answered with the running pid.
+    if (pid.status().code() == absl::StatusCode::kAlreadyExists) {
+      for (const auto& p : supervisor_.List()) {
+        if (p.session_id == c.session_id()) {
+          event.set_kind(v1::WorkerSessionEvent::KIND_STARTED);
+          event.set_pid(p.pid);
+        }
+      }
+    }
+    if (event.kind() != v1::WorkerSessionEvent::KIND_STARTED) {
+      event.set_kind(v1::WorkerSessionEvent::KIND_START_FAILED);
+      event.set_message(std::string(pid.status().message()));
+      std::lock_guard<std::mutex> lock(mu_);
+      gpus_.erase(c.session_id());
+      spdlog::warn("session {} failed to start: {}", c.session_id(), pid.status().ToString());
+    }
+  }
+  sink_(event);
+}
+
+void SessionRunner::Stop(const v1::StopSessionCommand& c) {
+  absl::Duration grace = absl::Milliseconds(std::max<int64_t>(0, c.grace_period_ms()));
+  absl::Status s = supervisor_.Stop(c.session_id(), grace);
+  if (!s.ok()) {
+    // Nothing running under that id: tell the controller it is gone.
+    v1::WorkerSessionEvent event;
+    event.set_session_id(c.session_id());
+    event.set_kind(v1::WorkerSessionEvent::KIND_EXITED);
+    event.set_stop_requested(true);
+    event.set_message("no such process on this worker");
+    ToProto(absl::Now(), event.mutable_time());
+    sink_(event);
+  }
+}
+
+void SessionRunner::StopAll(absl::Duration grace) { supervisor_.StopAll(grace); }
+
+void SessionRunner::OnExit(const ExitInfo& exit) {
+  std::lock_guard<std::mutex> report(report_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    gpus_.erase(exit.session_id);
+  }
+  spdlog::info("session {} (pid {}) ended: code {} signal {}{}", exit.session_id, exit.pid,
+               exit.exit_code, exit.term_signal, exit.stop_requested ? " (stop requested)" : "");
+  v1::WorkerSessionEvent event;
+  event.set_session_id(exit.session_id);
+  event.set_kind(v1::WorkerSessionEvent::KIND_EXITED);
+  event.set_pid(exit.pid);
+  event.set_exit_code(exit.exit_code);
+  event.set_term_signal(exit.term_signal);
+  event.set_stop_requested(exit.stop_requested);
+  ToProto(absl::Now(), event.mutable_time());
+  sink_(event);
+}
+
+std::vector<v1::RunningSession> SessionRunner::Running() const {
+  std::vector<v1::RunningSession> out;
+  auto processes = supervisor_.List();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& p : processes) {
+    v1::RunningSession r;
+    r.set_session_id(p.session_id);
+    r.set_pid(p.pid);
+    r.set_phase(p.suspended ? v1::SESSION_PHASE_HIBERNATED : v1::SESSION_PHASE_RUNNING);
+    auto g = gpus_.find(p.session_id);
+    if (g != gpus_.end()) {
+      for (const auto& uuid : g->second) r.add_gpu_uuids(uuid);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+int SessionRunner::active() const { return static_cast<int>(supervisor_.List().size()); }
+
+}  // namespace gantry::worker

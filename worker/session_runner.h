@@ -1,0 +1,49 @@
+// Turns the controller's session commands into supervised processes and reports what happens
+// to them. Builds each session's environment from scratch (nothing of the worker's own, which
+// holds secrets, leaks in) with CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES naming exactly
+// the session's GPUs. Thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
+#include "gantry/v1/worker_service.pb.h"
+#include "worker/process_supervisor.h"
+
+namespace gantry::worker {
+
+class SessionRunner {
+ public:
+  // Receives every event to send up the stream.
+  using EventSink = std::function<void(const v1::WorkerSessionEvent&)>;
+
+  SessionRunner(std::string session_dir, EventSink sink);
+
+  void Start(const v1::StartSessionCommand& command);
+  void Stop(const v1::StopSessionCommand& command);
+  // Stops every session (SIGTERM, grace, SIGKILL) and waits for them: used when draining.
+  void StopAll(absl::Duration grace);
+  // What runs now, for the hello after a (re)connect.
+  std::vector<v1::RunningSession> Running() const;
+  int active() const;
+
+ private:
+  void OnExit(const ExitInfo& exit);
+  std::vector<std::string> BuildEnv(const v1::StartSessionCommand& command) const;
+
+  const std::string session_dir_;
+  EventSink sink_;
+  // Held while starting a session and while reporting an exit, so that a process which exits
+  // at once is reported STARTED before EXITED.
+  mutable std::mutex report_mu_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::vector<std::string>> gpus_ ABSL_GUARDED_BY(mu_);
+  ProcessSupervisor supervisor_;  // Last: its threads call back into the members above.
+};
+
+}  // namespace gantry::worker
