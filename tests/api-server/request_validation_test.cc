@@ -1,0 +1,115 @@
+#include "api-server/request_validation.h"
+
+#include <catch2/catch.hpp>
+
+namespace gantry::api {
+namespace {
+
+v1::CreateSessionRequest Valid() {
+  v1::CreateSessionRequest r;
+  r.mutable_spec()->add_command("python3");
+  r.mutable_spec()->add_command("serve.py");
+  r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);
+  return r;
+}
+
+void ExpectInvalid(const v1::CreateSessionRequest& r, const std::string& field) {
+  absl::Status s = ValidateCreateSessionRequest(r);
+  INFO("status: " << s.ToString());
+  CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(s.message()).rfind(field, 0) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a reasonable request is accepted", "[validation]") {
+  CHECK(ValidateCreateSessionRequest(Valid()).ok());
+}
+
+TEST_CASE("every bad field is rejected with INVALID_ARGUMENT naming it", "[validation]") {
+  auto r = Valid();
+  r.mutable_spec()->clear_command();
+  ExpectInvalid(r, "spec.command");
+
+  r = Valid();
+  r.mutable_spec()->set_command(0, "");
+  ExpectInvalid(r, "spec.command");
+
+  r = Valid();
+  r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(-1);
+  ExpectInvalid(r, "spec.resources.gpus.count");
+
+  r = Valid();
+  r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(65);
+  ExpectInvalid(r, "spec.resources.gpus.count");
+
+  r = Valid();
+  (*r.mutable_spec()->mutable_env())["BIG"] = std::string(10 * 1024 * 1024, 'x');
+  ExpectInvalid(r, "spec.env[\"BIG\"]");
+
+  r = Valid();
+  (*r.mutable_spec()->mutable_env())["1BAD"] = "x";
+  ExpectInvalid(r, "spec.env[\"1BAD\"]");
+
+  r = Valid();
+  (*r.mutable_spec()->mutable_env())["CUDA_VISIBLE_DEVICES"] = "0";
+  ExpectInvalid(r, "spec.env[\"CUDA_VISIBLE_DEVICES\"]");
+
+  r = Valid();
+  r.mutable_spec()->set_command(1, std::string("a\0b", 3));
+  ExpectInvalid(r, "spec.command[1]");
+
+  r = Valid();
+  r.set_request_id(std::string(129, 'r'));
+  ExpectInvalid(r, "request_id");
+
+  r = Valid();
+  r.set_controller_id("not-a-uuid");
+  ExpectInvalid(r, "controller_id");
+
+  r = Valid();
+  for (int i = 0; i < 33; ++i) (*r.mutable_spec()->mutable_labels())["k" + std::to_string(i)] = "v";
+  ExpectInvalid(r, "spec.labels");
+
+  r = Valid();
+  (*r.mutable_spec()->mutable_labels())[std::string(64, 'k')] = "v";
+  ExpectInvalid(r, "spec.labels");
+
+  r = Valid();
+  r.mutable_spec()->mutable_resources()->set_memory_bytes(-5);
+  ExpectInvalid(r, "spec.resources.memory_bytes");
+
+  r = Valid();
+  r.mutable_spec()->set_working_dir("relative/dir");
+  ExpectInvalid(r, "spec.working_dir");
+
+  r = Valid();
+  r.mutable_spec()->mutable_idle_timeout()->set_seconds(-1);
+  ExpectInvalid(r, "spec.idle_timeout");
+
+  r = Valid();
+  r.set_template_id("gpu-notebook");
+  ExpectInvalid(r, "template_id");
+
+  r = Valid();
+  r.clear_spec();
+  ExpectInvalid(r, "spec");
+}
+
+TEST_CASE("SQL-looking strings are ordinary values", "[validation]") {
+  auto r = Valid();
+  r.set_request_id("'; DROP TABLE sessions; --");
+  (*r.mutable_spec()->mutable_labels())["team"] = "x' OR '1'='1";
+  CHECK(ValidateCreateSessionRequest(r).ok());
+}
+
+TEST_CASE("list requests bound the page size", "[validation]") {
+  v1::ListSessionsRequest r;
+  CHECK(ValidateListSessionsRequest(r).ok());
+  r.set_page_size(1001);
+  CHECK(ValidateListSessionsRequest(r).code() == absl::StatusCode::kInvalidArgument);
+  r.set_page_size(-1);
+  CHECK(ValidateListSessionsRequest(r).code() == absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace gantry::api

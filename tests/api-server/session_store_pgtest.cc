@@ -1,0 +1,170 @@
+// SessionStore against a real PostgreSQL.
+#include "api-server/session_store.h"
+
+#include <catch2/catch.hpp>
+#include <pqxx/connection>
+
+#include <atomic>
+#include <thread>
+
+#include "api-server/migration_runner.h"
+#include "common/pg_pool.h"
+#include "tests/support/test_env.h"
+
+namespace gantry::api {
+namespace {
+
+struct Fixture {
+  testing::TestDatabase db;
+  PgPool pool{db.dsn(), 8};
+  SessionStore store{&pool};
+  Fixture() {
+    pqxx::connection c(db.dsn());
+    REQUIRE(ApplyMigrations(c, EmbeddedMigrations()).ok());
+  }
+  v1::SessionSpec Spec() {
+    v1::SessionSpec spec;
+    spec.add_command("sleep");
+    spec.add_command("60");
+    (*spec.mutable_labels())["team"] = "vision";
+    return spec;
+  }
+};
+
+PhaseChange To(v1::SessionPhase phase, const std::string& message = "") {
+  PhaseChange c;
+  c.phase = phase;
+  c.message = message;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("a created session is PENDING with its first event and reads back whole", "[pg][sessions]") {
+  Fixture f;
+  auto s = f.store.Create("user/alice", "req-1", "", f.Spec());
+  REQUIRE(s.ok());
+  CHECK(IsUuid(s->id()));
+  CHECK(s->phase() == v1::SESSION_PHASE_PENDING);
+  CHECK(s->version() == 1);
+  auto read = f.store.Get(s->id());
+  REQUIRE(read.ok());
+  CHECK(read->spec().command(1) == "60");
+  CHECK(read->request_id() == "req-1");
+  CHECK(f.db.Scalar("SELECT count(*) FROM session_events WHERE session_id = '" + s->id() + "'") == "1");
+}
+
+TEST_CASE("request_id is unique per owner, not globally", "[pg][sessions]") {
+  Fixture f;
+  REQUIRE(f.store.Create("user/alice", "same", "", f.Spec()).ok());
+  CHECK(f.store.Create("user/alice", "same", "", f.Spec()).status().code() ==
+        absl::StatusCode::kAlreadyExists);
+  CHECK(f.store.Create("user/bob", "same", "", f.Spec()).ok());
+  CHECK(f.store.Create("user/alice", "", "", f.Spec()).ok());
+  CHECK(f.store.Create("user/alice", "", "", f.Spec()).ok());  // No key: no uniqueness.
+  auto found = f.store.FindByRequestId("user/alice", "same");
+  REQUIRE(found.ok());
+  CHECK(found->has_value());
+}
+
+TEST_CASE("transitions follow the state machine and record every change in order", "[pg][sessions]") {
+  Fixture f;
+  auto s = f.store.Create("user/alice", "", "", f.Spec());
+  REQUIRE(s.ok());
+  PhaseChange placed = To(v1::SESSION_PHASE_RUNNING, "started");
+  placed.worker_id = "node1/w1";
+  placed.gpu_uuids = std::vector<std::string>{"GPU-1", "GPU-2"};
+  auto running = f.store.Transition(s->id(), placed);
+  REQUIRE(running.ok());
+  CHECK(running->version() == 2);
+  CHECK(running->worker_id() == "node1/w1");
+  CHECK(running->gpu_uuids_size() == 2);
+  auto illegal = f.store.Transition(s->id(), To(v1::SESSION_PHASE_STARTING));
+  CHECK(illegal.status().code() == absl::StatusCode::kFailedPrecondition);
+  REQUIRE(f.store.Transition(s->id(), To(v1::SESSION_PHASE_TERMINATED, "bye")).ok());
+  CHECK(f.store.Transition(s->id(), To(v1::SESSION_PHASE_RUNNING)).status().code() ==
+        absl::StatusCode::kFailedPrecondition);
+  CHECK(f.db.Scalar("SELECT string_agg(coalesce(from_phase, '-') || '>' || to_phase, ' ' ORDER BY id) "
+                    "FROM session_events WHERE session_id = '" + s->id() + "'") ==
+        "->PENDING PENDING>RUNNING RUNNING>TERMINATED");
+  CHECK_FALSE(f.db.Scalar("SELECT ended_at FROM sessions WHERE id = '" + s->id() + "'").empty());
+}
+
+TEST_CASE("concurrent writers never both win a conflicting move", "[pg][sessions]") {
+  Fixture f;
+  auto s = f.store.Create("user/alice", "", "", f.Spec());
+  REQUIRE(s.ok());
+  REQUIRE(f.store.Transition(s->id(), To(v1::SESSION_PHASE_RUNNING)).ok());
+  // Eight racers try RUNNING -> HIBERNATED; exactly one can (HIBERNATED -> HIBERNATED is illegal).
+  std::atomic<int> won{0}, refused{0};
+  std::vector<std::thread> racers;
+  for (int i = 0; i < 8; ++i) {
+    racers.emplace_back([&] {
+      auto r = f.store.Transition(s->id(), To(v1::SESSION_PHASE_HIBERNATED));
+      if (r.ok()) ++won;
+      else if (r.status().code() == absl::StatusCode::kFailedPrecondition) ++refused;
+    });
+  }
+  for (auto& t : racers) t.join();
+  CHECK(won == 1);
+  CHECK(refused == 7);
+  CHECK(f.db.Scalar("SELECT count(*) FROM session_events WHERE to_phase = 'HIBERNATED'") == "1");
+}
+
+TEST_CASE("listing pages newest first, filters, and scopes by owner", "[pg][sessions]") {
+  Fixture f;
+  for (int i = 0; i < 5; ++i) REQUIRE(f.store.Create("user/alice", "", "", f.Spec()).ok());
+  auto other = f.Spec();
+  (*other.mutable_labels())["team"] = "audio";
+  REQUIRE(f.store.Create("user/bob", "", "", other).ok());
+
+  SessionQuery q;
+  q.owner = "user/alice";
+  q.page_size = 2;
+  std::vector<std::string> ids;
+  for (int page = 0; page < 5; ++page) {
+    auto p = f.store.List(q);
+    REQUIRE(p.ok());
+    for (const auto& s : p->sessions) {
+      CHECK(s.owner() == "user/alice");
+      ids.push_back(s.id());
+    }
+    if (p->next_page_token.empty()) break;
+    q.page_token = p->next_page_token;
+  }
+  CHECK(ids.size() == 5);
+  CHECK(std::set<std::string>(ids.begin(), ids.end()).size() == 5);
+
+  SessionQuery by_label;
+  by_label.labels_json = R"({"team":"audio"})";
+  auto audio = f.store.List(by_label);
+  REQUIRE(audio.ok());
+  REQUIRE(audio->sessions.size() == 1);
+  CHECK(audio->sessions[0].owner() == "user/bob");
+
+  SessionQuery bad;
+  bad.page_token = "garbage";
+  CHECK(f.store.List(bad).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("SQL-looking input is stored verbatim", "[pg][sessions]") {
+  Fixture f;
+  auto spec = f.Spec();
+  spec.set_command(1, "'; DROP TABLE sessions; --");
+  auto s = f.store.Create("user/o'brien", "x'); DELETE FROM sessions; --", "", spec);
+  REQUIRE(s.ok());
+  auto read = f.store.Get(s->id());
+  REQUIRE(read.ok());
+  CHECK(read->spec().command(1) == "'; DROP TABLE sessions; --");
+  CHECK(read->owner() == "user/o'brien");
+  CHECK(f.db.Scalar("SELECT count(*) FROM sessions") == "1");
+}
+
+TEST_CASE("an unreachable database is UNAVAILABLE, not a crash", "[pg][sessions]") {
+  PgPool pool("host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=2", 2);
+  SessionStore store(&pool);
+  auto r = store.Get("00000000-0000-0000-0000-000000000000");
+  CHECK(r.status().code() == absl::StatusCode::kUnavailable);
+}
+
+}  // namespace gantry::api

@@ -1,0 +1,201 @@
+#include "controller/fleet.h"
+
+#include <catch2/catch.hpp>
+
+#include <mutex>
+
+namespace gantry::controller {
+namespace {
+
+class FakeChannel : public WorkerChannel {
+ public:
+  bool Send(const v1::ControllerMessage& m) override {
+    std::lock_guard<std::mutex> lock(mu);
+    sent.push_back(m);
+    return open;
+  }
+  void Close() override { closed = true; }
+  std::mutex mu;
+  std::vector<v1::ControllerMessage> sent;
+  bool open = true;
+  bool closed = false;
+};
+
+struct Harness {
+  std::vector<v1::SessionEvent> events;
+  Fleet fleet{"node1", absl::Milliseconds(100), 3,
+              [this](const v1::SessionEvent& e) { events.push_back(e); }};
+  std::map<std::string, std::shared_ptr<FakeChannel>> channels;
+
+  void AddWorker(const std::string& name, int gpus, const std::string& model, int64_t gib,
+                 std::vector<std::string> skills = {}) {
+    v1::RegisterWorkerRequest r;
+    r.set_name(name);
+    for (int i = 0; i < gpus; ++i) {
+      auto* g = r.mutable_hardware()->add_gpus();
+      g->set_uuid("GPU-" + name + "-" + std::to_string(i));
+      g->set_name(model);
+      g->set_memory_total_bytes(gib << 30);
+    }
+    for (auto& s : skills) r.add_skills(s);
+    auto id = fleet.RegisterWorker(r);
+    REQUIRE(id.ok());
+    v1::WorkerHello hello;
+    hello.set_worker_id(*id);
+    channels[name] = std::make_shared<FakeChannel>();
+    REQUIRE(fleet.Attach(name, hello, channels[name]).ok());
+  }
+
+  absl::StatusOr<v1::ControllerSessionResponse> Start(const std::string& id, int gpus,
+                                                      const std::string& model = "",
+                                                      int64_t min_gib = 0,
+                                                      std::vector<std::string> skills = {}) {
+    v1::SessionSpec spec;
+    spec.add_command("sleep");
+    spec.mutable_resources()->mutable_gpus()->set_count(gpus);
+    spec.mutable_resources()->mutable_gpus()->set_model(model);
+    spec.mutable_resources()->mutable_gpus()->set_min_memory_bytes(min_gib << 30);
+    for (auto& s : skills) spec.add_skills(s);
+    return fleet.StartSession(id, spec, absl::ZeroDuration());
+  }
+
+  void Report(const std::string& worker, const std::string& session,
+              v1::WorkerSessionEvent::Kind kind, int code = 0) {
+    v1::WorkerSessionEvent e;
+    e.set_session_id(session);
+    e.set_kind(kind);
+    e.set_exit_code(code);
+    e.set_pid(4242);
+    REQUIRE(fleet.OnWorkerEvent(worker, e).ok());
+  }
+};
+
+std::string WorkerOf(const absl::StatusOr<v1::ControllerSessionResponse>& r) {
+  REQUIRE(r.ok());
+  return r->worker_id();
+}
+
+}  // namespace
+
+TEST_CASE("placement honours GPU count, model, memory and skills", "[placement]") {
+  Harness h;
+  h.AddWorker("small", 1, "NVIDIA A10", 24);
+  h.AddWorker("big", 4, "NVIDIA H100 80GB HBM3", 80, {"model/llama"});
+  CHECK(WorkerOf(h.Start("s1", 2)) == "node1/big");
+  CHECK(WorkerOf(h.Start("s2", 1, "h100")) == "node1/big");  // Case-insensitive substring.
+  CHECK(WorkerOf(h.Start("s3", 1, "", 40)) == "node1/big");
+  CHECK(WorkerOf(h.Start("s4", 0, "", 0, {"model/llama"})) == "node1/big");
+  auto none = h.Start("s5", 1, "", 0, {"model/unknown"});
+  CHECK(none.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(std::string(none.status().message()).find("spec.skills") != std::string::npos);
+}
+
+TEST_CASE("GPUs are never given twice and come back when the session ends", "[placement]") {
+  Harness h;
+  h.AddWorker("w", 2, "GPU", 16);
+  auto a = h.Start("a", 2);
+  REQUIRE(a.ok());
+  CHECK(a->gpu_uuids_size() == 2);
+  auto b = h.Start("b", 1);
+  CHECK(b.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(std::string(b.status().message()).find("spec.resources.gpus") != std::string::npos);
+  h.Report("w", "a", v1::WorkerSessionEvent::KIND_STARTED);
+  h.Report("w", "a", v1::WorkerSessionEvent::KIND_EXITED, 1);
+  REQUIRE(h.events.size() == 2);
+  CHECK(h.events[0].phase() == v1::SESSION_PHASE_RUNNING);
+  CHECK(h.events[1].phase() == v1::SESSION_PHASE_FAILED);
+  CHECK(h.events[1].message() == "process exited with code 1");
+  CHECK(h.Start("b", 2).ok());
+}
+
+TEST_CASE("least loaded worker first, round-robin among equals", "[placement]") {
+  Harness h;
+  h.AddWorker("w1", 8, "GPU", 16);
+  h.AddWorker("w2", 8, "GPU", 16);
+  h.AddWorker("w3", 8, "GPU", 16);
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 9; ++i) counts[WorkerOf(h.Start("s" + std::to_string(i), 0))]++;
+  CHECK(counts["node1/w1"] == 3);
+  CHECK(counts["node1/w2"] == 3);
+  CHECK(counts["node1/w3"] == 3);
+  // End two sessions on w3: it is now the least loaded and gets the next two.
+  std::vector<std::string> on_w3;
+  for (int i = 0; i < 9; ++i) {
+    auto st = h.fleet.SessionStatus("s" + std::to_string(i));
+    if (st.ok() && st->worker_id() == "node1/w3") on_w3.push_back("s" + std::to_string(i));
+  }
+  REQUIRE(on_w3.size() == 3);
+  h.Report("w3", on_w3[0], v1::WorkerSessionEvent::KIND_EXITED);
+  h.Report("w3", on_w3[1], v1::WorkerSessionEvent::KIND_EXITED);
+  CHECK(WorkerOf(h.Start("n1", 0)) == "node1/w3");
+  CHECK(WorkerOf(h.Start("n2", 0)) == "node1/w3");
+}
+
+TEST_CASE("a start command goes down the chosen worker's stream with the GPUs", "[placement]") {
+  Harness h;
+  h.AddWorker("w", 2, "GPU", 16);
+  auto r = h.Start("s", 1);
+  REQUIRE(r.ok());
+  CHECK(r->phase() == v1::SESSION_PHASE_STARTING);
+  REQUIRE(h.channels["w"]->sent.size() == 1);
+  const auto& start = h.channels["w"]->sent[0].start_session();
+  CHECK(start.session_id() == "s");
+  CHECK(start.gpu_uuids(0) == r->gpu_uuids(0));
+}
+
+TEST_CASE("a lost worker fails its sessions and frees its GPUs", "[placement]") {
+  Harness h;
+  h.AddWorker("w", 1, "GPU", 16);
+  REQUIRE(h.Start("s", 1).ok());
+  h.Report("w", "s", v1::WorkerSessionEvent::KIND_STARTED);
+  h.fleet.Detach("w", "stream broke");
+  REQUIRE(h.events.size() == 2);
+  CHECK(h.events[1].phase() == v1::SESSION_PHASE_FAILED);
+  CHECK(h.events[1].message().find("stream broke") != std::string::npos);
+  CHECK(h.Start("t", 1).status().code() == absl::StatusCode::kUnavailable);  // No online worker.
+  CHECK(h.fleet.Snapshot().capacity.workers_online() == 0);
+}
+
+TEST_CASE("silent workers are cut off after the missed-heartbeat deadline", "[placement]") {
+  Harness h;
+  h.AddWorker("w", 1, "GPU", 16);
+  h.fleet.ExpireSilentWorkers();
+  CHECK_FALSE(h.channels["w"]->closed);
+  usleep(350 * 1000);  // 3 x 100 ms beats missed.
+  h.fleet.ExpireSilentWorkers();
+  CHECK(h.channels["w"]->closed);
+}
+
+TEST_CASE("workers with impossible hardware or a duplicate connection are refused", "[placement]") {
+  Harness h;
+  h.AddWorker("w", 1, "GPU", 16);
+  v1::RegisterWorkerRequest dup;
+  dup.set_name("w");
+  CHECK(h.fleet.RegisterWorker(dup).status().code() == absl::StatusCode::kAlreadyExists);
+  v1::RegisterWorkerRequest bad;
+  bad.set_name("x");
+  auto* g = bad.mutable_hardware()->add_gpus();
+  g->set_uuid("GPU-x");
+  g->set_memory_total_bytes(10);
+  g->set_memory_free_bytes(20);
+  CHECK(h.fleet.RegisterWorker(bad).status().code() == absl::StatusCode::kInvalidArgument);
+  v1::RegisterWorkerRequest stolen;
+  stolen.set_name("y");
+  stolen.mutable_hardware()->add_gpus()->set_uuid("GPU-w-0");  // w's GPU.
+  CHECK(h.fleet.RegisterWorker(stolen).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("events for sessions a worker does not hold are rejected", "[placement]") {
+  Harness h;
+  h.AddWorker("w1", 1, "GPU", 16);
+  h.AddWorker("w2", 1, "GPU", 16);
+  auto r = h.Start("s", 1);
+  REQUIRE(r.ok());
+  std::string other = r->worker_id() == "node1/w1" ? "w2" : "w1";
+  v1::WorkerSessionEvent e;
+  e.set_session_id("s");
+  e.set_kind(v1::WorkerSessionEvent::KIND_STARTED);
+  CHECK(h.fleet.OnWorkerEvent(other, e).code() == absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace gantry::controller

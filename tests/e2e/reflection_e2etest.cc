@@ -1,0 +1,36 @@
+// grpcurl's view of the API server: a client in another language (Python's grpcio from
+// Debian) lists the services through server reflection, over TLS with a client certificate.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "tests/support/local_fleet.h"
+
+namespace gantry::testing {
+
+TEST_CASE("server reflection lists the gantry.v1 services, as grpcurl list does", "[e2e][reflection]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  std::string admin = fleet.pki().dir() + "/admin-ops";
+  std::string cmd = absl::StrCat("/usr/bin/python3 ", SourcePath("tests/e2e/reflection_list.py"), " ",
+                                 fleet.api_address(), " ", fleet.pki().ca(), " ", admin, ".crt ",
+                                 admin, ".key ", fleet.dir().Sub("py"), " 2>&1");
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[512];
+  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  int rc = pclose(p);
+  INFO(out);
+  REQUIRE(rc == 0);
+  for (const char* service : {"gantry.v1.SessionService", "gantry.v1.InvokeService",
+                              "gantry.v1.AdminService", "gantry.v1.RegistryService",
+                              "grpc.health.v1.Health"}) {
+    CHECK(out.find(service) != std::string::npos);
+  }
+  // And it can describe a method's request type, as grpcurl describe does.
+  CHECK(out.find("CreateSessionRequest") != std::string::npos);
+}
+
+}  // namespace gantry::testing

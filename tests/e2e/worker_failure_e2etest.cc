@@ -1,0 +1,84 @@
+// A worker that dies never leaves a session process behind, and its sessions become FAILED.
+#include <grpcpp/client_context.h>
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include "tests/support/local_fleet.h"
+
+namespace gantry::testing {
+
+TEST_CASE("a worker killed with SIGKILL takes its session processes with it", "[e2e][faults]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable();
+  auto stub = fleet.AdminSessions();
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = SleepSpec("3600.8181");
+  v1::Session session;
+  grpc::ClientContext ctx;
+  REQUIRE(stub->CreateSession(&ctx, req, &session).ok());
+  REQUIRE(session.phase() == v1::SESSION_PHASE_RUNNING);
+  REQUIRE(PidsWithCmdline("sleep 3600.8181").size() == 1);
+
+  fleet.worker().Signal(SIGKILL);
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.8181").empty(); }, absl::Seconds(5)));
+  // The controller sees the stream break at once and reports the loss.
+  bool failed = WaitFor([&] {
+    return fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + session.id() + "'") == "FAILED";
+  }, absl::Seconds(5));
+  INFO(fleet.controller().Log());
+  CHECK(failed);
+  CHECK(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + session.id() + "'")
+            .find("worker w1 lost") != std::string::npos);
+}
+
+TEST_CASE("a worker stopped with SIGTERM stops its sessions and exits", "[e2e][faults]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable();
+  auto stub = fleet.AdminSessions();
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = SleepSpec("3600.9191");
+  v1::Session session;
+  grpc::ClientContext ctx;
+  REQUIRE(stub->CreateSession(&ctx, req, &session).ok());
+  fleet.worker().Signal(SIGTERM);
+  int status = fleet.worker().Wait(absl::Seconds(10));
+  INFO(fleet.worker().Log());
+  REQUIRE(status != -1);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(PidsWithCmdline("sleep 3600.9191").empty());
+  // The stop was reported before the worker left: the session ended on request.
+  CHECK(WaitFor([&] {
+    return fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + session.id() + "'") != "RUNNING";
+  }, absl::Seconds(5)));
+}
+
+TEST_CASE("a controller restart does not disturb running sessions", "[e2e][faults]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable();
+  auto stub = fleet.AdminSessions();
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = SleepSpec("3600.1313");
+  v1::Session session;
+  grpc::ClientContext ctx;
+  REQUIRE(stub->CreateSession(&ctx, req, &session).ok());
+  auto before = PidsWithCmdline("sleep 3600.1313");
+  REQUIRE(before.size() == 1);
+  fleet.controller().Signal(SIGTERM);
+  REQUIRE(fleet.controller().Wait(absl::Seconds(10)) != -1);
+  // The worker keeps its process while the controller is away.
+  CHECK(PidsWithCmdline("sleep 3600.1313") == before);
+  CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + session.id() + "'") == "RUNNING");
+}
+
+}  // namespace gantry::testing

@@ -1,0 +1,145 @@
+#include "tests/support/local_fleet.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include "grpc/health/v1/health.grpc.pb.h"
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/tls.h"
+#include "gantry/v1/admin_service.grpc.pb.h"
+
+namespace gantry::testing {
+
+LocalFleet::LocalFleet() : db_(std::make_unique<TestDatabase>()), pki_(std::make_unique<Pki>(dir_.Sub("pki"))) {
+  pki_->Issue("api-server");
+  pki_->Issue("admin", "ops");
+}
+
+LocalFleet::~LocalFleet() {
+  // Workers first so their sessions die with them before anything else goes.
+  workers_.clear();
+  controllers_.clear();
+  api_.reset();
+}
+
+void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
+  std::string port_file = dir_.Sub("api.port");
+  std::remove(port_file.c_str());
+  api_ = std::make_unique<Process>(
+      std::vector<std::string>{BinaryPath("gantry-api"), "--listen", "127.0.0.1:0", "--port-file",
+                               port_file},
+      std::map<std::string, std::string>{
+          {"GANTRY_DATABASE_URL", dsn.empty() ? db_->dsn() : dsn},
+          {"GANTRY_TLS_CA", pki_->ca()},
+          {"GANTRY_TLS_CERT", pki_->dir() + "/api-server.crt"},
+          {"GANTRY_TLS_KEY", pki_->dir() + "/api-server.key"},
+          {"GANTRY_JOIN_TOKEN", kJoinToken},
+          {"GANTRY_BOOTSTRAP_ADMIN_KEY", kAdminKey},
+          {"GANTRY_CONTROLLER_HEARTBEAT_INTERVAL", "1s"},
+          {"GANTRY_SHUTDOWN_GRACE", "2s"},
+          {"GRPC_DNS_RESOLVER", "native"}},
+      dir_.Sub("api.log"));
+  api_port_ = WaitForPortFile(port_file, absl::Seconds(10));
+  INFO(api_->Log());
+  REQUIRE(api_port_ > 0);
+  if (!wait_until_serving) return;
+  auto channel = ChannelWithCert(pki_->dir() + "/admin-ops");
+  bool serving = WaitFor([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    // The standard health service answers SERVING once migrations ran and PostgreSQL is up.
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status s = grpc::health::v1::Health::NewStub(channel)->Check(&ctx, req, &resp);
+    return s.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  }, absl::Seconds(20));
+  INFO(api_->Log());
+  REQUIRE(serving);
+}
+
+void LocalFleet::StartController(const std::string& name) {
+  std::string prefix = pki_->Issue("controller", name);
+  std::string port_file = dir_.Sub(name + ".port");
+  controllers_.push_back(std::make_unique<Process>(
+      std::vector<std::string>{BinaryPath("gantry-controller"), "--name", name, "--listen",
+                               "127.0.0.1:0", "--port-file", port_file, "--api-url", api_address()},
+      std::map<std::string, std::string>{
+          {"GANTRY_TLS_CA", pki_->ca()},
+          {"GANTRY_TLS_CERT", prefix + ".crt"},
+          {"GANTRY_TLS_KEY", prefix + ".key"},
+          {"GANTRY_JOIN_TOKEN", kJoinToken},
+          {"GANTRY_STOP_GRACE", "2s"},
+          {"GANTRY_SHUTDOWN_GRACE", "2s"},
+          {"GRPC_DNS_RESOLVER", "native"}},
+      dir_.Sub(name + ".log")));
+  int port = WaitForPortFile(port_file, absl::Seconds(10));
+  INFO(controllers_.back()->Log());
+  REQUIRE(port > 0);
+  controller_ports_.push_back(port);
+}
+
+void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, size_t controller) {
+  std::string prefix = pki_->Issue("worker", name);
+  std::string session_dir = dir_.Sub("sessions-" + name);
+  workers_.push_back(std::make_unique<Process>(
+      std::vector<std::string>{BinaryPath("gantry-worker"), "--name", name, "--simulated-gpus", gpus,
+                               "--session-dir", session_dir},
+      std::map<std::string, std::string>{
+          {"CONTROLLER_URL", controller_address(controller)},
+          {"GANTRY_TLS_CA", pki_->ca()},
+          {"GANTRY_TLS_CERT", prefix + ".crt"},
+          {"GANTRY_TLS_KEY", prefix + ".key"},
+          {"GANTRY_DRAIN_GRACE", "2s"},
+          {"GRPC_DNS_RESOLVER", "native"}},
+      dir_.Sub(name + ".log")));
+}
+
+void LocalFleet::WaitUntilSchedulable(int gpus) {
+  bool ready = WaitFor([&] {
+    try {
+      return db_->Scalar(absl::StrCat(
+                 "SELECT count(*) FROM controllers WHERE status = 'healthy' AND "
+                 "max_free_gpus_per_worker >= ", gpus)) != "0";
+    } catch (const std::exception&) {
+      return false;
+    }
+  }, absl::Seconds(20));
+  INFO("api log:\n" << api_->Log());
+  REQUIRE(ready);
+}
+
+std::string LocalFleet::api_address() const { return absl::StrCat("127.0.0.1:", api_port_); }
+
+std::string LocalFleet::controller_address(size_t index) const {
+  return absl::StrCat("127.0.0.1:", controller_ports_.at(index));
+}
+
+std::shared_ptr<grpc::Channel> LocalFleet::ChannelWithCert(const std::string& cert_prefix,
+                                                           const std::string& ca) const {
+  auto creds = MakeChannelCredentials(
+      {ca.empty() ? pki_->ca() : ca, cert_prefix + ".crt", cert_prefix + ".key"});
+  REQUIRE(creds.ok());
+  return grpc::CreateChannel(api_address(), *creds);
+}
+
+std::shared_ptr<grpc::Channel> LocalFleet::ChannelWithoutCert() const {
+  auto creds = MakeChannelCredentials({pki_->ca(), "", ""});
+  REQUIRE(creds.ok());
+  return grpc::CreateChannel(api_address(), *creds);
+}
+
+std::unique_ptr<v1::SessionService::Stub> LocalFleet::AdminSessions() const {
+  return v1::SessionService::NewStub(ChannelWithCert(pki_->dir() + "/admin-ops"));
+}
+
+v1::SessionSpec SleepSpec(const std::string& marker_seconds, int gpus) {
+  v1::SessionSpec spec;
+  spec.add_command("sleep");
+  spec.add_command(marker_seconds);
+  spec.mutable_resources()->mutable_gpus()->set_count(gpus);
+  return spec;
+}
+
+}  // namespace gantry::testing

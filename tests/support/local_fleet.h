@@ -1,0 +1,66 @@
+// A real Gantry fleet on loopback for end-to-end tests: gantry-api on its own database,
+// gantry-controller(s) and gantry-worker(s), all with certificates from gantry-pki, all on
+// ports chosen by the kernel, all killed when the test ends.
+#pragma once
+
+#include <grpcpp/channel.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gantry/v1/registry_service.grpc.pb.h"
+#include "gantry/v1/session_service.grpc.pb.h"
+#include "tests/support/test_env.h"
+
+namespace gantry::testing {
+
+inline constexpr char kJoinToken[] = "test-join-token-0123456789";
+inline constexpr char kAdminKey[] = "test-admin-key-0123456789";
+
+class LocalFleet {
+ public:
+  // Starts nothing yet; the Start* calls below do, in order.
+  LocalFleet();
+  ~LocalFleet();
+
+  // The API server against `dsn` (default: this fleet's own fresh database).
+  void StartApi(const std::string& dsn = "", bool wait_until_serving = true);
+  void StartController(const std::string& name = "node1");
+  // A worker with `gpus` simulated GPUs (spec for --simulated-gpus) on controller `index`.
+  void StartWorker(const std::string& name, const std::string& gpus, size_t controller = 0);
+  // Waits until the API server would place a session needing `gpus` GPUs.
+  void WaitUntilSchedulable(int gpus = 1);
+
+  std::string api_address() const;
+  std::string controller_address(size_t index = 0) const;
+
+  // Channels as various clients.
+  std::shared_ptr<grpc::Channel> ChannelWithCert(const std::string& cert_prefix,
+                                                 const std::string& ca = "") const;
+  std::shared_ptr<grpc::Channel> ChannelWithoutCert() const;
+  std::unique_ptr<v1::SessionService::Stub> AdminSessions() const;  // admin client cert
+
+  Pki& pki() { return *pki_; }
+  TestDatabase& db() { return *db_; }
+  TempDir& dir() { return dir_; }
+  Process& api() { return *api_; }
+  Process& controller(size_t i = 0) { return *controllers_.at(i); }
+  Process& worker(size_t i = 0) { return *workers_.at(i); }
+  void StopApi() { api_.reset(); }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<Pki> pki_;
+  int api_port_ = 0;
+  std::vector<int> controller_ports_;
+  std::unique_ptr<Process> api_;
+  std::vector<std::unique_ptr<Process>> controllers_;
+  std::vector<std::unique_ptr<Process>> workers_;
+};
+
+// A session spec that runs `sleep` with a unique argument, so the test can find its process.
+v1::SessionSpec SleepSpec(const std::string& marker_seconds, int gpus = 1);
+
+}  // namespace gantry::testing

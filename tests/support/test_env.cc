@@ -1,0 +1,228 @@
+#include "tests/support/test_env.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+
+namespace gantry::testing {
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/gantry-test-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  path_ = tmpl;
+  chmod(path_.c_str(), 0755);
+}
+
+TempDir::~TempDir() {
+  std::string cmd = absl::StrCat("rm -rf '", path_, "'");
+  int rc = std::system(cmd.c_str());
+  (void)rc;
+}
+
+std::string AdminDsn() {
+  const char* dsn = std::getenv("GANTRY_TEST_DATABASE_URL");
+  if (dsn == nullptr || *dsn == '\0') {
+    FAIL("GANTRY_TEST_DATABASE_URL is not set: run the suite through tools/test.sh, which "
+         "starts a throwaway PostgreSQL");
+  }
+  return dsn;
+}
+
+namespace {
+std::string RandomSuffix() {
+  std::random_device rd;
+  return absl::StrCat(rd(), rd());
+}
+}  // namespace
+
+TestDatabase::TestDatabase() : name_("gantry_test_" + RandomSuffix()) {
+  std::string admin = AdminDsn();
+  pqxx::connection c(admin);
+  pqxx::nontransaction tx(c);
+  tx.exec("CREATE DATABASE " + tx.quote_name(name_));
+  // libpq takes the last value of a repeated keyword.
+  dsn_ = absl::StrCat(admin, " dbname=", name_);
+}
+
+TestDatabase::~TestDatabase() {
+  try {
+    pqxx::connection c(AdminDsn());
+    pqxx::nontransaction tx(c);
+    tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+  } catch (const std::exception& e) {
+    WARN("could not drop " << name_ << ": " << e.what());
+  }
+}
+
+std::string TestDatabase::Scalar(const std::string& sql) const {
+  pqxx::connection c(dsn_);
+  pqxx::nontransaction tx(c);
+  pqxx::result r = tx.exec(sql);
+  if (r.empty() || r[0][0].is_null()) return "";
+  return r[0][0].as<std::string>();
+}
+
+Pki::Pki(const std::string& dir) : dir_(dir) {
+  std::string cmd = absl::StrCat(BinaryPath("gantry-pki"), " ca --dir '", dir_, "' > /dev/null");
+  REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
+std::string Pki::Issue(const std::string& role, const std::string& name) {
+  std::string prefix = absl::StrCat(dir_, "/", role, name.empty() ? "" : "-" + name);
+  std::string cmd = absl::StrCat(BinaryPath("gantry-pki"), " issue --dir '", dir_, "' --role ", role,
+                                 name.empty() ? "" : " --name " + name,
+                                 " --dns localhost --ip 127.0.0.1 --out '", prefix, "' > /dev/null");
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  return prefix;
+}
+
+Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env,
+                 const std::string& log_path)
+    : log_path_(log_path) {
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  if (env.count("PATH") == 0) env_strings.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
+  std::vector<char*> c_argv, c_env;
+  for (auto& a : argv) c_argv.push_back(a.data());
+  c_argv.push_back(nullptr);
+  for (auto& e : env_strings) c_env.push_back(e.data());
+  c_env.push_back(nullptr);
+  int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  REQUIRE(fd >= 0);
+  pid_t parent = getpid();
+  pid_ = fork();
+  REQUIRE(pid_ >= 0);
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, nullptr);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execve(c_argv[0], c_argv.data(), c_env.data());
+    _exit(127);
+  }
+  close(fd);
+}
+
+Process::~Process() {
+  if (!reaped_ && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    Wait(absl::Seconds(5));
+  }
+}
+
+bool Process::Alive() {
+  if (reaped_) return false;
+  int status;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    reaped_ = true;
+    return false;
+  }
+  return true;
+}
+
+void Process::Signal(int sig) {
+  if (!reaped_) kill(pid_, sig);
+}
+
+int Process::Wait(absl::Duration timeout) {
+  if (reaped_) return 0;
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+std::string Process::Log() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    if (done()) return true;
+    if (absl::Now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+int WaitForPortFile(const std::string& path, absl::Duration timeout) {
+  int port = 0;
+  WaitFor([&] {
+    std::ifstream in(path);
+    std::string text;
+    if (!(in >> text)) return false;
+    return absl::SimpleAtoi(text, &port) && port > 0;
+  }, timeout);
+  return port;
+}
+
+std::vector<pid_t> PidsWithCmdline(const std::string& marker) {
+  std::vector<pid_t> out;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* e = readdir(proc)) {
+    int pid;
+    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+    std::ifstream in(absl::StrCat("/proc/", pid, "/cmdline"), std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (auto& c : cmdline) c = c == '\0' ? ' ' : c;
+    if (cmdline.find(marker) == std::string::npos) continue;
+    // A zombie has exited; only live processes count.
+    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+    std::string line;
+    std::getline(stat, line);
+    auto close_paren = line.rfind(')');
+    if (close_paren != std::string::npos && close_paren + 2 < line.size() && line[close_paren + 2] == 'Z') continue;
+    out.push_back(pid);
+  }
+  closedir(proc);
+  return out;
+}
+
+std::string BinaryPath(const std::string& name) {
+  static const std::map<std::string, std::string> kPaths = {
+      {"gantry-api", GANTRY_API_BIN},
+      {"gantry-controller", GANTRY_CONTROLLER_BIN},
+      {"gantry-worker", GANTRY_WORKER_BIN},
+      {"gantry-pki", GANTRY_PKI_BIN},
+  };
+  return kPaths.at(name);
+}
+
+std::string SourcePath(const std::string& relative) {
+  return absl::StrCat(GANTRY_SOURCE_DIR, "/", relative);
+}
+
+}  // namespace gantry::testing

@@ -1,0 +1,94 @@
+// Test harness: temporary directories, a fresh PostgreSQL database per test, certificates from
+// the real gantry-pki, and real child processes (killed when the test ends, even on failure).
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace gantry::testing {
+
+// A directory under /tmp that the postgres user can enter (tests run as root in CI), removed
+// with its contents at the end.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The throwaway server's DSN from GANTRY_TEST_DATABASE_URL (tools/test.sh sets it). Fails the
+// test loudly when unset: [pg] and [e2e] tests need a real PostgreSQL.
+std::string AdminDsn();
+
+// A database of its own for one test, dropped at the end.
+class TestDatabase {
+ public:
+  TestDatabase();
+  ~TestDatabase();
+  const std::string& dsn() const { return dsn_; }
+  // Runs a query and returns the first column of the first row ("" if no row).
+  std::string Scalar(const std::string& sql) const;
+
+ private:
+  std::string name_;
+  std::string dsn_;
+};
+
+// A cluster CA and certificates issued by the real gantry-pki binary.
+class Pki {
+ public:
+  explicit Pki(const std::string& dir);
+  // Issues spiffe://gantry/ROLE[/NAME] with DNS localhost and IP 127.0.0.1; returns the prefix
+  // (PREFIX.crt / PREFIX.key).
+  std::string Issue(const std::string& role, const std::string& name = "");
+  const std::string& dir() const { return dir_; }
+  std::string ca() const { return dir_ + "/ca.crt"; }
+
+ private:
+  std::string dir_;
+};
+
+// A child process with exactly the given environment, output to a log file. SIGKILLed when
+// destroyed unless it already exited; it also dies with the test process (PR_SET_PDEATHSIG).
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::map<std::string, std::string> env,
+          const std::string& log_path);
+  ~Process();
+  pid_t pid() const { return pid_; }
+  bool Alive();
+  void Signal(int sig);
+  // Waits for exit; returns the raw wait status or -1 on timeout.
+  int Wait(absl::Duration timeout);
+  std::string Log() const;
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::string log_path_;
+};
+
+// Polls `done` every 20 ms until it returns true or `timeout` passes.
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout);
+
+// Reads a port file written by a Gantry binary; 0 on timeout.
+int WaitForPortFile(const std::string& path, absl::Duration timeout);
+
+// Pids of processes whose command line contains `marker`.
+std::vector<pid_t> PidsWithCmdline(const std::string& marker);
+
+std::string BinaryPath(const std::string& name);  // gantry-api, gantry-controller, ...
+std::string SourcePath(const std::string& relative);
+
+}  // namespace gantry::testing
