@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# README command 1, exercised: tools/quickstart.sh brings up a fleet with a RUNNING demo
+# session, reflection works with client.env (as grpcurl would), a second run is safe, and
+# `down` leaves nothing running.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$(mktemp -d /tmp/gantry-qs-XXXXXX)"
+export GANTRY_QUICKSTART_DIR="$STATE" GANTRY_SKIP_DEPS=1 GANTRY_SKIP_BUILD=1 GANTRY_QUICKSTART_API_PORT=0
+cleanup() { "$ROOT/tools/quickstart.sh" down >/dev/null 2>&1 || true; rm -rf "$STATE"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+out="$("$ROOT/tools/quickstart.sh" 2>&1)" || { echo "$out"; fail "quickstart.sh failed"; }
+echo "$out" | grep -q "^phase       RUNNING" || { echo "$out"; fail "demo session not RUNNING"; }
+echo "$out" | grep -q "^gpus        GPU-" || { echo "$out"; fail "demo session has no GPU"; }
+echo "$out" | grep -q "grpcurl -cacert" || fail "no grpcurl command line printed"
+
+# shellcheck disable=SC1091
+source "$STATE/client.env"
+[ -n "$GANTRY_ADDR" ] && [ -f "$GANTRY_CA" ] && [ -f "$GANTRY_CERT" ] && [ -f "$GANTRY_KEY" ] && [ -n "$GANTRY_TOKEN" ] \
+  || fail "client.env incomplete"
+[ "$(stat -c %a "$GANTRY_KEY")" = 600 ] || fail "client key is not 0600"
+listed="$(/usr/bin/python3 "$ROOT/tests/e2e/reflection_list.py" "$GANTRY_ADDR" "$GANTRY_CA" \
+  "$GANTRY_CERT" "$GANTRY_KEY" "$STATE/refl")"
+echo "$listed" | grep -q "gantry.v1.SessionService" || { echo "$listed"; fail "reflection list lacks SessionService"; }
+
+session_log="$(ls "$STATE"/sessions-*/*.log | head -1)"
+for _ in $(seq 1 30); do grep -q "step" "$session_log" && break; sleep 0.2; done
+grep -q "on GPU(s) GPU-" "$session_log" || fail "demo session output missing: $session_log"
+
+out2="$("$ROOT/tools/quickstart.sh" 2>&1)" || { echo "$out2"; fail "second quickstart.sh run failed"; }
+echo "$out2" | grep -q "^phase       RUNNING" || { echo "$out2"; fail "second run: demo session not RUNNING"; }
+
+"$ROOT/tools/quickstart.sh" down >/dev/null
+sleep 0.5
+if pgrep -f "$STATE" >/dev/null; then pgrep -fa "$STATE"; fail "processes left after down"; fi
+if pgrep -f "seq 1 3600" >/dev/null; then fail "demo session process left after down"; fi
+echo "quickstart: 1 passed, 0 failed"

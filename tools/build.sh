@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Configures and builds everything (ccache when present). Used by quickstart.sh and test.sh.
+#   GANTRY_BUILD_DIR   build directory (default: build/)
+#   GANTRY_BUILD_TYPE  CMake build type (default: RelWithDebInfo)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${GANTRY_BUILD_DIR:-$ROOT/build}"
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${GANTRY_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)" -- --no-print-directory

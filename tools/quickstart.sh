@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Gantry's main job, end to end, on this machine: a local fleet on loopback.
+#
+#   tools/quickstart.sh        install deps, build, start PostgreSQL + API server + controller +
+#                              two workers with simulated GPUs, create a demo session, show it
+#   tools/quickstart.sh down   stop everything it started
+#
+# GANTRY_SKIP_DEPS=1 / GANTRY_SKIP_BUILD=1 skip those steps; GANTRY_QUICKSTART_API_PORT picks
+# the API port (default 7443, or a free one if that is taken).
+# State lives in .gantry/ (git-ignored; GANTRY_QUICKSTART_DIR overrides): the throwaway
+# PostgreSQL, the PKI, secrets, logs, and client.env for clients. Running it twice is safe:
+# the second run restarts the fleet on the same database and certificates.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${GANTRY_QUICKSTART_DIR:-$ROOT/.gantry}"
+BUILD_DIR="${GANTRY_BUILD_DIR:-$ROOT/build}"
+BIN_API="$BUILD_DIR/api-server/gantry-api"
+BIN_CTL="$BUILD_DIR/controller/gantry-controller"
+BIN_WORKER="$BUILD_DIR/worker/gantry-worker"
+BIN_PKI="$BUILD_DIR/tools/gantry-pki"
+PG="$ROOT/tools/lib/throwaway-pg.sh"
+PROCS=(worker-w2 worker-w1 controller-node1 api)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# Alive and not a zombie (our detached processes are reaped by whoever adopted them).
+running() {
+  local state
+  state="$(ps -o stat= -p "$1" 2>/dev/null || true)"
+  [ -n "$state" ] && [ "${state:0:1}" != Z ]
+}
+
+stop_fleet() {
+  for name in "${PROCS[@]}"; do
+    local pidfile="$STATE/run/$name.pid"
+    [ -f "$pidfile" ] || continue
+    local pid; pid="$(cat "$pidfile")"
+    if running "$pid"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 150); do running "$pid" || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+if [ "${1:-up}" = "down" ]; then
+  say "stopping the local fleet"
+  stop_fleet
+  [ -d "$STATE/pg" ] && "$PG" stop "$STATE/pg"
+  say "stopped; state kept in $STATE (delete it to start from scratch)"
+  exit 0
+fi
+if [ "${1:-up}" != "up" ]; then
+  echo "usage: tools/quickstart.sh [up|down]" >&2
+  exit 2
+fi
+
+if [ "${GANTRY_SKIP_DEPS:-0}" != "1" ]; then
+  say "installing dependencies (Debian packages)"
+  "$ROOT/tools/install-deps.sh"
+fi
+if [ "${GANTRY_SKIP_BUILD:-0}" != "1" ]; then
+  say "building"
+  GANTRY_BUILD_DIR="$BUILD_DIR" "$ROOT/tools/build.sh"
+fi
+
+mkdir -p "$STATE/run" "$STATE/logs"
+chmod 755 "$STATE"   # PostgreSQL runs as the postgres user and must reach its directory.
+stop_fleet           # A second run restarts cleanly.
+
+say "starting PostgreSQL"
+if [ ! -f "$STATE/pg.port" ]; then "$ROOT/tools/lib/free-port.sh" > "$STATE/pg.port"; fi
+DSN="$("$PG" start "$STATE/pg" "$(cat "$STATE/pg.port")")"
+
+if [ ! -f "$STATE/pki/ca.key" ]; then
+  say "creating the cluster CA and certificates (gantry-pki)"
+  "$BIN_PKI" ca --dir "$STATE/pki" >/dev/null
+  "$BIN_PKI" issue --dir "$STATE/pki" --role api-server --dns localhost --ip 127.0.0.1 >/dev/null
+  "$BIN_PKI" issue --dir "$STATE/pki" --role controller --name node1 --dns localhost --ip 127.0.0.1 >/dev/null
+  "$BIN_PKI" issue --dir "$STATE/pki" --role worker --name w1 >/dev/null
+  "$BIN_PKI" issue --dir "$STATE/pki" --role worker --name w2 >/dev/null
+  "$BIN_PKI" issue --dir "$STATE/pki" --role admin --name quickstart >/dev/null
+fi
+if [ ! -f "$STATE/secrets.env" ]; then
+  umask 077
+  {
+    echo "JOIN_TOKEN=$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')"
+    echo "ADMIN_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')"
+  } > "$STATE/secrets.env"
+  umask 022
+fi
+# shellcheck disable=SC1091
+source "$STATE/secrets.env"
+
+start() {  # start NAME ENV... -- COMMAND...
+  local name="$1"; shift
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  shift
+  rm -f "$STATE/run/$name.port"
+  env -i PATH="$PATH" HOME="$STATE" GRPC_DNS_RESOLVER=native "${envs[@]}" \
+    setsid "$@" >>"$STATE/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$STATE/run/$name.pid"
+}
+
+wait_port() {  # wait_port NAME -> prints the port
+  for _ in $(seq 1 100); do
+    if [ -s "$STATE/run/$1.port" ]; then cat "$STATE/run/$1.port"; return 0; fi
+    if ! running "$(cat "$STATE/run/$1.pid")"; then break; fi
+    sleep 0.1
+  done
+  echo "quickstart: $1 did not start; its log:" >&2
+  tail -20 "$STATE/logs/$1.log" >&2
+  exit 1
+}
+
+PKI="$STATE/pki"
+say "starting gantry-api"
+API_PORT="${GANTRY_QUICKSTART_API_PORT:-7443}"
+if [ "$API_PORT" != 0 ] && (exec 3<>/dev/tcp/127.0.0.1/"$API_PORT") 2>/dev/null; then API_PORT=0; fi
+start api GANTRY_DATABASE_URL="$DSN" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/api-server.crt" \
+  GANTRY_TLS_KEY="$PKI/api-server.key" GANTRY_JOIN_TOKEN="$JOIN_TOKEN" \
+  GANTRY_BOOTSTRAP_ADMIN_KEY="$ADMIN_KEY" -- \
+  "$BIN_API" --listen "127.0.0.1:$API_PORT" --port-file "$STATE/run/api.port"
+API_ADDR="127.0.0.1:$(wait_port api)"
+
+say "starting gantry-controller node1"
+start controller-node1 GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/controller-node1.crt" \
+  GANTRY_TLS_KEY="$PKI/controller-node1.key" GANTRY_JOIN_TOKEN="$JOIN_TOKEN" -- \
+  "$BIN_CTL" --name node1 --listen 127.0.0.1:0 --port-file "$STATE/run/controller-node1.port" \
+  --api-url "$API_ADDR" --labels zone=local
+CTL_ADDR="127.0.0.1:$(wait_port controller-node1)"
+
+say "starting two workers with simulated GPUs"
+start worker-w1 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/worker-w1.crt" \
+  GANTRY_TLS_KEY="$PKI/worker-w1.key" -- \
+  "$BIN_WORKER" --name w1 --simulated-gpus "2:Simulated A100 40GB:40" --session-dir "$STATE/sessions-w1"
+start worker-w2 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/worker-w2.crt" \
+  GANTRY_TLS_KEY="$PKI/worker-w2.key" -- \
+  "$BIN_WORKER" --name w2 --simulated-gpus "1:Simulated H100 80GB:80" --session-dir "$STATE/sessions-w2"
+
+cat > "$STATE/client.env" <<ENV
+# Connection settings for the local Gantry fleet (source this file).
+export GANTRY_ADDR=$API_ADDR
+export GANTRY_CA=$PKI/ca.crt
+export GANTRY_CERT=$PKI/admin-quickstart.crt
+export GANTRY_KEY=$PKI/admin-quickstart.key
+export GANTRY_TOKEN=$ADMIN_KEY
+ENV
+# shellcheck disable=SC1091
+source "$STATE/client.env"
+
+CLIENT=(/usr/bin/python3 "$ROOT/tools/lib/gantry_client.py" "$STATE/py")
+"${CLIENT[@]}" wait-ready 30
+say "creating a demo session (1 GPU, prints a line a second)"
+"${CLIENT[@]}" create-demo | tee "$STATE/demo-session.txt"
+SESSION_ID="$(awk '/^session/ {print $2}' "$STATE/demo-session.txt")"
+
+cat <<DONE
+
+The fleet is running (logs in $STATE/logs, session output in $STATE/sessions-*/).
+Its output so far:  tail $STATE/sessions-*/$SESSION_ID.log
+
+Connect as the admin:   source $STATE/client.env
+With grpcurl (client certificate):
+  grpcurl -cacert \$GANTRY_CA -cert \$GANTRY_CERT -key \$GANTRY_KEY \$GANTRY_ADDR list
+  grpcurl -cacert \$GANTRY_CA -cert \$GANTRY_CERT -key \$GANTRY_KEY -d '{"id":"$SESSION_ID"}' \\
+    \$GANTRY_ADDR gantry.v1.SessionService/GetSession
+With the API key instead of a certificate:
+  grpcurl -cacert \$GANTRY_CA -H "authorization: Bearer \$GANTRY_TOKEN" \$GANTRY_ADDR gantry.v1.SessionService/ListSessions
+
+Stop everything:  tools/quickstart.sh down
+DONE

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs Gantry's whole test suite: installs what it needs, builds, starts a throwaway
+# PostgreSQL, runs every test through ctest, stops what it started. Exits non-zero on any
+# failure. Extra arguments go to ctest (e.g. tools/test.sh -R e2e).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${GANTRY_BUILD_DIR:-$ROOT/build}"
+cd "$ROOT"
+
+start=$(date +%s)
+"$ROOT/tools/install-deps.sh"
+"$ROOT/tools/build.sh"
+built=$(date +%s)
+echo "test.sh: build took $((built - start)) s"
+
+# PostgreSQL runs as the postgres user when we are root: its directory must be reachable.
+PG_ROOT="$(mktemp -d /tmp/gantry-pg-XXXXXX)"
+chmod 755 "$PG_ROOT"
+cleanup() {
+  "$ROOT/tools/lib/throwaway-pg.sh" stop "$PG_ROOT/pg" || true
+  rm -rf "$PG_ROOT"
+}
+trap cleanup EXIT
+PG_PORT="$("$ROOT/tools/lib/free-port.sh")"
+export GANTRY_TEST_DATABASE_URL="$("$ROOT/tools/lib/throwaway-pg.sh" start "$PG_ROOT/pg" "$PG_PORT")"
+# Debian's c-ares leaks a little when resolving; the native resolver does not.
+export GRPC_DNS_RESOLVER=native
+
+set +e
+ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 300 -j"$(nproc)" "$@"
+rc=$?
+set -e
+echo "test.sh: tests took $(( $(date +%s) - built )) s; ctest exit code $rc"
+exit $rc
