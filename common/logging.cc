@@ -1,21 +1,49 @@
 #include "common/logging.h"
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
 
 namespace gantry {
+namespace {
+
+// %* : the message as the body of a JSON string (quotes, backslashes, control bytes escaped),
+// so a message carrying user input can never break the log line's JSON.
+class JsonEscapedMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : msg.payload) {
+      auto u = static_cast<unsigned char>(c);
+      if (c == '"' || c == '\\') {
+        dest.push_back('\\');
+        dest.push_back(c);
+      } else if (u < 0x20) {
+        const char esc[] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+        dest.append(esc, esc + sizeof(esc));
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
+}  // namespace
 
 absl::Status InitLogging(const std::string& component, const std::string& format,
                          const std::string& level) {
   auto logger = spdlog::stderr_logger_mt(component);
   if (format == "json") {
-    // Messages are written by our code and never contain raw user bytes unescaped: callers
-    // quote user-provided values with absl::CEscape before logging them.
-    logger->set_pattern(absl::StrCat(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","component":")",
-                                     component, R"(","thread":%t,"msg":"%v"})"),
-                        spdlog::pattern_time_type::utc);
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+        absl::StrCat(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","component":")", component,
+                     R"(","thread":%t,"msg":"%*"})"));
+    logger->set_formatter(std::move(formatter));
   } else if (format == "text") {
     logger->set_pattern(absl::StrCat("%Y-%m-%dT%H:%M:%S.%e %^%L%$ ", component, " %v"));
   } else {
