@@ -38,4 +38,18 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::DeleteSessio
   return response;
 }
 
+absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::SetHibernated(
+    const std::string& endpoint, const std::string& session_id, bool hibernate) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  v1::ControllerSessionRequest request;
+  request.set_session_id(session_id);
+  v1::ControllerSessionResponse response;
+  auto* stub = StubFor(endpoint);
+  grpc::Status s = hibernate ? stub->HibernateSession(&ctx, request, &response)
+                             : stub->WakeSession(&ctx, request, &response);
+  if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
+  return response;
+}
+
 }  // namespace gantry::api

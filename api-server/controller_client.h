@@ -24,6 +24,9 @@ class ControllerClient {
       const std::string& endpoint, const v1::ControllerCreateSessionRequest& request) = 0;
   virtual absl::StatusOr<v1::ControllerSessionResponse> DeleteSession(
       const std::string& endpoint, const std::string& session_id) = 0;
+  // Hibernate (true) or wake (false).
+  virtual absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(
+      const std::string& endpoint, const std::string& session_id, bool hibernate) = 0;
 };
 
 class GrpcControllerClient : public ControllerClient {
@@ -35,6 +38,8 @@ class GrpcControllerClient : public ControllerClient {
       const std::string& endpoint, const v1::ControllerCreateSessionRequest& request) override;
   absl::StatusOr<v1::ControllerSessionResponse> DeleteSession(
       const std::string& endpoint, const std::string& session_id) override;
+  absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(
+      const std::string& endpoint, const std::string& session_id, bool hibernate) override;
 
  private:
   v1::ControllerService::Stub* StubFor(const std::string& endpoint);

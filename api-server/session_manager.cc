@@ -171,4 +171,23 @@ absl::StatusOr<v1::Session> SessionManager::Delete(const Caller& caller, const s
   return done;
 }
 
+absl::StatusOr<v1::Session> SessionManager::SetHibernated(const Caller& caller,
+                                                          const std::string& id, bool hibernate) {
+  ASSIGN_OR_RETURN(v1::Session session, Get(caller, id));
+  const v1::SessionPhase target = hibernate ? v1::SESSION_PHASE_HIBERNATED : v1::SESSION_PHASE_RUNNING;
+  if (session.phase() == target) return session;
+  // Checked here first so that an illegal request never reaches the node.
+  if (!IsLegalTransition(session.phase(), target) ||
+      session.phase() != (hibernate ? v1::SESSION_PHASE_RUNNING : v1::SESSION_PHASE_HIBERNATED)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "session ", id, " is ", PhaseName(session.phase()), "; ",
+        hibernate ? "only a RUNNING session can be hibernated" : "only a HIBERNATED session can be woken"));
+  }
+  ASSIGN_OR_RETURN(ControllerTarget target_controller, controllers_->Get(session.controller_id()));
+  ASSIGN_OR_RETURN(auto response, client_->SetHibernated(target_controller.endpoint, id, hibernate));
+  auto updated = sessions_->Transition(id, FromControllerResponse(response, session.controller_id()));
+  if (updated.status().code() == absl::StatusCode::kFailedPrecondition) return sessions_->Get(id);
+  return updated;
+}
+
 }  // namespace gantry::api

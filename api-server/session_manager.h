@@ -27,6 +27,9 @@ class SessionManager {
   absl::StatusOr<v1::ListSessionsResponse> List(const Caller& caller,
                                                 const v1::ListSessionsRequest& request);
   absl::StatusOr<v1::Session> Delete(const Caller& caller, const std::string& id);
+  // RUNNING -> HIBERNATED (SIGSTOP; GPUs stay reserved) or back (SIGCONT).
+  absl::StatusOr<v1::Session> SetHibernated(const Caller& caller, const std::string& id,
+                                            bool hibernate);
 
  private:
   // Places a stored PENDING session; on return it is STARTING/RUNNING, or FAILED with the

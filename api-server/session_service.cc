@@ -59,18 +59,19 @@ grpc::Status SessionServiceImpl::DeleteSession(grpc::ServerContext* ctx,
 }
 
 grpc::Status SessionServiceImpl::HibernateSession(grpc::ServerContext* ctx,
-                                                  const v1::HibernateSessionRequest*,
-                                                  v1::Session*) {
+                                                  const v1::HibernateSessionRequest* request,
+                                                  v1::Session* response) {
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return NotYet("HibernateSession");
+  return Reply(sessions_->SetHibernated(*caller, request->id(), true), response);
 }
 
 grpc::Status SessionServiceImpl::WakeSession(grpc::ServerContext* ctx,
-                                             const v1::WakeSessionRequest*, v1::Session*) {
+                                             const v1::WakeSessionRequest* request,
+                                             v1::Session* response) {
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return NotYet("WakeSession");
+  return Reply(sessions_->SetHibernated(*caller, request->id(), false), response);
 }
 
 grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,

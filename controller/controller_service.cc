@@ -68,17 +68,19 @@ grpc::Status ControllerServiceImpl::DeleteSession(grpc::ServerContext* ctx,
 }
 
 grpc::Status ControllerServiceImpl::HibernateSession(grpc::ServerContext* ctx,
-                                                     const v1::ControllerSessionRequest*,
-                                                     v1::ControllerSessionResponse*) {
+                                                     const v1::ControllerSessionRequest* request,
+                                                     v1::ControllerSessionResponse* response) {
   GANTRY_REQUIRE_API_SERVER(ctx);
-  return NotYet("HibernateSession");
+  if (absl::Status s = CheckSessionId(request->session_id()); !s.ok()) return ToGrpcStatus(s);
+  return Reply(fleet_->SetHibernated(request->session_id(), true, absl::Seconds(5)), response);
 }
 
 grpc::Status ControllerServiceImpl::WakeSession(grpc::ServerContext* ctx,
-                                                const v1::ControllerSessionRequest*,
-                                                v1::ControllerSessionResponse*) {
+                                                const v1::ControllerSessionRequest* request,
+                                                v1::ControllerSessionResponse* response) {
   GANTRY_REQUIRE_API_SERVER(ctx);
-  return NotYet("WakeSession");
+  if (absl::Status s = CheckSessionId(request->session_id()); !s.ok()) return ToGrpcStatus(s);
+  return Reply(fleet_->SetHibernated(request->session_id(), false, absl::Seconds(5)), response);
 }
 
 grpc::Status ControllerServiceImpl::GetSessionStatus(grpc::ServerContext* ctx,
@@ -109,7 +111,7 @@ grpc::Status ControllerServiceImpl::GetCapabilities(grpc::ServerContext* ctx,
   FleetSnapshot snap = fleet_->Snapshot();
   response->set_controller_type(config_.type);
   response->set_version("0.1.0");
-  response->set_supports_hibernation(false);
+  response->set_supports_hibernation(true);
   response->set_supports_gpu(true);
   *response->mutable_capacity() = snap.capacity;
   for (const auto& [k, v] : config_.labels) (*response->mutable_labels())[k] = v;

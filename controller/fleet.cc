@@ -225,9 +225,11 @@ absl::Status Fleet::OnWorkerEvent(const std::string& worker_name,
       }
       case v1::WorkerSessionEvent::KIND_HIBERNATED:
         s.phase = v1::SESSION_PHASE_HIBERNATED;
+        s.message = "process group stopped (SIGSTOP); GPUs stay reserved";
         break;
       case v1::WorkerSessionEvent::KIND_WOKEN:
         s.phase = v1::SESSION_PHASE_RUNNING;
+        s.message = "process group continued (SIGCONT)";
         break;
       default:
         return absl::InvalidArgumentError("session_event.kind: unspecified");
@@ -415,6 +417,61 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StopSession(const std::stri
   }
   v1::ControllerSessionResponse response = MakeResponse(session_id, it->second);
   sessions_.erase(it);
+  return response;
+}
+
+absl::StatusOr<v1::ControllerSessionResponse> Fleet::SetHibernated(const std::string& session_id,
+                                                                   bool hibernate,
+                                                                   absl::Duration wait) {
+  const v1::SessionPhase from = hibernate ? v1::SESSION_PHASE_RUNNING : v1::SESSION_PHASE_HIBERNATED;
+  const v1::SessionPhase to = hibernate ? v1::SESSION_PHASE_HIBERNATED : v1::SESSION_PHASE_RUNNING;
+  std::shared_ptr<WorkerChannel> channel;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) {
+      return absl::NotFoundError(absl::StrCat("session ", session_id, " is not on this controller"));
+    }
+    if (it->second.phase == to) return MakeResponse(session_id, it->second);  // Already there.
+    if (it->second.phase != from) {
+      return absl::FailedPreconditionError(absl::StrCat("session ", session_id, " is ",
+                                                        PhaseName(it->second.phase), ", not ",
+                                                        PhaseName(from)));
+    }
+    auto w = workers_.find(it->second.worker_name);
+    if (w == workers_.end() || w->second.channel == nullptr) {
+      return absl::UnavailableError(absl::StrCat("session ", session_id, "'s worker is offline"));
+    }
+    channel = w->second.channel;
+    it->second.waiter = true;
+  }
+  v1::ControllerMessage command;
+  if (hibernate) {
+    command.mutable_hibernate_session()->set_session_id(session_id);
+  } else {
+    command.mutable_wake_session()->set_session_id(session_id);
+  }
+  bool sent = channel->Send(command);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (sent) {
+    changed_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] {
+      auto it = sessions_.find(session_id);
+      return it == sessions_.end() || it->second.phase != from;
+    });
+  }
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) return absl::InternalError("session vanished");
+  it->second.waiter = false;
+  v1::ControllerSessionResponse response = MakeResponse(session_id, it->second);
+  if (IsTerminal(it->second.phase)) {
+    // It ended meanwhile: the API server learns it from this answer.
+    sessions_.erase(it);
+    return response;
+  }
+  if (it->second.phase != to) {
+    return absl::UnavailableError(absl::StrCat("worker did not confirm ",
+                                               hibernate ? "hibernation" : "wake-up", " in time"));
+  }
   return response;
 }
 

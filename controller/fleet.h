@@ -78,6 +78,10 @@ class Fleet {
   absl::StatusOr<v1::ControllerSessionResponse> StopSession(const std::string& session_id,
                                                            absl::Duration grace,
                                                            absl::Duration wait);
+  // Hibernates (SIGSTOP) or wakes (SIGCONT) a session and waits up to `wait` for the worker's
+  // answer. FAILED_PRECONDITION unless it is RUNNING (hibernate) or HIBERNATED (wake).
+  absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(const std::string& session_id,
+                                                             bool hibernate, absl::Duration wait);
   // Sends stop without waiting (for sessions the API server no longer wants).
   void RequestStop(const std::string& session_id, absl::Duration grace);
   absl::StatusOr<v1::SessionStatusResponse> SessionStatus(const std::string& session_id);

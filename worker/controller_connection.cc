@@ -120,6 +120,12 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
       case v1::ControllerMessage::kStopSession:
         runner_->Stop(command.stop_session());
         break;
+      case v1::ControllerMessage::kHibernateSession:
+        runner_->Hibernate(command.hibernate_session().session_id());
+        break;
+      case v1::ControllerMessage::kWakeSession:
+        runner_->Wake(command.wake_session().session_id());
+        break;
       default:
         spdlog::warn("controller sent a command this worker does not handle yet ({})",
                      static_cast<int>(command.msg_case()));

@@ -23,7 +23,10 @@ ProcessSupervisor::ProcessSupervisor(ExitCallback on_exit)
 ProcessSupervisor::~ProcessSupervisor() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [session, running] : by_session_) kill(-running.pid, SIGKILL);
+    for (const auto& [session, running] : by_session_) {
+      kill(-running.group, SIGKILL);
+      kill(running.keeper, SIGKILL);
+    }
   }
   // Give the reaper a moment to collect what we just killed.
   for (int i = 0; i < 200; ++i) {
@@ -84,8 +87,56 @@ void ProcessSupervisor::SpawnerLoop() {
   }
 }
 
+namespace {
+
+// The keeper's process group to kill when the worker dies; set in the keeper only.
+volatile pid_t g_keeper_target_group = 0;
+
+// Runs in the keeper when the worker dies (PR_SET_PDEATHSIG). kill() is async-signal-safe, and
+// SIGKILL reaches the session's processes even while they are stopped (hibernated).
+void KillSessionGroup(int) {
+  if (g_keeper_target_group > 0) kill(-g_keeper_target_group, SIGKILL);
+  _exit(137);
+}
+
+bool WriteAll(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = write(fd, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+size_t ReadUpTo(int fd, void* data, size_t size) {
+  char* p = static_cast<char*>(data);
+  size_t got = 0;
+  while (got < size) {
+    ssize_t n = read(fd, p + got, size - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+}  // namespace
+
+// Process tree of one session:
+//
+//   worker ── keeper (own process group; PDEATHSIG -> kill the session group)
+//                └── session process (leader of the session's process group) ── its children
+//
+// The keeper is a plain fork of the worker that only waits: it exists because the death signal
+// reaches one direct child, and a process that receives it while stopped cannot act. The keeper
+// is never in the session's group, so hibernation (SIGSTOP to the group) never stops it, and a
+// worker killed with SIGKILL still takes every session process with it. The keeper exits with
+// the session process's status (re-raising its signal), which is what the reaper sees.
 absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
-  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+  // Everything the children need is prepared before fork: after it, only async-signal-safe calls.
   std::vector<char*> argv;
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -93,84 +144,123 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   const char* workdir = spec.working_dir.empty() ? nullptr : spec.working_dir.c_str();
+  const int death_signal = SIGRTMIN + 7;  // Not one a session would send to its own group.
 
   int log_fd = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) {
     return absl::InternalError(absl::StrCat("cannot open log ", spec.log_path, ": ", std::strerror(errno)));
   }
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  int err_pipe[2];
-  if (null_fd < 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(log_fd);
-    if (null_fd >= 0) close(null_fd);
-    return absl::InternalError(absl::StrCat("cannot create pipe: ", std::strerror(errno)));
+  // The keeper reports the session's pid on one pipe; the session reports errno on the other
+  // if exec fails. Both close on exec/exit, so EOF on the second means the command is running.
+  int pid_report[2] = {-1, -1};
+  int exec_report[2] = {-1, -1};
+  if (null_fd < 0 || pipe2(pid_report, O_CLOEXEC) != 0 || pipe2(exec_report, O_CLOEXEC) != 0) {
+    int err = errno;
+    for (int fd : {log_fd, null_fd, pid_report[0], pid_report[1], exec_report[0], exec_report[1]}) {
+      if (fd >= 0) close(fd);
+    }
+    return absl::InternalError(absl::StrCat("cannot create pipe: ", std::strerror(err)));
   }
   sigset_t empty;
   sigemptyset(&empty);
-  const pid_t parent = self_pid_;
+  const pid_t worker = self_pid_;
 
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Child.
+  pid_t keeper = fork();
+  if (keeper == 0) {
     setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);  // The worker died between fork and prctl.
-    sigprocmask(SIG_SETMASK, &empty, nullptr);  // The worker blocks SIGTERM; the session must not.
-    dup2(null_fd, 0);
-    dup2(log_fd, 1);
-    dup2(log_fd, 2);
-    int err = 0;
-    if (workdir != nullptr && chdir(workdir) != 0) {
-      err = errno;
-    } else {
-      execvpe(argv[0], argv.data(), envp.data());
-      err = errno;
+    struct sigaction on_death = {};
+    on_death.sa_handler = KillSessionGroup;
+    sigaction(death_signal, &on_death, nullptr);
+    prctl(PR_SET_PDEATHSIG, death_signal);
+    if (getppid() != worker) _exit(127);  // The worker died before prctl took effect.
+    const pid_t self = getpid();
+    pid_t session = fork();
+    if (session == 0) {
+      setpgid(0, 0);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // If the keeper dies, so does the session.
+      if (getppid() != self) _exit(127);
+      sigprocmask(SIG_SETMASK, &empty, nullptr);  // The worker blocks SIGTERM; sessions must not.
+      dup2(null_fd, 0);
+      dup2(log_fd, 1);
+      dup2(log_fd, 2);
+      // Nothing of the worker's (sockets, files opened without O_CLOEXEC) reaches the session.
+      close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+      int err = 0;
+      if (workdir != nullptr && chdir(workdir) != 0) {
+        err = errno;
+      } else {
+        execvpe(argv[0], argv.data(), envp.data());
+        err = errno;
+      }
+      WriteAll(exec_report[1], &err, sizeof(err));
+      _exit(127);
     }
-    ssize_t ignored = write(err_pipe[1], &err, sizeof(err));
-    (void)ignored;
-    _exit(127);
+    if (session < 0) _exit(126);
+    setpgid(session, session);  // Also from here, so the group exists before anyone signals it.
+    g_keeper_target_group = session;
+    WriteAll(pid_report[1], &session, sizeof(session));
+    // The keeper holds nothing of the worker's: no sockets kept open behind its back.
+    close_range(3, ~0U, 0);
+    int status = 0;
+    while (waitpid(session, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status)) {
+      int sig = WTERMSIG(status);
+      struct sigaction dfl = {};
+      dfl.sa_handler = SIG_DFL;
+      sigaction(sig, &dfl, nullptr);
+      sigset_t only;
+      sigemptyset(&only);
+      sigaddset(&only, sig);
+      sigprocmask(SIG_UNBLOCK, &only, nullptr);
+      prctl(PR_SET_DUMPABLE, 0);  // Re-raising SIGSEGV and friends should not dump the keeper.
+      kill(getpid(), sig);
+    }
+    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128);
   }
   int fork_errno = errno;
-  close(err_pipe[1]);
+  close(pid_report[1]);
+  close(exec_report[1]);
   close(log_fd);
   close(null_fd);
-  if (pid < 0) {
-    close(err_pipe[0]);
+  if (keeper < 0) {
+    close(pid_report[0]);
+    close(exec_report[0]);
     return absl::ResourceExhaustedError(absl::StrCat("fork failed: ", std::strerror(fork_errno)));
   }
-  // Also set the group from the parent side, so a kill(-pid) right after return cannot miss.
-  setpgid(pid, pid);
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++live_children_;
   }
   cv_.notify_all();  // Wakes the reaper if it was idle.
 
-  // EOF (exec succeeded, the pipe closed on exec) or the child's errno.
+  pid_t session = 0;
   int child_errno = 0;
-  ssize_t n;
-  do {
-    n = read(err_pipe[0], &child_errno, sizeof(child_errno));
-  } while (n < 0 && errno == EINTR);
-  close(err_pipe[0]);
+  bool got_pid = ReadUpTo(pid_report[0], &session, sizeof(session)) == sizeof(session) && session > 0;
+  bool exec_failed = ReadUpTo(exec_report[0], &child_errno, sizeof(child_errno)) == sizeof(child_errno);
+  close(pid_report[0]);
+  close(exec_report[0]);
 
   std::lock_guard<std::mutex> lock(mu_);
-  if (n == sizeof(child_errno)) {
-    if (early_exits_.erase(pid) == 0) ignored_pids_.insert(pid);
+  if (!got_pid || exec_failed) {
+    // The keeper exits on its own; its exit is not a session's.
+    if (early_exits_.erase(keeper) == 0) ignored_pids_.insert(keeper);
+    if (!got_pid) return absl::ResourceExhaustedError("could not start the session's keeper process");
     return absl::FailedPreconditionError(absl::StrCat(
         workdir != nullptr ? "cannot enter working_dir " : "cannot execute command[0] ",
         workdir != nullptr ? spec.working_dir : spec.argv[0], ": ", std::strerror(child_errno)));
   }
-  by_session_[spec.session_id] = Running{pid, false, false};
-  by_pid_[pid] = spec.session_id;
-  if (auto it = early_exits_.find(pid); it != early_exits_.end()) {
+  by_session_[spec.session_id] = Running{keeper, session, false, false};
+  by_pid_[keeper] = spec.session_id;
+  if (auto it = early_exits_.find(keeper); it != early_exits_.end()) {
     // Delivered by the killer thread: this thread must not call back into the worker while
     // the caller of Spawn is waiting for the pid.
-    deferred_exits_.emplace_back(pid, it->second);
+    deferred_exits_.emplace_back(keeper, it->second);
     early_exits_.erase(it);
     cv_.notify_all();
   }
-  return pid;
+  return session;
 }
 
 void ProcessSupervisor::ReaperLoop() {
@@ -202,22 +292,22 @@ void ProcessSupervisor::ReaperLoop() {
   }
 }
 
-void ProcessSupervisor::HandleExit(pid_t pid, int status) {
-  // Whatever the session left in its group dies with it.
-  kill(-pid, SIGKILL);
+void ProcessSupervisor::HandleExit(pid_t keeper, int status) {
   ExitInfo info;
-  info.pid = pid;
   if (WIFEXITED(status)) info.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) info.term_signal = WTERMSIG(status);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = by_pid_.find(pid);
+    auto it = by_pid_.find(keeper);
     if (it == by_pid_.end()) return;
     info.session_id = it->second;
     by_pid_.erase(it);
     auto s = by_session_.find(info.session_id);
     if (s != by_session_.end()) {
       info.stop_requested = s->second.stop_requested;
+      info.pid = s->second.group;
+      // Whatever the session left in its group dies with it.
+      kill(-s->second.group, SIGKILL);
       by_session_.erase(s);
     }
   }
@@ -232,12 +322,38 @@ absl::Status ProcessSupervisor::Stop(const std::string& session_id, absl::Durati
     return absl::NotFoundError(absl::StrCat("session ", session_id, " has no process"));
   }
   it->second.stop_requested = true;
-  pid_t pid = it->second.pid;
-  // A suspended group would never see SIGTERM: continue it first.
-  if (it->second.suspended) kill(-pid, SIGCONT);
-  kill(-pid, SIGTERM);
-  kill_deadlines_.emplace(absl::Now() + grace, std::make_pair(session_id, pid));
+  pid_t group = it->second.group;
+  kill(-group, SIGTERM);
+  // A stopped (hibernated) group holds SIGTERM pending until it is continued.
+  if (it->second.suspended) kill(-group, SIGCONT);
+  kill_deadlines_.emplace(absl::Now() + grace, std::make_pair(session_id, group));
   cv_.notify_all();
+  return absl::OkStatus();
+}
+
+absl::Status ProcessSupervisor::Suspend(const std::string& session_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_session_.find(session_id);
+  if (it == by_session_.end()) {
+    return absl::NotFoundError(absl::StrCat("session ", session_id, " has no process"));
+  }
+  if (kill(-it->second.group, SIGSTOP) != 0) {
+    return absl::InternalError(absl::StrCat("SIGSTOP: ", std::strerror(errno)));
+  }
+  it->second.suspended = true;
+  return absl::OkStatus();
+}
+
+absl::Status ProcessSupervisor::Resume(const std::string& session_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_session_.find(session_id);
+  if (it == by_session_.end()) {
+    return absl::NotFoundError(absl::StrCat("session ", session_id, " has no process"));
+  }
+  if (kill(-it->second.group, SIGCONT) != 0) {
+    return absl::InternalError(absl::StrCat("SIGCONT: ", std::strerror(errno)));
+  }
+  it->second.suspended = false;
   return absl::OkStatus();
 }
 
@@ -262,10 +378,10 @@ void ProcessSupervisor::KillerLoop() {
       cv_.wait_for(lock, absl::ToChronoMilliseconds(next->first - now + absl::Milliseconds(1)));
       continue;
     }
-    auto [session_id, pid] = next->second;
+    auto [session_id, group] = next->second;
     kill_deadlines_.erase(next);
     auto it = by_session_.find(session_id);
-    if (it != by_session_.end() && it->second.pid == pid) kill(-pid, SIGKILL);
+    if (it != by_session_.end() && it->second.group == group) kill(-group, SIGKILL);
   }
 }
 
@@ -284,7 +400,7 @@ void ProcessSupervisor::StopAll(absl::Duration grace) {
 std::vector<ProcessInfo> ProcessSupervisor::List() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<ProcessInfo> out;
-  for (const auto& [id, r] : by_session_) out.push_back({id, r.pid, r.suspended});
+  for (const auto& [id, r] : by_session_) out.push_back({id, r.group, r.suspended});
   return out;
 }
 

@@ -1,10 +1,11 @@
 // Runs session processes and watches them until they exit.
 //
 // Each session is its own process group with stdout/stderr appended to a per-session log file.
-// Processes are forked from one long-lived spawner thread with PR_SET_PDEATHSIG(SIGKILL), so
-// if the worker dies, even by SIGKILL, its direct children die with it (the death signal fires
-// when the *thread* that forked exits, hence one thread that lives as long as the worker). When
-// a session's main process exits, the rest of its process group is killed too: no orphans.
+// Each has a small keeper process between it and the worker (see ForkExec): if the worker dies,
+// even by SIGKILL and even while the session is hibernated, the keeper kills the session's whole
+// process group. Keepers are forked from one long-lived spawner thread because the death signal
+// fires when the *thread* that forked exits. When a session's main process exits, the rest of
+// its process group is killed too: no orphans.
 //
 // Thread-safe. Exit notifications arrive on the supervisor's reaper thread.
 #pragma once
@@ -61,7 +62,7 @@ class ProcessSupervisor {
   ProcessSupervisor(const ProcessSupervisor&) = delete;
   ProcessSupervisor& operator=(const ProcessSupervisor&) = delete;
 
-  // Starts the process; returns its pid once exec has succeeded. FAILED_PRECONDITION naming
+  // Starts the process; returns its pid (also its process group id) once exec has succeeded. FAILED_PRECONDITION naming
   // command[0] if it cannot be executed (not found, not executable), ALREADY_EXISTS if the
   // session already has a process.
   absl::StatusOr<pid_t> Spawn(const SpawnSpec& spec);
@@ -69,6 +70,11 @@ class ProcessSupervisor {
   // SIGTERM to the group now, SIGKILL after `grace` if it is still alive. NOT_FOUND if the
   // session has no process.
   absl::Status Stop(const std::string& session_id, absl::Duration grace);
+
+  // SIGSTOP / SIGCONT to the session's process group (hibernate / wake). NOT_FOUND if the
+  // session has no process.
+  absl::Status Suspend(const std::string& session_id);
+  absl::Status Resume(const std::string& session_id);
 
   // Stops every session and waits (up to grace + 2 s) until all have exited.
   void StopAll(absl::Duration grace);
@@ -78,7 +84,8 @@ class ProcessSupervisor {
 
  private:
   struct Running {
-    pid_t pid = 0;
+    pid_t keeper = 0;  // The direct child the reaper waits for.
+    pid_t group = 0;   // The session process: its pid is its process group's id.
     bool stop_requested = false;
     bool suspended = false;
   };

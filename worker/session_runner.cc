@@ -93,6 +93,28 @@ void SessionRunner::Stop(const v1::StopSessionCommand& c) {
   }
 }
 
+void SessionRunner::Hibernate(const std::string& session_id) {
+  std::lock_guard<std::mutex> report(report_mu_);
+  v1::WorkerSessionEvent event;
+  event.set_session_id(session_id);
+  ToProto(absl::Now(), event.mutable_time());
+  absl::Status s = supervisor_.Suspend(session_id);
+  event.set_kind(s.ok() ? v1::WorkerSessionEvent::KIND_HIBERNATED : v1::WorkerSessionEvent::KIND_EXITED);
+  if (!s.ok()) event.set_message(std::string(s.message()));
+  sink_(event);
+}
+
+void SessionRunner::Wake(const std::string& session_id) {
+  std::lock_guard<std::mutex> report(report_mu_);
+  v1::WorkerSessionEvent event;
+  event.set_session_id(session_id);
+  ToProto(absl::Now(), event.mutable_time());
+  absl::Status s = supervisor_.Resume(session_id);
+  event.set_kind(s.ok() ? v1::WorkerSessionEvent::KIND_WOKEN : v1::WorkerSessionEvent::KIND_EXITED);
+  if (!s.ok()) event.set_message(std::string(s.message()));
+  sink_(event);
+}
+
 void SessionRunner::StopAll(absl::Duration grace) { supervisor_.StopAll(grace); }
 
 void SessionRunner::OnExit(const ExitInfo& exit) {

@@ -26,6 +26,9 @@ class SessionRunner {
 
   void Start(const v1::StartSessionCommand& command);
   void Stop(const v1::StopSessionCommand& command);
+  // SIGSTOP / SIGCONT the session's process group; reports HIBERNATED / WOKEN.
+  void Hibernate(const std::string& session_id);
+  void Wake(const std::string& session_id);
   // Stops every session (SIGTERM, grace, SIGKILL) and waits for them: used when draining.
   void StopAll(absl::Duration grace);
   // What runs now, for the hello after a (re)connect.

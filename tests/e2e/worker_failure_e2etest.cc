@@ -82,3 +82,42 @@ TEST_CASE("a controller restart does not disturb running sessions", "[e2e][fault
 }
 
 }  // namespace gantry::testing
+
+namespace gantry::testing {
+
+TEST_CASE("a SIGKILLed worker leaves no grandchild behind, even with the session hibernated", "[e2e][faults]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "2");
+  fleet.WaitUntilSchedulable();
+  auto stub = fleet.AdminSessions();
+  auto create = [&](const std::string& script) {
+    v1::CreateSessionRequest req;
+    req.mutable_spec()->add_command("/bin/sh");
+    req.mutable_spec()->add_command("-c");
+    req.mutable_spec()->add_command(script);
+    v1::Session s;
+    grpc::ClientContext ctx;
+    REQUIRE(stub->CreateSession(&ctx, req, &s).ok());
+    REQUIRE(s.phase() == v1::SESSION_PHASE_RUNNING);
+    return s;
+  };
+  // Shells whose children are the worker's grandchildren.
+  create("sleep 3600.3434 & sleep 3600.3434 & wait");
+  v1::Session frozen = create("sleep 3600.4545 & wait");
+  REQUIRE(WaitFor([] { return PidsWithCmdline("sleep 3600.3434").size() >= 2 &&
+                              PidsWithCmdline("sleep 3600.4545").size() >= 1; }, absl::Seconds(5)));
+  grpc::ClientContext ctx;
+  v1::HibernateSessionRequest hib;
+  hib.set_id(frozen.id());
+  v1::Session hibernated;
+  REQUIRE(stub->HibernateSession(&ctx, hib, &hibernated).ok());
+  REQUIRE(hibernated.phase() == v1::SESSION_PHASE_HIBERNATED);
+
+  fleet.worker().Signal(SIGKILL);
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.3434").empty(); }, absl::Seconds(5)));
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.4545").empty(); }, absl::Seconds(5)));
+}
+
+}  // namespace gantry::testing

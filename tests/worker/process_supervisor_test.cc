@@ -166,3 +166,27 @@ TEST_CASE("destroying the supervisor kills everything it started", "[supervisor]
 }
 
 }  // namespace gantry::worker
+
+namespace gantry::worker {
+
+TEST_CASE("a suspended session can be stopped, and its whole group goes", "[supervisor]") {
+  Exits exits;
+  std::string dir = TempDirPath();
+  ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); });
+  SpawnSpec spec = Spec("h", {"/bin/sh", "-c", "sleep 300.5656 & echo $! > child.pid; wait"}, dir);
+  spec.working_dir = dir;
+  REQUIRE(sup.Spawn(spec).ok());
+  std::string child_text;
+  REQUIRE(WaitUntil([&] {
+    child_text = ReadAll(dir + "/child.pid");
+    return !child_text.empty();
+  }));
+  pid_t child = std::stoi(child_text);
+  REQUIRE(sup.Suspend("h").ok());
+  REQUIRE(sup.Stop("h", absl::Seconds(5)).ok());
+  REQUIRE(WaitUntil([&] { return exits.For("h").has_value(); }));
+  CHECK(exits.For("h")->stop_requested);
+  CHECK(WaitUntil([&] { return !Alive(child); }, 2000));
+}
+
+}  // namespace gantry::worker
