@@ -3,13 +3,100 @@
 #include "common/status.h"
 
 namespace gantry::api {
+namespace {
 
-grpc::Status AdminServiceImpl::NotYet(grpc::ServerContext* ctx, const char* method) {
-  auto caller = auth_->AuthenticateAdmin(*ctx);
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      std::string("AdminService.") + method +
-                          " is not implemented yet (planned in the API control-plane issue)");
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+absl::Status AdminServiceImpl::Admit(grpc::ServerContext* ctx) {
+  RETURN_IF_ERROR(db_->CheckReady());
+  return auth_->AuthenticateAdmin(*ctx).status();
+}
+
+#define GANTRY_ADMIT(ctx) \
+  if (absl::Status s = Admit(ctx); !s.ok()) return ToGrpcStatus(s)
+
+grpc::Status AdminServiceImpl::ListControllers(grpc::ServerContext* ctx,
+                                               const v1::ListControllersRequest* request,
+                                               v1::ListControllersResponse* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->ListControllers(*request), response);
+}
+
+grpc::Status AdminServiceImpl::GetController(grpc::ServerContext* ctx,
+                                             const v1::GetControllerRequest* request,
+                                             v1::Controller* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->GetController(request->id()), response);
+}
+
+grpc::Status AdminServiceImpl::CordonController(grpc::ServerContext* ctx,
+                                                const v1::CordonControllerRequest* request,
+                                                v1::Controller* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->SetCordoned(request->id(), true), response);
+}
+
+grpc::Status AdminServiceImpl::UncordonController(grpc::ServerContext* ctx,
+                                                  const v1::UncordonControllerRequest* request,
+                                                  v1::Controller* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->SetCordoned(request->id(), false), response);
+}
+
+grpc::Status AdminServiceImpl::DrainController(grpc::ServerContext* ctx,
+                                               const v1::DrainControllerRequest* request,
+                                               v1::DrainControllerResponse* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->Drain(request->id()), response);
+}
+
+grpc::Status AdminServiceImpl::DeleteController(grpc::ServerContext* ctx,
+                                                const v1::DeleteControllerRequest* request,
+                                                v1::DeleteControllerResponse*) {
+  GANTRY_ADMIT(ctx);
+  return ToGrpcStatus(admin_->DeleteController(request->id()));
+}
+
+grpc::Status AdminServiceImpl::RotateControllerToken(grpc::ServerContext* ctx,
+                                                     const v1::RotateControllerTokenRequest* request,
+                                                     v1::RotateControllerTokenResponse* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->RotateToken(request->id()), response);
+}
+
+grpc::Status AdminServiceImpl::ListWorkers(grpc::ServerContext* ctx,
+                                           const v1::ListWorkersRequest* request,
+                                           v1::ListWorkersResponse* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->ListWorkers(*request), response);
+}
+
+grpc::Status AdminServiceImpl::GetClusterStatus(grpc::ServerContext* ctx,
+                                                const v1::GetClusterStatusRequest*,
+                                                v1::ClusterStatus* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->ClusterStatus(), response);
+}
+
+grpc::Status AdminServiceImpl::CreateApiKey(grpc::ServerContext* ctx,
+                                            const v1::CreateApiKeyRequest* request,
+                                            v1::CreateApiKeyResponse* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->CreateApiKey(*request), response);
+}
+
+grpc::Status AdminServiceImpl::RevokeApiKey(grpc::ServerContext* ctx,
+                                            const v1::RevokeApiKeyRequest* request,
+                                            v1::RevokeApiKeyResponse*) {
+  GANTRY_ADMIT(ctx);
+  return ToGrpcStatus(admin_->RevokeApiKey(*request));
 }
 
 }  // namespace gantry::api

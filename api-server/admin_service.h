@@ -1,37 +1,49 @@
-// AdminService: the admin role is enforced on every method today; the fleet operations
-// themselves are the API control-plane issue's work and answer UNIMPLEMENTED until then.
+// AdminService over gRPC: the admin role on every method, then AdminManager.
 #pragma once
 
+#include "api-server/admin_manager.h"
 #include "api-server/authenticator.h"
+#include "api-server/database_monitor.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
 
 namespace gantry::api {
 
 class AdminServiceImpl final : public v1::AdminService::Service {
  public:
-  explicit AdminServiceImpl(Authenticator* auth) : auth_(auth) {}
+  AdminServiceImpl(const DatabaseMonitor* db, Authenticator* auth, AdminManager* admin)
+      : db_(db), auth_(auth), admin_(admin) {}
 
-#define GANTRY_ADMIN_METHOD(Method, Request, Response) \
-  grpc::Status Method(grpc::ServerContext* ctx, const v1::Request*, v1::Response*) override { \
-    return NotYet(ctx, #Method);                                                              \
-  }
-  GANTRY_ADMIN_METHOD(ListControllers, ListControllersRequest, ListControllersResponse)
-  GANTRY_ADMIN_METHOD(GetController, GetControllerRequest, Controller)
-  GANTRY_ADMIN_METHOD(CordonController, CordonControllerRequest, Controller)
-  GANTRY_ADMIN_METHOD(UncordonController, UncordonControllerRequest, Controller)
-  GANTRY_ADMIN_METHOD(DrainController, DrainControllerRequest, DrainControllerResponse)
-  GANTRY_ADMIN_METHOD(DeleteController, DeleteControllerRequest, DeleteControllerResponse)
-  GANTRY_ADMIN_METHOD(RotateControllerToken, RotateControllerTokenRequest, RotateControllerTokenResponse)
-  GANTRY_ADMIN_METHOD(ListWorkers, ListWorkersRequest, ListWorkersResponse)
-  GANTRY_ADMIN_METHOD(GetClusterStatus, GetClusterStatusRequest, ClusterStatus)
-  GANTRY_ADMIN_METHOD(CreateApiKey, CreateApiKeyRequest, CreateApiKeyResponse)
-  GANTRY_ADMIN_METHOD(RevokeApiKey, RevokeApiKeyRequest, RevokeApiKeyResponse)
-#undef GANTRY_ADMIN_METHOD
+  grpc::Status ListControllers(grpc::ServerContext* ctx, const v1::ListControllersRequest* request,
+                               v1::ListControllersResponse* response) override;
+  grpc::Status GetController(grpc::ServerContext* ctx, const v1::GetControllerRequest* request,
+                             v1::Controller* response) override;
+  grpc::Status CordonController(grpc::ServerContext* ctx, const v1::CordonControllerRequest* request,
+                                v1::Controller* response) override;
+  grpc::Status UncordonController(grpc::ServerContext* ctx,
+                                  const v1::UncordonControllerRequest* request,
+                                  v1::Controller* response) override;
+  grpc::Status DrainController(grpc::ServerContext* ctx, const v1::DrainControllerRequest* request,
+                               v1::DrainControllerResponse* response) override;
+  grpc::Status DeleteController(grpc::ServerContext* ctx, const v1::DeleteControllerRequest* request,
+                                v1::DeleteControllerResponse* response) override;
+  grpc::Status RotateControllerToken(grpc::ServerContext* ctx,
+                                     const v1::RotateControllerTokenRequest* request,
+                                     v1::RotateControllerTokenResponse* response) override;
+  grpc::Status ListWorkers(grpc::ServerContext* ctx, const v1::ListWorkersRequest* request,
+                           v1::ListWorkersResponse* response) override;
+  grpc::Status GetClusterStatus(grpc::ServerContext* ctx, const v1::GetClusterStatusRequest* request,
+                                v1::ClusterStatus* response) override;
+  grpc::Status CreateApiKey(grpc::ServerContext* ctx, const v1::CreateApiKeyRequest* request,
+                            v1::CreateApiKeyResponse* response) override;
+  grpc::Status RevokeApiKey(grpc::ServerContext* ctx, const v1::RevokeApiKeyRequest* request,
+                            v1::RevokeApiKeyResponse* response) override;
 
  private:
-  grpc::Status NotYet(grpc::ServerContext* ctx, const char* method);
+  absl::Status Admit(grpc::ServerContext* ctx);
 
+  const DatabaseMonitor* db_;
   Authenticator* auth_;
+  AdminManager* admin_;
 };
 
 }  // namespace gantry::api

@@ -52,4 +52,14 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::SetHibernate
   return response;
 }
 
+absl::StatusOr<v1::ListWorkersResponse> GrpcControllerClient::ListWorkers(
+    const std::string& endpoint, absl::Duration timeout) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  v1::ListWorkersResponse response;
+  grpc::Status s = StubFor(endpoint)->ListWorkers(&ctx, v1::ListWorkersRequest(), &response);
+  if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
+  return response;
+}
+
 }  // namespace gantry::api

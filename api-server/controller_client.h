@@ -27,6 +27,8 @@ class ControllerClient {
   // Hibernate (true) or wake (false).
   virtual absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(
       const std::string& endpoint, const std::string& session_id, bool hibernate) = 0;
+  virtual absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string& endpoint,
+                                                              absl::Duration timeout) = 0;
 };
 
 class GrpcControllerClient : public ControllerClient {
@@ -40,6 +42,8 @@ class GrpcControllerClient : public ControllerClient {
       const std::string& endpoint, const std::string& session_id) override;
   absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(
       const std::string& endpoint, const std::string& session_id, bool hibernate) override;
+  absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string& endpoint,
+                                                      absl::Duration timeout) override;
 
  private:
   v1::ControllerService::Stub* StubFor(const std::string& endpoint);

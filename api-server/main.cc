@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <iostream>
 
+#include "api-server/admin_manager.h"
 #include "api-server/admin_service.h"
+#include "api-server/admin_store.h"
 #include "api-server/authenticator.h"
 #include "api-server/controller_client.h"
 #include "api-server/controller_store.h"
@@ -121,7 +123,9 @@ int main(int argc, char** argv) {
 
   SessionServiceImpl session_service(&db_monitor, &authenticator, &session_manager);
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager);
-  AdminServiceImpl admin_service(&authenticator);
+  AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
+  AdminManager admin_manager(&admin_store, &controller_client);
+  AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager);
   InvokeServiceImpl invoke_service(&authenticator);
 
   auto server = gantry::StartGrpcServer(

@@ -71,9 +71,7 @@ TEST_CASE("client credentials are checked and refusals write nothing", "[e2e][au
           grpc::StatusCode::PERMISSION_DENIED);
     auto real_admin = v1::AdminService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
     grpc::ClientContext ctx2;
-    grpc::Status s = real_admin->ListControllers(&ctx2, v1::ListControllersRequest(), &out);
-    CHECK(s.error_code() == grpc::StatusCode::UNIMPLEMENTED);
-    CHECK(s.error_message().find("not implemented yet") != std::string::npos);
+    CHECK(real_admin->ListControllers(&ctx2, v1::ListControllersRequest(), &out).ok());
   }
   CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions") == "0");
   CHECK(fleet.db().Scalar("SELECT count(*) FROM session_events") == "0");

@@ -1,0 +1,198 @@
+#include "api-server/admin_store.h"
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <pqxx/transaction>
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "api-server/session_store.h"
+#include "api-server/sql_queries.h"
+#include "common/json_util.h"
+#include "common/pg_pool.h"
+
+namespace gantry::api {
+namespace {
+
+void SetTime(double epoch, google::protobuf::Timestamp* ts) {
+  double whole = std::floor(epoch);
+  ts->set_seconds(static_cast<int64_t>(whole));
+  ts->set_nanos(static_cast<int32_t>((epoch - whole) * 1e9));
+}
+
+v1::ControllerStatus ParseStatus(const std::string& s) {
+  if (s == "healthy") return v1::CONTROLLER_STATUS_HEALTHY;
+  if (s == "unhealthy") return v1::CONTROLLER_STATUS_UNHEALTHY;
+  if (s == "offline") return v1::CONTROLLER_STATUS_OFFLINE;
+  return v1::CONTROLLER_STATUS_UNSPECIFIED;
+}
+
+// Columns as in select_controllers.sql. The jsonb columns were written from these same protos,
+// so one JSON object parses them all into the Controller message.
+absl::StatusOr<v1::Controller> RowToController(const pqxx::row& row) {
+  v1::Controller c;
+  std::string json = absl::StrCat(R"({"labels":)", row[5].as<std::string>(), R"(,"capacity":)",
+                                  row[6].as<std::string>(), R"(,"load":)", row[7].as<std::string>(),
+                                  R"(,"skills":)", row[9].as<std::string>(), R"(,"capabilities":)",
+                                  row[10].as<std::string>(), "}");
+  absl::Status parsed = FromJson(json, &c);
+  if (!parsed.ok()) return parsed;
+  c.set_id(row[0].as<std::string>());
+  c.set_name(row[1].as<std::string>());
+  c.set_type(row[2].as<std::string>());
+  c.set_endpoint(row[3].as<std::string>());
+  c.set_status(ParseStatus(row[4].as<std::string>()));
+  c.set_cordoned(row[8].as<bool>());
+  if (double hb = row[11].as<double>(); hb > 0) SetTime(hb, c.mutable_last_heartbeat());
+  SetTime(row[12].as<double>(), c.mutable_create_time());
+  SetTime(row[13].as<double>(), c.mutable_update_time());
+  return c;
+}
+
+absl::Status ControllerNotFound(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("controller ", id, " not found"));
+}
+
+}  // namespace
+
+absl::Status AdminStore::InsertApiKey(const std::string& key_id, const std::string& key_sha256,
+                                      const std::string& principal, const std::string& role,
+                                      int64_t expire_epoch_seconds) {
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_params(std::string(sql::kInsertApiKey), key_id, key_sha256, principal, role,
+                   expire_epoch_seconds);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status AdminStore::RevokeApiKey(const std::string& key_id) {
+  bool found = false;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    found = !tx.exec_params(std::string(sql::kRevokeApiKey), key_id).empty();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return found ? absl::OkStatus()
+               : absl::NotFoundError(absl::StrCat("key_id: no API key \"", key_id.substr(0, 64), "\""));
+}
+
+absl::StatusOr<std::vector<v1::Controller>> AdminStore::ListControllers(
+    const std::string& status, const std::string& after_name, int limit) {
+  std::vector<v1::Controller> out;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kSelectControllers), status, after_name, limit,
+                                    std::string());
+    for (const auto& row : r) {
+      auto controller = RowToController(row);
+      if (!controller.ok()) return controller.status();
+      out.push_back(std::move(*controller));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<v1::Controller> AdminStore::GetController(const std::string& id) {
+  if (!IsUuid(id)) return ControllerNotFound(id.substr(0, 64));
+  absl::StatusOr<v1::Controller> out = ControllerNotFound(id);
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kSelectControllers), std::string(),
+                                    std::string(), 1, id);
+    if (!r.empty()) out = RowToController(r[0]);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::Status AdminStore::SetCordoned(const std::string& id, bool cordoned) {
+  if (!IsUuid(id)) return ControllerNotFound(id.substr(0, 64));
+  bool found = false;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    found = !tx.exec_params(std::string(sql::kSetControllerCordoned), id, cordoned).empty();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return found ? absl::OkStatus() : ControllerNotFound(id);
+}
+
+absl::StatusOr<int> AdminStore::LiveSessionsOn(const std::string& id) {
+  int n = 0;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    n = tx.exec_params(std::string(sql::kCountLiveSessionsOnController), id)[0][0].as<int>();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return n;
+}
+
+absl::Status AdminStore::DeleteController(const std::string& id) {
+  if (!IsUuid(id)) return ControllerNotFound(id.substr(0, 64));
+  bool found = false;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    found = !tx.exec_params(std::string(sql::kDeleteController), id).empty();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return found ? absl::OkStatus() : ControllerNotFound(id);
+}
+
+absl::StatusOr<absl::Time> AdminStore::ReplaceToken(const std::string& id,
+                                                    const std::string& token_sha256,
+                                                    absl::Duration lifetime) {
+  absl::Time expiry;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kUpsertControllerToken), id, token_sha256,
+                                    absl::ToDoubleSeconds(lifetime));
+    expiry = absl::FromUnixSeconds(r[0][0].as<int64_t>());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return expiry;
+}
+
+absl::StatusOr<v1::ClusterStatus> AdminStore::ClusterStatus() {
+  v1::ClusterStatus out;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);  // One snapshot for all the counts.
+    for (const auto& row : tx.exec(std::string(sql::kSelectClusterCounts))) {
+      auto* counts = row[0].as<std::string>() == "controller" ? out.mutable_controllers_by_status()
+                                                             : out.mutable_sessions_by_phase();
+      (*counts)[row[1].as<std::string>()] = row[2].as<int>();
+    }
+    pqxx::result gpus = tx.exec_params(std::string(sql::kSelectClusterGpus),
+                                       absl::ToDoubleSeconds(freshness_));
+    out.set_gpus_total(gpus[0][0].as<int>());
+    out.set_gpus_used(gpus[0][1].as<int>());
+    tx.commit();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<ControllerTarget>> AdminStore::Reachable(const std::string& id) {
+  std::vector<ControllerTarget> out;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    for (const auto& row : tx.exec_params(std::string(sql::kSelectControllerEndpoints), id)) {
+      out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()});
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+}  // namespace gantry::api

@@ -1,0 +1,2 @@
+-- $1 id
+DELETE FROM controllers WHERE id = $1::uuid RETURNING id
