@@ -2,6 +2,10 @@
 
 #include <grpcpp/create_channel.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 
@@ -60,6 +64,48 @@ absl::StatusOr<v1::ListWorkersResponse> GrpcControllerClient::ListWorkers(
   grpc::Status s = StubFor(endpoint)->ListWorkers(&ctx, v1::ListWorkersRequest(), &response);
   if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
   return response;
+}
+
+absl::Status GrpcControllerClient::StreamLogs(const std::string& endpoint,
+                                              const v1::ControllerStreamLogsRequest& request,
+                                              const std::function<bool(const v1::LogEntry&)>& sink,
+                                              const std::function<bool()>& cancelled) {
+  grpc::ClientContext ctx;
+  auto reader = StubFor(endpoint)->StreamLogs(&ctx, request);
+  // A following stream can sit idle for a long time: watch the caller from the side so that a
+  // client who hangs up cancels the relay (and, through it, the worker's reading) at once.
+  std::mutex mu;
+  std::condition_variable done_cv;
+  bool done = false;
+  std::thread watcher([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!done) {
+      if (cancelled()) {
+        ctx.TryCancel();
+        return;
+      }
+      done_cv.wait_for(lock, std::chrono::milliseconds(100));
+    }
+  });
+  v1::LogEntry entry;
+  bool sink_refused = false;
+  while (reader->Read(&entry)) {
+    if (!sink(entry)) {
+      sink_refused = true;
+      ctx.TryCancel();
+      break;
+    }
+  }
+  grpc::Status status = reader->Finish();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  done_cv.notify_all();
+  watcher.join();
+  if (sink_refused || cancelled()) return absl::CancelledError("the client went away");
+  if (!status.ok()) return Annotate(FromGrpcStatus(status), absl::StrCat("controller at ", endpoint));
+  return absl::OkStatus();
 }
 
 }  // namespace gantry::api

@@ -5,6 +5,7 @@
 
 #include <grpcpp/security/credentials.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,12 @@ class ControllerClient {
       const std::string& endpoint, const std::string& session_id, bool hibernate) = 0;
   virtual absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string& endpoint,
                                                               absl::Duration timeout) = 0;
+  // Relays a session's log: each entry goes to `sink` as it arrives (a slow sink slows the
+  // stream down). Ends when the log ends, `sink` returns false, or `cancelled()` turns true.
+  virtual absl::Status StreamLogs(const std::string& endpoint,
+                                  const v1::ControllerStreamLogsRequest& request,
+                                  const std::function<bool(const v1::LogEntry&)>& sink,
+                                  const std::function<bool()>& cancelled) = 0;
 };
 
 class GrpcControllerClient : public ControllerClient {
@@ -44,6 +51,9 @@ class GrpcControllerClient : public ControllerClient {
       const std::string& endpoint, const std::string& session_id, bool hibernate) override;
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string& endpoint,
                                                       absl::Duration timeout) override;
+  absl::Status StreamLogs(const std::string& endpoint, const v1::ControllerStreamLogsRequest& request,
+                          const std::function<bool(const v1::LogEntry&)>& sink,
+                          const std::function<bool()>& cancelled) override;
 
  private:
   v1::ControllerService::Stub* StubFor(const std::string& endpoint);

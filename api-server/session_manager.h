@@ -30,6 +30,10 @@ class SessionManager {
   // RUNNING -> HIBERNATED (SIGSTOP; GPUs stay reserved) or back (SIGCONT).
   absl::StatusOr<v1::Session> SetHibernated(const Caller& caller, const std::string& id,
                                             bool hibernate);
+  // Relays the session's output to `sink` (see ControllerClient::StreamLogs).
+  absl::Status StreamLogs(const Caller& caller, const v1::StreamLogsRequest& request,
+                          const std::function<bool(const v1::LogEntry&)>& sink,
+                          const std::function<bool()>& cancelled);
 
  private:
   // Places a stored PENDING session; on return it is STARTING/RUNNING, or FAILED with the

@@ -83,11 +83,14 @@ grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,
 }
 
 grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,
-                                            const v1::StreamLogsRequest*,
-                                            grpc::ServerWriter<v1::LogEntry>*) {
+                                            const v1::StreamLogsRequest* request,
+                                            grpc::ServerWriter<v1::LogEntry>* writer) {
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return NotYet("StreamLogs");
+  absl::Status s = sessions_->StreamLogs(
+      *caller, *request, [writer](const v1::LogEntry& e) { return writer->Write(e); },
+      [ctx] { return ctx->IsCancelled(); });
+  return ToGrpcStatus(s);
 }
 
 grpc::Status SessionServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "controller/fleet.h"
+#include "controller/log_relay.h"
 #include "gantry/v1/controller_service.grpc.pb.h"
 
 namespace gantry::controller {
@@ -16,8 +17,8 @@ struct ControllerServiceConfig {
 
 class ControllerServiceImpl final : public v1::ControllerService::Service {
  public:
-  ControllerServiceImpl(Fleet* fleet, ControllerServiceConfig config)
-      : fleet_(fleet), config_(std::move(config)) {}
+  ControllerServiceImpl(Fleet* fleet, LogRelay* logs, ControllerServiceConfig config)
+      : fleet_(fleet), logs_(logs), config_(std::move(config)) {}
 
   grpc::Status CreateSession(grpc::ServerContext* ctx,
                              const v1::ControllerCreateSessionRequest* request,
@@ -48,6 +49,7 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
 
  private:
   Fleet* fleet_;
+  LogRelay* logs_;
   ControllerServiceConfig config_;
 };
 

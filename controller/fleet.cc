@@ -475,6 +475,27 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::SetHibernated(const std::st
   return response;
 }
 
+absl::StatusOr<std::pair<std::string, std::shared_ptr<WorkerChannel>>> Fleet::LogSource(
+    const std::string& session_id, const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string worker_name;
+  if (auto s = sessions_.find(session_id); s != sessions_.end()) {
+    worker_name = s->second.worker_name;
+  } else {
+    for (const auto& [name, w] : workers_) {
+      if (w.id == worker_id) worker_name = name;
+    }
+  }
+  auto w = workers_.find(worker_name);
+  if (worker_name.empty() || w == workers_.end()) {
+    return absl::NotFoundError(absl::StrCat("no worker on this node holds session ", session_id));
+  }
+  if (w->second.channel == nullptr) {
+    return absl::UnavailableError(absl::StrCat("worker ", worker_name, " is offline; its logs are unreachable"));
+  }
+  return std::make_pair(worker_name, w->second.channel);
+}
+
 void Fleet::RequestStop(const std::string& session_id, absl::Duration grace) {
   std::shared_ptr<WorkerChannel> channel;
   {

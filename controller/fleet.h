@@ -82,6 +82,10 @@ class Fleet {
   // answer. FAILED_PRECONDITION unless it is RUNNING (hibernate) or HIBERNATED (wake).
   absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(const std::string& session_id,
                                                              bool hibernate, absl::Duration wait);
+  // Where a session's log lives: its worker (by session, or by worker id for sessions that
+  // already ended) and that worker's channel. NOT_FOUND / UNAVAILABLE (worker offline).
+  absl::StatusOr<std::pair<std::string, std::shared_ptr<WorkerChannel>>> LogSource(
+      const std::string& session_id, const std::string& worker_id);
   // Sends stop without waiting (for sessions the API server no longer wants).
   void RequestStop(const std::string& session_id, absl::Duration grace);
   absl::StatusOr<v1::SessionStatusResponse> SessionStatus(const std::string& session_id);

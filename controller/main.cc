@@ -19,6 +19,7 @@
 #include "controller/api_link.h"
 #include "controller/controller_service.h"
 #include "controller/fleet.h"
+#include "controller/log_relay.h"
 #include "controller/worker_service.h"
 
 namespace {
@@ -120,8 +121,10 @@ int main(int argc, char** argv) {
               [&api_link](const gantry::v1::SessionEvent& e) {
                 if (api_link) api_link->Report(e);
               });
-  WorkerServiceImpl worker_service(&fleet, cfg.worker_heartbeat_interval);
-  ControllerServiceImpl controller_service(&fleet, {cfg.type, *labels, cfg.start_wait, cfg.stop_grace});
+  LogRelay log_relay;
+  WorkerServiceImpl worker_service(&fleet, &log_relay, cfg.worker_heartbeat_interval);
+  ControllerServiceImpl controller_service(&fleet, &log_relay,
+                                           {cfg.type, *labels, cfg.start_wait, cfg.stop_grace});
 
   auto server = gantry::StartGrpcServer(cfg.listen, *server_creds, {&controller_service, &worker_service});
   if (!server.ok()) return Fail(server.status());

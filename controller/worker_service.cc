@@ -100,9 +100,11 @@ grpc::Status WorkerServiceImpl::Connect(
         ended = fleet_->OnWorkerEvent(identity->name, message.session_event());
         break;
       case v1::WorkerMessage::kLogs:
+        logs_->Deliver(identity->name, message.logs());
+        break;
       case v1::WorkerMessage::kMetrics:
       case v1::WorkerMessage::kInvokeOutput:
-        break;  // Relayed once log streaming, metrics and invoke land.
+        break;  // Relayed once metrics and invoke land.
       default:
         ended = absl::InvalidArgumentError("WorkerMessage: unknown or empty message");
     }
@@ -113,6 +115,7 @@ grpc::Status WorkerServiceImpl::Connect(
   }
   if (ctx->IsCancelled()) reason = "missed heartbeats or cancelled";
   channel->Invalidate();
+  logs_->WorkerLost(identity->name);
   fleet_->Detach(identity->name, reason);
   return ToGrpcStatus(ended);
 }

@@ -40,6 +40,12 @@ void ControllerConnection::Send(const v1::WorkerSessionEvent& event) {
   pending_.push_back(event);
 }
 
+bool ControllerConnection::SendLogs(const v1::WorkerLogLines& batch) {
+  v1::WorkerMessage message;
+  *message.mutable_logs() = batch;
+  return Write(message);
+}
+
 void ControllerConnection::Loop() {
   Backoff backoff(absl::Milliseconds(100), absl::Seconds(10));
   while (true) {
@@ -126,6 +132,15 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
       case v1::ControllerMessage::kWakeSession:
         runner_->Wake(command.wake_session().session_id());
         break;
+      case v1::ControllerMessage::kStreamLogs:
+        if (logs_ != nullptr) logs_->Start(command.stream_logs());
+        break;
+      case v1::ControllerMessage::kLogCredit:
+        if (logs_ != nullptr) logs_->AddCredit(command.log_credit().stream_id(), command.log_credit().credit());
+        break;
+      case v1::ControllerMessage::kCancelLogs:
+        if (logs_ != nullptr) logs_->Cancel(command.cancel_logs().stream_id());
+        break;
       default:
         spdlog::warn("controller sent a command this worker does not handle yet ({})",
                      static_cast<int>(command.msg_case()));
@@ -136,6 +151,8 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
     stream_ = nullptr;
     context_ = nullptr;
   }
+  // The controller's end of every log stream is gone with the stream.
+  if (logs_ != nullptr) logs_->CancelAll();
   stream_done = true;
   cv_.notify_all();
   heartbeats.join();

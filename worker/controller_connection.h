@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "gantry/v1/worker_service.grpc.pb.h"
+#include "worker/log_streamer.h"
 #include "worker/session_runner.h"
 
 namespace gantry::worker {
@@ -34,6 +35,7 @@ class ControllerConnection {
 
   // Must be called before Start; the runner's events are sent through Send.
   void set_runner(SessionRunner* runner) { runner_ = runner; }
+  void set_log_streamer(LogStreamer* logs) { logs_ = logs; }
 
   void Start();
   // Closes the stream and stops reconnecting.
@@ -41,6 +43,8 @@ class ControllerConnection {
 
   // Sends a session event now, or keeps it for the next stream.
   void Send(const v1::WorkerSessionEvent& event);
+  // Sends a log batch now; false if there is no stream (log streams do not survive a reconnect).
+  bool SendLogs(const v1::WorkerLogLines& batch);
 
  private:
   using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ControllerMessage>;
@@ -53,6 +57,7 @@ class ControllerConnection {
   ConnectionConfig config_;
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   SessionRunner* runner_ = nullptr;
+  LogStreamer* logs_ = nullptr;
 
   std::mutex mu_;
   std::condition_variable cv_;

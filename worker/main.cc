@@ -17,6 +17,7 @@
 #include "common/tls.h"
 #include "worker/controller_connection.h"
 #include "worker/gpu_inventory.h"
+#include "worker/log_streamer.h"
 #include "worker/session_runner.h"
 
 namespace {
@@ -109,12 +110,18 @@ int main(int argc, char** argv) {
     connection.Send(e);
   });
   connection.set_runner(&runner);
+  gantry::worker::LogStreamer logs(
+      cfg.session_dir,
+      [&connection](const gantry::v1::WorkerLogLines& batch) { return connection.SendLogs(batch); },
+      [&runner](const std::string& id) { return runner.IsRunning(id); });
+  connection.set_log_streamer(&logs);
   connection.Start();
   spdlog::info("worker {} started; controller {}", cfg.name, cfg.controller_url);
 
   int sig = gantry::WaitForTerminationSignal();
   spdlog::info("signal {}: draining, sessions get {} to exit", sig, absl::FormatDuration(cfg.drain_grace));
   runner.StopAll(cfg.drain_grace);  // Exits are reported up the stream as they happen.
+  logs.CancelAll();
   connection.Stop();
   spdlog::info("stopped");
   return 0;

@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/proto_time.h"
+#include "worker/log_streamer.h"
 
 namespace gantry::worker {
 
@@ -38,6 +40,15 @@ std::vector<std::string> SessionRunner::BuildEnv(const v1::StartSessionCommand& 
 
 void SessionRunner::Start(const v1::StartSessionCommand& c) {
   std::lock_guard<std::mutex> report(report_mu_);
+  if (!IsSafeSessionId(c.session_id())) {
+    // It becomes a file name: refuse anything that could leave the session directory.
+    v1::WorkerSessionEvent refused;
+    refused.set_session_id(c.session_id());
+    refused.set_kind(v1::WorkerSessionEvent::KIND_START_FAILED);
+    refused.set_message("session_id: not a session id");
+    sink_(refused);
+    return;
+  }
   SpawnSpec spec;
   spec.session_id = c.session_id();
   spec.argv.assign(c.spec().command().begin(), c.spec().command().end());
@@ -70,6 +81,9 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
     if (event.kind() != v1::WorkerSessionEvent::KIND_STARTED) {
       event.set_kind(v1::WorkerSessionEvent::KIND_START_FAILED);
       event.set_message(std::string(pid.status().message()));
+      // The session's log says why, for whoever reads it with StreamLogs.
+      std::ofstream log(spec.log_path, std::ios::app);
+      log << "gantry: session did not start: " << pid.status().message() << "\n";
       std::lock_guard<std::mutex> lock(mu_);
       gpus_.erase(c.session_id());
       spdlog::warn("session {} failed to start: {}", c.session_id(), pid.status().ToString());

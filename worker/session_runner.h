@@ -34,6 +34,7 @@ class SessionRunner {
   // What runs now, for the hello after a (re)connect.
   std::vector<v1::RunningSession> Running() const;
   int active() const;
+  bool IsRunning(const std::string& session_id) const { return supervisor_.Has(session_id); }
 
  private:
   void OnExit(const ExitInfo& exit);

@@ -1,0 +1,192 @@
+// StreamLogs from the client through the API server and controller to the worker's log file:
+// tail, follow, the end of a session, refusals, and bounded memory under a slow reader.
+#include <grpcpp/client_context.h>
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "tests/support/local_fleet.h"
+
+namespace gantry::testing {
+namespace {
+
+v1::Session Run(LocalFleet& fleet, const std::string& script) {
+  v1::CreateSessionRequest req;
+  req.mutable_spec()->add_command("/bin/sh");
+  req.mutable_spec()->add_command("-c");
+  req.mutable_spec()->add_command(script);
+  v1::Session s;
+  grpc::ClientContext ctx;
+  REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, req, &s).ok());
+  REQUIRE(s.phase() == v1::SESSION_PHASE_RUNNING);
+  return s;
+}
+
+struct Read {
+  std::vector<std::string> lines;
+  grpc::Status status;
+};
+
+Read ReadLogs(LocalFleet& fleet, const std::string& id, int tail, bool follow, size_t stop_after = 0) {
+  auto stub = fleet.AdminSessions();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::StreamLogsRequest req;
+  req.set_id(id);
+  req.set_tail_lines(tail);
+  req.set_follow(follow);
+  auto reader = stub->StreamLogs(&ctx, req);
+  Read out;
+  v1::LogEntry e;
+  while (reader->Read(&e)) {
+    out.lines.push_back(e.message());
+    if (stop_after > 0 && out.lines.size() >= stop_after) {
+      ctx.TryCancel();
+      break;
+    }
+  }
+  out.status = reader->Finish();
+  return out;
+}
+
+int64_t RssKib(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      int64_t kib = 0;
+      std::string digits;
+      for (char c : line) {
+        if (c >= '0' && c <= '9') digits += c;
+      }
+      (void)absl::SimpleAtoi(digits, &kib);
+      return kib;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("logs: tail, everything, and following until the session ends", "[e2e][logs]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "2");
+  fleet.WaitUntilSchedulable();
+  v1::Session s = Run(fleet, "for i in $(seq 1 50); do echo line $i; done; sleep 3600");
+  REQUIRE(WaitFor([&] { return ReadLogs(fleet, s.id(), 0, false).lines.size() == 50; }, absl::Seconds(5)));
+
+  Read tail = ReadLogs(fleet, s.id(), 5, false);
+  REQUIRE(tail.status.ok());
+  CHECK(tail.lines == std::vector<std::string>{"line 46", "line 47", "line 48", "line 49", "line 50"});
+  Read all = ReadLogs(fleet, s.id(), 0, false);
+  REQUIRE(all.lines.size() == 50);
+  CHECK(all.lines.front() == "line 1");
+
+  // Following a session as it writes, until it ends: the stream ends by itself.
+  v1::Session ticker = Run(fleet, "for i in $(seq 1 8); do echo tick $i; sleep 0.2; done");
+  Read followed = ReadLogs(fleet, ticker.id(), 0, true);
+  INFO(followed.status.error_message());
+  CHECK(followed.status.ok());
+  REQUIRE(followed.lines.size() == 8);
+  CHECK(followed.lines.back() == "tick 8");
+
+  // A client that hangs up on a following stream cancels it.
+  Read cut = ReadLogs(fleet, s.id(), 2, true, 2);
+  CHECK(cut.lines == std::vector<std::string>{"line 49", "line 50"});
+  CHECK(cut.status.error_code() == grpc::StatusCode::CANCELLED);
+}
+
+TEST_CASE("logs: refusals say why", "[e2e][logs]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable();
+  v1::Session s = Run(fleet, "echo hi; sleep 3600");
+  CHECK(ReadLogs(fleet, s.id(), -1, false).status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(ReadLogs(fleet, "00000000-0000-0000-0000-000000000000", 0, false).status.error_code() ==
+        grpc::StatusCode::NOT_FOUND);
+  auto bob = v1::SessionService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "bob")));
+  grpc::ClientContext ctx;
+  v1::StreamLogsRequest req;
+  req.set_id(s.id());
+  auto reader = bob->StreamLogs(&ctx, req);
+  v1::LogEntry e;
+  CHECK_FALSE(reader->Read(&e));
+  CHECK(reader->Finish().error_code() == grpc::StatusCode::NOT_FOUND);
+  // A session whose command does not exist.
+  v1::CreateSessionRequest bad;
+  bad.mutable_spec()->add_command("/no/such/thing");
+  v1::Session failed;
+  grpc::ClientContext create_ctx;
+  REQUIRE(fleet.AdminSessions()->CreateSession(&create_ctx, bad, &failed).ok());
+  REQUIRE(failed.phase() == v1::SESSION_PHASE_FAILED);
+  // Its log says why it never ran.
+  Read why = ReadLogs(fleet, failed.id(), 0, false);
+  CHECK(why.status.ok());
+  REQUIRE(why.lines.size() == 1);
+  CHECK(why.lines[0].find("/no/such/thing") != std::string::npos);
+}
+
+TEST_CASE("logs: 100 MB read by a slow client keeps every hop's memory bounded", "[e2e][logs]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable();
+  // 10,000 numbered lines of about 10 KB: 100 MB.
+  v1::Session s = Run(fleet,
+                      "awk 'BEGIN { x = \"x\"; while (length(x) < 10000) x = x x; x = substr(x, 1, 10000);"
+                      " for (i = 0; i < 10000; i++) printf \"%06d %s\\n\", i, x }'; sleep 3600");
+  std::string log_path = fleet.dir().Sub("sessions-w1/" + s.id() + ".log");
+  REQUIRE(WaitFor([&] {
+    std::ifstream in(log_path, std::ios::ate | std::ios::binary);
+    return in && in.tellg() >= 100070000;
+  }, absl::Seconds(30)));
+  const int64_t api_before = RssKib(fleet.api().pid());
+  const int64_t controller_before = RssKib(fleet.controller().pid());
+  const int64_t worker_before = RssKib(fleet.worker().pid());
+
+  auto stub = fleet.AdminSessions();
+  grpc::ClientContext ctx;
+  v1::StreamLogsRequest req;
+  req.set_id(s.id());
+  auto reader = stub->StreamLogs(&ctx, req);
+  v1::LogEntry e;
+  REQUIRE(reader->Read(&e));
+  CHECK(e.message().rfind("000000 ", 0) == 0);
+  // The slow part: the client stops reading. Upstream must stall, not buffer 100 MB.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const int64_t api_grew = RssKib(fleet.api().pid()) - api_before;
+  const int64_t controller_grew = RssKib(fleet.controller().pid()) - controller_before;
+  const int64_t worker_grew = RssKib(fleet.worker().pid()) - worker_before;
+  INFO("RSS growth while stalled (KiB): api " << api_grew << ", controller " << controller_grew
+                                              << ", worker " << worker_grew);
+  CHECK(api_grew < 32 * 1024);
+  CHECK(controller_grew < 32 * 1024);
+  CHECK(worker_grew < 32 * 1024);
+
+  // Then it reads everything, in order.
+  int expected = 1;
+  size_t bytes = e.message().size();
+  bool in_order = true;
+  while (reader->Read(&e)) {
+    int n = -1;
+    (void)absl::SimpleAtoi(e.message().substr(0, 6), &n);
+    if (n != expected) in_order = false;
+    ++expected;
+    bytes += e.message().size();
+  }
+  CHECK(reader->Finish().ok());
+  CHECK(in_order);
+  CHECK(expected == 10000);
+  CHECK(bytes == 10000u * 10007u);
+}
+
+}  // namespace gantry::testing
