@@ -66,6 +66,16 @@ absl::StatusOr<v1::ListWorkersResponse> GrpcControllerClient::ListWorkers(
   return response;
 }
 
+absl::StatusOr<v1::HealthCheckResponse> GrpcControllerClient::HealthCheck(
+    const std::string& endpoint, absl::Duration timeout) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  v1::HealthCheckResponse response;
+  grpc::Status s = StubFor(endpoint)->HealthCheck(&ctx, v1::HealthCheckRequest(), &response);
+  if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
+  return response;
+}
+
 absl::Status GrpcControllerClient::StreamLogs(const std::string& endpoint,
                                               const v1::ControllerStreamLogsRequest& request,
                                               const std::function<bool(const v1::LogEntry&)>& sink,

@@ -30,6 +30,8 @@ class ControllerClient {
       const std::string& endpoint, const std::string& session_id, bool hibernate) = 0;
   virtual absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string& endpoint,
                                                               absl::Duration timeout) = 0;
+  virtual absl::StatusOr<v1::HealthCheckResponse> HealthCheck(const std::string& endpoint,
+                                                              absl::Duration timeout) = 0;
   // Relays a session's log: each entry goes to `sink` as it arrives (a slow sink slows the
   // stream down). Ends when the log ends, `sink` returns false, or `cancelled()` turns true.
   virtual absl::Status StreamLogs(const std::string& endpoint,
@@ -50,6 +52,8 @@ class GrpcControllerClient : public ControllerClient {
   absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(
       const std::string& endpoint, const std::string& session_id, bool hibernate) override;
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string& endpoint,
+                                                      absl::Duration timeout) override;
+  absl::StatusOr<v1::HealthCheckResponse> HealthCheck(const std::string& endpoint,
                                                       absl::Duration timeout) override;
   absl::Status StreamLogs(const std::string& endpoint, const v1::ControllerStreamLogsRequest& request,
                           const std::function<bool(const v1::LogEntry&)>& sink,

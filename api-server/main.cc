@@ -13,6 +13,7 @@
 #include "api-server/controller_client.h"
 #include "api-server/controller_store.h"
 #include "api-server/database_monitor.h"
+#include "api-server/health_checker.h"
 #include "api-server/invoke_service.h"
 #include "api-server/migration_runner.h"
 #include "api-server/registry_manager.h"
@@ -39,6 +40,9 @@ struct ApiConfig {
   std::string bootstrap_admin_key;
   absl::Duration controller_heartbeat_interval = absl::Seconds(5);
   absl::Duration controller_call_timeout = absl::Seconds(30);
+  absl::Duration health_check_interval = absl::Seconds(5);
+  int64_t unhealthy_after = 3;
+  int64_t offline_after = 6;
   absl::Duration shutdown_grace = absl::Seconds(10);
   int64_t max_message_bytes = 16 * 1024 * 1024;
   std::string log_format = "text";
@@ -71,6 +75,12 @@ int main(int argc, char** argv) {
                     "how often controllers heartbeat; 3 missed make one unselectable");
   flags.AddDuration("controller-call-timeout", &cfg.controller_call_timeout,
                     "deadline for each call to a controller");
+  flags.AddDuration("health-check-interval", &cfg.health_check_interval,
+                    "how often the leading replica calls HealthCheck on every controller");
+  flags.AddInt("unhealthy-after", &cfg.unhealthy_after,
+               "missed health checks in a row that make a controller unhealthy (unselectable)");
+  flags.AddInt("offline-after", &cfg.offline_after,
+               "missed health checks in a row that make a controller offline and fail its sessions");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
   flags.AddInt("max-message-bytes", &cfg.max_message_bytes, "largest request accepted");
   flags.AddString("log-format", &cfg.log_format, "text or json");
@@ -134,11 +144,16 @@ int main(int argc, char** argv) {
       static_cast<int>(cfg.max_message_bytes));
   if (!server.ok()) return Fail(server.status());
   db_monitor.Start(server->server.get());
+  HealthChecker health_checker({cfg.database_url, cfg.health_check_interval,
+                                static_cast<int>(cfg.unhealthy_after), static_cast<int>(cfg.offline_after)},
+                               &pool, &session_store, &controller_client);
+  health_checker.Start();
   spdlog::info("serving on port {}", server->port);
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
 
   int sig = gantry::WaitForTerminationSignal();
   spdlog::info("signal {}: draining for up to {}", sig, absl::FormatDuration(cfg.shutdown_grace));
+  health_checker.Stop();
   server->server->Shutdown(absl::ToChronoTime(absl::Now() + cfg.shutdown_grace));
   db_monitor.Stop();
   spdlog::info("stopped");

@@ -38,6 +38,7 @@ void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
           {"GANTRY_JOIN_TOKEN", kJoinToken},
           {"GANTRY_BOOTSTRAP_ADMIN_KEY", kAdminKey},
           {"GANTRY_CONTROLLER_HEARTBEAT_INTERVAL", "1s"},
+          {"GANTRY_HEALTH_CHECK_INTERVAL", "300ms"},
           {"GANTRY_SHUTDOWN_GRACE", "2s"},
           {"GRPC_DNS_RESOLVER", "native"}},
       dir_.Sub("api.log"));

@@ -1,0 +1,149 @@
+#include "api-server/health_checker.h"
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "api-server/sql_queries.h"
+#include "common/json_util.h"
+#include "common/pg_pool.h"
+
+namespace gantry::api {
+namespace {
+// Distinct from the migration lock; the same on every replica.
+constexpr int64_t kHealthLeaderLockKey = 0x67616e747279 + 1;
+
+struct Target {
+  std::string id, endpoint, name;
+};
+}  // namespace
+
+HealthChecker::HealthChecker(HealthCheckConfig config, PgPool* pool, SessionStore* sessions,
+                             ControllerClient* client)
+    : config_(std::move(config)), pool_(pool), sessions_(sessions), client_(client) {}
+
+HealthChecker::~HealthChecker() { Stop(); }
+
+void HealthChecker::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void HealthChecker::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  lock_conn_.reset();  // Closing the connection releases the lock for the other replicas.
+}
+
+bool HealthChecker::leading() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return leading_;
+}
+
+bool HealthChecker::TryLead() {
+  try {
+    if (lock_conn_ != nullptr) {
+      // Still ours only while the connection that holds it lives.
+      pqxx::nontransaction tx(*lock_conn_);
+      tx.exec("SELECT 1");
+      return true;
+    }
+    auto conn = std::make_unique<pqxx::connection>(config_.dsn);
+    bool got = false;
+    {
+      pqxx::nontransaction tx(*conn);
+      got = tx.exec_params("SELECT pg_try_advisory_lock($1)", kHealthLeaderLockKey)[0][0].as<bool>();
+    }
+    if (got) lock_conn_ = std::move(conn);
+    return got;
+  } catch (const std::exception& e) {
+    lock_conn_.reset();
+    return false;
+  }
+}
+
+void HealthChecker::Loop() {
+  while (true) {
+    bool lead = TryLead();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (lead != leading_) {
+        spdlog::info(lead ? "this replica now runs the controller health checks"
+                          : "this replica no longer runs the controller health checks");
+      }
+      leading_ = lead;
+    }
+    if (lead) CheckAll();
+    std::unique_lock<std::mutex> lock(mu_);
+    if (cv_.wait_for(lock, absl::ToChronoMilliseconds(config_.interval), [&] { return stopping_; })) {
+      return;
+    }
+  }
+}
+
+void HealthChecker::CheckAll() {
+  std::vector<Target> targets;
+  absl::Status listed = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    for (const auto& row : tx.exec(std::string(sql::kSelectControllersToCheck))) {
+      targets.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()});
+    }
+    return absl::OkStatus();
+  });
+  if (!listed.ok()) {
+    spdlog::warn("health checks skipped: {}", listed.ToString());
+    return;
+  }
+  const absl::Duration timeout = std::min(config_.interval, absl::Seconds(2));
+  for (const Target& t : targets) {
+    auto health = client_->HealthCheck(t.endpoint, timeout);
+    if (health.ok()) {
+      const auto& cap = health->capacity();
+      (void)pool_->Run([&](pqxx::connection& c) {
+        pqxx::nontransaction tx(c);
+        tx.exec_params(std::string(sql::kRecordHealthCheckOk), t.id, ToJson(cap), ToJson(health->load()),
+                       cap.gpus_total(), cap.gpus_free(), cap.max_free_gpus_per_worker(),
+                       cap.max_gpu_memory_bytes(), health->load().active_sessions());
+        return absl::OkStatus();
+      });
+      continue;
+    }
+    std::string before, after;
+    absl::Status recorded = pool_->Run([&](pqxx::connection& c) {
+      pqxx::nontransaction tx(c);
+      pqxx::result r = tx.exec_params(std::string(sql::kRecordHealthCheckMiss), t.id,
+                                      config_.unhealthy_after, config_.offline_after);
+      if (!r.empty()) {
+        before = r[0][0].as<std::string>();
+        after = r[0][1].as<std::string>();
+      }
+      return absl::OkStatus();
+    });
+    if (!recorded.ok() || before == after) continue;
+    spdlog::warn("controller {} ({}) is now {}: {}", t.name, t.id, after, health.status().ToString());
+    if (after == "offline") FailSessionsOf(t.id, t.name);
+  }
+}
+
+void HealthChecker::FailSessionsOf(const std::string& controller_id, const std::string& name) {
+  std::vector<std::string> ids;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    for (const auto& row : tx.exec_params(std::string(sql::kSelectLiveSessionsOnController), controller_id)) {
+      ids.push_back(row[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return;  // Retried: the controller stays offline and is re-examined below.
+  PhaseChange failed;
+  failed.phase = v1::SESSION_PHASE_FAILED;
+  failed.message = absl::StrCat("controller ", name, " went offline (", config_.offline_after,
+                                " health checks missed); the session's state is unknown");
+  for (const auto& id : ids) (void)sessions_->Transition(id, failed);
+  spdlog::warn("{} session(s) of controller {} marked FAILED", ids.size(), name);
+}
+
+}  // namespace gantry::api

@@ -1,0 +1,67 @@
+// The API side of controller liveness. Every interval, one API server replica — the one holding
+// a PostgreSQL advisory lock on its own connection — calls ControllerService.HealthCheck on
+// every controller that is not offline. A controller that misses `unhealthy_after` checks in a
+// row is unhealthy (no new sessions); one that misses `offline_after` is offline and its live
+// sessions become FAILED with the reason. If the leader dies, its connection closes, the lock
+// is free, and another replica leads from its next tick: within one interval.
+//
+// Runs its own thread; Start/Stop from main.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/time/time.h"
+#include "api-server/controller_client.h"
+#include "api-server/session_store.h"
+
+namespace pqxx {
+template <typename> class basic_connection_base;
+class connect_direct;
+}  // namespace pqxx
+
+namespace gantry {
+class PgPool;
+}
+
+namespace gantry::api {
+
+struct HealthCheckConfig {
+  std::string dsn;  // For the leader's own connection, which holds the lock.
+  absl::Duration interval = absl::Seconds(5);
+  int unhealthy_after = 3;
+  int offline_after = 6;
+};
+
+class HealthChecker {
+ public:
+  HealthChecker(HealthCheckConfig config, PgPool* pool, SessionStore* sessions,
+                ControllerClient* client);
+  ~HealthChecker();
+
+  void Start();
+  void Stop();
+  bool leading() const;
+
+ private:
+  void Loop();
+  bool TryLead();
+  void CheckAll();
+  void FailSessionsOf(const std::string& controller_id, const std::string& name);
+
+  HealthCheckConfig config_;
+  PgPool* pool_;
+  SessionStore* sessions_;
+  ControllerClient* client_;
+  std::unique_ptr<pqxx::basic_connection_base<pqxx::connect_direct>> lock_conn_;  // Loop thread only.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool leading_ = false;
+  std::thread thread_;
+};
+
+}  // namespace gantry::api

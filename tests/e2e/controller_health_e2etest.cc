@@ -1,0 +1,65 @@
+// The API side of controller liveness: a dead controller is found out, its sessions FAILED,
+// and the check keeps running when the replica doing it dies.
+#include <grpcpp/client_context.h>
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "tests/support/local_fleet.h"
+
+namespace gantry::testing {
+
+TEST_CASE("a controller that stops answering is unhealthy, then offline, its sessions FAILED", "[e2e][health]") {
+  LocalFleet fleet;  // Health checks every 300 ms: unhealthy after 3 misses, offline after 6.
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable();
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = SleepSpec("3600.7979");
+  v1::Session s;
+  grpc::ClientContext ctx;
+  REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, req, &s).ok());
+
+  fleet.controller().Signal(SIGKILL);
+  auto status = [&] { return fleet.db().Scalar("SELECT status FROM controllers WHERE name = 'node1'"); };
+  CHECK(WaitFor([&] { return status() == "unhealthy"; }, absl::Seconds(5)));
+  bool offline = WaitFor([&] { return status() == "offline"; }, absl::Seconds(5));
+  INFO(fleet.api().Log());
+  REQUIRE(offline);
+  CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + s.id() + "'") == "FAILED");
+  CHECK(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + s.id() + "'")
+            .find("controller node1 went offline") != std::string::npos);
+  // Nothing is placed on it any more.
+  v1::Session other;
+  grpc::ClientContext ctx2;
+  CHECK(fleet.AdminSessions()->CreateSession(&ctx2, req, &other).error_code() ==
+        grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_CASE("when the replica running health checks dies, another takes over", "[e2e][health]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  REQUIRE(WaitFor([&] { return fleet.api().Log().find("now runs the controller health checks") !=
+                               std::string::npos; }, absl::Seconds(5)));
+  Process second({BinaryPath("gantry-api"), "--listen", "127.0.0.1:0"},
+                 {{"GANTRY_DATABASE_URL", fleet.db().dsn()}, {"GANTRY_TLS_CA", fleet.pki().ca()},
+                  {"GANTRY_TLS_CERT", fleet.pki().dir() + "/api-server.crt"},
+                  {"GANTRY_TLS_KEY", fleet.pki().dir() + "/api-server.key"},
+                  {"GANTRY_JOIN_TOKEN", kJoinToken}, {"GANTRY_HEALTH_CHECK_INTERVAL", "300ms"},
+                  {"GRPC_DNS_RESOLVER", "native"}},
+                 fleet.dir().Sub("api2.log"));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // One leader at a time.
+  CHECK(second.Log().find("now runs the controller health checks") == std::string::npos);
+  fleet.api().Signal(SIGKILL);
+  bool took_over = WaitFor([&] {
+    return second.Log().find("now runs the controller health checks") != std::string::npos;
+  }, absl::Seconds(3));
+  INFO(second.Log());
+  CHECK(took_over);
+}
+
+}  // namespace gantry::testing
