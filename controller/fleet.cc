@@ -57,11 +57,12 @@ absl::Status ValidateHardware(const v1::RegisterWorkerRequest& r) {
 }  // namespace
 
 Fleet::Fleet(std::string node_id, absl::Duration heartbeat_interval, int missed_beats,
-             EventSink sink)
+             EventSink sink, absl::Duration reconnect_grace)
     : node_id_(std::move(node_id)),
       heartbeat_interval_(heartbeat_interval),
       missed_beats_(missed_beats),
-      sink_(std::move(sink)) {}
+      sink_(std::move(sink)),
+      reconnect_grace_(reconnect_grace) {}
 
 absl::StatusOr<std::string> Fleet::RegisterWorker(const v1::RegisterWorkerRequest& r) {
   absl::Status valid = ValidateHardware(r);
@@ -112,8 +113,31 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
     w.channel = std::move(channel);
     ++generation_;
     w.deadline = absl::Now() + heartbeat_interval_ * missed_beats_;
+    w.silent = false;
+    w.offline_since = absl::Time();
+    // Sessions kept through the grace period that the worker no longer runs ended meanwhile.
+    std::set<std::string> reported;
+    for (const auto& r : hello.sessions()) reported.insert(r.session_id());
+    std::set<std::string> kept = w.sessions;
+    for (const auto& id : kept) {
+      if (reported.count(id) != 0) continue;
+      auto s = sessions_.find(id);
+      if (s == sessions_.end()) continue;
+      s->second.phase = v1::SESSION_PHASE_FAILED;
+      s->second.message = absl::StrCat("worker ", worker_name, " came back without it");
+      Release(id);
+      if (!s->second.waiter) {
+        events.push_back(MakeEvent(id, s->second));
+        sessions_.erase(s);
+      }
+    }
     // Re-adopt what the worker still runs (after a controller restart or a reconnect).
     for (const auto& running : hello.sessions()) {
+      auto known = sessions_.find(running.session_id());
+      if (known != sessions_.end() && known->second.worker_name == worker_name &&
+          !IsTerminal(known->second.phase)) {
+        continue;  // Kept through the grace period: it simply carries on.
+      }
       auto& s = sessions_[running.session_id()];
       if (!s.worker_name.empty() && s.worker_name != worker_name) continue;
       s.worker_name = worker_name;
@@ -132,26 +156,43 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
   return absl::OkStatus();
 }
 
+std::vector<v1::SessionEvent> Fleet::FailSessionsOf(WorkerState& worker, const std::string& why) {
+  std::vector<v1::SessionEvent> events;
+  std::set<std::string> lost = worker.sessions;
+  for (const auto& id : lost) {
+    auto s = sessions_.find(id);
+    if (s == sessions_.end()) continue;
+    s->second.phase = v1::SESSION_PHASE_FAILED;
+    s->second.message = absl::StrCat("worker ", worker.name, " lost: ", why);
+    Release(id);
+    if (s->second.waiter) continue;  // The waiting call reports it.
+    events.push_back(MakeEvent(id, s->second));
+    sessions_.erase(s);
+  }
+  worker.sessions.clear();
+  return events;
+}
+
 void Fleet::Detach(const std::string& worker_name, const std::string& reason) {
   std::vector<v1::SessionEvent> events;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = workers_.find(worker_name);
     if (it == workers_.end()) return;
-    it->second.channel = nullptr;
+    WorkerState& w = it->second;
+    w.channel = nullptr;
     ++generation_;
-    std::set<std::string> lost = it->second.sessions;
-    for (const auto& id : lost) {
-      auto s = sessions_.find(id);
-      if (s == sessions_.end()) continue;
-      s->second.phase = v1::SESSION_PHASE_FAILED;
-      s->second.message = absl::StrCat("worker ", worker_name, " lost: ", reason);
-      Release(id);
-      if (s->second.waiter) continue;
-      events.push_back(MakeEvent(id, s->second));
-      sessions_.erase(s);
+    if (w.silent && !w.sessions.empty()) {
+      // Silent, not gone: its processes may well be running. Keep them (and their GPUs) for the
+      // grace period; ExpireSilentWorkers fails them if it does not come back.
+      w.offline_since = absl::Now();
+      spdlog::warn("worker {} offline ({}); its {} session(s) wait {} for it to return", worker_name,
+                   reason, w.sessions.size(), absl::FormatDuration(reconnect_grace_));
+    } else {
+      size_t n = w.sessions.size();
+      events = FailSessionsOf(w, reason);
+      spdlog::warn("worker {} offline ({}); {} session(s) failed", worker_name, reason, n);
     }
-    spdlog::warn("worker {} offline ({}); {} session(s) failed", worker_name, reason, lost.size());
   }
   changed_.notify_all();
   for (const auto& e : events) sink_(e);
@@ -175,18 +216,29 @@ void Fleet::Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat&
 
 void Fleet::ExpireSilentWorkers() {
   std::vector<std::shared_ptr<WorkerChannel>> silent;
+  std::vector<v1::SessionEvent> events;
   {
     std::lock_guard<std::mutex> lock(mu_);
     absl::Time now = absl::Now();
     for (auto& [name, w] : workers_) {
-      if (w.channel != nullptr && w.deadline < now) {
+      if (w.channel != nullptr && w.deadline < now && !w.silent) {
         spdlog::warn("worker {} missed {} heartbeats; closing its stream", name, missed_beats_);
+        w.silent = true;
         silent.push_back(w.channel);
+      }
+      if (w.channel == nullptr && !w.sessions.empty() && w.offline_since != absl::Time() &&
+          now - w.offline_since > reconnect_grace_) {
+        auto failed = FailSessionsOf(w, absl::StrCat("did not come back within ",
+                                                     absl::FormatDuration(reconnect_grace_)));
+        events.insert(events.end(), failed.begin(), failed.end());
+        w.offline_since = absl::Time();
       }
     }
   }
   // Closing ends the worker's Connect handler, which detaches it.
   for (auto& c : silent) c->Close();
+  if (!events.empty()) changed_.notify_all();
+  for (const auto& e : events) sink_(e);
 }
 
 absl::Status Fleet::OnWorkerEvent(const std::string& worker_name,

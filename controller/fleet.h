@@ -55,7 +55,10 @@ class Fleet {
   // Called (outside the lock) with every session change that the API server should learn of.
   using EventSink = std::function<void(const v1::SessionEvent&)>;
 
-  Fleet(std::string node_id, absl::Duration heartbeat_interval, int missed_beats, EventSink sink);
+  // `reconnect_grace`: how long a worker that went silent (missed heartbeats) keeps its sessions
+  // while it is offline, waiting for it to come back and re-report them.
+  Fleet(std::string node_id, absl::Duration heartbeat_interval, int missed_beats, EventSink sink,
+        absl::Duration reconnect_grace = absl::Seconds(60));
 
   // RegisterWorker: records the worker's hardware. ALREADY_EXISTS while a worker of that name
   // is connected; INVALID_ARGUMENT for impossible hardware.
@@ -64,7 +67,9 @@ class Fleet {
   // A Connect stream opened with `hello`. Re-adopts the sessions the worker reports.
   absl::Status Attach(const std::string& worker_name, const v1::WorkerHello& hello,
                       std::shared_ptr<WorkerChannel> channel);
-  // The stream ended: the worker is offline and its sessions FAILED.
+  // The stream ended; the worker is offline. If the stream broke (the worker process is gone,
+  // and its keepers took its sessions with it) the sessions are FAILED at once; if the worker
+  // only went silent, they wait `reconnect_grace` for it to come back.
   void Detach(const std::string& worker_name, const std::string& reason);
   void Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat& beat);
   // A worker's report on a session; INVALID_ARGUMENT if the session is not on that worker.
@@ -90,7 +95,8 @@ class Fleet {
   void RequestStop(const std::string& session_id, absl::Duration grace);
   absl::StatusOr<v1::SessionStatusResponse> SessionStatus(const std::string& session_id);
 
-  // Closes the streams of workers whose heartbeat deadline passed.
+  // Closes the streams of workers whose heartbeat deadline passed, and fails the sessions of
+  // workers that stayed offline past the reconnect grace period.
   void ExpireSilentWorkers();
 
   FleetSnapshot Snapshot();
@@ -108,6 +114,8 @@ class Fleet {
     std::vector<std::string> skills;
     std::shared_ptr<WorkerChannel> channel;  // null when offline
     absl::Time deadline;
+    bool silent = false;            // Its stream was closed for missed heartbeats.
+    absl::Time offline_since;       // Set while offline with sessions kept in grace.
     std::set<std::string> sessions;
   };
   struct SessionState {
@@ -122,6 +130,9 @@ class Fleet {
   absl::StatusOr<Placement> Place(const std::string& session_id, const v1::SessionSpec& spec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks the worker's sessions FAILED and releases them; returns the events to report.
+  std::vector<v1::SessionEvent> FailSessionsOf(WorkerState& worker, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::SessionEvent MakeEvent(const std::string& session_id, const SessionState& s) const;
   v1::ControllerSessionResponse MakeResponse(const std::string& session_id,
                                              const SessionState& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -130,6 +141,7 @@ class Fleet {
   const absl::Duration heartbeat_interval_;
   const int missed_beats_;
   EventSink sink_;
+  const absl::Duration reconnect_grace_;
 
   std::mutex mu_;
   std::condition_variable changed_;

@@ -37,6 +37,7 @@ struct ControllerConfig {
   std::string tls_ca, tls_cert, tls_key;
   absl::Duration worker_heartbeat_interval = absl::Seconds(1);
   int64_t worker_missed_heartbeats = 3;
+  absl::Duration worker_reconnect_grace = absl::Seconds(60);
   absl::Duration start_wait = absl::Seconds(10);
   absl::Duration stop_grace = absl::Seconds(10);
   absl::Duration shutdown_grace = absl::Seconds(10);
@@ -87,6 +88,8 @@ int main(int argc, char** argv) {
                     "how often workers heartbeat");
   flags.AddInt("worker-missed-heartbeats", &cfg.worker_missed_heartbeats,
                "missed heartbeats before a worker is offline");
+  flags.AddDuration("worker-reconnect-grace", &cfg.worker_reconnect_grace,
+                    "how long a silent (offline) worker keeps its sessions, waiting to come back");
   flags.AddDuration("start-wait", &cfg.start_wait,
                     "how long CreateSession waits for the process to start before answering STARTING");
   flags.AddDuration("stop-grace", &cfg.stop_grace, "SIGTERM to SIGKILL grace period when stopping a session");
@@ -120,7 +123,8 @@ int main(int argc, char** argv) {
   Fleet fleet(cfg.node_id, cfg.worker_heartbeat_interval, static_cast<int>(cfg.worker_missed_heartbeats),
               [&api_link](const gantry::v1::SessionEvent& e) {
                 if (api_link) api_link->Report(e);
-              });
+              },
+              cfg.worker_reconnect_grace);
   LogRelay log_relay;
   WorkerServiceImpl worker_service(&fleet, &log_relay, cfg.worker_heartbeat_interval);
   ControllerServiceImpl controller_service(&fleet, &log_relay,

@@ -24,7 +24,7 @@ class FakeChannel : public WorkerChannel {
 struct Harness {
   std::vector<v1::SessionEvent> events;
   Fleet fleet{"node1", absl::Milliseconds(100), 3,
-              [this](const v1::SessionEvent& e) { events.push_back(e); }};
+              [this](const v1::SessionEvent& e) { events.push_back(e); }, absl::Milliseconds(300)};
   std::map<std::string, std::shared_ptr<FakeChannel>> channels;
 
   void AddWorker(const std::string& name, int gpus, const std::string& model, int64_t gib,
@@ -164,6 +164,64 @@ TEST_CASE("silent workers are cut off after the missed-heartbeat deadline", "[pl
   usleep(350 * 1000);  // 3 x 100 ms beats missed.
   h.fleet.ExpireSilentWorkers();
   CHECK(h.channels["w"]->closed);
+}
+
+TEST_CASE("a silent worker keeps its sessions through the grace period if it comes back", "[placement]") {
+  Harness h;
+  h.AddWorker("w", 2, "GPU", 16);
+  REQUIRE(h.Start("kept", 1).ok());
+  REQUIRE(h.Start("died", 1).ok());
+  h.Report("w", "kept", v1::WorkerSessionEvent::KIND_STARTED);
+  h.Report("w", "died", v1::WorkerSessionEvent::KIND_STARTED);
+  h.events.clear();
+  usleep(350 * 1000);
+  h.fleet.ExpireSilentWorkers();  // Missed beats: the stream is closed...
+  REQUIRE(h.channels["w"]->closed);
+  h.fleet.Detach("w", "missed heartbeats");  // ...and the handler detaches it.
+  CHECK(h.events.empty());  // Nothing failed yet.
+  CHECK(h.fleet.Snapshot().capacity.workers_online() == 0);
+  // It returns within the grace period, still running one of the two.
+  v1::RegisterWorkerRequest again;
+  again.set_name("w");
+  for (int i = 0; i < 2; ++i) {
+    auto* g = again.mutable_hardware()->add_gpus();
+    g->set_uuid("GPU-w-" + std::to_string(i));
+    g->set_memory_total_bytes(16LL << 30);
+  }
+  auto id = h.fleet.RegisterWorker(again);
+  REQUIRE(id.ok());
+  v1::WorkerHello hello;
+  hello.set_worker_id(*id);
+  auto st = h.fleet.SessionStatus("kept");
+  REQUIRE(st.ok());
+  auto* running = hello.add_sessions();
+  running->set_session_id("kept");
+  running->set_phase(v1::SESSION_PHASE_RUNNING);
+  running->add_gpu_uuids(st->gpu_uuids(0));
+  REQUIRE(h.fleet.Attach("w", hello, std::make_shared<FakeChannel>()).ok());
+  REQUIRE(h.events.size() == 1);
+  CHECK(h.events[0].session_id() == "died");
+  CHECK(h.events[0].phase() == v1::SESSION_PHASE_FAILED);
+  CHECK(h.fleet.SessionStatus("kept")->phase() == v1::SESSION_PHASE_RUNNING);
+  // The kept session still holds its GPU; the dead one's is free again.
+  CHECK(h.fleet.Snapshot().capacity.gpus_free() == 1);
+}
+
+TEST_CASE("a silent worker that does not come back loses its sessions after the grace period", "[placement]") {
+  Harness h;
+  h.AddWorker("w", 1, "GPU", 16);
+  REQUIRE(h.Start("s", 1).ok());
+  h.Report("w", "s", v1::WorkerSessionEvent::KIND_STARTED);
+  h.events.clear();
+  usleep(350 * 1000);
+  h.fleet.ExpireSilentWorkers();
+  h.fleet.Detach("w", "missed heartbeats");
+  CHECK(h.events.empty());
+  usleep(350 * 1000);  // Past the 300 ms grace.
+  h.fleet.ExpireSilentWorkers();
+  REQUIRE(h.events.size() == 1);
+  CHECK(h.events[0].phase() == v1::SESSION_PHASE_FAILED);
+  CHECK(h.events[0].message().find("did not come back") != std::string::npos);
 }
 
 TEST_CASE("workers with impossible hardware or a duplicate connection are refused", "[placement]") {

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -60,25 +62,47 @@ TEST_CASE("a worker stopped with SIGTERM stops its sessions and exits", "[e2e][f
   }, absl::Seconds(5)));
 }
 
-TEST_CASE("a controller restart does not disturb running sessions", "[e2e][faults]") {
+TEST_CASE("a controller killed and restarted re-adopts the same running processes", "[e2e][faults]") {
   LocalFleet fleet;
+  // Generous: the restart must not race the API's offline verdict on a slow machine.
+  fleet.api_env["GANTRY_OFFLINE_AFTER"] = "100";
   fleet.StartApi();
   fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartWorker("w1", "2");
+  fleet.WaitUntilSchedulable(2);
   auto stub = fleet.AdminSessions();
-  v1::CreateSessionRequest req;
-  *req.mutable_spec() = SleepSpec("3600.1313");
-  v1::Session session;
-  grpc::ClientContext ctx;
-  REQUIRE(stub->CreateSession(&ctx, req, &session).ok());
+  std::vector<v1::Session> sessions;
+  for (const char* marker : {"3600.1313", "3600.1414"}) {
+    v1::CreateSessionRequest req;
+    *req.mutable_spec() = SleepSpec(marker);
+    v1::Session s;
+    grpc::ClientContext ctx;
+    REQUIRE(stub->CreateSession(&ctx, req, &s).ok());
+    sessions.push_back(s);
+  }
   auto before = PidsWithCmdline("sleep 3600.1313");
   REQUIRE(before.size() == 1);
-  fleet.controller().Signal(SIGTERM);
-  REQUIRE(fleet.controller().Wait(absl::Seconds(10)) != -1);
-  // The worker keeps its process while the controller is away.
+
+  fleet.RestartController();
+  // The worker reconnects to the new controller process and re-reports both sessions.
+  bool readopted = WaitFor([&] {
+    return fleet.controller().Log().find("worker w1 connected with 2 running session") != std::string::npos;
+  }, absl::Seconds(15));
+  INFO(fleet.controller().Log());
+  REQUIRE(readopted);
   CHECK(PidsWithCmdline("sleep 3600.1313") == before);
-  CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + session.id() + "'") == "RUNNING");
+  for (const auto& s : sessions) {
+    CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + s.id() + "'") == "RUNNING");
+  }
+  // The new controller really holds them: it can stop one.
+  grpc::ClientContext del_ctx;
+  v1::DeleteSessionRequest del;
+  del.set_id(sessions[0].id());
+  v1::Session deleted;
+  REQUIRE(stub->DeleteSession(&del_ctx, del, &deleted).ok());
+  CHECK(deleted.phase() == v1::SESSION_PHASE_TERMINATED);
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.1313").empty(); }, absl::Seconds(5)));
+  CHECK(PidsWithCmdline("sleep 3600.1414").size() == 1);
 }
 
 }  // namespace gantry::testing
@@ -118,6 +142,42 @@ TEST_CASE("a SIGKILLed worker leaves no grandchild behind, even with the session
   fleet.worker().Signal(SIGKILL);
   CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.3434").empty(); }, absl::Seconds(5)));
   CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.4545").empty(); }, absl::Seconds(5)));
+}
+
+}  // namespace gantry::testing
+
+namespace gantry::testing {
+
+TEST_CASE("a worker frozen past the offline deadline keeps its sessions when it resumes", "[e2e][faults]") {
+  LocalFleet fleet;  // Worker heartbeats every 1 s; offline after 3 missed.
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable();
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = SleepSpec("3600.9898");
+  v1::Session s;
+  grpc::ClientContext ctx;
+  REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, req, &s).ok());
+  auto pids = PidsWithCmdline("sleep 3600.9898");
+  REQUIRE(pids.size() == 1);
+
+  fleet.worker().Signal(SIGSTOP);
+  // Offline within 4 s with default settings.
+  bool offline = WaitFor([&] {
+    return fleet.controller().Log().find("worker w1 offline") != std::string::npos;
+  }, absl::Seconds(4));
+  CHECK(offline);
+  fleet.worker().Signal(SIGCONT);
+  // It reconnects and re-reports the session, which never stopped.
+  bool back = WaitFor([&] {
+    return fleet.controller().Log().find("worker w1 connected with 1 running session") != std::string::npos;
+  }, absl::Seconds(10));
+  INFO(fleet.controller().Log());
+  CHECK(back);
+  CHECK(PidsWithCmdline("sleep 3600.9898") == pids);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + s.id() + "'") == "RUNNING");
 }
 
 }  // namespace gantry::testing

@@ -4,6 +4,8 @@
 #include <grpcpp/create_channel.h>
 #include "grpc/health/v1/health.grpc.pb.h"
 
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -27,10 +29,7 @@ LocalFleet::~LocalFleet() {
 void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
   std::string port_file = dir_.Sub("api.port");
   std::remove(port_file.c_str());
-  api_ = std::make_unique<Process>(
-      std::vector<std::string>{BinaryPath("gantry-api"), "--listen", "127.0.0.1:0", "--port-file",
-                               port_file},
-      std::map<std::string, std::string>{
+  std::map<std::string, std::string> env{
           {"GANTRY_DATABASE_URL", dsn.empty() ? db_->dsn() : dsn},
           {"GANTRY_TLS_CA", pki_->ca()},
           {"GANTRY_TLS_CERT", pki_->dir() + "/api-server.crt"},
@@ -40,8 +39,12 @@ void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
           {"GANTRY_CONTROLLER_HEARTBEAT_INTERVAL", "1s"},
           {"GANTRY_HEALTH_CHECK_INTERVAL", "300ms"},
           {"GANTRY_SHUTDOWN_GRACE", "2s"},
-          {"GRPC_DNS_RESOLVER", "native"}},
-      dir_.Sub("api.log"));
+          {"GRPC_DNS_RESOLVER", "native"}};
+  for (const auto& [k, v] : api_env) env[k] = v;
+  api_ = std::make_unique<Process>(
+      std::vector<std::string>{BinaryPath("gantry-api"), "--listen", "127.0.0.1:0", "--port-file",
+                               port_file},
+      env, dir_.Sub("api.log"));
   api_port_ = WaitForPortFile(port_file, absl::Seconds(10));
   INFO(api_->Log());
   REQUIRE(api_port_ > 0);
@@ -60,12 +63,13 @@ void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
   REQUIRE(serving);
 }
 
-void LocalFleet::StartController(const std::string& name) {
-  std::string prefix = pki_->Issue("controller", name);
-  std::string port_file = dir_.Sub(name + ".port");
-  controllers_.push_back(std::make_unique<Process>(
-      std::vector<std::string>{BinaryPath("gantry-controller"), "--name", name, "--listen",
-                               "127.0.0.1:0", "--port-file", port_file, "--api-url", api_address()},
+std::unique_ptr<Process> LocalFleet::LaunchController(const std::string& name,
+                                                      const std::string& listen,
+                                                      const std::string& port_file) {
+  std::string prefix = pki_->dir() + "/controller-" + name;
+  return std::make_unique<Process>(
+      std::vector<std::string>{BinaryPath("gantry-controller"), "--name", name, "--listen", listen,
+                               "--port-file", port_file, "--api-url", api_address()},
       std::map<std::string, std::string>{
           {"GANTRY_TLS_CA", pki_->ca()},
           {"GANTRY_TLS_CERT", prefix + ".crt"},
@@ -74,11 +78,30 @@ void LocalFleet::StartController(const std::string& name) {
           {"GANTRY_STOP_GRACE", "2s"},
           {"GANTRY_SHUTDOWN_GRACE", "2s"},
           {"GRPC_DNS_RESOLVER", "native"}},
-      dir_.Sub(name + ".log")));
+      dir_.Sub(name + ".log"));
+}
+
+void LocalFleet::StartController(const std::string& name) {
+  pki_->Issue("controller", name);
+  std::string port_file = dir_.Sub(name + ".port");
+  controllers_.push_back(LaunchController(name, "127.0.0.1:0", port_file));
   int port = WaitForPortFile(port_file, absl::Seconds(10));
   INFO(controllers_.back()->Log());
   REQUIRE(port > 0);
   controller_ports_.push_back(port);
+  controller_names_.push_back(name);
+}
+
+void LocalFleet::RestartController(size_t index) {
+  controllers_.at(index)->Signal(SIGKILL);
+  REQUIRE(controllers_[index]->Wait(absl::Seconds(5)) != -1);
+  const std::string& name = controller_names_.at(index);
+  std::string port_file = dir_.Sub(name + ".port");
+  std::remove(port_file.c_str());
+  controllers_[index] = LaunchController(name, controller_address(index), port_file);
+  int port = WaitForPortFile(port_file, absl::Seconds(10));
+  INFO(controllers_[index]->Log());
+  REQUIRE(port == controller_ports_[index]);
 }
 
 void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, size_t controller) {

@@ -27,6 +27,11 @@ class LocalFleet {
   // The API server against `dsn` (default: this fleet's own fresh database).
   void StartApi(const std::string& dsn = "", bool wait_until_serving = true);
   void StartController(const std::string& name = "node1");
+  // Kills controller `index` with SIGKILL and starts it again on the same address, with the
+  // same name and certificate (its workers dial that address).
+  void RestartController(size_t index = 0);
+  // Extra environment for the API server (set before StartApi).
+  std::map<std::string, std::string> api_env;
   // A worker with `gpus` simulated GPUs (spec for --simulated-gpus) on controller `index`.
   void StartWorker(const std::string& name, const std::string& gpus, size_t controller = 0);
   // Waits until the API server would place a session needing `gpus` GPUs.
@@ -55,6 +60,9 @@ class LocalFleet {
   std::unique_ptr<Pki> pki_;
   int api_port_ = 0;
   std::vector<int> controller_ports_;
+  std::vector<std::string> controller_names_;
+  std::unique_ptr<Process> LaunchController(const std::string& name, const std::string& listen,
+                                            const std::string& port_file);
   std::unique_ptr<Process> api_;
   std::vector<std::unique_ptr<Process>> controllers_;
   std::vector<std::unique_ptr<Process>> workers_;
