@@ -21,6 +21,7 @@
 #include "api-server/session_manager.h"
 #include "api-server/session_service.h"
 #include "api-server/session_store.h"
+#include "api-server/session_watch_hub.h"
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
@@ -131,7 +132,8 @@ int main(int argc, char** argv) {
     return authenticator.InstallBootstrapKey(cfg.bootstrap_admin_key);
   });
 
-  SessionServiceImpl session_service(&db_monitor, &authenticator, &session_manager);
+  SessionWatchHub watch_hub(cfg.database_url);
+  SessionServiceImpl session_service(&db_monitor, &authenticator, &session_manager, &watch_hub);
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
   AdminManager admin_manager(&admin_store, &controller_client);
@@ -148,6 +150,7 @@ int main(int argc, char** argv) {
                                 static_cast<int>(cfg.unhealthy_after), static_cast<int>(cfg.offline_after)},
                                &pool, &session_store, &controller_client);
   health_checker.Start();
+  watch_hub.Start();
   spdlog::info("serving on port {}", server->port);
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
 
@@ -155,6 +158,7 @@ int main(int argc, char** argv) {
   spdlog::info("signal {}: draining for up to {}", sig, absl::FormatDuration(cfg.shutdown_grace));
   health_checker.Stop();
   server->server->Shutdown(absl::ToChronoTime(absl::Now() + cfg.shutdown_grace));
+  watch_hub.Stop();
   db_monitor.Stop();
   spdlog::info("stopped");
   return 0;

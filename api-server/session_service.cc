@@ -1,6 +1,7 @@
 #include "api-server/session_service.h"
 
 #include "absl/strings/string_view.h"
+#include "common/session_phase.h"
 #include "common/status.h"
 
 namespace gantry::api {
@@ -75,11 +76,34 @@ grpc::Status SessionServiceImpl::WakeSession(grpc::ServerContext* ctx,
 }
 
 grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,
-                                              const v1::WatchSessionRequest*,
-                                              grpc::ServerWriter<v1::Session>*) {
+                                              const v1::WatchSessionRequest* request,
+                                              grpc::ServerWriter<v1::Session>* writer) {
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return NotYet("WatchSession");
+  // Subscribe before the first read, so no change can slip between the two.
+  auto subscription = watches_->Subscribe(request->id());
+  if (!subscription.ok()) return ToGrpcStatus(subscription.status());
+  auto session = sessions_->Get(*caller, request->id());
+  if (!session.ok()) return ToGrpcStatus(session.status());
+  int64_t sent_version = session->version();
+  if (!writer->Write(*session)) return grpc::Status::CANCELLED;
+  // Re-read now and then even without a notification: a safety net, not the mechanism.
+  constexpr absl::Duration kRecheck = absl::Seconds(30);
+  absl::Time next_recheck = absl::Now() + kRecheck;
+  while (!IsTerminal(session->phase())) {
+    if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
+    bool changed = (*subscription)->Wait(absl::Milliseconds(500));
+    if (!changed && absl::Now() < next_recheck) continue;
+    next_recheck = absl::Now() + kRecheck;
+    session = sessions_->Get(*caller, request->id());
+    if (!session.ok()) return ToGrpcStatus(session.status());
+    if (session->version() == sent_version) continue;
+    // Changes that land faster than a read coalesce: the watcher sees the latest state, and
+    // always the terminal one.
+    sent_version = session->version();
+    if (!writer->Write(*session)) return grpc::Status::CANCELLED;
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,

@@ -5,14 +5,16 @@
 #include "api-server/authenticator.h"
 #include "api-server/database_monitor.h"
 #include "api-server/session_manager.h"
+#include "api-server/session_watch_hub.h"
 #include "gantry/v1/session_service.grpc.pb.h"
 
 namespace gantry::api {
 
 class SessionServiceImpl final : public v1::SessionService::Service {
  public:
-  SessionServiceImpl(const DatabaseMonitor* db, Authenticator* auth, SessionManager* sessions)
-      : db_(db), auth_(auth), sessions_(sessions) {}
+  SessionServiceImpl(const DatabaseMonitor* db, Authenticator* auth, SessionManager* sessions,
+                     SessionWatchHub* watches)
+      : db_(db), auth_(auth), sessions_(sessions), watches_(watches) {}
 
   grpc::Status CreateSession(grpc::ServerContext* ctx, const v1::CreateSessionRequest* request,
                              v1::Session* response) override;
@@ -41,6 +43,7 @@ class SessionServiceImpl final : public v1::SessionService::Service {
   const DatabaseMonitor* db_;
   Authenticator* auth_;
   SessionManager* sessions_;
+  SessionWatchHub* watches_;
 };
 
 }  // namespace gantry::api

@@ -1,0 +1,123 @@
+#include "api-server/session_watch_hub.h"
+
+#include <pqxx/connection>
+#include <pqxx/notification>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace gantry::api {
+namespace {
+
+class Receiver : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection_base& c, SessionWatchHub* hub)
+      : pqxx::notification_receiver(c, "gantry_sessions"), hub_(hub) {}
+  void operator()(const std::string& payload, int) override {
+    hub_->Notify(payload.substr(0, payload.find(':')));
+  }
+
+ private:
+  SessionWatchHub* hub_;
+};
+
+}  // namespace
+
+SessionWatchHub::Subscription::~Subscription() {
+  std::lock_guard<std::mutex> lock(hub_->mu_);
+  auto it = hub_->by_session_.find(id_);
+  if (it != hub_->by_session_.end()) {
+    it->second.erase(this);
+    if (it->second.empty()) hub_->by_session_.erase(it);
+  }
+  --hub_->count_;
+}
+
+bool SessionWatchHub::Subscription::Wait(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(hub_->mu_);
+  hub_->cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return signalled_; });
+  bool was = signalled_;
+  signalled_ = false;
+  return was;
+}
+
+SessionWatchHub::SessionWatchHub(std::string dsn, size_t max_watchers)
+    : dsn_(std::move(dsn)), max_watchers_(max_watchers) {}
+
+SessionWatchHub::~SessionWatchHub() { Stop(); }
+
+void SessionWatchHub::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void SessionWatchHub::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::StatusOr<std::unique_ptr<SessionWatchHub::Subscription>> SessionWatchHub::Subscribe(
+    const std::string& session_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (count_ >= max_watchers_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this API server already serves ", count_, " watches; retry on another replica or later"));
+  }
+  std::unique_ptr<Subscription> sub(new Subscription(this, session_id));
+  by_session_[session_id].insert(sub.get());
+  ++count_;
+  return sub;
+}
+
+void SessionWatchHub::Notify(const std::string& session_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = by_session_.find(session_id);
+    if (it == by_session_.end()) return;
+    for (Subscription* s : it->second) s->signalled_ = true;
+  }
+  cv_.notify_all();
+}
+
+void SessionWatchHub::NotifyAll() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, subs] : by_session_) {
+      for (Subscription* s : subs) s->signalled_ = true;
+    }
+  }
+  cv_.notify_all();
+}
+
+void SessionWatchHub::Loop() {
+  bool warned = false;
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    try {
+      pqxx::connection conn(dsn_);
+      Receiver receiver(conn, this);
+      NotifyAll();  // Anything may have changed while we were not listening.
+      if (warned) spdlog::info("listening for session changes again");
+      warned = false;
+      while (true) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (stopping_) return;
+        }
+        conn.await_notification(0, 300000);
+      }
+    } catch (const std::exception& e) {
+      if (!warned) spdlog::warn("session change listener: {}; retrying", e.what());
+      warned = true;
+      NotifyAll();
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    }
+  }
+}
+
+}  // namespace gantry::api

@@ -1,0 +1,63 @@
+// Wakes WatchSession calls when their session changes, whichever replica changed it: one
+// dedicated PostgreSQL connection per replica LISTENs on gantry_sessions (migration 0002's
+// trigger NOTIFYs "<id>:<version>" on every committed change) and signals the subscribers of
+// that id. After a lost connection every subscriber is woken, since notifications may have
+// been missed meanwhile; subscribers re-read the session, so a spurious wake costs one read.
+//
+// Thread-safe. Bounded: at most `max_watchers` subscriptions per replica.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace gantry::api {
+
+class SessionWatchHub {
+ public:
+  class Subscription {
+   public:
+    ~Subscription();
+    // True if the session (may have) changed since the last call; false after `timeout`.
+    bool Wait(absl::Duration timeout);
+
+   private:
+    friend class SessionWatchHub;
+    Subscription(SessionWatchHub* hub, std::string id) : hub_(hub), id_(std::move(id)) {}
+    SessionWatchHub* hub_;
+    std::string id_;
+    bool signalled_ = false;  // Guarded by hub_->mu_.
+  };
+
+  explicit SessionWatchHub(std::string dsn, size_t max_watchers = 10000);
+  ~SessionWatchHub();
+
+  void Start();
+  void Stop();
+
+  absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& session_id);
+  void Notify(const std::string& session_id);
+
+ private:
+  void Loop();
+  void NotifyAll();
+
+  const std::string dsn_;
+  const size_t max_watchers_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, std::set<Subscription*>> by_session_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace gantry::api

@@ -1,0 +1,109 @@
+// WatchSession: the current state first, then every change made through any replica, ending at
+// the terminal phase.
+#include <grpcpp/client_context.h>
+
+#include <catch2/catch.hpp>
+
+#include <mutex>
+#include <thread>
+
+#include <grpcpp/create_channel.h>
+
+#include "common/tls.h"
+#include "tests/support/local_fleet.h"
+
+namespace gantry::testing {
+
+TEST_CASE("a watch on one replica sees changes made through another, and ends when the session does",
+          "[e2e][watch]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable();
+  // A second replica on the same database.
+  std::string port_file = fleet.dir().Sub("api2.port");
+  Process replica({BinaryPath("gantry-api"), "--listen", "127.0.0.1:0", "--port-file", port_file},
+                  {{"GANTRY_DATABASE_URL", fleet.db().dsn()}, {"GANTRY_TLS_CA", fleet.pki().ca()},
+                   {"GANTRY_TLS_CERT", fleet.pki().dir() + "/api-server.crt"},
+                   {"GANTRY_TLS_KEY", fleet.pki().dir() + "/api-server.key"},
+                   {"GANTRY_JOIN_TOKEN", kJoinToken}, {"GRPC_DNS_RESOLVER", "native"}},
+                  fleet.dir().Sub("api2.log"));
+  int port = WaitForPortFile(port_file, absl::Seconds(10));
+  REQUIRE(port > 0);
+  std::string admin = fleet.pki().dir() + "/admin-ops";
+  auto creds = MakeChannelCredentials({fleet.pki().ca(), admin + ".crt", admin + ".key"});
+  REQUIRE(creds.ok());
+  auto on_replica = v1::SessionService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), *creds));
+  auto on_first = fleet.AdminSessions();
+
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = SleepSpec("3600.3535");
+  v1::Session s;
+  {
+    grpc::ClientContext ctx;
+    REQUIRE(on_first->CreateSession(&ctx, req, &s).ok());
+  }
+
+  std::mutex mu;
+  std::vector<v1::Session> seen;  // Guarded by mu until the watcher is joined.
+  grpc::Status watch_status;
+  auto seen_count = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return seen.size();
+  };
+  std::thread watcher([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::WatchSessionRequest w;
+    w.set_id(s.id());
+    auto reader = on_replica->WatchSession(&ctx, w);
+    v1::Session update;
+    while (reader->Read(&update)) {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back(update);
+    }
+    watch_status = reader->Finish();
+  });
+  // Let the watch deliver the current state before changing anything.
+  REQUIRE(WaitFor([&] { return seen_count() >= 1; }, absl::Seconds(10)));
+  {
+    grpc::ClientContext ctx;
+    v1::HibernateSessionRequest h;
+    h.set_id(s.id());
+    v1::Session out;
+    REQUIRE(on_first->HibernateSession(&ctx, h, &out).ok());
+  }
+  REQUIRE(WaitFor([&] { return seen_count() >= 2; }, absl::Seconds(10)));
+  {
+    grpc::ClientContext ctx;
+    v1::DeleteSessionRequest d;
+    d.set_id(s.id());
+    v1::Session out;
+    REQUIRE(on_first->DeleteSession(&ctx, d, &out).ok());
+  }
+  watcher.join();
+  INFO(watch_status.error_message() << "\n" << replica.Log());
+  CHECK(watch_status.ok());  // It ended by itself at the terminal phase.
+  REQUIRE(seen.size() >= 3);
+  CHECK(seen[0].phase() == v1::SESSION_PHASE_RUNNING);
+  CHECK(seen[1].phase() == v1::SESSION_PHASE_HIBERNATED);
+  CHECK(seen.back().phase() == v1::SESSION_PHASE_TERMINATED);
+  for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i].version() > seen[i - 1].version());
+}
+
+TEST_CASE("watching someone else's or a missing session is NOT_FOUND", "[e2e][watch]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  auto stub = v1::SessionService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "eve")));
+  grpc::ClientContext ctx;
+  v1::WatchSessionRequest w;
+  w.set_id("00000000-0000-0000-0000-000000000000");
+  auto reader = stub->WatchSession(&ctx, w);
+  v1::Session s;
+  CHECK_FALSE(reader->Read(&s));
+  CHECK(reader->Finish().error_code() == grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace gantry::testing
