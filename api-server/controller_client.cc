@@ -76,6 +76,18 @@ absl::StatusOr<v1::HealthCheckResponse> GrpcControllerClient::HealthCheck(
   return response;
 }
 
+absl::StatusOr<v1::SessionMetricsResponse> GrpcControllerClient::GetSessionMetrics(
+    const std::string& endpoint, const std::string& session_id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + std::min(timeout_, absl::Seconds(5))));
+  v1::ControllerSessionRequest request;
+  request.set_session_id(session_id);
+  v1::SessionMetricsResponse response;
+  grpc::Status s = StubFor(endpoint)->GetSessionMetrics(&ctx, request, &response);
+  if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
+  return response;
+}
+
 absl::Status GrpcControllerClient::StreamLogs(const std::string& endpoint,
                                               const v1::ControllerStreamLogsRequest& request,
                                               const std::function<bool(const v1::LogEntry&)>& sink,

@@ -32,6 +32,8 @@ class ControllerClient {
                                                               absl::Duration timeout) = 0;
   virtual absl::StatusOr<v1::HealthCheckResponse> HealthCheck(const std::string& endpoint,
                                                               absl::Duration timeout) = 0;
+  virtual absl::StatusOr<v1::SessionMetricsResponse> GetSessionMetrics(
+      const std::string& endpoint, const std::string& session_id) = 0;
   // Relays a session's log: each entry goes to `sink` as it arrives (a slow sink slows the
   // stream down). Ends when the log ends, `sink` returns false, or `cancelled()` turns true.
   virtual absl::Status StreamLogs(const std::string& endpoint,
@@ -55,6 +57,8 @@ class GrpcControllerClient : public ControllerClient {
                                                       absl::Duration timeout) override;
   absl::StatusOr<v1::HealthCheckResponse> HealthCheck(const std::string& endpoint,
                                                       absl::Duration timeout) override;
+  absl::StatusOr<v1::SessionMetricsResponse> GetSessionMetrics(
+      const std::string& endpoint, const std::string& session_id) override;
   absl::Status StreamLogs(const std::string& endpoint, const v1::ControllerStreamLogsRequest& request,
                           const std::function<bool(const v1::LogEntry&)>& sink,
                           const std::function<bool()>& cancelled) override;

@@ -190,6 +190,23 @@ absl::StatusOr<v1::Session> SessionManager::SetHibernated(const Caller& caller,
   return updated;
 }
 
+absl::StatusOr<v1::SessionMetrics> SessionManager::Metrics(const Caller& caller,
+                                                           const std::string& id) {
+  ASSIGN_OR_RETURN(v1::Session session, Get(caller, id));
+  if (session.phase() != v1::SESSION_PHASE_RUNNING && session.phase() != v1::SESSION_PHASE_HIBERNATED) {
+    return absl::FailedPreconditionError(absl::StrCat("session ", id, " is ", PhaseName(session.phase()),
+                                                      "; metrics exist only while it runs"));
+  }
+  ASSIGN_OR_RETURN(ControllerTarget target, controllers_->Get(session.controller_id()));
+  ASSIGN_OR_RETURN(auto upstream, client_->GetSessionMetrics(target.endpoint, id));
+  v1::SessionMetrics metrics;
+  metrics.set_session_id(id);
+  *metrics.mutable_usage() = upstream.current_usage();
+  *metrics.mutable_gpus() = upstream.gpus();
+  *metrics.mutable_custom_metrics() = upstream.custom_metrics();
+  return metrics;
+}
+
 absl::Status SessionManager::StreamLogs(const Caller& caller, const v1::StreamLogsRequest& request,
                                         const std::function<bool(const v1::LogEntry&)>& sink,
                                         const std::function<bool()>& cancelled) {

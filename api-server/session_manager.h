@@ -30,6 +30,7 @@ class SessionManager {
   // RUNNING -> HIBERNATED (SIGSTOP; GPUs stay reserved) or back (SIGCONT).
   absl::StatusOr<v1::Session> SetHibernated(const Caller& caller, const std::string& id,
                                             bool hibernate);
+  absl::StatusOr<v1::SessionMetrics> Metrics(const Caller& caller, const std::string& id);
   // Relays the session's output to `sink` (see ControllerClient::StreamLogs).
   absl::Status StreamLogs(const Caller& caller, const v1::StreamLogsRequest& request,
                           const std::function<bool(const v1::LogEntry&)>& sink,

@@ -14,12 +14,6 @@ grpc::Status Reply(absl::StatusOr<T> result, T* response) {
   return grpc::Status::OK;
 }
 
-grpc::Status NotYet(absl::string_view what) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      std::string(what) + " is not implemented yet (planned in the API control-plane "
-                                          "and controller/worker issues)");
-}
-
 }  // namespace
 
 absl::StatusOr<Caller> SessionServiceImpl::Admit(grpc::ServerContext* ctx) {
@@ -118,11 +112,11 @@ grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,
 }
 
 grpc::Status SessionServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,
-                                                   const v1::GetSessionMetricsRequest*,
-                                                   v1::SessionMetrics*) {
+                                                   const v1::GetSessionMetricsRequest* request,
+                                                   v1::SessionMetrics* response) {
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return NotYet("GetSessionMetrics");
+  return Reply(sessions_->Metrics(*caller, request->id()), response);
 }
 
 }  // namespace gantry::api

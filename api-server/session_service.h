@@ -1,5 +1,4 @@
 // SessionService over gRPC: authenticate, translate, call SessionManager, convert the status.
-// The remaining methods answer UNIMPLEMENTED naming what is missing.
 #pragma once
 
 #include "api-server/authenticator.h"

@@ -91,10 +91,10 @@ grpc::Status ControllerServiceImpl::GetSessionStatus(grpc::ServerContext* ctx,
 }
 
 grpc::Status ControllerServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,
-                                                      const v1::ControllerSessionRequest*,
-                                                      v1::SessionMetricsResponse*) {
+                                                      const v1::ControllerSessionRequest* request,
+                                                      v1::SessionMetricsResponse* response) {
   GANTRY_REQUIRE_API_SERVER(ctx);
-  return NotYet("GetSessionMetrics");
+  return Reply(fleet_->Metrics(request->session_id()), response);
 }
 
 grpc::Status ControllerServiceImpl::StreamLogs(grpc::ServerContext* ctx,

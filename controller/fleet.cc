@@ -583,6 +583,39 @@ absl::StatusOr<v1::SessionStatusResponse> Fleet::SessionStatus(const std::string
   return r;
 }
 
+void Fleet::OnMetrics(const std::string& worker_name, const v1::WorkerMetrics& metrics) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(metrics.session_id());
+  if (it == sessions_.end() || it->second.worker_name != worker_name) return;
+  it->second.usage = metrics.usage();
+  it->second.sampled_at = absl::Now();
+}
+
+absl::StatusOr<v1::SessionMetricsResponse> Fleet::Metrics(const std::string& session_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) {
+    return absl::NotFoundError(absl::StrCat("session ", session_id, " is not running on this controller"));
+  }
+  v1::SessionMetricsResponse r;
+  r.set_session_id(session_id);
+  *r.mutable_current_usage() = it->second.usage;
+  (*r.mutable_custom_metrics())["sampled_at"] =
+      it->second.sampled_at == absl::Time() ? "never" : absl::FormatTime(absl::RFC3339_sec, it->second.sampled_at, absl::UTCTimeZone());
+  auto w = workers_.find(it->second.worker_name);
+  if (w != workers_.end()) {
+    for (auto g : w->second.gpus) {
+      if (std::find(it->second.gpu_uuids.begin(), it->second.gpu_uuids.end(), g.uuid()) ==
+          it->second.gpu_uuids.end()) {
+        continue;
+      }
+      g.set_session_id(session_id);
+      *r.add_gpus() = g;
+    }
+  }
+  return r;
+}
+
 FleetSnapshot Fleet::Snapshot() {
   std::lock_guard<std::mutex> lock(mu_);
   FleetSnapshot snap;

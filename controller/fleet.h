@@ -94,6 +94,9 @@ class Fleet {
   // Sends stop without waiting (for sessions the API server no longer wants).
   void RequestStop(const std::string& session_id, absl::Duration grace);
   absl::StatusOr<v1::SessionStatusResponse> SessionStatus(const std::string& session_id);
+  // The worker's latest CPU/memory sample of a session.
+  void OnMetrics(const std::string& worker_name, const v1::WorkerMetrics& metrics);
+  absl::StatusOr<v1::SessionMetricsResponse> Metrics(const std::string& session_id);
 
   // Closes the streams of workers whose heartbeat deadline passed, and fails the sessions of
   // workers that stayed offline past the reconnect grace period.
@@ -125,6 +128,8 @@ class Fleet {
     int64_t pid = 0;
     std::string message;
     bool waiter = false;  // A ControllerService call is waiting for this session's next change.
+    v1::ResourceUsage usage;
+    absl::Time sampled_at;
   };
 
   absl::StatusOr<Placement> Place(const std::string& session_id, const v1::SessionSpec& spec)

@@ -103,8 +103,10 @@ grpc::Status WorkerServiceImpl::Connect(
         logs_->Deliver(identity->name, message.logs());
         break;
       case v1::WorkerMessage::kMetrics:
+        fleet_->OnMetrics(identity->name, message.metrics());
+        break;
       case v1::WorkerMessage::kInvokeOutput:
-        break;  // Relayed once metrics and invoke land.
+        break;  // Relayed once capability invocation lands.
       default:
         ended = absl::InvalidArgumentError("WorkerMessage: unknown or empty message");
     }

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/backoff.h"
+#include "worker/process_metrics.h"
 
 namespace gantry::worker {
 
@@ -106,13 +107,25 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
 
   std::atomic<bool> stream_done{false};
   std::thread heartbeats([&] {
+    ProcessMetrics metrics;
+    absl::Time next_metrics = absl::Now();
     while (!stream_done.load()) {
       v1::WorkerMessage beat;
       beat.mutable_heartbeat()->set_active_sessions(runner_->active());
       for (const auto& g : config_.registration.hardware().gpus()) *beat.mutable_heartbeat()->add_gpus() = g;
       if (!Write(beat)) break;
+      if (absl::Now() >= next_metrics) {
+        next_metrics = absl::Now() + config_.metrics_interval;
+        for (const auto& [session, usage] : metrics.Sample(runner_->Groups())) {
+          v1::WorkerMessage m;
+          m.mutable_metrics()->set_session_id(session);
+          *m.mutable_metrics()->mutable_usage() = usage;
+          if (!Write(m)) break;
+        }
+      }
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(*heartbeat_ms),
+      absl::Duration wait = std::min(absl::Milliseconds(*heartbeat_ms), next_metrics - absl::Now());
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(std::max(wait, absl::Milliseconds(10))),
                    [&] { return stopping_ || stream_done.load(); });
     }
   });

@@ -24,6 +24,8 @@ namespace gantry::worker {
 
 struct ConnectionConfig {
   std::string controller_url;
+  // How often each running session's CPU and memory are sampled and sent.
+  absl::Duration metrics_interval = absl::Seconds(5);
   v1::RegisterWorkerRequest registration;
   size_t max_pending_events = 10000;
 };

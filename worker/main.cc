@@ -31,6 +31,7 @@ struct WorkerConfig {
   std::string skills;
   std::string session_dir;
   absl::Duration drain_grace = absl::Seconds(10);
+  absl::Duration metrics_interval = absl::Seconds(5);
   std::string log_format = "text";
   std::string log_level = "info";
 };
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
                   "simulated GPUs for development, COUNT[:MODEL[:MEMORY_GIB]][;...], e.g. 2:Simulated A100:40");
   flags.AddString("skills", &cfg.skills, "comma-separated skills (models, capabilities) this worker has");
   flags.AddString("session-dir", &cfg.session_dir, "where session logs go (default: /tmp/gantry-worker-NAME)");
+  flags.AddDuration("metrics-interval", &cfg.metrics_interval,
+                    "how often each session's CPU and memory are sampled and reported");
   flags.AddDuration("drain-grace", &cfg.drain_grace, "on SIGTERM, how long sessions get to exit before SIGKILL");
   flags.AddString("log-format", &cfg.log_format, "text or json");
   flags.AddString("log-level", &cfg.log_level, "trace, debug, info, warn or error");
@@ -94,6 +97,7 @@ int main(int argc, char** argv) {
 
   gantry::worker::ConnectionConfig conn_cfg;
   conn_cfg.controller_url = cfg.controller_url;
+  conn_cfg.metrics_interval = std::max(cfg.metrics_interval, absl::Milliseconds(100));
   auto& reg = conn_cfg.registration;
   reg.set_name(cfg.name);
   reg.set_node_id(cfg.node_id);

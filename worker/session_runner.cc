@@ -168,6 +168,12 @@ std::vector<v1::RunningSession> SessionRunner::Running() const {
   return out;
 }
 
+std::map<std::string, pid_t> SessionRunner::Groups() const {
+  std::map<std::string, pid_t> out;
+  for (const auto& p : supervisor_.List()) out[p.session_id] = p.pid;
+  return out;
+}
+
 int SessionRunner::active() const { return static_cast<int>(supervisor_.List().size()); }
 
 }  // namespace gantry::worker

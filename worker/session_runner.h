@@ -35,6 +35,8 @@ class SessionRunner {
   std::vector<v1::RunningSession> Running() const;
   int active() const;
   bool IsRunning(const std::string& session_id) const { return supervisor_.Has(session_id); }
+  // Session id -> its process group, for the metrics sampler.
+  std::map<std::string, pid_t> Groups() const;
 
  private:
   void OnExit(const ExitInfo& exit);

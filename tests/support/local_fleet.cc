@@ -116,6 +116,7 @@ void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, s
           {"GANTRY_TLS_CERT", prefix + ".crt"},
           {"GANTRY_TLS_KEY", prefix + ".key"},
           {"GANTRY_DRAIN_GRACE", "2s"},
+          {"GANTRY_METRICS_INTERVAL", "300ms"},
           {"GRPC_DNS_RESOLVER", "native"}},
       dir_.Sub(name + ".log")));
 }

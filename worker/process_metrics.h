@@ -1,0 +1,36 @@
+// CPU and memory of each session's process group, from /proc: one scan of /proc per sample
+// covers every session. CPU is the rate since the previous sample.
+//
+// Not thread-safe: one sampler thread owns it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "gantry/v1/types.pb.h"
+
+namespace gantry::worker {
+
+class ProcessMetrics {
+ public:
+  ProcessMetrics();
+
+  // Usage of each given process group (session id -> group id).
+  std::map<std::string, v1::ResourceUsage> Sample(const std::map<std::string, pid_t>& groups);
+
+ private:
+  struct Previous {
+    absl::Time at;
+    int64_t ticks = 0;
+  };
+  std::map<std::string, Previous> previous_;
+  const int64_t ticks_per_second_;
+  const int64_t page_bytes_;
+  const int64_t total_memory_bytes_;
+};
+
+}  // namespace gantry::worker
