@@ -8,16 +8,26 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "common/tls.h"
 
 namespace gantry::api {
 
-v1::ControllerService::Stub* GrpcControllerClient::StubFor(const std::string& endpoint) {
+std::shared_ptr<v1::ControllerService::Stub> GrpcControllerClient::StubFor(const std::string& endpoint) {
   std::lock_guard<std::mutex> lock(mu_);
   auto& stub = stubs_[endpoint];
   if (stub == nullptr) {
-    stub = v1::ControllerService::NewStub(grpc::CreateChannel(endpoint, creds_));
+    stub = std::shared_ptr<v1::ControllerService::Stub>(
+        v1::ControllerService::NewStub(CreateInternalChannel(endpoint, creds_, /*own_subchannels=*/true)));
   }
-  return stub.get();
+  return stub;
+}
+
+absl::Status GrpcControllerClient::Forget(const std::string& endpoint, const grpc::Status& status) {
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stubs_.erase(endpoint);
+  }
+  return Annotate(FromGrpcStatus(status), absl::StrCat("controller at ", endpoint));
 }
 
 absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::CreateSession(
@@ -26,7 +36,7 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::CreateSessio
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   v1::ControllerSessionResponse response;
   grpc::Status s = StubFor(endpoint)->CreateSession(&ctx, request, &response);
-  if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
+  if (!s.ok()) return Forget(endpoint, s);
   return response;
 }
 
@@ -34,11 +44,14 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::DeleteSessio
     const std::string& endpoint, const std::string& session_id) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  // Only this controller can do it: ride out a reconnect (e.g. it just restarted) within the
+  // deadline rather than fail at once.
+  ctx.set_wait_for_ready(true);
   v1::ControllerSessionRequest request;
   request.set_session_id(session_id);
   v1::ControllerSessionResponse response;
   grpc::Status s = StubFor(endpoint)->DeleteSession(&ctx, request, &response);
-  if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
+  if (!s.ok()) return Forget(endpoint, s);
   return response;
 }
 
@@ -46,13 +59,14 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::SetHibernate
     const std::string& endpoint, const std::string& session_id, bool hibernate) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  ctx.set_wait_for_ready(true);  // As for DeleteSession.
   v1::ControllerSessionRequest request;
   request.set_session_id(session_id);
   v1::ControllerSessionResponse response;
-  auto* stub = StubFor(endpoint);
+  auto stub = StubFor(endpoint);
   grpc::Status s = hibernate ? stub->HibernateSession(&ctx, request, &response)
                              : stub->WakeSession(&ctx, request, &response);
-  if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
+  if (!s.ok()) return Forget(endpoint, s);
   return response;
 }
 
@@ -62,7 +76,7 @@ absl::StatusOr<v1::ListWorkersResponse> GrpcControllerClient::ListWorkers(
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   v1::ListWorkersResponse response;
   grpc::Status s = StubFor(endpoint)->ListWorkers(&ctx, v1::ListWorkersRequest(), &response);
-  if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
+  if (!s.ok()) return Forget(endpoint, s);
   return response;
 }
 
@@ -72,7 +86,7 @@ absl::StatusOr<v1::HealthCheckResponse> GrpcControllerClient::HealthCheck(
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   v1::HealthCheckResponse response;
   grpc::Status s = StubFor(endpoint)->HealthCheck(&ctx, v1::HealthCheckRequest(), &response);
-  if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
+  if (!s.ok()) return Forget(endpoint, s);
   return response;
 }
 
@@ -84,7 +98,7 @@ absl::StatusOr<v1::SessionMetricsResponse> GrpcControllerClient::GetSessionMetri
   request.set_session_id(session_id);
   v1::SessionMetricsResponse response;
   grpc::Status s = StubFor(endpoint)->GetSessionMetrics(&ctx, request, &response);
-  if (!s.ok()) return Annotate(FromGrpcStatus(s), absl::StrCat("controller at ", endpoint));
+  if (!s.ok()) return Forget(endpoint, s);
   return response;
 }
 
@@ -93,7 +107,8 @@ absl::Status GrpcControllerClient::StreamLogs(const std::string& endpoint,
                                               const std::function<bool(const v1::LogEntry&)>& sink,
                                               const std::function<bool()>& cancelled) {
   grpc::ClientContext ctx;
-  auto reader = StubFor(endpoint)->StreamLogs(&ctx, request);
+  auto stub = StubFor(endpoint);  // Outlives the reader, which uses its channel.
+  auto reader = stub->StreamLogs(&ctx, request);
   // A following stream can sit idle for a long time: watch the caller from the side so that a
   // client who hangs up cancels the relay (and, through it, the worker's reading) at once.
   std::mutex mu;
@@ -126,7 +141,7 @@ absl::Status GrpcControllerClient::StreamLogs(const std::string& endpoint,
   done_cv.notify_all();
   watcher.join();
   if (sink_refused || cancelled()) return absl::CancelledError("the client went away");
-  if (!status.ok()) return Annotate(FromGrpcStatus(status), absl::StrCat("controller at ", endpoint));
+  if (!status.ok()) return Forget(endpoint, status);
   return absl::OkStatus();
 }
 

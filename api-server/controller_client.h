@@ -64,13 +64,18 @@ class GrpcControllerClient : public ControllerClient {
                           const std::function<bool()>& cancelled) override;
 
  private:
-  v1::ControllerService::Stub* StubFor(const std::string& endpoint);
+  // Callers hold the returned stub for the whole call (streams included).
+  std::shared_ptr<v1::ControllerService::Stub> StubFor(const std::string& endpoint);
+  // After UNAVAILABLE the cached channel is dropped and the next call dials afresh: a gRPC
+  // channel can stay stuck in reconnect state after its peer restarts on the same address.
+  absl::Status Forget(const std::string& endpoint, const grpc::Status& status);
 
   std::shared_ptr<grpc::ChannelCredentials> creds_;
   absl::Duration timeout_;
   std::mutex mu_;
-  // One channel per controller endpoint, reused across calls.
-  std::map<std::string, std::unique_ptr<v1::ControllerService::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+  // One channel per controller endpoint, reused across calls. shared_ptr: a call in flight
+  // keeps its stub alive while Forget replaces it.
+  std::map<std::string, std::shared_ptr<v1::ControllerService::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gantry::api

@@ -105,7 +105,8 @@ absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::Candidates(
     pqxx::nontransaction tx(c);
     pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerCandidates), p.gpu_count,
                                     p.min_gpu_memory_bytes, absl::ToDoubleSeconds(freshness_),
-                                    p.controller_id, p.controller_type, p.selector_json, limit);
+                                    p.controller_id, p.controller_type, p.selector_json, limit,
+                                    p.skills_json);
     for (const auto& row : r) {
       out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()});
     }

@@ -27,6 +27,7 @@ struct PlacementRequest {
   std::string controller_id;
   std::string controller_type;
   std::string selector_json = "{}";
+  std::string skills_json = "[]";
 };
 
 struct FleetSummary {

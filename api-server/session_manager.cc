@@ -1,6 +1,7 @@
 #include "api-server/session_manager.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "api-server/request_validation.h"
 #include "common/json_util.h"
 #include "common/session_phase.h"
@@ -44,6 +45,9 @@ absl::Status SessionManager::NoCapacityError(const v1::CreateSessionRequest& req
   if (!request.controller_id().empty()) absl::StrAppend(&where, " on controller_id ", request.controller_id());
   if (!request.controller_type().empty()) absl::StrAppend(&where, " of controller_type \"", request.controller_type(), "\"");
   if (!request.controller_selector().empty()) absl::StrAppend(&where, " matching controller_selector");
+  if (!request.spec().skills().empty()) {
+    absl::StrAppend(&where, " with skills [", absl::StrJoin(request.spec().skills(), ", "), "]");
+  }
   return absl::ResourceExhaustedError(absl::StrCat(
       "spec.resources.gpus: asked for ", gpus.count(), " GPU(s)",
       gpus.min_memory_bytes() > 0 ? absl::StrCat(" with at least ", gpus.min_memory_bytes(), " bytes each") : "",
@@ -66,6 +70,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
   placement.controller_id = request.controller_id();
   placement.controller_type = request.controller_type();
   placement.selector_json = JsonStringMap(request.controller_selector());
+  placement.skills_json = JsonStringArray({request.spec().skills().begin(), request.spec().skills().end()});
   // Nothing is written when nothing can take the session.
   ASSIGN_OR_RETURN(auto candidates, controllers_->Candidates(placement, max_attempts_));
   if (candidates.empty()) return NoCapacityError(request);

@@ -1,5 +1,8 @@
 #include "common/tls.h"
 
+#include <grpcpp/create_channel.h>
+#include <grpcpp/support/channel_arguments.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -55,6 +58,18 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
     options.pem_private_key = *key;
   }
   return grpc::SslCredentials(options);
+}
+
+std::shared_ptr<grpc::Channel> CreateInternalChannel(const std::string& target,
+                                                     std::shared_ptr<grpc::ChannelCredentials> creds,
+                                                     bool own_subchannels) {
+  grpc::ChannelArguments args;
+  if (own_subchannels) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS stays at its default: gRPC also uses it as the minimum
+  // connect timeout, and a small one aborts TLS handshakes on a busy machine.
+  return grpc::CreateCustomChannel(target, std::move(creds), args);
 }
 
 }  // namespace gantry

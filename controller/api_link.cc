@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/backoff.h"
+#include "common/tls.h"
 
 namespace gantry::controller {
 namespace {
@@ -14,7 +15,8 @@ constexpr absl::Duration kCallTimeout = absl::Seconds(5);
 ApiLink::ApiLink(ApiLinkConfig config, std::shared_ptr<grpc::ChannelCredentials> creds,
                  Fleet* fleet, StopFn stop_session)
     : config_(std::move(config)),
-      stub_(v1::RegistryService::NewStub(grpc::CreateChannel(config_.api_url, creds))),
+      creds_(creds),
+      stub_(v1::RegistryService::NewStub(CreateInternalChannel(config_.api_url, creds, true))),
       fleet_(fleet),
       stop_session_(std::move(stop_session)) {}
 
@@ -41,6 +43,11 @@ void ApiLink::Report(const v1::SessionEvent& event) {
   cv_.notify_all();
 }
 
+void ApiLink::Redial(const grpc::Status& status) {
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return;
+  stub_ = v1::RegistryService::NewStub(CreateInternalChannel(config_.api_url, creds_, true));
+}
+
 bool ApiLink::Register() {
   FleetSnapshot snap = fleet_->Snapshot();
   v1::RegisterControllerRequest request;
@@ -58,6 +65,7 @@ bool ApiLink::Register() {
   if (!status.ok()) {
     spdlog::warn("register with API server at {}: {} ({})", config_.api_url,
                  status.error_message(), static_cast<int>(status.error_code()));
+    Redial(status);
     return false;
   }
   std::lock_guard<std::mutex> lock(mu_);
@@ -92,7 +100,10 @@ bool ApiLink::SendHeartbeat() {
     controller_id_.clear();
     return false;
   }
-  if (!status.ok()) spdlog::warn("heartbeat: {}", status.error_message());
+  if (!status.ok()) {
+    spdlog::warn("heartbeat: {}", status.error_message());
+    Redial(status);
+  }
   return status.ok();
 }
 
@@ -113,6 +124,7 @@ bool ApiLink::FlushEvents() {
   grpc::Status status = stub_->ReportSessionEvents(&ctx, request, &response);
   if (!status.ok()) {
     spdlog::warn("report {} session event(s): {}", request.events_size(), status.error_message());
+    Redial(status);
     if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
       std::lock_guard<std::mutex> lock(mu_);
       controller_id_.clear();

@@ -56,7 +56,11 @@ class ApiLink {
   bool FlushEvents();
 
   ApiLinkConfig config_;
+  std::shared_ptr<grpc::ChannelCredentials> creds_;
+  // Replaced by a fresh channel after UNAVAILABLE (see GrpcControllerClient::Forget). Loop
+  // thread only, and Shutdown after the loop has stopped.
   std::unique_ptr<v1::RegistryService::Stub> stub_;
+  void Redial(const grpc::Status& status);
   Fleet* fleet_;
   StopFn stop_session_;
 

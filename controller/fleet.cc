@@ -203,6 +203,12 @@ void Fleet::Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat&
   auto it = workers_.find(worker_name);
   if (it == workers_.end() || it->second.channel == nullptr) return;
   it->second.deadline = absl::Now() + heartbeat_interval_ * missed_beats_;
+  // Skills follow the worker's models directory.
+  std::vector<std::string> skills(beat.skills().begin(), beat.skills().end());
+  if (skills != it->second.skills) {
+    it->second.skills = std::move(skills);
+    ++generation_;
+  }
   // Live figures (free memory, utilisation) for GPUs the worker registered.
   for (const auto& reported : beat.gpus()) {
     for (auto& g : it->second.gpus) {
@@ -277,7 +283,8 @@ absl::Status Fleet::OnWorkerEvent(const std::string& worker_name,
       }
       case v1::WorkerSessionEvent::KIND_HIBERNATED:
         s.phase = v1::SESSION_PHASE_HIBERNATED;
-        s.message = "process group stopped (SIGSTOP); GPUs stay reserved";
+        s.message = event.message().empty() ? "process group stopped (SIGSTOP); GPUs stay reserved"
+                                            : absl::StrCat(event.message(), "; hibernated (SIGSTOP), GPUs stay reserved");
         break;
       case v1::WorkerSessionEvent::KIND_WOKEN:
         s.phase = v1::SESSION_PHASE_RUNNING;

@@ -7,9 +7,8 @@
 
 namespace gantry::worker {
 
-ControllerConnection::ControllerConnection(ConnectionConfig config,
-                                           std::shared_ptr<grpc::Channel> channel)
-    : config_(std::move(config)), stub_(v1::WorkerService::NewStub(channel)) {}
+ControllerConnection::ControllerConnection(ConnectionConfig config, Dialer dial)
+    : config_(std::move(config)), dial_(std::move(dial)) {}
 
 ControllerConnection::~ControllerConnection() { Stop(); }
 
@@ -41,6 +40,13 @@ void ControllerConnection::Send(const v1::WorkerSessionEvent& event) {
   pending_.push_back(event);
 }
 
+void ControllerConnection::SetSkills(const std::vector<std::string>& skills,
+                                     const std::vector<v1::ModelInfo>& models) {
+  std::lock_guard<std::mutex> lock(mu_);
+  skills_ = skills;
+  models_ = models;
+}
+
 bool ControllerConnection::SendLogs(const v1::WorkerLogLines& batch) {
   v1::WorkerMessage message;
   *message.mutable_logs() = batch;
@@ -65,11 +71,18 @@ void ControllerConnection::Loop() {
 }
 
 void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
+  auto stub = v1::WorkerService::NewStub(dial_());
   v1::RegisterWorkerResponse registered;
   {
+    v1::RegisterWorkerRequest registration = config_.registration;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      registration.clear_skills();
+      for (const auto& k : skills_) registration.add_skills(k);
+    }
     grpc::ClientContext ctx;
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-    grpc::Status s = stub_->RegisterWorker(&ctx, config_.registration, &registered);
+    grpc::Status s = stub->RegisterWorker(&ctx, registration, &registered);
     if (!s.ok()) {
       spdlog::warn("register with controller at {}: {} (code {})", config_.controller_url,
                    s.error_message(), static_cast<int>(s.error_code()));
@@ -79,7 +92,7 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
   *heartbeat_ms = registered.heartbeat_interval_ms() > 0 ? registered.heartbeat_interval_ms() : 1000;
 
   grpc::ClientContext ctx;
-  std::unique_ptr<Stream> stream = stub_->Connect(&ctx);
+  std::unique_ptr<Stream> stream = stub->Connect(&ctx);
   v1::WorkerMessage hello;
   hello.mutable_hello()->set_worker_id(registered.worker_id());
   for (auto& r : runner_->Running()) *hello.mutable_hello()->add_sessions() = std::move(r);
@@ -113,6 +126,11 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
       v1::WorkerMessage beat;
       beat.mutable_heartbeat()->set_active_sessions(runner_->active());
       for (const auto& g : config_.registration.hardware().gpus()) *beat.mutable_heartbeat()->add_gpus() = g;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const auto& k : skills_) beat.mutable_heartbeat()->add_skills(k);
+        for (const auto& m : models_) *beat.mutable_heartbeat()->add_models() = m;
+      }
       if (!Write(beat)) break;
       if (absl::Now() >= next_metrics) {
         next_metrics = absl::Now() + config_.metrics_interval;

@@ -9,10 +9,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
@@ -32,12 +34,17 @@ struct ConnectionConfig {
 
 class ControllerConnection {
  public:
-  ControllerConnection(ConnectionConfig config, std::shared_ptr<grpc::Channel> channel);
+  // `dial` opens a channel to the controller; a fresh one is made for every connection attempt
+  // so a reconnect never waits on a channel stuck in its own backoff.
+  using Dialer = std::function<std::shared_ptr<grpc::Channel>()>;
+  ControllerConnection(ConnectionConfig config, Dialer dial);
   ~ControllerConnection();
 
   // Must be called before Start; the runner's events are sent through Send.
   void set_runner(SessionRunner* runner) { runner_ = runner; }
   void set_log_streamer(LogStreamer* logs) { logs_ = logs; }
+  // Replaces the skills and models reported from now on (registration and heartbeats).
+  void SetSkills(const std::vector<std::string>& skills, const std::vector<v1::ModelInfo>& models);
 
   void Start();
   // Closes the stream and stops reconnecting.
@@ -57,7 +64,7 @@ class ControllerConnection {
   bool Write(const v1::WorkerMessage& message);
 
   ConnectionConfig config_;
-  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  Dialer dial_;
   SessionRunner* runner_ = nullptr;
   LogStreamer* logs_ = nullptr;
 
@@ -67,6 +74,8 @@ class ControllerConnection {
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // Writes happen under mu_.
   std::deque<v1::WorkerSessionEvent> pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> skills_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ModelInfo> models_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

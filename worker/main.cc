@@ -7,6 +7,9 @@
 
 #include <cstdio>
 #include <iostream>
+#include <condition_variable>
+#include <csignal>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_split.h"
@@ -18,6 +21,7 @@
 #include "worker/controller_connection.h"
 #include "worker/gpu_inventory.h"
 #include "worker/log_streamer.h"
+#include "worker/model_scanner.h"
 #include "worker/session_runner.h"
 
 namespace {
@@ -30,6 +34,8 @@ struct WorkerConfig {
   std::string simulated_gpus;
   std::string skills;
   std::string session_dir;
+  std::string models_dir;
+  absl::Duration models_rescan_interval = absl::Seconds(60);
   absl::Duration drain_grace = absl::Seconds(10);
   absl::Duration metrics_interval = absl::Seconds(5);
   std::string log_format = "text";
@@ -59,6 +65,10 @@ int main(int argc, char** argv) {
   flags.AddString("simulated-gpus", &cfg.simulated_gpus,
                   "simulated GPUs for development, COUNT[:MODEL[:MEMORY_GIB]][;...], e.g. 2:Simulated A100:40");
   flags.AddString("skills", &cfg.skills, "comma-separated skills (models, capabilities) this worker has");
+  flags.AddString("models-dir", &cfg.models_dir,
+                  "directory whose sub-directories are models, offered as skills model/<name>");
+  flags.AddDuration("models-rescan-interval", &cfg.models_rescan_interval,
+                    "how often the models directory is re-scanned (also on SIGHUP)");
   flags.AddString("session-dir", &cfg.session_dir, "where session logs go (default: /tmp/gantry-worker-NAME)");
   flags.AddDuration("metrics-interval", &cfg.metrics_interval,
                     "how often each session's CPU and memory are sampled and reported");
@@ -104,12 +114,14 @@ int main(int argc, char** argv) {
   reg.mutable_hardware()->set_cpu_cores(static_cast<int32_t>(std::thread::hardware_concurrency()));
   reg.mutable_hardware()->set_memory_bytes(static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE));
   for (const auto& g : *gpus) *reg.mutable_hardware()->add_gpus() = g;
+  std::vector<std::string> fixed_skills;
   for (absl::string_view skill : absl::StrSplit(cfg.skills, ',', absl::SkipWhitespace())) {
-    reg.add_skills(std::string(skill));
+    fixed_skills.emplace_back(skill);
   }
 
-  gantry::worker::ControllerConnection connection(
-      conn_cfg, grpc::CreateChannel(cfg.controller_url, *creds));
+  gantry::worker::ControllerConnection connection(conn_cfg, [&cfg, &creds] {
+    return gantry::CreateInternalChannel(cfg.controller_url, *creds, /*own_subchannels=*/true);
+  });
   gantry::worker::SessionRunner runner(cfg.session_dir, [&connection](const gantry::v1::WorkerSessionEvent& e) {
     connection.Send(e);
   });
@@ -119,10 +131,38 @@ int main(int argc, char** argv) {
       [&connection](const gantry::v1::WorkerLogLines& batch) { return connection.SendLogs(batch); },
       [&runner](const std::string& id) { return runner.IsRunning(id); });
   connection.set_log_streamer(&logs);
+  auto rescan = [&] {
+    auto found = gantry::worker::ScanSkills(fixed_skills, cfg.models_dir);
+    connection.SetSkills(found.skills, found.models);
+    return found.skills.size();
+  };
+  spdlog::info("{} skill(s), {} from models in {}", rescan(),
+               gantry::worker::ScanSkills({}, cfg.models_dir).models.size(),
+               cfg.models_dir.empty() ? "(no --models-dir)" : cfg.models_dir);
   connection.Start();
   spdlog::info("worker {} started; controller {}", cfg.name, cfg.controller_url);
 
-  int sig = gantry::WaitForTerminationSignal();
+  // Periodic re-scan of the models directory; SIGHUP asks for one now.
+  std::mutex rescan_mu;
+  std::condition_variable rescan_cv;
+  bool stopping = false;
+  std::thread rescanner([&] {
+    std::unique_lock<std::mutex> lock(rescan_mu);
+    while (!rescan_cv.wait_for(lock, absl::ToChronoMilliseconds(cfg.models_rescan_interval),
+                               [&] { return stopping; })) {
+      rescan();
+    }
+  });
+  int sig;
+  while ((sig = gantry::WaitForTerminationSignal()) == SIGHUP) {
+    spdlog::info("SIGHUP: re-scanned, {} skill(s)", rescan());
+  }
+  {
+    std::lock_guard<std::mutex> lock(rescan_mu);
+    stopping = true;
+  }
+  rescan_cv.notify_all();
+  rescanner.join();
   spdlog::info("signal {}: draining, sessions get {} to exit", sig, absl::FormatDuration(cfg.drain_grace));
   runner.StopAll(cfg.drain_grace);  // Exits are reported up the stream as they happen.
   logs.CancelAll();

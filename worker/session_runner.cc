@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <fstream>
 
@@ -15,7 +17,42 @@ namespace gantry::worker {
 SessionRunner::SessionRunner(std::string session_dir, EventSink sink)
     : session_dir_(std::move(session_dir)),
       sink_(std::move(sink)),
-      supervisor_([this](const ExitInfo& exit) { OnExit(exit); }) {}
+      supervisor_([this](const ExitInfo& exit) { OnExit(exit); }) {
+  idle_thread_ = std::thread([this] { IdleLoop(); });
+}
+
+SessionRunner::~SessionRunner() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  idle_cv_.notify_all();
+  idle_thread_.join();
+}
+
+void SessionRunner::IdleLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!idle_cv_.wait_for(lock, std::chrono::milliseconds(250), [&] { return stopping_; })) {
+    std::vector<std::pair<std::string, absl::Duration>> idle_now;
+    absl::Time now = absl::Now();
+    for (auto& [id, idle] : idle_) {
+      struct stat st;
+      int64_t size = stat(idle.log_path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
+      if (size != idle.last_size) {
+        idle.last_size = size;
+        idle.last_activity = now;
+      } else if (now - idle.last_activity >= idle.timeout) {
+        idle_now.emplace_back(id, idle.timeout);
+      }
+    }
+    for (const auto& [id, timeout] : idle_now) idle_.erase(id);  // Re-armed on wake.
+    lock.unlock();
+    for (const auto& [id, timeout] : idle_now) {
+      Suspend(id, absl::StrCat("idle: no output for ", absl::FormatDuration(timeout)));
+    }
+    lock.lock();
+  }
+}
 
 std::vector<std::string> SessionRunner::BuildEnv(const v1::StartSessionCommand& c) const {
   std::vector<std::string> env;
@@ -58,6 +95,12 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     gpus_[c.session_id()].assign(c.gpu_uuids().begin(), c.gpu_uuids().end());
+    absl::Duration idle = absl::Seconds(c.spec().idle_timeout().seconds()) +
+                          absl::Nanoseconds(c.spec().idle_timeout().nanos());
+    if (idle > absl::ZeroDuration()) {
+      timeouts_[c.session_id()] = idle;
+      idle_[c.session_id()] = {idle, spec.log_path, -1, absl::Now()};
+    }
   }
   auto pid = supervisor_.Spawn(spec);
   v1::WorkerSessionEvent event;
@@ -86,6 +129,8 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
       log << "gantry: session did not start: " << pid.status().message() << "\n";
       std::lock_guard<std::mutex> lock(mu_);
       gpus_.erase(c.session_id());
+      idle_.erase(c.session_id());
+      timeouts_.erase(c.session_id());
       spdlog::warn("session {} failed to start: {}", c.session_id(), pid.status().ToString());
     }
   }
@@ -107,14 +152,21 @@ void SessionRunner::Stop(const v1::StopSessionCommand& c) {
   }
 }
 
-void SessionRunner::Hibernate(const std::string& session_id) {
+void SessionRunner::Hibernate(const std::string& session_id) { Suspend(session_id, ""); }
+
+void SessionRunner::Suspend(const std::string& session_id, const std::string& why) {
   std::lock_guard<std::mutex> report(report_mu_);
   v1::WorkerSessionEvent event;
   event.set_session_id(session_id);
   ToProto(absl::Now(), event.mutable_time());
   absl::Status s = supervisor_.Suspend(session_id);
   event.set_kind(s.ok() ? v1::WorkerSessionEvent::KIND_HIBERNATED : v1::WorkerSessionEvent::KIND_EXITED);
-  if (!s.ok()) event.set_message(std::string(s.message()));
+  event.set_message(s.ok() ? why : std::string(s.message()));
+  if (s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    idle_.erase(session_id);  // Hibernated: no idle clock until it is woken.
+  }
+  if (s.ok() && !why.empty()) spdlog::info("session {} hibernated: {}", session_id, why);
   sink_(event);
 }
 
@@ -126,6 +178,14 @@ void SessionRunner::Wake(const std::string& session_id) {
   absl::Status s = supervisor_.Resume(session_id);
   event.set_kind(s.ok() ? v1::WorkerSessionEvent::KIND_WOKEN : v1::WorkerSessionEvent::KIND_EXITED);
   if (!s.ok()) event.set_message(std::string(s.message()));
+  {
+    // Woken: the idle clock starts again.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = timeouts_.find(session_id);
+    if (s.ok() && it != timeouts_.end()) {
+      idle_[session_id] = {it->second, absl::StrCat(session_dir_, "/", session_id, ".log"), -1, absl::Now()};
+    }
+  }
   sink_(event);
 }
 
@@ -136,6 +196,8 @@ void SessionRunner::OnExit(const ExitInfo& exit) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     gpus_.erase(exit.session_id);
+    idle_.erase(exit.session_id);
+    timeouts_.erase(exit.session_id);
   }
   spdlog::info("session {} (pid {}) ended: code {} signal {}{}", exit.session_id, exit.pid,
                exit.exit_code, exit.term_signal, exit.stop_requested ? " (stop requested)" : "");

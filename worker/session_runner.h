@@ -6,7 +6,9 @@
 
 #include <functional>
 #include <map>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,7 @@ class SessionRunner {
   using EventSink = std::function<void(const v1::WorkerSessionEvent&)>;
 
   SessionRunner(std::string session_dir, EventSink sink);
+  ~SessionRunner();
 
   void Start(const v1::StartSessionCommand& command);
   void Stop(const v1::StopSessionCommand& command);
@@ -40,6 +43,9 @@ class SessionRunner {
 
  private:
   void OnExit(const ExitInfo& exit);
+  // Hibernates sessions whose output has not grown for their idle_timeout.
+  void IdleLoop();
+  void Suspend(const std::string& session_id, const std::string& why);
   std::vector<std::string> BuildEnv(const v1::StartSessionCommand& command) const;
 
   const std::string session_dir_;
@@ -49,6 +55,17 @@ class SessionRunner {
   mutable std::mutex report_mu_;
   mutable std::mutex mu_;
   std::map<std::string, std::vector<std::string>> gpus_ ABSL_GUARDED_BY(mu_);
+  struct Idle {
+    absl::Duration timeout;
+    std::string log_path;
+    int64_t last_size = -1;
+    absl::Time last_activity;
+  };
+  std::map<std::string, Idle> idle_ ABSL_GUARDED_BY(mu_);  // Armed idle clocks.
+  std::map<std::string, absl::Duration> timeouts_ ABSL_GUARDED_BY(mu_);  // Each session's idle_timeout.
+  std::condition_variable idle_cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread idle_thread_;
   ProcessSupervisor supervisor_;  // Last: its threads call back into the members above.
 };
 

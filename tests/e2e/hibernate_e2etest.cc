@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/local_fleet.h"
@@ -101,6 +102,36 @@ TEST_CASE("hibernate stops the process group and wake resumes it", "[e2e]") {
             .error_code() == grpc::StatusCode::FAILED_PRECONDITION);
   CHECK(Call<v1::HibernateSessionRequest>(*stub, &v1::SessionService::Stub::HibernateSession, s.id(), &out)
             .error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_CASE("a session idle past its idle_timeout is hibernated by its worker", "[e2e]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable();
+  auto stub = fleet.AdminSessions();
+  v1::CreateSessionRequest req;
+  // Talks for a second and a half, then falls silent.
+  req.mutable_spec()->add_command("/bin/sh");
+  req.mutable_spec()->add_command("-c");
+  req.mutable_spec()->add_command("for i in 1 2 3 4 5 6; do echo $i; sleep 0.25; done; exec sleep 3600.2424");
+  req.mutable_spec()->mutable_idle_timeout()->set_seconds(1);
+  v1::Session s;
+  grpc::ClientContext ctx;
+  REQUIRE(stub->CreateSession(&ctx, req, &s).ok());
+  auto phase = [&] { return fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + s.id() + "'"); };
+  // Still talking: not idle.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  CHECK(phase() == "RUNNING");
+  bool hibernated = WaitFor([&] { return phase() == "HIBERNATED"; }, absl::Seconds(5));
+  INFO(fleet.worker().Log());
+  REQUIRE(hibernated);
+  CHECK(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + s.id() + "'").find("idle") !=
+        std::string::npos);
+  auto pids = PidsWithCmdline("sleep 3600.2424");
+  REQUIRE(pids.size() == 1);
+  CHECK(ProcState(pids[0]) == 'T');
 }
 
 }  // namespace gantry::testing

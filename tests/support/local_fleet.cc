@@ -104,12 +104,15 @@ void LocalFleet::RestartController(size_t index) {
   REQUIRE(port == controller_ports_[index]);
 }
 
-void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, size_t controller) {
+void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, size_t controller,
+                             const std::vector<std::string>& extra_args) {
   std::string prefix = pki_->Issue("worker", name);
   std::string session_dir = dir_.Sub("sessions-" + name);
+  std::vector<std::string> argv{BinaryPath("gantry-worker"), "--name", name, "--simulated-gpus", gpus,
+                                "--session-dir", session_dir};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   workers_.push_back(std::make_unique<Process>(
-      std::vector<std::string>{BinaryPath("gantry-worker"), "--name", name, "--simulated-gpus", gpus,
-                               "--session-dir", session_dir},
+      argv,
       std::map<std::string, std::string>{
           {"CONTROLLER_URL", controller_address(controller)},
           {"GANTRY_TLS_CA", pki_->ca()},

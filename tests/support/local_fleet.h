@@ -33,7 +33,8 @@ class LocalFleet {
   // Extra environment for the API server (set before StartApi).
   std::map<std::string, std::string> api_env;
   // A worker with `gpus` simulated GPUs (spec for --simulated-gpus) on controller `index`.
-  void StartWorker(const std::string& name, const std::string& gpus, size_t controller = 0);
+  void StartWorker(const std::string& name, const std::string& gpus, size_t controller = 0,
+                   const std::vector<std::string>& extra_args = {});
   // Waits until the API server would place a session needing `gpus` GPUs.
   void WaitUntilSchedulable(int gpus = 1);
 
