@@ -125,7 +125,11 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
     while (!stream_done.load()) {
       v1::WorkerMessage beat;
       beat.mutable_heartbeat()->set_active_sessions(runner_->active());
-      for (const auto& g : config_.registration.hardware().gpus()) *beat.mutable_heartbeat()->add_gpus() = g;
+      if (config_.gpu_source) {
+        for (auto& g : config_.gpu_source()) *beat.mutable_heartbeat()->add_gpus() = std::move(g);
+      } else {
+        for (const auto& g : config_.registration.hardware().gpus()) *beat.mutable_heartbeat()->add_gpus() = g;
+      }
       {
         std::lock_guard<std::mutex> lock(mu_);
         for (const auto& k : skills_) beat.mutable_heartbeat()->add_skills(k);
@@ -134,7 +138,9 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
       if (!Write(beat)) break;
       if (absl::Now() >= next_metrics) {
         next_metrics = absl::Now() + config_.metrics_interval;
-        for (const auto& [session, usage] : metrics.Sample(runner_->Groups())) {
+        std::map<pid_t, int64_t> gpu_memory;
+        if (config_.gpu_memory_by_pid) gpu_memory = config_.gpu_memory_by_pid();
+        for (const auto& [session, usage] : metrics.Sample(runner_->Groups(), gpu_memory)) {
           v1::WorkerMessage m;
           m.mutable_metrics()->set_session_id(session);
           *m.mutable_metrics()->mutable_usage() = usage;

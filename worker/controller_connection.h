@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +29,10 @@ struct ConnectionConfig {
   std::string controller_url;
   // How often each running session's CPU and memory are sampled and sent.
   absl::Duration metrics_interval = absl::Seconds(5);
+  // Live GPU figures for heartbeats (NVML); empty: the registered ones are repeated.
+  std::function<std::vector<v1::GpuInfo>()> gpu_source;
+  // GPU memory per pid (NVML), for per-session GPU memory; may be empty.
+  std::function<std::map<pid_t, int64_t>()> gpu_memory_by_pid;
   v1::RegisterWorkerRequest registration;
   size_t max_pending_events = 10000;
 };

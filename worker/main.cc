@@ -22,6 +22,7 @@
 #include "worker/gpu_inventory.h"
 #include "worker/log_streamer.h"
 #include "worker/model_scanner.h"
+#include "worker/nvml.h"
 #include "worker/session_runner.h"
 
 namespace {
@@ -32,6 +33,7 @@ struct WorkerConfig {
   std::string node_id;
   std::string tls_ca, tls_cert, tls_key;
   std::string simulated_gpus;
+  std::string nvml_library = "libnvidia-ml.so.1";
   std::string skills;
   std::string session_dir;
   std::string models_dir;
@@ -64,6 +66,8 @@ int main(int argc, char** argv) {
   flags.AddString("tls-key", &cfg.tls_key, "private key (PEM)");
   flags.AddString("simulated-gpus", &cfg.simulated_gpus,
                   "simulated GPUs for development, COUNT[:MODEL[:MEMORY_GIB]][;...], e.g. 2:Simulated A100:40");
+  flags.AddString("nvml-library", &cfg.nvml_library,
+                  "NVML library to discover GPUs with (loaded at run time; ignored with --simulated-gpus)");
   flags.AddString("skills", &cfg.skills, "comma-separated skills (models, capabilities) this worker has");
   flags.AddString("models-dir", &cfg.models_dir,
                   "directory whose sub-directories are models, offered as skills model/<name>");
@@ -93,12 +97,22 @@ int main(int argc, char** argv) {
 
   auto gpus = gantry::worker::ParseSimulatedGpus(cfg.simulated_gpus, cfg.name);
   if (!gpus.ok()) return Fail(gpus.status());
+  std::unique_ptr<gantry::worker::Nvml> nvml;
   if (!gpus->empty()) {
     spdlog::warn("SIMULATED GPUs: {} configured GPU(s) are not real hardware; for development and "
                  "tests only", gpus->size());
+  } else if (auto loaded = gantry::worker::Nvml::Load(cfg.nvml_library); !loaded.ok()) {
+    spdlog::warn("no GPUs: NVML unavailable ({}); this worker takes CPU-only sessions",
+                 loaded.status().ToString());
   } else {
-    spdlog::warn("no GPUs: NVML discovery is not implemented yet and --simulated-gpus is empty; "
-                 "this worker takes CPU-only sessions");
+    nvml = std::move(*loaded);
+    auto found = nvml->Devices();
+    if (!found.ok()) return Fail(found.status());
+    *gpus = std::move(*found);
+    for (const auto& g : *gpus) {
+      spdlog::info("GPU {}: {} {} ({} MiB)", g.index(), g.name(), g.uuid(), g.memory_total_bytes() >> 20);
+    }
+    if (gpus->empty()) spdlog::warn("NVML found no GPUs; this worker takes CPU-only sessions");
   }
 
   auto creds = gantry::MakeChannelCredentials({cfg.tls_ca, cfg.tls_cert, cfg.tls_key});
@@ -108,6 +122,14 @@ int main(int argc, char** argv) {
   gantry::worker::ConnectionConfig conn_cfg;
   conn_cfg.controller_url = cfg.controller_url;
   conn_cfg.metrics_interval = std::max(cfg.metrics_interval, absl::Milliseconds(100));
+  if (nvml != nullptr) {
+    auto registered = *gpus;
+    conn_cfg.gpu_source = [&nvml, registered] {
+      auto live = nvml->Devices();
+      return live.ok() ? *live : registered;
+    };
+    conn_cfg.gpu_memory_by_pid = [&nvml] { return nvml->ProcessMemory(); };
+  }
   auto& reg = conn_cfg.registration;
   reg.set_name(cfg.name);
   reg.set_node_id(cfg.node_id);

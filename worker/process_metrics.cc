@@ -16,6 +16,7 @@ namespace {
 struct Totals {
   int64_t ticks = 0;
   int64_t rss_pages = 0;
+  int64_t gpu_bytes = 0;
 };
 
 // Process group, utime + stime and RSS from /proc/PID/stat (fields 5, 14, 15, 24).
@@ -51,7 +52,7 @@ ProcessMetrics::ProcessMetrics()
       total_memory_bytes_(static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE)) {}
 
 std::map<std::string, v1::ResourceUsage> ProcessMetrics::Sample(
-    const std::map<std::string, pid_t>& groups) {
+    const std::map<std::string, pid_t>& groups, const std::map<pid_t, int64_t>& gpu_memory_by_pid) {
   std::map<pid_t, Totals> by_group;
   for (const auto& [session, group] : groups) by_group[group];
   if (DIR* proc = opendir("/proc")) {
@@ -64,6 +65,11 @@ std::map<std::string, v1::ResourceUsage> ProcessMetrics::Sample(
       if (it == by_group.end()) continue;
       it->second.ticks += ticks;
       it->second.rss_pages += rss;
+      int64_t pid = 0;
+      if (!gpu_memory_by_pid.empty() && absl::SimpleAtoi(e->d_name, &pid)) {
+        auto gpu = gpu_memory_by_pid.find(static_cast<pid_t>(pid));
+        if (gpu != gpu_memory_by_pid.end()) it->second.gpu_bytes += gpu->second;
+      }
     }
     closedir(proc);
   }
@@ -74,6 +80,7 @@ std::map<std::string, v1::ResourceUsage> ProcessMetrics::Sample(
     const Totals& t = by_group[group];
     v1::ResourceUsage& u = out[session];
     u.set_memory_bytes(t.rss_pages * page_bytes_);
+    u.set_gpu_memory_bytes(t.gpu_bytes);
     if (total_memory_bytes_ > 0) {
       u.set_memory_percent(100.0 * static_cast<double>(u.memory_bytes()) / total_memory_bytes_);
     }

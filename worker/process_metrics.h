@@ -19,8 +19,10 @@ class ProcessMetrics {
  public:
   ProcessMetrics();
 
-  // Usage of each given process group (session id -> group id).
-  std::map<std::string, v1::ResourceUsage> Sample(const std::map<std::string, pid_t>& groups);
+  // Usage of each given process group (session id -> group id). `gpu_memory_by_pid` (from NVML,
+  // may be empty) is summed over each group's processes.
+  std::map<std::string, v1::ResourceUsage> Sample(const std::map<std::string, pid_t>& groups,
+                                                  const std::map<pid_t, int64_t>& gpu_memory_by_pid = {});
 
  private:
   struct Previous {

@@ -94,4 +94,26 @@ TEST_CASE("placement by skill, GPU memory, GPU model and load across three real 
   }
 }
 
+TEST_CASE("a worker without simulated GPUs discovers its GPUs through NVML", "[e2e][nvml]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  // No --simulated-gpus: the worker loads the NVML library (here the fake one) at run time.
+  std::string prefix = fleet.pki().Issue("worker", "gpu0");
+  Process worker({BinaryPath("gantry-worker"), "--name", "gpu0", "--nvml-library", BinaryPath("fake-nvml"),
+                  "--session-dir", fleet.dir().Sub("sessions-gpu0")},
+                 {{"CONTROLLER_URL", fleet.controller_address()}, {"GANTRY_TLS_CA", fleet.pki().ca()},
+                  {"GANTRY_TLS_CERT", prefix + ".crt"}, {"GANTRY_TLS_KEY", prefix + ".key"},
+                  {"GRPC_DNS_RESOLVER", "native"}},
+                 fleet.dir().Sub("gpu0.log"));
+  fleet.WaitUntilSchedulable(2);
+  v1::Session s;
+  grpc::Status st = Create(fleet, Spec(1, "nvml gpu b"), &s);
+  INFO(worker.Log());
+  REQUIRE(st.ok());
+  CHECK(s.gpu_uuids(0) == "GPU-fa4e0000-0000-0000-0000-00000000000b");
+  CHECK(worker.Log().find("SIMULATED") == std::string::npos);
+  CHECK(worker.Log().find("Fake NVML GPU A") != std::string::npos);
+}
+
 }  // namespace gantry::testing
