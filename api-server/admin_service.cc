@@ -3,16 +3,6 @@
 #include "common/status.h"
 
 namespace gantry::api {
-namespace {
-
-template <typename T>
-grpc::Status Reply(absl::StatusOr<T> result, T* response) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = std::move(*result);
-  return grpc::Status::OK;
-}
-
-}  // namespace
 
 absl::Status AdminServiceImpl::Admit(grpc::ServerContext* ctx) {
   RETURN_IF_ERROR(db_->CheckReady());

@@ -17,6 +17,14 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 // Prefixes the message with context as an error climbs ("register controller: ...").
 absl::Status Annotate(const absl::Status& status, absl::string_view context);
 
+// The edge of a unary handler: the value into the response, or the error as a grpc::Status.
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = std::move(*result);
+  return grpc::Status::OK;
+}
+
 }  // namespace gantry
 
 #define GANTRY_CONCAT_INNER(a, b) a##b

@@ -31,12 +31,6 @@ grpc::Status NotYet(const char* what) {
                                    "invoke issues)"));
 }
 
-template <typename T>
-grpc::Status Reply(absl::StatusOr<T> result, T* response) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = std::move(*result);
-  return grpc::Status::OK;
-}
 
 }  // namespace
 
