@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "api-server/request_validation.h"
 #include "common/identity.h"
 #include "common/status.h"
 #include "common/tokens.h"
@@ -148,5 +149,35 @@ absl::StatusOr<v1::ListWorkersResponse> AdminManager::ListWorkers(const v1::List
 }
 
 absl::StatusOr<v1::ClusterStatus> AdminManager::ClusterStatus() { return store_->ClusterStatus(); }
+
+absl::StatusOr<v1::SessionTemplate> AdminManager::CreateTemplate(const v1::CreateTemplateRequest& request) {
+  const v1::SessionTemplate& t = request.session_template();
+  if (!IsValidName(t.id())) {
+    return absl::InvalidArgumentError("session_template.id: 1..63 of [a-z0-9._-], starting with a letter or digit");
+  }
+  if (t.description().size() > 1024) {
+    return absl::InvalidArgumentError("session_template.description: at most 1024 bytes");
+  }
+  if (t.preferred_controller_type().size() > 63) {
+    return absl::InvalidArgumentError("session_template.preferred_controller_type: at most 63 bytes");
+  }
+  absl::Status valid = ValidateSessionSpec(t.spec());
+  if (!valid.ok()) return Annotate(valid, "session_template");
+  ASSIGN_OR_RETURN(v1::SessionTemplate created, templates_->Create(t));
+  spdlog::info("template {} created", t.id());
+  return created;
+}
+
+absl::StatusOr<v1::ListTemplatesResponse> AdminManager::ListTemplates() {
+  ASSIGN_OR_RETURN(auto all, templates_->List());
+  v1::ListTemplatesResponse response;
+  for (auto& t : all) *response.add_templates() = std::move(t);
+  return response;
+}
+
+absl::Status AdminManager::DeleteTemplate(const std::string& id) {
+  if (!IsValidName(id)) return absl::InvalidArgumentError("id: not a template id");
+  return templates_->Delete(id);
+}
 
 }  // namespace gantry::api

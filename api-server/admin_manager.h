@@ -6,15 +6,16 @@
 #include "absl/status/statusor.h"
 #include "api-server/admin_store.h"
 #include "api-server/controller_client.h"
+#include "api-server/template_store.h"
 #include "gantry/v1/admin_service.pb.h"
 
 namespace gantry::api {
 
 class AdminManager {
  public:
-  AdminManager(AdminStore* store, ControllerClient* client,
+  AdminManager(AdminStore* store, ControllerClient* client, TemplateStore* templates,
                absl::Duration token_lifetime = absl::Hours(24 * 30))
-      : store_(store), client_(client), token_lifetime_(token_lifetime) {}
+      : store_(store), client_(client), templates_(templates), token_lifetime_(token_lifetime) {}
 
   absl::StatusOr<v1::CreateApiKeyResponse> CreateApiKey(const v1::CreateApiKeyRequest& request);
   absl::Status RevokeApiKey(const v1::RevokeApiKeyRequest& request);
@@ -26,10 +27,14 @@ class AdminManager {
   absl::StatusOr<v1::RotateControllerTokenResponse> RotateToken(const std::string& id);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);
   absl::StatusOr<v1::ClusterStatus> ClusterStatus();
+  absl::StatusOr<v1::SessionTemplate> CreateTemplate(const v1::CreateTemplateRequest& request);
+  absl::StatusOr<v1::ListTemplatesResponse> ListTemplates();
+  absl::Status DeleteTemplate(const std::string& id);
 
  private:
   AdminStore* store_;
   ControllerClient* client_;
+  TemplateStore* templates_;
   absl::Duration token_lifetime_;
 };
 

@@ -89,4 +89,24 @@ grpc::Status AdminServiceImpl::RevokeApiKey(grpc::ServerContext* ctx,
   return ToGrpcStatus(admin_->RevokeApiKey(*request));
 }
 
+grpc::Status AdminServiceImpl::CreateTemplate(grpc::ServerContext* ctx,
+                                              const v1::CreateTemplateRequest* request,
+                                              v1::SessionTemplate* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->CreateTemplate(*request), response);
+}
+
+grpc::Status AdminServiceImpl::ListTemplates(grpc::ServerContext* ctx, const v1::ListTemplatesRequest*,
+                                             v1::ListTemplatesResponse* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(admin_->ListTemplates(), response);
+}
+
+grpc::Status AdminServiceImpl::DeleteTemplate(grpc::ServerContext* ctx,
+                                              const v1::DeleteTemplateRequest* request,
+                                              v1::DeleteTemplateResponse*) {
+  GANTRY_ADMIT(ctx);
+  return ToGrpcStatus(admin_->DeleteTemplate(request->id()));
+}
+
 }  // namespace gantry::api

@@ -37,6 +37,12 @@ class AdminServiceImpl final : public v1::AdminService::Service {
                             v1::CreateApiKeyResponse* response) override;
   grpc::Status RevokeApiKey(grpc::ServerContext* ctx, const v1::RevokeApiKeyRequest* request,
                             v1::RevokeApiKeyResponse* response) override;
+  grpc::Status CreateTemplate(grpc::ServerContext* ctx, const v1::CreateTemplateRequest* request,
+                              v1::SessionTemplate* response) override;
+  grpc::Status ListTemplates(grpc::ServerContext* ctx, const v1::ListTemplatesRequest* request,
+                             v1::ListTemplatesResponse* response) override;
+  grpc::Status DeleteTemplate(grpc::ServerContext* ctx, const v1::DeleteTemplateRequest* request,
+                              v1::DeleteTemplateResponse* response) override;
 
  private:
   absl::Status Admit(grpc::ServerContext* ctx);

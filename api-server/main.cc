@@ -22,6 +22,7 @@
 #include "api-server/session_service.h"
 #include "api-server/session_store.h"
 #include "api-server/session_watch_hub.h"
+#include "api-server/template_store.h"
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
@@ -125,7 +126,8 @@ int main(int argc, char** argv) {
   ControllerStore controller_store(&pool, cfg.controller_heartbeat_interval * 3);
   Authenticator authenticator(&pool);
   GrpcControllerClient controller_client(*client_creds, cfg.controller_call_timeout);
-  SessionManager session_manager(&session_store, &controller_store, &controller_client);
+  TemplateStore template_store(&pool);
+  SessionManager session_manager(&session_store, &controller_store, &controller_client, &template_store);
   RegistryManager registry_manager({cfg.join_token, absl::Hours(24 * 30), cfg.controller_heartbeat_interval},
                                    &controller_store, &session_store);
   DatabaseMonitor db_monitor(&pool, absl::Seconds(1), [&] {
@@ -136,7 +138,7 @@ int main(int argc, char** argv) {
   SessionServiceImpl session_service(&db_monitor, &authenticator, &session_manager, &watch_hub);
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
-  AdminManager admin_manager(&admin_store, &controller_client);
+  AdminManager admin_manager(&admin_store, &controller_client, &template_store);
   AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager);
   InvokeServiceImpl invoke_service(&authenticator);
 

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
 #include "api-server/session_store.h"
+#include "common/identity.h"
 
 namespace gantry::api {
 namespace {
@@ -115,10 +116,8 @@ absl::Status ValidateCreateSessionRequest(const v1::CreateSessionRequest& r,
                                           const SpecLimits& limits) {
   absl::Status s = CheckText("request_id", r.request_id(), 128);
   if (!s.ok()) return s;
-  if (!r.template_id().empty()) {
-    return Invalid("template_id", absl::StrCat("unknown template \"",
-                                               absl::CHexEscape(r.template_id().substr(0, 64)),
-                                               "\" (templates are not stored yet; omit it)"));
+  if (!r.template_id().empty() && !IsValidName(r.template_id())) {
+    return Invalid("template_id", "is not a template id (1..63 of [a-z0-9._-])");
   }
   if (!r.controller_id().empty() && !IsUuid(r.controller_id())) {
     return Invalid("controller_id", "is not a controller id (a UUID from ListControllers)");

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "api-server/request_validation.h"
+#include "common/identity.h"
 #include "common/json_util.h"
 #include "common/session_phase.h"
 #include "common/status.h"
@@ -57,7 +58,23 @@ absl::Status SessionManager::NoCapacityError(const v1::CreateSessionRequest& req
 }
 
 absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
-                                                   const v1::CreateSessionRequest& request) {
+                                                   const v1::CreateSessionRequest& original) {
+  v1::CreateSessionRequest request = original;
+  if (!request.template_id().empty()) {
+    if (!IsValidName(request.template_id())) {
+      return absl::InvalidArgumentError("template_id: is not a template id (1..63 of [a-z0-9._-])");
+    }
+    auto t = templates_->Get(request.template_id());
+    if (t.status().code() == absl::StatusCode::kNotFound) {
+      return absl::InvalidArgumentError(absl::StrCat("template_id: unknown template \"",
+                                                     request.template_id(), "\" (see ListTemplates)"));
+    }
+    if (!t.ok()) return t.status();
+    *request.mutable_spec() = MergeSpec(t->spec(), original.spec());
+    if (request.controller_id().empty() && request.controller_type().empty()) {
+      request.set_controller_type(t->preferred_controller_type());
+    }
+  }
   RETURN_IF_ERROR(ValidateCreateSessionRequest(request));
   if (!request.request_id().empty()) {
     ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));

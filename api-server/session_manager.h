@@ -10,16 +10,18 @@
 #include "api-server/controller_client.h"
 #include "api-server/controller_store.h"
 #include "api-server/session_store.h"
+#include "api-server/template_store.h"
 
 namespace gantry::api {
 
 class SessionManager {
  public:
   SessionManager(SessionStore* sessions, ControllerStore* controllers, ControllerClient* client,
-                 int max_placement_attempts = 3)
+                 TemplateStore* templates, int max_placement_attempts = 3)
       : sessions_(sessions),
         controllers_(controllers),
         client_(client),
+        templates_(templates),
         max_attempts_(max_placement_attempts) {}
 
   absl::StatusOr<v1::Session> Create(const Caller& caller, const v1::CreateSessionRequest& request);
@@ -46,6 +48,7 @@ class SessionManager {
   SessionStore* sessions_;
   ControllerStore* controllers_;
   ControllerClient* client_;
+  TemplateStore* templates_;
   int max_attempts_;
 };
 

@@ -1,4 +1,5 @@
 #include "api-server/request_validation.h"
+#include "api-server/template_store.h"
 
 #include <catch2/catch.hpp>
 
@@ -88,12 +89,39 @@ TEST_CASE("every bad field is rejected with INVALID_ARGUMENT naming it", "[valid
   ExpectInvalid(r, "spec.idle_timeout");
 
   r = Valid();
-  r.set_template_id("gpu-notebook");
+  r.set_template_id("Not A Template!");
   ExpectInvalid(r, "template_id");
 
   r = Valid();
   r.clear_spec();
   ExpectInvalid(r, "spec");
+}
+
+TEST_CASE("a template's spec is overridden field by field by the request's", "[validation]") {
+  v1::SessionSpec base;
+  base.add_command("serve");
+  base.add_command("--model=llama");
+  (*base.mutable_env())["A"] = "1";
+  (*base.mutable_env())["B"] = "1";
+  base.mutable_resources()->mutable_gpus()->set_count(1);
+  base.mutable_resources()->mutable_gpus()->set_model("H100");
+  base.add_skills("model/llama");
+  (*base.mutable_labels())["team"] = "ml";
+  v1::SessionSpec over;
+  (*over.mutable_env())["B"] = "2";
+  over.mutable_resources()->mutable_gpus()->set_count(2);
+  over.add_skills("model/llama");
+  over.add_skills("tool/x");
+  v1::SessionSpec merged = MergeSpec(base, over);
+  CHECK(merged.command_size() == 2);  // Not given: the template's.
+  CHECK(merged.env().at("A") == "1");
+  CHECK(merged.env().at("B") == "2");
+  CHECK(merged.resources().gpus().count() == 2);
+  CHECK(merged.resources().gpus().model() == "H100");
+  CHECK(merged.skills_size() == 2);
+  CHECK(merged.labels().at("team") == "ml");
+  over.add_command("debug");
+  CHECK(MergeSpec(base, over).command_size() == 1);  // Given: the request's, whole.
 }
 
 TEST_CASE("SQL-looking strings are ordinary values", "[validation]") {
