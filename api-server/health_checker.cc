@@ -124,26 +124,31 @@ void HealthChecker::CheckAll() {
     });
     if (!recorded.ok() || before == after) continue;
     spdlog::warn("controller {} ({}) is now {}: {}", t.name, t.id, after, health.status().ToString());
-    if (after == "offline") FailSessionsOf(t.id, t.name);
   }
+  FailSessionsOfLostControllers();
 }
 
-void HealthChecker::FailSessionsOf(const std::string& controller_id, const std::string& name) {
-  std::vector<std::string> ids;
+// Separate from marking the controller offline, and repeated every tick, so sessions are
+// failed even if a previous leader died between the two steps.
+void HealthChecker::FailSessionsOfLostControllers() {
+  std::vector<std::pair<std::string, std::string>> lost;  // session id, controller name
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    for (const auto& row : tx.exec_params(std::string(sql::kSelectLiveSessionsOnController), controller_id)) {
-      ids.push_back(row[0].as<std::string>());
+    for (const auto& row : tx.exec_params(std::string(sql::kSelectSessionsOnLostControllers),
+                                          config_.offline_after)) {
+      lost.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
     }
     return absl::OkStatus();
   });
-  if (!s.ok()) return;  // Retried: the controller stays offline and is re-examined below.
-  PhaseChange failed;
-  failed.phase = v1::SESSION_PHASE_FAILED;
-  failed.message = absl::StrCat("controller ", name, " went offline (", config_.offline_after,
-                                " health checks missed); the session's state is unknown");
-  for (const auto& id : ids) (void)sessions_->Transition(id, failed);
-  spdlog::warn("{} session(s) of controller {} marked FAILED", ids.size(), name);
+  if (!s.ok()) return;
+  for (const auto& [id, name] : lost) {
+    PhaseChange failed;
+    failed.phase = v1::SESSION_PHASE_FAILED;
+    failed.message = absl::StrCat("controller ", name, " went offline (", config_.offline_after,
+                                  " health checks missed); the session's state is unknown");
+    (void)sessions_->Transition(id, failed);
+  }
+  if (!lost.empty()) spdlog::warn("{} session(s) on offline controllers marked FAILED", lost.size());
 }
 
 }  // namespace gantry::api

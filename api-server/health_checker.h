@@ -50,7 +50,7 @@ class HealthChecker {
   void Loop();
   bool TryLead();
   void CheckAll();
-  void FailSessionsOf(const std::string& controller_id, const std::string& name);
+  void FailSessionsOfLostControllers();
 
   HealthCheckConfig config_;
   PgPool* pool_;

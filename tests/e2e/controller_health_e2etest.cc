@@ -29,7 +29,9 @@ TEST_CASE("a controller that stops answering is unhealthy, then offline, its ses
   bool offline = WaitFor([&] { return status() == "offline"; }, absl::Seconds(5));
   INFO(fleet.api().Log());
   REQUIRE(offline);
-  CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + s.id() + "'") == "FAILED");
+  CHECK(WaitFor([&] {
+    return fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + s.id() + "'") == "FAILED";
+  }, absl::Seconds(3)));
   CHECK(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + s.id() + "'")
             .find("controller node1 went offline") != std::string::npos);
   // Nothing is placed on it any more.
