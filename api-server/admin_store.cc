@@ -5,22 +5,15 @@
 #include <pqxx/result>
 #include <pqxx/transaction>
 
-#include <cmath>
-
 #include "absl/strings/str_cat.h"
 #include "api-server/session_store.h"
 #include "api-server/sql_queries.h"
 #include "common/json_util.h"
 #include "common/pg_pool.h"
+#include "common/proto_time.h"
 
 namespace gantry::api {
 namespace {
-
-void SetTime(double epoch, google::protobuf::Timestamp* ts) {
-  double whole = std::floor(epoch);
-  ts->set_seconds(static_cast<int64_t>(whole));
-  ts->set_nanos(static_cast<int32_t>((epoch - whole) * 1e9));
-}
 
 v1::ControllerStatus ParseStatus(const std::string& s) {
   if (s == "healthy") return v1::CONTROLLER_STATUS_HEALTHY;
@@ -45,9 +38,9 @@ absl::StatusOr<v1::Controller> RowToController(const pqxx::row& row) {
   c.set_endpoint(row[3].as<std::string>());
   c.set_status(ParseStatus(row[4].as<std::string>()));
   c.set_cordoned(row[8].as<bool>());
-  if (double hb = row[11].as<double>(); hb > 0) SetTime(hb, c.mutable_last_heartbeat());
-  SetTime(row[12].as<double>(), c.mutable_create_time());
-  SetTime(row[13].as<double>(), c.mutable_update_time());
+  if (double hb = row[11].as<double>(); hb > 0) EpochSecondsToProto(hb, c.mutable_last_heartbeat());
+  EpochSecondsToProto(row[12].as<double>(), c.mutable_create_time());
+  EpochSecondsToProto(row[13].as<double>(), c.mutable_update_time());
   return c;
 }
 

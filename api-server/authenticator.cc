@@ -82,15 +82,7 @@ absl::StatusOr<Caller> Authenticator::AuthenticateAdmin(const grpc::ServerContex
 
 absl::StatusOr<Identity> Authenticator::AuthenticateController(
     const grpc::ServerContext& context) {
-  auto auth_context = context.auth_context();
-  if (auth_context == nullptr) return absl::UnauthenticatedError("no client certificate");
-  auto identity = PeerIdentity(*auth_context);
-  if (!identity.ok()) return identity.status();
-  if (identity->role != Role::kController) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "RegistryService needs a controller certificate, not ", RoleName(identity->role)));
-  }
-  return identity;
+  return RequirePeerRole(context.auth_context().get(), Role::kController, "RegistryService");
 }
 
 }  // namespace gantry::api

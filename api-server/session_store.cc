@@ -5,25 +5,18 @@
 #include <pqxx/result>
 #include <pqxx/transaction>
 
-#include <cmath>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "api-server/sql_queries.h"
 #include "common/json_util.h"
 #include "common/pg_pool.h"
+#include "common/proto_time.h"
 #include "common/session_phase.h"
 
 namespace gantry::api {
 namespace {
 
 constexpr int kMaxOptimisticRetries = 8;
-
-void SetTimestamp(double epoch_seconds, google::protobuf::Timestamp* ts) {
-  double whole = std::floor(epoch_seconds);
-  ts->set_seconds(static_cast<int64_t>(whole));
-  ts->set_nanos(static_cast<int32_t>(std::lround((epoch_seconds - whole) * 1e6)) * 1000);
-}
 
 // Columns as in select_session.sql.
 absl::StatusOr<v1::Session> RowToSession(const pqxx::row& row) {
@@ -46,9 +39,9 @@ absl::StatusOr<v1::Session> RowToSession(const pqxx::row& row) {
   s.set_url(row[10].as<std::string>());
   s.set_message(row[11].as<std::string>());
   s.set_version(row[12].as<int64_t>());
-  SetTimestamp(row[13].as<double>(), s.mutable_create_time());
-  SetTimestamp(row[14].as<double>(), s.mutable_update_time());
-  if (double ended = row[15].as<double>(); ended > 0) SetTimestamp(ended, s.mutable_end_time());
+  EpochSecondsToProto(row[13].as<double>(), s.mutable_create_time());
+  EpochSecondsToProto(row[14].as<double>(), s.mutable_update_time());
+  if (double ended = row[15].as<double>(); ended > 0) EpochSecondsToProto(ended, s.mutable_end_time());
   return s;
 }
 

@@ -92,4 +92,16 @@ absl::StatusOr<Identity> PeerIdentity(const grpc::AuthContext& auth) {
   return identity;
 }
 
+absl::StatusOr<Identity> RequirePeerRole(const grpc::AuthContext* auth, Role role,
+                                         absl::string_view what) {
+  if (auth == nullptr) return absl::UnauthenticatedError("no client certificate");
+  auto identity = PeerIdentity(*auth);
+  if (!identity.ok()) return identity.status();
+  if (identity->role != role) {
+    return absl::PermissionDeniedError(absl::StrCat(what, " needs a certificate of role ",
+                                                    RoleName(role), ", not ", RoleName(identity->role)));
+  }
+  return identity;
+}
+
 }  // namespace gantry

@@ -8,15 +8,7 @@ namespace gantry::controller {
 namespace {
 
 absl::Status RequireApiServer(const grpc::ServerContext& ctx) {
-  auto auth = ctx.auth_context();
-  if (auth == nullptr) return absl::UnauthenticatedError("no client certificate");
-  auto identity = PeerIdentity(*auth);
-  if (!identity.ok()) return identity.status();
-  if (identity->role != Role::kApiServer) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "ControllerService is for the API server only, not ", RoleName(identity->role)));
-  }
-  return absl::OkStatus();
+  return RequirePeerRole(ctx.auth_context().get(), Role::kApiServer, "ControllerService").status();
 }
 
 absl::Status CheckSessionId(const std::string& id) {

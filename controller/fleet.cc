@@ -120,15 +120,8 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
     for (const auto& r : hello.sessions()) reported.insert(r.session_id());
     std::set<std::string> kept = w.sessions;
     for (const auto& id : kept) {
-      if (reported.count(id) != 0) continue;
-      auto s = sessions_.find(id);
-      if (s == sessions_.end()) continue;
-      s->second.phase = v1::SESSION_PHASE_FAILED;
-      s->second.message = absl::StrCat("worker ", worker_name, " came back without it");
-      Release(id);
-      if (!s->second.waiter) {
-        events.push_back(MakeEvent(id, s->second));
-        sessions_.erase(s);
+      if (reported.count(id) == 0) {
+        FailSession(id, absl::StrCat("worker ", worker_name, " came back without it"), &events);
       }
     }
     // Re-adopt what the worker still runs (after a controller restart or a reconnect).
@@ -156,19 +149,22 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
   return absl::OkStatus();
 }
 
+void Fleet::FailSession(const std::string& session_id, const std::string& message,
+                        std::vector<v1::SessionEvent>* events) {
+  auto s = sessions_.find(session_id);
+  if (s == sessions_.end()) return;
+  s->second.phase = v1::SESSION_PHASE_FAILED;
+  s->second.message = message;
+  Release(session_id);
+  if (s->second.waiter) return;  // The waiting call reports it.
+  events->push_back(MakeEvent(session_id, s->second));
+  sessions_.erase(s);
+}
+
 std::vector<v1::SessionEvent> Fleet::FailSessionsOf(WorkerState& worker, const std::string& why) {
   std::vector<v1::SessionEvent> events;
   std::set<std::string> lost = worker.sessions;
-  for (const auto& id : lost) {
-    auto s = sessions_.find(id);
-    if (s == sessions_.end()) continue;
-    s->second.phase = v1::SESSION_PHASE_FAILED;
-    s->second.message = absl::StrCat("worker ", worker.name, " lost: ", why);
-    Release(id);
-    if (s->second.waiter) continue;  // The waiting call reports it.
-    events.push_back(MakeEvent(id, s->second));
-    sessions_.erase(s);
-  }
+  for (const auto& id : lost) FailSession(id, absl::StrCat("worker ", worker.name, " lost: ", why), &events);
   worker.sessions.clear();
   return events;
 }

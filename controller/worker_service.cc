@@ -12,15 +12,7 @@ namespace gantry::controller {
 namespace {
 
 absl::StatusOr<Identity> WorkerIdentity(const grpc::ServerContext& ctx) {
-  auto auth = ctx.auth_context();
-  if (auth == nullptr) return absl::UnauthenticatedError("no client certificate");
-  auto identity = PeerIdentity(*auth);
-  if (!identity.ok()) return identity.status();
-  if (identity->role != Role::kWorker) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("WorkerService needs a worker certificate, not ", RoleName(identity->role)));
-  }
-  return identity;
+  return RequirePeerRole(ctx.auth_context().get(), Role::kWorker, "WorkerService");
 }
 
 // The controller's handle on one Connect stream. Writes are serialised (gRPC allows one

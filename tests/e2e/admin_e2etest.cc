@@ -21,10 +21,7 @@ std::unique_ptr<grpc::ClientContext> Ctx(const std::string& bearer = "") {
 
 TEST_CASE("API keys: created for a user, usable at once, stored hashed, revocable", "[e2e][admin]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   auto admin = v1::AdminService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
 
   v1::CreateApiKeyRequest req;
@@ -72,10 +69,7 @@ TEST_CASE("API keys: created for a user, usable at once, stored hashed, revocabl
 
 TEST_CASE("controllers: listed, cordoned (never chosen), drained, protected from deletion", "[e2e][admin]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "2:Simulated A100:40");
-  fleet.WaitUntilSchedulable(2);
+  fleet.StartSingleNode("2:Simulated A100:40", 2);
   auto admin = v1::AdminService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
   auto sessions = fleet.AdminSessions();
 

@@ -10,10 +10,7 @@ namespace gantry::testing {
 
 TEST_CASE("bad session requests are refused naming the field, leaving nothing behind", "[e2e]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "2:Simulated A100:40");
-  fleet.WaitUntilSchedulable(2);
+  fleet.StartSingleNode("2:Simulated A100:40", 2);
   auto stub = fleet.AdminSessions();
 
   struct Case {

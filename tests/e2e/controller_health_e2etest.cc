@@ -13,10 +13,7 @@ namespace gantry::testing {
 
 TEST_CASE("a controller that stops answering is unhealthy, then offline, its sessions FAILED", "[e2e][health]") {
   LocalFleet fleet;  // Health checks every 300 ms: unhealthy after 3 misses, offline after 6.
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   v1::CreateSessionRequest req;
   *req.mutable_spec() = SleepSpec("3600.7979");
   v1::Session s;

@@ -36,16 +36,11 @@ grpc::Status Call(v1::SessionService::Stub& stub, Method method, const std::stri
 
 TEST_CASE("hibernate stops the process group and wake resumes it", "[e2e]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
   // A shell with a child: the whole group must stop, not only its leader.
-  req.mutable_spec()->add_command("/bin/sh");
-  req.mutable_spec()->add_command("-c");
-  req.mutable_spec()->add_command("sleep 3600.2323 & wait");
+  *req.mutable_spec() = ShellSpec("sleep 3600.2323 & wait");
   req.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);
   v1::Session s;
   {
@@ -106,16 +101,11 @@ TEST_CASE("hibernate stops the process group and wake resumes it", "[e2e]") {
 
 TEST_CASE("a session idle past its idle_timeout is hibernated by its worker", "[e2e]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
   // Talks for a second and a half, then falls silent.
-  req.mutable_spec()->add_command("/bin/sh");
-  req.mutable_spec()->add_command("-c");
-  req.mutable_spec()->add_command("for i in 1 2 3 4 5 6; do echo $i; sleep 0.25; done; exec sleep 3600.2424");
+  *req.mutable_spec() = ShellSpec("for i in 1 2 3 4 5 6; do echo $i; sleep 0.25; done; exec sleep 3600.2424");
   req.mutable_spec()->mutable_idle_timeout()->set_seconds(1);
   v1::Session s;
   grpc::ClientContext ctx;

@@ -74,10 +74,7 @@ int64_t RssKib(pid_t pid) {
 
 TEST_CASE("logs: tail, everything, and following until the session ends", "[e2e][logs]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "2");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("2");
   v1::Session s = Run(fleet, "for i in $(seq 1 50); do echo line $i; done; sleep 3600");
   REQUIRE(WaitFor([&] { return ReadLogs(fleet, s.id(), 0, false).lines.size() == 50; }, absl::Seconds(5)));
 
@@ -104,10 +101,7 @@ TEST_CASE("logs: tail, everything, and following until the session ends", "[e2e]
 
 TEST_CASE("logs: refusals say why", "[e2e][logs]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   v1::Session s = Run(fleet, "echo hi; sleep 3600");
   CHECK(ReadLogs(fleet, s.id(), -1, false).status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   CHECK(ReadLogs(fleet, "00000000-0000-0000-0000-000000000000", 0, false).status.error_code() ==
@@ -136,10 +130,7 @@ TEST_CASE("logs: refusals say why", "[e2e][logs]") {
 
 TEST_CASE("logs: 100 MB read by a slow client keeps every hop's memory bounded", "[e2e][logs]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   // 10,000 numbered lines of about 10 KB: 100 MB.
   v1::Session s = Run(fleet,
                       "awk 'BEGIN { x = \"x\"; while (length(x) < 10000) x = x x; x = substr(x, 1, 10000);"

@@ -21,10 +21,7 @@ grpc::Status Metrics(v1::SessionService::Stub& stub, const std::string& id, v1::
 
 TEST_CASE("metrics show a busy session's CPU and memory, and none once hibernated", "[e2e][metrics]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
   req.mutable_spec()->add_command("/usr/bin/python3");

@@ -27,10 +27,7 @@ std::string Q(const std::string& id) { return "'" + id + "'"; }
 
 TEST_CASE("a session runs on a worker with its GPUs and is gone after delete", "[e2e]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "2:Simulated A100:40");
-  fleet.WaitUntilSchedulable(2);
+  fleet.StartSingleNode("2:Simulated A100:40", 2);
   auto stub = fleet.AdminSessions();
 
   const std::string marker = "3600.1717";
@@ -102,10 +99,7 @@ TEST_CASE("a session runs on a worker with its GPUs and is gone after delete", "
 
 TEST_CASE("CreateSession is idempotent per owner on request_id", "[e2e]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "2");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("2");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
   req.set_request_id("retry-me");
@@ -120,15 +114,10 @@ TEST_CASE("CreateSession is idempotent per owner on request_id", "[e2e]") {
 
 TEST_CASE("a process that exits by itself is recorded with its exit code", "[e2e]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
-  req.mutable_spec()->add_command("/bin/sh");
-  req.mutable_spec()->add_command("-c");
-  req.mutable_spec()->add_command("sleep 0.5; exit 3");
+  *req.mutable_spec() = ShellSpec("sleep 0.5; exit 3");
   v1::Session session;
   REQUIRE(Create(*stub, req, &session).ok());
   CHECK(session.phase() == v1::SESSION_PHASE_RUNNING);
@@ -151,10 +140,7 @@ TEST_CASE("a process that exits by itself is recorded with its exit code", "[e2e
 
 TEST_CASE("a command that does not exist fails with the reason instead of hanging", "[e2e]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
   req.mutable_spec()->add_command("/no/such/program");
@@ -175,10 +161,7 @@ TEST_CASE("a command that does not exist fails with the reason instead of hangin
 
 TEST_CASE("users see and touch only their own sessions", "[e2e]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "2");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("2");
   auto alice = v1::SessionService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "alice")));
   auto bob = v1::SessionService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "bob")));
   v1::CreateSessionRequest req;

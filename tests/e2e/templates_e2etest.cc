@@ -11,10 +11,7 @@ namespace gantry::testing {
 
 TEST_CASE("a session made from a template gets the template's spec under the request's", "[e2e][templates]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "2");
-  fleet.WaitUntilSchedulable(2);
+  fleet.StartSingleNode("2", 2);
   auto admin = v1::AdminService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
   auto sessions = fleet.AdminSessions();
 

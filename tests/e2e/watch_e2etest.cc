@@ -17,10 +17,7 @@ namespace gantry::testing {
 TEST_CASE("a watch on one replica sees changes made through another, and ends when the session does",
           "[e2e][watch]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   // A second replica on the same database.
   std::string port_file = fleet.dir().Sub("api2.port");
   Process replica({BinaryPath("gantry-api"), "--listen", "127.0.0.1:0", "--port-file", port_file},

@@ -12,10 +12,7 @@ namespace gantry::testing {
 
 TEST_CASE("a worker killed with SIGKILL takes its session processes with it", "[e2e][faults]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
   *req.mutable_spec() = SleepSpec("3600.8181");
@@ -39,10 +36,7 @@ TEST_CASE("a worker killed with SIGKILL takes its session processes with it", "[
 
 TEST_CASE("a worker stopped with SIGTERM stops its sessions and exits", "[e2e][faults]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
   *req.mutable_spec() = SleepSpec("3600.9191");
@@ -66,10 +60,7 @@ TEST_CASE("a controller killed and restarted re-adopts the same running processe
   LocalFleet fleet;
   // Generous: the restart must not race the API's offline verdict on a slow machine.
   fleet.api_env["GANTRY_OFFLINE_AFTER"] = "100";
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "2");
-  fleet.WaitUntilSchedulable(2);
+  fleet.StartSingleNode("2", 2);
   auto stub = fleet.AdminSessions();
   std::vector<v1::Session> sessions;
   for (const char* marker : {"3600.1313", "3600.1414"}) {
@@ -112,10 +103,7 @@ namespace gantry::testing {
 
 TEST_CASE("a SIGKILLed worker leaves no grandchild behind, even with the session hibernated", "[e2e][faults]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "2");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("2");
   auto stub = fleet.AdminSessions();
   auto create = [&](const std::string& script) {
     v1::CreateSessionRequest req;
@@ -151,10 +139,7 @@ namespace gantry::testing {
 
 TEST_CASE("a worker frozen past the offline deadline keeps its sessions when it resumes", "[e2e][faults]") {
   LocalFleet fleet;  // Worker heartbeats every 1 s; offline after 3 missed.
-  fleet.StartApi();
-  fleet.StartController();
-  fleet.StartWorker("w1", "1");
-  fleet.WaitUntilSchedulable();
+  fleet.StartSingleNode("1");
   v1::CreateSessionRequest req;
   *req.mutable_spec() = SleepSpec("3600.9898");
   v1::Session s;

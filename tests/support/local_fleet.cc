@@ -138,6 +138,13 @@ void LocalFleet::WaitUntilSchedulable(int gpus) {
   REQUIRE(ready);
 }
 
+void LocalFleet::StartSingleNode(const std::string& gpus, int schedulable) {
+  StartApi();
+  StartController();
+  StartWorker("w1", gpus);
+  WaitUntilSchedulable(schedulable);
+}
+
 std::string LocalFleet::api_address() const { return absl::StrCat("127.0.0.1:", api_port_); }
 
 std::string LocalFleet::controller_address(size_t index) const {
@@ -166,6 +173,15 @@ v1::SessionSpec SleepSpec(const std::string& marker_seconds, int gpus) {
   v1::SessionSpec spec;
   spec.add_command("sleep");
   spec.add_command(marker_seconds);
+  spec.mutable_resources()->mutable_gpus()->set_count(gpus);
+  return spec;
+}
+
+v1::SessionSpec ShellSpec(const std::string& script, int gpus) {
+  v1::SessionSpec spec;
+  spec.add_command("/bin/sh");
+  spec.add_command("-c");
+  spec.add_command(script);
   spec.mutable_resources()->mutable_gpus()->set_count(gpus);
   return spec;
 }

@@ -37,6 +37,9 @@ class LocalFleet {
                    const std::vector<std::string>& extra_args = {});
   // Waits until the API server would place a session needing `gpus` GPUs.
   void WaitUntilSchedulable(int gpus = 1);
+  // The common case: the API server, controller "node1" and worker "w1" with `gpus`
+  // (--simulated-gpus), ready to place a session needing `schedulable` GPUs.
+  void StartSingleNode(const std::string& gpus, int schedulable = 1);
 
   std::string api_address() const;
   std::string controller_address(size_t index = 0) const;
@@ -71,5 +74,7 @@ class LocalFleet {
 
 // A session spec that runs `sleep` with a unique argument, so the test can find its process.
 v1::SessionSpec SleepSpec(const std::string& marker_seconds, int gpus = 1);
+// A session spec that runs `/bin/sh -c script`.
+v1::SessionSpec ShellSpec(const std::string& script, int gpus = 0);
 
 }  // namespace gantry::testing
