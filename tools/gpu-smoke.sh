@@ -17,7 +17,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 1
-  "$ROOT/tools/lib/throwaway-pg.sh" stop "$STATE/pg" || true
+  "$ROOT/tools/lib/throwaway-pg.sh" purge "$STATE/pg" || true
   echo "gpu-smoke: logs kept in $STATE"
 }
 trap cleanup EXIT

@@ -17,7 +17,7 @@ echo "test.sh: build took $((built - start)) s"
 PG_ROOT="$(mktemp -d /tmp/gantry-pg-XXXXXX)"
 chmod 755 "$PG_ROOT"
 cleanup() {
-  "$ROOT/tools/lib/throwaway-pg.sh" stop "$PG_ROOT/pg" || true
+  "$ROOT/tools/lib/throwaway-pg.sh" purge "$PG_ROOT/pg" || true
   rm -rf "$PG_ROOT"
 }
 trap cleanup EXIT

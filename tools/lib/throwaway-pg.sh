@@ -2,18 +2,33 @@
 # A throwaway PostgreSQL 15 server for development and tests.
 #   throwaway-pg.sh start DIR PORT   initialise (once) and start; prints the DSN
 #   throwaway-pg.sh stop DIR         stop it (fast shutdown)
+#   throwaway-pg.sh purge DIR        stop it and remove its stand-in directory, if any
 #   throwaway-pg.sh dsn DIR PORT     print the DSN
-# PostgreSQL refuses to run as root, so as root the server runs as the postgres user and DIR
-# must be somewhere that user can reach. DIR must be short: the socket path is limited.
+# PostgreSQL refuses to run as root, so as root the server runs as the postgres user; if DIR is
+# out of that user's reach, a stand-in under /var/tmp holds the cluster (DIR/location names it).
+# DIR must be short: the socket path is limited.
 set -euo pipefail
 
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
-cmd="${1:?usage: throwaway-pg.sh start|stop|dsn DIR [PORT]}"
+cmd="${1:?usage: throwaway-pg.sh start|stop|purge|dsn DIR [PORT]}"
 dir="${2:?DIR required}"
 
 as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+
+# As root, the cluster must be somewhere the postgres user can reach. When DIR is not (it lies
+# under a private directory such as a mktemp -d or /root), the cluster lives in a stand-in
+# under /var/tmp and DIR/location says where; every command below goes through it.
+mkdir -p "$dir"
+if [ -f "$dir/location" ]; then
+  dir="$(cat "$dir/location")"
+elif [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$dir"; then
+  standin="/var/tmp/gantry-pg-$(printf '%s' "$(cd "$dir" && pwd)" | sha256sum | cut -c1-16)"
+  mkdir -p "$standin"
+  echo "$standin" > "$dir/location"
+  dir="$standin"
+fi
 
 dsn() { echo "host=$dir/sock port=$1 user=postgres dbname=postgres connect_timeout=5"; }
 
@@ -37,6 +52,13 @@ case "$cmd" in
     if [ -f "$dir/data/PG_VERSION" ]; then
       as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
     fi
+    ;;
+  purge)
+    # Stop, then remove a /var/tmp stand-in (callers remove DIR itself).
+    if [ -f "$dir/data/PG_VERSION" ]; then
+      as_pg "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
+    case "$dir" in /var/tmp/gantry-pg-*) rm -rf "$dir" ;; esac
     ;;
   dsn)
     dsn "${3:?PORT required}"
