@@ -85,6 +85,7 @@ void HealthChecker::Loop() {
 }
 
 void HealthChecker::CheckAll() {
+  if (!config_.database_ready()) return;  // Start-up (migrating) or an outage the monitor reports.
   std::vector<Target> targets;
   absl::Status listed = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);

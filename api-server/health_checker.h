@@ -9,6 +9,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,6 +35,8 @@ struct HealthCheckConfig {
   absl::Duration interval = absl::Seconds(5);
   int unhealthy_after = 3;
   int offline_after = 6;
+  // Whether the schema is migrated and the database reachable; checks wait until it is.
+  std::function<bool()> database_ready = [] { return true; };
 };
 
 class HealthChecker {

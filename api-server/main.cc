@@ -149,7 +149,8 @@ int main(int argc, char** argv) {
   if (!server.ok()) return Fail(server.status());
   db_monitor.Start(server->server.get());
   HealthChecker health_checker({cfg.database_url, cfg.health_check_interval,
-                                static_cast<int>(cfg.unhealthy_after), static_cast<int>(cfg.offline_after)},
+                                static_cast<int>(cfg.unhealthy_after), static_cast<int>(cfg.offline_after),
+                                [&db_monitor] { return db_monitor.CheckReady().ok(); }},
                                &pool, &session_store, &controller_client);
   health_checker.Start();
   watch_hub.Start();

@@ -1,9 +1,5 @@
 #include "worker/log_streamer.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
@@ -13,29 +9,7 @@ namespace gantry::worker {
 namespace {
 
 constexpr auto kFollowPoll = std::chrono::milliseconds(100);
-
-// Offset of the first byte of the last `lines` lines of the file (0 if it has fewer).
-off_t TailOffset(int fd, int lines) {
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size == 0) return 0;
-  off_t end = st.st_size;
-  char last;
-  // A final newline ends the last line; it does not start a new one.
-  if (pread(fd, &last, 1, end - 1) == 1 && last == '\n') --end;
-  char buf[64 * 1024];
-  int seen = 0;
-  off_t pos = end;
-  while (pos > 0) {
-    off_t start = pos > static_cast<off_t>(sizeof(buf)) ? pos - static_cast<off_t>(sizeof(buf)) : 0;
-    ssize_t n = pread(fd, buf, static_cast<size_t>(pos - start), start);
-    if (n <= 0) return 0;
-    for (ssize_t i = n - 1; i >= 0; --i) {
-      if (buf[i] == '\n' && ++seen == lines) return start + i + 1;
-    }
-    pos = start;
-  }
-  return 0;
-}
+constexpr absl::Duration kAfterExit = absl::Seconds(2);
 
 v1::WorkerLogLines Batch(const v1::StreamLogsCommand& c) {
   v1::WorkerLogLines b;
@@ -54,8 +28,9 @@ bool IsSafeSessionId(const std::string& id) {
   return true;
 }
 
-LogStreamer::LogStreamer(std::string session_dir, Sender send, IsRunning running, int max_streams)
+LogStreamer::LogStreamer(std::string session_dir, FindLog find, Sender send, IsRunning running, int max_streams)
     : session_dir_(std::move(session_dir)),
+      find_(std::move(find)),
       send_(std::move(send)),
       running_(std::move(running)),
       max_streams_(max_streams) {}
@@ -151,9 +126,12 @@ void LogStreamer::Run(const v1::StreamLogsCommand& c, std::shared_ptr<Stream> st
     std::lock_guard<std::mutex> lock(mu_);
     stream->done = true;
   };
-  std::string path = absl::StrCat(session_dir_, "/", c.session_id(), ".log");
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  std::shared_ptr<SessionLog> log = find_(c.session_id());
+  if (log == nullptr) {
+    auto on_disk = SessionLog::OpenExisting(absl::StrCat(session_dir_, "/", c.session_id(), ".log"));
+    if (on_disk.ok()) log = *std::move(on_disk);
+  }
+  if (log == nullptr) {
     v1::WorkerLogLines end = Batch(c);
     end.set_end(true);
     end.set_error_code(5 /* NOT_FOUND */);
@@ -162,12 +140,12 @@ void LogStreamer::Run(const v1::StreamLogsCommand& c, std::shared_ptr<Stream> st
     finish();
     return;
   }
-  off_t offset = c.tail_lines() > 0 ? TailOffset(fd, c.tail_lines()) : 0;
+  int64_t offset = c.tail_lines() > 0 ? log->TailOffset(c.tail_lines()) : 0;
   std::string partial;  // Bytes after the last newline read so far.
   v1::WorkerLogLines batch = Batch(c);
   size_t batch_bytes = 0;
-  char buf[64 * 1024];
   bool ok = true;
+  absl::Time gone_since = absl::InfiniteFuture();
 
   auto add_line = [&](std::string line) {
     auto* e = batch.add_entries();
@@ -186,10 +164,11 @@ void LogStreamer::Run(const v1::StreamLogsCommand& c, std::shared_ptr<Stream> st
   };
 
   while (ok) {
-    ssize_t n = pread(fd, buf, sizeof(buf), offset);
-    if (n > 0) {
-      offset += n;
-      for (ssize_t i = 0; i < n && ok; ++i) {
+    SessionLog::Chunk chunk = log->Read(offset, kMaxBatchBytes);
+    if (!chunk.data.empty()) {
+      offset = chunk.next;
+      const std::string& buf = chunk.data;
+      for (size_t i = 0; i < buf.size() && ok; ++i) {
         if (buf[i] == '\n') {
           add_line(std::move(partial));
           partial.clear();
@@ -204,11 +183,14 @@ void LogStreamer::Run(const v1::StreamLogsCommand& c, std::shared_ptr<Stream> st
       }
       continue;
     }
-    // At the end of what is written so far.
-    bool still_running = c.follow() && running_(c.session_id());
-    if (!still_running) {
+    // At the end of what is written so far. Following ends when the output is complete (its
+    // pipe closed), or when the process has been gone for a while (something it started outside
+    // its process group may hold the pipe open).
+    if (gone_since == absl::InfiniteFuture() && !running_(c.session_id())) gone_since = absl::Now();
+    bool more_may_come = c.follow() && !log->closed() && absl::Now() - gone_since < kAfterExit;
+    if (!more_may_come) {
       // One more look: the process may have written its last lines just before it ended.
-      if (c.follow() && pread(fd, buf, 1, offset) == 1) continue;
+      if (c.follow() && log->size() > offset) continue;
       if (!partial.empty()) add_line(std::move(partial));
       ok = flush();
       if (ok) {
@@ -222,7 +204,6 @@ void LogStreamer::Run(const v1::StreamLogsCommand& c, std::shared_ptr<Stream> st
     std::unique_lock<std::mutex> lock(mu_);
     if (cv_.wait_for(lock, kFollowPoll, [&] { return stream->cancelled; })) break;
   }
-  close(fd);
   finish();
 }
 

@@ -1,5 +1,6 @@
-// Serves StreamLogsCommands: reads a session's log file (from the last N lines, or the start),
-// optionally follows it as it grows, and sends it up the Connect stream in batches of at most
+// Serves StreamLogsCommands: reads a session's output (from the last N lines, or the start) from
+// its SessionLog — memory for recent output, the log file for older — optionally follows it as
+// it grows, and sends it up the Connect stream in batches of at most
 // 64 KiB, one batch per credit the controller grants. A reader that stops reading stops the
 // credits, and with them this worker's reading: nothing here grows without bound.
 //
@@ -17,6 +18,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "gantry/v1/worker_service.pb.h"
+#include "worker/session_log.h"
 
 namespace gantry::worker {
 
@@ -29,11 +31,13 @@ class LogStreamer {
   using Sender = std::function<bool(const v1::WorkerLogLines&)>;
   // Whether the session still has a process (following ends when it has none).
   using IsRunning = std::function<bool(const std::string& session_id)>;
+  // The session's log if the worker holds it in memory; null to read <session_dir>/<id>.log.
+  using FindLog = std::function<std::shared_ptr<SessionLog>(const std::string& session_id)>;
 
   static constexpr size_t kMaxBatchBytes = 64 * 1024;
   static constexpr size_t kMaxLineBytes = 16 * 1024;
 
-  LogStreamer(std::string session_dir, Sender send, IsRunning running, int max_streams = 64);
+  LogStreamer(std::string session_dir, FindLog find, Sender send, IsRunning running, int max_streams = 64);
   ~LogStreamer();  // Cancels every stream and joins its thread.
 
   void Start(const v1::StreamLogsCommand& command);
@@ -56,6 +60,7 @@ class LogStreamer {
   void ReapFinished() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string session_dir_;
+  FindLog find_;
   Sender send_;
   IsRunning running_;
   const int max_streams_;

@@ -40,6 +40,8 @@ struct WorkerConfig {
   absl::Duration models_rescan_interval = absl::Seconds(60);
   absl::Duration drain_grace = absl::Seconds(10);
   absl::Duration metrics_interval = absl::Seconds(5);
+  int64_t log_ring_bytes = 256 * 1024;
+  std::string cgroup_root = "auto";
   std::string log_format = "text";
   std::string log_level = "info";
 };
@@ -74,6 +76,11 @@ int main(int argc, char** argv) {
   flags.AddDuration("models-rescan-interval", &cfg.models_rescan_interval,
                     "how often the models directory is re-scanned (also on SIGHUP)");
   flags.AddString("session-dir", &cfg.session_dir, "where session logs go (default: /tmp/gantry-worker-NAME)");
+  flags.AddInt("log-ring-bytes", &cfg.log_ring_bytes,
+               "recent output kept in memory per session, for tail and follow (at least 4096)");
+  flags.AddString("cgroup-root", &cfg.cgroup_root,
+                  "cgroup v2 directory under which sessions get their own cgroups and CPU/memory limits: "
+                  "auto (where the worker runs), off, or a path");
   flags.AddDuration("metrics-interval", &cfg.metrics_interval,
                     "how often each session's CPU and memory are sampled and reported");
   flags.AddDuration("drain-grace", &cfg.drain_grace, "on SIGTERM, how long sessions get to exit before SIGKILL");
@@ -144,12 +151,19 @@ int main(int argc, char** argv) {
   gantry::worker::ControllerConnection connection(conn_cfg, [&cfg, &creds] {
     return gantry::CreateInternalChannel(cfg.controller_url, *creds, /*own_subchannels=*/true);
   });
-  gantry::worker::SessionRunner runner(cfg.session_dir, [&connection](const gantry::v1::WorkerSessionEvent& e) {
+  const auto cgroups = gantry::worker::SessionCgroups::Probe(cfg.cgroup_root, cfg.name);
+  if (cgroups.cpu_limits() && cgroups.memory_limits()) {
+    spdlog::info("{}", cgroups.summary());
+  } else {
+    spdlog::warn("{}", cgroups.summary());
+  }
+  gantry::worker::LogPump pump(static_cast<size_t>(std::max<int64_t>(cfg.log_ring_bytes, 0)));
+  gantry::worker::SessionRunner runner(cfg.session_dir, pump, cgroups, [&connection](const gantry::v1::WorkerSessionEvent& e) {
     connection.Send(e);
   });
   connection.set_runner(&runner);
   gantry::worker::LogStreamer logs(
-      cfg.session_dir,
+      cfg.session_dir, [&pump](const std::string& id) { return pump.Find(id); },
       [&connection](const gantry::v1::WorkerLogLines& batch) { return connection.SendLogs(batch); },
       [&runner](const std::string& id) { return runner.IsRunning(id); });
   connection.set_log_streamer(&logs);
@@ -189,6 +203,7 @@ int main(int argc, char** argv) {
   runner.StopAll(cfg.drain_grace);  // Exits are reported up the stream as they happen.
   logs.CancelAll();
   connection.Stop();
+  cgroups.RemoveAll();
   spdlog::info("stopped");
   return 0;
 }

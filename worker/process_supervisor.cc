@@ -99,6 +99,12 @@ void KillSessionGroup(int) {
   _exit(137);
 }
 
+// What a session process reports when it cannot become its command.
+struct ExecFailure {
+  enum Stage : int { kCgroup, kChdir, kExec } stage;
+  int err;
+};
+
 bool WriteAll(int fd, const void* data, size_t size) {
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
@@ -146,10 +152,13 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
   const char* workdir = spec.working_dir.empty() ? nullptr : spec.working_dir.c_str();
   const int death_signal = SIGRTMIN + 7;  // Not one a session would send to its own group.
 
-  int log_fd = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int log_fd = spec.output_fd >= 0
+                   ? fcntl(spec.output_fd, F_DUPFD_CLOEXEC, 3)
+                   : open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) {
     return absl::InternalError(absl::StrCat("cannot open log ", spec.log_path, ": ", std::strerror(errno)));
   }
+  const int cgroup_fd = spec.cgroup_procs_fd;
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   // The keeper reports the session's pid on one pipe; the session reports errno on the other
   // if exec fails. Both close on exec/exit, so EOF on the second means the command is running.
@@ -186,14 +195,17 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
       dup2(log_fd, 2);
       // Nothing of the worker's (sockets, files opened without O_CLOEXEC) reaches the session.
       close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-      int err = 0;
-      if (workdir != nullptr && chdir(workdir) != 0) {
-        err = errno;
+      // Joins its cgroup before exec, so that everything it starts is inside too.
+      ExecFailure failure = {ExecFailure::kCgroup, 0};
+      if (cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) {
+        failure.err = errno;
+      } else if (workdir != nullptr && chdir(workdir) != 0) {
+        failure = {ExecFailure::kChdir, errno};
       } else {
         execvpe(argv[0], argv.data(), envp.data());
-        err = errno;
+        failure = {ExecFailure::kExec, errno};
       }
-      WriteAll(exec_report[1], &err, sizeof(err));
+      WriteAll(exec_report[1], &failure, sizeof(failure));
       _exit(127);
     }
     if (session < 0) _exit(126);
@@ -236,9 +248,9 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
   cv_.notify_all();  // Wakes the reaper if it was idle.
 
   pid_t session = 0;
-  int child_errno = 0;
+  ExecFailure failure = {};
   bool got_pid = ReadUpTo(pid_report[0], &session, sizeof(session)) == sizeof(session) && session > 0;
-  bool exec_failed = ReadUpTo(exec_report[0], &child_errno, sizeof(child_errno)) == sizeof(child_errno);
+  bool exec_failed = ReadUpTo(exec_report[0], &failure, sizeof(failure)) == sizeof(failure);
   close(pid_report[0]);
   close(exec_report[0]);
 
@@ -247,9 +259,18 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
     // The keeper exits on its own; its exit is not a session's.
     if (early_exits_.erase(keeper) == 0) ignored_pids_.insert(keeper);
     if (!got_pid) return absl::ResourceExhaustedError("could not start the session's keeper process");
-    return absl::FailedPreconditionError(absl::StrCat(
-        workdir != nullptr ? "cannot enter working_dir " : "cannot execute command[0] ",
-        workdir != nullptr ? spec.working_dir : spec.argv[0], ": ", std::strerror(child_errno)));
+    switch (failure.stage) {
+      case ExecFailure::kCgroup:
+        return absl::InternalError(
+            absl::StrCat("cannot join the session's cgroup: ", std::strerror(failure.err)));
+      case ExecFailure::kChdir:
+        return absl::FailedPreconditionError(
+            absl::StrCat("cannot enter working_dir ", spec.working_dir, ": ", std::strerror(failure.err)));
+      case ExecFailure::kExec:
+        break;
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot execute command[0] ", spec.argv[0], ": ", std::strerror(failure.err)));
   }
   by_session_[spec.session_id] = Running{keeper, session, false, false};
   by_pid_[keeper] = spec.session_id;

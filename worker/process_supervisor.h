@@ -1,6 +1,6 @@
 // Runs session processes and watches them until they exit.
 //
-// Each session is its own process group with stdout/stderr appended to a per-session log file.
+// Each session is its own process group with stdout/stderr going to a pipe or a log file.
 // Each has a small keeper process between it and the worker (see ForkExec): if the worker dies,
 // even by SIGKILL and even while the session is hibernated, the keeper kills the session's whole
 // process group. Keepers are forked from one long-lived spawner thread because the death signal
@@ -35,7 +35,12 @@ struct SpawnSpec {
   // Complete environment, "KEY=value" each; nothing is inherited from the worker.
   std::vector<std::string> env;
   std::string working_dir;
+  // Where stdout and stderr go: `output_fd` when set (the caller keeps and closes it), else
+  // appended to `log_path`.
+  int output_fd = -1;
   std::string log_path;
+  // An open `cgroup.procs` the process writes itself into before exec; -1 for none.
+  int cgroup_procs_fd = -1;
 };
 
 struct ExitInfo {

@@ -2,10 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -14,8 +14,11 @@
 
 namespace gantry::worker {
 
-SessionRunner::SessionRunner(std::string session_dir, EventSink sink)
+SessionRunner::SessionRunner(std::string session_dir, LogPump& pump, const SessionCgroups& cgroups,
+                             EventSink sink)
     : session_dir_(std::move(session_dir)),
+      pump_(pump),
+      cgroups_(cgroups),
       sink_(std::move(sink)),
       supervisor_([this](const ExitInfo& exit) { OnExit(exit); }) {
   idle_thread_ = std::thread([this] { IdleLoop(); });
@@ -36,14 +39,9 @@ void SessionRunner::IdleLoop() {
     std::vector<std::pair<std::string, absl::Duration>> idle_now;
     absl::Time now = absl::Now();
     for (auto& [id, idle] : idle_) {
-      struct stat st;
-      int64_t size = stat(idle.log_path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
-      if (size != idle.last_size) {
-        idle.last_size = size;
-        idle.last_activity = now;
-      } else if (now - idle.last_activity >= idle.timeout) {
-        idle_now.emplace_back(id, idle.timeout);
-      }
+      absl::Time active = idle.armed;
+      if (auto log = pump_.Find(id)) active = std::max(active, log->last_output());
+      if (now - active >= idle.timeout) idle_now.emplace_back(id, idle.timeout);
     }
     for (const auto& [id, timeout] : idle_now) idle_.erase(id);  // Re-armed on wake.
     lock.unlock();
@@ -75,6 +73,25 @@ std::vector<std::string> SessionRunner::BuildEnv(const v1::StartSessionCommand& 
   return env;
 }
 
+void SessionRunner::ReportStartFailure(const std::string& session_id, const std::string& why) {
+  v1::WorkerSessionEvent event;
+  event.set_session_id(session_id);
+  ToProto(absl::Now(), event.mutable_time());
+  event.set_kind(v1::WorkerSessionEvent::KIND_START_FAILED);
+  event.set_message(why);
+  // The session's log says why, for whoever reads it with StreamLogs.
+  if (auto log = pump_.Find(session_id)) log->AppendNote("gantry: session did not start: " + why + "\n");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    gpus_.erase(session_id);
+    idle_.erase(session_id);
+    timeouts_.erase(session_id);
+  }
+  cgroups_.Remove(session_id);
+  spdlog::warn("session {} failed to start: {}", session_id, why);
+  sink_(event);
+}
+
 void SessionRunner::Start(const v1::StartSessionCommand& c) {
   std::lock_guard<std::mutex> report(report_mu_);
   if (!IsSafeSessionId(c.session_id())) {
@@ -86,12 +103,38 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
     sink_(refused);
     return;
   }
+  v1::WorkerSessionEvent event;
+  event.set_session_id(c.session_id());
+  ToProto(absl::Now(), event.mutable_time());
+  // A retried start for a session that already runs is answered with the running pid (and
+  // must not touch its log).
+  for (const auto& p : supervisor_.List()) {
+    if (p.session_id == c.session_id()) {
+      event.set_kind(v1::WorkerSessionEvent::KIND_STARTED);
+      event.set_pid(p.pid);
+      sink_(event);
+      return;
+    }
+  }
+  auto output = pump_.Open(c.session_id(), absl::StrCat(session_dir_, "/", c.session_id(), ".log"));
+  if (!output.ok()) return ReportStartFailure(c.session_id(), std::string(output.status().message()));
+  const auto& res = c.spec().resources();
+  auto cgroup = cgroups_.Prepare(c.session_id(), {res.cpu_millis(), res.memory_bytes()});
+  if (!cgroup.ok()) {
+    close(*output);
+    return ReportStartFailure(c.session_id(), std::string(cgroup.status().message()));
+  }
+  if (!cgroup->not_enforced.empty()) {
+    pump_.Find(c.session_id())->AppendNote("gantry: " + cgroup->not_enforced + "\n");
+    spdlog::warn("session {}: {}", c.session_id(), cgroup->not_enforced);
+  }
   SpawnSpec spec;
   spec.session_id = c.session_id();
   spec.argv.assign(c.spec().command().begin(), c.spec().command().end());
   spec.env = BuildEnv(c);
   spec.working_dir = c.spec().working_dir();
-  spec.log_path = absl::StrCat(session_dir_, "/", c.session_id(), ".log");
+  spec.output_fd = *output;
+  spec.cgroup_procs_fd = cgroup->procs_fd;
   {
     std::lock_guard<std::mutex> lock(mu_);
     gpus_[c.session_id()].assign(c.gpu_uuids().begin(), c.gpu_uuids().end());
@@ -99,41 +142,17 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
                           absl::Nanoseconds(c.spec().idle_timeout().nanos());
     if (idle > absl::ZeroDuration()) {
       timeouts_[c.session_id()] = idle;
-      idle_[c.session_id()] = {idle, spec.log_path, -1, absl::Now()};
+      idle_[c.session_id()] = {idle, absl::Now()};
     }
   }
   auto pid = supervisor_.Spawn(spec);
-  v1::WorkerSessionEvent event;
-  event.set_session_id(c.session_id());
-  ToProto(absl::Now(), event.mutable_time());
-  if (pid.ok()) {
-    event.set_kind(v1::WorkerSessionEvent::KIND_STARTED);
-    event.set_pid(*pid);
-    spdlog::info("session {} started as pid {} on GPUs [{}]", c.session_id(), *pid,
-                 absl::StrJoin(c.gpu_uuids(), ","));
-  } else {
-    // A retried start for a session that already runs is answered with the running pid.
-    if (pid.status().code() == absl::StatusCode::kAlreadyExists) {
-      for (const auto& p : supervisor_.List()) {
-        if (p.session_id == c.session_id()) {
-          event.set_kind(v1::WorkerSessionEvent::KIND_STARTED);
-          event.set_pid(p.pid);
-        }
-      }
-    }
-    if (event.kind() != v1::WorkerSessionEvent::KIND_STARTED) {
-      event.set_kind(v1::WorkerSessionEvent::KIND_START_FAILED);
-      event.set_message(std::string(pid.status().message()));
-      // The session's log says why, for whoever reads it with StreamLogs.
-      std::ofstream log(spec.log_path, std::ios::app);
-      log << "gantry: session did not start: " << pid.status().message() << "\n";
-      std::lock_guard<std::mutex> lock(mu_);
-      gpus_.erase(c.session_id());
-      idle_.erase(c.session_id());
-      timeouts_.erase(c.session_id());
-      spdlog::warn("session {} failed to start: {}", c.session_id(), pid.status().ToString());
-    }
-  }
+  // The session holds its own copies now; the log completes when the session's copies close.
+  close(*output);
+  if (cgroup->procs_fd >= 0) close(cgroup->procs_fd);
+  if (!pid.ok()) return ReportStartFailure(c.session_id(), std::string(pid.status().message()));
+  event.set_kind(v1::WorkerSessionEvent::KIND_STARTED);
+  event.set_pid(*pid);
+  spdlog::info("session {} started as pid {} on GPUs [{}]", c.session_id(), *pid, absl::StrJoin(c.gpu_uuids(), ","));
   sink_(event);
 }
 
@@ -182,9 +201,7 @@ void SessionRunner::Wake(const std::string& session_id) {
     // Woken: the idle clock starts again.
     std::lock_guard<std::mutex> lock(mu_);
     auto it = timeouts_.find(session_id);
-    if (s.ok() && it != timeouts_.end()) {
-      idle_[session_id] = {it->second, absl::StrCat(session_dir_, "/", session_id, ".log"), -1, absl::Now()};
-    }
+    if (s.ok() && it != timeouts_.end()) idle_[session_id] = {it->second, absl::Now()};
   }
   sink_(event);
 }
@@ -199,6 +216,7 @@ void SessionRunner::OnExit(const ExitInfo& exit) {
     idle_.erase(exit.session_id);
     timeouts_.erase(exit.session_id);
   }
+  cgroups_.Remove(exit.session_id);  // Whatever the session started outside its group dies too.
   spdlog::info("session {} (pid {}) ended: code {} signal {}{}", exit.session_id, exit.pid,
                exit.exit_code, exit.term_signal, exit.stop_requested ? " (stop requested)" : "");
   v1::WorkerSessionEvent event;

@@ -15,7 +15,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "gantry/v1/worker_service.pb.h"
+#include "worker/log_pump.h"
 #include "worker/process_supervisor.h"
+#include "worker/session_cgroups.h"
 
 namespace gantry::worker {
 
@@ -24,7 +26,9 @@ class SessionRunner {
   // Receives every event to send up the stream.
   using EventSink = std::function<void(const v1::WorkerSessionEvent&)>;
 
-  SessionRunner(std::string session_dir, EventSink sink);
+  // Session output goes through `pump` into <session_dir>/<id>.log; `cgroups` confines sessions
+  // where it can. Both must outlive the runner.
+  SessionRunner(std::string session_dir, LogPump& pump, const SessionCgroups& cgroups, EventSink sink);
   ~SessionRunner();
 
   void Start(const v1::StartSessionCommand& command);
@@ -43,12 +47,16 @@ class SessionRunner {
 
  private:
   void OnExit(const ExitInfo& exit);
-  // Hibernates sessions whose output has not grown for their idle_timeout.
+  // Hibernates sessions that have written nothing for their idle_timeout.
   void IdleLoop();
   void Suspend(const std::string& session_id, const std::string& why);
   std::vector<std::string> BuildEnv(const v1::StartSessionCommand& command) const;
 
+  void ReportStartFailure(const std::string& session_id, const std::string& why);
+
   const std::string session_dir_;
+  LogPump& pump_;
+  const SessionCgroups& cgroups_;
   EventSink sink_;
   // Held while starting a session and while reporting an exit, so that a process which exits
   // at once is reported STARTED before EXITED.
@@ -57,9 +65,7 @@ class SessionRunner {
   std::map<std::string, std::vector<std::string>> gpus_ ABSL_GUARDED_BY(mu_);
   struct Idle {
     absl::Duration timeout;
-    std::string log_path;
-    int64_t last_size = -1;
-    absl::Time last_activity;
+    absl::Time armed;  // Started or woken: output before this does not count.
   };
   std::map<std::string, Idle> idle_ ABSL_GUARDED_BY(mu_);  // Armed idle clocks.
   std::map<std::string, absl::Duration> timeouts_ ABSL_GUARDED_BY(mu_);  // Each session's idle_timeout.

@@ -1,0 +1,90 @@
+// A worker confines each session in its own cgroup v2 where the tree is writable, and says in the
+// session's log which of the limits it asked for cannot be enforced. Deleting the session kills
+// everything it started, even a process that left its process group.
+#include <grpcpp/client_context.h>
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "tests/support/local_fleet.h"
+
+namespace gantry::testing {
+namespace {
+
+std::string CgroupOf(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/cgroup"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("0::", 0) == 0) return line.substr(3);
+  }
+  return "";
+}
+
+std::string SessionLog(LocalFleet& fleet, const std::string& id) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::StreamLogsRequest req;
+  req.set_id(id);
+  auto reader = fleet.AdminSessions()->StreamLogs(&ctx, req);
+  std::string text;
+  v1::LogEntry e;
+  while (reader->Read(&e)) absl::StrAppend(&text, e.message(), "\n");
+  REQUIRE(reader->Finish().ok());
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("a session runs in its own cgroup, and limits it cannot have are named in its log", "[e2e]") {
+  LocalFleet fleet;
+  fleet.StartSingleNode("1");
+  v1::CreateSessionRequest req;
+  // The background sleep leaves the session's process group, as a daemonising tool would.
+  *req.mutable_spec() = ShellSpec("setsid sleep 3600.5151 & echo started; exec sleep 3600.5252");
+  req.mutable_spec()->mutable_resources()->set_cpu_millis(500);
+  req.mutable_spec()->mutable_resources()->set_memory_bytes(256 << 20);
+  v1::Session s;
+  grpc::ClientContext ctx;
+  REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, req, &s).ok());
+  REQUIRE(WaitFor([] { return PidsWithCmdline("sleep 3600.5151").size() == 1; }, absl::Seconds(5)));
+  pid_t main_pid = PidsWithCmdline("sleep 3600.5252").at(0);
+  pid_t escaped = PidsWithCmdline("sleep 3600.5151").at(0);
+  REQUIRE(getpgid(escaped) != getpgid(main_pid));
+
+  std::string worker_log = fleet.worker().Log();
+  INFO(worker_log);
+  bool confined = absl::StrContains(worker_log, "cgroup v2: sessions in ");
+  bool all_enforced = absl::StrContains(worker_log, "CPU and memory limits enforced");
+  std::string log = SessionLog(fleet, s.id());
+  INFO(log);
+  CHECK(absl::StrContains(log, "started"));
+  if (all_enforced) {
+    CHECK_FALSE(absl::StrContains(log, "not enforced"));
+  } else {
+    // The worker said why at start-up, and the session's own log says what it did not get.
+    CHECK(absl::StrContains(worker_log, "NOT enforced"));
+    CHECK(absl::StrContains(log, "not enforced"));
+  }
+  if (!confined) {
+    WARN("cgroup v2 is not writable here: the cgroup half of this test is skipped");
+    return;
+  }
+  std::string expected = absl::StrCat("/gantry-worker-", fleet.worker().pid(), "/", s.id());
+  CHECK(absl::EndsWith(CgroupOf(main_pid), expected));
+  CHECK(absl::EndsWith(CgroupOf(escaped), expected));
+
+  grpc::ClientContext del_ctx;
+  v1::DeleteSessionRequest del;
+  del.set_id(s.id());
+  v1::Session deleted;
+  REQUIRE(fleet.AdminSessions()->DeleteSession(&del_ctx, del, &deleted).ok());
+  CHECK(deleted.phase() == v1::SESSION_PHASE_TERMINATED);
+  // The process outside the group went with the session's cgroup.
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.5151").empty(); }, absl::Seconds(5)));
+  CHECK(PidsWithCmdline("sleep 3600.5252").empty());
+}
+
+}  // namespace gantry::testing

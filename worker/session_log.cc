@@ -1,0 +1,190 @@
+#include "worker/session_log.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace gantry::worker {
+namespace {
+
+constexpr size_t kMinRingBytes = 4096;
+constexpr int64_t kScanBytes = 64 * 1024;
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<SessionLog>> SessionLog::Create(const std::string& path, size_t ring_bytes) {
+  int write_fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (write_fd < 0) {
+    return absl::InternalError(absl::StrCat("cannot create log ", path, ": ", std::strerror(errno)));
+  }
+  int read_fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (read_fd < 0) {
+    int err = errno;
+    close(write_fd);
+    return absl::InternalError(absl::StrCat("cannot read log ", path, ": ", std::strerror(err)));
+  }
+  return std::shared_ptr<SessionLog>(
+      new SessionLog(write_fd, read_fd, std::max(ring_bytes, kMinRingBytes), /*closed=*/false));
+}
+
+absl::StatusOr<std::shared_ptr<SessionLog>> SessionLog::OpenExisting(const std::string& path) {
+  int read_fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (read_fd < 0 || fstat(read_fd, &st) != 0) {
+    int err = errno;
+    if (read_fd >= 0) close(read_fd);
+    return absl::NotFoundError(absl::StrCat("cannot open log ", path, ": ", std::strerror(err)));
+  }
+  auto log = std::shared_ptr<SessionLog>(new SessionLog(-1, read_fd, 0, /*closed=*/true));
+  std::lock_guard<std::mutex> lock(log->mu_);
+  log->size_ = log->file_bytes_ = st.st_size;
+  log->last_output_ = absl::FromTimeT(st.st_mtime);
+  return log;
+}
+
+SessionLog::SessionLog(int write_fd, int read_fd, size_t ring_bytes, bool closed)
+    : write_fd_(write_fd), read_fd_(read_fd), ring_cap_(ring_bytes), closed_(closed), last_output_(absl::Now()) {}
+
+SessionLog::~SessionLog() {
+  if (write_fd_ >= 0) close(write_fd_);
+  close(read_fd_);
+}
+
+void SessionLog::WriteFile(const char* data, size_t size) {
+  while (size > 0 && file_error_.empty()) {
+    ssize_t n = write(write_fd_, data, size);
+    if (n > 0) {
+      file_bytes_ += n;
+      data += n;
+      size -= static_cast<size_t>(n);
+    } else if (n < 0 && errno != EINTR) {
+      file_error_ = std::strerror(errno);
+      // Best effort: on a full disk even the marker may not fit.
+      std::string marker = absl::StrCat("\n[gantry: log file truncated here (", file_error_,
+                                        "); later output is kept in memory only]\n");
+      if (write(write_fd_, marker.data(), marker.size()) < 0) {
+        // Nothing more to do: readers are told about the lost bytes by Read().
+      }
+      spdlog::warn("log file stopped after {} bytes: {}; the session goes on", file_bytes_, file_error_);
+    }
+  }
+}
+
+void SessionLog::Append(const char* data, size_t size) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (write_fd_ < 0 || size == 0) return;
+  WriteFile(data, size);
+  int64_t offset = size_;
+  size_ += static_cast<int64_t>(size);
+  last_output_ = absl::Now();
+  if (size >= ring_cap_) {  // Only the newest ring_cap_ bytes can stay.
+    data += size - ring_cap_;
+    offset += static_cast<int64_t>(size - ring_cap_);
+    size = ring_cap_;
+  }
+  if (ring_.size() < ring_cap_ && offset + static_cast<int64_t>(size) <= static_cast<int64_t>(ring_cap_)) {
+    ring_.append(data, size);  // Not yet wrapped: the ring is the whole output so far.
+    return;
+  }
+  ring_.resize(ring_cap_);
+  size_t pos = static_cast<size_t>(offset % static_cast<int64_t>(ring_cap_));
+  size_t first = std::min(size, ring_cap_ - pos);
+  std::memcpy(&ring_[pos], data, first);
+  std::memcpy(&ring_[0], data + first, size - first);
+}
+
+void SessionLog::Close() {
+  std::lock_guard<std::mutex> lock(mu_);
+  closed_ = true;
+}
+
+int64_t SessionLog::RingStart() const { return size_ - static_cast<int64_t>(ring_.size()); }
+
+SessionLog::Chunk SessionLog::ReadLocked(int64_t offset, size_t max) const {
+  Chunk chunk;
+  chunk.next = offset;
+  if (offset >= size_ || max == 0) return chunk;
+  const int64_t ring_start = RingStart();
+  if (offset >= ring_start && !ring_.empty()) {
+    size_t n = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(max), size_ - offset));
+    size_t pos = static_cast<size_t>(offset % static_cast<int64_t>(ring_cap_));
+    size_t first = std::min(n, ring_.size() - pos);
+    chunk.data.assign(ring_, pos, first);
+    chunk.data.append(ring_, 0, n - first);
+  } else if (offset < file_bytes_) {
+    chunk.data.resize(static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(max), file_bytes_ - offset)));
+    ssize_t n = pread(read_fd_, chunk.data.data(), chunk.data.size(), offset);
+    chunk.data.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  if (chunk.data.empty()) {
+    // In neither the file nor the ring: say how much is gone and go on from what is kept.
+    int64_t resume = std::max(ring_start, offset + 1);
+    chunk.data = absl::StrCat("[gantry: ", resume - offset, " bytes of output lost: the log file failed (",
+                              file_error_.empty() ? "unreadable" : file_error_, ")]\n");
+    chunk.next = resume;
+    return chunk;
+  }
+  chunk.next = offset + static_cast<int64_t>(chunk.data.size());
+  return chunk;
+}
+
+SessionLog::Chunk SessionLog::Read(int64_t offset, size_t max) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ReadLocked(offset, max);
+}
+
+int64_t SessionLog::TailOffset(int lines) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t end = size_;
+  if (end == 0 || lines <= 0) return lines <= 0 ? end : 0;
+  if (ReadLocked(end - 1, 1).data == "\n") --end;
+  // Scan back only through output that can be read without a gap.
+  const int64_t floor = file_bytes_ >= RingStart() ? 0 : RingStart();
+  int seen = 0;
+  int64_t pos = end;
+  while (pos > floor) {
+    int64_t start = std::max(floor, pos - kScanBytes);
+    std::string buf;
+    for (int64_t at = start; at < pos;) {
+      Chunk c = ReadLocked(at, static_cast<size_t>(pos - at));
+      if (c.next != at + static_cast<int64_t>(c.data.size())) return pos;  // A gap: stop here.
+      buf += c.data;
+      at = c.next;
+    }
+    for (int64_t i = static_cast<int64_t>(buf.size()) - 1; i >= 0; --i) {
+      if (buf[static_cast<size_t>(i)] == '\n' && ++seen == lines) return start + i + 1;
+    }
+    pos = start;
+  }
+  return floor;
+}
+
+int64_t SessionLog::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return size_;
+}
+
+bool SessionLog::closed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return closed_;
+}
+
+absl::Time SessionLog::last_output() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_output_;
+}
+
+int64_t SessionLog::file_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return file_bytes_;
+}
+
+}  // namespace gantry::worker
