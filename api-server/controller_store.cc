@@ -106,7 +106,7 @@ absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::Candidates(
     pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerCandidates), p.gpu_count,
                                     p.min_gpu_memory_bytes, absl::ToDoubleSeconds(freshness_),
                                     p.controller_id, p.controller_type, p.selector_json, limit,
-                                    p.skills_json);
+                                    p.skills_json, p.gpu_model);
     for (const auto& row : r) {
       out.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()});
     }
@@ -133,6 +133,8 @@ absl::StatusOr<FleetSummary> ControllerStore::Summary() {
     out.selectable_controllers = r[0][0].as<int>();
     out.max_free_gpus_per_worker = r[0][1].as<int>();
     out.registered_controllers = r[0][2].as<int>();
+    out.gpus_total = r[0][3].as<int64_t>();
+    out.gpus_reserved = r[0][4].as<int64_t>();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

@@ -24,6 +24,7 @@ struct ControllerTarget {
 struct PlacementRequest {
   int gpu_count = 0;
   int64_t min_gpu_memory_bytes = 0;
+  std::string gpu_model;  // Case-insensitive substring of the device name; "" = any.
   std::string controller_id;
   std::string controller_type;
   std::string selector_json = "{}";
@@ -34,6 +35,8 @@ struct FleetSummary {
   int selectable_controllers = 0;
   int max_free_gpus_per_worker = 0;
   int registered_controllers = 0;
+  int64_t gpus_total = 0;     // On selectable controllers.
+  int64_t gpus_reserved = 0;  // Of those, held by sessions.
 };
 
 class ControllerStore {

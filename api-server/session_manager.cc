@@ -52,9 +52,10 @@ absl::Status SessionManager::NoCapacityError(const v1::CreateSessionRequest& req
   return absl::ResourceExhaustedError(absl::StrCat(
       "spec.resources.gpus: asked for ", gpus.count(), " GPU(s)",
       gpus.min_memory_bytes() > 0 ? absl::StrCat(" with at least ", gpus.min_memory_bytes(), " bytes each") : "",
-      where, "; the most free GPUs on any one worker in the fleet is ",
-      fleet.max_free_gpus_per_worker, " across ", fleet.selectable_controllers,
-      " healthy controller(s). Ask for fewer or wait for GPUs to free up"));
+      where, "; the fleet's ", fleet.selectable_controllers, " healthy controller(s) have ",
+      fleet.gpus_total - fleet.gpus_reserved, " of ", fleet.gpus_total,
+      " GPU(s) unreserved, at most ", fleet.max_free_gpus_per_worker,
+      " free on any one worker. Ask for fewer or wait for GPUs to free up"));
 }
 
 absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
@@ -84,31 +85,34 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
   PlacementRequest placement;
   placement.gpu_count = request.spec().resources().gpus().count();
   placement.min_gpu_memory_bytes = request.spec().resources().gpus().min_memory_bytes();
+  placement.gpu_model = request.spec().resources().gpus().model();
   placement.controller_id = request.controller_id();
   placement.controller_type = request.controller_type();
   placement.selector_json = JsonStringMap(request.controller_selector());
   placement.skills_json = JsonStringArray({request.spec().skills().begin(), request.spec().skills().end()});
-  // Nothing is written when nothing can take the session.
   ASSIGN_OR_RETURN(auto candidates, controllers_->Candidates(placement, max_attempts_));
-  if (candidates.empty()) return NoCapacityError(request);
 
-  auto created = sessions_->Create(caller.principal, request.request_id(), request.template_id(),
-                                   request.spec());
-  if (created.status().code() == absl::StatusCode::kAlreadyExists) {
-    // A concurrent retry with the same request_id won the insert: return its session.
-    ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
-    if (existing) return sessions_->Get(*existing);
-  }
-  if (!created.ok()) return created.status();
-
-  absl::Status last_error;
-  v1::Session session = *created;
+  // Each candidate in turn: reserve its GPUs in PostgreSQL together with inserting the session,
+  // then ask the controller. A reservation that no longer fits or a controller that refuses
+  // sends the session to the next candidate; when none takes it, nothing is left written.
+  std::vector<std::string> refusals;
+  bool all_unavailable = true;
   for (const ControllerTarget& target : candidates) {
-    PhaseChange scheduled;
-    scheduled.phase = v1::SESSION_PHASE_SCHEDULED;
-    scheduled.controller_id = target.id;
-    scheduled.message = absl::StrCat("placing on controller ", target.name);
-    ASSIGN_OR_RETURN(session, sessions_->Transition(session.id(), scheduled));
+    Reservation reservation{target.id, absl::StrCat("placing on controller ", target.name)};
+    auto created = sessions_->Create(caller.principal, request.request_id(), request.template_id(),
+                                     request.spec(), &reservation);
+    if (created.status().code() == absl::StatusCode::kAlreadyExists) {
+      // A concurrent retry with the same request_id won the insert: return its session.
+      ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
+      if (existing) return sessions_->Get(*existing);
+    }
+    if (created.status().code() == absl::StatusCode::kResourceExhausted) {
+      refusals.push_back(absl::StrCat(target.name, ": ", created.status().message()));
+      all_unavailable = false;
+      continue;  // Taken by a concurrent create since the candidates were listed.
+    }
+    if (!created.ok()) return created.status();
+    v1::Session session = *std::move(created);
     (void)controllers_->NoteSelected(target.id);
 
     v1::ControllerCreateSessionRequest call;
@@ -125,17 +129,28 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
       }
       return placed;
     }
-    last_error = response.status();
-    if (last_error.code() != absl::StatusCode::kResourceExhausted &&
-        last_error.code() != absl::StatusCode::kUnavailable) {
-      break;  // Not a refusal another controller could fix.
+    const absl::Status& refused = response.status();
+    if (refused.code() != absl::StatusCode::kResourceExhausted &&
+        refused.code() != absl::StatusCode::kUnavailable) {
+      // Not a refusal another controller could fix: the session keeps the record of why.
+      PhaseChange failed;
+      failed.phase = v1::SESSION_PHASE_FAILED;
+      failed.message = absl::StrCat("placement failed: ", refused.message());
+      (void)sessions_->Transition(session.id(), failed);
+      return Annotate(refused, absl::StrCat("session ", session.id(), " FAILED"));
     }
+    // Never acknowledged to anyone: remove it, which releases its reservation. (Had an
+    // UNAVAILABLE controller started it after all, the controller's next report names a session
+    // PostgreSQL does not know, and it is stopped.)
+    RETURN_IF_ERROR(sessions_->Discard(session.id()));
+    refusals.push_back(absl::StrCat(target.name, ": ", refused.message()));
+    all_unavailable = all_unavailable && refused.code() == absl::StatusCode::kUnavailable;
   }
-  PhaseChange failed;
-  failed.phase = v1::SESSION_PHASE_FAILED;
-  failed.message = absl::StrCat("placement failed: ", last_error.message());
-  (void)sessions_->Transition(session.id(), failed);
-  return Annotate(last_error, absl::StrCat("session ", session.id(), " FAILED"));
+  absl::Status none = NoCapacityError(request);
+  if (refusals.empty()) return none;
+  // Every candidate unreachable is an outage to retry, not a full fleet.
+  absl::StatusCode code = all_unavailable ? absl::StatusCode::kUnavailable : none.code();
+  return absl::Status(code, absl::StrCat(none.message(), " (tried ", absl::StrJoin(refusals, "; "), ")"));
 }
 
 absl::StatusOr<v1::Session> SessionManager::Get(const Caller& caller, const std::string& id) {

@@ -83,23 +83,56 @@ absl::StatusOr<std::optional<std::string>> SessionStore::FindByRequestId(
 absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
                                                  const std::string& request_id,
                                                  const std::string& template_id,
-                                                 const v1::SessionSpec& spec) {
+                                                 const v1::SessionSpec& spec,
+                                                 const Reservation* reservation) {
+  const int gpus = spec.resources().gpus().count();
   absl::StatusOr<v1::Session> out = absl::InternalError("not run");
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    std::string phase(PhaseName(v1::SESSION_PHASE_PENDING));
-    pqxx::result r = tx.exec_params(std::string(sql::kInsertSession), owner, request_id,
-                                    template_id, ToJson(spec), JsonStringMap(spec.labels()),
-                                    spec.resources().gpus().count(), phase);
+    if (reservation != nullptr && gpus > 0) {
+      pqxx::result locked = tx.exec_params(std::string(sql::kLockControllerForReservation),
+                                           reservation->controller_id);
+      if (locked.empty()) {
+        out = absl::ResourceExhaustedError(absl::StrCat(
+            "controller ", reservation->controller_id, " is no longer healthy and uncordoned"));
+        return absl::OkStatus();  // Rolled back: nothing written.
+      }
+      const int total = locked[0][0].as<int>();
+      const int held = tx.exec_params(std::string(sql::kSumReservedGpus), reservation->controller_id)[0][0].as<int>();
+      if (total - held < gpus) {
+        out = absl::ResourceExhaustedError(absl::StrCat("controller ", reservation->controller_id, " has ",
+                                                        total - held, " of its ", total,
+                                                        " GPU(s) unreserved; the session needs ", gpus));
+        return absl::OkStatus();
+      }
+    }
+    const std::string pending(PhaseName(v1::SESSION_PHASE_PENDING));
+    const std::string scheduled(PhaseName(v1::SESSION_PHASE_SCHEDULED));
+    const std::string& phase = reservation != nullptr ? scheduled : pending;
+    const std::string controller_id = reservation != nullptr ? reservation->controller_id : "";
+    const std::string message = reservation != nullptr ? reservation->message : "";
+    pqxx::result r = tx.exec_params(std::string(sql::kInsertSession), owner, request_id, template_id,
+                                    ToJson(spec), JsonStringMap(spec.labels()), gpus, phase,
+                                    controller_id, message);
     std::string id = r[0][0].as<std::string>();
-    tx.exec_params(std::string(sql::kInsertSessionEvent), id, std::string(), phase,
-                   std::string("created"));
+    tx.exec_params(std::string(sql::kInsertSessionEvent), id, std::string(), pending, std::string("created"));
+    if (reservation != nullptr) {
+      tx.exec_params(std::string(sql::kInsertSessionEvent), id, pending, scheduled, message);
+    }
     out = ReadSession(tx, id);
     tx.commit();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
   return out;
+}
+
+absl::Status SessionStore::Discard(const std::string& id) {
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_params(std::string(sql::kDeleteUnacknowledgedSession), id);
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<v1::Session> SessionStore::Get(const std::string& id) {

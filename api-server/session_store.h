@@ -30,6 +30,11 @@ struct PhaseChange {
   std::string url;
 };
 
+struct Reservation {
+  std::string controller_id;
+  std::string message;  // For the SCHEDULED event, e.g. which controller and why.
+};
+
 struct SessionQuery {
   std::string owner;  // "" = every owner (admins).
   v1::SessionPhase phase = v1::SESSION_PHASE_UNSPECIFIED;
@@ -55,9 +60,19 @@ class SessionStore {
   absl::StatusOr<std::optional<std::string>> FindByRequestId(const std::string& owner,
                                                              const std::string& request_id);
 
-  // Inserts a PENDING session and its first event. ALREADY_EXISTS if (owner, request_id) is taken.
+  // Inserts a session and its first events. ALREADY_EXISTS if (owner, request_id) is taken.
+  // Without a reservation the session is PENDING. With one, it is SCHEDULED on that controller
+  // and holds its GPUs there from this moment, checked against the controller's total under a
+  // lock on its row, so that concurrent creates through any replica never promise one GPU
+  // twice: RESOURCE_EXHAUSTED, and nothing written, when they are no longer free or the
+  // controller can no longer be chosen.
   absl::StatusOr<v1::Session> Create(const std::string& owner, const std::string& request_id,
-                                     const std::string& template_id, const v1::SessionSpec& spec);
+                                     const std::string& template_id, const v1::SessionSpec& spec,
+                                     const Reservation* reservation = nullptr);
+
+  // Deletes a SCHEDULED session that no client was told about (every controller refused it),
+  // with its events, releasing its reservation.
+  absl::Status Discard(const std::string& id);
 
   // NOT_FOUND if there is no such session.
   absl::StatusOr<v1::Session> Get(const std::string& id);

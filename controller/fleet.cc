@@ -405,7 +405,10 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
       return MakeResponse(session_id, existing->second);  // A retried call: same answer.
     }
     auto placement = Place(session_id, spec);
-    if (!placement.ok()) return placement.status();
+    if (!placement.ok()) {
+      spdlog::info("refused session {}: {}", session_id, placement.status().ToString());
+      return placement.status();
+    }
     SessionState& s = sessions_[session_id];
     s.worker_name = placement->worker_name;
     s.gpu_uuids = placement->gpu_uuids;

@@ -1,17 +1,26 @@
 -- Healthy, uncordoned controllers with a recent heartbeat that can hold the session's GPUs
--- on one worker and have its skills (on some worker; the controller checks they coincide), least loaded first, least recently chosen first on ties (round-robin).
+-- on one worker (as last reported), have GPUs of the model asked for, have room left after
+-- the GPUs already reserved in PostgreSQL, and have its skills (on some worker; the controller
+-- checks they coincide); least loaded first, least recently chosen first on ties (round-robin).
+-- Not locked: a hint. The reservation (lock_controller_for_reservation.sql) decides.
 -- $1 gpu count, $2 min GPU memory bytes, $3 heartbeat freshness in seconds,
 -- $4 explicit controller id or '', $5 controller type or '', $6 selector labels json,
--- $7 max candidates, $8 required skills json array
-SELECT id::text, endpoint, name
-FROM controllers
-WHERE status = 'healthy' AND NOT cordoned
-  AND last_heartbeat > now() - make_interval(secs => $3)
-  AND max_free_gpus_per_worker >= $1
-  AND ($1 = 0 OR max_gpu_memory_bytes >= $2)
-  AND ($4 = '' OR id::text = $4)
-  AND ($5 = '' OR type = $5)
-  AND labels @> $6::jsonb
-  AND skills @> $8::jsonb
-ORDER BY active_sessions, last_selected_at NULLS FIRST, id
+-- $7 max candidates, $8 required skills json array, $9 GPU model substring or ''
+SELECT c.id::text, c.endpoint, c.name
+FROM controllers c
+WHERE c.status = 'healthy' AND NOT c.cordoned
+  AND c.last_heartbeat > now() - make_interval(secs => $3)
+  AND c.max_free_gpus_per_worker >= $1
+  AND ($1 = 0 OR c.max_gpu_memory_bytes >= $2)
+  AND ($4 = '' OR c.id::text = $4)
+  AND ($5 = '' OR c.type = $5)
+  AND c.labels @> $6::jsonb
+  AND c.skills @> $8::jsonb
+  AND ($1 = 0 OR $9 = '' OR EXISTS (
+        SELECT 1 FROM jsonb_array_elements_text(COALESCE(c.capacity->'gpu_models', '[]'::jsonb)) m
+        WHERE strpos(lower(m), lower($9)) > 0))
+  AND ($1 = 0 OR c.gpus_total - (
+        SELECT COALESCE(sum(s.gpu_count), 0) FROM sessions s
+        WHERE s.controller_id = c.id AND s.phase NOT IN ('TERMINATED', 'FAILED')) >= $1)
+ORDER BY c.active_sessions, c.last_selected_at NULLS FIRST, c.id
 LIMIT $7

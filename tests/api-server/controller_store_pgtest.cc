@@ -29,6 +29,7 @@ struct Fixture {
     r.set_endpoint("127.0.0.1:1");
     (*r.mutable_labels())["zone"] = name == "a" ? "west" : "east";
     r.mutable_capacity()->set_max_free_gpus_per_worker(free_gpus);
+    r.mutable_capacity()->set_gpus_total(free_gpus);
     r.mutable_capacity()->set_max_gpu_memory_bytes(80LL << 30);
     auto reg = store.Register(r, Sha256Hex(token), absl::Hours(1));
     REQUIRE(reg.ok());

@@ -168,3 +168,76 @@ TEST_CASE("an unreachable database is UNAVAILABLE, not a crash", "[pg][sessions]
 }
 
 }  // namespace gantry::api
+
+namespace gantry::api {
+namespace {
+
+v1::SessionSpec GpuSpec(int gpus) {
+  v1::SessionSpec spec;
+  spec.add_command("sleep");
+  spec.mutable_resources()->mutable_gpus()->set_count(gpus);
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("a reservation holds GPUs from SCHEDULED until the session ends, and never twice", "[pg][reservation]") {
+  Fixture f;
+  std::string controller = f.db.Scalar(
+      "INSERT INTO controllers (name, type, endpoint, gpus_total) VALUES ('c1', 'gpu', 'x:1', 3) RETURNING id");
+  Reservation on_c1{controller, "placing on controller c1"};
+  auto two = f.store.Create("user/alice", "", "", GpuSpec(2), &on_c1);
+  REQUIRE(two.ok());
+  CHECK(two->phase() == v1::SESSION_PHASE_SCHEDULED);
+  CHECK(two->controller_id() == controller);
+  CHECK(f.db.Scalar("SELECT string_agg(to_phase, ',' ORDER BY id) FROM session_events WHERE session_id = '" +
+                    two->id() + "'") == "PENDING,SCHEDULED");
+  // One GPU is left: two do not fit, and the refusal writes nothing.
+  auto refused = f.store.Create("user/alice", "req-x", "", GpuSpec(2), &on_c1);
+  CHECK(refused.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(std::string(refused.status().message()).find("has 1 of its 3 GPU(s) unreserved") != std::string::npos);
+  CHECK(f.db.Scalar("SELECT count(*) FROM sessions") == "1");
+  CHECK(f.db.Scalar("SELECT count(*) FROM session_events") == "2");
+  // CPU-only sessions need no GPUs.
+  CHECK(f.store.Create("user/alice", "", "", GpuSpec(0), &on_c1).ok());
+  // The session ending gives its GPUs back.
+  REQUIRE(f.store.Transition(two->id(), To(v1::SESSION_PHASE_FAILED, "gone")).ok());
+  auto three = f.store.Create("user/alice", "", "", GpuSpec(3), &on_c1);
+  REQUIRE(three.ok());
+  // Discarding an unacknowledged session releases its reservation and leaves no trace.
+  REQUIRE(f.store.Discard(three->id()).ok());
+  CHECK(f.db.Scalar("SELECT count(*) FROM sessions WHERE id = '" + three->id() + "'") == "0");
+  CHECK(f.db.Scalar("SELECT count(*) FROM session_events WHERE session_id = '" + three->id() + "'") == "0");
+  // A cordoned or unhealthy controller takes no reservation.
+  f.db.Scalar("UPDATE controllers SET cordoned = true RETURNING 1");
+  CHECK(f.store.Create("user/alice", "", "", GpuSpec(1), &on_c1).status().code() ==
+        absl::StatusCode::kResourceExhausted);
+}
+
+TEST_CASE("concurrent reservations never exceed a controller's GPUs", "[pg][reservation]") {
+  Fixture f;
+  std::string controller = f.db.Scalar(
+      "INSERT INTO controllers (name, type, endpoint, gpus_total) VALUES ('c1', 'gpu', 'x:1', 5) RETURNING id");
+  Reservation on_c1{controller, "race"};
+  std::atomic<int> ok{0}, exhausted{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 24; ++i) {
+    threads.emplace_back([&] {
+      auto s = f.store.Create("user/alice", "", "", GpuSpec(1), &on_c1);
+      if (s.ok()) {
+        ++ok;
+      } else if (s.status().code() == absl::StatusCode::kResourceExhausted) {
+        ++exhausted;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 5);
+  CHECK(exhausted == 19);
+  CHECK(other == 0);
+  CHECK(f.db.Scalar("SELECT sum(gpu_count) FROM sessions") == "5");
+}
+
+}  // namespace gantry::api

@@ -26,8 +26,9 @@ LocalFleet::~LocalFleet() {
   api_.reset();
 }
 
-void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
-  std::string port_file = dir_.Sub("api.port");
+std::unique_ptr<Process> LocalFleet::LaunchApi(const std::string& name, const std::string& dsn,
+                                               bool wait_until_serving, int* port) {
+  std::string port_file = dir_.Sub(name + ".port");
   std::remove(port_file.c_str());
   std::map<std::string, std::string> env{
           {"GANTRY_DATABASE_URL", dsn.empty() ? db_->dsn() : dsn},
@@ -41,15 +42,15 @@ void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
           {"GANTRY_SHUTDOWN_GRACE", "2s"},
           {"GRPC_DNS_RESOLVER", "native"}};
   for (const auto& [k, v] : api_env) env[k] = v;
-  api_ = std::make_unique<Process>(
+  auto api = std::make_unique<Process>(
       std::vector<std::string>{BinaryPath("gantry-api"), "--listen", "127.0.0.1:0", "--port-file",
                                port_file},
-      env, dir_.Sub("api.log"));
-  api_port_ = WaitForPortFile(port_file, absl::Seconds(10));
-  INFO(api_->Log());
-  REQUIRE(api_port_ > 0);
-  if (!wait_until_serving) return;
-  auto channel = ChannelWithCert(pki_->dir() + "/admin-ops");
+      env, dir_.Sub(name + ".log"));
+  *port = WaitForPortFile(port_file, absl::Seconds(10));
+  INFO(api->Log());
+  REQUIRE(*port > 0);
+  if (!wait_until_serving) return api;
+  auto channel = ChannelTo(*port, pki_->dir() + "/admin-ops");
   bool serving = WaitFor([&] {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -59,8 +60,19 @@ void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
     grpc::Status s = grpc::health::v1::Health::NewStub(channel)->Check(&ctx, req, &resp);
     return s.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
   }, absl::Seconds(20));
-  INFO(api_->Log());
+  INFO(api->Log());
   REQUIRE(serving);
+  return api;
+}
+
+void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
+  api_ = LaunchApi("api", dsn, wait_until_serving, &api_port_);
+}
+
+int LocalFleet::StartApiReplica() {
+  int port = 0;
+  api_replicas_.push_back(LaunchApi(absl::StrCat("api", api_replicas_.size() + 2), "", true, &port));
+  return port;
 }
 
 std::unique_ptr<Process> LocalFleet::LaunchController(const std::string& name,
@@ -159,14 +171,21 @@ std::shared_ptr<grpc::Channel> LocalFleet::ChannelWithCert(const std::string& ce
   return grpc::CreateChannel(api_address(), *creds);
 }
 
+std::shared_ptr<grpc::Channel> LocalFleet::ChannelTo(int port, const std::string& cert_prefix) const {
+  auto creds = MakeChannelCredentials({pki_->ca(), cert_prefix + ".crt", cert_prefix + ".key"});
+  REQUIRE(creds.ok());
+  return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), *creds);
+}
+
 std::shared_ptr<grpc::Channel> LocalFleet::ChannelWithoutCert() const {
   auto creds = MakeChannelCredentials({pki_->ca(), "", ""});
   REQUIRE(creds.ok());
   return grpc::CreateChannel(api_address(), *creds);
 }
 
-std::unique_ptr<v1::SessionService::Stub> LocalFleet::AdminSessions() const {
-  return v1::SessionService::NewStub(ChannelWithCert(pki_->dir() + "/admin-ops"));
+std::unique_ptr<v1::SessionService::Stub> LocalFleet::AdminSessions(int port) const {
+  return v1::SessionService::NewStub(
+      port == 0 ? ChannelWithCert(pki_->dir() + "/admin-ops") : ChannelTo(port, pki_->dir() + "/admin-ops"));
 }
 
 v1::SessionSpec SleepSpec(const std::string& marker_seconds, int gpus) {

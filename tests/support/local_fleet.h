@@ -26,6 +26,8 @@ class LocalFleet {
 
   // The API server against `dsn` (default: this fleet's own fresh database).
   void StartApi(const std::string& dsn = "", bool wait_until_serving = true);
+  // Another API server replica on this fleet's database, once SERVING; returns its port.
+  int StartApiReplica();
   void StartController(const std::string& name = "node1");
   // Kills controller `index` with SIGKILL and starts it again on the same address, with the
   // same name and certificate (its workers dial that address).
@@ -48,7 +50,9 @@ class LocalFleet {
   std::shared_ptr<grpc::Channel> ChannelWithCert(const std::string& cert_prefix,
                                                  const std::string& ca = "") const;
   std::shared_ptr<grpc::Channel> ChannelWithoutCert() const;
-  std::unique_ptr<v1::SessionService::Stub> AdminSessions() const;  // admin client cert
+  // As the admin (client certificate), on the first API server or the replica on `port`.
+  std::unique_ptr<v1::SessionService::Stub> AdminSessions(int port = 0) const;
+  std::shared_ptr<grpc::Channel> ChannelTo(int port, const std::string& cert_prefix) const;
 
   Pki& pki() { return *pki_; }
   TestDatabase& db() { return *db_; }
@@ -67,7 +71,10 @@ class LocalFleet {
   std::vector<std::string> controller_names_;
   std::unique_ptr<Process> LaunchController(const std::string& name, const std::string& listen,
                                             const std::string& port_file);
+  std::unique_ptr<Process> LaunchApi(const std::string& name, const std::string& dsn,
+                                     bool wait_until_serving, int* port);
   std::unique_ptr<Process> api_;
+  std::vector<std::unique_ptr<Process>> api_replicas_;
   std::vector<std::unique_ptr<Process>> controllers_;
   std::vector<std::unique_ptr<Process>> workers_;
 };
