@@ -127,27 +127,60 @@ void HealthChecker::CheckAll() {
     spdlog::warn("controller {} ({}) is now {}: {}", t.name, t.id, after, health.status().ToString());
   }
   FailSessionsOfLostControllers();
+  FailAbandonedPlacements();
+}
+
+void HealthChecker::FailAbandonedPlacements() {
+  std::vector<std::string> stuck;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    for (const auto& row : tx.exec_params(std::string(sql::kSelectStuckPlacements),
+                                          absl::ToDoubleSeconds(config_.placement_timeout))) {
+      stuck.push_back(row[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return;
+  for (const auto& id : stuck) {
+    PhaseChange failed;
+    failed.phase = v1::SESSION_PHASE_FAILED;
+    failed.message = absl::StrCat("placement abandoned: no answer from its controller within ",
+                                  absl::FormatDuration(config_.placement_timeout),
+                                  " (the API server placing it stopped)");
+    failed.only_from = v1::SESSION_PHASE_SCHEDULED;  // One that moved on meanwhile stays as it is.
+    (void)sessions_->Transition(id, failed);
+  }
+  if (!stuck.empty()) spdlog::warn("{} abandoned placement(s) marked FAILED", stuck.size());
 }
 
 // Separate from marking the controller offline, and repeated every tick, so sessions are
 // failed even if a previous leader died between the two steps.
 void HealthChecker::FailSessionsOfLostControllers() {
-  std::vector<std::pair<std::string, std::string>> lost;  // session id, controller name
+  struct Lost {
+    std::string session_id, controller;
+    bool by_missed_checks;
+  };
+  std::vector<Lost> lost;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     for (const auto& row : tx.exec_params(std::string(sql::kSelectSessionsOnLostControllers),
-                                          config_.offline_after)) {
-      lost.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
+                                          config_.offline_after,
+                                          absl::ToDoubleSeconds(config_.deregistered_grace))) {
+      lost.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<bool>()});
     }
     return absl::OkStatus();
   });
   if (!s.ok()) return;
-  for (const auto& [id, name] : lost) {
+  for (const auto& l : lost) {
     PhaseChange failed;
     failed.phase = v1::SESSION_PHASE_FAILED;
-    failed.message = absl::StrCat("controller ", name, " went offline (", config_.offline_after,
-                                  " health checks missed); the session's state is unknown");
-    (void)sessions_->Transition(id, failed);
+    failed.message =
+        l.by_missed_checks
+            ? absl::StrCat("controller ", l.controller, " went offline (", config_.offline_after,
+                           " health checks missed); the session's state is unknown")
+            : absl::StrCat("controller ", l.controller, " deregistered and did not come back within ",
+                           absl::FormatDuration(config_.deregistered_grace), "; the session's state is unknown");
+    (void)sessions_->Transition(l.session_id, failed);
   }
   if (!lost.empty()) spdlog::warn("{} session(s) on offline controllers marked FAILED", lost.size());
 }

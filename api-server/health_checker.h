@@ -35,6 +35,12 @@ struct HealthCheckConfig {
   absl::Duration interval = absl::Seconds(5);
   int unhealthy_after = 3;
   int offline_after = 6;
+  // A controller that deregistered (shut down) and has not registered again within this long
+  // is lost: its sessions become FAILED. Shorter than a restart would be a false alarm.
+  absl::Duration deregistered_grace = absl::Minutes(2);
+  // A session SCHEDULED for longer than this was abandoned by the replica placing it (longer
+  // than any controller call may take).
+  absl::Duration placement_timeout = absl::Seconds(90);
   // Whether the schema is migrated and the database reachable; checks wait until it is.
   std::function<bool()> database_ready = [] { return true; };
 };
@@ -54,6 +60,7 @@ class HealthChecker {
   bool TryLead();
   void CheckAll();
   void FailSessionsOfLostControllers();
+  void FailAbandonedPlacements();
 
   HealthCheckConfig config_;
   PgPool* pool_;

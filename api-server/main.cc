@@ -45,6 +45,7 @@ struct ApiConfig {
   absl::Duration health_check_interval = absl::Seconds(5);
   int64_t unhealthy_after = 3;
   int64_t offline_after = 6;
+  absl::Duration deregistered_grace = absl::Minutes(2);
   absl::Duration shutdown_grace = absl::Seconds(10);
   int64_t max_message_bytes = 16 * 1024 * 1024;
   std::string log_format = "text";
@@ -81,6 +82,8 @@ int main(int argc, char** argv) {
                     "how often the leading replica calls HealthCheck on every controller");
   flags.AddInt("unhealthy-after", &cfg.unhealthy_after,
                "missed health checks in a row that make a controller unhealthy (unselectable)");
+  flags.AddDuration("deregistered-grace", &cfg.deregistered_grace,
+                    "how long a controller that shut down may take to come back before its sessions are FAILED");
   flags.AddInt("offline-after", &cfg.offline_after,
                "missed health checks in a row that make a controller offline and fail its sessions");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
@@ -150,6 +153,7 @@ int main(int argc, char** argv) {
   db_monitor.Start(server->server.get());
   HealthChecker health_checker({cfg.database_url, cfg.health_check_interval,
                                 static_cast<int>(cfg.unhealthy_after), static_cast<int>(cfg.offline_after),
+                                cfg.deregistered_grace, 3 * cfg.controller_call_timeout,
                                 [&db_monitor] { return db_monitor.CheckReady().ok(); }},
                                &pool, &session_store, &controller_client);
   health_checker.Start();

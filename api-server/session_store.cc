@@ -160,7 +160,8 @@ absl::StatusOr<v1::Session> SessionStore::Transition(const std::string& id,
         out = current.status();
         return absl::OkStatus();
       }
-      if (!IsLegalTransition(current->phase(), change.phase)) {
+      if (!IsLegalTransition(current->phase(), change.phase) ||
+          (change.only_from && current->phase() != *change.only_from)) {
         out = absl::FailedPreconditionError(
             absl::StrCat("session ", id, " is ", PhaseName(current->phase()), " and cannot become ",
                          PhaseName(change.phase)));

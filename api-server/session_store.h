@@ -28,6 +28,8 @@ struct PhaseChange {
   std::string node_id;
   std::optional<std::vector<std::string>> gpu_uuids;
   std::string url;
+  // Set: the change applies only while the session is in this phase (FAILED_PRECONDITION if not).
+  std::optional<v1::SessionPhase> only_from;
 };
 
 struct Reservation {

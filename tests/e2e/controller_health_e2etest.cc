@@ -62,3 +62,62 @@ TEST_CASE("when the replica running health checks dies, another takes over", "[e
 }
 
 }  // namespace gantry::testing
+
+namespace gantry::testing {
+
+TEST_CASE("a controller that shuts down and does not come back loses its sessions after the grace",
+          "[e2e][health]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_DEREGISTERED_GRACE"] = "3s";
+  fleet.StartSingleNode("1");
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = SleepSpec("3600.8181");
+  v1::Session s;
+  grpc::ClientContext ctx;
+  REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, req, &s).ok());
+  auto phase = [&] { return fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + s.id() + "'"); };
+
+  fleet.controller().Signal(SIGTERM);  // Graceful: it deregisters, as a restarting one does.
+  REQUIRE(fleet.controller().Wait(absl::Seconds(10)) != -1);
+  CHECK(fleet.db().Scalar("SELECT status FROM controllers WHERE name = 'node1'") == "offline");
+  // Within the grace it may still come back: the session is left alone.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  CHECK(phase() == "RUNNING");
+  bool failed = WaitFor([&] { return phase() == "FAILED"; }, absl::Seconds(6));
+  INFO(fleet.api().Log());
+  REQUIRE(failed);
+  CHECK(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + s.id() + "'")
+            .find("controller node1 deregistered and did not come back within 3s") != std::string::npos);
+}
+
+}  // namespace gantry::testing
+
+namespace gantry::testing {
+
+TEST_CASE("a placement abandoned by a replica that died releases its reservation", "[e2e][health]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_CONTROLLER_CALL_TIMEOUT"] = "1s";  // Abandoned after three times that.
+  fleet.StartSingleNode("1");
+  // What a replica SIGKILLed between reserving and hearing back from the controller leaves: a
+  // SCHEDULED session holding a GPU. Next to it, a RUNNING one that must be left alone.
+  std::string controller = fleet.db().Scalar("SELECT id FROM controllers WHERE name = 'node1'");
+  auto insert = [&](const std::string& phase) {
+    return fleet.db().Scalar(
+        "INSERT INTO sessions (owner, spec, gpu_count, phase, controller_id, updated_at) "
+        "VALUES ('user/alice', '{}', 1, '" + phase + "', '" + controller + "', now() - interval '1 hour') "
+        "RETURNING id");
+  };
+  std::string stuck = insert("SCHEDULED");
+  std::string running = insert("RUNNING");
+  auto phase = [&](const std::string& id) {
+    return fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + id + "'");
+  };
+  bool failed = WaitFor([&] { return phase(stuck) == "FAILED"; }, absl::Seconds(5));
+  INFO(fleet.api().Log());
+  REQUIRE(failed);
+  CHECK(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + stuck + "'")
+            .find("placement abandoned") != std::string::npos);
+  CHECK(phase(running) == "RUNNING");
+}
+
+}  // namespace gantry::testing
