@@ -40,6 +40,13 @@ class ControllerClient {
                                   const v1::ControllerStreamLogsRequest& request,
                                   const std::function<bool(const v1::LogEntry&)>& sink,
                                   const std::function<bool()>& cancelled) = 0;
+  // Relays an invoke: each chunk goes to `sink` as it arrives (a slow sink slows the stream
+  // down). The caller's deadline and cancellation carry over to the controller. Returns the
+  // controller's status; `*chunks` counts the chunks relayed, so a caller can tell whether
+  // another controller may still try.
+  virtual absl::Status Invoke(const std::string& endpoint, const grpc::ServerContext& caller,
+                              const v1::InvokeRequest& request,
+                              const std::function<bool(const v1::InvokeChunk&)>& sink, int64_t* chunks) = 0;
 };
 
 class GrpcControllerClient : public ControllerClient {
@@ -59,6 +66,9 @@ class GrpcControllerClient : public ControllerClient {
                                                       absl::Duration timeout) override;
   absl::StatusOr<v1::SessionMetricsResponse> GetSessionMetrics(
       const std::string& endpoint, const std::string& session_id) override;
+  absl::Status Invoke(const std::string& endpoint, const grpc::ServerContext& caller,
+                      const v1::InvokeRequest& request,
+                      const std::function<bool(const v1::InvokeChunk&)>& sink, int64_t* chunks) override;
   absl::Status StreamLogs(const std::string& endpoint, const v1::ControllerStreamLogsRequest& request,
                           const std::function<bool(const v1::LogEntry&)>& sink,
                           const std::function<bool()>& cancelled) override;

@@ -116,6 +116,27 @@ absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::Candidates(
   return out;
 }
 
+absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::InvokeCandidates(
+    const std::string& capability, const std::function<bool(const std::string& version)>& matches, int limit) {
+  std::vector<ControllerTarget> out;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kSelectInvokeCandidates), capability,
+                                    absl::ToDoubleSeconds(freshness_));
+    for (const auto& row : r) {
+      if (static_cast<int>(out.size()) >= limit) break;
+      std::string id = row[0].as<std::string>();
+      if (!matches(row[3].as<std::string>())) continue;
+      bool seen = false;
+      for (const auto& t : out) seen = seen || t.id == id;
+      if (!seen) out.push_back({id, row[1].as<std::string>(), row[2].as<std::string>()});
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::Status ControllerStore::NoteSelected(const std::string& controller_id) {
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);

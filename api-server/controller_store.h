@@ -2,6 +2,7 @@
 // heartbeats and candidate selection. Thread-safe; blocking (see SessionStore).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,9 @@ class ControllerStore {
   // Controllers that could take the placement, best first (least loaded, then round-robin).
   absl::StatusOr<std::vector<ControllerTarget>> Candidates(const PlacementRequest& request,
                                                            int limit);
+  // Controllers whose workers serve `capability` at a version `matches` accepts, best first.
+  absl::StatusOr<std::vector<ControllerTarget>> InvokeCandidates(
+      const std::string& capability, const std::function<bool(const std::string& version)>& matches, int limit);
   absl::Status NoteSelected(const std::string& controller_id);
   absl::StatusOr<FleetSummary> Summary();
   absl::StatusOr<ControllerTarget> Get(const std::string& controller_id);

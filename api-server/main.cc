@@ -48,6 +48,7 @@ struct ApiConfig {
   absl::Duration deregistered_grace = absl::Minutes(2);
   absl::Duration shutdown_grace = absl::Seconds(10);
   int64_t max_message_bytes = 16 * 1024 * 1024;
+  int64_t max_invoke_payload_bytes = 4 * 1024 * 1024;
   std::string log_format = "text";
   std::string log_level = "info";
   bool migrate_only = false;
@@ -88,6 +89,7 @@ int main(int argc, char** argv) {
                "missed health checks in a row that make a controller offline and fail its sessions");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
   flags.AddInt("max-message-bytes", &cfg.max_message_bytes, "largest request accepted");
+  flags.AddInt("max-invoke-payload-bytes", &cfg.max_invoke_payload_bytes, "largest invoke payload accepted");
   flags.AddString("log-format", &cfg.log_format, "text or json");
   flags.AddString("log-level", &cfg.log_level, "trace, debug, info, warn or error");
   flags.AddBool("migrate-only", &cfg.migrate_only, "apply pending migrations and exit");
@@ -143,7 +145,8 @@ int main(int argc, char** argv) {
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
   AdminManager admin_manager(&admin_store, &controller_client, &template_store);
   AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager);
-  InvokeServiceImpl invoke_service(&authenticator);
+  InvokeServiceImpl invoke_service(&authenticator, &controller_store, &controller_client,
+                                   cfg.max_invoke_payload_bytes);
 
   auto server = gantry::StartGrpcServer(
       cfg.listen, *server_creds,

@@ -58,6 +58,7 @@ bool ApiLink::Register() {
   for (const auto& [k, v] : config_.labels) (*request.mutable_labels())[k] = v;
   *request.mutable_capacity() = snap.capacity;
   for (const auto& s : snap.skills) request.add_skills(s);
+  for (const auto& c : snap.capabilities) *request.add_capabilities() = c;
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
   v1::RegisterControllerResponse response;
@@ -89,6 +90,7 @@ bool ApiLink::SendHeartbeat() {
   *request.mutable_capacity() = snap.capacity;
   *request.mutable_load() = snap.load;
   for (const auto& s : snap.skills) request.add_skills(s);
+  for (const auto& c : snap.capabilities) *request.add_capabilities() = c;
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
   v1::HeartbeatResponse response;

@@ -16,14 +16,6 @@ absl::Status CheckSessionId(const std::string& id) {
   return absl::OkStatus();
 }
 
-grpc::Status NotYet(const char* what) {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      absl::StrCat("ControllerService.", what,
-                                   " is not implemented yet (planned in the controller/worker and "
-                                   "invoke issues)"));
-}
-
-
 }  // namespace
 
 #define GANTRY_REQUIRE_API_SERVER(ctx)                                          \
@@ -157,6 +149,7 @@ grpc::Status ControllerServiceImpl::GetCapabilities(grpc::ServerContext* ctx,
   *response->mutable_capacity() = snap.capacity;
   for (const auto& [k, v] : config_.labels) (*response->mutable_labels())[k] = v;
   for (const auto& s : snap.skills) response->add_skills(s);
+  for (const auto& c : snap.capabilities) *response->add_capabilities() = c;
   return grpc::Status::OK;
 }
 
@@ -180,12 +173,6 @@ grpc::Status ControllerServiceImpl::ListWorkers(grpc::ServerContext* ctx,
   GANTRY_REQUIRE_API_SERVER(ctx);
   for (auto& w : fleet_->Workers()) *response->add_workers() = std::move(w);
   return grpc::Status::OK;
-}
-
-grpc::Status ControllerServiceImpl::Invoke(grpc::ServerContext* ctx, const v1::InvokeRequest*,
-                                           grpc::ServerWriter<v1::InvokeChunk>*) {
-  GANTRY_REQUIRE_API_SERVER(ctx);
-  return NotYet("Invoke");
 }
 
 }  // namespace gantry::controller

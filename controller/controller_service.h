@@ -3,7 +3,8 @@
 #pragma once
 
 #include "controller/fleet.h"
-#include "controller/log_relay.h"
+#include "controller/credit_relay.h"
+#include "controller/invoke_router.h"
 #include "gantry/v1/controller_service.grpc.pb.h"
 
 namespace gantry::controller {
@@ -13,12 +14,13 @@ struct ControllerServiceConfig {
   std::map<std::string, std::string> labels;
   absl::Duration start_wait = absl::Seconds(10);
   absl::Duration stop_grace = absl::Seconds(10);
+  int64_t max_invoke_payload_bytes = 4 << 20;
 };
 
 class ControllerServiceImpl final : public v1::ControllerService::Service {
  public:
-  ControllerServiceImpl(Fleet* fleet, LogRelay* logs, ControllerServiceConfig config)
-      : fleet_(fleet), logs_(logs), config_(std::move(config)) {}
+  ControllerServiceImpl(Fleet* fleet, LogRelay* logs, InvokeRelay* invokes, ControllerServiceConfig config)
+      : fleet_(fleet), logs_(logs), invokes_(invokes), config_(std::move(config)) {}
 
   grpc::Status CreateSession(grpc::ServerContext* ctx,
                              const v1::ControllerCreateSessionRequest* request,
@@ -48,8 +50,15 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
                       grpc::ServerWriter<v1::InvokeChunk>* writer) override;
 
  private:
+  // One attempt at serving an invoke on `target`. Sets *retry when the worker failed (or was
+  // busy) before the first chunk, so another worker may take the request.
+  grpc::Status InvokeOn(grpc::ServerContext* ctx, const v1::InvokeRequest& request, const InvokeTarget& target,
+                        grpc::ServerWriter<v1::InvokeChunk>* writer, bool* retry);
+
   Fleet* fleet_;
   LogRelay* logs_;
+  InvokeRelay* invokes_;
+  InvokeRouter router_;
   ControllerServiceConfig config_;
 };
 

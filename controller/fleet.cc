@@ -90,7 +90,9 @@ absl::StatusOr<std::string> Fleet::RegisterWorker(const v1::RegisterWorkerReques
   w.node_id = r.node_id().empty() ? node_id_ : r.node_id();
   w.gpus.assign(r.hardware().gpus().begin(), r.hardware().gpus().end());
   w.skills.assign(r.skills().begin(), r.skills().end());
-  spdlog::info("worker {} registered: {} GPU(s), {} skill(s)", r.name(), w.gpus.size(), w.skills.size());
+  w.capabilities.assign(r.capabilities().begin(), r.capabilities().end());
+  spdlog::info("worker {} registered: {} GPU(s), {} skill(s), {} capabilit(ies)", r.name(), w.gpus.size(),
+               w.skills.size(), w.capabilities.size());
   return w.id;
 }
 
@@ -199,6 +201,7 @@ void Fleet::Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat&
   auto it = workers_.find(worker_name);
   if (it == workers_.end() || it->second.channel == nullptr) return;
   it->second.deadline = absl::Now() + heartbeat_interval_ * missed_beats_;
+  it->second.active_invokes = beat.active_invokes();
   // Skills follow the worker's models directory.
   std::vector<std::string> skills(beat.skills().begin(), beat.skills().end());
   if (skills != it->second.skills) {
@@ -622,10 +625,27 @@ absl::StatusOr<v1::SessionMetricsResponse> Fleet::Metrics(const std::string& ses
   return r;
 }
 
+std::vector<InvokeTarget> Fleet::WorkersWithCapability(
+    const std::string& capability, const std::function<bool(const std::string& version)>& matches) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<InvokeTarget> out;
+  for (const auto& [name, w] : workers_) {
+    if (w.channel == nullptr) continue;
+    for (const auto& c : w.capabilities) {
+      if (c.name() == capability && matches(c.version())) {
+        out.push_back({name, w.id, w.channel});
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 FleetSnapshot Fleet::Snapshot() {
   std::lock_guard<std::mutex> lock(mu_);
   FleetSnapshot snap;
   std::set<std::string> models, skills;
+  std::set<std::pair<std::string, std::string>> capabilities;
   int live = 0;
   for (const auto& [id, s] : sessions_) live += IsTerminal(s.phase) ? 0 : 1;
   for (const auto& [name, w] : workers_) {
@@ -644,6 +664,14 @@ FleetSnapshot Fleet::Snapshot() {
     snap.capacity.set_gpus_free(snap.capacity.gpus_free() + free);
     snap.capacity.set_max_free_gpus_per_worker(std::max(snap.capacity.max_free_gpus_per_worker(), free));
     skills.insert(w.skills.begin(), w.skills.end());
+    for (const auto& c : w.capabilities) capabilities.emplace(c.name(), c.version());
+    snap.load.set_active_invokes(snap.load.active_invokes() + w.active_invokes);
+  }
+  for (const auto& [name, version] : capabilities) {
+    v1::CapabilityInfo info;
+    info.set_name(name);
+    info.set_version(version);
+    snap.capabilities.push_back(std::move(info));
   }
   for (const auto& m : models) snap.capacity.add_gpu_models(m);
   snap.load.set_active_sessions(live);

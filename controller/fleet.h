@@ -48,6 +48,14 @@ struct FleetSnapshot {
   v1::ControllerCapacity capacity;
   v1::ControllerLoad load;
   std::vector<std::string> skills;
+  std::vector<v1::CapabilityInfo> capabilities;  // Of online workers, each name/version once.
+};
+
+// An online worker serving a capability, for InvokeRouter.
+struct InvokeTarget {
+  std::string worker_name;
+  std::string worker_id;
+  std::shared_ptr<WorkerChannel> channel;
 };
 
 class Fleet {
@@ -98,6 +106,10 @@ class Fleet {
   void OnMetrics(const std::string& worker_name, const v1::WorkerMetrics& metrics);
   absl::StatusOr<v1::SessionMetricsResponse> Metrics(const std::string& session_id);
 
+  // Online workers serving `capability` at a version `matches` accepts.
+  std::vector<InvokeTarget> WorkersWithCapability(
+      const std::string& capability, const std::function<bool(const std::string& version)>& matches);
+
   // Closes the streams of workers whose heartbeat deadline passed, and fails the sessions of
   // workers that stayed offline past the reconnect grace period.
   void ExpireSilentWorkers();
@@ -115,6 +127,8 @@ class Fleet {
     std::string node_id;
     std::vector<v1::GpuInfo> gpus;
     std::vector<std::string> skills;
+    std::vector<v1::CapabilityInfo> capabilities;
+    int active_invokes = 0;  // As of its last heartbeat.
     std::shared_ptr<WorkerChannel> channel;  // null when offline
     absl::Time deadline;
     bool silent = false;            // Its stream was closed for missed heartbeats.

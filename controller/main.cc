@@ -19,7 +19,7 @@
 #include "controller/api_link.h"
 #include "controller/controller_service.h"
 #include "controller/fleet.h"
-#include "controller/log_relay.h"
+#include "controller/credit_relay.h"
 #include "controller/worker_service.h"
 
 namespace {
@@ -40,6 +40,7 @@ struct ControllerConfig {
   absl::Duration worker_reconnect_grace = absl::Seconds(60);
   absl::Duration start_wait = absl::Seconds(10);
   absl::Duration stop_grace = absl::Seconds(10);
+  int64_t max_invoke_payload_bytes = 4 << 20;
   absl::Duration shutdown_grace = absl::Seconds(10);
   std::string log_format = "text";
   std::string log_level = "info";
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
   flags.AddDuration("start-wait", &cfg.start_wait,
                     "how long CreateSession waits for the process to start before answering STARTING");
   flags.AddDuration("stop-grace", &cfg.stop_grace, "SIGTERM to SIGKILL grace period when stopping a session");
+  flags.AddInt("max-invoke-payload-bytes", &cfg.max_invoke_payload_bytes, "largest invoke payload accepted");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
   flags.AddString("log-format", &cfg.log_format, "text or json");
   flags.AddString("log-level", &cfg.log_level, "trace, debug, info, warn or error");
@@ -125,10 +127,12 @@ int main(int argc, char** argv) {
                 if (api_link) api_link->Report(e);
               },
               cfg.worker_reconnect_grace);
-  LogRelay log_relay;
-  WorkerServiceImpl worker_service(&fleet, &log_relay, cfg.worker_heartbeat_interval);
-  ControllerServiceImpl controller_service(&fleet, &log_relay,
-                                           {cfg.type, *labels, cfg.start_wait, cfg.stop_grace});
+  LogRelay log_relay("logs", 8);
+  InvokeRelay invoke_relay("invoke", 16);
+  WorkerServiceImpl worker_service(&fleet, &log_relay, &invoke_relay, cfg.worker_heartbeat_interval);
+  ControllerServiceImpl controller_service(&fleet, &log_relay, &invoke_relay,
+                                           {cfg.type, *labels, cfg.start_wait, cfg.stop_grace,
+                                            cfg.max_invoke_payload_bytes});
 
   auto server = gantry::StartGrpcServer(cfg.listen, *server_creds, {&controller_service, &worker_service});
   if (!server.ok()) return Fail(server.status());

@@ -98,7 +98,8 @@ grpc::Status WorkerServiceImpl::Connect(
         fleet_->OnMetrics(identity->name, message.metrics());
         break;
       case v1::WorkerMessage::kInvokeOutput:
-        break;  // Relayed once capability invocation lands.
+        invokes_->Deliver(identity->name, message.invoke_output());
+        break;
       default:
         ended = absl::InvalidArgumentError("WorkerMessage: unknown or empty message");
     }
@@ -110,6 +111,7 @@ grpc::Status WorkerServiceImpl::Connect(
   if (ctx->IsCancelled()) reason = "missed heartbeats or cancelled";
   channel->Invalidate();
   logs_->WorkerLost(identity->name);
+  invokes_->WorkerLost(identity->name);
   fleet_->Detach(identity->name, reason);
   return ToGrpcStatus(ended);
 }

@@ -3,15 +3,15 @@
 #pragma once
 
 #include "controller/fleet.h"
-#include "controller/log_relay.h"
+#include "controller/credit_relay.h"
 #include "gantry/v1/worker_service.grpc.pb.h"
 
 namespace gantry::controller {
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  WorkerServiceImpl(Fleet* fleet, LogRelay* logs, absl::Duration heartbeat_interval)
-      : fleet_(fleet), logs_(logs), heartbeat_interval_(heartbeat_interval) {}
+  WorkerServiceImpl(Fleet* fleet, LogRelay* logs, InvokeRelay* invokes, absl::Duration heartbeat_interval)
+      : fleet_(fleet), logs_(logs), invokes_(invokes), heartbeat_interval_(heartbeat_interval) {}
 
   grpc::Status RegisterWorker(grpc::ServerContext* ctx, const v1::RegisterWorkerRequest* request,
                               v1::RegisterWorkerResponse* response) override;
@@ -22,6 +22,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
  private:
   Fleet* fleet_;
   LogRelay* logs_;
+  InvokeRelay* invokes_;
   absl::Duration heartbeat_interval_;
 };
 

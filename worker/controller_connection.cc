@@ -53,6 +53,12 @@ bool ControllerConnection::SendLogs(const v1::WorkerLogLines& batch) {
   return Write(message);
 }
 
+bool ControllerConnection::SendInvokeOutput(const v1::WorkerInvokeOutput& output) {
+  v1::WorkerMessage message;
+  *message.mutable_invoke_output() = output;
+  return Write(message);
+}
+
 void ControllerConnection::Loop() {
   Backoff backoff(absl::Milliseconds(100), absl::Seconds(10));
   while (true) {
@@ -125,6 +131,7 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
     while (!stream_done.load()) {
       v1::WorkerMessage beat;
       beat.mutable_heartbeat()->set_active_sessions(runner_->active());
+      if (invokes_ != nullptr) beat.mutable_heartbeat()->set_active_invokes(invokes_->active());
       if (config_.gpu_source) {
         for (auto& g : config_.gpu_source()) *beat.mutable_heartbeat()->add_gpus() = std::move(g);
       } else {
@@ -178,6 +185,17 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
       case v1::ControllerMessage::kCancelLogs:
         if (logs_ != nullptr) logs_->Cancel(command.cancel_logs().stream_id());
         break;
+      case v1::ControllerMessage::kInvoke:
+        if (invokes_ != nullptr) invokes_->Start(command.invoke());
+        break;
+      case v1::ControllerMessage::kInvokeCredit:
+        if (invokes_ != nullptr) {
+          invokes_->AddCredit(command.invoke_credit().invoke_id(), command.invoke_credit().credit());
+        }
+        break;
+      case v1::ControllerMessage::kCancelInvoke:
+        if (invokes_ != nullptr) invokes_->Cancel(command.cancel_invoke().invoke_id());
+        break;
       default:
         spdlog::warn("controller sent a command this worker does not handle yet ({})",
                      static_cast<int>(command.msg_case()));
@@ -190,6 +208,7 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
   }
   // The controller's end of every log stream is gone with the stream.
   if (logs_ != nullptr) logs_->CancelAll();
+  if (invokes_ != nullptr) invokes_->CancelAll();  // So is every request's client.
   stream_done = true;
   cv_.notify_all();
   heartbeats.join();

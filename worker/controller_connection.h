@@ -20,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "gantry/v1/worker_service.grpc.pb.h"
+#include "worker/invoke_runner.h"
 #include "worker/log_streamer.h"
 #include "worker/session_runner.h"
 
@@ -48,6 +49,7 @@ class ControllerConnection {
   // Must be called before Start; the runner's events are sent through Send.
   void set_runner(SessionRunner* runner) { runner_ = runner; }
   void set_log_streamer(LogStreamer* logs) { logs_ = logs; }
+  void set_invoke_runner(InvokeRunner* invokes) { invokes_ = invokes; }
   // Replaces the skills and models reported from now on (registration and heartbeats).
   void SetSkills(const std::vector<std::string>& skills, const std::vector<v1::ModelInfo>& models);
 
@@ -59,6 +61,8 @@ class ControllerConnection {
   void Send(const v1::WorkerSessionEvent& event);
   // Sends a log batch now; false if there is no stream (log streams do not survive a reconnect).
   bool SendLogs(const v1::WorkerLogLines& batch);
+  // Sends invoke output now; false if there is no stream (requests do not survive a reconnect).
+  bool SendInvokeOutput(const v1::WorkerInvokeOutput& output);
 
  private:
   using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ControllerMessage>;
@@ -72,6 +76,7 @@ class ControllerConnection {
   Dialer dial_;
   SessionRunner* runner_ = nullptr;
   LogStreamer* logs_ = nullptr;
+  InvokeRunner* invokes_ = nullptr;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <condition_variable>
 #include <csignal>
@@ -19,7 +21,9 @@
 #include "common/shutdown.h"
 #include "common/tls.h"
 #include "worker/controller_connection.h"
+#include "worker/capability_config.h"
 #include "worker/gpu_inventory.h"
+#include "worker/invoke_runner.h"
 #include "worker/log_streamer.h"
 #include "worker/model_scanner.h"
 #include "worker/nvml.h"
@@ -42,6 +46,8 @@ struct WorkerConfig {
   absl::Duration metrics_interval = absl::Seconds(5);
   int64_t log_ring_bytes = 256 * 1024;
   std::string cgroup_root = "auto";
+  std::string capabilities_file;
+  int64_t invoke_concurrency = 8;
   std::string log_format = "text";
   std::string log_level = "info";
 };
@@ -81,6 +87,9 @@ int main(int argc, char** argv) {
   flags.AddString("cgroup-root", &cfg.cgroup_root,
                   "cgroup v2 directory under which sessions get their own cgroups and CPU/memory limits: "
                   "auto (where the worker runs), off, or a path");
+  flags.AddString("capabilities", &cfg.capabilities_file,
+                  "file of capabilities to serve, one per line: NAME VERSION exec|persistent COMMAND [ARG...]");
+  flags.AddInt("invoke-concurrency", &cfg.invoke_concurrency, "requests each capability serves at once");
   flags.AddDuration("metrics-interval", &cfg.metrics_interval,
                     "how often each session's CPU and memory are sampled and reported");
   flags.AddDuration("drain-grace", &cfg.drain_grace, "on SIGTERM, how long sessions get to exit before SIGKILL");
@@ -122,6 +131,18 @@ int main(int argc, char** argv) {
     if (gpus->empty()) spdlog::warn("NVML found no GPUs; this worker takes CPU-only sessions");
   }
 
+  std::vector<gantry::worker::CapabilityConfig> capabilities;
+  if (!cfg.capabilities_file.empty()) {
+    std::ifstream in(cfg.capabilities_file);
+    if (!in) return Fail(absl::InvalidArgumentError("--capabilities: cannot read " + cfg.capabilities_file));
+    std::stringstream text;
+    text << in.rdbuf();
+    auto parsed = gantry::worker::ParseCapabilities(text.str());
+    if (!parsed.ok()) return Fail(absl::InvalidArgumentError("--capabilities: " + std::string(parsed.status().message())));
+    capabilities = std::move(*parsed);
+  }
+  if (cfg.invoke_concurrency < 1) return Fail(absl::InvalidArgumentError("--invoke-concurrency: at least 1"));
+
   auto creds = gantry::MakeChannelCredentials({cfg.tls_ca, cfg.tls_cert, cfg.tls_key});
   if (!creds.ok()) return Fail(creds.status());
   if (cfg.tls_cert.empty()) return Fail(absl::InvalidArgumentError("--tls-cert/--tls-key: a worker certificate is required"));
@@ -148,6 +169,13 @@ int main(int argc, char** argv) {
     fixed_skills.emplace_back(skill);
   }
 
+  for (const auto& c : capabilities) {
+    auto* info = reg.add_capabilities();
+    info->set_name(c.name);
+    info->set_version(c.version);
+    spdlog::info("capability {} {} ({})", c.name, c.version,
+                 c.kind == gantry::worker::CapabilityConfig::Kind::kExec ? "exec" : "persistent");
+  }
   gantry::worker::ControllerConnection connection(conn_cfg, [&cfg, &creds] {
     return gantry::CreateInternalChannel(cfg.controller_url, *creds, /*own_subchannels=*/true);
   });
@@ -167,6 +195,14 @@ int main(int argc, char** argv) {
       [&connection](const gantry::v1::WorkerLogLines& batch) { return connection.SendLogs(batch); },
       [&runner](const std::string& id) { return runner.IsRunning(id); });
   connection.set_log_streamer(&logs);
+  gantry::worker::InvokeRunner::Options invoke_options;
+  invoke_options.max_concurrency = static_cast<int>(cfg.invoke_concurrency);
+  invoke_options.working_dir = cfg.session_dir;
+  gantry::worker::InvokeRunner invokes(
+      capabilities, invoke_options,
+      [&connection](const gantry::v1::WorkerInvokeOutput& out) { return connection.SendInvokeOutput(out); });
+  connection.set_invoke_runner(&invokes);
+
   auto rescan = [&] {
     auto found = gantry::worker::ScanSkills(fixed_skills, cfg.models_dir);
     connection.SetSkills(found.skills, found.models);
@@ -202,6 +238,7 @@ int main(int argc, char** argv) {
   spdlog::info("signal {}: draining, sessions get {} to exit", sig, absl::FormatDuration(cfg.drain_grace));
   runner.StopAll(cfg.drain_grace);  // Exits are reported up the stream as they happen.
   logs.CancelAll();
+  invokes.CancelAll();
   connection.Stop();
   cgroups.RemoveAll();
   spdlog::info("stopped");

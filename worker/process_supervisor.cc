@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "worker/handler_children.h"
 
 namespace gantry::worker {
 
@@ -302,6 +303,8 @@ void ProcessSupervisor::ReaperLoop() {
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // A capability handler's exit is not one of ours (nor counted in live_children_).
+      if (by_pid_.count(pid) == 0 && handler_children::OfferExit(pid, status)) continue;
       --live_children_;
       if (ignored_pids_.erase(pid) != 0) continue;
       if (by_pid_.count(pid) == 0) {

@@ -1,0 +1,123 @@
+// Streams from workers to ControllerService callers — log batches, invoke output — with credit
+// flow control. Each stream holds at most `window` items: the worker may only send as many as
+// it has credits (plus one final item, e.g. an error), and the caller returns one credit per
+// item it has written to its client, so memory per stream is bounded however slow the reader
+// is. A worker that sends beyond that has its stream closed with RESOURCE_EXHAUSTED.
+//
+// Thread-safe: items arrive on Connect handler threads, callers wait on theirs.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/tokens.h"
+#include "gantry/v1/worker_service.pb.h"
+
+namespace gantry::controller {
+
+inline const std::string& RelayKey(const v1::WorkerLogLines& batch) { return batch.stream_id(); }
+inline const std::string& RelayKey(const v1::WorkerInvokeOutput& output) { return output.invoke_id(); }
+
+template <typename Item>
+class CreditRelay {
+ public:
+  CreditRelay(std::string kind, int window) : kind_(std::move(kind)), window_(window) {}
+
+  int window() const { return window_; }
+
+  // A new stream from `worker_name`; returns its id.
+  std::string Open(const std::string& worker_name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Unguessable, so one worker cannot inject items into another's stream by guessing ids.
+    std::string id = absl::StrCat(kind_, "-", ++next_id_, "-", RandomToken(12));
+    streams_[id].worker = worker_name;
+    return id;
+  }
+
+  void Close(const std::string& stream_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    streams_.erase(stream_id);
+  }
+
+  // An item from a worker. Items for unknown (already closed) streams are dropped.
+  void Deliver(const std::string& worker_name, const Item& item) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = streams_.find(RelayKey(item));
+      if (it == streams_.end() || it->second.worker != worker_name || !it->second.failure.ok()) return;
+      if (static_cast<int>(it->second.items.size()) > window_) {
+        it->second.failure = absl::ResourceExhaustedError(
+            absl::StrCat("the worker sent ", kind_, " beyond its credit; stream closed"));
+        it->second.items.clear();
+      } else {
+        it->second.items.push_back(item);
+      }
+    }
+    cv_.notify_all();
+  }
+
+  // The worker's connection broke: its streams end with UNAVAILABLE.
+  void WorkerLost(const std::string& worker_name) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& [id, s] : streams_) {
+        if (s.worker == worker_name && s.failure.ok()) {
+          s.failure = absl::UnavailableError(absl::StrCat("worker ", worker_name, " disconnected"));
+        }
+      }
+    }
+    cv_.notify_all();
+  }
+
+  // The next item, or nullopt after `timeout`. Once the stream failed (worker lost, credit
+  // violated), returns that status instead.
+  absl::StatusOr<std::optional<Item>> Next(const std::string& stream_id, absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto ready = [&] {
+      auto it = streams_.find(stream_id);
+      return it == streams_.end() || !it->second.items.empty() || !it->second.failure.ok();
+    };
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), ready);
+    auto it = streams_.find(stream_id);
+    if (it == streams_.end()) return absl::CancelledError(absl::StrCat(kind_, " stream closed"));
+    if (!it->second.items.empty()) {
+      Item item = std::move(it->second.items.front());
+      it->second.items.pop_front();
+      return std::optional<Item>(std::move(item));
+    }
+    if (!it->second.failure.ok()) return it->second.failure;
+    return std::optional<Item>();
+  }
+
+  size_t open_streams() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return streams_.size();
+  }
+
+ private:
+  struct Stream {
+    std::string worker;
+    std::deque<Item> items;
+    absl::Status failure;
+  };
+
+  const std::string kind_;
+  const int window_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, Stream> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+using LogRelay = CreditRelay<v1::WorkerLogLines>;
+using InvokeRelay = CreditRelay<v1::WorkerInvokeOutput>;
+
+}  // namespace gantry::controller

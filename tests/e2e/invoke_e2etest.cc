@@ -1,0 +1,323 @@
+// InvokeService from the client through the API server, controller and worker to exec and
+// persistent handlers and back, chunk by chunk: routing, order, cancellation, deadlines,
+// failures before and after the first chunk, load spreading, affinity, and bad input.
+#include <grpcpp/client_context.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gantry/v1/invoke_service.grpc.pb.h"
+#include "tests/support/local_fleet.h"
+
+namespace gantry::testing {
+namespace {
+
+std::string WriteFile(LocalFleet& fleet, const std::string& name, const std::string& text, bool executable = false) {
+  std::string path = fleet.dir().Sub(name);
+  std::ofstream(path) << text;
+  if (executable) chmod(path.c_str(), 0755);
+  return path;
+}
+
+std::string TokensHandler(int delay_ms, const std::string& record = "") {
+  return absl::StrCat("python3 ", SourcePath("tools/lib/demo_tokens.py"), " --delay-ms ", delay_ms,
+                      record.empty() ? "" : " --record " + record);
+}
+
+// A worker serving the capabilities in `lines` (the --capabilities file format).
+void StartCapableWorker(LocalFleet& fleet, const std::string& name, const std::string& lines,
+                        const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args = {"--capabilities", WriteFile(fleet, name + ".capabilities", lines)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  fleet.StartWorker(name, "", 0, args);
+}
+
+void WaitUntilAdvertised(LocalFleet& fleet, const std::string& capability, int controllers_workers = 1) {
+  (void)controllers_workers;
+  bool seen = WaitFor([&] {
+    return fleet.db().Scalar("SELECT count(*) FROM controllers WHERE capabilities @> '[{\"name\": \"" +
+                             capability + "\"}]'") != "0";
+  }, absl::Seconds(20));
+  INFO(fleet.controller().Log());
+  REQUIRE(seen);
+}
+
+struct Result {
+  grpc::Status status;
+  std::vector<v1::InvokeChunk> chunks;
+  std::string Data() const {
+    std::string out;
+    for (const auto& c : chunks) out += c.data();
+    return out;
+  }
+};
+
+std::unique_ptr<v1::InvokeService::Stub> Invoker(LocalFleet& fleet) {
+  return v1::InvokeService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
+}
+
+Result Call(LocalFleet& fleet, const std::string& capability, const std::string& payload,
+            const std::string& version = "", const std::map<std::string, std::string>& metadata = {},
+            absl::Duration deadline = absl::Seconds(30)) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+  v1::InvokeRequest req;
+  req.set_capability(capability);
+  req.set_version(version);
+  req.set_payload(payload);
+  for (const auto& [k, v] : metadata) (*req.mutable_metadata())[k] = v;
+  auto stub = Invoker(fleet);
+  auto reader = stub->Invoke(&ctx, req);
+  Result r;
+  v1::InvokeChunk chunk;
+  while (reader->Read(&chunk)) r.chunks.push_back(chunk);
+  r.status = reader->Finish();
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("invoke: exec and persistent handlers stream through API, controller and worker", "[e2e][invoke]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  StartCapableWorker(fleet, "w1", "demo/echo 1.4.0 exec cat\ndemo/tokens 1.0.0 persistent " + TokensHandler(5) +
+                                  "\ndemo/fast 1.0.0 persistent " + TokensHandler(0) + "\n");
+  WaitUntilAdvertised(fleet, "demo/tokens");
+
+  Result echo = Call(fleet, "demo/echo", "hello gantry");
+  INFO(echo.status.error_message() << "\n" << fleet.worker().Log());
+  REQUIRE(echo.status.ok());
+  CHECK(echo.Data() == "hello gantry");
+  REQUIRE_FALSE(echo.chunks.empty());
+  CHECK(echo.chunks.back().last());
+  CHECK(echo.chunks.front().worker_id() == "node1/w1");
+  CHECK(echo.chunks.front().controller_id() == fleet.db().Scalar("SELECT id FROM controllers"));
+  for (size_t i = 0; i < echo.chunks.size(); ++i) CHECK(echo.chunks[i].sequence() == static_cast<int64_t>(i));
+
+  Result tokens = Call(fleet, "demo/tokens", "the quick brown fox");
+  REQUIRE(tokens.status.ok());
+  REQUIRE(tokens.chunks.size() == 5);  // One per word, then the last.
+  CHECK(tokens.chunks[0].data() == "the ");
+  CHECK(tokens.chunks[3].data() == "fox ");
+  CHECK(tokens.chunks[4].last());
+
+  SECTION("semantic version ranges") {
+    CHECK(Call(fleet, "demo/echo", "x", "^1.2").status.ok());
+    CHECK(Call(fleet, "demo/echo", "x", "~1.4").status.ok());
+    Result too_new = Call(fleet, "demo/echo", "x", "^2");
+    CHECK(too_new.status.error_code() == grpc::StatusCode::NOT_FOUND);
+    CHECK(too_new.status.error_message().find("demo/echo at a version matching \"^2\"") != std::string::npos);
+  }
+  SECTION("a 10,000-chunk stream arrives whole and in order") {
+    std::vector<std::string> words;
+    for (int i = 0; i < 10000; ++i) words.push_back(absl::StrCat("w", i));
+    absl::Time started = absl::Now();
+    Result big = Call(fleet, "demo/fast", absl::StrJoin(words, " "));
+    INFO("10,000 chunks in " << absl::FormatDuration(absl::Now() - started) << ": " << big.status.error_message());
+    REQUIRE(big.status.ok());
+    REQUIRE(big.chunks.size() == 10001);
+    for (int i = 0; i < 10000; ++i) {
+      if (big.chunks[static_cast<size_t>(i)].data() != absl::StrCat("w", i, " ") ||
+          big.chunks[static_cast<size_t>(i)].sequence() != i) {
+        FAIL("chunk " << i << " is \"" << big.chunks[static_cast<size_t>(i)].data() << "\"");
+      }
+    }
+  }
+}
+
+TEST_CASE("invoke: cancel and deadline stop the handler's work at once", "[e2e][invoke]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  std::string slow = WriteFile(fleet, "slow.sh", "#!/bin/sh\necho first\nexec sleep 3600.4545\n", true);
+  std::string silent = WriteFile(fleet, "silent.sh", "#!/bin/sh\nexec sleep 3600.4646\n", true);
+  std::string record = fleet.dir().Sub("frames.log");
+  StartCapableWorker(fleet, "w1", absl::StrCat("demo/slow 1.0.0 exec ", slow, "\ndemo/silent 1.0.0 exec ", silent,
+                                               "\ndemo/tokens 1.0.0 persistent ", TokensHandler(200, record), "\n"));
+  WaitUntilAdvertised(fleet, "demo/slow");
+  auto stub = Invoker(fleet);
+
+  SECTION("cancelling kills the exec handler") {
+    grpc::ClientContext ctx;
+    v1::InvokeRequest req;
+    req.set_capability("demo/slow");
+    auto reader = stub->Invoke(&ctx, req);
+    v1::InvokeChunk first;
+    REQUIRE(reader->Read(&first));
+    CHECK(first.data() == "first\n");
+    REQUIRE(WaitFor([] { return PidsWithCmdline("sleep 3600.4545").size() == 1; }, absl::Seconds(5)));
+    absl::Time cancelled = absl::Now();
+    ctx.TryCancel();
+    bool gone = WaitFor([] { return PidsWithCmdline("sleep 3600.4545").empty(); }, absl::Seconds(2));
+    absl::Duration took = absl::Now() - cancelled;
+    INFO("handler gone " << absl::FormatDuration(took) << " after the cancel");
+    CHECK(gone);
+    CHECK(reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
+  }
+  SECTION("cancelling sends the persistent handler a cancel frame") {
+    grpc::ClientContext ctx;
+    v1::InvokeRequest req;
+    req.set_capability("demo/tokens");
+    req.set_payload("one two three four five six seven eight nine ten");
+    auto reader = stub->Invoke(&ctx, req);
+    v1::InvokeChunk first;
+    REQUIRE(reader->Read(&first));
+    ctx.TryCancel();
+    auto frames = [&] {
+      std::ifstream in(record);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      return ss.str();
+    };
+    CHECK(WaitFor([&] { return frames().find("CANCEL ") != std::string::npos; }, absl::Seconds(3)));
+    (void)reader->Finish();
+  }
+  SECTION("past the deadline: DEADLINE_EXCEEDED and the handler stopped") {
+    Result late = Call(fleet, "demo/silent", "", "", {}, absl::Milliseconds(500));
+    CHECK(late.status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+    CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.4646").empty(); }, absl::Seconds(3)));
+  }
+}
+
+TEST_CASE("invoke: bad input and broken handlers get clear statuses, and the next request is served",
+          "[e2e][invoke]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_MAX_INVOKE_PAYLOAD_BYTES"] = "1024";
+  fleet.StartApi();
+  fleet.StartController();
+  StartCapableWorker(fleet, "w1", "demo/echo 1.0.0 exec cat\ndemo/fails 1.0.0 exec false\n"
+                                  "demo/garbage 1.0.0 persistent /bin/echo garbage\n");
+  WaitUntilAdvertised(fleet, "demo/echo");
+
+  Result unknown = Call(fleet, "demo/nothing", "x");
+  CHECK(unknown.status.error_code() == grpc::StatusCode::NOT_FOUND);
+  CHECK(unknown.status.error_message().find("demo/nothing") != std::string::npos);
+  Result bad_version = Call(fleet, "demo/echo", "x", "^x.1");
+  CHECK(bad_version.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(bad_version.status.error_message().rfind("version:", 0) == 0);
+  Result bad_name = Call(fleet, "/etc/passwd", "x");
+  CHECK(bad_name.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(bad_name.status.error_message().rfind("capability:", 0) == 0);
+  Result too_big = Call(fleet, "demo/echo", std::string(2000, 'x'));
+  CHECK(too_big.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(too_big.status.error_message().find("payload: is 2000 bytes; at most 1024") != std::string::npos);
+
+  Result fails = Call(fleet, "demo/fails", "x");
+  CHECK(fails.status.error_code() == grpc::StatusCode::UNKNOWN);
+  CHECK(fails.status.error_message().find("exited with code 1") != std::string::npos);
+  Result garbage = Call(fleet, "demo/garbage", "x");
+  CHECK(garbage.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(garbage.status.error_message().find("not a frame") != std::string::npos);
+  // The worker is unharmed.
+  Result echo = Call(fleet, "demo/echo", "still here");
+  CHECK(echo.status.ok());
+  CHECK(echo.Data() == "still here");
+  CHECK(fleet.worker().Alive());
+}
+
+TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it the stream fails",
+          "[e2e][invoke]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  // w1 (chosen first on a tie) never answers; w2 echoes.
+  std::string hang = WriteFile(fleet, "hang.sh", "#!/bin/sh\nexec sleep 3600.4848\n", true);
+  StartCapableWorker(fleet, "w1", "demo/flaky 1.0.0 exec " + hang + "\n");
+  StartCapableWorker(fleet, "w2", "demo/flaky 1.0.0 exec cat\n");
+  REQUIRE(WaitFor([&] { return fleet.db().Scalar("SELECT coalesce(sum((capacity->>'workers_online')::int), 0) FROM controllers") == "2"; },
+                  absl::Seconds(20)));
+  WaitUntilAdvertised(fleet, "demo/flaky");
+  std::thread killer([&] {
+    WaitFor([] { return !PidsWithCmdline("sleep 3600.4848").empty(); }, absl::Seconds(10));
+    fleet.worker(0).Signal(SIGKILL);
+  });
+  Result r = Call(fleet, "demo/flaky", "served by w2");
+  killer.join();
+  INFO(r.status.error_message() << "\n" << fleet.controller().Log());
+  REQUIRE(r.status.ok());
+  CHECK(r.Data() == "served by w2");
+  CHECK(r.chunks.front().worker_id() == "node1/w2");
+}
+
+TEST_CASE("invoke: a worker lost mid-stream fails the stream with UNAVAILABLE", "[e2e][invoke]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  std::string slow = WriteFile(fleet, "slow.sh", "#!/bin/sh\necho first\nexec sleep 3600.4949\n", true);
+  StartCapableWorker(fleet, "w1", "demo/slow 1.0.0 exec " + slow + "\n");
+  WaitUntilAdvertised(fleet, "demo/slow");
+  grpc::ClientContext ctx;
+  v1::InvokeRequest req;
+  req.set_capability("demo/slow");
+  auto stub = Invoker(fleet);
+  auto reader = stub->Invoke(&ctx, req);
+  v1::InvokeChunk first;
+  REQUIRE(reader->Read(&first));
+  fleet.worker().Signal(SIGKILL);
+  v1::InvokeChunk more;
+  while (reader->Read(&more)) {
+  }
+  grpc::Status st = reader->Finish();
+  CHECK(st.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(st.error_message().find("failed after 1 chunk(s)") != std::string::npos);
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.4949").empty(); }, absl::Seconds(3)));
+}
+
+TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spread by load, with affinity",
+          "[e2e][invoke]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  for (const char* name : {"w1", "w2", "w3"}) {
+    StartCapableWorker(fleet, name, "demo/tokens 1.0.0 persistent " + TokensHandler(20) + "\n",
+                       {"--invoke-concurrency", "100"});
+  }
+  REQUIRE(WaitFor([&] { return fleet.db().Scalar("SELECT coalesce(sum((capacity->>'workers_online')::int), 0) FROM controllers") == "3"; },
+                  absl::Seconds(20)));
+  WaitUntilAdvertised(fleet, "demo/tokens");
+
+  std::mutex mu;
+  std::map<std::string, int> by_worker;
+  std::string failures;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 200; ++i) {
+    clients.emplace_back([&] {
+      Result r = Call(fleet, "demo/tokens", "a b c d e");
+      std::lock_guard<std::mutex> lock(mu);
+      if (!r.status.ok() || r.Data() != "a b c d e ") {
+        absl::StrAppend(&failures, r.status.error_code(), " ", r.status.error_message(), "\n");
+      } else {
+        ++by_worker[r.chunks.front().worker_id()];
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  INFO(failures);
+  CHECK(failures.empty());
+  REQUIRE(by_worker.size() == 3);
+  for (const auto& [worker, n] : by_worker) {
+    INFO(worker << " served " << n);
+    CHECK(n >= 40);  // Least in flight first: no worker is left idle while another queues.
+  }
+
+  // Affinity: the same metadata["session"] keeps to one worker.
+  std::set<std::string> pinned;
+  for (int i = 0; i < 6; ++i) {
+    Result r = Call(fleet, "demo/tokens", "x", "", {{"session", "conversation-1"}});
+    REQUIRE(r.status.ok());
+    pinned.insert(r.chunks.front().worker_id());
+  }
+  CHECK(pinned.size() == 1);
+}
+
+}  // namespace gantry::testing

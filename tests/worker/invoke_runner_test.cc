@@ -1,0 +1,84 @@
+#include "worker/invoke_runner.h"
+
+#include <catch2/catch.hpp>
+
+#include <condition_variable>
+#include <mutex>
+
+namespace gantry::worker {
+namespace {
+
+struct Outputs {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<v1::WorkerInvokeOutput> seen;
+  bool Add(const v1::WorkerInvokeOutput& o) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(o);
+    cv.notify_all();
+    return true;
+  }
+  // Waits for the output that ends `id` (last chunk or error); everything for it, in order.
+  std::vector<v1::WorkerInvokeOutput> Until(const std::string& id) {
+    std::unique_lock<std::mutex> lock(mu);
+    std::vector<v1::WorkerInvokeOutput> out;
+    cv.wait_for(lock, std::chrono::seconds(10), [&] {
+      for (const auto& o : seen) {
+        if (o.invoke_id() == id && (o.error_code() != 0 || o.chunk().last())) return true;
+      }
+      return false;
+    });
+    for (const auto& o : seen) {
+      if (o.invoke_id() == id) out.push_back(o);
+    }
+    return out;
+  }
+};
+
+CapabilityConfig Exec(const std::string& name, std::vector<std::string> command) {
+  return {name, "1.0.0", CapabilityConfig::Kind::kExec, std::move(command)};
+}
+
+v1::InvokeCommand Command(const std::string& id, const std::string& capability, const std::string& payload) {
+  v1::InvokeCommand c;
+  c.set_invoke_id(id);
+  c.mutable_request()->set_capability(capability);
+  c.mutable_request()->set_payload(payload);
+  c.set_credit(100);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("exec handlers: payload in, output out, the exit code decides", "[worker][invoke]") {
+  Outputs outputs;
+  InvokeRunner runner({Exec("echo", {"cat"}), Exec("fails", {"sh", "-c", "echo oops >&2; exit 3"}),
+                       Exec("missing", {"/nonexistent/handler"})},
+                      {}, [&](const v1::WorkerInvokeOutput& o) { return outputs.Add(o); });
+  runner.Start(Command("a", "echo", "hello"));
+  auto a = outputs.Until("a");
+  std::string data;
+  for (const auto& o : a) data += o.chunk().data();
+  INFO(a.size() << (a.empty() ? "" : a.back().error_message()));
+  CHECK(data == "hello");
+  REQUIRE_FALSE(a.empty());
+  CHECK(a.back().chunk().last());
+
+  runner.Start(Command("b", "fails", ""));
+  auto b = outputs.Until("b");
+  REQUIRE_FALSE(b.empty());
+  CHECK(b.back().error_code() == 2);
+  CHECK(b.back().error_message().find("exited with code 3: oops") != std::string::npos);
+
+  runner.Start(Command("c", "missing", ""));
+  auto c = outputs.Until("c");
+  REQUIRE_FALSE(c.empty());
+  CHECK(c.back().error_message().find("cannot execute handler /nonexistent/handler") != std::string::npos);
+
+  runner.Start(Command("d", "unknown", ""));
+  auto d = outputs.Until("d");
+  REQUIRE_FALSE(d.empty());
+  CHECK(d.back().error_code() == 5);
+}
+
+}  // namespace gantry::worker
