@@ -20,6 +20,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 out="$("$ROOT/tools/quickstart.sh" 2>&1)" || { echo "$out"; fail "quickstart.sh failed"; }
 echo "$out" | grep -q "^phase       RUNNING" || { echo "$out"; fail "demo session not RUNNING"; }
 echo "$out" | grep -q "^gpus        GPU-" || { echo "$out"; fail "demo session has no GPU"; }
+echo "$out" | grep -q "^Gantry streams tokens from GPU workers $" || { echo "$out"; fail "demo/tokens invoke output missing"; }
 echo "$out" | grep -q "grpcurl -cacert" || fail "no grpcurl command line printed"
 
 # shellcheck disable=SC1091

@@ -132,13 +132,21 @@ start controller-node1 GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/control
   --api-url "$API_ADDR" --labels zone=local
 CTL_ADDR="127.0.0.1:$(wait_port controller-node1)"
 
-say "starting two workers with simulated GPUs"
+# Two example capabilities, so that InvokeService works at once (see docs/invoke-protocol.md).
+cat > "$STATE/capabilities.txt" <<CAPS
+demo/echo 1.0.0 exec cat
+demo/tokens 1.0.0 persistent /usr/bin/python3 $ROOT/tools/lib/demo_tokens.py
+CAPS
+
+say "starting two workers with simulated GPUs, serving demo/echo and demo/tokens"
 start worker-w1 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/worker-w1.crt" \
   GANTRY_TLS_KEY="$PKI/worker-w1.key" -- \
-  "$BIN_WORKER" --name w1 --simulated-gpus "2:Simulated A100 40GB:40" --session-dir "$STATE/sessions-w1"
+  "$BIN_WORKER" --name w1 --simulated-gpus "2:Simulated A100 40GB:40" --session-dir "$STATE/sessions-w1" \
+  --capabilities "$STATE/capabilities.txt"
 start worker-w2 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/worker-w2.crt" \
   GANTRY_TLS_KEY="$PKI/worker-w2.key" -- \
-  "$BIN_WORKER" --name w2 --simulated-gpus "1:Simulated H100 80GB:80" --session-dir "$STATE/sessions-w2"
+  "$BIN_WORKER" --name w2 --simulated-gpus "1:Simulated H100 80GB:80" --session-dir "$STATE/sessions-w2" \
+  --capabilities "$STATE/capabilities.txt"
 
 cat > "$STATE/client.env" <<ENV
 # Connection settings for the local Gantry fleet (source this file).
@@ -156,6 +164,8 @@ CLIENT=(/usr/bin/python3 "$ROOT/tools/lib/gantry_client.py" "$STATE/py")
 say "creating a demo session (1 GPU, prints a line a second)"
 "${CLIENT[@]}" create-demo | tee "$STATE/demo-session.txt"
 SESSION_ID="$(awk '/^session/ {print $2}' "$STATE/demo-session.txt")"
+say "invoking demo/tokens (streams the payload back a word at a time)"
+"${CLIENT[@]}" invoke demo/tokens "Gantry streams tokens from GPU workers"
 
 cat <<DONE
 
@@ -167,6 +177,9 @@ With grpcurl (client certificate):
   grpcurl -cacert \$GANTRY_CA -cert \$GANTRY_CERT -key \$GANTRY_KEY \$GANTRY_ADDR list
   grpcurl -cacert \$GANTRY_CA -cert \$GANTRY_CERT -key \$GANTRY_KEY -d '{"id":"$SESSION_ID"}' \\
     \$GANTRY_ADDR gantry.v1.SessionService/GetSession
+  grpcurl -cacert \$GANTRY_CA -cert \$GANTRY_CERT -key \$GANTRY_KEY \\
+    -d '{"capability":"demo/tokens","payload":"'"\$(printf 'hello GPU fleet' | base64)"'"}' \\
+    \$GANTRY_ADDR gantry.v1.InvokeService/Invoke
 With the API key instead of a certificate:
   grpcurl -cacert \$GANTRY_CA -H "authorization: Bearer \$GANTRY_TOKEN" \$GANTRY_ADDR gantry.v1.SessionService/ListSessions
 

@@ -114,4 +114,37 @@ TEST_CASE("equally loaded controllers are chosen in turn", "[pg][registry]") {
   CHECK(firsts[1] == firsts[3]);
 }
 
+TEST_CASE("invoke candidates: capability and version range, health and cordon, least busy first",
+          "[pg][registry]") {
+  Fixture f;
+  std::string a = f.Register("a", 0, "t");
+  std::string b = f.Register("b", 0, "t");
+  std::string c = f.Register("c", 0, "t");
+  auto set = [&](const std::string& id, const std::string& caps, int invokes) {
+    f.db.Scalar("UPDATE controllers SET capabilities = '" + caps + "', load = '{\"active_invokes\": " +
+                std::to_string(invokes) + "}' WHERE id = '" + id + "' RETURNING 1");
+  };
+  set(a, R"([{"name": "demo/echo", "version": "1.4.0"}])", 5);
+  set(b, R"([{"name": "demo/echo", "version": "2.0.0"}, {"name": "demo/echo", "version": "1.9.0"}])", 1);
+  set(c, R"([{"name": "demo/tokens", "version": "1.0.0"}])", 0);
+  auto any = [](const std::string&) { return true; };
+  auto v1 = [](const std::string& v) { return v.rfind("1.", 0) == 0; };
+  auto names = [](const std::vector<ControllerTarget>& t) {
+    std::string out;
+    for (const auto& x : t) out += x.name;
+    return out;
+  };
+  CHECK(names(*f.store.InvokeCandidates("demo/echo", any, 5)) == "ba");  // Least busy first, once each.
+  CHECK(names(*f.store.InvokeCandidates("demo/echo", v1, 5)) == "ba");
+  CHECK(names(*f.store.InvokeCandidates("demo/echo", [](const std::string& v) { return v == "1.4.0"; }, 5)) == "a");
+  CHECK(names(*f.store.InvokeCandidates("demo/echo", any, 1)) == "b");
+  CHECK(f.store.InvokeCandidates("demo/missing", any, 5)->empty());
+  // A name that looks like SQL is only a name.
+  CHECK(f.store.InvokeCandidates("x' OR '1'='1", any, 5)->empty());
+  f.db.Scalar("UPDATE controllers SET cordoned = true WHERE name = 'b' RETURNING 1");
+  f.db.Scalar("UPDATE controllers SET status = 'unhealthy' WHERE name = 'c' RETURNING 1");
+  CHECK(names(*f.store.InvokeCandidates("demo/echo", any, 5)) == "a");
+  CHECK(f.store.InvokeCandidates("demo/tokens", any, 5)->empty());
+}
+
 }  // namespace gantry::api

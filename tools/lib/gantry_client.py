@@ -5,6 +5,7 @@ usage: gantry_client.py STUB_DIR COMMAND [ARGS]
   wait-ready TIMEOUT_S          wait until the API server answers (its database is up)
   create-demo                   create the quickstart's demo session and print it
   get ID                        print one session
+  invoke CAPABILITY PAYLOAD     stream a capability's output to stdout as it arrives
 
 Connection from the environment written to .gantry/client.env: GANTRY_ADDR, GANTRY_CA and
 either GANTRY_CERT/GANTRY_KEY (a client certificate) or GANTRY_TOKEN (an API key).
@@ -29,12 +30,15 @@ import grpc  # noqa: E402
 from gantry.v1 import session_service_pb2 as sessions  # noqa: E402
 from gantry.v1 import session_service_pb2_grpc as sessions_grpc  # noqa: E402
 from gantry.v1 import types_pb2 as types  # noqa: E402
+from gantry.v1 import invoke_service_pb2 as invoke  # noqa: E402
+from gantry.v1 import invoke_service_pb2_grpc as invoke_grpc  # noqa: E402
 
 env = os.environ
 cert = open(env["GANTRY_CERT"], "rb").read() if env.get("GANTRY_CERT") else None
 key = open(env["GANTRY_KEY"], "rb").read() if env.get("GANTRY_KEY") else None
 creds = grpc.ssl_channel_credentials(open(env["GANTRY_CA"], "rb").read(), key, cert)
-stub = sessions_grpc.SessionServiceStub(grpc.secure_channel(env["GANTRY_ADDR"], creds))
+channel = grpc.secure_channel(env["GANTRY_ADDR"], creds)
+stub = sessions_grpc.SessionServiceStub(channel)
 metadata = [("authorization", "Bearer " + env["GANTRY_TOKEN"])] if not cert and env.get("GANTRY_TOKEN") else []
 
 
@@ -86,6 +90,22 @@ elif command == "create-demo":
                 continue
             sys.exit(f"CreateSession failed: {e.code()}: {e.details()}")
     show(s)
+elif command == "invoke":
+    deadline = time.time() + 30
+    while True:
+        try:
+            request = invoke.InvokeRequest(capability=args[0], payload=args[1].encode())
+            for chunk in invoke_grpc.InvokeServiceStub(channel).Invoke(request, metadata=metadata, timeout=60):
+                sys.stdout.write(chunk.data.decode(errors="replace"))
+                sys.stdout.flush()
+            print()
+            break
+        except grpc.RpcError as e:
+            # Controllers advertise their workers' capabilities within a heartbeat; wait for that.
+            if e.code() == grpc.StatusCode.NOT_FOUND and time.time() < deadline:
+                time.sleep(0.5)
+                continue
+            sys.exit(f"Invoke failed: {e.code()}: {e.details()}")
 elif command == "get":
     show(stub.GetSession(sessions.GetSessionRequest(id=args[0]), metadata=metadata, timeout=10))
 else:
