@@ -249,6 +249,51 @@ TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it th
   CHECK(r.chunks.front().worker_id() == "node1/w2");
 }
 
+int64_t RssKib(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+TEST_CASE("invoke: a slow client reading 100 MB slows the handler, and no hop buffers it", "[e2e][invoke]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  std::string big = WriteFile(fleet, "big.sh", "#!/bin/sh\nexec head -c 104857600 /dev/zero\n", true);
+  StartCapableWorker(fleet, "w1", "demo/big 1.0.0 exec " + big + "\n");
+  WaitUntilAdvertised(fleet, "demo/big");
+  const int64_t api_before = RssKib(fleet.api().pid());
+  const int64_t controller_before = RssKib(fleet.controller().pid());
+  const int64_t worker_before = RssKib(fleet.worker().pid());
+
+  grpc::ClientContext ctx;
+  v1::InvokeRequest req;
+  req.set_capability("demo/big");
+  auto stub = Invoker(fleet);
+  auto reader = stub->Invoke(&ctx, req);
+  v1::InvokeChunk chunk;
+  REQUIRE(reader->Read(&chunk));
+  size_t bytes = chunk.data().size();
+  // The client stops reading: the handler must stall (still running), not run to the end into
+  // some buffer.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  CHECK(PidsWithCmdline("head -c 104857600").size() == 1);
+  const int64_t api_grew = RssKib(fleet.api().pid()) - api_before;
+  const int64_t controller_grew = RssKib(fleet.controller().pid()) - controller_before;
+  const int64_t worker_grew = RssKib(fleet.worker().pid()) - worker_before;
+  INFO("RSS growth while stalled (KiB): api " << api_grew << ", controller " << controller_grew << ", worker "
+                                              << worker_grew);
+  CHECK(api_grew < 32 * 1024);
+  CHECK(controller_grew < 32 * 1024);
+  CHECK(worker_grew < 32 * 1024);
+  // Then it reads everything.
+  while (reader->Read(&chunk)) bytes += chunk.data().size();
+  CHECK(reader->Finish().ok());
+  CHECK(bytes == 104857600u);
+}
+
 TEST_CASE("invoke: a worker lost mid-stream fails the stream with UNAVAILABLE", "[e2e][invoke]") {
   LocalFleet fleet;
   fleet.StartApi();
