@@ -21,9 +21,19 @@ struct CapabilityConfig {
   std::string version;
   Kind kind = Kind::kExec;
   std::vector<std::string> command;
+  std::vector<std::string> env;  // Extra "KEY=value" for the handler (e.g. GANTRY_MODEL_DIR).
 };
 
 // INVALID_ARGUMENT naming the line and what is wrong with it.
 absl::StatusOr<std::vector<CapabilityConfig>> ParseCapabilities(absl::string_view text);
+
+// --model-handler "exec|persistent COMMAND [ARG...]": every model directory becomes capability
+// model/<name>, served by that handler with GANTRY_MODEL=<name> and GANTRY_MODEL_DIR=<its path>,
+// at the version in the model's VERSION file (1.0.0 without one). Names already declared keep
+// their declaration.
+absl::StatusOr<std::vector<CapabilityConfig>> ModelCapabilities(absl::string_view handler,
+                                                                const std::string& models_dir,
+                                                                const std::vector<std::string>& model_names,
+                                                                const std::vector<CapabilityConfig>& declared);
 
 }  // namespace gantry::worker

@@ -36,7 +36,9 @@ InvokeRunner::InvokeRunner(std::vector<CapabilityConfig> capabilities, Options o
   for (auto& c : capabilities) {
     Capability& cap = capabilities_[c.name];
     if (c.kind == CapabilityConfig::Kind::kPersistent) {
-      cap.persistent = std::make_unique<PersistentHandler>(c, HandlerEnv(c.name, ""), options_.working_dir);
+      std::vector<std::string> env = HandlerEnv(c.name, "");
+      env.insert(env.end(), c.env.begin(), c.env.end());
+      cap.persistent = std::make_unique<PersistentHandler>(c, std::move(env), options_.working_dir);
     }
     cap.config = std::move(c);
   }
@@ -187,8 +189,9 @@ void InvokeRunner::CancelAll() {
 
 void InvokeRunner::RunExec(const CapabilityConfig& capability, const v1::InvokeCommand& command,
                            std::shared_ptr<Invocation> inv, absl::Time deadline) {
-  auto process = SpawnHandler(capability.command, HandlerEnv(capability.name, inv->id),
-                              options_.working_dir, /*capture_stderr=*/true);
+  std::vector<std::string> env = HandlerEnv(capability.name, inv->id);
+  env.insert(env.end(), capability.env.begin(), capability.env.end());
+  auto process = SpawnHandler(capability.command, env, options_.working_dir, /*capture_stderr=*/true);
   if (!process.ok()) {
     SendError(inv->id, GrpcCode(absl::StatusCode::kInternal),
               absl::StrCat("capability ", capability.name, ": ", process.status().message()));

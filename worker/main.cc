@@ -48,6 +48,7 @@ struct WorkerConfig {
   std::string cgroup_root = "auto";
   std::string capabilities_file;
   int64_t invoke_concurrency = 8;
+  std::string model_handler;
   std::string log_format = "text";
   std::string log_level = "info";
 };
@@ -89,6 +90,9 @@ int main(int argc, char** argv) {
                   "auto (where the worker runs), off, or a path");
   flags.AddString("capabilities", &cfg.capabilities_file,
                   "file of capabilities to serve, one per line: NAME VERSION exec|persistent COMMAND [ARG...]");
+  flags.AddString("model-handler", &cfg.model_handler,
+                  "\"exec|persistent COMMAND [ARG...]\" serving every model in --models-dir as capability "
+                  "model/<name> (GANTRY_MODEL_DIR tells it which); models found at start-up");
   flags.AddInt("invoke-concurrency", &cfg.invoke_concurrency, "requests each capability serves at once");
   flags.AddDuration("metrics-interval", &cfg.metrics_interval,
                     "how often each session's CPU and memory are sampled and reported");
@@ -140,6 +144,13 @@ int main(int argc, char** argv) {
     auto parsed = gantry::worker::ParseCapabilities(text.str());
     if (!parsed.ok()) return Fail(absl::InvalidArgumentError("--capabilities: " + std::string(parsed.status().message())));
     capabilities = std::move(*parsed);
+  }
+  if (!cfg.model_handler.empty()) {
+    std::vector<std::string> names;
+    for (const auto& m : gantry::worker::ScanSkills({}, cfg.models_dir).models) names.push_back(m.name());
+    auto models = gantry::worker::ModelCapabilities(cfg.model_handler, cfg.models_dir, names, capabilities);
+    if (!models.ok()) return Fail(models.status());
+    capabilities.insert(capabilities.end(), models->begin(), models->end());
   }
   if (cfg.invoke_concurrency < 1) return Fail(absl::InvalidArgumentError("--invoke-concurrency: at least 1"));
 

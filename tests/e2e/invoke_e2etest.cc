@@ -90,8 +90,14 @@ TEST_CASE("invoke: exec and persistent handlers stream through API, controller a
   LocalFleet fleet;
   fleet.StartApi();
   fleet.StartController();
+  // A models directory whose models are served by one handler, as model/<name>.
+  std::string models = fleet.dir().Sub("models");
+  REQUIRE(mkdir(models.c_str(), 0755) == 0);
+  REQUIRE(mkdir((models + "/llama-mini").c_str(), 0755) == 0);
+  WriteFile(fleet, "models/llama-mini/VERSION", "0.3.1\n");
   StartCapableWorker(fleet, "w1", "demo/echo 1.4.0 exec cat\ndemo/tokens 1.0.0 persistent " + TokensHandler(5) +
-                                  "\ndemo/fast 1.0.0 persistent " + TokensHandler(0) + "\n");
+                                  "\ndemo/fast 1.0.0 persistent " + TokensHandler(0) + "\n",
+                     {"--models-dir", models, "--model-handler", "exec printenv GANTRY_MODEL"});
   WaitUntilAdvertised(fleet, "demo/tokens");
 
   Result echo = Call(fleet, "demo/echo", "hello gantry");
@@ -111,6 +117,12 @@ TEST_CASE("invoke: exec and persistent handlers stream through API, controller a
   CHECK(tokens.chunks[3].data() == "fox ");
   CHECK(tokens.chunks[4].last());
 
+  SECTION("models in the models directory are capabilities") {
+    Result model = Call(fleet, "model/llama-mini", "", "^0.3");
+    INFO(model.status.error_message());
+    REQUIRE(model.status.ok());
+    CHECK(model.Data() == "llama-mini\n");
+  }
   SECTION("semantic version ranges") {
     CHECK(Call(fleet, "demo/echo", "x", "^1.2").status.ok());
     CHECK(Call(fleet, "demo/echo", "x", "~1.4").status.ok());

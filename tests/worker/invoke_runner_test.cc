@@ -2,7 +2,10 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 
 namespace gantry::worker {
@@ -36,7 +39,7 @@ struct Outputs {
 };
 
 CapabilityConfig Exec(const std::string& name, std::vector<std::string> command) {
-  return {name, "1.0.0", CapabilityConfig::Kind::kExec, std::move(command)};
+  return {name, "1.0.0", CapabilityConfig::Kind::kExec, std::move(command), {}};
 }
 
 v1::InvokeCommand Command(const std::string& id, const std::string& capability, const std::string& payload) {
@@ -79,6 +82,42 @@ TEST_CASE("exec handlers: payload in, output out, the exit code decides", "[work
   auto d = outputs.Until("d");
   REQUIRE_FALSE(d.empty());
   CHECK(d.back().error_code() == 5);
+}
+
+TEST_CASE("capabilities files: good lines parse, bad ones are refused naming the line", "[worker][invoke]") {
+  auto good = ParseCapabilities("# comment\n\ndemo/echo 1.4 exec cat -u  # trailing\nm/x 0.1.0 persistent python3 s.py\n");
+  REQUIRE(good.ok());
+  REQUIRE(good->size() == 2);
+  CHECK((*good)[0].name == "demo/echo");
+  CHECK((*good)[0].version == "1.4");
+  CHECK((*good)[0].command == std::vector<std::string>{"cat", "-u"});
+  CHECK((*good)[1].kind == CapabilityConfig::Kind::kPersistent);
+  for (const char* bad : {"demo/echo 1.0.0 exec", "demo/echo x exec cat", "/abs 1.0.0 exec cat",
+                          "demo/echo 1.0.0 forked cat", "a 1.0.0 exec cat\na 1.0.0 exec cat"}) {
+    auto r = ParseCapabilities(bad);
+    INFO(bad);
+    CHECK(r.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK(std::string(r.status().message()).rfind("capabilities line ", 0) == 0);
+  }
+}
+
+TEST_CASE("every model becomes model/<name>, at its VERSION, unless declared", "[worker][invoke]") {
+  char dir[] = "/tmp/gantry-models-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  std::string models = dir;
+  REQUIRE(mkdir((models + "/llama").c_str(), 0755) == 0);
+  REQUIRE(mkdir((models + "/mistral").c_str(), 0755) == 0);
+  std::ofstream(models + "/llama/VERSION") << "3.2.1\n";
+  std::vector<CapabilityConfig> declared = {Exec("model/mistral", {"true"})};
+  auto caps = ModelCapabilities("persistent python3 serve.py", models, {"llama", "mistral"}, declared);
+  REQUIRE(caps.ok());
+  REQUIRE(caps->size() == 1);
+  CHECK((*caps)[0].name == "model/llama");
+  CHECK((*caps)[0].version == "3.2.1");
+  CHECK((*caps)[0].kind == CapabilityConfig::Kind::kPersistent);
+  CHECK((*caps)[0].env == std::vector<std::string>{"GANTRY_MODEL=llama", "GANTRY_MODEL_DIR=" + models + "/llama"});
+  CHECK(ModelCapabilities("fork serve.py", models, {"llama"}, {}).status().code() ==
+        absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace gantry::worker
