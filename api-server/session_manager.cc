@@ -37,10 +37,19 @@ PhaseChange FromControllerResponse(const v1::ControllerSessionResponse& r,
 absl::Status SessionManager::NoCapacityError(const v1::CreateSessionRequest& request) {
   ASSIGN_OR_RETURN(FleetSummary fleet, controllers_->Summary());
   const auto& gpus = request.spec().resources().gpus();
+  const bool constrained = gpus.count() > 0 || !request.controller_id().empty() ||
+                           !request.controller_type().empty() || !request.controller_selector().empty() ||
+                           !request.spec().skills().empty();
   if (fleet.selectable_controllers == 0) {
     return absl::UnavailableError(absl::StrCat(
         "no healthy, uncordoned controller (", fleet.registered_controllers,
         " registered): start a controller or uncordon one, then retry"));
+  }
+  if (!constrained) {
+    // Nothing about the request is hard to satisfy, so the fleet is unreachable for the moment
+    // (e.g. heartbeats not yet fresh after a PostgreSQL outage): worth retrying.
+    return absl::UnavailableError(absl::StrCat("no controller could take the session just now (",
+                                               fleet.selectable_controllers, " healthy); retry"));
   }
   std::string where;
   if (!request.controller_id().empty()) absl::StrAppend(&where, " on controller_id ", request.controller_id());

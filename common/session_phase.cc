@@ -34,8 +34,9 @@ bool IsTerminal(SessionPhase phase) {
 
 bool IsLegalTransition(SessionPhase from, SessionPhase to) {
   if (IsTerminal(from)) return false;
-  // A refused placement is rescheduled on the next candidate controller.
-  if (from == to) return from == v1::SESSION_PHASE_SCHEDULED;
+  // Nothing moves to where it is (a duplicate report is not a change). A refused placement is
+  // not moved either: the unacknowledged session is discarded and placed afresh.
+  if (from == to) return false;
   if (from == v1::SESSION_PHASE_UNSPECIFIED || to == v1::SESSION_PHASE_UNSPECIFIED ||
       to == v1::SESSION_PHASE_PENDING) {
     return false;

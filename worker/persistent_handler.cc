@@ -197,10 +197,10 @@ absl::Status PersistentHandler::Submit(const std::string& id, const std::string&
     generation = generation_;
   }
   if (!WriteFrame(generation, absl::StrCat("REQ ", id, " ", payload.size(), "\n", payload))) {
+    // It exited or closed its stdin. Its reader thread fails the request through the sink, with
+    // the reason it finds (what the handler wrote, or how it ended).
     std::lock_guard<std::mutex> lock(mu_);
-    if (sinks_.erase(id) == 0) return absl::OkStatus();  // Already failed through its sink.
-    if (generation == generation_) KillHandler(pid_);  // The reader thread cleans up.
-    return absl::UnavailableError(absl::StrCat("the ", capability_.name, " handler stopped reading requests"));
+    if (generation == generation_) KillHandler(pid_);
   }
   return absl::OkStatus();
 }

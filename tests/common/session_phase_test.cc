@@ -16,7 +16,8 @@ TEST_CASE("the start path and hibernation are legal moves", "[state-machine]") {
   CHECK(IsLegalTransition(SESSION_PHASE_RUNNING, SESSION_PHASE_TERMINATING));
   CHECK(IsLegalTransition(SESSION_PHASE_TERMINATING, SESSION_PHASE_TERMINATED));
   CHECK(IsLegalTransition(SESSION_PHASE_STARTING, SESSION_PHASE_FAILED));
-  CHECK(IsLegalTransition(SESSION_PHASE_SCHEDULED, SESSION_PHASE_SCHEDULED));  // Re-placement.
+  CHECK_FALSE(IsLegalTransition(SESSION_PHASE_SCHEDULED, SESSION_PHASE_SCHEDULED));
+  CHECK_FALSE(IsLegalTransition(SESSION_PHASE_RUNNING, SESSION_PHASE_RUNNING));  // A duplicate report.
 }
 
 TEST_CASE("terminal phases are final and nothing goes backwards", "[state-machine]") {
