@@ -41,8 +41,7 @@ void StartCapableWorker(LocalFleet& fleet, const std::string& name, const std::s
   fleet.StartWorker(name, "", 0, args);
 }
 
-void WaitUntilAdvertised(LocalFleet& fleet, const std::string& capability, int controllers_workers = 1) {
-  (void)controllers_workers;
+void WaitUntilAdvertised(LocalFleet& fleet, const std::string& capability) {
   bool seen = WaitFor([&] {
     return fleet.db().Scalar("SELECT count(*) FROM controllers WHERE capabilities @> '[{\"name\": \"" +
                              capability + "\"}]'") != "0";
@@ -246,8 +245,7 @@ TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it th
   std::string hang = WriteFile(fleet, "hang.sh", "#!/bin/sh\nexec sleep 3600.4848\n", true);
   StartCapableWorker(fleet, "w1", "demo/flaky 1.0.0 exec " + hang + "\n");
   StartCapableWorker(fleet, "w2", "demo/flaky 1.0.0 exec cat\n");
-  REQUIRE(WaitFor([&] { return fleet.db().Scalar("SELECT coalesce(sum((capacity->>'workers_online')::int), 0) FROM controllers") == "2"; },
-                  absl::Seconds(20)));
+  fleet.WaitUntilWorkersOnline(2);
   WaitUntilAdvertised(fleet, "demo/flaky");
   std::thread killer([&] {
     WaitFor([] { return !PidsWithCmdline("sleep 3600.4848").empty(); }, absl::Seconds(10));
@@ -259,14 +257,6 @@ TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it th
   REQUIRE(r.status.ok());
   CHECK(r.Data() == "served by w2");
   CHECK(r.chunks.front().worker_id() == "node1/w2");
-}
-
-int64_t RssKib(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
 }
 
 TEST_CASE("invoke: a slow client reading 100 MB slows the handler, and no hop buffers it", "[e2e][invoke]") {
@@ -339,8 +329,7 @@ TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spre
     StartCapableWorker(fleet, name, "demo/tokens 1.0.0 persistent " + TokensHandler(20) + "\n",
                        {"--invoke-concurrency", "100"});
   }
-  REQUIRE(WaitFor([&] { return fleet.db().Scalar("SELECT coalesce(sum((capacity->>'workers_online')::int), 0) FROM controllers") == "3"; },
-                  absl::Seconds(20)));
+  fleet.WaitUntilWorkersOnline(3);
   WaitUntilAdvertised(fleet, "demo/tokens");
 
   std::mutex mu;

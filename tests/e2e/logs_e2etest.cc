@@ -53,23 +53,6 @@ Read ReadLogs(LocalFleet& fleet, const std::string& id, int tail, bool follow, s
   return out;
 }
 
-int64_t RssKib(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      int64_t kib = 0;
-      std::string digits;
-      for (char c : line) {
-        if (c >= '0' && c <= '9') digits += c;
-      }
-      (void)absl::SimpleAtoi(digits, &kib);
-      return kib;
-    }
-  }
-  return 0;
-}
-
 }  // namespace
 
 TEST_CASE("logs: tail, everything, and following until the session ends", "[e2e][logs]") {

@@ -150,6 +150,15 @@ void LocalFleet::WaitUntilSchedulable(int gpus) {
   REQUIRE(ready);
 }
 
+void LocalFleet::WaitUntilWorkersOnline(int n) {
+  bool online = WaitFor([&] {
+    return db_->Scalar("SELECT coalesce(sum((capacity->>'workers_online')::int), 0) FROM controllers") ==
+           std::to_string(n);
+  }, absl::Seconds(20));
+  INFO("api log:\n" << api_->Log());
+  REQUIRE(online);
+}
+
 void LocalFleet::StartSingleNode(const std::string& gpus, int schedulable) {
   StartApi();
   StartController();

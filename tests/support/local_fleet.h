@@ -39,6 +39,8 @@ class LocalFleet {
                    const std::vector<std::string>& extra_args = {});
   // Waits until the API server would place a session needing `gpus` GPUs.
   void WaitUntilSchedulable(int gpus = 1);
+  // Waits until the controllers have told the API server of `n` online workers in all.
+  void WaitUntilWorkersOnline(int n);
   // The common case: the API server, controller "node1" and worker "w1" with `gpus`
   // (--simulated-gpus), ready to place a session needing `schedulable` GPUs.
   void StartSingleNode(const std::string& gpus, int schedulable = 1);

@@ -211,6 +211,14 @@ std::vector<pid_t> PidsWithCmdline(const std::string& marker) {
   return out;
 }
 
+int64_t RssKib(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
 std::string BinaryPath(const std::string& name) {
   static const std::map<std::string, std::string> kPaths = {
       {"gantry-api", GANTRY_API_BIN},

@@ -88,6 +88,9 @@ int WaitForPortFile(const std::string& path, absl::Duration timeout);
 // Pids of processes whose command line contains `marker`.
 std::vector<pid_t> PidsWithCmdline(const std::string& marker);
 
+// Resident memory of a process in KiB (VmRSS), -1 if unknown.
+int64_t RssKib(pid_t pid);
+
 std::string BinaryPath(const std::string& name);  // gantry-api, gantry-controller, ...
 std::string SourcePath(const std::string& relative);
 
