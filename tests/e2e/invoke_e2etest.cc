@@ -50,6 +50,16 @@ void WaitUntilAdvertised(LocalFleet& fleet, const std::string& capability) {
   REQUIRE(seen);
 }
 
+// The API server, controller "node1" and worker "w1" serving `lines`, once `capability` is
+// advertised to the API server.
+void StartSingleCapableNode(LocalFleet& fleet, const std::string& lines, const std::string& capability,
+                            const std::vector<std::string>& extra = {}) {
+  fleet.StartApi();
+  fleet.StartController();
+  StartCapableWorker(fleet, "w1", lines, extra);
+  WaitUntilAdvertised(fleet, capability);
+}
+
 struct Result {
   grpc::Status status;
   std::vector<v1::InvokeChunk> chunks;
@@ -87,17 +97,15 @@ Result Call(LocalFleet& fleet, const std::string& capability, const std::string&
 
 TEST_CASE("invoke: exec and persistent handlers stream through API, controller and worker", "[e2e][invoke]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
   // A models directory whose models are served by one handler, as model/<name>.
   std::string models = fleet.dir().Sub("models");
   REQUIRE(mkdir(models.c_str(), 0755) == 0);
   REQUIRE(mkdir((models + "/llama-mini").c_str(), 0755) == 0);
   WriteFile(fleet, "models/llama-mini/VERSION", "0.3.1\n");
-  StartCapableWorker(fleet, "w1", "demo/echo 1.4.0 exec cat\ndemo/tokens 1.0.0 persistent " + TokensHandler(5) +
-                                  "\ndemo/fast 1.0.0 persistent " + TokensHandler(0) + "\n",
-                     {"--models-dir", models, "--model-handler", "exec printenv GANTRY_MODEL"});
-  WaitUntilAdvertised(fleet, "demo/tokens");
+  StartSingleCapableNode(fleet,
+                         "demo/echo 1.4.0 exec cat\ndemo/tokens 1.0.0 persistent " + TokensHandler(5) +
+                             "\ndemo/fast 1.0.0 persistent " + TokensHandler(0) + "\n",
+                         "demo/tokens", {"--models-dir", models, "--model-handler", "exec printenv GANTRY_MODEL"});
 
   Result echo = Call(fleet, "demo/echo", "hello gantry");
   INFO(echo.status.error_message() << "\n" << fleet.worker().Log());
@@ -148,14 +156,13 @@ TEST_CASE("invoke: exec and persistent handlers stream through API, controller a
 
 TEST_CASE("invoke: cancel and deadline stop the handler's work at once", "[e2e][invoke]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
   std::string slow = WriteFile(fleet, "slow.sh", "#!/bin/sh\necho first\nexec sleep 3600.4545\n", true);
   std::string silent = WriteFile(fleet, "silent.sh", "#!/bin/sh\nexec sleep 3600.4646\n", true);
   std::string record = fleet.dir().Sub("frames.log");
-  StartCapableWorker(fleet, "w1", absl::StrCat("demo/slow 1.0.0 exec ", slow, "\ndemo/silent 1.0.0 exec ", silent,
-                                               "\ndemo/tokens 1.0.0 persistent ", TokensHandler(200, record), "\n"));
-  WaitUntilAdvertised(fleet, "demo/slow");
+  StartSingleCapableNode(fleet,
+                         absl::StrCat("demo/slow 1.0.0 exec ", slow, "\ndemo/silent 1.0.0 exec ", silent,
+                                      "\ndemo/tokens 1.0.0 persistent ", TokensHandler(200, record), "\n"),
+                         "demo/slow");
   auto stub = Invoker(fleet);
 
   SECTION("cancelling kills the exec handler") {
@@ -204,11 +211,10 @@ TEST_CASE("invoke: bad input and broken handlers get clear statuses, and the nex
           "[e2e][invoke]") {
   LocalFleet fleet;
   fleet.api_env["GANTRY_MAX_INVOKE_PAYLOAD_BYTES"] = "1024";
-  fleet.StartApi();
-  fleet.StartController();
-  StartCapableWorker(fleet, "w1", "demo/echo 1.0.0 exec cat\ndemo/fails 1.0.0 exec false\n"
-                                  "demo/garbage 1.0.0 persistent /bin/echo garbage\n");
-  WaitUntilAdvertised(fleet, "demo/echo");
+  StartSingleCapableNode(fleet,
+                         "demo/echo 1.0.0 exec cat\ndemo/fails 1.0.0 exec false\n"
+                         "demo/garbage 1.0.0 persistent /bin/echo garbage\n",
+                         "demo/echo");
 
   Result unknown = Call(fleet, "demo/nothing", "x");
   CHECK(unknown.status.error_code() == grpc::StatusCode::NOT_FOUND);
@@ -239,10 +245,10 @@ TEST_CASE("invoke: bad input and broken handlers get clear statuses, and the nex
 TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it the stream fails",
           "[e2e][invoke]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
   // w1 (chosen first on a tie) never answers; w2 echoes.
   std::string hang = WriteFile(fleet, "hang.sh", "#!/bin/sh\nexec sleep 3600.4848\n", true);
+  fleet.StartApi();
+  fleet.StartController();
   StartCapableWorker(fleet, "w1", "demo/flaky 1.0.0 exec " + hang + "\n");
   StartCapableWorker(fleet, "w2", "demo/flaky 1.0.0 exec cat\n");
   fleet.WaitUntilWorkersOnline(2);
@@ -261,11 +267,8 @@ TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it th
 
 TEST_CASE("invoke: a slow client reading 100 MB slows the handler, and no hop buffers it", "[e2e][invoke]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
   std::string big = WriteFile(fleet, "big.sh", "#!/bin/sh\nexec head -c 104857600 /dev/zero\n", true);
-  StartCapableWorker(fleet, "w1", "demo/big 1.0.0 exec " + big + "\n");
-  WaitUntilAdvertised(fleet, "demo/big");
+  StartSingleCapableNode(fleet, "demo/big 1.0.0 exec " + big + "\n", "demo/big");
   const int64_t api_before = RssKib(fleet.api().pid());
   const int64_t controller_before = RssKib(fleet.controller().pid());
   const int64_t worker_before = RssKib(fleet.worker().pid());
@@ -298,11 +301,8 @@ TEST_CASE("invoke: a slow client reading 100 MB slows the handler, and no hop bu
 
 TEST_CASE("invoke: a worker lost mid-stream fails the stream with UNAVAILABLE", "[e2e][invoke]") {
   LocalFleet fleet;
-  fleet.StartApi();
-  fleet.StartController();
   std::string slow = WriteFile(fleet, "slow.sh", "#!/bin/sh\necho first\nexec sleep 3600.4949\n", true);
-  StartCapableWorker(fleet, "w1", "demo/slow 1.0.0 exec " + slow + "\n");
-  WaitUntilAdvertised(fleet, "demo/slow");
+  StartSingleCapableNode(fleet, "demo/slow 1.0.0 exec " + slow + "\n", "demo/slow");
   grpc::ClientContext ctx;
   v1::InvokeRequest req;
   req.set_capability("demo/slow");
