@@ -5,14 +5,53 @@
 #include "absl/strings/str_cat.h"
 #include "common/identity.h"
 #include "common/invoke_request.h"
+#include "common/metrics.h"
 #include "common/proto_time.h"
 #include "common/status.h"
 #include "controller/controller_service.h"
 
 namespace gantry::controller {
 
+namespace {
+
+const char* CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+                                       "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
+}  // namespace
+
 grpc::Status ControllerServiceImpl::Invoke(grpc::ServerContext* ctx, const v1::InvokeRequest* request,
                                            grpc::ServerWriter<v1::InvokeChunk>* writer) {
+  // Per-capability metrics. Only capabilities some worker serves get their own label, so that
+  // clients asking for made-up names cannot grow the series without bound.
+  const absl::Time started = absl::Now();
+  InvokeProgress progress;
+  const bool served = !fleet_->WorkersWithCapability(request->capability(), [](const std::string&) { return true; }).empty();
+  const MetricLabels by_capability = {{"capability", served ? request->capability() : "(none)"}};
+  Metrics& metrics = Metrics::Global();
+  metrics.GaugeAdd("gantry_invoke_in_flight", "Invoke requests being served", by_capability, 1);
+  grpc::Status status = Route(ctx, *request, writer, &progress);
+  metrics.GaugeAdd("gantry_invoke_in_flight", "Invoke requests being served", by_capability, -1);
+  MetricLabels with_code = by_capability;
+  with_code.emplace_back("code", CodeName(status.error_code()));
+  metrics.CounterAdd("gantry_invoke_requests_total", "Invoke requests by capability and outcome", with_code);
+  if (progress.chunks > 0) {
+    metrics.CounterAdd("gantry_invoke_chunks_total", "Chunks sent to callers (rate() gives chunks/s)",
+                       by_capability, static_cast<double>(progress.chunks));
+    metrics.Observe("gantry_invoke_time_to_first_chunk_seconds", "From the request to its first chunk",
+                    by_capability, absl::ToDoubleSeconds(progress.first_chunk - started));
+  }
+  return status;
+}
+
+grpc::Status ControllerServiceImpl::Route(grpc::ServerContext* ctx, const v1::InvokeRequest& request_ref,
+                                          grpc::ServerWriter<v1::InvokeChunk>* writer, InvokeProgress* progress) {
+  const v1::InvokeRequest* request = &request_ref;
   if (auto peer = RequirePeerRole(ctx->auth_context().get(), Role::kApiServer, "ControllerService"); !peer.ok()) {
     return ToGrpcStatus(peer.status());
   }
@@ -37,7 +76,7 @@ grpc::Status ControllerServiceImpl::Invoke(grpc::ServerContext* ctx, const v1::I
     tried.insert(target->worker_name);
     bool retry = false;
     router_.Started(target->worker_name);
-    last = InvokeOn(ctx, *request, *target, writer, &retry);
+    last = InvokeOn(ctx, *request, *target, writer, &retry, progress);
     router_.Ended(target->worker_name);
     if (!retry) return last;
   }
@@ -46,7 +85,8 @@ grpc::Status ControllerServiceImpl::Invoke(grpc::ServerContext* ctx, const v1::I
 
 grpc::Status ControllerServiceImpl::InvokeOn(grpc::ServerContext* ctx, const v1::InvokeRequest& request,
                                              const InvokeTarget& target,
-                                             grpc::ServerWriter<v1::InvokeChunk>* writer, bool* retry) {
+                                             grpc::ServerWriter<v1::InvokeChunk>* writer, bool* retry,
+                                             InvokeProgress* progress) {
   const std::string id = invokes_->Open(target.worker_name);
   auto send = [&](const v1::ControllerMessage& m) { return target.channel->Send(m); };
   auto cancel_upstream = [&] {
@@ -101,7 +141,8 @@ grpc::Status ControllerServiceImpl::InvokeOn(grpc::ServerContext* ctx, const v1:
       cancel_upstream();
       return grpc::Status::CANCELLED;
     }
-    ++sent;
+    if (sent++ == 0) progress->first_chunk = absl::Now();
+    progress->chunks = sent;
     if (last) {
       invokes_->Close(id);
       return grpc::Status::OK;

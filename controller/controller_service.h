@@ -50,10 +50,17 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
                       grpc::ServerWriter<v1::InvokeChunk>* writer) override;
 
  private:
+  struct InvokeProgress {
+    int64_t chunks = 0;
+    absl::Time first_chunk;
+  };
+  // Invoke without the metrics: validation, the choice of worker, one retry.
+  grpc::Status Route(grpc::ServerContext* ctx, const v1::InvokeRequest& request,
+                     grpc::ServerWriter<v1::InvokeChunk>* writer, InvokeProgress* progress);
   // One attempt at serving an invoke on `target`. Sets *retry when the worker failed (or was
   // busy) before the first chunk, so another worker may take the request.
   grpc::Status InvokeOn(grpc::ServerContext* ctx, const v1::InvokeRequest& request, const InvokeTarget& target,
-                        grpc::ServerWriter<v1::InvokeChunk>* writer, bool* retry);
+                        grpc::ServerWriter<v1::InvokeChunk>* writer, bool* retry, InvokeProgress* progress);
 
   Fleet* fleet_;
   LogRelay* logs_;

@@ -14,6 +14,7 @@
 #include "common/grpc_server.h"
 #include "common/identity.h"
 #include "common/logging.h"
+#include "common/metrics_server.h"
 #include "common/shutdown.h"
 #include "common/tls.h"
 #include "controller/api_link.h"
@@ -27,6 +28,8 @@ namespace {
 struct ControllerConfig {
   std::string listen = "127.0.0.1:7444";
   std::string port_file;
+  std::string metrics_listen;
+  std::string metrics_port_file;
   std::string advertise_host;
   std::string name;
   std::string node_id;
@@ -74,6 +77,9 @@ int main(int argc, char** argv) {
   gantry::Flags flags("gantry-controller", "Gantry's per-node controller");
   flags.AddString("listen", &cfg.listen, "address:port for ControllerService and WorkerService (port 0 picks one)");
   flags.AddString("port-file", &cfg.port_file, "write the bound port here once serving");
+  flags.AddString("metrics-listen", &cfg.metrics_listen,
+                  "host:port for Prometheus /metrics over HTTPS with --tls-cert (empty: no metrics listener)");
+  flags.AddString("metrics-port-file", &cfg.metrics_port_file, "write the metrics port here once listening");
   flags.AddString("advertise-host", &cfg.advertise_host,
                   "host the API server dials (default: the host part of --listen)");
   flags.AddString("name", &cfg.name, "controller name; must match its certificate (default: hostname)");
@@ -155,6 +161,13 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
+  std::unique_ptr<gantry::MetricsServer> metrics;
+  if (!cfg.metrics_listen.empty()) {
+    auto started = gantry::MetricsServer::Start(cfg.metrics_listen, cfg.tls_cert, cfg.tls_key, cfg.metrics_port_file);
+    if (!started.ok()) return Fail(started.status());
+    metrics = *std::move(started);
+    spdlog::info("metrics on https://{}/metrics (port {})", cfg.metrics_listen, metrics->port());
+  }
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
 
   int sig = gantry::WaitForTerminationSignal();

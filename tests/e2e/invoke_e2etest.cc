@@ -320,9 +320,29 @@ TEST_CASE("invoke: a worker lost mid-stream fails the stream with UNAVAILABLE", 
   CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.4949").empty(); }, absl::Seconds(3)));
 }
 
+// GET /metrics from the controller, over TLS verified against the cluster CA (as Prometheus
+// would scrape it), with Python's standard library.
+std::string ScrapeMetrics(LocalFleet& fleet, int port) {
+  std::string cmd = absl::StrCat(
+      "python3 -c \"import ssl, sys, urllib.request; ",
+      "ctx = ssl.create_default_context(cafile=sys.argv[1]); ",
+      "print(urllib.request.urlopen(sys.argv[2], context=ctx, timeout=5).read().decode())\" '", fleet.pki().ca(),
+      "' https://127.0.0.1:", port, "/metrics");
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  REQUIRE(pclose(p) == 0);
+  return out;
+}
+
 TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spread by load, with affinity",
           "[e2e][invoke]") {
   LocalFleet fleet;
+  fleet.controller_env["GANTRY_METRICS_LISTEN"] = "127.0.0.1:0";
+  fleet.controller_env["GANTRY_METRICS_PORT_FILE"] = fleet.dir().Sub("controller-metrics.port");
   fleet.StartApi();
   fleet.StartController();
   for (const char* name : {"w1", "w2", "w3"}) {
@@ -364,6 +384,18 @@ TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spre
     pinned.insert(r.chunks.front().worker_id());
   }
   CHECK(pinned.size() == 1);
+
+  // Per-capability metrics on the controller's /metrics: 206 requests, of 6 chunks (5 words and
+  // the last) or 2 ("x" and the last).
+  int port = WaitForPortFile(fleet.dir().Sub("controller-metrics.port"), absl::Seconds(5));
+  REQUIRE(port > 0);
+  std::string metrics = ScrapeMetrics(fleet, port);
+  INFO(metrics);
+  CHECK(metrics.find("gantry_invoke_requests_total{capability=\"demo/tokens\",code=\"OK\"} 206\n") != std::string::npos);
+  CHECK(metrics.find("gantry_invoke_chunks_total{capability=\"demo/tokens\"} 1212\n") != std::string::npos);
+  CHECK(metrics.find("gantry_invoke_in_flight{capability=\"demo/tokens\"} 0\n") != std::string::npos);
+  CHECK(metrics.find("gantry_invoke_time_to_first_chunk_seconds_count{capability=\"demo/tokens\"} 206\n") !=
+        std::string::npos);
 }
 
 }  // namespace gantry::testing

@@ -79,18 +79,19 @@ std::unique_ptr<Process> LocalFleet::LaunchController(const std::string& name,
                                                       const std::string& listen,
                                                       const std::string& port_file) {
   std::string prefix = pki_->dir() + "/controller-" + name;
+  std::map<std::string, std::string> env{
+      {"GANTRY_TLS_CA", pki_->ca()},
+      {"GANTRY_TLS_CERT", prefix + ".crt"},
+      {"GANTRY_TLS_KEY", prefix + ".key"},
+      {"GANTRY_JOIN_TOKEN", kJoinToken},
+      {"GANTRY_STOP_GRACE", "2s"},
+      {"GANTRY_SHUTDOWN_GRACE", "2s"},
+      {"GRPC_DNS_RESOLVER", "native"}};
+  for (const auto& [k, v] : controller_env) env[k] = v;
   return std::make_unique<Process>(
       std::vector<std::string>{BinaryPath("gantry-controller"), "--name", name, "--listen", listen,
                                "--port-file", port_file, "--api-url", api_address()},
-      std::map<std::string, std::string>{
-          {"GANTRY_TLS_CA", pki_->ca()},
-          {"GANTRY_TLS_CERT", prefix + ".crt"},
-          {"GANTRY_TLS_KEY", prefix + ".key"},
-          {"GANTRY_JOIN_TOKEN", kJoinToken},
-          {"GANTRY_STOP_GRACE", "2s"},
-          {"GANTRY_SHUTDOWN_GRACE", "2s"},
-          {"GRPC_DNS_RESOLVER", "native"}},
-      dir_.Sub(name + ".log"));
+      env, dir_.Sub(name + ".log"));
 }
 
 void LocalFleet::StartController(const std::string& name) {

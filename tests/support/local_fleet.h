@@ -32,8 +32,9 @@ class LocalFleet {
   // Kills controller `index` with SIGKILL and starts it again on the same address, with the
   // same name and certificate (its workers dial that address).
   void RestartController(size_t index = 0);
-  // Extra environment for the API server (set before StartApi).
+  // Extra environment for the API server (set before StartApi) and controllers.
   std::map<std::string, std::string> api_env;
+  std::map<std::string, std::string> controller_env;
   // A worker with `gpus` simulated GPUs (spec for --simulated-gpus) on controller `index`.
   void StartWorker(const std::string& name, const std::string& gpus, size_t controller = 0,
                    const std::vector<std::string>& extra_args = {});

@@ -1,0 +1,95 @@
+#include "common/metrics.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace gantry {
+namespace {
+
+constexpr double kBounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+std::string Escape(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string LabelText(const MetricLabels& labels) {
+  std::vector<std::string> parts;
+  for (const auto& [k, v] : labels) parts.push_back(absl::StrCat(k, "=\"", Escape(v), "\""));
+  return absl::StrJoin(parts, ",");
+}
+
+std::string Braced(const std::string& labels, const std::string& extra = "") {
+  if (labels.empty() && extra.empty()) return "";
+  return absl::StrCat("{", labels, labels.empty() || extra.empty() ? "" : ",", extra, "}");
+}
+
+}  // namespace
+
+Metrics& Metrics::Global() {
+  static Metrics* metrics = new Metrics();  // Never destroyed: used until the process exits.
+  return *metrics;
+}
+
+Metrics::Family& Metrics::FamilyFor(const std::string& name, const std::string& help, Kind kind) {
+  auto [it, inserted] = families_.try_emplace(name);
+  if (inserted) {
+    it->second.kind = kind;
+    it->second.help = help;
+  }
+  return it->second;
+}
+
+void Metrics::CounterAdd(const std::string& name, const std::string& help, const MetricLabels& labels, double delta) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FamilyFor(name, help, Kind::kCounter).series[LabelText(labels)].value += delta;
+}
+
+void Metrics::GaugeAdd(const std::string& name, const std::string& help, const MetricLabels& labels, double delta) {
+  std::lock_guard<std::mutex> lock(mu_);
+  FamilyFor(name, help, Kind::kGauge).series[LabelText(labels)].value += delta;
+}
+
+void Metrics::Observe(const std::string& name, const std::string& help, const MetricLabels& labels, double seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Series& s = FamilyFor(name, help, Kind::kHistogram).series[LabelText(labels)];
+  if (s.buckets.empty()) s.buckets.assign(std::size(kBounds), 0);
+  for (size_t i = 0; i < std::size(kBounds); ++i) {
+    if (seconds <= kBounds[i]) ++s.buckets[i];
+  }
+  ++s.count;
+  s.value += seconds;
+}
+
+std::string Metrics::Render() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  for (const auto& [name, family] : families_) {
+    const char* type = family.kind == Kind::kCounter ? "counter" : family.kind == Kind::kGauge ? "gauge" : "histogram";
+    absl::StrAppend(&out, "# HELP ", name, " ", family.help, "\n# TYPE ", name, " ", type, "\n");
+    for (const auto& [labels, s] : family.series) {
+      if (family.kind != Kind::kHistogram) {
+        absl::StrAppend(&out, name, Braced(labels), " ", s.value, "\n");
+        continue;
+      }
+      for (size_t i = 0; i < std::size(kBounds); ++i) {
+        absl::StrAppend(&out, name, "_bucket", Braced(labels, absl::StrCat("le=\"", kBounds[i], "\"")), " ",
+                        s.buckets[i], "\n");
+      }
+      absl::StrAppend(&out, name, "_bucket", Braced(labels, "le=\"+Inf\""), " ", s.count, "\n");
+      absl::StrAppend(&out, name, "_sum", Braced(labels), " ", s.value, "\n");
+      absl::StrAppend(&out, name, "_count", Braced(labels), " ", s.count, "\n");
+    }
+  }
+  return out;
+}
+
+}  // namespace gantry

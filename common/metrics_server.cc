@@ -1,0 +1,58 @@
+#include "common/metrics_server.h"
+
+#include <httplib.h>
+
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_server.h"
+#include "common/metrics.h"
+
+namespace gantry {
+
+struct MetricsServer::Impl {
+  std::unique_ptr<httplib::SSLServer> server;
+  std::thread thread;
+};
+
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
+                                                                    const std::string& cert_path,
+                                                                    const std::string& key_path,
+                                                                    const std::string& port_file) {
+  auto colon = listen.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("--metrics-listen: \"", listen, "\" is not host:port"));
+  }
+  if (cert_path.empty() || key_path.empty()) {
+    return absl::InvalidArgumentError("--metrics-listen: needs --tls-cert and --tls-key (metrics are served over TLS)");
+  }
+  std::unique_ptr<MetricsServer> out(new MetricsServer());
+  out->impl_ = std::make_unique<Impl>();
+  out->impl_->server = std::make_unique<httplib::SSLServer>(cert_path.c_str(), key_path.c_str());
+  auto& server = *out->impl_->server;
+  if (!server.is_valid()) {
+    return absl::InvalidArgumentError("--metrics-listen: the TLS certificate or key could not be loaded");
+  }
+  server.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(Metrics::Global().Render(), "text/plain; version=0.0.4");
+  });
+  std::string host = listen.substr(0, colon);
+  if (host.empty()) host = "0.0.0.0";
+  out->port_ = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
+  if (out->port_ <= 0) return absl::UnavailableError(absl::StrCat("--metrics-listen: cannot listen on ", listen));
+  out->impl_->thread = std::thread([&server] { server.listen_after_bind(); });
+  if (!port_file.empty()) {
+    if (absl::Status s = WritePortFile(port_file, out->port_); !s.ok()) return s;
+  }
+  return out;
+}
+
+MetricsServer::~MetricsServer() {
+  if (impl_ == nullptr) return;
+  impl_->server->stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace gantry
