@@ -98,6 +98,7 @@ void KillHandler(pid_t pid) {
 }
 
 bool ReapHandler(pid_t pid, bool block, int* status) {
+  int not_a_child = 0;
   while (true) {
     pid_t r = waitpid(pid, status, WNOHANG);
     if (r == pid) {
@@ -105,8 +106,12 @@ bool ReapHandler(pid_t pid, bool block, int* status) {
       return true;
     }
     if (r < 0 && errno == EINTR) continue;
-    // The session supervisor's reaper may have got there first.
-    if (r < 0 && errno == ECHILD && handler_children::TakeExit(pid, status)) return true;
+    if (r < 0 && errno == ECHILD) {
+      // The session supervisor's reaper may have got there first (and be about to hand the
+      // status over); or it was reaped already. Either way, waiting long makes no sense.
+      if (handler_children::TakeExit(pid, status)) return true;
+      if (++not_a_child > 200) return false;
+    }
     if (!block) return false;
     usleep(5000);
   }

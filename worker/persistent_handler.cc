@@ -86,6 +86,7 @@ void PersistentHandler::Serve(uint64_t generation, std::shared_ptr<std::promise<
 
   std::string buffer;
   std::string why;
+  bool reaped = false;
   char chunk[64 * 1024];
   while (why.empty()) {
     // Parse every complete frame in the buffer.
@@ -130,7 +131,7 @@ void PersistentHandler::Serve(uint64_t generation, std::shared_ptr<std::promise<
       buffer.append(chunk, static_cast<size_t>(n));
     } else if (n == 0) {
       int status = 0;
-      ReapHandler(process->pid, /*block=*/true, &status);
+      reaped = ReapHandler(process->pid, /*block=*/true, &status);
       why = DescribeExit(status);
     } else if (errno == EAGAIN) {
       pollfd pfd = {process->stdout_fd, POLLIN, 0};
@@ -139,9 +140,11 @@ void PersistentHandler::Serve(uint64_t generation, std::shared_ptr<std::promise<
       why = absl::StrCat("could not be read: ", std::strerror(errno));
     }
   }
-  KillHandler(process->pid);
-  int status;
-  ReapHandler(process->pid, /*block=*/true, &status);
+  KillHandler(process->pid);  // Whatever it left behind in its group goes too.
+  if (!reaped) {
+    int status;
+    ReapHandler(process->pid, /*block=*/true, &status);
+  }
   close(process->stdout_fd);
   Lost(generation, why);
 }
@@ -153,6 +156,7 @@ void PersistentHandler::Lost(uint64_t generation, const std::string& why) {
     std::lock_guard<std::mutex> lock(mu_);
     if (generation != generation_) return;
     pid_ = -1;
+    last_end_ = why;
     if (stdin_fd_ >= 0) close(stdin_fd_);
     stdin_fd_ = -1;
     orphans.swap(sinks_);
@@ -190,17 +194,24 @@ bool PersistentHandler::WriteFrame(uint64_t generation, const std::string& frame
 
 absl::Status PersistentHandler::Submit(const std::string& id, const std::string& payload, Sink sink) {
   uint64_t generation;
+  auto gone = [&] { return absl::UnavailableError(absl::StrCat("the ", capability_.name, " handler ", last_end_)); };
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (absl::Status s = EnsureRunning(lock); !s.ok()) return s;
+    if (pid_ <= 0) return gone();  // Started, and already gone again.
     sinks_[id] = std::move(sink);
     generation = generation_;
   }
   if (!WriteFrame(generation, absl::StrCat("REQ ", id, " ", payload.size(), "\n", payload))) {
-    // It exited or closed its stdin. Its reader thread fails the request through the sink, with
-    // the reason it finds (what the handler wrote, or how it ended).
     std::lock_guard<std::mutex> lock(mu_);
-    if (generation == generation_) KillHandler(pid_);
+    if (generation == generation_ && pid_ > 0) {
+      // It closed its stdin: its reader thread fails the request through the sink, with what it
+      // finds (what the handler wrote, or how it ended).
+      KillHandler(pid_);
+      return absl::OkStatus();
+    }
+    // It is gone already; if its end came before the sink was registered, say so here.
+    if (sinks_.erase(id) != 0) return gone();
   }
   return absl::OkStatus();
 }

@@ -72,6 +72,7 @@ class PersistentHandler {
   bool starting_ ABSL_GUARDED_BY(mu_) = false;
   std::condition_variable started_cv_;
   std::map<std::string, Sink> sinks_ ABSL_GUARDED_BY(mu_);
+  std::string last_end_ ABSL_GUARDED_BY(mu_);  // How the last process ended.
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);  // One per generation.
 };
 

@@ -213,7 +213,7 @@ TEST_CASE("invoke: bad input and broken handlers get clear statuses, and the nex
   fleet.api_env["GANTRY_MAX_INVOKE_PAYLOAD_BYTES"] = "1024";
   StartSingleCapableNode(fleet,
                          "demo/echo 1.0.0 exec cat\ndemo/fails 1.0.0 exec false\n"
-                         "demo/garbage 1.0.0 persistent /bin/echo garbage\n",
+                         "demo/garbage 1.0.0 persistent /bin/echo garbage\ndemo/quits 1.0.0 persistent false\n",
                          "demo/echo");
 
   Result unknown = Call(fleet, "demo/nothing", "x");
@@ -235,11 +235,39 @@ TEST_CASE("invoke: bad input and broken handlers get clear statuses, and the nex
   Result garbage = Call(fleet, "demo/garbage", "x");
   CHECK(garbage.status.error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(garbage.status.error_message().find("not a frame") != std::string::npos);
+  Result quits = Call(fleet, "demo/quits", "x");
+  CHECK(quits.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(quits.status.error_message().find("demo/quits handler exited with code 1") != std::string::npos);
   // The worker is unharmed.
   Result echo = Call(fleet, "demo/echo", "still here");
   CHECK(echo.status.ok());
   CHECK(echo.Data() == "still here");
   CHECK(fleet.worker().Alive());
+}
+
+TEST_CASE("invoke: every worker at its concurrency limit -> RESOURCE_EXHAUSTED", "[e2e][invoke]") {
+  LocalFleet fleet;
+  std::string slow = WriteFile(fleet, "slow.sh", "#!/bin/sh\necho first\nexec sleep 3600.5353\n", true);
+  StartSingleCapableNode(fleet, "demo/slow 1.0.0 exec " + slow + "\n", "demo/slow", {"--invoke-concurrency", "1"});
+  grpc::ClientContext ctx;
+  v1::InvokeRequest req;
+  req.set_capability("demo/slow");
+  auto stub = Invoker(fleet);
+  auto reader = stub->Invoke(&ctx, req);
+  v1::InvokeChunk first;
+  REQUIRE(reader->Read(&first));  // The one slot is taken.
+  Result busy = Call(fleet, "demo/slow", "");
+  CHECK(busy.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(busy.status.error_message().find("demo/slow is busy") != std::string::npos);
+  ctx.TryCancel();
+  (void)reader->Finish();
+  // Freed once the first request is gone.
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.5353").empty(); }, absl::Seconds(3)));
+  grpc::ClientContext again_ctx;
+  auto again = stub->Invoke(&again_ctx, req);
+  CHECK(again->Read(&first));
+  again_ctx.TryCancel();
+  (void)again->Finish();
 }
 
 TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it the stream fails",

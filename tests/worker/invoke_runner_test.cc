@@ -121,3 +121,28 @@ TEST_CASE("every model becomes model/<name>, at its VERSION, unless declared", "
 }
 
 }  // namespace gantry::worker
+
+namespace gantry::worker {
+
+TEST_CASE("persistent handlers that exit at once or write garbage fail their requests, with the reason",
+          "[worker][invoke]") {
+  Outputs outputs;
+  InvokeRunner runner({{"quits", "1.0.0", CapabilityConfig::Kind::kPersistent, {"false"}, {}},
+                       {"garbage", "1.0.0", CapabilityConfig::Kind::kPersistent, {"echo", "garbage"}, {}}},
+                      {}, [&](const v1::WorkerInvokeOutput& o) { return outputs.Add(o); });
+  for (int i = 0; i < 3; ++i) {  // Restarted for every request, and fails the same way each time.
+    std::string id = "q" + std::to_string(i);
+    runner.Start(Command(id, "quits", "x"));
+    auto q = outputs.Until(id);
+    REQUIRE_FALSE(q.empty());
+    CHECK(q.back().error_code() == 14);
+    CHECK(q.back().error_message().find("quits handler exited with code 1") != std::string::npos);
+  }
+  runner.Start(Command("g", "garbage", "x"));
+  auto g = outputs.Until("g");
+  REQUIRE_FALSE(g.empty());
+  CHECK(g.back().error_code() == 14);
+  CHECK(g.back().error_message().find("not a frame") != std::string::npos);
+}
+
+}  // namespace gantry::worker
