@@ -131,24 +131,26 @@ void HealthChecker::CheckAll() {
 }
 
 void HealthChecker::FailAbandonedPlacements() {
-  std::vector<std::string> stuck;
+  std::vector<std::pair<std::string, std::string>> stuck;  // session id, controller endpoint
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     for (const auto& row : tx.exec_params(std::string(sql::kSelectStuckPlacements),
                                           absl::ToDoubleSeconds(config_.placement_timeout))) {
-      stuck.push_back(row[0].as<std::string>());
+      stuck.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
     }
     return absl::OkStatus();
   });
   if (!s.ok()) return;
-  for (const auto& id : stuck) {
+  for (const auto& [id, endpoint] : stuck) {
     PhaseChange failed;
     failed.phase = v1::SESSION_PHASE_FAILED;
     failed.message = absl::StrCat("placement abandoned: no answer from its controller within ",
                                   absl::FormatDuration(config_.placement_timeout),
                                   " (the API server placing it stopped)");
     failed.only_from = v1::SESSION_PHASE_SCHEDULED;  // One that moved on meanwhile stays as it is.
-    (void)sessions_->Transition(id, failed);
+    if (!sessions_->Transition(id, failed).ok()) continue;
+    // Best effort: had the controller started it, nothing else would ever stop it.
+    if (!endpoint.empty()) (void)client_->DeleteSession(endpoint, id);
   }
   if (!stuck.empty()) spdlog::warn("{} abandoned placement(s) marked FAILED", stuck.size());
 }

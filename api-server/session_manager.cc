@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "api-server/request_validation.h"
 #include "common/identity.h"
 #include "common/json_util.h"
@@ -131,7 +132,14 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
     *call.mutable_spec() = session.spec();
     auto response = client_->CreateSession(target.endpoint, call);
     if (response.ok()) {
+      // The controller reports this outcome only through this reply: storing it must not give
+      // up at the first PostgreSQL hiccup, or the session would stay SCHEDULED while it runs.
       auto placed = sessions_->Transition(session.id(), FromControllerResponse(*response, target.id));
+      for (absl::Time give_up = absl::Now() + placement_store_patience_;
+           placed.status().code() == absl::StatusCode::kUnavailable && absl::Now() < give_up;) {
+        absl::SleepFor(absl::Milliseconds(200));
+        placed = sessions_->Transition(session.id(), FromControllerResponse(*response, target.id));
+      }
       // The controller's pushed events can overtake this reply; then the stored state is newer.
       if (placed.status().code() == absl::StatusCode::kFailedPrecondition) {
         return sessions_->Get(session.id());

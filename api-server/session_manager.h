@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "api-server/authenticator.h"
 #include "api-server/controller_client.h"
 #include "api-server/controller_store.h"
@@ -50,6 +51,10 @@ class SessionManager {
   ControllerClient* client_;
   TemplateStore* templates_;
   int max_attempts_;
+  // How long a controller's answer to CreateSession is retried into PostgreSQL while it is
+  // unreachable, before the client gets UNAVAILABLE (a retry with its request_id then finds the
+  // session; the abandoned-placement sweep is the last resort).
+  absl::Duration placement_store_patience_ = absl::Seconds(20);
 };
 
 }  // namespace gantry::api

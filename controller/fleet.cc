@@ -158,8 +158,8 @@ void Fleet::FailSession(const std::string& session_id, const std::string& messag
   s->second.phase = v1::SESSION_PHASE_FAILED;
   s->second.message = message;
   Release(session_id);
+  if (s->second.waiter) return;  // The waiting call reports it.
   events->push_back(MakeEvent(session_id, s->second));
-  if (s->second.waiter) return;  // The waiting call forgets it once it has answered.
   sessions_.erase(s);
 }
 
@@ -292,11 +292,10 @@ absl::Status Fleet::OnWorkerEvent(const std::string& worker_name,
       default:
         return absl::InvalidArgumentError("session_event.kind: unspecified");
     }
-    // Reported even when a ControllerService call waits for it and answers with it too: if the
-    // API server fails to store that answer (PostgreSQL down, the replica gone), this report
-    // still gets there. A duplicate is an illegal move there, and skipped.
-    report = MakeEvent(event.session_id(), s);
-    if (!s.waiter && IsTerminal(s.phase)) sessions_.erase(it);
+    if (!s.waiter) {
+      report = MakeEvent(event.session_id(), s);
+      if (IsTerminal(s.phase)) sessions_.erase(it);
+    }
   }
   changed_.notify_all();
   if (report) sink_(*report);

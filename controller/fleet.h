@@ -149,8 +149,8 @@ class Fleet {
   absl::StatusOr<Placement> Place(const std::string& session_id, const v1::SessionSpec& spec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Marks one session FAILED, releases its GPUs and adds the event to report (also when a
-  // ControllerService call is waiting for it, which then answers with it as well).
+  // Marks one session FAILED and releases its GPUs; adds the event to report unless a
+  // ControllerService call is waiting for it (that call reports it).
   void FailSession(const std::string& session_id, const std::string& message,
                    std::vector<v1::SessionEvent>* events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks the worker's sessions FAILED and releases them; returns the events to report.
