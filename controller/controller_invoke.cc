@@ -14,31 +14,23 @@ namespace gantry::controller {
 
 namespace {
 
-const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-                                       "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
-  int i = static_cast<int>(code);
-  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
-}
+constexpr char kInFlight[] = "gantry_invoke_in_flight";
+constexpr char kInFlightHelp[] = "Invoke requests being served";
 
 }  // namespace
 
 grpc::Status ControllerServiceImpl::Invoke(grpc::ServerContext* ctx, const v1::InvokeRequest* request,
                                            grpc::ServerWriter<v1::InvokeChunk>* writer) {
-  // Per-capability metrics. Only capabilities some worker serves get their own label, so that
-  // clients asking for made-up names cannot grow the series without bound.
   const absl::Time started = absl::Now();
   InvokeProgress progress;
-  const bool served = !fleet_->WorkersWithCapability(request->capability(), [](const std::string&) { return true; }).empty();
-  const MetricLabels by_capability = {{"capability", served ? request->capability() : "(none)"}};
-  Metrics& metrics = Metrics::Global();
-  metrics.GaugeAdd("gantry_invoke_in_flight", "Invoke requests being served", by_capability, 1);
   grpc::Status status = Route(ctx, *request, writer, &progress);
-  metrics.GaugeAdd("gantry_invoke_in_flight", "Invoke requests being served", by_capability, -1);
+  // Per-capability metrics. Only capabilities some worker serves get their own label, so that
+  // clients asking for made-up names cannot grow the series without bound.
+  const MetricLabels by_capability = {{"capability", progress.served ? request->capability() : "(none)"}};
   MetricLabels with_code = by_capability;
-  with_code.emplace_back("code", CodeName(status.error_code()));
+  // gRPC's codes are Abseil's, names included.
+  with_code.emplace_back("code", absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())));
+  Metrics& metrics = Metrics::Global();
   metrics.CounterAdd("gantry_invoke_requests_total", "Invoke requests by capability and outcome", with_code);
   if (progress.chunks > 0) {
     metrics.CounterAdd("gantry_invoke_chunks_total", "Chunks sent to callers (rate() gives chunks/s)",
@@ -49,34 +41,37 @@ grpc::Status ControllerServiceImpl::Invoke(grpc::ServerContext* ctx, const v1::I
   return status;
 }
 
-grpc::Status ControllerServiceImpl::Route(grpc::ServerContext* ctx, const v1::InvokeRequest& request_ref,
+grpc::Status ControllerServiceImpl::Route(grpc::ServerContext* ctx, const v1::InvokeRequest& request,
                                           grpc::ServerWriter<v1::InvokeChunk>* writer, InvokeProgress* progress) {
-  const v1::InvokeRequest* request = &request_ref;
   if (auto peer = RequirePeerRole(ctx->auth_context().get(), Role::kApiServer, "ControllerService"); !peer.ok()) {
     return ToGrpcStatus(peer.status());
   }
-  auto range = ValidateInvokeRequest(*request, config_.max_invoke_payload_bytes);
+  auto range = ValidateInvokeRequest(request, config_.max_invoke_payload_bytes);
   if (!range.ok()) return ToGrpcStatus(range.status());
   auto matches = [&](const std::string& version) { return range->Matches(absl::string_view(version)); };
-  auto affinity = request->metadata().find("session");
-  const std::string affinity_key = affinity == request->metadata().end() ? "" : affinity->second;
+  auto affinity = request.metadata().find("session");
+  const std::string affinity_key = affinity == request.metadata().end() ? "" : affinity->second;
+  const MetricLabels by_capability = {{"capability", request.capability()}};
 
   // A worker that fails (or is busy) before the first chunk: once more, on another worker.
   std::set<std::string> tried;
   grpc::Status last;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto candidates = fleet_->WorkersWithCapability(request->capability(), matches);
+    auto candidates = fleet_->WorkersWithCapability(request.capability(), matches);
     auto target = router_.Pick(candidates, affinity_key, tried);
     if (!target) {
       if (attempt > 0) return last;
       return ToGrpcStatus(absl::NotFoundError(absl::StrCat(
-          "capability: no online worker on this node serves ", request->capability(),
-          request->version().empty() ? "" : absl::StrCat(" at version ", request->version()))));
+          "capability: no online worker on this node serves ", request.capability(),
+          request.version().empty() ? "" : absl::StrCat(" at version ", request.version()))));
     }
+    progress->served = true;
     tried.insert(target->worker_name);
     bool retry = false;
     router_.Started(target->worker_name);
-    last = InvokeOn(ctx, *request, *target, writer, &retry, progress);
+    Metrics::Global().GaugeAdd(kInFlight, kInFlightHelp, by_capability, 1);
+    last = InvokeOn(ctx, request, *target, writer, &retry, progress);
+    Metrics::Global().GaugeAdd(kInFlight, kInFlightHelp, by_capability, -1);
     router_.Ended(target->worker_name);
     if (!retry) return last;
   }

@@ -51,6 +51,7 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
 
  private:
   struct InvokeProgress {
+    bool served = false;  // Some worker here serves the capability.
     int64_t chunks = 0;
     absl::Time first_chunk;
   };

@@ -18,20 +18,8 @@
 namespace gantry::testing {
 namespace {
 
-std::string Run(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[512];
-  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-  int rc = pclose(p);
-  INFO(cmd << "\n" << out);
-  REQUIRE(rc == 0);
-  return out;
-}
-
 int FreePort() {
-  std::string out = Run(SourcePath("tools/lib/free-port.sh"));
+  std::string out = RunCommand(SourcePath("tools/lib/free-port.sh"));
   return std::stoi(out);
 }
 
@@ -70,7 +58,7 @@ TEST_CASE("the API server rides out a PostgreSQL that is down, then up, then dow
   CHECK(fleet.api().Alive());
 
   // Up: it migrates and serves without a restart.
-  Run(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
+  RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
   bool serving = WaitFor([&] {
     return Health(fleet) == grpc::health::v1::HealthCheckResponse::SERVING;
   }, absl::Seconds(20));
@@ -79,14 +67,14 @@ TEST_CASE("the API server rides out a PostgreSQL that is down, then up, then dow
   CHECK(ListCode(fleet) == grpc::StatusCode::OK);
 
   // Down again: UNAVAILABLE, NOT_SERVING; and back.
-  Run(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
+  RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
   CHECK(WaitFor([&] { return ListCode(fleet) == grpc::StatusCode::UNAVAILABLE; }, absl::Seconds(10)));
   CHECK(WaitFor([&] { return Health(fleet) == grpc::health::v1::HealthCheckResponse::NOT_SERVING; },
                 absl::Seconds(10)));
-  Run(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
+  RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
   CHECK(WaitFor([&] { return ListCode(fleet) == grpc::StatusCode::OK; }, absl::Seconds(20)));
   CHECK(fleet.api().Alive());
-  Run(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
+  RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
 }
 
 }  // namespace gantry::testing
@@ -98,7 +86,7 @@ TEST_CASE("PostgreSQL restarted under load: UNAVAILABLE meanwhile, nothing lost 
   TempDir pg_dir;
   int port = FreePort();
   std::string script = SourcePath("tools/lib/throwaway-pg.sh");
-  Run(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
+  RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
   std::string dsn = absl::StrCat("host=127.0.0.1 port=", port, " user=postgres dbname=postgres connect_timeout=2");
   fleet.StartApi(dsn);
   fleet.StartController();
@@ -151,9 +139,9 @@ TEST_CASE("PostgreSQL restarted under load: UNAVAILABLE meanwhile, nothing lost 
   }
   // Down in the middle of it, for long enough that every client hits it.
   REQUIRE(WaitFor([&] { std::lock_guard<std::mutex> lock(mu); return acked.size() >= 4; }, absl::Seconds(20)));
-  Run(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
+  RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  Run(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
+  RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
   for (auto& t : clients) t.join();
 
   INFO(unexpected << fleet.api().Log());
@@ -173,7 +161,7 @@ TEST_CASE("PostgreSQL restarted under load: UNAVAILABLE meanwhile, nothing lost 
   INFO(scalar("SELECT coalesce(string_agg(phase || ' ' || message, E'\\n'), '') FROM sessions WHERE phase <> 'RUNNING'"));
   CHECK(all_running);
   CHECK(PidsWithCmdline("sleep 3600.9292").size() == static_cast<size_t>(kClients * kEach));
-  Run(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
+  RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
 }
 
 }  // namespace gantry::testing

@@ -93,6 +93,17 @@ Result Call(LocalFleet& fleet, const std::string& capability, const std::string&
   return r;
 }
 
+// The call failed with `code`, and its message says `says` (at its start when `at_start`).
+void CheckFailed(const Result& r, grpc::StatusCode code, const std::string& says, bool at_start = false) {
+  INFO(r.status.error_message());
+  CHECK(r.status.error_code() == code);
+  if (at_start) {
+    CHECK(r.status.error_message().rfind(says, 0) == 0);
+  } else {
+    CHECK(r.status.error_message().find(says) != std::string::npos);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("invoke: exec and persistent handlers stream through API, controller and worker", "[e2e][invoke]") {
@@ -133,9 +144,8 @@ TEST_CASE("invoke: exec and persistent handlers stream through API, controller a
   SECTION("semantic version ranges") {
     CHECK(Call(fleet, "demo/echo", "x", "^1.2").status.ok());
     CHECK(Call(fleet, "demo/echo", "x", "~1.4").status.ok());
-    Result too_new = Call(fleet, "demo/echo", "x", "^2");
-    CHECK(too_new.status.error_code() == grpc::StatusCode::NOT_FOUND);
-    CHECK(too_new.status.error_message().find("demo/echo at a version matching \"^2\"") != std::string::npos);
+    CheckFailed(Call(fleet, "demo/echo", "x", "^2"), grpc::StatusCode::NOT_FOUND,
+                "demo/echo at a version matching \"^2\"");
   }
   SECTION("a 10,000-chunk stream arrives whole and in order") {
     std::vector<std::string> words;
@@ -216,28 +226,16 @@ TEST_CASE("invoke: bad input and broken handlers get clear statuses, and the nex
                          "demo/garbage 1.0.0 persistent /bin/echo garbage\ndemo/quits 1.0.0 persistent false\n",
                          "demo/echo");
 
-  Result unknown = Call(fleet, "demo/nothing", "x");
-  CHECK(unknown.status.error_code() == grpc::StatusCode::NOT_FOUND);
-  CHECK(unknown.status.error_message().find("demo/nothing") != std::string::npos);
-  Result bad_version = Call(fleet, "demo/echo", "x", "^x.1");
-  CHECK(bad_version.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-  CHECK(bad_version.status.error_message().rfind("version:", 0) == 0);
-  Result bad_name = Call(fleet, "/etc/passwd", "x");
-  CHECK(bad_name.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-  CHECK(bad_name.status.error_message().rfind("capability:", 0) == 0);
-  Result too_big = Call(fleet, "demo/echo", std::string(2000, 'x'));
-  CHECK(too_big.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-  CHECK(too_big.status.error_message().find("payload: is 2000 bytes; at most 1024") != std::string::npos);
+  CheckFailed(Call(fleet, "demo/nothing", "x"), grpc::StatusCode::NOT_FOUND, "demo/nothing");
+  CheckFailed(Call(fleet, "demo/echo", "x", "^x.1"), grpc::StatusCode::INVALID_ARGUMENT, "version:", true);
+  CheckFailed(Call(fleet, "/etc/passwd", "x"), grpc::StatusCode::INVALID_ARGUMENT, "capability:", true);
+  CheckFailed(Call(fleet, "demo/echo", std::string(2000, 'x')), grpc::StatusCode::INVALID_ARGUMENT,
+              "payload: is 2000 bytes; at most 1024");
 
-  Result fails = Call(fleet, "demo/fails", "x");
-  CHECK(fails.status.error_code() == grpc::StatusCode::UNKNOWN);
-  CHECK(fails.status.error_message().find("exited with code 1") != std::string::npos);
-  Result garbage = Call(fleet, "demo/garbage", "x");
-  CHECK(garbage.status.error_code() == grpc::StatusCode::UNAVAILABLE);
-  CHECK(garbage.status.error_message().find("not a frame") != std::string::npos);
-  Result quits = Call(fleet, "demo/quits", "x");
-  CHECK(quits.status.error_code() == grpc::StatusCode::UNAVAILABLE);
-  CHECK(quits.status.error_message().find("demo/quits handler exited with code 1") != std::string::npos);
+  CheckFailed(Call(fleet, "demo/fails", "x"), grpc::StatusCode::UNKNOWN, "exited with code 1");
+  CheckFailed(Call(fleet, "demo/garbage", "x"), grpc::StatusCode::UNAVAILABLE, "not a frame");
+  CheckFailed(Call(fleet, "demo/quits", "x"), grpc::StatusCode::UNAVAILABLE,
+              "demo/quits handler exited with code 1");
   // The worker is unharmed.
   Result echo = Call(fleet, "demo/echo", "still here");
   CHECK(echo.status.ok());
@@ -256,9 +254,7 @@ TEST_CASE("invoke: every worker at its concurrency limit -> RESOURCE_EXHAUSTED",
   auto reader = stub->Invoke(&ctx, req);
   v1::InvokeChunk first;
   REQUIRE(reader->Read(&first));  // The one slot is taken.
-  Result busy = Call(fleet, "demo/slow", "");
-  CHECK(busy.status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
-  CHECK(busy.status.error_message().find("demo/slow is busy") != std::string::npos);
+  CheckFailed(Call(fleet, "demo/slow", ""), grpc::StatusCode::RESOURCE_EXHAUSTED, "demo/slow is busy");
   ctx.TryCancel();
   (void)reader->Finish();
   // Freed once the first request is gone.
@@ -356,14 +352,7 @@ std::string ScrapeMetrics(LocalFleet& fleet, int port) {
       "ctx = ssl.create_default_context(cafile=sys.argv[1]); ",
       "print(urllib.request.urlopen(sys.argv[2], context=ctx, timeout=5).read().decode())\" '", fleet.pki().ca(),
       "' https://127.0.0.1:", port, "/metrics");
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  REQUIRE(pclose(p) == 0);
-  return out;
+  return RunCommand(cmd);
 }
 
 TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spread by load, with affinity",

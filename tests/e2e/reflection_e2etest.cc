@@ -16,14 +16,8 @@ TEST_CASE("server reflection lists the gantry.v1 services, as grpcurl list does"
   std::string cmd = absl::StrCat("/usr/bin/python3 ", SourcePath("tests/e2e/reflection_list.py"), " ",
                                  fleet.api_address(), " ", fleet.pki().ca(), " ", admin, ".crt ",
                                  admin, ".key ", fleet.dir().Sub("py"), " 2>&1");
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[512];
-  while (fgets(buf, sizeof(buf), p) != nullptr) out += buf;
-  int rc = pclose(p);
+  std::string out = RunCommand(cmd);
   INFO(out);
-  REQUIRE(rc == 0);
   for (const char* service : {"gantry.v1.SessionService", "gantry.v1.InvokeService",
                               "gantry.v1.AdminService", "gantry.v1.RegistryService",
                               "grpc.health.v1.Health"}) {

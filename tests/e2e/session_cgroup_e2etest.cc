@@ -10,18 +10,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "tests/support/proc_cgroup.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
 namespace {
-
-std::string CgroupOf(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/cgroup"));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("0::", 0) == 0) return line.substr(3);
-  }
-  return "";
-}
 
 std::string SessionLog(LocalFleet& fleet, const std::string& id) {
   grpc::ClientContext ctx;

@@ -211,6 +211,19 @@ std::vector<pid_t> PidsWithCmdline(const std::string& marker) {
   return out;
 }
 
+std::string RunCommand(const std::string& command) {
+  std::string out;
+  FILE* p = popen(command.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int rc = pclose(p);
+  INFO(command << "\n" << out);
+  REQUIRE(rc == 0);
+  return out;
+}
+
 int64_t RssKib(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   for (std::string line; std::getline(in, line);) {

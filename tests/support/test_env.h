@@ -88,6 +88,10 @@ int WaitForPortFile(const std::string& path, absl::Duration timeout);
 // Pids of processes whose command line contains `marker`.
 std::vector<pid_t> PidsWithCmdline(const std::string& marker);
 
+// Runs `command` with /bin/sh and returns its stdout; fails the test (showing the output) unless
+// it exits 0.
+std::string RunCommand(const std::string& command);
+
 // Resident memory of a process in KiB (VmRSS), -1 if unknown.
 int64_t RssKib(pid_t pid);
 

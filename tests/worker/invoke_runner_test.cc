@@ -36,6 +36,12 @@ struct Outputs {
     }
     return out;
   }
+  // The output that ended `id`.
+  v1::WorkerInvokeOutput Last(const std::string& id) {
+    auto all = Until(id);
+    REQUIRE_FALSE(all.empty());
+    return all.back();
+  }
 };
 
 CapabilityConfig Exec(const std::string& name, std::vector<std::string> command) {
@@ -68,20 +74,17 @@ TEST_CASE("exec handlers: payload in, output out, the exit code decides", "[work
   CHECK(a.back().chunk().last());
 
   runner.Start(Command("b", "fails", ""));
-  auto b = outputs.Until("b");
-  REQUIRE_FALSE(b.empty());
-  CHECK(b.back().error_code() == 2);
-  CHECK(b.back().error_message().find("exited with code 3: oops") != std::string::npos);
+  auto b = outputs.Last("b");
+  CHECK(b.error_code() == 2);
+  CHECK(b.error_message().find("exited with code 3: oops") != std::string::npos);
 
   runner.Start(Command("c", "missing", ""));
-  auto c = outputs.Until("c");
-  REQUIRE_FALSE(c.empty());
-  CHECK(c.back().error_message().find("cannot execute handler /nonexistent/handler") != std::string::npos);
+  auto c = outputs.Last("c");
+  CHECK(c.error_message().find("cannot execute handler /nonexistent/handler") != std::string::npos);
 
   runner.Start(Command("d", "unknown", ""));
-  auto d = outputs.Until("d");
-  REQUIRE_FALSE(d.empty());
-  CHECK(d.back().error_code() == 5);
+  auto d = outputs.Last("d");
+  CHECK(d.error_code() == 5);
 }
 
 TEST_CASE("capabilities files: good lines parse, bad ones are refused naming the line", "[worker][invoke]") {
@@ -133,16 +136,14 @@ TEST_CASE("persistent handlers that exit at once or write garbage fail their req
   for (int i = 0; i < 3; ++i) {  // Restarted for every request, and fails the same way each time.
     std::string id = "q" + std::to_string(i);
     runner.Start(Command(id, "quits", "x"));
-    auto q = outputs.Until(id);
-    REQUIRE_FALSE(q.empty());
-    CHECK(q.back().error_code() == 14);
-    CHECK(q.back().error_message().find("quits handler exited with code 1") != std::string::npos);
+    auto q = outputs.Last(id);
+    CHECK(q.error_code() == 14);
+    CHECK(q.error_message().find("quits handler exited with code 1") != std::string::npos);
   }
   runner.Start(Command("g", "garbage", "x"));
-  auto g = outputs.Until("g");
-  REQUIRE_FALSE(g.empty());
-  CHECK(g.back().error_code() == 14);
-  CHECK(g.back().error_message().find("not a frame") != std::string::npos);
+  auto g = outputs.Last("g");
+  CHECK(g.error_code() == 14);
+  CHECK(g.error_message().find("not a frame") != std::string::npos);
 }
 
 }  // namespace gantry::worker

@@ -12,19 +12,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "tests/support/proc_cgroup.h"
 
 namespace gantry::worker {
-namespace {
-
-std::string CgroupOf(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/cgroup"));
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("0::", 0) == 0) return line.substr(3);
-  }
-  return "";
-}
-
-}  // namespace
 
 TEST_CASE("cgroups off: nothing is created and the summary says limits are not enforced", "[worker]") {
   auto cg = SessionCgroups::Probe("off", "w1");
@@ -81,7 +71,7 @@ TEST_CASE("cgroups: a session joins its own cgroup, which kills what it left beh
   close(fd);
   bool joined = false;
   for (int i = 0; i < 200 && !joined; ++i) {
-    joined = absl::EndsWith(CgroupOf(child), "/s1");
+    joined = absl::EndsWith(testing::CgroupOf(child), "/s1");
     if (!joined) usleep(10 * 1000);
   }
   CHECK(joined);
