@@ -73,18 +73,6 @@ std::vector<std::string> InvokeRunner::HandlerEnv(const std::string& capability,
   return env;
 }
 
-std::vector<v1::CapabilityInfo> InvokeRunner::Capabilities() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<v1::CapabilityInfo> out;
-  for (const auto& [name, cap] : capabilities_) {
-    v1::CapabilityInfo info;
-    info.set_name(name);
-    info.set_version(cap.config.version);
-    out.push_back(std::move(info));
-  }
-  return out;
-}
-
 int InvokeRunner::active() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(running_.size());
@@ -103,7 +91,6 @@ void InvokeRunner::Finish(const std::shared_ptr<Invocation>& inv) {
     auto cap = capabilities_.find(inv->capability);
     if (cap != capabilities_.end()) --cap->second.in_flight;
   }
-  inv->done = true;
   finished_.push_back(inv);
 }
 

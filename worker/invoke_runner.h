@@ -48,7 +48,6 @@ class InvokeRunner {
   InvokeRunner(std::vector<CapabilityConfig> capabilities, Options options, Sender send);
   ~InvokeRunner();  // Cancels everything and stops the persistent handlers.
 
-  std::vector<v1::CapabilityInfo> Capabilities() const;
   void Start(const v1::InvokeCommand& command);
   void AddCredit(const std::string& invoke_id, int credit);
   void Cancel(const std::string& invoke_id);
@@ -66,7 +65,6 @@ class InvokeRunner {
     std::deque<HandlerFrame> frames;  // Persistent handlers' output, waiting for credit.
     size_t buffered_bytes = 0;
     bool overflow = false;
-    bool done = false;
     int64_t sequence = 0;
     std::thread thread;
   };
