@@ -3,11 +3,13 @@
 # session whose CUDA-visible device must be exactly the GPU Gantry allocated to it.
 #   tools/gpu-smoke.sh                   real NVML (libnvidia-ml.so.1)
 #   GANTRY_NVML_LIBRARY=path tools/gpu-smoke.sh   another NVML library (the tests' fake one)
+#   GANTRY_PYTHON, GANTRY_PY_STUBS   the Python to use and pre-generated stubs (tools/gpu-bundle.sh)
 # Prints a verdict and exits non-zero if the session saw anything but its own GPU.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${GANTRY_BUILD_DIR:-$ROOT/build}"
 NVML="${GANTRY_NVML_LIBRARY:-libnvidia-ml.so.1}"
+PYTHON="${GANTRY_PYTHON:-/usr/bin/python3}"
 [ "${GANTRY_SKIP_DEPS:-0}" = 1 ] || "$ROOT/tools/install-deps.sh"
 [ "${GANTRY_SKIP_BUILD:-0}" = 1 ] || "$ROOT/tools/build.sh"
 
@@ -52,14 +54,15 @@ echo "== what the worker found through NVML"
 grep -E "GPU [0-9]+:|no GPUs|NVML" "$STATE/worker.log" || true
 
 export GANTRY_ADDR="$API" GANTRY_CA="$PKI/ca.crt" GANTRY_CERT="$PKI/admin-smoke.crt" GANTRY_KEY="$PKI/admin-smoke.key"
-/usr/bin/python3 - "$ROOT" "$STATE" <<'PY'
+"$PYTHON" - "$ROOT" "$STATE" "$PYTHON" <<'PY'
 import os, subprocess, sys, time
-root, state = sys.argv[1], sys.argv[2]
-stubs = os.path.join(state, "py")
-os.makedirs(stubs, exist_ok=True)
-from grpc_tools import protoc
-protos = [f"gantry/v1/{f}" for f in os.listdir(f"{root}/proto/gantry/v1")]
-protoc.main(["protoc", f"-I{root}/proto", f"--python_out={stubs}", f"--grpc_python_out={stubs}"] + protos)
+root, state, python = sys.argv[1], sys.argv[2], sys.argv[3]
+stubs = os.environ.get("GANTRY_PY_STUBS") or os.path.join(state, "py")
+if not os.environ.get("GANTRY_PY_STUBS"):
+    os.makedirs(stubs, exist_ok=True)
+    from grpc_tools import protoc
+    protos = [f"gantry/v1/{f}" for f in os.listdir(f"{root}/proto/gantry/v1")]
+    protoc.main(["protoc", f"-I{root}/proto", f"--python_out={stubs}", f"--grpc_python_out={stubs}"] + protos)
 sys.path.insert(0, stubs)
 import grpc
 from gantry.v1 import session_service_pb2 as s, session_service_pb2_grpc as sg, types_pb2 as t
@@ -67,7 +70,8 @@ e = os.environ
 creds = grpc.ssl_channel_credentials(open(e["GANTRY_CA"], "rb").read(), open(e["GANTRY_KEY"], "rb").read(),
                                      open(e["GANTRY_CERT"], "rb").read())
 stub = sg.SessionServiceStub(grpc.secure_channel(e["GANTRY_ADDR"], creds))
-spec = t.SessionSpec(command=["/bin/sh", "-c", f"/usr/bin/python3 {root}/tools/lib/cuda_visible.py; sleep 30"])
+# The session holds GPU memory of its own while it lives, so the per-session figure can be checked.
+spec = t.SessionSpec(command=["/bin/sh", "-c", f"{python} {root}/tools/lib/cuda_visible.py --hold-mib 256 --hold-s 30"])
 spec.resources.gpus.count = 1
 for _ in range(50):
     try:
@@ -80,7 +84,7 @@ for _ in range(50):
 else:
     sys.exit("no GPU became schedulable: see the logs")
 print(f"== session {session.id}: {t.SessionPhase.Name(session.phase)} on {session.worker_id}, GPU {list(session.gpu_uuids)}")
-time.sleep(3)
+time.sleep(5)
 log = open(os.path.join(state, "sessions", session.id + ".log")).read()
 print("== what the session saw\n" + log.strip())
 m = stub.GetSessionMetrics(s.GetSessionMetricsRequest(id=session.id), timeout=10)
@@ -90,6 +94,9 @@ given = session.gpu_uuids[0]
 ok = f"CUDA_VISIBLE_DEVICES={given}" in log
 if "CUDA sees" in log:
     ok = ok and "CUDA sees 1 device(s)" in log and given in log.split("CUDA sees", 1)[1]
+if "holding 256 MiB" in log:
+    # NVML attributes the CUDA context as well as the allocation to the session's process.
+    ok = ok and m.usage.gpu_memory_bytes >= 256 << 20
 print("VERDICT: " + ("PASS: the session saw exactly its GPU" if ok else "FAIL: see above"))
 sys.exit(0 if ok else 1)
 PY
