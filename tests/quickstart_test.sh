@@ -18,8 +18,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 out="$("$ROOT/tools/quickstart.sh" 2>&1)" || { echo "$out"; fail "quickstart.sh failed"; }
-echo "$out" | grep -q "^phase       RUNNING" || { echo "$out"; fail "demo session not RUNNING"; }
-echo "$out" | grep -q "^gpus        GPU-" || { echo "$out"; fail "demo session has no GPU"; }
+echo "$out" | grep -qE "^[0-9a-f-]{36} +RUNNING +node1/w[12] +1 .* GPU-" || { echo "$out"; fail "demo session not RUNNING on a GPU"; }
 echo "$out" | grep -q "^Gantry streams tokens from GPU workers $" || { echo "$out"; fail "demo/tokens invoke output missing"; }
 echo "$out" | grep -q "grpcurl -cacert" || fail "no grpcurl command line printed"
 
@@ -28,6 +27,12 @@ source "$STATE/client.env"
 [ -n "$GANTRY_ADDR" ] && [ -f "$GANTRY_CA" ] && [ -f "$GANTRY_CERT" ] && [ -f "$GANTRY_KEY" ] && [ -n "$GANTRY_TOKEN" ] \
   || fail "client.env incomplete"
 [ "$(stat -c %a "$GANTRY_KEY")" = 600 ] || fail "client key is not 0600"
+[ "$(stat -c %a "$STATE/admin.key")" = 600 ] || fail "admin API key file is not 0600"
+# The config quickstart wrote works, with the API key and with the certificate.
+for context in local local-cert; do
+  status="$(env -u GANTRY_ADDR gantryctl --context "$context" cluster status)" || fail "gantryctl --context $context failed"
+  echo "$status" | grep -q "^Sessions: .*1 running" || { echo "$status"; fail "cluster status via $context"; }
+done
 listed="$(/usr/bin/python3 "$ROOT/tests/e2e/reflection_list.py" "$GANTRY_ADDR" "$GANTRY_CA" \
   "$GANTRY_CERT" "$GANTRY_KEY" "$STATE/refl")"
 echo "$listed" | grep -q "gantry.v1.SessionService" || { echo "$listed"; fail "reflection list lacks SessionService"; }
@@ -37,7 +42,7 @@ for _ in $(seq 1 30); do grep -q "step" "$session_log" && break; sleep 0.2; done
 grep -q "on GPU(s) GPU-" "$session_log" || fail "demo session output missing: $session_log"
 
 out2="$("$ROOT/tools/quickstart.sh" 2>&1)" || { echo "$out2"; fail "second quickstart.sh run failed"; }
-echo "$out2" | grep -q "^phase       RUNNING" || { echo "$out2"; fail "second run: demo session not RUNNING"; }
+echo "$out2" | grep -qE "^[0-9a-f-]{36} +RUNNING" || { echo "$out2"; fail "second run: demo session not RUNNING"; }
 
 "$ROOT/tools/quickstart.sh" down >/dev/null
 sleep 0.5

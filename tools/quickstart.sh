@@ -148,31 +148,76 @@ start worker-w2 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TL
   "$BIN_WORKER" --name w2 --simulated-gpus "1:Simulated H100 80GB:80" --session-dir "$STATE/sessions-w2" \
   --capabilities "$STATE/capabilities.txt"
 
+# The admin's API key in a file of its own, and a gantryctl config with a context for this fleet.
+(umask 077; printf '%s\n' "$ADMIN_KEY" > "$STATE/admin.key")
+cat > "$STATE/config.yaml" <<CONFIG
+# gantryctl contexts (kubeconfig-like): export GANTRY_CONFIG=$STATE/config.yaml
+current-context: local
+contexts:
+  local:
+    addr: $API_ADDR
+    ca: $PKI/ca.crt
+    token-file: $STATE/admin.key
+  local-cert:
+    addr: $API_ADDR
+    ca: $PKI/ca.crt
+    cert: $PKI/admin-quickstart.crt
+    key: $PKI/admin-quickstart.key
+CONFIG
 cat > "$STATE/client.env" <<ENV
 # Connection settings for the local Gantry fleet (source this file).
+export GANTRY_CONFIG=$STATE/config.yaml
 export GANTRY_ADDR=$API_ADDR
 export GANTRY_CA=$PKI/ca.crt
 export GANTRY_CERT=$PKI/admin-quickstart.crt
 export GANTRY_KEY=$PKI/admin-quickstart.key
 export GANTRY_TOKEN=$ADMIN_KEY
+export PATH="$BUILD_DIR/tools:\$PATH"
 ENV
-# shellcheck disable=SC1091
-source "$STATE/client.env"
+export GANTRY_CONFIG="$STATE/config.yaml"
+# --context wins over any GANTRY_ADDR and friends left in the caller's environment.
+CTL=("$BUILD_DIR/tools/gantryctl" --context local)
 
-CLIENT=(/usr/bin/python3 "$ROOT/tools/lib/gantry_client.py" "$STATE/py")
-"${CLIENT[@]}" wait-ready 30
+# retry SECONDS EXIT_CODES COMMAND...: runs COMMAND until it succeeds, retrying while it exits
+# with one of EXIT_CODES (gantryctl: 10 + the gRPC code), for up to SECONDS.
+retry() {
+  local until=$((SECONDS + $1)) codes=" $2 " rc
+  shift 2
+  while true; do
+    rc=0
+    "$@" 2>"$STATE/retry.err" || rc=$?
+    if [ "$rc" = 0 ] || [[ "$codes" != *" $rc "* ]] || [ "$SECONDS" -ge "$until" ]; then
+      cat "$STATE/retry.err" >&2
+      return "$rc"
+    fi
+    sleep 0.5
+  done
+}
+# Until the API server has its database and the controller has told it of both workers' GPUs
+# (UNAVAILABLE 24, RESOURCE_EXHAUSTED 18), and their capabilities (NOT_FOUND 15).
+retry 30 "24" "${CTL[@]}" list --limit 1 >/dev/null 2>&1
 say "creating a demo session (1 GPU, prints a line a second)"
-"${CLIENT[@]}" create-demo | tee "$STATE/demo-session.txt"
-SESSION_ID="$(awk '/^session/ {print $2}' "$STATE/demo-session.txt")"
+retry 30 "18 24" "${CTL[@]}" create --request-id "quickstart-$(date +%s%N)" --gpus 1 --label app=quickstart-demo \
+  --wait -o wide -- /bin/sh -c \
+  'for i in $(seq 1 3600); do echo "step $i on GPU(s) $CUDA_VISIBLE_DEVICES"; sleep 1; done' \
+  | tee "$STATE/demo-session.txt"
+SESSION_ID="$(awk 'NR == 2 {print $1}' "$STATE/demo-session.txt")"
 say "invoking demo/tokens (streams the payload back a word at a time)"
-"${CLIENT[@]}" invoke demo/tokens "Gantry streams tokens from GPU workers"
+retry 30 "15" "${CTL[@]}" invoke demo/tokens "Gantry streams tokens from GPU workers"
+echo
 
 cat <<DONE
 
 The fleet is running (logs in $STATE/logs, session output in $STATE/sessions-*/).
-Its output so far:  tail $STATE/sessions-*/$SESSION_ID.log
 
-Connect as the admin:   source $STATE/client.env
+Drive it with gantryctl (the admin context is in $STATE/config.yaml):
+  source $STATE/client.env
+  gantryctl cluster status
+  gantryctl list
+  gantryctl logs -f $SESSION_ID
+  gantryctl create --gpus 1 --wait -- python3 -c 'import os; print(os.environ["CUDA_VISIBLE_DEVICES"])'
+  echo "hello GPU fleet" | gantryctl invoke demo/tokens
+
 With grpcurl (client certificate):
   grpcurl -cacert \$GANTRY_CA -cert \$GANTRY_CERT -key \$GANTRY_KEY \$GANTRY_ADDR list
   grpcurl -cacert \$GANTRY_CA -cert \$GANTRY_CERT -key \$GANTRY_KEY -d '{"id":"$SESSION_ID"}' \\
