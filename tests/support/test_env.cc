@@ -238,6 +238,7 @@ std::string BinaryPath(const std::string& name) {
       {"gantry-controller", GANTRY_CONTROLLER_BIN},
       {"gantry-worker", GANTRY_WORKER_BIN},
       {"gantry-pki", GANTRY_PKI_BIN},
+      {"gantryctl", GANTRY_CTL_BIN},
       {"fake-nvml", GANTRY_FAKE_NVML},
   };
   return kPaths.at(name);

@@ -326,11 +326,13 @@ int TemplatesCreate(Cli& cli) {
   v1::CreateTemplateRequest request;
   auto* t = request.mutable_session_template();
   if (args.Has("file")) {
+    auto text = ReadInput(args.Get("file"));
+    if (!text.ok()) return Complain(std::string(text.status().message()));
     // A whole SessionTemplate (with "spec:"), or just a SessionSpec.
-    if (!LoadMessageFile(args.Get("file"), t).ok()) {
+    if (!ParseMessage(*text, args.Get("file"), t).ok()) {
       t->Clear();
-      auto status = LoadMessageFile(args.Get("file"), t->mutable_spec());
-      if (!status.ok()) return Complain(std::string(status.message()));
+      auto status = ParseMessage(*text, args.Get("file"), t->mutable_spec());
+      if (!status.ok()) return Complain(std::string(status.message()), kExitUsage);
     }
   }
   t->set_id(args.positional()[0]);

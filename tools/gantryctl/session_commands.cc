@@ -172,10 +172,12 @@ int WaitUntilSettled(Cli& cli, absl::Duration timeout, v1::Session* session) {
 
 absl::Status BuildCreateRequest(const Args& args, v1::CreateSessionRequest* request) {
   if (args.Has("file")) {
+    auto text = ReadInput(args.Get("file"));
+    if (!text.ok()) return text.status();
     // A whole CreateSessionRequest (with "spec:"), or just a SessionSpec.
-    if (!LoadMessageFile(args.Get("file"), request).ok()) {
+    if (!ParseMessage(*text, args.Get("file"), request).ok()) {
       request->Clear();
-      auto status = LoadMessageFile(args.Get("file"), request->mutable_spec());
+      auto status = ParseMessage(*text, args.Get("file"), request->mutable_spec());
       if (!status.ok()) return status;
     }
   }

@@ -73,18 +73,22 @@ absl::Status AddPairs(const Args& args, const std::string& flag,
 
 }  // namespace
 
-absl::Status LoadMessageFile(const std::string& path, google::protobuf::Message* message) {
+absl::StatusOr<std::string> ReadInput(const std::string& path) {
   std::stringstream text;
   if (path == "-") {
     text << std::cin.rdbuf();
   } else {
-    std::ifstream in(path);
+    std::ifstream in(path, std::ios::binary);
     if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
     text << in.rdbuf();
   }
+  return text.str();
+}
+
+absl::Status ParseMessage(const std::string& text, const std::string& path, google::protobuf::Message* message) {
   YAML::Node root;
   try {
-    root = YAML::Load(text.str());
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": neither YAML nor JSON: ", e.what()));
   }

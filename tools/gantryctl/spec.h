@@ -14,8 +14,10 @@
 
 namespace gantry::ctl {
 
-// Reads a YAML or JSON document ("-" = stdin) into `message`; errors name the file.
-absl::Status LoadMessageFile(const std::string& path, google::protobuf::Message* message);
+// A file's text ("-" = stdin, which can be read only once).
+absl::StatusOr<std::string> ReadInput(const std::string& path);
+// Parses a YAML or JSON document into `message`; errors name `source`.
+absl::Status ParseMessage(const std::string& text, const std::string& source, google::protobuf::Message* message);
 
 // Flags that describe a session: --gpus, --gpu-model, --cpu, --env K=V, ...
 const std::vector<FlagSpec>& SpecFlags();
