@@ -114,7 +114,8 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
     }
     w.channel = std::move(channel);
     ++generation_;
-    w.deadline = absl::Now() + heartbeat_interval_ * missed_beats_;
+    w.last_heartbeat = absl::Now();
+    w.deadline = w.last_heartbeat + heartbeat_interval_ * missed_beats_;
     w.silent = false;
     w.offline_since = absl::Time();
     // Sessions kept through the grace period that the worker no longer runs ended meanwhile.
@@ -200,7 +201,8 @@ void Fleet::Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat&
   std::lock_guard<std::mutex> lock(mu_);
   auto it = workers_.find(worker_name);
   if (it == workers_.end() || it->second.channel == nullptr) return;
-  it->second.deadline = absl::Now() + heartbeat_interval_ * missed_beats_;
+  it->second.last_heartbeat = absl::Now();
+  it->second.deadline = it->second.last_heartbeat + heartbeat_interval_ * missed_beats_;
   it->second.active_invokes = beat.active_invokes();
   // Skills follow the worker's models directory.
   std::vector<std::string> skills(beat.skills().begin(), beat.skills().end());
@@ -694,7 +696,9 @@ std::vector<v1::Worker> Fleet::Workers() {
       *worker.add_gpus() = g;
     }
     for (const auto& s : w.skills) worker.add_skills(s);
+    for (const auto& c : w.capabilities) *worker.add_capabilities() = c;
     worker.set_active_sessions(static_cast<int32_t>(w.sessions.size()));
+    if (w.last_heartbeat != absl::Time()) ToProto(w.last_heartbeat, worker.mutable_last_heartbeat());
     out.push_back(std::move(worker));
   }
   return out;

@@ -131,6 +131,7 @@ class Fleet {
     int active_invokes = 0;  // As of its last heartbeat.
     std::shared_ptr<WorkerChannel> channel;  // null when offline
     absl::Time deadline;
+    absl::Time last_heartbeat;      // Registration or its last heartbeat.
     bool silent = false;            // Its stream was closed for missed heartbeats.
     absl::Time offline_since;       // Set while offline with sessions kept in grace.
     std::set<std::string> sessions;

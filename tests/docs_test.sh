@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The docs, exercised against a live quickstart fleet so they stay true: the README's two tours
+# (gantryctl and grpcurl), every command in docs/grpcurl.md, the Python client of
+# docs/clients.md, and every gantryctl command named in docs/gantryctl.md.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PRIVATE="$(mktemp -d /tmp/gantry-docs-XXXXXX)"
+STATE="$PRIVATE/.gantry"
+export GANTRY_QUICKSTART_DIR="$STATE" GANTRY_SKIP_DEPS=1 GANTRY_SKIP_BUILD=1 GANTRY_QUICKSTART_API_PORT=0
+cleanup() {
+  "$ROOT/tools/quickstart.sh" down >/dev/null 2>&1 || true
+  "$ROOT/tools/lib/throwaway-pg.sh" purge "$STATE/pg" >/dev/null 2>&1 || true
+  rm -rf "$PRIVATE"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+passed=0
+
+"$ROOT/tools/quickstart.sh" >"$PRIVATE/quickstart.log" 2>&1 || { cat "$PRIVATE/quickstart.log"; fail "quickstart.sh"; }
+export PATH="$ROOT/tests/docs/bin:$PATH"   # grpcurl (the reflection shim)
+
+# A README block after its "<!-- tour: NAME" marker, run as written, from a directory where
+# .gantry/ is the quickstart's state.
+tour() {
+  awk -v name="$1" '$0 ~ "<!-- tour: " name {found=1; next} found && /^```sh/ {inside=1; next}
+                    inside && /^```/ {exit} inside {print}' "$ROOT/README.md"
+}
+for name in gantryctl grpcurl; do
+  script="$(tour "$name")"
+  [ -n "$script" ] || fail "README has no $name tour"
+  (cd "$PRIVATE" && bash -euo pipefail -c "$script") >"$PRIVATE/tour-$name.log" 2>&1 \
+    || { cat "$PRIVATE/tour-$name.log"; fail "README $name tour"; }
+  passed=$((passed + 1))
+done
+grep -q "hello from GPU-" "$PRIVATE/tour-gantryctl.log" || { cat "$PRIVATE/tour-gantryctl.log"; fail "tour: no session output"; }
+grep -q "^stream some tokens back $" "$PRIVATE/tour-gantryctl.log" || fail "tour: no invoke output"
+
+/usr/bin/python3 "$ROOT/tests/docs/check_grpcurl_doc.py" "$ROOT/docs/grpcurl.md" "$STATE/client.env" \
+  || fail "docs/grpcurl.md"
+passed=$((passed + 1))
+
+# shellcheck disable=SC1091
+source "$STATE/client.env"
+out="$(/usr/bin/python3 "$ROOT/docs/examples/python_client.py")" || { echo "$out"; fail "docs/examples/python_client.py"; }
+for want in "phase: SESSION_PHASE_RUNNING" "log: hello from GPU-" "invoke: tokens from a GPU worker" \
+            "error: NOT_FOUND:" "deleted: SESSION_PHASE_TERMINATED"; do
+  echo "$out" | grep -q "$want" || { echo "$out"; fail "python client: no \"$want\""; }
+done
+passed=$((passed + 1))
+
+# Every command gantryctl has is documented (its own completion lists them).
+for word in $(gantryctl __complete); do
+  # A command completes flags; a group, its subcommands.
+  subcommands="$(gantryctl __complete "$word")"
+  if echo "$subcommands" | grep -q '^--'; then subcommands=""; fi
+  for command in ${subcommands:-""}; do
+    name="$word${command:+ $command}"
+    grep -qF "$name" "$ROOT/docs/gantryctl.md" || fail "docs/gantryctl.md does not mention \"$name\""
+  done
+done
+passed=$((passed + 1))
+echo "docs: $passed passed, 0 failed"
