@@ -3,17 +3,8 @@
 # (gantryctl and grpcurl), every command in docs/grpcurl.md, the Python client of
 # docs/clients.md, and every gantryctl command named in docs/gantryctl.md.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PRIVATE="$(mktemp -d /tmp/gantry-docs-XXXXXX)"
-STATE="$PRIVATE/.gantry"
-export GANTRY_QUICKSTART_DIR="$STATE" GANTRY_SKIP_DEPS=1 GANTRY_SKIP_BUILD=1 GANTRY_QUICKSTART_API_PORT=0
-cleanup() {
-  "$ROOT/tools/quickstart.sh" down >/dev/null 2>&1 || true
-  "$ROOT/tools/lib/throwaway-pg.sh" purge "$STATE/pg" >/dev/null 2>&1 || true
-  rm -rf "$PRIVATE"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=quickstart_fixture.sh
+source "$(dirname "${BASH_SOURCE[0]}")/quickstart_fixture.sh"
 passed=0
 
 "$ROOT/tools/quickstart.sh" >"$PRIVATE/quickstart.log" 2>&1 || { cat "$PRIVATE/quickstart.log"; fail "quickstart.sh"; }
@@ -28,7 +19,7 @@ tour() {
 for name in gantryctl grpcurl; do
   script="$(tour "$name")"
   [ -n "$script" ] || fail "README has no $name tour"
-  (cd "$PRIVATE" && bash -euo pipefail -c "$script") >"$PRIVATE/tour-$name.log" 2>&1 \
+  (cd "$(dirname "$STATE")" && bash -euo pipefail -c "$script") >"$PRIVATE/tour-$name.log" 2>&1 \
     || { cat "$PRIVATE/tour-$name.log"; fail "README $name tour"; }
   passed=$((passed + 1))
 done

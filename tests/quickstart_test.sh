@@ -3,19 +3,8 @@
 # session, reflection works with client.env (as grpcurl would), a second run is safe, and
 # `down` leaves nothing running.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# Under a private (0700) parent, as a checkout in /root or a mktemp -d would be: PostgreSQL,
-# running as its own user, cannot reach it, and quickstart must cope.
-PRIVATE="$(mktemp -d /tmp/gantry-qs-XXXXXX)"
-STATE="$PRIVATE/checkout/.gantry"
-export GANTRY_QUICKSTART_DIR="$STATE" GANTRY_SKIP_DEPS=1 GANTRY_SKIP_BUILD=1 GANTRY_QUICKSTART_API_PORT=0
-cleanup() {
-  "$ROOT/tools/quickstart.sh" down >/dev/null 2>&1 || true
-  "$ROOT/tools/lib/throwaway-pg.sh" purge "$STATE/pg" >/dev/null 2>&1 || true
-  rm -rf "$PRIVATE"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=quickstart_fixture.sh
+source "$(dirname "${BASH_SOURCE[0]}")/quickstart_fixture.sh"
 
 out="$("$ROOT/tools/quickstart.sh" 2>&1)" || { echo "$out"; fail "quickstart.sh failed"; }
 echo "$out" | grep -qE "^[0-9a-f-]{36} +RUNNING +node1/w[12] +1 .* GPU-" || { echo "$out"; fail "demo session not RUNNING on a GPU"; }

@@ -105,32 +105,32 @@ int ControllersList(Cli& cli) {
   return s.ok() ? PrintControllers(cli, controllers, true) : cli.Fail(s);
 }
 
-// get, cordon, uncordon: a call that takes a controller id and returns the controller.
+// Calls `method` with the id of the controller the first argument names.
+template <typename Request, typename Response, typename Method>
+grpc::Status CallOnController(Cli& cli, Method method, Response* response) {
+  Request request;
+  std::string id;
+  grpc::Status s = ResolveController(cli, cli.args().positional()[0], &id);
+  if (!s.ok()) return s;
+  request.set_id(id);
+  auto stub = Admin(cli);
+  auto context = cli.Call();
+  return ((*stub).*method)(context.get(), request, response);
+}
+
+// get, cordon, uncordon: the answer is the controller.
 template <typename Request, typename Method>
 std::function<int(Cli&)> OnController(Method method) {
   return [method](Cli& cli) {
-    std::string id;
-    grpc::Status s = ResolveController(cli, cli.args().positional()[0], &id);
-    if (!s.ok()) return cli.Fail(s);
-    Request request;
-    request.set_id(id);
     v1::Controller controller;
-    auto stub = Admin(cli);
-    auto context = cli.Call();
-    s = ((*stub).*method)(context.get(), request, &controller);
+    grpc::Status s = CallOnController<Request>(cli, method, &controller);
     return s.ok() ? PrintControllers(cli, {controller}, false) : cli.Fail(s);
   };
 }
 
 int ControllersDrain(Cli& cli) {
-  std::string id;
-  grpc::Status s = ResolveController(cli, cli.args().positional()[0], &id);
-  if (!s.ok()) return cli.Fail(s);
-  v1::DrainControllerRequest request;
-  request.set_id(id);
   v1::DrainControllerResponse response;
-  auto context = cli.Call();
-  s = Admin(cli)->DrainController(context.get(), request, &response);
+  grpc::Status s = CallOnController<v1::DrainControllerRequest>(cli, &v1::AdminService::Stub::DrainController, &response);
   if (!s.ok()) return cli.Fail(s);
   if (PrintStructured(cli.format(), response)) return kExitOk;
   std::cout << "controller " << response.controller().name() << " cordoned and draining: "
@@ -139,28 +139,18 @@ int ControllersDrain(Cli& cli) {
 }
 
 int ControllersDelete(Cli& cli) {
-  std::string id;
-  grpc::Status s = ResolveController(cli, cli.args().positional()[0], &id);
-  if (!s.ok()) return cli.Fail(s);
-  v1::DeleteControllerRequest request;
-  request.set_id(id);
   v1::DeleteControllerResponse response;
-  auto context = cli.Call();
-  s = Admin(cli)->DeleteController(context.get(), request, &response);
+  grpc::Status s =
+      CallOnController<v1::DeleteControllerRequest>(cli, &v1::AdminService::Stub::DeleteController, &response);
   if (!s.ok()) return cli.Fail(s);
   std::cout << "controller " << cli.args().positional()[0] << " deleted\n";
   return kExitOk;
 }
 
 int ControllersRotateToken(Cli& cli) {
-  std::string id;
-  grpc::Status s = ResolveController(cli, cli.args().positional()[0], &id);
-  if (!s.ok()) return cli.Fail(s);
-  v1::RotateControllerTokenRequest request;
-  request.set_id(id);
   v1::RotateControllerTokenResponse response;
-  auto context = cli.Call();
-  s = Admin(cli)->RotateControllerToken(context.get(), request, &response);
+  grpc::Status s = CallOnController<v1::RotateControllerTokenRequest>(
+      cli, &v1::AdminService::Stub::RotateControllerToken, &response);
   if (!s.ok()) return cli.Fail(s);
   if (PrintStructured(cli.format(), response)) return kExitOk;
   std::cout << "new token (shown once; the old one no longer works): " << response.controller_token() << "\n"

@@ -2,15 +2,14 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"
 #include "tools/gantryctl/commands.h"
 #include "tools/gantryctl/render.h"
+#include "tools/gantryctl/spec.h"
 
 namespace gantry::ctl {
 namespace {
@@ -24,15 +23,7 @@ absl::StatusOr<std::string> ReadPayload(const Args& args) {
   // No payload given and something piped in: read it (`echo hi | gantryctl invoke demo/echo`).
   if (path.empty() && isatty(STDIN_FILENO) == 0) path = "-";
   if (path.empty()) return std::string();
-  std::stringstream text;
-  if (path == "-") {
-    text << std::cin.rdbuf();
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-    text << in.rdbuf();
-  }
-  return text.str();
+  return ReadInput(path);
 }
 
 int Invoke(Cli& cli) {
