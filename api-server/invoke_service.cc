@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/invoke_request.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace gantry::api {
@@ -24,12 +25,20 @@ grpc::Status InvokeServiceImpl::Invoke(grpc::ServerContext* ctx, const v1::Invok
         request->version().empty() ? "" : absl::StrCat(" at a version matching \"", request->version(), "\""))));
   }
   absl::Status last;
+  const absl::Time start = absl::Now();
+  bool answered = false;
   for (const ControllerTarget& target : *candidates) {
     (void)controllers_->NoteSelected(target.id);
     int64_t chunks = 0;
     last = client_->Invoke(target.endpoint, *ctx, *request, [&](const v1::InvokeChunk& received) {
       v1::InvokeChunk chunk = received;
       chunk.set_controller_id(target.id);
+      if (!answered) {
+        answered = true;
+        Metrics::Global().Observe("gantry_invoke_time_to_first_chunk_seconds",
+                                  "Time from an invoke request to its first chunk, by capability",
+                                  {{"capability", request->capability()}}, absl::ToDoubleSeconds(absl::Now() - start));
+      }
       return writer->Write(chunk);  // Blocks while the client is slow: backpressure.
     }, &chunks);
     // Only a refusal before any output may go to another controller.

@@ -17,6 +17,7 @@
 #include "api-server/invoke_service.h"
 #include "api-server/migration_runner.h"
 #include "api-server/registry_manager.h"
+#include "api-server/api_metrics.h"
 #include "api-server/registry_service.h"
 #include "api-server/session_manager.h"
 #include "api-server/session_service.h"
@@ -26,6 +27,7 @@
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
+#include "common/metrics_server.h"
 #include "common/pg_pool.h"
 #include "common/shutdown.h"
 #include "common/tls.h"
@@ -52,6 +54,7 @@ struct ApiConfig {
   std::string log_format = "text";
   std::string log_level = "info";
   bool migrate_only = false;
+  gantry::MetricsOptions metrics;
 };
 
 int Fail(const absl::Status& status) {
@@ -93,6 +96,7 @@ int main(int argc, char** argv) {
   flags.AddString("log-format", &cfg.log_format, "text or json");
   flags.AddString("log-level", &cfg.log_level, "trace, debug, info, warn or error");
   flags.AddBool("migrate-only", &cfg.migrate_only, "apply pending migrations and exit");
+  cfg.metrics.AddTo(flags);
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
     std::cout << flags.Usage();
@@ -154,6 +158,9 @@ int main(int argc, char** argv) {
       static_cast<int>(cfg.max_message_bytes));
   if (!server.ok()) return Fail(server.status());
   db_monitor.Start(server->server.get());
+  RegisterApiMetrics(&admin_store, &pool);
+  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key);
+  if (!metrics.ok()) return Fail(metrics.status());
   HealthChecker health_checker({cfg.database_url, cfg.health_check_interval,
                                 static_cast<int>(cfg.unhealthy_after), static_cast<int>(cfg.offline_after),
                                 cfg.deregistered_grace, 3 * cfg.controller_call_timeout,

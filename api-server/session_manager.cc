@@ -6,6 +6,7 @@
 #include "api-server/request_validation.h"
 #include "common/identity.h"
 #include "common/json_util.h"
+#include "common/metrics.h"
 #include "common/session_phase.h"
 #include "common/status.h"
 
@@ -92,6 +93,9 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
     if (existing) return sessions_->Get(*existing);
   }
 
+  // How long placing takes (candidates, reservation, the controller's answer), by outcome.
+  ScopedLatency placing("gantry_placement_seconds", "Time to place a new session, by outcome",
+                        {{"outcome", "refused"}});
   PlacementRequest placement;
   placement.gpu_count = request.spec().resources().gpus().count();
   placement.min_gpu_memory_bytes = request.spec().resources().gpus().min_memory_bytes();
@@ -140,6 +144,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
         absl::SleepFor(absl::Milliseconds(200));
         placed = sessions_->Transition(session.id(), FromControllerResponse(*response, target.id));
       }
+      placing.labels()[0].second = "placed";
       // The controller's pushed events can overtake this reply; then the stored state is newer.
       if (placed.status().code() == absl::StatusCode::kFailedPrecondition) {
         return sessions_->Get(session.id());

@@ -1,12 +1,14 @@
 #include "common/metrics.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
 
 namespace gantry {
 namespace {
 
-constexpr double kBounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+const std::vector<double> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+const std::vector<double> kFineBounds = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 1e-2};
 
 std::string Escape(const std::string& value) {
   std::string out;
@@ -58,18 +60,39 @@ void Metrics::GaugeAdd(const std::string& name, const std::string& help, const M
   FamilyFor(name, help, Kind::kGauge).series[LabelText(labels)].value += delta;
 }
 
-void Metrics::Observe(const std::string& name, const std::string& help, const MetricLabels& labels, double seconds) {
+void Metrics::Observe(const std::string& name, const std::string& help, const MetricLabels& labels, double seconds,
+                      bool fine) {
   std::lock_guard<std::mutex> lock(mu_);
-  Series& s = FamilyFor(name, help, Kind::kHistogram).series[LabelText(labels)];
-  if (s.buckets.empty()) s.buckets.assign(std::size(kBounds), 0);
-  for (size_t i = 0; i < std::size(kBounds); ++i) {
-    if (seconds <= kBounds[i]) ++s.buckets[i];
+  Family& family = FamilyFor(name, help, Kind::kHistogram);
+  if (family.bounds == nullptr) family.bounds = fine ? &kFineBounds : &kBounds;
+  const std::vector<double>& bounds = *family.bounds;
+  Series& s = family.series[LabelText(labels)];
+  if (s.buckets.empty()) s.buckets.assign(bounds.size(), 0);
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (seconds <= bounds[i]) ++s.buckets[i];
   }
   ++s.count;
   s.value += seconds;
 }
 
-std::string Metrics::Render() const {
+void Metrics::GaugeReplace(const std::string& name, const std::string& help,
+                           const std::vector<std::pair<MetricLabels, double>>& series) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Family& family = FamilyFor(name, help, Kind::kGauge);
+  family.series.clear();
+  for (const auto& [labels, value] : series) family.series[LabelText(labels)].value = value;
+}
+
+void Metrics::OnScrape(std::function<void()> collect) {
+  std::lock_guard<std::mutex> lock(collect_mu_);
+  collectors_.push_back(std::move(collect));
+}
+
+std::string Metrics::Render() {
+  {
+    std::lock_guard<std::mutex> collecting(collect_mu_);
+    for (const auto& collect : collectors_) collect();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
   for (const auto& [name, family] : families_) {
@@ -80,8 +103,8 @@ std::string Metrics::Render() const {
         absl::StrAppend(&out, name, Braced(labels), " ", s.value, "\n");
         continue;
       }
-      for (size_t i = 0; i < std::size(kBounds); ++i) {
-        absl::StrAppend(&out, name, "_bucket", Braced(labels, absl::StrCat("le=\"", kBounds[i], "\"")), " ",
+      for (size_t i = 0; i < family.bounds->size(); ++i) {
+        absl::StrAppend(&out, name, "_bucket", Braced(labels, absl::StrCat("le=\"", (*family.bounds)[i], "\"")), " ",
                         s.buckets[i], "\n");
       }
       absl::StrAppend(&out, name, "_bucket", Braced(labels, "le=\"+Inf\""), " ", s.count, "\n");
@@ -90,6 +113,18 @@ std::string Metrics::Render() const {
     }
   }
   return out;
+}
+
+ScopedLatency::ScopedLatency(std::string name, std::string help, MetricLabels labels, bool fine)
+    : name_(std::move(name)),
+      help_(std::move(help)),
+      labels_(std::move(labels)),
+      fine_(fine),
+      start_ns_(absl::GetCurrentTimeNanos()) {}
+
+ScopedLatency::~ScopedLatency() {
+  Metrics::Global().Observe(name_, help_, labels_, static_cast<double>(absl::GetCurrentTimeNanos() - start_ns_) / 1e9,
+                            fine_);
 }
 
 }  // namespace gantry

@@ -3,6 +3,7 @@
 // per-request call (one mutex, one map lookup).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -22,10 +23,20 @@ class Metrics {
 
   void CounterAdd(const std::string& name, const std::string& help, const MetricLabels& labels, double delta = 1);
   void GaugeAdd(const std::string& name, const std::string& help, const MetricLabels& labels, double delta);
-  // Latency histograms in seconds, buckets from 1 ms to 10 s.
-  void Observe(const std::string& name, const std::string& help, const MetricLabels& labels, double seconds);
+  // Latency histograms in seconds, buckets from 1 ms to 10 s; with `fine`, from 1 µs to 10 ms
+  // (for decisions made in memory). A family keeps the buckets of its first observation.
+  void Observe(const std::string& name, const std::string& help, const MetricLabels& labels, double seconds,
+               bool fine = false);
+  // Replaces every series of gauge `name`: for figures read whole at scrape time (sessions by
+  // phase), where a label set that is gone must disappear too.
+  void GaugeReplace(const std::string& name, const std::string& help,
+                    const std::vector<std::pair<MetricLabels, double>>& series);
 
-  std::string Render() const;
+  // `collect` runs at the start of every Render, outside the registry's lock (it may block, e.g.
+  // on PostgreSQL, and it records through the calls above).
+  void OnScrape(std::function<void()> collect);
+
+  std::string Render();
 
  private:
   enum class Kind { kCounter, kGauge, kHistogram };
@@ -37,12 +48,33 @@ class Metrics {
   struct Family {
     Kind kind;
     std::string help;
+    const std::vector<double>* bounds = nullptr;  // Histograms.
     std::map<std::string, Series> series;  // By rendered label set.
   };
   Family& FamilyFor(const std::string& name, const std::string& help, Kind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable std::mutex mu_;
   std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
+  std::mutex collect_mu_;  // One scrape collects at a time.
+  std::vector<std::function<void()>> collectors_ ABSL_GUARDED_BY(collect_mu_);
+};
+
+// Observes, in histogram `name`, the time from its construction to its destruction, with the
+// labels as they are by then (a call sets its outcome late: labels()[0].second = "placed").
+class ScopedLatency {
+ public:
+  ScopedLatency(std::string name, std::string help, MetricLabels labels, bool fine = false);
+  ~ScopedLatency();
+  ScopedLatency(const ScopedLatency&) = delete;
+  ScopedLatency& operator=(const ScopedLatency&) = delete;
+  MetricLabels& labels() { return labels_; }
+
+ private:
+  std::string name_;
+  std::string help_;
+  MetricLabels labels_;
+  bool fine_;
+  int64_t start_ns_;
 };
 
 }  // namespace gantry

@@ -2,10 +2,13 @@
 
 #include <httplib.h>
 
+#include <spdlog/spdlog.h>
+
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/metrics.h"
 
@@ -53,6 +56,24 @@ MetricsServer::~MetricsServer() {
   if (impl_ == nullptr) return;
   impl_->server->stop();
   if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+}  // namespace gantry
+
+namespace gantry {
+
+void MetricsOptions::AddTo(Flags& flags) {
+  flags.AddString("metrics-listen", &listen,
+                  "host:port for Prometheus /metrics over HTTPS with --tls-cert (empty: no metrics listener)");
+  flags.AddString("metrics-port-file", &port_file, "write the metrics port here once listening");
+}
+
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsOptions::Start(const std::string& cert_path,
+                                                                      const std::string& key_path) const {
+  if (listen.empty()) return std::unique_ptr<MetricsServer>();
+  auto started = MetricsServer::Start(listen, cert_path, key_path, port_file);
+  if (started.ok()) spdlog::info("metrics on https://{}/metrics (port {})", listen, (*started)->port());
+  return started;
 }
 
 }  // namespace gantry

@@ -27,4 +27,15 @@ class MetricsServer {
   int port_ = 0;
 };
 
+class Flags;
+
+// The two options every binary has for it: --metrics-listen and --metrics-port-file.
+struct MetricsOptions {
+  std::string listen;  // empty: no metrics endpoint
+  std::string port_file;
+  void AddTo(Flags& flags);
+  // The server, or nullptr when no --metrics-listen was given.
+  absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& cert_path, const std::string& key_path) const;
+};
+
 }  // namespace gantry

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/identity.h"
+#include "common/metrics.h"
 #include "common/proto_time.h"
 #include "common/session_phase.h"
 
@@ -305,6 +306,9 @@ absl::Status Fleet::OnWorkerEvent(const std::string& worker_name,
 }
 
 absl::StatusOr<Placement> Fleet::Place(const std::string& session_id, const v1::SessionSpec& spec) {
+  ScopedLatency deciding("gantry_placement_decision_seconds",
+                         "Time the balancer takes to choose a worker and GPUs, by outcome", {{"outcome", "refused"}},
+                         /*fine=*/true);
   const auto& req = spec.resources().gpus();
   struct Candidate {
     WorkerState* worker;
@@ -354,6 +358,7 @@ absl::StatusOr<Placement> Fleet::Place(const std::string& session_id, const v1::
   for (const auto& g : chosen->gpus) gpu_owner_[g] = session_id;
   chosen->worker->sessions.insert(session_id);
   ++generation_;
+  deciding.labels()[0].second = "placed";
   return Placement{chosen->worker->name, chosen->worker->id, chosen->worker->node_id, chosen->gpus};
 }
 

@@ -18,6 +18,7 @@
 #include "common/shutdown.h"
 #include "common/tls.h"
 #include "controller/api_link.h"
+#include "controller/controller_metrics.h"
 #include "controller/controller_service.h"
 #include "controller/fleet.h"
 #include "controller/credit_relay.h"
@@ -28,8 +29,7 @@ namespace {
 struct ControllerConfig {
   std::string listen = "127.0.0.1:7444";
   std::string port_file;
-  std::string metrics_listen;
-  std::string metrics_port_file;
+  gantry::MetricsOptions metrics;
   std::string advertise_host;
   std::string name;
   std::string node_id;
@@ -77,9 +77,7 @@ int main(int argc, char** argv) {
   gantry::Flags flags("gantry-controller", "Gantry's per-node controller");
   flags.AddString("listen", &cfg.listen, "address:port for ControllerService and WorkerService (port 0 picks one)");
   flags.AddString("port-file", &cfg.port_file, "write the bound port here once serving");
-  flags.AddString("metrics-listen", &cfg.metrics_listen,
-                  "host:port for Prometheus /metrics over HTTPS with --tls-cert (empty: no metrics listener)");
-  flags.AddString("metrics-port-file", &cfg.metrics_port_file, "write the metrics port here once listening");
+  cfg.metrics.AddTo(flags);
   flags.AddString("advertise-host", &cfg.advertise_host,
                   "host the API server dials (default: the host part of --listen)");
   flags.AddString("name", &cfg.name, "controller name; must match its certificate (default: hostname)");
@@ -161,13 +159,9 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
-  std::unique_ptr<gantry::MetricsServer> metrics;
-  if (!cfg.metrics_listen.empty()) {
-    auto started = gantry::MetricsServer::Start(cfg.metrics_listen, cfg.tls_cert, cfg.tls_key, cfg.metrics_port_file);
-    if (!started.ok()) return Fail(started.status());
-    metrics = *std::move(started);
-    spdlog::info("metrics on https://{}/metrics (port {})", cfg.metrics_listen, metrics->port());
-  }
+  gantry::controller::RegisterControllerMetrics(&fleet);
+  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key);
+  if (!metrics.ok()) return Fail(metrics.status());
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
 
   int sig = gantry::WaitForTerminationSignal();

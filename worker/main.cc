@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "common/identity.h"
 #include "common/logging.h"
+#include "common/metrics_server.h"
 #include "common/shutdown.h"
 #include "common/tls.h"
 #include "worker/controller_connection.h"
@@ -28,6 +29,7 @@
 #include "worker/model_scanner.h"
 #include "worker/nvml.h"
 #include "worker/session_runner.h"
+#include "worker/worker_metrics.h"
 
 namespace {
 
@@ -50,6 +52,7 @@ struct WorkerConfig {
   int64_t invoke_concurrency = 8;
   std::string model_handler;
   std::string log_format = "text";
+  gantry::MetricsOptions metrics;
   std::string log_level = "info";
 };
 
@@ -97,6 +100,7 @@ int main(int argc, char** argv) {
   flags.AddDuration("metrics-interval", &cfg.metrics_interval,
                     "how often each session's CPU and memory are sampled and reported");
   flags.AddDuration("drain-grace", &cfg.drain_grace, "on SIGTERM, how long sessions get to exit before SIGKILL");
+  cfg.metrics.AddTo(flags);
   flags.AddString("log-format", &cfg.log_format, "text or json");
   flags.AddString("log-level", &cfg.log_level, "trace, debug, info, warn or error");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return Fail(s);
@@ -213,6 +217,14 @@ int main(int argc, char** argv) {
       capabilities, invoke_options,
       [&connection](const gantry::v1::WorkerInvokeOutput& out) { return connection.SendInvokeOutput(out); });
   connection.set_invoke_runner(&invokes);
+  const std::vector<gantry::v1::GpuInfo> registered_gpus = *gpus;
+  gantry::worker::RegisterWorkerMetrics(&runner, &invokes, [&nvml, registered_gpus] {
+    if (nvml == nullptr) return registered_gpus;
+    auto live = nvml->Devices();
+    return live.ok() ? *live : registered_gpus;
+  });
+  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key);
+  if (!metrics.ok()) return Fail(metrics.status());
 
   auto rescan = [&] {
     auto found = gantry::worker::ScanSkills(fixed_skills, cfg.models_dir);

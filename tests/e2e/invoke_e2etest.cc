@@ -346,15 +346,6 @@ TEST_CASE("invoke: a worker lost mid-stream fails the stream with UNAVAILABLE", 
 
 // GET /metrics from the controller, over TLS verified against the cluster CA (as Prometheus
 // would scrape it), with Python's standard library.
-std::string ScrapeMetrics(LocalFleet& fleet, int port) {
-  std::string cmd = absl::StrCat(
-      "python3 -c \"import ssl, sys, urllib.request; ",
-      "ctx = ssl.create_default_context(cafile=sys.argv[1]); ",
-      "print(urllib.request.urlopen(sys.argv[2], context=ctx, timeout=5).read().decode())\" '", fleet.pki().ca(),
-      "' https://127.0.0.1:", port, "/metrics");
-  return RunCommand(cmd);
-}
-
 TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spread by load, with affinity",
           "[e2e][invoke]") {
   LocalFleet fleet;
@@ -406,7 +397,7 @@ TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spre
   // the last) or 2 ("x" and the last).
   int port = WaitForPortFile(fleet.dir().Sub("controller-metrics.port"), absl::Seconds(5));
   REQUIRE(port > 0);
-  std::string metrics = ScrapeMetrics(fleet, port);
+  std::string metrics = ScrapeMetrics(fleet.pki().ca(), port);
   INFO(metrics);
   CHECK(metrics.find("gantry_invoke_requests_total{capability=\"demo/tokens\",code=\"OK\"} 206\n") != std::string::npos);
   CHECK(metrics.find("gantry_invoke_chunks_total{capability=\"demo/tokens\"} 1212\n") != std::string::npos);

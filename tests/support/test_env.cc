@@ -232,6 +232,14 @@ int64_t RssKib(pid_t pid) {
   return -1;
 }
 
+std::string ScrapeMetrics(const std::string& ca, int port) {
+  return RunCommand(absl::StrCat(
+      "python3 -c \"import ssl, sys, urllib.request; ",
+      "ctx = ssl.create_default_context(cafile=sys.argv[1]); ",
+      "print(urllib.request.urlopen(sys.argv[2], context=ctx, timeout=5).read().decode())\" '", ca,
+      "' https://127.0.0.1:", port, "/metrics"));
+}
+
 std::string BinaryPath(const std::string& name) {
   static const std::map<std::string, std::string> kPaths = {
       {"gantry-api", GANTRY_API_BIN},

@@ -92,6 +92,9 @@ std::vector<pid_t> PidsWithCmdline(const std::string& marker);
 // it exits 0.
 std::string RunCommand(const std::string& command);
 
+// GET https://127.0.0.1:PORT/metrics, verifying the server against `ca`; the body.
+std::string ScrapeMetrics(const std::string& ca, int port);
+
 // Resident memory of a process in KiB (VmRSS), -1 if unknown.
 int64_t RssKib(pid_t pid);
 

@@ -1,0 +1,70 @@
+#include "api-server/api_metrics.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "common/metrics.h"
+#include "common/proto_time.h"
+
+namespace gantry::api {
+namespace {
+
+using Series = std::vector<std::pair<MetricLabels, double>>;
+
+std::string Unprefixed(const std::string& name, const std::string& prefix) {
+  return absl::StartsWith(name, prefix) ? name.substr(prefix.size()) : name;
+}
+
+void Collect(AdminStore* admin, PgPool* pool) {
+  Metrics& m = Metrics::Global();
+  m.GaugeReplace("gantry_db_pool_connections_in_use", "PostgreSQL connections busy with a query", {{{}, static_cast<double>(pool->in_use())}});
+  m.GaugeReplace("gantry_db_pool_connections_max", "PostgreSQL connections the pool may open", {{{}, static_cast<double>(pool->size())}});
+  auto status = admin->ClusterStatus();
+  m.GaugeReplace("gantry_database_up", "1 when the last scrape could read PostgreSQL", {{{}, status.ok() ? 1.0 : 0.0}});
+  if (!status.ok()) return;  // The figures below keep their last values.
+
+  // Every phase and status, zero when none: a series that vanishes reads as "no data".
+  // PostgreSQL keys them as RUNNING and healthy.
+  auto count = [](const google::protobuf::Map<std::string, int32_t>& counts, const std::string& key) {
+    auto it = counts.find(key);
+    return it == counts.end() ? 0.0 : static_cast<double>(it->second);
+  };
+  Series phases;
+  for (int p = v1::SESSION_PHASE_PENDING; p <= v1::SESSION_PHASE_FAILED; ++p) {
+    const std::string name = Unprefixed(v1::SessionPhase_Name(static_cast<v1::SessionPhase>(p)), "SESSION_PHASE_");
+    phases.push_back({{{"phase", name}}, count(status->sessions_by_phase(), name)});
+  }
+  m.GaugeReplace("gantry_sessions", "Sessions in PostgreSQL, by phase", phases);
+
+  Series controllers;
+  for (int c = v1::CONTROLLER_STATUS_HEALTHY; c <= v1::CONTROLLER_STATUS_OFFLINE; ++c) {
+    const std::string name =
+        Unprefixed(v1::ControllerStatus_Name(static_cast<v1::ControllerStatus>(c)), "CONTROLLER_STATUS_");
+    controllers.push_back({{{"status", name}}, count(status->controllers_by_status(), absl::AsciiStrToLower(name))});
+  }
+  m.GaugeReplace("gantry_controllers", "Registered controllers, by status", controllers);
+  m.GaugeReplace("gantry_gpus", "GPUs of healthy controllers", {{{}, static_cast<double>(status->gpus_total())}});
+  m.GaugeReplace("gantry_gpus_used", "GPUs held by live sessions", {{{}, static_cast<double>(status->gpus_used())}});
+
+  auto listed = admin->ListControllers("", "", 10000);
+  if (!listed.ok()) return;
+  double workers = 0;
+  Series ages;
+  const absl::Time now = absl::Now();
+  for (const v1::Controller& c : *listed) {
+    if (c.status() == v1::CONTROLLER_STATUS_HEALTHY) workers += c.capacity().workers_online();
+    if (c.has_last_heartbeat()) {
+      ages.push_back({{{"controller", c.name()}}, absl::ToDoubleSeconds(now - FromProto(c.last_heartbeat()))});
+    }
+  }
+  m.GaugeReplace("gantry_workers_online", "Workers online on healthy controllers, as their heartbeats say", {{{}, workers}});
+  m.GaugeReplace("gantry_controller_heartbeat_age_seconds", "Time since each controller's last heartbeat", ages);
+}
+
+}  // namespace
+
+void RegisterApiMetrics(AdminStore* admin, PgPool* pool) {
+  Metrics::Global().OnScrape([admin, pool] { Collect(admin, pool); });
+}
+
+}  // namespace gantry::api
