@@ -1,5 +1,7 @@
 #include "common/config.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
@@ -75,8 +77,46 @@ absl::Status Flags::Set(Option& option, const std::string& value, const std::str
   return absl::InternalError("unreachable option kind");
 }
 
+std::string Flags::ConfigFilePath(int argc, char** argv, const EnvLookup& env) const {
+  std::string path = env(EnvName("config-file")).value_or("");
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config-file" && i + 1 < argc) path = argv[i + 1];
+    if (arg.rfind("--config-file=", 0) == 0) path = arg.substr(14);
+  }
+  return path;
+}
+
+absl::Status Flags::ApplyConfigFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("--config-file ", path, ": ", e.what()));
+  }
+  if (root.IsNull()) return absl::OkStatus();  // An empty file.
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(absl::StrCat("--config-file ", path, ": expected option: value lines"));
+  }
+  for (const auto& entry : root) {
+    const std::string key = entry.first.as<std::string>();
+    Option* option = key == "config-file" ? nullptr : Find(key);
+    if (option == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": unknown option \"", key, "\" (see --help)"));
+    }
+    if (!entry.second.IsScalar()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", key, ": expected a single value"));
+    }
+    if (absl::Status s = Set(*option, entry.second.Scalar(), absl::StrCat(path, ": ", key)); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Flags::Parse(int argc, char** argv, const EnvLookup& env) {
-  // Environment first, so flags override it.
+  // The file first, then the environment, then flags: each overrides the one before.
+  if (std::string path = ConfigFilePath(argc, argv, env); !path.empty()) {
+    if (absl::Status s = ApplyConfigFile(path); !s.ok()) return s;
+  }
   for (auto& option : options_) {
     std::string env_name = EnvName(option.name);
     std::optional<std::string> value = env(env_name);
@@ -104,6 +144,10 @@ absl::Status Flags::Parse(int argc, char** argv, const EnvLookup& env) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
     }
+    if (name == "config-file") {  // Read above.
+      if (!value) ++i;
+      continue;
+    }
     Option* option = Find(name);
     if (option == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
@@ -124,7 +168,10 @@ absl::Status Flags::Parse(int argc, char** argv, const EnvLookup& env) {
 }
 
 std::string Flags::Usage() const {
-  std::string out = absl::StrCat(program_, ": ", summary_, "\n\nOptions (flag, or environment variable):\n");
+  std::string out = absl::StrCat(program_, ": ", summary_,
+                                 "\n\nOptions (flag, environment variable, or key in the --config-file YAML file;\n"
+                                 "each overrides the next):\n  --config-file  (GANTRY_CONFIG_FILE)\n"
+                                 "      YAML file of option: value lines, e.g. \"log-format: json\"\n      default: \"\"\n");
   for (const auto& o : options_) {
     absl::StrAppend(&out, "  --", o.name, "  (", EnvName(o.name));
     if (!o.alias_env.empty()) absl::StrAppend(&out, " or ", o.alias_env);

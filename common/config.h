@@ -1,6 +1,8 @@
-// Typed configuration from flags and environment variables with the same names:
-// --controller-url / GANTRY_CONTROLLER_URL. Flags win over the environment; every option has a
-// default and a line of help, printed by --help.
+// Typed configuration from flags, environment variables with the same names
+// (--controller-url / GANTRY_CONTROLLER_URL) and an optional YAML file (--config-file /
+// GANTRY_CONFIG_FILE, keys named like the flags: `controller-url: host:port`). Flags win over
+// the environment, which wins over the file; every option has a default and a line of help,
+// printed by --help.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +43,9 @@ class Flags {
 
  private:
   enum class Kind { kString, kInt, kBool, kDuration };
+  // The file's path from the command line or the environment ("" for none).
+  std::string ConfigFilePath(int argc, char** argv, const EnvLookup& env) const;
+  absl::Status ApplyConfigFile(const std::string& path);
   struct Option {
     std::string name;
     Kind kind;

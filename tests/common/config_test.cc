@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
 
 namespace gantry {
@@ -81,6 +83,57 @@ TEST_CASE("--help lists every option with its environment variable and default",
   CHECK(usage.find("--api-url") != std::string::npos);
   CHECK(usage.find("GANTRY_API_URL") != std::string::npos);
   CHECK(usage.find("127.0.0.1:7443") != std::string::npos);
+}
+
+}  // namespace gantry
+
+namespace gantry {
+
+TEST_CASE("a --config-file YAML file sets options, and the environment and flags override it", "[config]") {
+  const std::string path = "/tmp/gantry_config_test.yaml";
+  std::string url = "default", format = "text", name = "n";
+  int64_t pool = 4;
+  absl::Duration interval = absl::Seconds(5);
+  auto make = [&](Flags& flags) {
+    flags.AddString("database-url", &url, "db");
+    flags.AddString("log-format", &format, "format");
+    flags.AddString("name", &name, "name");
+    flags.AddInt("pool-size", &pool, "pool");
+    flags.AddDuration("interval", &interval, "interval");
+  };
+  std::ofstream(path) << "database-url: host=db port=5432\nlog-format: json\npool-size: 32\ninterval: 2s\nname: file\n";
+  Flags flags("t", "test");
+  make(flags);
+  const char* argv[] = {"t", "--config-file", path.c_str(), "--name", "flag"};
+  REQUIRE(flags.Parse(5, const_cast<char**>(argv), FakeEnv({{"GANTRY_POOL_SIZE", "8"}})).ok());
+  CHECK(url == "host=db port=5432");
+  CHECK(format == "json");
+  CHECK(pool == 8);        // the environment over the file
+  CHECK(name == "flag");   // the flag over the file
+  CHECK(interval == absl::Seconds(2));
+
+  // Also found through GANTRY_CONFIG_FILE; its errors name the file and the key.
+  std::ofstream(path) << "pool-size: many\n";
+  Flags from_env("t", "test");
+  make(from_env);
+  const char* bare[] = {"t"};
+  auto bad_value = from_env.Parse(1, const_cast<char**>(bare), FakeEnv({{"GANTRY_CONFIG_FILE", path}}));
+  CHECK(std::string(bad_value.message()) == path + ": pool-size: \"many\" is not an integer");
+  std::ofstream(path) << "pool-sise: 3\n";
+  Flags unknown("t", "test");
+  make(unknown);
+  auto typo = unknown.Parse(3, const_cast<char**>(argv), FakeEnv({}));
+  CHECK(std::string(typo.message()) == path + ": unknown option \"pool-sise\" (see --help)");
+  std::ofstream(path) << "name: [a, b]\n";
+  Flags list("t", "test");
+  make(list);
+  CHECK_FALSE(list.Parse(3, const_cast<char**>(argv), FakeEnv({})).ok());
+  Flags missing("t", "test");
+  make(missing);
+  const char* absent[] = {"t", "--config-file=/nonexistent/gantry.yaml"};
+  CHECK(missing.Parse(2, const_cast<char**>(absent), FakeEnv({})).code() == absl::StatusCode::kInvalidArgument);
+  CHECK(missing.Usage().find("--config-file") != std::string::npos);
+  std::remove(path.c_str());
 }
 
 }  // namespace gantry

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -32,6 +33,27 @@ TEST_CASE("gantry-api --migrate-only applies the schema and exits", "[e2e]") {
                             "templates", "api_keys"}) {
     CHECK(db.Scalar(absl::StrCat("SELECT to_regclass('", table, "')::text")) == table);
   }
+}
+
+TEST_CASE("gantry-api reads its options from a --config-file YAML file", "[e2e]") {
+  TempDir dir;
+  TestDatabase db;
+  const std::string config = dir.Sub("api.yaml");
+  std::ofstream(config) << "# gantry-api options, named like the flags\ndatabase-url: " << db.dsn()
+                        << "\nmigrate-only: true\nlog-format: json\n";
+  Process migrate({BinaryPath("gantry-api"), "--config-file", config}, {}, dir.Sub("migrate.log"));
+  int status = migrate.Wait(absl::Seconds(20));
+  INFO(migrate.Log());
+  REQUIRE(status != -1);
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(db.Scalar("SELECT to_regclass('sessions')::text") == "sessions");
+  CHECK(migrate.Log().rfind("{", 0) == 0);  // log-format: json took effect
+
+  std::ofstream(config) << "database-url: " << db.dsn() << "\nmigrate-onyl: true\n";
+  Process typo({BinaryPath("gantry-api"), "--config-file", config}, {}, dir.Sub("typo.log"));
+  status = typo.Wait(absl::Seconds(20));
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK(typo.Log().find("unknown option \"migrate-onyl\"") != std::string::npos);
 }
 
 TEST_CASE("a controller started before the API server registers once it is up", "[e2e]") {
