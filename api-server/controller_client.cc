@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/request_ids.h"
 #include "common/status.h"
 #include "common/tls.h"
 
@@ -33,6 +34,7 @@ absl::Status GrpcControllerClient::Forget(const std::string& endpoint, const grp
 absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::CreateSession(
     const std::string& endpoint, const v1::ControllerCreateSessionRequest& request) {
   grpc::ClientContext ctx;
+  AddRequestId(&ctx);
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   v1::ControllerSessionResponse response;
   grpc::Status s = StubFor(endpoint)->CreateSession(&ctx, request, &response);
@@ -43,6 +45,7 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::CreateSessio
 absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::DeleteSession(
     const std::string& endpoint, const std::string& session_id) {
   grpc::ClientContext ctx;
+  AddRequestId(&ctx);
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   // Only this controller can do it: ride out a reconnect (e.g. it just restarted) within the
   // deadline rather than fail at once.
@@ -58,6 +61,7 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::DeleteSessio
 absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::SetHibernated(
     const std::string& endpoint, const std::string& session_id, bool hibernate) {
   grpc::ClientContext ctx;
+  AddRequestId(&ctx);
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   ctx.set_wait_for_ready(true);  // As for DeleteSession.
   v1::ControllerSessionRequest request;
@@ -73,6 +77,7 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::SetHibernate
 absl::StatusOr<v1::ListWorkersResponse> GrpcControllerClient::ListWorkers(
     const std::string& endpoint, absl::Duration timeout) {
   grpc::ClientContext ctx;
+  AddRequestId(&ctx);
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   v1::ListWorkersResponse response;
   grpc::Status s = StubFor(endpoint)->ListWorkers(&ctx, v1::ListWorkersRequest(), &response);
@@ -83,6 +88,7 @@ absl::StatusOr<v1::ListWorkersResponse> GrpcControllerClient::ListWorkers(
 absl::StatusOr<v1::HealthCheckResponse> GrpcControllerClient::HealthCheck(
     const std::string& endpoint, absl::Duration timeout) {
   grpc::ClientContext ctx;
+  AddRequestId(&ctx);
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   v1::HealthCheckResponse response;
   grpc::Status s = StubFor(endpoint)->HealthCheck(&ctx, v1::HealthCheckRequest(), &response);
@@ -93,6 +99,7 @@ absl::StatusOr<v1::HealthCheckResponse> GrpcControllerClient::HealthCheck(
 absl::StatusOr<v1::SessionMetricsResponse> GrpcControllerClient::GetSessionMetrics(
     const std::string& endpoint, const std::string& session_id) {
   grpc::ClientContext ctx;
+  AddRequestId(&ctx);
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + std::min(timeout_, absl::Seconds(5))));
   v1::ControllerSessionRequest request;
   request.set_session_id(session_id);
@@ -109,6 +116,7 @@ absl::Status GrpcControllerClient::Invoke(const std::string& endpoint, const grp
   // Propagates the deadline and cancellation: a client that hangs up cancels this call, and
   // through it the controller's and the handler's work.
   auto ctx = grpc::ClientContext::FromServerContext(caller);
+  AddRequestId(ctx.get());
   auto stub = StubFor(endpoint);  // Outlives the reader, which uses its channel.
   auto reader = stub->Invoke(ctx.get(), request);
   v1::InvokeChunk chunk;
@@ -130,6 +138,7 @@ absl::Status GrpcControllerClient::StreamLogs(const std::string& endpoint,
                                               const std::function<bool(const v1::LogEntry&)>& sink,
                                               const std::function<bool()>& cancelled) {
   grpc::ClientContext ctx;
+  AddRequestId(&ctx);
   auto stub = StubFor(endpoint);  // Outlives the reader, which uses its channel.
   auto reader = stub->StreamLogs(&ctx, request);
   // A following stream can sit idle for a long time: watch the caller from the side so that a

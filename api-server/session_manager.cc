@@ -7,6 +7,7 @@
 #include "common/identity.h"
 #include "common/json_util.h"
 #include "common/metrics.h"
+#include "common/request_ids.h"
 #include "common/session_phase.h"
 #include "common/status.h"
 
@@ -112,6 +113,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
   std::vector<std::string> refusals;
   bool all_unavailable = true;
   for (const ControllerTarget& target : candidates) {
+    NoteController(target.name);
     Reservation reservation{target.id, absl::StrCat("placing on controller ", target.name)};
     auto created = sessions_->Create(caller.principal, request.request_id(), request.template_id(),
                                      request.spec(), &reservation);
@@ -127,6 +129,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
     }
     if (!created.ok()) return created.status();
     v1::Session session = *std::move(created);
+    NoteSession(session.id());
     (void)controllers_->NoteSelected(target.id);
 
     v1::ControllerCreateSessionRequest call;
@@ -145,6 +148,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
         placed = sessions_->Transition(session.id(), FromControllerResponse(*response, target.id));
       }
       placing.labels()[0].second = "placed";
+      if (placed.ok()) NoteWorker(placed->worker_id());
       // The controller's pushed events can overtake this reply; then the stored state is newer.
       if (placed.status().code() == absl::StatusCode::kFailedPrecondition) {
         return sessions_->Get(session.id());

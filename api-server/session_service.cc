@@ -2,6 +2,7 @@
 
 #include "absl/strings/string_view.h"
 #include "common/session_phase.h"
+#include "common/request_ids.h"
 #include "common/status.h"
 
 namespace gantry::api {
@@ -22,6 +23,7 @@ grpc::Status SessionServiceImpl::CreateSession(grpc::ServerContext* ctx,
 grpc::Status SessionServiceImpl::GetSession(grpc::ServerContext* ctx,
                                             const v1::GetSessionRequest* request,
                                             v1::Session* response) {
+  NoteSession(request->id());
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   return Reply(sessions_->Get(*caller, request->id()), response);
@@ -38,6 +40,7 @@ grpc::Status SessionServiceImpl::ListSessions(grpc::ServerContext* ctx,
 grpc::Status SessionServiceImpl::DeleteSession(grpc::ServerContext* ctx,
                                                const v1::DeleteSessionRequest* request,
                                                v1::Session* response) {
+  NoteSession(request->id());
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   return Reply(sessions_->Delete(*caller, request->id()), response);
@@ -46,6 +49,7 @@ grpc::Status SessionServiceImpl::DeleteSession(grpc::ServerContext* ctx,
 grpc::Status SessionServiceImpl::HibernateSession(grpc::ServerContext* ctx,
                                                   const v1::HibernateSessionRequest* request,
                                                   v1::Session* response) {
+  NoteSession(request->id());
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   return Reply(sessions_->SetHibernated(*caller, request->id(), true), response);
@@ -54,6 +58,7 @@ grpc::Status SessionServiceImpl::HibernateSession(grpc::ServerContext* ctx,
 grpc::Status SessionServiceImpl::WakeSession(grpc::ServerContext* ctx,
                                              const v1::WakeSessionRequest* request,
                                              v1::Session* response) {
+  NoteSession(request->id());
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   return Reply(sessions_->SetHibernated(*caller, request->id(), false), response);
@@ -62,6 +67,7 @@ grpc::Status SessionServiceImpl::WakeSession(grpc::ServerContext* ctx,
 grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,
                                               const v1::WatchSessionRequest* request,
                                               grpc::ServerWriter<v1::Session>* writer) {
+  NoteSession(request->id());
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   // Subscribe before the first read, so no change can slip between the two.
@@ -93,6 +99,7 @@ grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,
 grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,
                                             const v1::StreamLogsRequest* request,
                                             grpc::ServerWriter<v1::LogEntry>* writer) {
+  NoteSession(request->id());
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::Status s = sessions_->StreamLogs(
@@ -104,6 +111,7 @@ grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,
 grpc::Status SessionServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,
                                                    const v1::GetSessionMetricsRequest* request,
                                                    v1::SessionMetrics* response) {
+  NoteSession(request->id());
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   return Reply(sessions_->Metrics(*caller, request->id()), response);

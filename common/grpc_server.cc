@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/request_ids.h"
 #include "common/rpc_metrics.h"
 
 namespace gantry {
@@ -27,6 +28,7 @@ absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen_address,
   builder.SetMaxSendMessageSize(max_message_bytes);
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<RequestIdInterceptorFactory>());
   interceptors.push_back(std::make_unique<RpcMetricsInterceptorFactory>());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   running.server = builder.BuildAndStart();

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/request_ids.h"
 
 namespace gantry {
 namespace {
@@ -33,6 +34,33 @@ class JsonEscapedMessage : public spdlog::custom_flag_formatter {
   }
 };
 
+// The ids of the request being served on this thread (request_ids.h).
+// %Q, text: " [request=… session=…]"; %K, JSON: ,"request_id":"…","session_id":"…".
+template <bool kJson>
+class RequestIdsFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const RequestIds* ids = CurrentRequestIds();
+    if (ids == nullptr) return;
+    std::string text;
+    for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"request", &ids->request},
+                                      {"session", &ids->session},
+                                      {"controller", &ids->controller},
+                                      {"worker", &ids->worker}}) {
+      if (value->empty()) continue;
+      // Ids are validated or generated: no quotes or control bytes to escape.
+      if (kJson) {
+        absl::StrAppend(&text, ",\"", name, "_id\":\"", *value, "\"");
+      } else {
+        absl::StrAppend(&text, text.empty() ? " [" : " ", name, "=", *value);
+      }
+    }
+    if (!kJson && !text.empty()) text += "]";
+    dest.append(text.data(), text.data() + text.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<RequestIdsFlag>(); }
+};
+
 }  // namespace
 
 absl::Status InitLogging(const std::string& component, const std::string& format,
@@ -40,12 +68,15 @@ absl::Status InitLogging(const std::string& component, const std::string& format
   auto logger = spdlog::stderr_logger_mt(component);
   if (format == "json") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+    formatter->add_flag<JsonEscapedMessage>('*').add_flag<RequestIdsFlag<true>>('K').set_pattern(
         absl::StrCat(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","component":")", component,
-                     R"(","thread":%t,"msg":"%*"})"));
+                     R"(","thread":%t,"msg":"%*"%K})"));
     logger->set_formatter(std::move(formatter));
   } else if (format == "text") {
-    logger->set_pattern(absl::StrCat("%Y-%m-%dT%H:%M:%S.%e %^%L%$ ", component, " %v"));
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<RequestIdsFlag<false>>('Q').set_pattern(
+        absl::StrCat("%Y-%m-%dT%H:%M:%S.%e %^%L%$ ", component, " %v%Q"));
+    logger->set_formatter(std::move(formatter));
   } else {
     return absl::InvalidArgumentError(absl::StrCat("log format \"", format, "\" is not text or json"));
   }

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/identity.h"
+#include "common/request_ids.h"
 #include "common/status.h"
 
 namespace gantry::controller {
@@ -24,6 +25,7 @@ absl::Status CheckSessionId(const std::string& id) {
 grpc::Status ControllerServiceImpl::CreateSession(grpc::ServerContext* ctx,
                                                   const v1::ControllerCreateSessionRequest* request,
                                                   v1::ControllerSessionResponse* response) {
+  NoteSession(request->session_id());
   GANTRY_REQUIRE_API_SERVER(ctx);
   if (absl::Status s = CheckSessionId(request->session_id()); !s.ok()) return ToGrpcStatus(s);
   if (request->spec().command_size() == 0) {
@@ -39,6 +41,7 @@ grpc::Status ControllerServiceImpl::CreateSession(grpc::ServerContext* ctx,
 grpc::Status ControllerServiceImpl::DeleteSession(grpc::ServerContext* ctx,
                                                   const v1::ControllerSessionRequest* request,
                                                   v1::ControllerSessionResponse* response) {
+  NoteSession(request->session_id());
   GANTRY_REQUIRE_API_SERVER(ctx);
   if (absl::Status s = CheckSessionId(request->session_id()); !s.ok()) return ToGrpcStatus(s);
   return Reply(fleet_->StopSession(request->session_id(), config_.stop_grace, absl::Seconds(5)),
@@ -48,6 +51,7 @@ grpc::Status ControllerServiceImpl::DeleteSession(grpc::ServerContext* ctx,
 grpc::Status ControllerServiceImpl::HibernateSession(grpc::ServerContext* ctx,
                                                      const v1::ControllerSessionRequest* request,
                                                      v1::ControllerSessionResponse* response) {
+  NoteSession(request->session_id());
   GANTRY_REQUIRE_API_SERVER(ctx);
   if (absl::Status s = CheckSessionId(request->session_id()); !s.ok()) return ToGrpcStatus(s);
   return Reply(fleet_->SetHibernated(request->session_id(), true, absl::Seconds(5)), response);
@@ -56,6 +60,7 @@ grpc::Status ControllerServiceImpl::HibernateSession(grpc::ServerContext* ctx,
 grpc::Status ControllerServiceImpl::WakeSession(grpc::ServerContext* ctx,
                                                 const v1::ControllerSessionRequest* request,
                                                 v1::ControllerSessionResponse* response) {
+  NoteSession(request->session_id());
   GANTRY_REQUIRE_API_SERVER(ctx);
   if (absl::Status s = CheckSessionId(request->session_id()); !s.ok()) return ToGrpcStatus(s);
   return Reply(fleet_->SetHibernated(request->session_id(), false, absl::Seconds(5)), response);
@@ -64,6 +69,7 @@ grpc::Status ControllerServiceImpl::WakeSession(grpc::ServerContext* ctx,
 grpc::Status ControllerServiceImpl::GetSessionStatus(grpc::ServerContext* ctx,
                                                      const v1::ControllerSessionRequest* request,
                                                      v1::SessionStatusResponse* response) {
+  NoteSession(request->session_id());
   GANTRY_REQUIRE_API_SERVER(ctx);
   return Reply(fleet_->SessionStatus(request->session_id()), response);
 }
@@ -71,6 +77,7 @@ grpc::Status ControllerServiceImpl::GetSessionStatus(grpc::ServerContext* ctx,
 grpc::Status ControllerServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,
                                                       const v1::ControllerSessionRequest* request,
                                                       v1::SessionMetricsResponse* response) {
+  NoteSession(request->session_id());
   GANTRY_REQUIRE_API_SERVER(ctx);
   return Reply(fleet_->Metrics(request->session_id()), response);
 }
@@ -78,6 +85,7 @@ grpc::Status ControllerServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,
 grpc::Status ControllerServiceImpl::StreamLogs(grpc::ServerContext* ctx,
                                                const v1::ControllerStreamLogsRequest* request,
                                                grpc::ServerWriter<v1::LogEntry>* writer) {
+  NoteSession(request->session_id());
   GANTRY_REQUIRE_API_SERVER(ctx);
   if (absl::Status s = CheckSessionId(request->session_id()); !s.ok()) return ToGrpcStatus(s);
   if (request->tail_lines() < 0) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/identity.h"
 #include "common/metrics.h"
+#include "common/request_ids.h"
 #include "common/proto_time.h"
 #include "common/session_phase.h"
 
@@ -419,6 +420,9 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
       spdlog::info("refused session {}: {}", session_id, placement.status().ToString());
       return placement.status();
     }
+    NoteWorker(placement->worker_id);
+    spdlog::info("session {} placed on worker {} with GPU(s) [{}]", session_id, placement->worker_name,
+                 absl::StrJoin(placement->gpu_uuids, ", "));
     SessionState& s = sessions_[session_id];
     s.worker_name = placement->worker_name;
     s.gpu_uuids = placement->gpu_uuids;

@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -111,6 +113,48 @@ TEST_CASE("JSON logs are one valid JSON object per line, whatever the message ho
       "assert any(\"database not ready\" in l[\"msg\"] for l in lines)' ",
       dir.Sub("api.log"));
   CHECK(std::system(check.c_str()) == 0);
+}
+
+}  // namespace gantry::testing
+
+namespace gantry::testing {
+
+TEST_CASE("a request's log lines carry its request id from the API server to the controller", "[e2e]") {
+  LocalFleet fleet;
+  fleet.controller_env["GANTRY_LOG_FORMAT"] = "json";
+  fleet.StartSingleNode("1");
+
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-request-id", "trace-42");
+  v1::CreateSessionRequest request;
+  *request.mutable_spec() = SleepSpec("408");
+  v1::Session session;
+  REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, request, &session).ok());
+  // The caller gets the id back, to quote when asking about the call.
+  auto echoed = ctx.GetServerInitialMetadata().find("x-request-id");
+  REQUIRE(echoed != ctx.GetServerInitialMetadata().end());
+  CHECK(std::string(echoed->second.data(), echoed->second.size()) == "trace-42");
+
+  // The controller's line about the placement names the request, the session and the worker.
+  std::string placed;
+  for (absl::string_view line : absl::StrSplit(fleet.controller().Log(), '\n')) {
+    if (absl::StrContains(line, "placed on worker")) placed = std::string(line);
+  }
+  INFO(fleet.controller().Log());
+  CHECK(placed.find("\"request_id\":\"trace-42\"") != std::string::npos);
+  CHECK(placed.find(absl::StrCat("\"session_id\":\"", session.id(), "\"")) != std::string::npos);
+  CHECK(placed.find("\"worker_id\":\"" + session.worker_id() + "\"") != std::string::npos);
+
+  // An id that is not sane (too long, odd bytes) is replaced by a fresh one.
+  grpc::ClientContext odd;
+  odd.AddMetadata("x-request-id", std::string(100, 'x'));
+  v1::GetSessionRequest get;
+  get.set_id(session.id());
+  v1::Session got;
+  REQUIRE(fleet.AdminSessions()->GetSession(&odd, get, &got).ok());
+  auto fresh = odd.GetServerInitialMetadata().find("x-request-id");
+  REQUIRE(fresh != odd.GetServerInitialMetadata().end());
+  CHECK(fresh->second.size() == 16);
 }
 
 }  // namespace gantry::testing

@@ -1,0 +1,76 @@
+#include "common/request_ids.h"
+
+#include <optional>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+
+namespace gantry {
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+constexpr char kHeader[] = "x-request-id";
+thread_local std::optional<RequestIds> current;
+
+bool Sane(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+std::string NewRequestId() {
+  thread_local std::mt19937_64 random(std::random_device{}());
+  return absl::StrCat(absl::Hex(random(), absl::kZeroPad16));
+}
+
+class RequestIdInterceptor : public grpc::experimental::Interceptor {
+ public:
+  // Not cleared on destruction: that may happen on another thread, serving another call.
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
+      std::string id;
+      for (const auto& [key, value] : *methods->GetRecvInitialMetadata()) {
+        if (key == kHeader) id.assign(value.data(), value.size());
+      }
+      current = RequestIds{Sane(id) ? id : NewRequestId(), "", "", ""};
+      id_ = current->request;
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA) && !id_.empty()) {
+      methods->GetSendInitialMetadata()->emplace(kHeader, id_);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) current.reset();
+    methods->Proceed();
+  }
+
+ private:
+  std::string id_;
+};
+
+}  // namespace
+
+const RequestIds* CurrentRequestIds() { return current ? &*current : nullptr; }
+
+void NoteSession(const std::string& id) {
+  if (current) current->session = id;
+}
+void NoteController(const std::string& id) {
+  if (current) current->controller = id;
+}
+void NoteWorker(const std::string& id) {
+  if (current) current->worker = id;
+}
+
+void AddRequestId(grpc::ClientContext* context) {
+  if (current) context->AddMetadata(kHeader, current->request);
+}
+
+grpc::experimental::Interceptor* RequestIdInterceptorFactory::CreateServerInterceptor(
+    grpc::experimental::ServerRpcInfo*) {
+  return new RequestIdInterceptor();
+}
+
+}  // namespace gantry

@@ -1,0 +1,38 @@
+// Ids a log line carries while a request is served: its request id and, once known, the
+// session, controller and worker it concerns. Every Gantry server is synchronous, so a call
+// runs on one thread: an interceptor (RequestIdInterceptorFactory, installed by
+// StartGrpcServer) opens the ids for that thread when the call arrives and closes them when its
+// status is sent; handlers add ids as they learn them. The request id is the caller's
+// `x-request-id` metadata when it sends a sane one, else a fresh one, and is returned to the
+// caller in the same header and passed on to the next hop (AddRequestId).
+#pragma once
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/server_interceptor.h>
+
+#include <string>
+
+namespace gantry {
+
+struct RequestIds {
+  std::string request;
+  std::string session;
+  std::string controller;
+  std::string worker;
+};
+
+// The current thread's ids; null outside a call.
+const RequestIds* CurrentRequestIds();
+// No-ops outside a call.
+void NoteSession(const std::string& id);
+void NoteController(const std::string& id);
+void NoteWorker(const std::string& id);
+// Sends the current request id on an outgoing call.
+void AddRequestId(grpc::ClientContext* context);
+
+class RequestIdInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override;
+};
+
+}  // namespace gantry
