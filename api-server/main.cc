@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
   if (!server.ok()) return Fail(server.status());
   db_monitor.Start(server->server.get());
   RegisterApiMetrics(&admin_store, &pool);
-  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key);
+  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key, [&db_monitor] { return db_monitor.CheckReady(); });
   if (!metrics.ok()) return Fail(metrics.status());
   HealthChecker health_checker({cfg.database_url, cfg.health_check_interval,
                                 static_cast<int>(cfg.unhealthy_after), static_cast<int>(cfg.offline_after),

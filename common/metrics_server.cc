@@ -22,7 +22,7 @@ struct MetricsServer::Impl {
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
                                                                     const std::string& cert_path,
                                                                     const std::string& key_path,
-                                                                    const std::string& port_file) {
+                                                                    const std::string& port_file, Readiness ready) {
   auto colon = listen.rfind(':');
   int port = 0;
   if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 || port > 65535) {
@@ -40,6 +40,12 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   }
   server.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(Metrics::Global().Render(), "text/plain; version=0.0.4");
+  });
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  server.Get("/readyz", [ready](const httplib::Request&, httplib::Response& res) {
+    absl::Status status = ready ? ready() : absl::OkStatus();
+    res.status = status.ok() ? 200 : 503;
+    res.set_content(status.ok() ? "ready\n" : std::string(status.message()) + "\n", "text/plain");
   });
   std::string host = listen.substr(0, colon);
   if (host.empty()) host = "0.0.0.0";
@@ -64,14 +70,15 @@ namespace gantry {
 
 void MetricsOptions::AddTo(Flags& flags) {
   flags.AddString("metrics-listen", &listen,
-                  "host:port for Prometheus /metrics over HTTPS with --tls-cert (empty: no metrics listener)");
+                  "host:port for /metrics, /healthz and /readyz over HTTPS with --tls-cert (empty: none)");
   flags.AddString("metrics-port-file", &port_file, "write the metrics port here once listening");
 }
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsOptions::Start(const std::string& cert_path,
-                                                                      const std::string& key_path) const {
+                                                                      const std::string& key_path,
+                                                                      MetricsServer::Readiness ready) const {
   if (listen.empty()) return std::unique_ptr<MetricsServer>();
-  auto started = MetricsServer::Start(listen, cert_path, key_path, port_file);
+  auto started = MetricsServer::Start(listen, cert_path, key_path, port_file, std::move(ready));
   if (started.ok()) spdlog::info("metrics on https://{}/metrics (port {})", listen, (*started)->port());
   return started;
 }

@@ -1,9 +1,12 @@
-// GET /metrics (Prometheus text format) on its own port, over HTTPS with the component's own
-// certificate: scrapers verify it against the cluster CA, as every other Gantry connection
-// does; there is no plaintext listener. No client certificate is asked for — metrics carry no
-// secrets, and Prometheus scrapes with server TLS alone.
+// GET /metrics (Prometheus text format), /healthz (alive) and /readyz (ready to serve: 200, or
+// 503 with the reason) on their own port, over HTTPS with the component's own certificate:
+// scrapers verify it against the cluster CA, as every other Gantry connection does; there is no
+// plaintext listener. No client certificate is asked for — these carry no secrets, Prometheus
+// scrapes with server TLS alone, and so do Kubernetes' HTTPS probes (its native gRPC probes
+// speak plaintext only, which Gantry's gRPC ports do not).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,9 +17,10 @@ namespace gantry {
 class MetricsServer {
  public:
   // `listen` is host:port (port 0: any free port); `port_file`, when set, receives the port.
+  using Readiness = std::function<absl::Status()>;  // null: ready whenever alive
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& listen, const std::string& cert_path,
                                                               const std::string& key_path,
-                                                              const std::string& port_file);
+                                                              const std::string& port_file, Readiness ready = nullptr);
   ~MetricsServer();
   int port() const { return port_; }
 
@@ -35,7 +39,8 @@ struct MetricsOptions {
   std::string port_file;
   void AddTo(Flags& flags);
   // The server, or nullptr when no --metrics-listen was given.
-  absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& cert_path, const std::string& key_path) const;
+  absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& cert_path, const std::string& key_path,
+                                                       MetricsServer::Readiness ready = nullptr) const;
 };
 
 }  // namespace gantry

@@ -160,7 +160,10 @@ int main(int argc, char** argv) {
     }
   });
   gantry::controller::RegisterControllerMetrics(&fleet);
-  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key);
+  // Ready once registered with the API server: until then no session can be placed here.
+  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key, [&api_link] {
+    return api_link->registered() ? absl::OkStatus() : absl::UnavailableError("not registered with the API server yet");
+  });
   if (!metrics.ok()) return Fail(metrics.status());
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
 

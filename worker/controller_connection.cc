@@ -217,4 +217,9 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
                static_cast<int>(status.error_code()));
 }
 
+bool ControllerConnection::connected() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stream_ != nullptr;
+}
+
 }  // namespace gantry::worker

@@ -63,6 +63,8 @@ class ControllerConnection {
   bool SendLogs(const v1::WorkerLogLines& batch);
   // Sends invoke output now; false if there is no stream (requests do not survive a reconnect).
   bool SendInvokeOutput(const v1::WorkerInvokeOutput& output);
+  // True while the stream to the controller is up (readiness).
+  bool connected();
 
  private:
   using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ControllerMessage>;

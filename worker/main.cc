@@ -223,7 +223,9 @@ int main(int argc, char** argv) {
     auto live = nvml->Devices();
     return live.ok() ? *live : registered_gpus;
   });
-  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key);
+  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key, [&connection] {
+    return connection.connected() ? absl::OkStatus() : absl::UnavailableError("not connected to the controller");
+  });
   if (!metrics.ok()) return Fail(metrics.status());
 
   auto rescan = [&] {

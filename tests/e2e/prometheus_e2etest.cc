@@ -2,6 +2,8 @@
 // change phase and go: the figures follow them, and every RPC is counted by method and code.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 #include <map>
 
 #include "absl/strings/match.h"
@@ -22,11 +24,8 @@ class Scraper {
   std::vector<std::string> WorkerArgs() const {
     return {"--metrics-listen", "127.0.0.1:0", "--metrics-port-file", fleet_.dir().Sub("worker-metrics.port")};
   }
-  std::string Scrape(const std::string& who) {
-    int port = WaitForPortFile(fleet_.dir().Sub(who + "-metrics.port"), absl::Seconds(10));
-    REQUIRE(port != 0);
-    return ScrapeMetrics(fleet_.pki().ca(), port);
-  }
+  std::string Scrape(const std::string& who) { return ScrapeMetrics(fleet_.pki().ca(), Port(who)); }
+  std::string Get(const std::string& who, const std::string& path) { return HttpsGet(fleet_.pki().ca(), Port(who), path); }
   // Waits until `who`'s /metrics has the line `series value`.
   bool Shows(const std::string& who, const std::string& series, const std::string& value) {
     std::string last;
@@ -39,6 +38,11 @@ class Scraper {
   }
 
  private:
+  int Port(const std::string& who) {
+    int port = WaitForPortFile(fleet_.dir().Sub(who + "-metrics.port"), absl::Seconds(10));
+    REQUIRE(port != 0);
+    return port;
+  }
   LocalFleet& fleet_;
 };
 
@@ -51,7 +55,7 @@ grpc::Status Create(LocalFleet& fleet, int gpus, v1::Session* session) {
 
 }  // namespace
 
-TEST_CASE("metrics: API server, controller and worker serve /metrics that follow sessions and RPCs",
+TEST_CASE("metrics: API server, controller and worker serve /metrics that follow sessions and RPCs, and /readyz",
           "[e2e][metrics]") {
   LocalFleet fleet;
   Scraper metrics(fleet);
@@ -60,6 +64,11 @@ TEST_CASE("metrics: API server, controller and worker serve /metrics that follow
   fleet.StartWorker("w1", "2:Simulated L4:24", 0, metrics.WorkerArgs());
   fleet.WaitUntilSchedulable(2);
 
+  // Probes: alive, and ready once each can do its job.
+  for (const char* who : {"api", "controller", "worker"}) {
+    CHECK(metrics.Get(who, "/healthz") == "200 ok\n");
+    CHECK(metrics.Get(who, "/readyz") == "200 ready\n");
+  }
   CHECK(metrics.Shows("api", "gantry_controllers{status=\"HEALTHY\"}", "1"));
   CHECK(metrics.Shows("api", "gantry_gpus", "2"));
   CHECK(metrics.Shows("api", "gantry_database_up", "1"));
@@ -113,6 +122,12 @@ TEST_CASE("metrics: API server, controller and worker serve /metrics that follow
   CHECK(metrics.Shows("worker", "gantry_worker_sessions{phase=\"HIBERNATED\"}", "0"));
   CHECK(metrics.Shows("controller", "gantry_gpus_used", "0"));
   CHECK(metrics.Shows("api", "gantry_gpus_used", "0"));
+
+  // A worker whose controller is gone is alive but not ready.
+  fleet.controller().Signal(SIGKILL);
+  CHECK(WaitFor([&] { return metrics.Get("worker", "/readyz") == "503 not connected to the controller\n"; },
+                absl::Seconds(10)));
+  CHECK(metrics.Get("worker", "/healthz") == "200 ok\n");
 }
 
 }  // namespace gantry::testing

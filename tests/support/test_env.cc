@@ -232,12 +232,19 @@ int64_t RssKib(pid_t pid) {
   return -1;
 }
 
-std::string ScrapeMetrics(const std::string& ca, int port) {
+std::string HttpsGet(const std::string& ca, int port, const std::string& path) {
   return RunCommand(absl::StrCat(
-      "python3 -c \"import ssl, sys, urllib.request; ",
-      "ctx = ssl.create_default_context(cafile=sys.argv[1]); ",
-      "print(urllib.request.urlopen(sys.argv[2], context=ctx, timeout=5).read().decode())\" '", ca,
-      "' https://127.0.0.1:", port, "/metrics"));
+      "python3 -c \"import ssl, sys, urllib.request, urllib.error\n",
+      "ctx = ssl.create_default_context(cafile=sys.argv[1])\n",
+      "try:\n  r = urllib.request.urlopen(sys.argv[2], context=ctx, timeout=5)\n",
+      "except urllib.error.HTTPError as e:\n  r = e\n",
+      "sys.stdout.write(str(r.status) + ' ' + r.read().decode())\" '", ca, "' https://127.0.0.1:", port, path));
+}
+
+std::string ScrapeMetrics(const std::string& ca, int port) {
+  std::string got = HttpsGet(ca, port, "/metrics");
+  REQUIRE(got.rfind("200 ", 0) == 0);
+  return got.substr(4);
 }
 
 std::string BinaryPath(const std::string& name) {

@@ -94,6 +94,8 @@ std::string RunCommand(const std::string& command);
 
 // GET https://127.0.0.1:PORT/metrics, verifying the server against `ca`; the body.
 std::string ScrapeMetrics(const std::string& ca, int port);
+// GET https://127.0.0.1:PORT/PATH likewise; "STATUS BODY" (e.g. "503 not ready\n").
+std::string HttpsGet(const std::string& ca, int port, const std::string& path);
 
 // Resident memory of a process in KiB (VmRSS), -1 if unknown.
 int64_t RssKib(pid_t pid);
