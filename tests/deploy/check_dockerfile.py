@@ -79,33 +79,60 @@ for name, stage in stages.items():
                       f"{name}: copies {source}, which this build produces")
 
 
+# Every installed package's dependencies, read once.
+_depends = {}
+for row in subprocess.run(["dpkg-query", "-W", "-f=${Package}\t${Depends}, ${Pre-Depends}\n"],
+                          capture_output=True, text=True).stdout.splitlines():
+    package, _, deps = row.partition("\t")
+    _depends[package] = [re.sub(r"\(.*?\)", "", d).strip().split(":")[0] for d in re.split(r"[,|]", deps)]
+
+
 def installed_closure(packages):
     """The packages and, recursively, their installed dependencies (dpkg's own records)."""
     seen, todo = set(), list(packages)
     while todo:
         p = todo.pop()
-        if p in seen:
-            continue
-        q = subprocess.run(["dpkg-query", "-W", "-f=${Depends}, ${Pre-Depends}", p], capture_output=True, text=True)
-        if q.returncode != 0:
-            continue  # a virtual package, or not installed here
+        if p in seen or p not in _depends:
+            continue  # seen, or a virtual package / not installed here
         seen.add(p)
-        for alternative in re.split(r"[,|]", q.stdout):
-            dep = re.sub(r"\(.*?\)", "", alternative).strip().split(":")[0]
-            if dep and dep not in seen:
-                todo.append(dep)
+        todo.extend(d for d in _depends[p] if d and d not in seen)
     return seen
 
 
+_owners = {}
+
+
+def spellings(library):
+    """A library's path as dpkg may record it (usr-merged systems: with and without /usr)."""
+    names = {library, os.path.realpath(library)}
+    return names | {"/usr" + p for p in names if not p.startswith("/usr/")}
+
+
+def learn_owners(libraries):
+    """One dpkg -S call for every spelling of every library (dpkg -S is slow per call)."""
+    unknown = sorted({p for lib in libraries for p in spellings(lib)} - set(_owners))
+    if unknown:
+        q = subprocess.run(["dpkg", "-S"] + unknown, capture_output=True, text=True)
+        for line in q.stdout.splitlines():
+            package, _, path = line.partition(": ")
+            _owners[path.strip()] = package.split(":")[0]
+        for p in unknown:
+            _owners.setdefault(p, None)
+
+
 def package_of(library):
-    for path in {library, os.path.realpath(library), "/usr" + library, "/usr" + os.path.realpath(library)}:
-        q = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
-        if q.returncode == 0:
-            return q.stdout.split(":")[0]
-    return None
+    learn_owners([library])
+    return next((_owners[p] for p in spellings(library) if _owners.get(p)), None)
+
+
+def linked(binary):
+    return re.findall(r"=> (/\S+)", subprocess.run(["ldd", binary], capture_output=True, text=True).stdout)
 
 
 slim = installed_closure(["apt", "dpkg", "libc6", "libgcc-s1", "libstdc++6"])
+learn_owners([lib for stage in stages.values() for source_stage, sources, _ in stage["copies"] for source in sources
+              if source_stage == "build" and os.path.isfile(os.path.join(build, source[len("/src/build/"):]))
+              for lib in linked(os.path.join(build, source[len("/src/build/"):]))])
 compilers = {"gcc", "g++", "clang", "build-essential", "cmake", "make", "cpp"}
 for name, stage in stages.items():
     if not stage["entrypoint"]:
@@ -122,9 +149,7 @@ for name, stage in stages.items():
             binary = os.path.join(build, source[len("/src/build/"):])
             if not os.path.isfile(binary):
                 continue
-            ldd = subprocess.run(["ldd", binary], capture_output=True, text=True).stdout
-            libraries = re.findall(r"=> (/\S+)", ldd)
-            needed = {package_of(lib) or f"?{lib}" for lib in libraries}
+            needed = {package_of(lib) or f"?{lib}" for lib in linked(binary)}
             missing = sorted(p for p in needed if p not in provided)
             check(not missing, f"{name}: {os.path.basename(binary)} links only what the image installs"
                                + (f" (missing: {' '.join(missing)})" if missing else ""))
