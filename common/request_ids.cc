@@ -1,5 +1,6 @@
 #include "common/request_ids.h"
 
+#include <cctype>
 #include <optional>
 #include <random>
 

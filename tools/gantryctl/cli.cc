@@ -157,8 +157,9 @@ void InstallInterruptHandler() {
     int sig = 0;
     while (sigwait(&set, &sig) == 0) {
       std::lock_guard<std::mutex> lock(interrupt_mu);
+      // A second Ctrl-C does not wait for the cancellation to be acknowledged.
+      if (interrupted || interrupt_target == nullptr) _exit(kExitInterrupted);
       interrupted = true;
-      if (interrupt_target == nullptr) _exit(kExitInterrupted);
       interrupt_target->TryCancel();
     }
   }).detach();

@@ -76,7 +76,7 @@ int Complain(const std::string& message, int code = kExitFailure);
 
 // Ctrl-C and SIGTERM: InstallInterruptHandler blocks them in every thread (call it before any
 // thread starts) and handles them on one of its own, which cancels the call registered by the
-// live CancelOnInterrupt, or exits 130 when there is none.
+// live CancelOnInterrupt, or exits 130 when there is none or on a second Ctrl-C.
 void InstallInterruptHandler();
 bool Interrupted();
 class CancelOnInterrupt {
