@@ -155,10 +155,12 @@ int WaitUntilSettled(Cli& cli, absl::Duration timeout, v1::Session* session) {
     }
     status = stream->Finish();
     if (Settled(session->phase())) break;
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE || absl::Now() >= deadline) {
+    // A stream that ends early (the replica went away) is watched again.
+    const bool again = status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE;
+    if (!again || absl::Now() >= deadline) {
       progress.Finish();
-      if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-        status = grpc::Status(status.error_code(), absl::StrCat("session ", session->id(), " still ",
+      if (status.ok() || status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+        status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, absl::StrCat("session ", session->id(), " still ",
                                                                 PhaseName(session->phase()), " after ",
                                                                 absl::FormatDuration(timeout)));
       }
