@@ -5,6 +5,7 @@
 #include "absl/time/clock.h"
 #include "common/metrics.h"
 #include "common/proto_time.h"
+#include "common/session_phase.h"
 
 namespace gantry::api {
 namespace {
@@ -31,7 +32,7 @@ void Collect(AdminStore* admin, PgPool* pool) {
   };
   Series phases;
   for (int p = v1::SESSION_PHASE_PENDING; p <= v1::SESSION_PHASE_FAILED; ++p) {
-    const std::string name = Unprefixed(v1::SessionPhase_Name(static_cast<v1::SessionPhase>(p)), "SESSION_PHASE_");
+    const std::string name(PhaseName(static_cast<v1::SessionPhase>(p)));
     phases.push_back({{{"phase", name}}, count(status->sessions_by_phase(), name)});
   }
   m.GaugeReplace("gantry_sessions", "Sessions in PostgreSQL, by phase", phases);

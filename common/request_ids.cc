@@ -2,9 +2,8 @@
 
 #include <cctype>
 #include <optional>
-#include <random>
 
-#include "absl/strings/str_cat.h"
+#include "common/tokens.h"
 
 namespace gantry {
 namespace {
@@ -22,10 +21,8 @@ bool Sane(const std::string& id) {
   return true;
 }
 
-std::string NewRequestId() {
-  thread_local std::mt19937_64 random(std::random_device{}());
-  return absl::StrCat(absl::Hex(random(), absl::kZeroPad16));
-}
+// 16 characters of [A-Za-z0-9_-]: sane by the rule above.
+std::string NewRequestId() { return RandomToken(12); }
 
 class RequestIdInterceptor : public grpc::experimental::Interceptor {
  public:

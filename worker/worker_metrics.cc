@@ -3,8 +3,8 @@
 #include <map>
 #include <set>
 
-#include "absl/strings/match.h"
 #include "common/metrics.h"
+#include "common/session_phase.h"
 
 namespace gantry::worker {
 
@@ -16,9 +16,7 @@ void RegisterWorkerMetrics(const SessionRunner* sessions, const InvokeRunner* in
     std::map<std::string, double> by_phase = {{"RUNNING", 0}, {"HIBERNATED", 0}};
     std::set<std::string> held;
     for (const v1::RunningSession& s : sessions->Running()) {
-      std::string phase = v1::SessionPhase_Name(s.phase());
-      if (absl::StartsWith(phase, "SESSION_PHASE_")) phase = phase.substr(14);
-      by_phase[phase] += 1;
+      by_phase[std::string(PhaseName(s.phase()))] += 1;
       held.insert(s.gpu_uuids().begin(), s.gpu_uuids().end());
     }
     Series phases;

@@ -34,10 +34,8 @@ int Invoke(Cli& cli) {
   auto payload = ReadPayload(args);
   if (!payload.ok()) return Complain(std::string(payload.status().message()));
   request.set_payload(*payload);
-  for (const std::string& pair : args.All("meta")) {
-    size_t eq = pair.find('=');
-    if (eq == std::string::npos || eq == 0) return Complain("--meta: \"" + pair + "\" is not KEY=VALUE", kExitUsage);
-    (*request.mutable_metadata())[pair.substr(0, eq)] = pair.substr(eq + 1);
+  if (auto status = AddPairs(args, "meta", request.mutable_metadata()); !status.ok()) {
+    return Complain(std::string(status.message()), kExitUsage);
   }
   auto context = cli.Stream();
   if (args.Has("deadline")) {

@@ -122,22 +122,6 @@ std::string Table::Render(bool with_header) const {
   return out;
 }
 
-std::string PhaseName(v1::SessionPhase phase) {
-  std::string name = v1::SessionPhase_Name(phase);
-  return absl::StartsWith(name, "SESSION_PHASE_") ? name.substr(14) : name;
-}
-
-absl::StatusOr<v1::SessionPhase> ParsePhase(const std::string& text) {
-  v1::SessionPhase phase;
-  if (v1::SessionPhase_Parse("SESSION_PHASE_" + absl::AsciiStrToUpper(text), &phase) &&
-      phase != v1::SESSION_PHASE_UNSPECIFIED) {
-    return phase;
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "--phase: \"", text, "\" is not one of pending, scheduled, starting, running, hibernated, "
-      "terminating, terminated, failed"));
-}
-
 std::string Age(const google::protobuf::Timestamp& since) {
   if (since.seconds() == 0 && since.nanos() == 0) return "-";
   const int64_t s = std::max<int64_t>(0, absl::ToInt64Seconds(absl::Now() - FromProto(since)));

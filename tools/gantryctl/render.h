@@ -33,9 +33,6 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-std::string PhaseName(v1::SessionPhase phase);  // "RUNNING"
-// "RUNNING" or "running" -> SESSION_PHASE_RUNNING.
-absl::StatusOr<v1::SessionPhase> ParsePhase(const std::string& text);
 std::string Age(const google::protobuf::Timestamp& since);  // "42s", "5m", "3h", "2d"; "-" if unset
 std::string OrDash(const std::string& text);
 std::string Bytes(int64_t bytes);  // "40Gi", "512Mi"

@@ -1,5 +1,4 @@
 // Session commands: create, get, list, logs, hibernate, wake, delete, metrics.
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -14,6 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "absl/strings/ascii.h"
+#include "common/session_phase.h"
+#include "common/tokens.h"
 #include "gantry/v1/session_service.grpc.pb.h"
 #include "tools/gantryctl/commands.h"
 #include "tools/gantryctl/render.h"
@@ -49,7 +51,7 @@ int PrintSessions(Cli& cli, const std::vector<v1::Session>& sessions, bool as_li
   if (wide) header_row.insert(header_row.end(), {"OWNER", "CONTROLLER", "GPU UUIDS", "MESSAGE"});
   Table table(header_row);
   for (const auto& s : sessions) {
-    std::vector<std::string> row = {s.id(), PhaseName(s.phase()), OrDash(s.worker_id()),
+    std::vector<std::string> row = {s.id(), std::string(PhaseName(s.phase())), OrDash(s.worker_id()),
                                     std::to_string(s.spec().resources().gpus().count()), Age(s.create_time()),
                                     CommandLine(s.spec(), wide ? 80 : 40)};
     if (wide) {
@@ -60,19 +62,6 @@ int PrintSessions(Cli& cli, const std::vector<v1::Session>& sessions, bool as_li
   }
   std::cout << table.Render(header) << std::flush;
   return kExitOk;
-}
-
-// A fresh request id, so that a create the CLI retries is still placed once.
-std::string NewRequestId() {
-  unsigned char bytes[16] = {};
-  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)!read(fd, bytes, sizeof bytes);
-    close(fd);
-  }
-  std::string id = "gantryctl-";
-  for (unsigned char b : bytes) absl::StrAppend(&id, absl::Hex(b, absl::kZeroPad2));
-  return id;
 }
 
 // What --wait shows on stderr: a spinner line on a terminal, a line per phase otherwise.
@@ -133,7 +122,7 @@ bool Settled(v1::SessionPhase phase) {
 // API server replica goes away. Returns the exit code; `session` holds the last state seen.
 int WaitUntilSettled(Cli& cli, absl::Duration timeout, v1::Session* session) {
   Progress progress(session->id());
-  progress.Update(PhaseName(session->phase()));
+  progress.Update(std::string(PhaseName(session->phase())));
   const absl::Time deadline = absl::Now() + timeout;
   auto stub = Sessions(cli);
   grpc::Status status;
@@ -147,7 +136,7 @@ int WaitUntilSettled(Cli& cli, absl::Duration timeout, v1::Session* session) {
     v1::Session update;
     while (stream->Read(&update)) {
       *session = update;
-      progress.Update(PhaseName(update.phase()));
+      progress.Update(std::string(PhaseName(update.phase())));
       if (Settled(update.phase())) {
         context->TryCancel();
         break;
@@ -187,15 +176,10 @@ absl::Status BuildCreateRequest(const Args& args, v1::CreateSessionRequest* requ
   if (args.Has("template")) request->set_template_id(args.Get("template"));
   if (args.Has("controller")) request->set_controller_id(args.Get("controller"));
   if (args.Has("controller-type")) request->set_controller_type(args.Get("controller-type"));
-  for (const std::string& pair : args.All("selector")) {
-    size_t eq = pair.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("--selector: \"", pair, "\" is not KEY=VALUE"));
-    }
-    (*request->mutable_controller_selector())[pair.substr(0, eq)] = pair.substr(eq + 1);
-  }
+  if (auto status = AddPairs(args, "selector", request->mutable_controller_selector()); !status.ok()) return status;
   if (args.Has("request-id")) request->set_request_id(args.Get("request-id"));
-  if (request->request_id().empty()) request->set_request_id(NewRequestId());
+  // A fresh request id, so that a create the CLI retries is still placed once.
+  if (request->request_id().empty()) request->set_request_id("gantryctl-" + RandomToken(16));
   return absl::OkStatus();
 }
 
@@ -247,17 +231,17 @@ grpc::Status ListAll(Cli& cli, std::vector<v1::Session>* out) {
   const Args& args = cli.args();
   v1::ListSessionsRequest request;
   if (args.Has("phase")) {
-    auto phase = ParsePhase(args.Get("phase"));
-    if (!phase.ok()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(phase.status().message()));
+    auto phase = ParsePhase(absl::AsciiStrToUpper(args.Get("phase")));
+    if (!phase.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("--phase: \"", args.Get("phase"), "\" is not one of pending, scheduled, starting, ",
+                                       "running, hibernated, terminating, terminated, failed"));
+    }
     request.set_phase(*phase);
   }
   if (args.Has("controller")) request.set_controller_id(args.Get("controller"));
-  for (const std::string& pair : args.All("label")) {
-    size_t eq = pair.find('=');
-    if (eq == std::string::npos) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "--label: \"" + pair + "\" is not KEY=VALUE");
-    }
-    (*request.mutable_label_selector())[pair.substr(0, eq)] = pair.substr(eq + 1);
+  if (auto status = AddPairs(args, "label", request.mutable_label_selector()); !status.ok()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(status.message()));
   }
   int64_t limit = 0;
   if (args.Has("limit") && (!absl::SimpleAtoi(args.Get("limit"), &limit) || limit <= 0)) {

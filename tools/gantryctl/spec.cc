@@ -57,20 +57,6 @@ absl::StatusOr<google::protobuf::Value> ToValue(const YAML::Node& node) {
   return value;
 }
 
-std::string KeyValueError(const std::string& flag, const std::string& text) {
-  return absl::StrCat("--", flag, ": \"", text, "\" is not KEY=VALUE");
-}
-
-absl::Status AddPairs(const Args& args, const std::string& flag,
-                      google::protobuf::Map<std::string, std::string>* into) {
-  for (const std::string& pair : args.All(flag)) {
-    size_t eq = pair.find('=');
-    if (eq == std::string::npos || eq == 0) return absl::InvalidArgumentError(KeyValueError(flag, pair));
-    (*into)[pair.substr(0, eq)] = pair.substr(eq + 1);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> ReadInput(const std::string& path) {
@@ -101,6 +87,20 @@ absl::Status ParseMessage(const std::string& text, const std::string& path, goog
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a ", message->GetDescriptor()->name(), ": ",
                                                    std::string(status.message())));
+  }
+  return absl::OkStatus();
+}
+
+static std::string KeyValueError(const std::string& flag, const std::string& text) {
+  return absl::StrCat("--", flag, ": \"", text, "\" is not KEY=VALUE");
+}
+
+absl::Status AddPairs(const Args& args, const std::string& flag,
+                      google::protobuf::Map<std::string, std::string>* into) {
+  for (const std::string& pair : args.All(flag)) {
+    size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) return absl::InvalidArgumentError(KeyValueError(flag, pair));
+    (*into)[pair.substr(0, eq)] = pair.substr(eq + 1);
   }
   return absl::OkStatus();
 }

@@ -19,6 +19,9 @@ absl::StatusOr<std::string> ReadInput(const std::string& path);
 // Parses a YAML or JSON document into `message`; errors name `source`.
 absl::Status ParseMessage(const std::string& text, const std::string& source, google::protobuf::Message* message);
 
+// Adds every KEY=VALUE given for repeatable `flag` to `into`; INVALID_ARGUMENT names the flag.
+absl::Status AddPairs(const Args& args, const std::string& flag, google::protobuf::Map<std::string, std::string>* into);
+
 // Flags that describe a session: --gpus, --gpu-model, --cpu, --env K=V, ...
 const std::vector<FlagSpec>& SpecFlags();
 // Applies those flags (and the command, from `command` when not empty) over `spec`.
