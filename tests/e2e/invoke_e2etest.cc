@@ -70,6 +70,21 @@ struct Result {
   }
 };
 
+// An invoke left open, for the test to read from, cancel or abandon.
+struct OpenCall {
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<v1::InvokeChunk>> reader;
+};
+std::unique_ptr<OpenCall> Open(v1::InvokeService::Stub& stub, const std::string& capability,
+                               const std::string& payload = "") {
+  auto call = std::make_unique<OpenCall>();
+  v1::InvokeRequest req;
+  req.set_capability(capability);
+  req.set_payload(payload);
+  call->reader = stub.Invoke(&call->ctx, req);
+  return call;
+}
+
 std::unique_ptr<v1::InvokeService::Stub> Invoker(LocalFleet& fleet) {
   return v1::InvokeService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
 }
@@ -176,31 +191,24 @@ TEST_CASE("invoke: cancel and deadline stop the handler's work at once", "[e2e][
   auto stub = Invoker(fleet);
 
   SECTION("cancelling kills the exec handler") {
-    grpc::ClientContext ctx;
-    v1::InvokeRequest req;
-    req.set_capability("demo/slow");
-    auto reader = stub->Invoke(&ctx, req);
+    auto call = Open(*stub, "demo/slow");
     v1::InvokeChunk first;
-    REQUIRE(reader->Read(&first));
+    REQUIRE(call->reader->Read(&first));
     CHECK(first.data() == "first\n");
     REQUIRE(WaitFor([] { return PidsWithCmdline("sleep 3600.4545").size() == 1; }, absl::Seconds(5)));
     absl::Time cancelled = absl::Now();
-    ctx.TryCancel();
+    call->ctx.TryCancel();
     bool gone = WaitFor([] { return PidsWithCmdline("sleep 3600.4545").empty(); }, absl::Seconds(2));
     absl::Duration took = absl::Now() - cancelled;
     INFO("handler gone " << absl::FormatDuration(took) << " after the cancel");
     CHECK(gone);
-    CHECK(reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
+    CHECK(call->reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
   }
   SECTION("cancelling sends the persistent handler a cancel frame") {
-    grpc::ClientContext ctx;
-    v1::InvokeRequest req;
-    req.set_capability("demo/tokens");
-    req.set_payload("one two three four five six seven eight nine ten");
-    auto reader = stub->Invoke(&ctx, req);
+    auto call = Open(*stub, "demo/tokens", "one two three four five six seven eight nine ten");
     v1::InvokeChunk first;
-    REQUIRE(reader->Read(&first));
-    ctx.TryCancel();
+    REQUIRE(call->reader->Read(&first));
+    call->ctx.TryCancel();
     auto frames = [&] {
       std::ifstream in(record);
       std::stringstream ss;
@@ -208,7 +216,7 @@ TEST_CASE("invoke: cancel and deadline stop the handler's work at once", "[e2e][
       return ss.str();
     };
     CHECK(WaitFor([&] { return frames().find("CANCEL ") != std::string::npos; }, absl::Seconds(3)));
-    (void)reader->Finish();
+    (void)call->reader->Finish();
   }
   SECTION("past the deadline: DEADLINE_EXCEEDED and the handler stopped") {
     Result late = Call(fleet, "demo/silent", "", "", {}, absl::Milliseconds(500));
@@ -247,23 +255,19 @@ TEST_CASE("invoke: every worker at its concurrency limit -> RESOURCE_EXHAUSTED",
   LocalFleet fleet;
   std::string slow = WriteFile(fleet, "slow.sh", "#!/bin/sh\necho first\nexec sleep 3600.5353\n", true);
   StartSingleCapableNode(fleet, "demo/slow 1.0.0 exec " + slow + "\n", "demo/slow", {"--invoke-concurrency", "1"});
-  grpc::ClientContext ctx;
-  v1::InvokeRequest req;
-  req.set_capability("demo/slow");
   auto stub = Invoker(fleet);
-  auto reader = stub->Invoke(&ctx, req);
+  auto call = Open(*stub, "demo/slow");
   v1::InvokeChunk first;
-  REQUIRE(reader->Read(&first));  // The one slot is taken.
+  REQUIRE(call->reader->Read(&first));  // The one slot is taken.
   CheckFailed(Call(fleet, "demo/slow", ""), grpc::StatusCode::RESOURCE_EXHAUSTED, "demo/slow is busy");
-  ctx.TryCancel();
-  (void)reader->Finish();
+  call->ctx.TryCancel();
+  (void)call->reader->Finish();
   // Freed once the first request is gone.
   CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.5353").empty(); }, absl::Seconds(3)));
-  grpc::ClientContext again_ctx;
-  auto again = stub->Invoke(&again_ctx, req);
-  CHECK(again->Read(&first));
-  again_ctx.TryCancel();
-  (void)again->Finish();
+  auto again = Open(*stub, "demo/slow");
+  CHECK(again->reader->Read(&first));
+  again->ctx.TryCancel();
+  (void)again->reader->Finish();
 }
 
 TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it the stream fails",
@@ -293,33 +297,26 @@ TEST_CASE("invoke: a slow client reading 100 MB slows the handler, and no hop bu
   LocalFleet fleet;
   std::string big = WriteFile(fleet, "big.sh", "#!/bin/sh\nexec head -c 104857600 /dev/zero\n", true);
   StartSingleCapableNode(fleet, "demo/big 1.0.0 exec " + big + "\n", "demo/big");
-  const int64_t api_before = RssKib(fleet.api().pid());
-  const int64_t controller_before = RssKib(fleet.controller().pid());
-  const int64_t worker_before = RssKib(fleet.worker().pid());
+  const LocalFleet::Rss before = fleet.ResidentKib();
 
-  grpc::ClientContext ctx;
-  v1::InvokeRequest req;
-  req.set_capability("demo/big");
   auto stub = Invoker(fleet);
-  auto reader = stub->Invoke(&ctx, req);
+  auto call = Open(*stub, "demo/big");
   v1::InvokeChunk chunk;
-  REQUIRE(reader->Read(&chunk));
+  REQUIRE(call->reader->Read(&chunk));
   size_t bytes = chunk.data().size();
   // The client stops reading: the handler must stall (still running), not run to the end into
   // some buffer.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   CHECK(PidsWithCmdline("head -c 104857600").size() == 1);
-  const int64_t api_grew = RssKib(fleet.api().pid()) - api_before;
-  const int64_t controller_grew = RssKib(fleet.controller().pid()) - controller_before;
-  const int64_t worker_grew = RssKib(fleet.worker().pid()) - worker_before;
-  INFO("RSS growth while stalled (KiB): api " << api_grew << ", controller " << controller_grew << ", worker "
-                                              << worker_grew);
-  CHECK(api_grew < 32 * 1024);
-  CHECK(controller_grew < 32 * 1024);
-  CHECK(worker_grew < 32 * 1024);
+  const LocalFleet::Rss grew = fleet.GrowthSince(before);
+  INFO("RSS growth while stalled (KiB): api " << grew.api << ", controller " << grew.controller << ", worker "
+                                              << grew.worker);
+  CHECK(grew.api < 32 * 1024);
+  CHECK(grew.controller < 32 * 1024);
+  CHECK(grew.worker < 32 * 1024);
   // Then it reads everything.
-  while (reader->Read(&chunk)) bytes += chunk.data().size();
-  CHECK(reader->Finish().ok());
+  while (call->reader->Read(&chunk)) bytes += chunk.data().size();
+  CHECK(call->reader->Finish().ok());
   CHECK(bytes == 104857600u);
 }
 
@@ -327,18 +324,15 @@ TEST_CASE("invoke: a worker lost mid-stream fails the stream with UNAVAILABLE", 
   LocalFleet fleet;
   std::string slow = WriteFile(fleet, "slow.sh", "#!/bin/sh\necho first\nexec sleep 3600.4949\n", true);
   StartSingleCapableNode(fleet, "demo/slow 1.0.0 exec " + slow + "\n", "demo/slow");
-  grpc::ClientContext ctx;
-  v1::InvokeRequest req;
-  req.set_capability("demo/slow");
   auto stub = Invoker(fleet);
-  auto reader = stub->Invoke(&ctx, req);
+  auto call = Open(*stub, "demo/slow");
   v1::InvokeChunk first;
-  REQUIRE(reader->Read(&first));
+  REQUIRE(call->reader->Read(&first));
   fleet.worker().Signal(SIGKILL);
   v1::InvokeChunk more;
-  while (reader->Read(&more)) {
+  while (call->reader->Read(&more)) {
   }
-  grpc::Status st = reader->Finish();
+  grpc::Status st = call->reader->Finish();
   CHECK(st.error_code() == grpc::StatusCode::UNAVAILABLE);
   CHECK(st.error_message().find("failed after 1 chunk(s)") != std::string::npos);
   CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.4949").empty(); }, absl::Seconds(3)));

@@ -123,9 +123,7 @@ TEST_CASE("logs: 100 MB read by a slow client keeps every hop's memory bounded",
     std::ifstream in(log_path, std::ios::ate | std::ios::binary);
     return in && in.tellg() >= 100070000;
   }, absl::Seconds(30)));
-  const int64_t api_before = RssKib(fleet.api().pid());
-  const int64_t controller_before = RssKib(fleet.controller().pid());
-  const int64_t worker_before = RssKib(fleet.worker().pid());
+  const LocalFleet::Rss before = fleet.ResidentKib();
 
   auto stub = fleet.AdminSessions();
   grpc::ClientContext ctx;
@@ -137,14 +135,12 @@ TEST_CASE("logs: 100 MB read by a slow client keeps every hop's memory bounded",
   CHECK(e.message().rfind("000000 ", 0) == 0);
   // The slow part: the client stops reading. Upstream must stall, not buffer 100 MB.
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  const int64_t api_grew = RssKib(fleet.api().pid()) - api_before;
-  const int64_t controller_grew = RssKib(fleet.controller().pid()) - controller_before;
-  const int64_t worker_grew = RssKib(fleet.worker().pid()) - worker_before;
-  INFO("RSS growth while stalled (KiB): api " << api_grew << ", controller " << controller_grew
-                                              << ", worker " << worker_grew);
-  CHECK(api_grew < 32 * 1024);
-  CHECK(controller_grew < 32 * 1024);
-  CHECK(worker_grew < 32 * 1024);
+  const LocalFleet::Rss grew = fleet.GrowthSince(before);
+  INFO("RSS growth while stalled (KiB): api " << grew.api << ", controller " << grew.controller << ", worker "
+                                              << grew.worker);
+  CHECK(grew.api < 32 * 1024);
+  CHECK(grew.controller < 32 * 1024);
+  CHECK(grew.worker < 32 * 1024);
 
   // Then it reads everything, in order.
   int expected = 1;

@@ -198,6 +198,15 @@ std::unique_ptr<v1::SessionService::Stub> LocalFleet::AdminSessions(int port) co
       port == 0 ? ChannelWithCert(pki_->dir() + "/admin-ops") : ChannelTo(port, pki_->dir() + "/admin-ops"));
 }
 
+LocalFleet::Rss LocalFleet::ResidentKib() {
+  return {RssKib(api().pid()), RssKib(controller().pid()), RssKib(worker().pid())};
+}
+
+LocalFleet::Rss LocalFleet::GrowthSince(const Rss& before) {
+  Rss now = ResidentKib();
+  return {now.api - before.api, now.controller - before.controller, now.worker - before.worker};
+}
+
 v1::SessionSpec SleepSpec(const std::string& marker_seconds, int gpus) {
   v1::SessionSpec spec;
   spec.add_command("sleep");

@@ -57,6 +57,14 @@ class LocalFleet {
   std::unique_ptr<v1::SessionService::Stub> AdminSessions(int port = 0) const;
   std::shared_ptr<grpc::Channel> ChannelTo(int port, const std::string& cert_prefix) const;
 
+  // Resident memory (KiB) of the API server, the first controller and the first worker, and
+  // how much each grew since `before`.
+  struct Rss {
+    int64_t api, controller, worker;
+  };
+  Rss ResidentKib();
+  Rss GrowthSince(const Rss& before);
+
   Pki& pki() { return *pki_; }
   TestDatabase& db() { return *db_; }
   TempDir& dir() { return dir_; }
