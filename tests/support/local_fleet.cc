@@ -202,9 +202,13 @@ LocalFleet::Rss LocalFleet::ResidentKib() {
   return {RssKib(api().pid()), RssKib(controller().pid()), RssKib(worker().pid())};
 }
 
-LocalFleet::Rss LocalFleet::GrowthSince(const Rss& before) {
-  Rss now = ResidentKib();
-  return {now.api - before.api, now.controller - before.controller, now.worker - before.worker};
+void LocalFleet::CheckGrowthBelow(const Rss& before, int64_t limit_kib) {
+  const Rss now = ResidentKib();
+  const Rss grew = {now.api - before.api, now.controller - before.controller, now.worker - before.worker};
+  INFO("RSS growth (KiB): api " << grew.api << ", controller " << grew.controller << ", worker " << grew.worker);
+  CHECK(grew.api < limit_kib);
+  CHECK(grew.controller < limit_kib);
+  CHECK(grew.worker < limit_kib);
 }
 
 v1::SessionSpec SleepSpec(const std::string& marker_seconds, int gpus) {

@@ -57,13 +57,13 @@ class LocalFleet {
   std::unique_ptr<v1::SessionService::Stub> AdminSessions(int port = 0) const;
   std::shared_ptr<grpc::Channel> ChannelTo(int port, const std::string& cert_prefix) const;
 
-  // Resident memory (KiB) of the API server, the first controller and the first worker, and
-  // how much each grew since `before`.
+  // Resident memory (KiB) of the API server, the first controller and the first worker.
   struct Rss {
     int64_t api, controller, worker;
   };
   Rss ResidentKib();
-  Rss GrowthSince(const Rss& before);
+  // Checks that none of the three grew by `limit_kib` or more since `before`.
+  void CheckGrowthBelow(const Rss& before, int64_t limit_kib);
 
   Pki& pki() { return *pki_; }
   TestDatabase& db() { return *db_; }
