@@ -188,6 +188,19 @@ int WaitForPortFile(const std::string& path, absl::Duration timeout) {
   return port;
 }
 
+// A /proc file's contents, or "" if the process is gone. Not through an ifstream: libstdc++
+// throws from underflow when read(2) fails with ESRCH, which a process exiting mid-read causes.
+static std::string ReadProcFile(const std::string& path) {
+  std::string out;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return n < 0 ? std::string() : out;
+}
+
 std::vector<pid_t> PidsWithCmdline(const std::string& marker) {
   std::vector<pid_t> out;
   DIR* proc = opendir("/proc");
@@ -195,16 +208,13 @@ std::vector<pid_t> PidsWithCmdline(const std::string& marker) {
   while (dirent* e = readdir(proc)) {
     int pid;
     if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
-    std::ifstream in(absl::StrCat("/proc/", pid, "/cmdline"), std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string cmdline = ReadProcFile(absl::StrCat("/proc/", pid, "/cmdline"));
     for (auto& c : cmdline) c = c == '\0' ? ' ' : c;
     if (cmdline.find(marker) == std::string::npos) continue;
-    // A zombie has exited; only live processes count.
-    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
-    std::string line;
-    std::getline(stat, line);
-    auto close_paren = line.rfind(')');
-    if (close_paren != std::string::npos && close_paren + 2 < line.size() && line[close_paren + 2] == 'Z') continue;
+    // A zombie has exited; only live processes count (and one gone meanwhile has no stat).
+    const std::string stat = ReadProcFile(absl::StrCat("/proc/", pid, "/stat"));
+    auto close_paren = stat.rfind(')');
+    if (close_paren == std::string::npos || close_paren + 2 >= stat.size() || stat[close_paren + 2] == 'Z') continue;
     out.push_back(pid);
   }
   closedir(proc);
