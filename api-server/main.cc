@@ -37,7 +37,7 @@ namespace {
 struct ApiConfig {
   std::string listen = "127.0.0.1:7443";
   std::string port_file;
-  std::string tls_ca, tls_cert, tls_key;
+  gantry::TlsFiles tls;
   std::string database_url;
   int64_t db_pool_size = 16;
   std::string join_token;
@@ -70,9 +70,8 @@ int main(int argc, char** argv) {
   gantry::Flags flags("gantry-api", "Gantry's client-facing API server (state in PostgreSQL)");
   flags.AddString("listen", &cfg.listen, "address:port to serve on (port 0 picks a free port)");
   flags.AddString("port-file", &cfg.port_file, "write the bound port here once serving");
-  flags.AddString("tls-ca", &cfg.tls_ca, "cluster CA bundle (PEM) that client certificates must chain to");
-  flags.AddString("tls-cert", &cfg.tls_cert, "server certificate (PEM), SAN spiffe://gantry/api-server");
-  flags.AddString("tls-key", &cfg.tls_key, "server private key (PEM)");
+  gantry::AddTlsFlags(flags, &cfg.tls, "cluster CA bundle (PEM) that client certificates must chain to",
+                      "server certificate (PEM), SAN spiffe://gantry/api-server");
   flags.AddString("database-url", &cfg.database_url, "PostgreSQL connection string (libpq DSN or URI)");
   flags.AddInt("db-pool-size", &cfg.db_pool_size, "PostgreSQL connections kept open");
   flags.AddString("join-token", &cfg.join_token, "cluster join token controllers register with (secret)");
@@ -124,10 +123,10 @@ int main(int argc, char** argv) {
         "--join-token (GANTRY_JOIN_TOKEN) must be set, at least 16 characters"));
   }
 
-  auto server_creds = gantry::MakeServerCredentials({cfg.tls_ca, cfg.tls_cert, cfg.tls_key},
+  auto server_creds = gantry::MakeServerCredentials(cfg.tls,
                                                     gantry::ClientCertPolicy::kVerifyIfPresent);
   if (!server_creds.ok()) return Fail(server_creds.status());
-  auto client_creds = gantry::MakeChannelCredentials({cfg.tls_ca, cfg.tls_cert, cfg.tls_key});
+  auto client_creds = gantry::MakeChannelCredentials(cfg.tls);
   if (!client_creds.ok()) return Fail(client_creds.status());
 
   using namespace gantry::api;
@@ -159,7 +158,7 @@ int main(int argc, char** argv) {
   if (!server.ok()) return Fail(server.status());
   db_monitor.Start(server->server.get());
   RegisterApiMetrics(&admin_store, &pool);
-  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key, [&db_monitor] { return db_monitor.CheckReady(); });
+  auto metrics = cfg.metrics.Start(cfg.tls, [&db_monitor] { return db_monitor.CheckReady(); });
   if (!metrics.ok()) return Fail(metrics.status());
   HealthChecker health_checker({cfg.database_url, cfg.health_check_interval,
                                 static_cast<int>(cfg.unhealthy_after), static_cast<int>(cfg.offline_after),

@@ -14,12 +14,14 @@
 
 namespace gantry {
 
+struct TlsFiles;
+
 class MetricsServer {
  public:
   // `listen` is host:port (port 0: any free port); `port_file`, when set, receives the port.
   using Readiness = std::function<absl::Status()>;  // null: ready whenever alive
-  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& listen, const std::string& cert_path,
-                                                              const std::string& key_path,
+  // The certificate and key come from `tls` and are re-read as it says, like the gRPC ports'.
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& listen, const TlsFiles& tls,
                                                               const std::string& port_file, Readiness ready = nullptr);
   ~MetricsServer();
   int port() const { return port_; }
@@ -39,7 +41,7 @@ struct MetricsOptions {
   std::string port_file;
   void AddTo(Flags& flags);
   // The server, or nullptr when no --metrics-listen was given.
-  absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const std::string& cert_path, const std::string& key_path,
+  absl::StatusOr<std::unique_ptr<MetricsServer>> Start(const TlsFiles& tls,
                                                        MetricsServer::Readiness ready = nullptr) const;
 };
 

@@ -1,12 +1,18 @@
 #include "common/tls.h"
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/channel_arguments.h>
 
 #include <fstream>
 #include <sstream>
+#include <vector>
+
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/config.h"
 
 namespace gantry {
 
@@ -18,6 +24,57 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return buf.str();
 }
 
+namespace {
+
+using grpc::experimental::CertificateProviderInterface;
+using grpc::experimental::FileWatcherCertificateProvider;
+using grpc::experimental::StaticDataCertificateProvider;
+
+// Reads the files once up front, so a missing or unreadable file fails start-up with its name
+// (the file watcher would only log it and fail every handshake).
+absl::Status CheckReadable(const TlsFiles& files, bool with_identity) {
+  std::vector<const std::string*> paths = {&files.ca_file};
+  if (with_identity) paths.insert(paths.end(), {&files.cert_file, &files.key_file});
+  for (const std::string* path : paths) {
+    auto data = ReadFile(*path);
+    if (!data.ok()) return data.status();
+    if (data->find("-----BEGIN") == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(*path, " holds no PEM data"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<CertificateProviderInterface>> Provider(const TlsFiles& files,
+                                                                       bool with_identity) {
+  if (absl::Status s = CheckReadable(files, with_identity); !s.ok()) return s;
+  if (files.refresh_interval > absl::ZeroDuration()) {
+    auto seconds = static_cast<unsigned>(std::max<int64_t>(1, absl::ToInt64Seconds(files.refresh_interval)));
+    if (with_identity) {
+      return std::make_shared<FileWatcherCertificateProvider>(files.key_file, files.cert_file,
+                                                              files.ca_file, seconds);
+    }
+    return std::make_shared<FileWatcherCertificateProvider>(files.ca_file, seconds);
+  }
+  auto ca = ReadFile(files.ca_file);
+  if (!with_identity) return std::make_shared<StaticDataCertificateProvider>(*ca);
+  auto cert = ReadFile(files.cert_file);
+  auto key = ReadFile(files.key_file);
+  return std::make_shared<StaticDataCertificateProvider>(
+      *ca, std::vector<grpc::experimental::IdentityKeyCertPair>{{*key, *cert}});
+}
+
+}  // namespace
+
+void AddTlsFlags(Flags& flags, TlsFiles* files, const std::string& ca_help, const std::string& cert_help) {
+  flags.AddString("tls-ca", &files->ca_file, ca_help);
+  flags.AddString("tls-cert", &files->cert_file, cert_help);
+  flags.AddString("tls-key", &files->key_file, "its private key (PEM)");
+  flags.AddDuration("tls-refresh-interval", &files->refresh_interval,
+                    "how often the three files are re-read, so rotated certificates are used without a "
+                    "restart (0: read once)");
+}
+
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const TlsFiles& files, ClientCertPolicy policy) {
   if (files.ca_file.empty() || files.cert_file.empty() || files.key_file.empty()) {
@@ -25,19 +82,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
         "TLS needs a CA, a certificate and a key (--tls-ca, --tls-cert, --tls-key); "
         "there is no plaintext mode");
   }
-  auto ca = ReadFile(files.ca_file);
-  if (!ca.ok()) return ca.status();
-  auto cert = ReadFile(files.cert_file);
-  if (!cert.ok()) return cert.status();
-  auto key = ReadFile(files.key_file);
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions options(
-      policy == ClientCertPolicy::kRequire
-          ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-          : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
-  options.pem_root_certs = *ca;
-  options.pem_key_cert_pairs.push_back({*key, *cert});
-  return grpc::SslServerCredentials(options);
+  auto provider = Provider(files, /*with_identity=*/true);
+  if (!provider.ok()) return provider.status();
+  grpc::experimental::TlsServerCredentialsOptions options(*provider);
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_cert_request_type(policy == ClientCertPolicy::kRequire
+                                    ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                    : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  return grpc::experimental::TlsServerCredentials(options);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
@@ -45,19 +98,19 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   if (files.ca_file.empty()) {
     return absl::InvalidArgumentError("TLS needs the CA that signed the server (--tls-ca)");
   }
-  grpc::SslCredentialsOptions options;
-  auto ca = ReadFile(files.ca_file);
-  if (!ca.ok()) return ca.status();
-  options.pem_root_certs = *ca;
-  if (!files.cert_file.empty() || !files.key_file.empty()) {
-    auto cert = ReadFile(files.cert_file);
-    if (!cert.ok()) return cert.status();
-    auto key = ReadFile(files.key_file);
-    if (!key.ok()) return key.status();
-    options.pem_cert_chain = *cert;
-    options.pem_private_key = *key;
+  if (files.cert_file.empty() != files.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }
-  return grpc::SslCredentials(options);
+  bool with_identity = !files.cert_file.empty();
+  auto provider = Provider(files, with_identity);
+  if (!provider.ok()) return provider.status();
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(*provider);
+  options.watch_root_certs();
+  if (with_identity) options.watch_identity_key_cert_pairs();
+  // Server certificates are verified against the CA and the target's host name (the default).
+  options.set_verify_server_certs(true);
+  return grpc::experimental::TlsCredentials(options);
 }
 
 std::shared_ptr<grpc::Channel> CreateInternalChannel(const std::string& target,

@@ -1,6 +1,7 @@
 // TLS credentials for every connection. There is no plaintext mode: a server always presents
 // its certificate and verifies client certificates against the cluster CA; a client always
-// verifies the server.
+// verifies the server. Certificate files are watched: when cert-manager, kubelet or the node
+// bootstrap replaces them, new handshakes use the new ones without a restart.
 #pragma once
 
 #include <grpcpp/channel.h>
@@ -11,14 +12,23 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace gantry {
+
+class Flags;
 
 struct TlsFiles {
   std::string ca_file;    // PEM bundle of the CA(s) to trust.
   std::string cert_file;  // This process's certificate chain (PEM).
   std::string key_file;   // Its private key (PEM).
+  // How often the files are re-read (--tls-refresh-interval); 0 reads them once.
+  absl::Duration refresh_interval = absl::Seconds(60);
 };
+
+// --tls-ca, --tls-cert, --tls-key and --tls-refresh-interval; `cert_help` says which identity
+// the certificate must carry.
+void AddTlsFlags(Flags& flags, TlsFiles* files, const std::string& ca_help, const std::string& cert_help);
 
 enum class ClientCertPolicy {
   // mTLS: handshake fails without a certificate signed by the CA (node-facing servers).

@@ -37,7 +37,7 @@ struct ControllerConfig {
   std::string labels;
   std::string api_url = "127.0.0.1:7443";
   std::string join_token;
-  std::string tls_ca, tls_cert, tls_key;
+  gantry::TlsFiles tls;
   absl::Duration worker_heartbeat_interval = absl::Seconds(1);
   int64_t worker_missed_heartbeats = 3;
   absl::Duration worker_reconnect_grace = absl::Seconds(60);
@@ -86,9 +86,8 @@ int main(int argc, char** argv) {
   flags.AddString("labels", &cfg.labels, "labels for controller_selector, key=value[,key=value]");
   flags.AddString("api-url", &cfg.api_url, "API server address host:port");
   flags.AddString("join-token", &cfg.join_token, "cluster join token (secret)");
-  flags.AddString("tls-ca", &cfg.tls_ca, "cluster CA bundle (PEM)");
-  flags.AddString("tls-cert", &cfg.tls_cert, "certificate (PEM), SAN spiffe://gantry/controller/NAME");
-  flags.AddString("tls-key", &cfg.tls_key, "private key (PEM)");
+  gantry::AddTlsFlags(flags, &cfg.tls, "cluster CA bundle (PEM)",
+                      "certificate (PEM), SAN spiffe://gantry/controller/NAME");
   flags.AddDuration("worker-heartbeat-interval", &cfg.worker_heartbeat_interval,
                     "how often workers heartbeat");
   flags.AddInt("worker-missed-heartbeats", &cfg.worker_missed_heartbeats,
@@ -118,10 +117,9 @@ int main(int argc, char** argv) {
   auto labels = ParseLabels(cfg.labels);
   if (!labels.ok()) return Fail(labels.status());
 
-  gantry::TlsFiles tls{cfg.tls_ca, cfg.tls_cert, cfg.tls_key};
-  auto server_creds = gantry::MakeServerCredentials(tls, gantry::ClientCertPolicy::kRequire);
+  auto server_creds = gantry::MakeServerCredentials(cfg.tls, gantry::ClientCertPolicy::kRequire);
   if (!server_creds.ok()) return Fail(server_creds.status());
-  auto client_creds = gantry::MakeChannelCredentials(tls);
+  auto client_creds = gantry::MakeChannelCredentials(cfg.tls);
   if (!client_creds.ok()) return Fail(client_creds.status());
 
   using namespace gantry::controller;
@@ -161,7 +159,7 @@ int main(int argc, char** argv) {
   });
   gantry::controller::RegisterControllerMetrics(&fleet);
   // Ready once registered with the API server: until then no session can be placed here.
-  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key, [&api_link] {
+  auto metrics = cfg.metrics.Start(cfg.tls, [&api_link] {
     return api_link->registered() ? absl::OkStatus() : absl::UnavailableError("not registered with the API server yet");
   });
   if (!metrics.ok()) return Fail(metrics.status());

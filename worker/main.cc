@@ -37,7 +37,7 @@ struct WorkerConfig {
   std::string controller_url = "127.0.0.1:7444";
   std::string name;
   std::string node_id;
-  std::string tls_ca, tls_cert, tls_key;
+  gantry::TlsFiles tls;
   std::string simulated_gpus;
   std::string nvml_library = "libnvidia-ml.so.1";
   std::string skills;
@@ -73,9 +73,8 @@ int main(int argc, char** argv) {
   flags.AddString("controller-url", &cfg.controller_url, "controller address host:port", "CONTROLLER_URL");
   flags.AddString("name", &cfg.name, "worker name; must match its certificate (default: hostname)");
   flags.AddString("node-id", &cfg.node_id, "node this worker runs on (default: the controller's)");
-  flags.AddString("tls-ca", &cfg.tls_ca, "cluster CA bundle (PEM)");
-  flags.AddString("tls-cert", &cfg.tls_cert, "certificate (PEM), SAN spiffe://gantry/worker/NAME");
-  flags.AddString("tls-key", &cfg.tls_key, "private key (PEM)");
+  gantry::AddTlsFlags(flags, &cfg.tls, "cluster CA bundle (PEM)",
+                      "certificate (PEM), SAN spiffe://gantry/worker/NAME");
   flags.AddString("simulated-gpus", &cfg.simulated_gpus,
                   "simulated GPUs for development, COUNT[:MODEL[:MEMORY_GIB]][;...], e.g. 2:Simulated A100:40");
   flags.AddString("nvml-library", &cfg.nvml_library,
@@ -158,9 +157,9 @@ int main(int argc, char** argv) {
   }
   if (cfg.invoke_concurrency < 1) return Fail(absl::InvalidArgumentError("--invoke-concurrency: at least 1"));
 
-  auto creds = gantry::MakeChannelCredentials({cfg.tls_ca, cfg.tls_cert, cfg.tls_key});
+  auto creds = gantry::MakeChannelCredentials(cfg.tls);
   if (!creds.ok()) return Fail(creds.status());
-  if (cfg.tls_cert.empty()) return Fail(absl::InvalidArgumentError("--tls-cert/--tls-key: a worker certificate is required"));
+  if (cfg.tls.cert_file.empty()) return Fail(absl::InvalidArgumentError("--tls-cert/--tls-key: a worker certificate is required"));
 
   gantry::worker::ConnectionConfig conn_cfg;
   conn_cfg.controller_url = cfg.controller_url;
@@ -223,7 +222,7 @@ int main(int argc, char** argv) {
     auto live = nvml->Devices();
     return live.ok() ? *live : registered_gpus;
   });
-  auto metrics = cfg.metrics.Start(cfg.tls_cert, cfg.tls_key, [&connection] {
+  auto metrics = cfg.metrics.Start(cfg.tls, [&connection] {
     return connection.connected() ? absl::OkStatus() : absl::UnavailableError("not connected to the controller");
   });
   if (!metrics.ok()) return Fail(metrics.status());
