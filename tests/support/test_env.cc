@@ -87,8 +87,8 @@ Pki::Pki(const std::string& dir) : dir_(dir) {
   REQUIRE(std::system(cmd.c_str()) == 0);
 }
 
-std::string Pki::Issue(const std::string& role, const std::string& name) {
-  std::string prefix = absl::StrCat(dir_, "/", role, name.empty() ? "" : "-" + name);
+std::string Pki::Issue(const std::string& role, const std::string& name, std::string prefix) {
+  if (prefix.empty()) prefix = absl::StrCat(dir_, "/", role, name.empty() ? "" : "-" + name);
   std::string cmd = absl::StrCat(BinaryPath("gantry-pki"), " issue --dir '", dir_, "' --role ", role,
                                  name.empty() ? "" : " --name " + name,
                                  " --dns localhost --ip 127.0.0.1 --out '", prefix, "' > /dev/null");
@@ -255,6 +255,19 @@ std::string ScrapeMetrics(const std::string& ca, int port) {
   std::string got = HttpsGet(ca, port, "/metrics");
   REQUIRE(got.rfind("200 ", 0) == 0);
   return got.substr(4);
+}
+
+std::string PresentedSerial(const std::string& ca, int port) {
+  // Python's ssl gives only the parsed certificate of a verified peer, which is what we want.
+  return RunCommand(absl::StrCat(
+      "python3 -c \"import socket, ssl, sys\n",
+      "ctx = ssl.create_default_context(cafile=sys.argv[1])\n",
+      "ctx.set_alpn_protocols(['h2', 'http/1.1'])\n",
+      "try:\n",
+      "  with socket.create_connection(('127.0.0.1', int(sys.argv[2])), timeout=5) as raw:\n",
+      "    with ctx.wrap_socket(raw, server_hostname='localhost') as tls:\n",
+      "      sys.stdout.write(tls.getpeercert()['serialNumber'])\n",
+      "except (OSError, ssl.SSLError):\n  pass\" '", ca, "' ", port));
 }
 
 std::string BinaryPath(const std::string& name) {

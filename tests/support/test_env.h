@@ -50,8 +50,8 @@ class Pki {
  public:
   explicit Pki(const std::string& dir);
   // Issues spiffe://gantry/ROLE[/NAME] with DNS localhost and IP 127.0.0.1; returns the prefix
-  // (PREFIX.crt / PREFIX.key).
-  std::string Issue(const std::string& role, const std::string& name = "");
+  // (PREFIX.crt / PREFIX.key; by default DIR/ROLE[-NAME]).
+  std::string Issue(const std::string& role, const std::string& name = "", std::string prefix = "");
   const std::string& dir() const { return dir_; }
   std::string ca() const { return dir_ + "/ca.crt"; }
 
@@ -96,6 +96,10 @@ std::string RunCommand(const std::string& command);
 std::string ScrapeMetrics(const std::string& ca, int port);
 // GET https://127.0.0.1:PORT/PATH likewise; "STATUS BODY" (e.g. "503 not ready\n").
 std::string HttpsGet(const std::string& ca, int port, const std::string& path);
+
+// The serial number (hex) of the certificate a TLS server on 127.0.0.1:PORT presents to a
+// fresh handshake, verified against `ca` for the name "localhost"; "" if the handshake fails.
+std::string PresentedSerial(const std::string& ca, int port);
 
 // Resident memory of a process in KiB (VmRSS), -1 if unknown.
 int64_t RssKib(pid_t pid);
