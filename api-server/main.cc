@@ -16,6 +16,7 @@
 #include "api-server/health_checker.h"
 #include "api-server/invoke_service.h"
 #include "api-server/migration_runner.h"
+#include "api-server/node_certificate_service.h"
 #include "api-server/registry_manager.h"
 #include "api-server/api_metrics.h"
 #include "api-server/registry_service.h"
@@ -24,6 +25,7 @@
 #include "api-server/session_store.h"
 #include "api-server/session_watch_hub.h"
 #include "api-server/template_store.h"
+#include "absl/strings/str_split.h"
 #include "common/config.h"
 #include "common/grpc_server.h"
 #include "common/logging.h"
@@ -31,6 +33,7 @@
 #include "common/pg_pool.h"
 #include "common/shutdown.h"
 #include "common/tls.h"
+#include "common/x509.h"
 
 namespace {
 
@@ -42,6 +45,8 @@ struct ApiConfig {
   int64_t db_pool_size = 16;
   std::string join_token;
   std::string bootstrap_admin_key;
+  std::string node_signer_cert, node_signer_key, node_cert_dns;
+  absl::Duration node_cert_ttl = absl::Hours(24);
   absl::Duration controller_heartbeat_interval = absl::Seconds(5);
   absl::Duration controller_call_timeout = absl::Seconds(30);
   absl::Duration health_check_interval = absl::Seconds(5);
@@ -62,6 +67,26 @@ int Fail(const absl::Status& status) {
   return 2;
 }
 
+// A bad signer fails start-up, not every controller's bootstrap later.
+absl::Status CheckNodeSigner(const ApiConfig& cfg) {
+  if (cfg.node_signer_cert.empty() && cfg.node_signer_key.empty()) return absl::OkStatus();
+  auto cert = gantry::ReadFile(cfg.node_signer_cert);
+  if (!cert.ok()) return absl::InvalidArgumentError(absl::StrCat("--node-signer-cert: ", cert.status().message()));
+  auto key = gantry::ReadFile(cfg.node_signer_key);
+  if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat("--node-signer-key: ", key.status().message()));
+  auto info = gantry::x509::Inspect(*cert);
+  if (!info.ok() || !info->is_ca) {
+    return absl::InvalidArgumentError("--node-signer-cert: not a CA certificate");
+  }
+  if (absl::Status s = gantry::x509::CheckKeyMatches(*cert, *key); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--node-signer-key: ", s.message()));
+  }
+  if (cfg.node_cert_ttl < absl::Seconds(5)) {
+    return absl::InvalidArgumentError("--node-cert-ttl: at least 5s");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,6 +100,13 @@ int main(int argc, char** argv) {
   flags.AddString("database-url", &cfg.database_url, "PostgreSQL connection string (libpq DSN or URI)");
   flags.AddInt("db-pool-size", &cfg.db_pool_size, "PostgreSQL connections kept open");
   flags.AddString("join-token", &cfg.join_token, "cluster join token controllers register with (secret)");
+  flags.AddString("node-signer-cert", &cfg.node_signer_cert,
+                  "CA certificate (PEM) that signs controllers' and workers' bootstrap certificates "
+                  "(empty: they bring their own)");
+  flags.AddString("node-signer-key", &cfg.node_signer_key, "its private key (PEM)");
+  flags.AddDuration("node-cert-ttl", &cfg.node_cert_ttl, "lifetime of a node certificate (renewed at 2/3 of it)");
+  flags.AddString("node-cert-dns", &cfg.node_cert_dns,
+                  "DNS names nodes may ask for in their certificates, comma-separated");
   flags.AddString("bootstrap-admin-key", &cfg.bootstrap_admin_key,
                   "an admin API key to accept from the start (stored hashed; secret)");
   flags.AddDuration("controller-heartbeat-interval", &cfg.controller_heartbeat_interval,
@@ -122,6 +154,8 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(
         "--join-token (GANTRY_JOIN_TOKEN) must be set, at least 16 characters"));
   }
+  if (absl::Status s = CheckNodeSigner(cfg); !s.ok()) return Fail(s);
+
 
   auto server_creds = gantry::MakeServerCredentials(cfg.tls,
                                                     gantry::ClientCertPolicy::kVerifyIfPresent);
@@ -148,12 +182,15 @@ int main(int argc, char** argv) {
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
   AdminManager admin_manager(&admin_store, &controller_client, &template_store);
   AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager);
+  NodeCertificateServiceImpl node_certificate_service(
+      {cfg.node_signer_cert, cfg.node_signer_key, cfg.join_token, cfg.node_cert_ttl,
+       absl::StrSplit(cfg.node_cert_dns, ',', absl::SkipEmpty())});
   InvokeServiceImpl invoke_service(&authenticator, &controller_store, &controller_client,
                                    cfg.max_invoke_payload_bytes);
 
   auto server = gantry::StartGrpcServer(
       cfg.listen, *server_creds,
-      {&session_service, &registry_service, &admin_service, &invoke_service},
+      {&session_service, &registry_service, &admin_service, &invoke_service, &node_certificate_service},
       static_cast<int>(cfg.max_message_bytes));
   if (!server.ok()) return Fail(server.status());
   db_monitor.Start(server->server.get());

@@ -213,6 +213,7 @@ absl::StatusOr<CertInfo> Inspect(const std::string& pem) {
   info.not_before = ToTime(X509_get0_notBefore(cert->get()));
   info.not_after = ToTime(X509_get0_notAfter(cert->get()));
   info.is_ca = X509_check_ca(cert->get()) > 0;
+  info.self_signed = X509_check_issued(cert->get(), cert->get()) == X509_V_OK;
   Ptr<GENERAL_NAMES> names(
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert->get(), NID_subject_alt_name, nullptr, nullptr)));
   for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names.get()); ++i) {

@@ -44,6 +44,7 @@ struct CertInfo {
   absl::Time not_before;
   absl::Time not_after;
   bool is_ca = false;
+  bool self_signed = false;  // a root, as opposed to an intermediate or a leaf
 };
 // The first certificate in `pem`.
 absl::StatusOr<CertInfo> Inspect(const std::string& pem);

@@ -15,6 +15,7 @@
 #include "common/identity.h"
 #include "common/logging.h"
 #include "common/metrics_server.h"
+#include "common/node_bootstrap.h"
 #include "common/shutdown.h"
 #include "common/tls.h"
 #include "controller/api_link.h"
@@ -38,6 +39,7 @@ struct ControllerConfig {
   std::string api_url = "127.0.0.1:7443";
   std::string join_token;
   gantry::TlsFiles tls;
+  gantry::NodeBootstrapOptions bootstrap;
   absl::Duration worker_heartbeat_interval = absl::Seconds(1);
   int64_t worker_missed_heartbeats = 3;
   absl::Duration worker_reconnect_grace = absl::Seconds(60);
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
   flags.AddString("join-token", &cfg.join_token, "cluster join token (secret)");
   gantry::AddTlsFlags(flags, &cfg.tls, "cluster CA bundle (PEM)",
                       "certificate (PEM), SAN spiffe://gantry/controller/NAME");
+  cfg.bootstrap.AddTo(flags);
   flags.AddDuration("worker-heartbeat-interval", &cfg.worker_heartbeat_interval,
                     "how often workers heartbeat");
   flags.AddInt("worker-missed-heartbeats", &cfg.worker_missed_heartbeats,
@@ -117,6 +120,13 @@ int main(int argc, char** argv) {
   auto labels = ParseLabels(cfg.labels);
   if (!labels.ok()) return Fail(labels.status());
 
+  std::unique_ptr<gantry::NodeCertificate> node_certificate;
+  if (cfg.bootstrap.enabled()) {
+    auto started = gantry::NodeCertificate::Start(
+        cfg.bootstrap, {{gantry::Role::kController, cfg.name}, cfg.api_url, cfg.join_token}, &cfg.tls);
+    if (!started.ok()) return Fail(started.status());
+    node_certificate = std::move(*started);
+  }
   auto server_creds = gantry::MakeServerCredentials(cfg.tls, gantry::ClientCertPolicy::kRequire);
   if (!server_creds.ok()) return Fail(server_creds.status());
   auto client_creds = gantry::MakeChannelCredentials(cfg.tls);

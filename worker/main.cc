@@ -20,6 +20,7 @@
 #include "common/logging.h"
 #include "common/metrics_server.h"
 #include "common/shutdown.h"
+#include "common/node_bootstrap.h"
 #include "common/tls.h"
 #include "worker/controller_connection.h"
 #include "worker/capability_config.h"
@@ -38,6 +39,9 @@ struct WorkerConfig {
   std::string name;
   std::string node_id;
   gantry::TlsFiles tls;
+  gantry::NodeBootstrapOptions bootstrap;
+  std::string api_url = "127.0.0.1:7443";
+  std::string join_token;
   std::string simulated_gpus;
   std::string nvml_library = "libnvidia-ml.so.1";
   std::string skills;
@@ -72,6 +76,9 @@ int main(int argc, char** argv) {
   gantry::Flags flags("gantry-worker", "Gantry's GPU worker: runs session processes");
   flags.AddString("controller-url", &cfg.controller_url, "controller address host:port", "CONTROLLER_URL");
   flags.AddString("name", &cfg.name, "worker name; must match its certificate (default: hostname)");
+  cfg.bootstrap.AddTo(flags);
+  flags.AddString("api-url", &cfg.api_url, "API server address host:port (only for --tls-bootstrap-dir)");
+  flags.AddString("join-token", &cfg.join_token, "cluster join token (secret; only for --tls-bootstrap-dir)");
   flags.AddString("node-id", &cfg.node_id, "node this worker runs on (default: the controller's)");
   gantry::AddTlsFlags(flags, &cfg.tls, "cluster CA bundle (PEM)",
                       "certificate (PEM), SAN spiffe://gantry/worker/NAME");
@@ -157,6 +164,13 @@ int main(int argc, char** argv) {
   }
   if (cfg.invoke_concurrency < 1) return Fail(absl::InvalidArgumentError("--invoke-concurrency: at least 1"));
 
+  std::unique_ptr<gantry::NodeCertificate> node_certificate;
+  if (cfg.bootstrap.enabled()) {
+    auto started = gantry::NodeCertificate::Start(
+        cfg.bootstrap, {{gantry::Role::kWorker, cfg.name}, cfg.api_url, cfg.join_token}, &cfg.tls);
+    if (!started.ok()) return Fail(started.status());
+    node_certificate = std::move(*started);
+  }
   auto creds = gantry::MakeChannelCredentials(cfg.tls);
   if (!creds.ok()) return Fail(creds.status());
   if (cfg.tls.cert_file.empty()) return Fail(absl::InvalidArgumentError("--tls-cert/--tls-key: a worker certificate is required"));

@@ -124,17 +124,15 @@ void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, s
   std::vector<std::string> argv{BinaryPath("gantry-worker"), "--name", name, "--simulated-gpus", gpus,
                                 "--session-dir", session_dir};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  workers_.push_back(std::make_unique<Process>(
-      argv,
-      std::map<std::string, std::string>{
-          {"CONTROLLER_URL", controller_address(controller)},
-          {"GANTRY_TLS_CA", pki_->ca()},
-          {"GANTRY_TLS_CERT", prefix + ".crt"},
-          {"GANTRY_TLS_KEY", prefix + ".key"},
-          {"GANTRY_DRAIN_GRACE", "2s"},
-          {"GANTRY_METRICS_INTERVAL", "300ms"},
-          {"GRPC_DNS_RESOLVER", "native"}},
-      dir_.Sub(name + ".log")));
+  std::map<std::string, std::string> env{{"CONTROLLER_URL", controller_address(controller)},
+                                         {"GANTRY_TLS_CA", pki_->ca()},
+                                         {"GANTRY_TLS_CERT", prefix + ".crt"},
+                                         {"GANTRY_TLS_KEY", prefix + ".key"},
+                                         {"GANTRY_DRAIN_GRACE", "2s"},
+                                         {"GANTRY_METRICS_INTERVAL", "300ms"},
+                                         {"GRPC_DNS_RESOLVER", "native"}};
+  for (const auto& [k, v] : worker_env) env[k] = v;
+  workers_.push_back(std::make_unique<Process>(argv, env, dir_.Sub(name + ".log")));
 }
 
 void LocalFleet::WaitUntilSchedulable(int gpus) {

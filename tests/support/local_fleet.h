@@ -35,6 +35,7 @@ class LocalFleet {
   // Extra environment for the API server (set before StartApi) and controllers.
   std::map<std::string, std::string> api_env;
   std::map<std::string, std::string> controller_env;
+  std::map<std::string, std::string> worker_env;  // for every worker started after it is set
   // A worker with `gpus` simulated GPUs (spec for --simulated-gpus) on controller `index`.
   void StartWorker(const std::string& name, const std::string& gpus, size_t controller = 0,
                    const std::vector<std::string>& extra_args = {});

@@ -257,17 +257,18 @@ std::string ScrapeMetrics(const std::string& ca, int port) {
   return got.substr(4);
 }
 
-std::string PresentedSerial(const std::string& ca, int port) {
+std::string PresentedSerial(const std::string& ca, int port, const std::string& client_prefix) {
   // Python's ssl gives only the parsed certificate of a verified peer, which is what we want.
   return RunCommand(absl::StrCat(
       "python3 -c \"import socket, ssl, sys\n",
       "ctx = ssl.create_default_context(cafile=sys.argv[1])\n",
       "ctx.set_alpn_protocols(['h2', 'http/1.1'])\n",
+      "if sys.argv[3]: ctx.load_cert_chain(sys.argv[3] + '.crt', sys.argv[3] + '.key')\n",
       "try:\n",
       "  with socket.create_connection(('127.0.0.1', int(sys.argv[2])), timeout=5) as raw:\n",
-      "    with ctx.wrap_socket(raw, server_hostname='localhost') as tls:\n",
+      "    with ctx.wrap_socket(raw, server_hostname='127.0.0.1') as tls:\n",
       "      sys.stdout.write(tls.getpeercert()['serialNumber'])\n",
-      "except (OSError, ssl.SSLError):\n  pass\" '", ca, "' ", port));
+      "except (OSError, ssl.SSLError):\n  pass\" '", ca, "' ", port, " '", client_prefix, "'"));
 }
 
 std::string BinaryPath(const std::string& name) {

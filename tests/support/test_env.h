@@ -98,8 +98,9 @@ std::string ScrapeMetrics(const std::string& ca, int port);
 std::string HttpsGet(const std::string& ca, int port, const std::string& path);
 
 // The serial number (hex) of the certificate a TLS server on 127.0.0.1:PORT presents to a
-// fresh handshake, verified against `ca` for the name "localhost"; "" if the handshake fails.
-std::string PresentedSerial(const std::string& ca, int port);
+// fresh handshake, verified against `ca` for the address 127.0.0.1; "" if the handshake fails.
+// With `client_prefix`, PREFIX.crt/.key is offered as the client certificate (mTLS ports).
+std::string PresentedSerial(const std::string& ca, int port, const std::string& client_prefix = "");
 
 // Resident memory of a process in KiB (VmRSS), -1 if unknown.
 int64_t RssKib(pid_t pid);

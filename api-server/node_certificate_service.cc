@@ -1,0 +1,131 @@
+#include "api-server/node_certificate_service.h"
+
+#include <grpcpp/server_context.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "common/identity.h"
+#include "common/proto_time.h"
+#include "common/status.h"
+#include "common/tls.h"
+#include "common/tokens.h"
+#include "common/x509.h"
+
+namespace gantry::api {
+namespace {
+
+constexpr size_t kMaxCsrBytes = 16 * 1024;
+constexpr int kMaxDnsNames = 8;
+constexpr absl::string_view kBearerPrefix = "Bearer ";
+
+// Who may have a certificate issued: a holder of the join token (first issue), or the very
+// identity being renewed. Returns how, for the log.
+absl::StatusOr<std::string> Admit(const grpc::ServerContext& ctx, const std::string& join_token,
+                                  const Identity& wanted) {
+  auto auth = ctx.auth_context();
+  if (auth != nullptr && auth->IsPeerAuthenticated()) {
+    auto peer = PeerIdentity(*auth);
+    if (!peer.ok()) return peer.status();
+    if (peer->role != wanted.role || peer->name != wanted.name) {
+      return absl::PermissionDeniedError(absl::StrCat("the certificate of ", peer->SpiffeId(),
+                                                      " may renew only itself, not ", wanted.SpiffeId()));
+    }
+    return std::string("renewal");
+  }
+  auto it = ctx.client_metadata().find("authorization");
+  if (it == ctx.client_metadata().end()) {
+    return absl::UnauthenticatedError(
+        "a first node certificate needs the cluster join token (authorization: Bearer <join token>)");
+  }
+  absl::string_view value(it->second.data(), it->second.size());
+  if (!absl::StartsWith(value, kBearerPrefix) || join_token.empty() ||
+      !ConstantTimeEquals(value.substr(kBearerPrefix.size()), join_token)) {
+    return absl::UnauthenticatedError("the join token is not this cluster's");
+  }
+  return std::string("join token");
+}
+
+absl::StatusOr<Identity> RequestedIdentity(const v1::IssueNodeCertificateRequest& request) {
+  auto role = ParseRole(request.role());
+  if (!role.ok() || (*role != Role::kController && *role != Role::kWorker)) {
+    return absl::InvalidArgumentError(
+        "role: must be \"controller\" or \"worker\"; other certificates are issued by an operator");
+  }
+  if (!IsValidName(request.name())) {
+    return absl::InvalidArgumentError("name: 1..63 of [a-z0-9._-], starting with a letter or digit");
+  }
+  return Identity{*role, request.name()};
+}
+
+}  // namespace
+
+std::string PeerIpAddress(const std::string& peer) {
+  absl::string_view rest(peer);
+  if (absl::ConsumePrefix(&rest, "ipv4:")) return std::string(rest.substr(0, rest.rfind(':')));
+  if (absl::ConsumePrefix(&rest, "ipv6:[")) return std::string(rest.substr(0, rest.find(']')));
+  return "";
+}
+
+grpc::Status NodeCertificateServiceImpl::IssueNodeCertificate(grpc::ServerContext* ctx,
+                                                              const v1::IssueNodeCertificateRequest* request,
+                                                              v1::IssueNodeCertificateResponse* response) {
+  auto identity = RequestedIdentity(*request);
+  if (!identity.ok()) return ToGrpcStatus(identity.status());
+  auto how = Admit(*ctx, config_.join_token, *identity);
+  if (!how.ok()) return ToGrpcStatus(how.status());
+  if (request->csr_pem().size() > kMaxCsrBytes) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("csr_pem: larger than ", kMaxCsrBytes, " bytes")));
+  }
+  if (request->dns_names_size() > kMaxDnsNames) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("dns_names: at most ", kMaxDnsNames)));
+  }
+  x509::Leaf leaf;
+  for (const std::string& dns : request->dns_names()) {
+    if (std::find(config_.allowed_dns.begin(), config_.allowed_dns.end(), dns) == config_.allowed_dns.end()) {
+      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+          "dns_names: \"", dns.substr(0, 253), "\" is not in this API server's --node-cert-dns list")));
+    }
+    leaf.dns.push_back(dns);
+  }
+  auto public_key = x509::PublicKeyOfCsr(request->csr_pem(), "csr_pem");
+  if (!public_key.ok()) return ToGrpcStatus(public_key.status());
+  if (config_.cert_file.empty()) {
+    return ToGrpcStatus(absl::FailedPreconditionError(
+        "this API server signs no node certificates (no --node-signer-cert); issue them with gantry-pki "
+        "or cert-manager"));
+  }
+  auto signer_cert = ReadFile(config_.cert_file);
+  auto signer_key = ReadFile(config_.key_file);
+  if (!signer_cert.ok() || !signer_key.ok()) {
+    spdlog::error("node certificates: cannot read the signer {} / {}", config_.cert_file, config_.key_file);
+    return ToGrpcStatus(absl::UnavailableError("the API server cannot read its node signer; try another replica"));
+  }
+  std::string ip = PeerIpAddress(ctx->peer());
+  if (!ip.empty()) leaf.ips.push_back(ip);
+  leaf.public_key_pem = *public_key;
+  leaf.identity = *identity;
+  absl::Time now = absl::Now();
+  leaf.not_before = now - absl::Minutes(1);  // tolerate small clock skew between machines
+  leaf.not_after = now + config_.ttl;
+  auto cert = x509::SignLeaf(leaf, *signer_cert, *signer_key);
+  if (!cert.ok()) {
+    spdlog::error("node certificates: signing for {} failed: {}", identity->SpiffeId(), cert.status().ToString());
+    return ToGrpcStatus(absl::InternalError("signing the node certificate failed; see the API server's log"));
+  }
+  auto signer_info = x509::Inspect(*signer_cert);
+  std::string chain = *cert;
+  // An intermediate signer travels with the leaf so peers that trust only the root can verify.
+  if (signer_info.ok() && !signer_info->self_signed) chain += *signer_cert;
+  response->set_certificate_chain_pem(chain);
+  ToProto(leaf.not_before, response->mutable_not_before());
+  ToProto(leaf.not_after, response->mutable_not_after());
+  spdlog::info("node certificates: issued {} (by {}) for {}, address {}, until {}", identity->SpiffeId(), *how,
+               ctx->peer(), ip.empty() ? "none" : ip, absl::FormatTime(leaf.not_after));
+  return grpc::Status::OK;
+}
+
+}  // namespace gantry::api

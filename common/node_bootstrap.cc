@@ -1,0 +1,207 @@
+#include "common/node_bootstrap.h"
+
+#include <grpcpp/client_context.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/backoff.h"
+#include "common/config.h"
+#include "common/x509.h"
+#include "gantry/v1/node_certificate_service.grpc.pb.h"
+
+namespace gantry {
+namespace {
+
+constexpr char kData[] = "..data";
+
+absl::Status WriteFile(const std::string& path, const std::string& data, mode_t mode) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return absl::InternalError(absl::StrCat("cannot create ", path));
+  chmod(path.c_str(), mode);
+  out << data;
+  out.close();
+  return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
+}
+
+}  // namespace
+
+void NodeBootstrapOptions::AddTo(Flags& flags) {
+  flags.AddString("tls-bootstrap-dir", &dir,
+                  "get this process's certificate from the API server with the join token and keep it "
+                  "(renewed) here, instead of --tls-cert/--tls-key");
+  flags.AddString("tls-bootstrap-dns", &dns, "DNS names to ask for in that certificate, comma-separated");
+  flags.AddDuration("tls-bootstrap-timeout", &startup_timeout,
+                    "how long start-up keeps trying to get the first certificate");
+}
+
+NodeCertificate::NodeCertificate(const NodeBootstrapOptions& options, Target target, std::string ca_file)
+    : options_(options), target_(std::move(target)), ca_file_(std::move(ca_file)) {}
+
+absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeCertificate::Start(const NodeBootstrapOptions& options,
+                                                                        Target target, TlsFiles* tls) {
+  if (!tls->cert_file.empty() || !tls->key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-bootstrap-dir: give it or --tls-cert/--tls-key, not both");
+  }
+  if (target.join_token.empty()) {
+    return absl::InvalidArgumentError("--tls-bootstrap-dir needs --join-token (GANTRY_JOIN_TOKEN)");
+  }
+  if (mkdir(options.dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::InvalidArgumentError(absl::StrCat("--tls-bootstrap-dir: cannot create ", options.dir));
+  }
+  std::unique_ptr<NodeCertificate> self(new NodeCertificate(options, std::move(target), tls->ca_file));
+  absl::Time give_up = absl::Now() + options.startup_timeout;
+  Backoff backoff(absl::Milliseconds(200), absl::Seconds(5));
+  while (self->RenewAt() <= absl::Now()) {
+    absl::Status s = self->Obtain();
+    if (s.ok()) break;
+    // A certificate that is due for renewal but still valid is good enough to start with.
+    if (self->ExpiresAt() > absl::Now() + absl::Seconds(30)) break;
+    if (absl::Now() >= give_up) {
+      return absl::UnavailableError(absl::StrCat("no certificate from the API server at ", self->target_.api_url,
+                                                 " within --tls-bootstrap-timeout: ", s.message()));
+    }
+    spdlog::warn("node certificate: {}; retrying", s.ToString());
+    absl::SleepFor(backoff.Next());
+  }
+  tls->cert_file = options.dir + "/tls.crt";
+  tls->key_file = options.dir + "/tls.key";
+  self->renewer_ = std::thread([raw = self.get()] { raw->RenewLoop(); });
+  return self;
+}
+
+NodeCertificate::~NodeCertificate() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (renewer_.joinable()) renewer_.join();
+}
+
+absl::Time NodeCertificate::RenewAt() const {
+  auto cert = ReadFile(options_.dir + "/tls.crt");
+  auto key = ReadFile(options_.dir + "/tls.key");
+  if (!cert.ok() || !key.ok()) return absl::InfinitePast();
+  auto info = x509::Inspect(*cert);
+  if (!info.ok() || info->spiffe_id != target_.identity.SpiffeId() || !x509::CheckKeyMatches(*cert, *key).ok()) {
+    return absl::InfinitePast();  // someone else's, or damaged: start again
+  }
+  return info->not_before + (info->not_after - info->not_before) * 2 / 3;
+}
+
+absl::Time NodeCertificate::ExpiresAt() const {
+  auto cert = ReadFile(options_.dir + "/tls.crt");
+  if (!cert.ok()) return absl::InfinitePast();
+  auto info = x509::Inspect(*cert);
+  return info.ok() && info->spiffe_id == target_.identity.SpiffeId() ? info->not_after : absl::InfinitePast();
+}
+
+absl::Status NodeCertificate::Obtain() {
+  auto key = x509::NewPrivateKey();
+  if (!key.ok()) return key.status();
+  auto csr = x509::MakeCsr(*key);
+  if (!csr.ok()) return csr.status();
+  v1::IssueNodeCertificateRequest request;
+  request.set_role(std::string(RoleName(target_.identity.role)));
+  request.set_name(target_.identity.name);
+  request.set_csr_pem(*csr);
+  for (absl::string_view dns : absl::StrSplit(options_.dns, ',', absl::SkipEmpty())) {
+    request.add_dns_names(std::string(dns));
+  }
+  // Renew with the current certificate while it is valid; the join token only when there is none.
+  bool renewal = ExpiresAt() > absl::Now() + absl::Seconds(5);
+  TlsFiles files{ca_file_, "", "", absl::ZeroDuration()};
+  if (renewal) {
+    files.cert_file = options_.dir + "/tls.crt";
+    files.key_file = options_.dir + "/tls.key";
+  }
+  auto creds = MakeChannelCredentials(files);
+  if (!creds.ok()) return creds.status();
+  auto stub = v1::NodeCertificateService::NewStub(CreateInternalChannel(target_.api_url, *creds, true));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  if (!renewal) ctx.AddMetadata("authorization", "Bearer " + target_.join_token);
+  v1::IssueNodeCertificateResponse response;
+  grpc::Status status = stub->IssueNodeCertificate(&ctx, request, &response);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        absl::StrCat(renewal ? "renewal" : "bootstrap", " refused: ", status.error_message()));
+  }
+  auto info = x509::Inspect(response.certificate_chain_pem());
+  if (!info.ok() || info->spiffe_id != target_.identity.SpiffeId()) {
+    return absl::InternalError("the API server returned a certificate for another identity");
+  }
+  if (absl::Status s = x509::CheckKeyMatches(response.certificate_chain_pem(), *key); !s.ok()) {
+    return absl::InternalError("the API server returned a certificate for another key");
+  }
+  if (absl::Status s = Publish(*key, response.certificate_chain_pem()); !s.ok()) return s;
+  spdlog::info("node certificate for {} {} until {}", target_.identity.SpiffeId(),
+               renewal ? "renewed" : "obtained with the join token", absl::FormatTime(info->not_after));
+  return absl::OkStatus();
+}
+
+absl::Status NodeCertificate::Publish(const std::string& key_pem, const std::string& chain_pem) {
+  namespace fs = std::filesystem;
+  const fs::path dir(options_.dir);
+  const std::string version = absl::StrCat("..", absl::ToUnixMicros(absl::Now()));
+  std::error_code ec;
+  fs::create_directory(dir / version, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", (dir / version).string()));
+  chmod((dir / version).c_str(), 0700);
+  if (absl::Status s = WriteFile(dir / version / "tls.key", key_pem, 0600); !s.ok()) return s;
+  if (absl::Status s = WriteFile(dir / version / "tls.crt", chain_pem, 0644); !s.ok()) return s;
+  // Both files change in the one rename of ..data.
+  fs::path tmp = dir / "..data_tmp";
+  fs::remove(tmp, ec);
+  fs::create_directory_symlink(version, tmp, ec);
+  if (!ec) fs::rename(tmp, dir / kData, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot publish the certificate in ", options_.dir));
+  for (const char* name : {"tls.crt", "tls.key"}) {
+    if (!fs::is_symlink(dir / name)) {
+      fs::remove(dir / name, ec);
+      fs::create_symlink(fs::path(kData) / name, dir / name, ec);
+      if (ec) return absl::InternalError(absl::StrCat("cannot link ", (dir / name).string()));
+    }
+  }
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("..", 0) == 0 && name != version && name != kData && entry.is_directory() && !entry.is_symlink()) {
+      fs::remove_all(entry.path(), ec);
+    }
+  }
+  return absl::OkStatus();
+}
+
+void NodeCertificate::RenewLoop() {
+  Backoff backoff(absl::Seconds(1), absl::Seconds(60));
+  absl::Time next = RenewAt();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      // Wakes every second at most, so a stop is never long in coming.
+      auto stop_or_due = [this, next]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || absl::Now() >= next; };
+      while (!stopping_ && absl::Now() < next) {
+        mu_.AwaitWithTimeout(absl::Condition(&stop_or_due), std::min(next - absl::Now(), absl::Seconds(1)));
+      }
+      if (stopping_) return;
+    }
+    absl::Status s = Obtain();
+    if (s.ok()) {
+      backoff.Reset();
+      next = RenewAt();
+    } else {
+      absl::Duration wait = backoff.Next();
+      spdlog::warn("node certificate: {} (it expires {}); retrying in {}", s.ToString(),
+                   absl::FormatTime(ExpiresAt()), absl::FormatDuration(wait));
+      next = absl::Now() + wait;
+    }
+  }
+}
+
+}  // namespace gantry

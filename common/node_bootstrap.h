@@ -1,0 +1,63 @@
+// The node side of the TLS bootstrap (NodeCertificateService): a controller or worker started
+// with --tls-bootstrap-dir and no certificate of its own gets one from the API server with the
+// join token, keeps it in that directory (a node-local volume survives restarts), and renews it
+// over mTLS at 2/3 of its lifetime. The directory is laid out as kubelet lays out a Secret
+// (tls.crt and tls.key link through ..data, swapped in one rename), so the process's file
+// watchers pick up each renewal without a restart.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/identity.h"
+#include "common/tls.h"
+
+namespace gantry {
+
+class Flags;
+
+struct NodeBootstrapOptions {
+  std::string dir;  // empty: no bootstrap, --tls-cert/--tls-key are given
+  std::string dns;  // DNS names to ask for, comma-separated
+  absl::Duration startup_timeout = absl::Minutes(2);
+  void AddTo(Flags& flags);
+  bool enabled() const { return !dir.empty(); }
+};
+
+class NodeCertificate {
+ public:
+  struct Target {
+    Identity identity;
+    std::string api_url;
+    std::string join_token;
+  };
+  // Makes sure options.dir holds a current certificate for the identity (kept from an earlier
+  // run, renewed, or obtained with the join token, retrying until options.startup_timeout),
+  // points tls->cert_file/key_file at it, and renews it in the background from then on.
+  static absl::StatusOr<std::unique_ptr<NodeCertificate>> Start(const NodeBootstrapOptions& options,
+                                                                Target target, TlsFiles* tls);
+  ~NodeCertificate();
+
+ private:
+  NodeCertificate(const NodeBootstrapOptions& options, Target target, std::string ca_file);
+  // When the certificate in the directory should be renewed; InfinitePast if it is unusable.
+  absl::Time RenewAt() const;
+  absl::Time ExpiresAt() const;
+  // One attempt: renewal with the current certificate while it is valid, else the join token.
+  absl::Status Obtain();
+  absl::Status Publish(const std::string& key_pem, const std::string& chain_pem);
+  void RenewLoop();
+
+  const NodeBootstrapOptions options_;
+  const Target target_;
+  const std::string ca_file_;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread renewer_;
+};
+
+}  // namespace gantry
