@@ -9,8 +9,16 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler
   libabsl-dev libssl-dev libpqxx-dev libspdlog-dev libcpp-httplib-dev libyaml-cpp-dev catch2
   postgresql python3-grpcio python3-grpc-tools
-  procps iproute2
+  procps iproute2 python3-yaml
 )
+# What only the tests use: kubectl renders the Kubernetes manifests and node/npm validate them
+# against the Kubernetes schemas. An image build skips them (GANTRY_TEST_TOOLS=0). An installed
+# kubectl or node (another vendor's package) is used as it is: Debian's would conflict with it.
+if [ "${GANTRY_TEST_TOOLS:-1}" = 1 ]; then
+  command -v kubectl >/dev/null || PACKAGES+=(kubernetes-client)
+  command -v node >/dev/null || PACKAGES+=(nodejs)
+  command -v npm >/dev/null || PACKAGES+=(npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
