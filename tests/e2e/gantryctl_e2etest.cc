@@ -131,6 +131,8 @@ TEST_CASE("gantryctl: a session from create --wait to delete, in every output fo
   CHECK(absl::StrContains(table.out, s.id() + "   RUNNING   node1/w1   1 "));
   CHECK(Trim(ctl({"list", "-o", "name", "--phase", "running", "-l", "app=ctl"}).out) == s.id());
   CHECK(ctl({"list", "-o", "name", "--phase", "failed"}).out.empty());
+  CHECK(Trim(ctl({"list", "-o", "name", "--controller", "node1", "-l", "app=ctl"}).out) == s.id());
+  CHECK(ctl({"list", "--controller", "node-nowhere"}).code == 10 + grpc::StatusCode::NOT_FOUND);
   CHECK(absl::StrContains(ctl({"list", "-o", "wide"}).out, s.gpu_uuids(0)));
   Ran bad_phase = ctl({"list", "--phase", "sleeping"});
   CHECK(bad_phase.code == 13);

@@ -41,7 +41,8 @@ grpc::Status ListControllers(Cli& cli, v1::ControllerStatus status, std::vector<
   return grpc::Status::OK;
 }
 
-// Controllers are named by people and identified by UUIDs; accept either.
+}  // namespace
+
 grpc::Status ResolveController(Cli& cli, const std::string& id_or_name, std::string* id) {
   std::vector<v1::Controller> all;
   grpc::Status s = ListControllers(cli, v1::CONTROLLER_STATUS_UNSPECIFIED, &all);
@@ -55,6 +56,8 @@ grpc::Status ResolveController(Cli& cli, const std::string& id_or_name, std::str
   return grpc::Status(grpc::StatusCode::NOT_FOUND,
                       absl::StrCat("no controller with id or name \"", id_or_name, "\" (gantryctl controllers list)"));
 }
+
+namespace {
 
 int PrintControllers(Cli& cli, const std::vector<v1::Controller>& controllers, bool as_list) {
   if (cli.format() == Format::kJson || cli.format() == Format::kYaml) {

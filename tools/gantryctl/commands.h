@@ -28,6 +28,9 @@ std::vector<Command> SessionCommands();
 std::vector<Command> InvokeCommands();
 std::vector<Command> AdminCommands();
 std::vector<Command> LocalCommands();
+// Controllers are named by people and identified by UUIDs: `id` for either (admin only).
+grpc::Status ResolveController(Cli& cli, const std::string& id_or_name, std::string* id);
+
 // Every command, in help order.
 const std::vector<Command>& AllCommands();
 

@@ -239,7 +239,14 @@ grpc::Status ListAll(Cli& cli, std::vector<v1::Session>* out) {
     }
     request.set_phase(*phase);
   }
-  if (args.Has("controller")) request.set_controller_id(args.Get("controller"));
+  if (args.Has("controller")) {
+    std::string id = args.Get("controller");
+    // A name is looked up (an admin call); an id is passed as it is.
+    if (id.size() != 36) {
+      if (grpc::Status s = ResolveController(cli, args.Get("controller"), &id); !s.ok()) return s;
+    }
+    request.set_controller_id(id);
+  }
   if (auto status = AddPairs(args, "label", request.mutable_label_selector()); !status.ok()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(status.message()));
   }
@@ -381,7 +388,7 @@ std::vector<Command> SessionCommands() {
       {"list", "", "list sessions",
        "--watch polls every --interval and prints a session again whenever it changes; Ctrl-C ends it.",
        {{"phase", 0, true, "PHASE", "only sessions in this phase (running, failed, ...)"},
-        {"controller", 0, true, "ID", "only sessions on this controller"},
+        {"controller", 0, true, "ID|NAME", "only sessions on this controller"},
         {"label", 'l', true, "KEY=VALUE", "only sessions with this label (repeatable)"},
         {"limit", 0, true, "N", "at most N sessions"},
         {"watch", 'w', false, "", "keep printing changes"},
