@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
@@ -22,19 +23,18 @@ constexpr size_t kMaxCsrBytes = 16 * 1024;
 constexpr int kMaxDnsNames = 8;
 constexpr absl::string_view kBearerPrefix = "Bearer ";
 
-// Who may have a certificate issued: a holder of the join token (first issue), or the very
-// identity being renewed. Returns how, for the log.
-absl::StatusOr<std::string> Admit(const grpc::ServerContext& ctx, const std::string& join_token,
-                                  const Identity& wanted) {
+// Who calls: the holder of the join token (a first certificate), or the identity of the
+// client certificate (a renewal). UNAUTHENTICATED for anyone else, before the request is read.
+struct Caller {
+  std::optional<Identity> certificate;  // empty: the join token
+};
+
+absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& ctx, const std::string& join_token) {
   auto auth = ctx.auth_context();
   if (auth != nullptr && auth->IsPeerAuthenticated()) {
     auto peer = PeerIdentity(*auth);
     if (!peer.ok()) return peer.status();
-    if (peer->role != wanted.role || peer->name != wanted.name) {
-      return absl::PermissionDeniedError(absl::StrCat("the certificate of ", peer->SpiffeId(),
-                                                      " may renew only itself, not ", wanted.SpiffeId()));
-    }
-    return std::string("renewal");
+    return Caller{*peer};
   }
   auto it = ctx.client_metadata().find("authorization");
   if (it == ctx.client_metadata().end()) {
@@ -46,7 +46,18 @@ absl::StatusOr<std::string> Admit(const grpc::ServerContext& ctx, const std::str
       !ConstantTimeEquals(value.substr(kBearerPrefix.size()), join_token)) {
     return absl::UnauthenticatedError("the join token is not this cluster's");
   }
-  return std::string("join token");
+  return Caller{};
+}
+
+// A certificate renews only itself.
+absl::Status Authorize(const Caller& caller, const Identity& wanted) {
+  if (!caller.certificate) return absl::OkStatus();
+  const Identity& peer = *caller.certificate;
+  if (peer.role != wanted.role || peer.name != wanted.name) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("the certificate of ", peer.SpiffeId(), " may renew only itself, not ", wanted.SpiffeId()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Identity> RequestedIdentity(const v1::IssueNodeCertificateRequest& request) {
@@ -73,10 +84,12 @@ std::string PeerIpAddress(const std::string& peer) {
 grpc::Status NodeCertificateServiceImpl::IssueNodeCertificate(grpc::ServerContext* ctx,
                                                               const v1::IssueNodeCertificateRequest* request,
                                                               v1::IssueNodeCertificateResponse* response) {
+  auto caller = Authenticate(*ctx, config_.join_token);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   auto identity = RequestedIdentity(*request);
   if (!identity.ok()) return ToGrpcStatus(identity.status());
-  auto how = Admit(*ctx, config_.join_token, *identity);
-  if (!how.ok()) return ToGrpcStatus(how.status());
+  if (absl::Status s = Authorize(*caller, *identity); !s.ok()) return ToGrpcStatus(s);
+  const char* how = caller->certificate ? "renewal" : "join token";
   if (request->csr_pem().size() > kMaxCsrBytes) {
     return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("csr_pem: larger than ", kMaxCsrBytes, " bytes")));
   }
@@ -123,7 +136,7 @@ grpc::Status NodeCertificateServiceImpl::IssueNodeCertificate(grpc::ServerContex
   response->set_certificate_chain_pem(chain);
   ToProto(leaf.not_before, response->mutable_not_before());
   ToProto(leaf.not_after, response->mutable_not_after());
-  spdlog::info("node certificates: issued {} (by {}) for {}, address {}, until {}", identity->SpiffeId(), *how,
+  spdlog::info("node certificates: issued {} (by {}) for {}, address {}, until {}", identity->SpiffeId(), how,
                ctx->peer(), ip.empty() ? "none" : ip, absl::FormatTime(leaf.not_after));
   return grpc::Status::OK;
 }

@@ -41,6 +41,12 @@ void NodeBootstrapOptions::AddTo(Flags& flags) {
                     "how long start-up keeps trying to get the first certificate");
 }
 
+absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeBootstrapOptions::StartIfSet(NodeCertificateTarget target,
+                                                                                TlsFiles* tls) const {
+  if (dir.empty()) return std::unique_ptr<NodeCertificate>();
+  return NodeCertificate::Start(*this, std::move(target), tls);
+}
+
 NodeCertificate::NodeCertificate(const NodeBootstrapOptions& options, Target target, std::string ca_file)
     : options_(options), target_(std::move(target)), ca_file_(std::move(ca_file)) {}
 

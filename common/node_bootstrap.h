@@ -20,21 +20,27 @@ namespace gantry {
 
 class Flags;
 
+class NodeCertificate;
+
+// Who asks, and where.
+struct NodeCertificateTarget {
+  Identity identity;
+  std::string api_url;
+  std::string join_token;
+};
+
 struct NodeBootstrapOptions {
   std::string dir;  // empty: no bootstrap, --tls-cert/--tls-key are given
   std::string dns;  // DNS names to ask for, comma-separated
   absl::Duration startup_timeout = absl::Minutes(2);
   void AddTo(Flags& flags);
-  bool enabled() const { return !dir.empty(); }
+  // NodeCertificate::Start with these options, or nullptr when no --tls-bootstrap-dir is set.
+  absl::StatusOr<std::unique_ptr<NodeCertificate>> StartIfSet(NodeCertificateTarget target, TlsFiles* tls) const;
 };
 
 class NodeCertificate {
  public:
-  struct Target {
-    Identity identity;
-    std::string api_url;
-    std::string join_token;
-  };
+  using Target = NodeCertificateTarget;
   // Makes sure options.dir holds a current certificate for the identity (kept from an earlier
   // run, renewed, or obtained with the join token, retrying until options.startup_timeout),
   // points tls->cert_file/key_file at it, and renews it in the background from then on.

@@ -120,13 +120,10 @@ int main(int argc, char** argv) {
   auto labels = ParseLabels(cfg.labels);
   if (!labels.ok()) return Fail(labels.status());
 
-  std::unique_ptr<gantry::NodeCertificate> node_certificate;
-  if (cfg.bootstrap.enabled()) {
-    auto started = gantry::NodeCertificate::Start(
-        cfg.bootstrap, {{gantry::Role::kController, cfg.name}, cfg.api_url, cfg.join_token}, &cfg.tls);
-    if (!started.ok()) return Fail(started.status());
-    node_certificate = std::move(*started);
-  }
+  // With --tls-bootstrap-dir, the certificate comes from the API server (and is renewed).
+  auto node_certificate =
+      cfg.bootstrap.StartIfSet({{gantry::Role::kController, cfg.name}, cfg.api_url, cfg.join_token}, &cfg.tls);
+  if (!node_certificate.ok()) return Fail(node_certificate.status());
   auto server_creds = gantry::MakeServerCredentials(cfg.tls, gantry::ClientCertPolicy::kRequire);
   if (!server_creds.ok()) return Fail(server_creds.status());
   auto client_creds = gantry::MakeChannelCredentials(cfg.tls);

@@ -164,13 +164,10 @@ int main(int argc, char** argv) {
   }
   if (cfg.invoke_concurrency < 1) return Fail(absl::InvalidArgumentError("--invoke-concurrency: at least 1"));
 
-  std::unique_ptr<gantry::NodeCertificate> node_certificate;
-  if (cfg.bootstrap.enabled()) {
-    auto started = gantry::NodeCertificate::Start(
-        cfg.bootstrap, {{gantry::Role::kWorker, cfg.name}, cfg.api_url, cfg.join_token}, &cfg.tls);
-    if (!started.ok()) return Fail(started.status());
-    node_certificate = std::move(*started);
-  }
+  // With --tls-bootstrap-dir, the certificate comes from the API server (and is renewed).
+  auto node_certificate =
+      cfg.bootstrap.StartIfSet({{gantry::Role::kWorker, cfg.name}, cfg.api_url, cfg.join_token}, &cfg.tls);
+  if (!node_certificate.ok()) return Fail(node_certificate.status());
   auto creds = gantry::MakeChannelCredentials(cfg.tls);
   if (!creds.ok()) return Fail(creds.status());
   if (cfg.tls.cert_file.empty()) return Fail(absl::InvalidArgumentError("--tls-cert/--tls-key: a worker certificate is required"));

@@ -81,11 +81,8 @@ TEST_CASE("bootstrap: a controller and a worker with only the CA and the join to
   fleet.StartWorker("w1", "1");
   fleet.WaitUntilSchedulable();
 
-  v1::CreateSessionRequest request;
-  *request.mutable_spec() = SleepSpec("733");
   v1::Session session;
-  grpc::ClientContext ctx;
-  grpc::Status status = fleet.AdminSessions()->CreateSession(&ctx, request, &session);
+  grpc::Status status = fleet.CreateAsAdmin(SleepSpec("733"), &session);
   REQUIRE(status.error_message() == "");
   CHECK(session.phase() == v1::SESSION_PHASE_RUNNING);
   CHECK(session.worker_id() == "node1/w1");
@@ -138,11 +135,8 @@ TEST_CASE("bootstrap: node certificates are renewed before they expire and serve
   CHECK(fleet.worker().pid() == worker_pid);
 
   // The API server reaches the controller, and the controller its worker, on the new ones.
-  v1::CreateSessionRequest request;
-  *request.mutable_spec() = SleepSpec("734");
   v1::Session session;
-  grpc::ClientContext ctx;
-  grpc::Status status = fleet.AdminSessions()->CreateSession(&ctx, request, &session);
+  grpc::Status status = fleet.CreateAsAdmin(SleepSpec("734"), &session);
   REQUIRE(status.error_message() == "");
   CHECK(session.phase() == v1::SESSION_PHASE_RUNNING);
 }
@@ -158,6 +152,8 @@ TEST_CASE("bootstrap: wrong tokens, roles, names, CSRs, DNS names and identities
   CheckRefused(Issue(anonymous, Request("controller", "node9")), grpc::StatusCode::UNAUTHENTICATED, "join token");
   CheckRefused(Issue(anonymous, Request("controller", "node9"), "not-the-join-token-at-all"),
                grpc::StatusCode::UNAUTHENTICATED, "join token");
+  // Without the token, even a malformed request learns nothing but that.
+  CheckRefused(Issue(anonymous, Request("admin", "Not A Name")), grpc::StatusCode::UNAUTHENTICATED, "join token");
   CheckRefused(Issue(anonymous, Request("admin", "node9"), kJoinToken), grpc::StatusCode::INVALID_ARGUMENT, "role");
   CheckRefused(Issue(anonymous, Request("api-server", ""), kJoinToken), grpc::StatusCode::INVALID_ARGUMENT, "role");
   CheckRefused(Issue(anonymous, Request("worker", "Not A Name"), kJoinToken), grpc::StatusCode::INVALID_ARGUMENT,

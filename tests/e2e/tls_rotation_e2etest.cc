@@ -66,11 +66,8 @@ TEST_CASE("tls: a rotated API server certificate is served without a restart, an
   CHECK(fleet.api().Alive());
 
   // The controller (heartbeats, placement) and a client carry on over the new certificate.
-  v1::CreateSessionRequest request;
-  *request.mutable_spec() = SleepSpec("611");
   v1::Session session;
-  grpc::ClientContext ctx;
-  grpc::Status status = fleet.AdminSessions()->CreateSession(&ctx, request, &session);
+  grpc::Status status = fleet.CreateAsAdmin(SleepSpec("611"), &session);
   REQUIRE(status.error_message() == "");
   CHECK(session.phase() == v1::SESSION_PHASE_RUNNING);
 }

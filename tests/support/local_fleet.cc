@@ -179,6 +179,13 @@ std::shared_ptr<grpc::Channel> LocalFleet::ChannelWithCert(const std::string& ce
   return grpc::CreateChannel(api_address(), *creds);
 }
 
+grpc::Status LocalFleet::CreateAsAdmin(const v1::SessionSpec& spec, v1::Session* session) const {
+  v1::CreateSessionRequest request;
+  *request.mutable_spec() = spec;
+  grpc::ClientContext ctx;
+  return AdminSessions()->CreateSession(&ctx, request, session);
+}
+
 std::shared_ptr<grpc::Channel> LocalFleet::ChannelTo(int port, const std::string& cert_prefix) const {
   auto creds = MakeChannelCredentials({pki_->ca(), cert_prefix + ".crt", cert_prefix + ".key"});
   REQUIRE(creds.ok());
