@@ -1,0 +1,169 @@
+// place: control-plane throughput. 64 clients create sessions (1 GPU each) through gantry-api,
+// which reserves GPUs in PostgreSQL and asks the controller, which places them on hollow
+// workers that acknowledge at once; a create returns once RUNNING is persisted. Baseline: the
+// same PostgreSQL statements (the stores gantry-api uses: candidates, insert with reservation,
+// transition to RUNNING) issued directly at the same concurrency: the database's ceiling.
+#include <catch2/catch.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "api-server/controller_store.h"
+#include "api-server/session_store.h"
+#include "common/pg_pool.h"
+#include "tests/support/local_fleet.h"
+#include "tools/bench/bench_options.h"
+#include "tools/bench/bench_report.h"
+#include "tools/bench/hollow_workers.h"
+#include "tools/bench/load.h"
+
+namespace gantry::bench {
+namespace {
+
+using testing::LocalFleet;
+
+constexpr int kClients = 64;
+constexpr int kChannels = 8;  // clients share connections, 8 to a connection
+
+int Live(LocalFleet& fleet) {
+  return std::stoi(fleet.db().Scalar("SELECT count(*) FROM sessions WHERE phase NOT IN ('TERMINATED', 'FAILED')"));
+}
+
+// Deletes every live session through the API (not timed) and waits until all are gone.
+void DeleteAll(LocalFleet& fleet, const std::vector<std::string>& ids) {
+  ClosedLoop(static_cast<int>(ids.size()), 16, [&](int i) {
+    v1::DeleteSessionRequest request;
+    request.set_id(ids[i]);
+    v1::Session reply;
+    grpc::ClientContext ctx;
+    return fleet.AdminSessions()->DeleteSession(&ctx, request, &reply).ok();
+  });
+  REQUIRE(testing::WaitFor([&] { return Live(fleet) == 0; }, absl::Seconds(60)));
+}
+
+}  // namespace
+
+TEST_CASE("place", "[bench]") {
+  const int n = Size(1500, 150);
+  LocalFleet fleet;
+  fleet.StartApi();
+  // A fleet is many nodes, one controller each: reservations lock one controller's row, so the
+  // nodes' creates proceed side by side, as they do in production.
+  const int nodes = Size(8, 2), workers_per_node = Size(8, 4);
+  std::vector<std::unique_ptr<HollowWorkers>> hollow;
+  for (int c = 0; c < nodes; ++c) {
+    fleet.StartController(absl::StrCat("node", c + 1));
+    hollow.push_back(std::make_unique<HollowWorkers>(HollowWorkerOptions{
+        fleet.controller_address(c), fleet.pki().dir(), fleet.dir().path(), absl::StrCat("hollow", c, "-"),
+        workers_per_node, 32}));
+    REQUIRE(hollow.back()->Start().ok());
+  }
+  REQUIRE(testing::WaitFor([&] {
+    return fleet.db().Scalar("SELECT count(*) FROM controllers WHERE status = 'healthy' AND max_free_gpus_per_worker >= 1") ==
+           std::to_string(nodes);
+  }, absl::Seconds(30)));
+
+  std::vector<std::unique_ptr<v1::SessionService::Stub>> stubs;
+  for (int c = 0; c < kChannels; ++c) {
+    stubs.push_back(v1::SessionService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops")));
+  }
+  auto create = [&](std::vector<std::string>* ids, std::mutex* mu) {
+    return [&, ids, mu](int i) {
+      v1::CreateSessionRequest request;
+      *request.mutable_spec() = testing::SleepSpec("1", 1);
+      v1::Session session;
+      grpc::ClientContext ctx;
+      grpc::Status s = stubs[i % kChannels]->CreateSession(&ctx, request, &session);
+      if (!s.ok() || session.phase() != v1::SESSION_PHASE_RUNNING) return false;
+      std::lock_guard<std::mutex> lock(*mu);
+      ids->push_back(session.id());
+      return true;
+    };
+  };
+
+  PgPool pool(fleet.db().dsn(), 16);  // gantry-api's default pool size
+  api::SessionStore sessions(&pool);
+  api::ControllerStore controllers(&pool, absl::Seconds(15));
+  v1::SessionSpec spec = testing::SleepSpec("1", 1);
+  auto direct = [&](std::vector<std::string>* ids, std::mutex* mu) {
+    return [&, ids, mu](int i) {
+      api::PlacementRequest placement;
+      placement.gpu_count = 1;
+      auto candidates = controllers.Candidates(placement, 3);
+      if (!candidates.ok() || candidates->empty()) return false;
+      const auto& target = candidates->front();
+      api::Reservation reservation{target.id, "placing on controller " + target.name};
+      auto created = sessions.Create("admin/ops", absl::StrCat("baseline-", i, "-", absl::ToUnixNanos(absl::Now())),
+                                     "", spec, &reservation);
+      if (!created.ok()) return false;
+      (void)controllers.NoteSelected(target.id);
+      api::PhaseChange running;
+      running.phase = v1::SESSION_PHASE_RUNNING;
+      running.controller_id = target.id;
+      running.worker_id = target.name + "/hollow";
+      running.node_id = target.name;
+      running.gpu_uuids = std::vector<std::string>{absl::StrCat("GPU-baseline-", i)};
+      if (!sessions.Transition(created->id(), running).ok()) return false;
+      std::lock_guard<std::mutex> lock(*mu);
+      ids->push_back(created->id());
+      return true;
+    };
+  };
+
+  // Warm-up, not recorded: connections, caches, the planner.
+  {
+    std::vector<std::string> ids;
+    std::mutex mu;
+    ClosedLoop(n / 10, kClients, create(&ids, &mu));
+    DeleteAll(fleet, ids);
+  }
+  Figure rate{"place", "sessions placed per second", "1/s"}, p99{"place", "create to RUNNING persisted p99", "ms"};
+  Figure p50{"place", "create to RUNNING persisted p50", "ms"};
+  Figure ratio_rate{"place", "sessions per second vs database ceiling", "1/s"};
+  std::vector<double> all_latencies;
+  for (int round = 0; round < Options().rounds; ++round) {
+    std::vector<std::string> ids;
+    std::mutex mu;
+    LoadResult placed = ClosedLoop(n, kClients, create(&ids, &mu));
+    INFO("failed creates: " << placed.failures);
+    CHECK(placed.failures == 0);
+    DeleteAll(fleet, ids);
+
+    std::vector<std::string> direct_ids;
+    LoadResult ceiling = ClosedLoop(n, kClients, direct(&direct_ids, &mu));
+    CHECK(ceiling.failures == 0);
+    for (const auto& id : direct_ids) {
+      api::PhaseChange done;
+      done.phase = v1::SESSION_PHASE_TERMINATED;
+      (void)sessions.Transition(id, done);
+    }
+
+    double per_second = placed.latency_ms.size() / placed.seconds;
+    double ceiling_per_second = ceiling.latency_ms.size() / ceiling.seconds;
+    rate.rounds.push_back(per_second);
+    ratio_rate.rounds.push_back(per_second);
+    ratio_rate.baseline_rounds.push_back(ceiling_per_second);
+    std::vector<double> lat = placed.latency_ms;
+    all_latencies.insert(all_latencies.end(), lat.begin(), lat.end());
+    Latencies l = Summarise(&lat);
+    p50.rounds.push_back(l.p50);
+    p99.rounds.push_back(l.p99);
+  }
+  int64_t starts = 0;
+  for (const auto& h : hollow) starts += h->starts();
+  CHECK(starts >= n);
+  rate.target = Target::AtLeast(1000);
+  ratio_rate.target = Target::AtLeast(0.5, true);
+  p99.target = Target::AtMost(20);
+  Latencies l = Summarise(&all_latencies);
+  Report::Global().Add(rate);
+  Report::Global().Add(ratio_rate);
+  Report::Global().Add(p50);
+  Report::Global().Add(p99);
+  Report::Global().Note("place", absl::StrCat(n, " creates a round by ", kClients, " clients on ", kChannels,
+                                              " connections; ", nodes, " controllers with ", workers_per_node,
+                                              " hollow workers of 32 GPUs each; all rounds: p50 ",
+                                              l.p50, " p90 ", l.p90, " p99 ", l.p99, " p99.9 ", l.p999, " max ", l.max,
+                                              " ms. A create is acknowledged only once RUNNING is persisted, so "
+                                              "ack latency and time-to-RUNNING are the same figure."));
+}
+
+}  // namespace gantry::bench

@@ -1,0 +1,103 @@
+// spawn: one real worker starting real long-lived processes (`sleep`), through gantry-api and the
+// controller, 16 creates at a time: sessions per second to RUNNING. Baseline: posix_spawn of the
+// same command in a loop, keeping the children alive: the machine's spawn ceiling. Then an
+// open-loop run at half the ceiling's rate for the time-to-RUNNING percentiles.
+#include <catch2/catch.hpp>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include "absl/strings/str_cat.h"
+#include "tests/support/local_fleet.h"
+#include "tools/bench/bench_options.h"
+#include "tools/bench/bench_report.h"
+#include "tools/bench/load.h"
+
+extern char** environ;
+
+namespace gantry::bench {
+namespace {
+
+using testing::LocalFleet;
+
+// posix_spawn of `sleep N` n times; the children stay until the end. Spawns per second.
+double SpawnCeiling(int n) {
+  std::vector<pid_t> children;
+  std::string seconds = "3600";
+  char* argv[] = {const_cast<char*>("/bin/sleep"), seconds.data(), nullptr};
+  absl::Time begin = absl::Now();
+  for (int i = 0; i < n; ++i) {
+    pid_t pid;
+    if (posix_spawn(&pid, "/bin/sleep", nullptr, nullptr, argv, environ) == 0) children.push_back(pid);
+  }
+  double rate = children.size() / absl::ToDoubleSeconds(absl::Now() - begin);
+  for (pid_t pid : children) kill(pid, SIGKILL);
+  for (pid_t pid : children) waitpid(pid, nullptr, 0);
+  return rate;
+}
+
+void DeleteAll(LocalFleet& fleet, const std::vector<std::string>& ids) {
+  ClosedLoop(static_cast<int>(ids.size()), 8, [&](int i) {
+    v1::DeleteSessionRequest request;
+    request.set_id(ids[i]);
+    v1::Session reply;
+    grpc::ClientContext ctx;
+    return fleet.AdminSessions()->DeleteSession(&ctx, request, &reply).ok();
+  });
+  REQUIRE(testing::WaitFor([&] {
+    return fleet.db().Scalar("SELECT count(*) FROM sessions WHERE phase NOT IN ('TERMINATED', 'FAILED')") == "0";
+  }, absl::Seconds(60)));
+}
+
+}  // namespace
+
+TEST_CASE("spawn", "[bench]") {
+  const int n = Size(300, 30);
+  LocalFleet fleet;
+  fleet.StartSingleNode("0", 0);
+  fleet.WaitUntilWorkersOnline(1);
+  auto create = [&](std::vector<std::string>* ids, std::mutex* mu) {
+    return [&, ids, mu](int i) {
+      v1::Session session;
+      grpc::Status s = fleet.CreateAsAdmin(testing::SleepSpec(absl::StrCat(90000 + i), 0), &session);
+      if (!s.ok() || session.phase() != v1::SESSION_PHASE_RUNNING) return false;
+      std::lock_guard<std::mutex> lock(*mu);
+      ids->push_back(session.id());
+      return true;
+    };
+  };
+  {
+    std::vector<std::string> ids;
+    std::mutex mu;
+    ClosedLoop(n / 10, 16, create(&ids, &mu));  // warm-up
+    DeleteAll(fleet, ids);
+  }
+  Figure rate{"spawn", "real sessions to RUNNING per second", "1/s"};
+  Figure p99{"spawn", "time to RUNNING p99 at half the ceiling", "ms"};
+  Figure p50{"spawn", "time to RUNNING p50 at half the ceiling", "ms"};
+  for (int round = 0; round < Options().rounds; ++round) {
+    std::mutex mu;
+    std::vector<std::string> ids;
+    LoadResult started = ClosedLoop(n, 16, create(&ids, &mu));
+    CHECK(started.failures == 0);
+    DeleteAll(fleet, ids);
+    double ceiling = SpawnCeiling(n);
+    rate.rounds.push_back(started.latency_ms.size() / started.seconds);
+    rate.baseline_rounds.push_back(ceiling);
+
+    ids.clear();
+    LoadResult paced = OpenLoop(n, ceiling / 2, 64, create(&ids, &mu));
+    CHECK(paced.failures == 0);
+    DeleteAll(fleet, ids);
+    Latencies l = Summarise(&paced.latency_ms);
+    p50.rounds.push_back(l.p50);
+    p99.rounds.push_back(l.p99);
+  }
+  rate.target = Target::AtLeast(0.8, true);
+  p99.target = Target::AtMost(50);
+  Report::Global().Add(rate);
+  Report::Global().Add(p50);
+  Report::Global().Add(p99);
+}
+
+}  // namespace gantry::bench
