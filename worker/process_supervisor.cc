@@ -1,8 +1,10 @@
 #include "worker/process_supervisor.h"
 
 #include <fcntl.h>
+#include <linux/sched.h>  // struct clone_args, CLONE_INTO_CGROUP
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -160,6 +162,7 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
     return absl::InternalError(absl::StrCat("cannot open log ", spec.log_path, ": ", std::strerror(errno)));
   }
   const int cgroup_fd = spec.cgroup_procs_fd;
+  const int cgroup_dir_fd = spec.cgroup_dir_fd;
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   // The keeper reports the session's pid on one pipe; the session reports errno on the other
   // if exec fails. Both close on exec/exit, so EOF on the second means the command is running.
@@ -185,7 +188,17 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
     prctl(PR_SET_PDEATHSIG, death_signal);
     if (getppid() != worker) _exit(127);  // The worker died before prctl took effect.
     const pid_t self = getpid();
-    pid_t session = fork();
+    pid_t session = -1;
+    bool born_in_cgroup = false;
+    if (cgroup_dir_fd >= 0) {
+      struct clone_args args = {};
+      args.flags = CLONE_INTO_CGROUP;
+      args.exit_signal = SIGCHLD;
+      args.cgroup = static_cast<uint64_t>(cgroup_dir_fd);
+      session = static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
+      born_in_cgroup = session >= 0;
+    }
+    if (!born_in_cgroup) session = fork();  // Older kernels: the child joins through cgroup.procs.
     if (session == 0) {
       setpgid(0, 0);
       prctl(PR_SET_PDEATHSIG, SIGKILL);  // If the keeper dies, so does the session.
@@ -198,7 +211,7 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
       close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
       // Joins its cgroup before exec, so that everything it starts is inside too.
       ExecFailure failure = {ExecFailure::kCgroup, 0};
-      if (cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) {
+      if (!born_in_cgroup && cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) {
         failure.err = errno;
       } else if (workdir != nullptr && chdir(workdir) != 0) {
         failure = {ExecFailure::kChdir, errno};

@@ -39,7 +39,11 @@ struct SpawnSpec {
   // appended to `log_path`.
   int output_fd = -1;
   std::string log_path;
-  // An open `cgroup.procs` the process writes itself into before exec; -1 for none.
+  // The session's cgroup: the process is created inside it (clone3 with CLONE_INTO_CGROUP,
+  // Linux 5.7+), or where that is refused writes itself into `cgroup_procs_fd` before exec.
+  // Moving a process through cgroup.procs costs 10-15 ms (the kernel waits out an RCU grace
+  // period): most of a session's start when it was the only way. -1 for none.
+  int cgroup_dir_fd = -1;
   int cgroup_procs_fd = -1;
 };
 

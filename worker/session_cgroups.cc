@@ -188,6 +188,11 @@ absl::StatusOr<PreparedCgroup> SessionCgroups::Prepare(const std::string& sessio
   }
   prepared.procs_fd = open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
   if (prepared.procs_fd < 0) return fail("cgroup.procs", std::strerror(errno));
+  prepared.dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (prepared.dir_fd < 0) {
+    close(prepared.procs_fd);
+    return fail("directory", std::strerror(errno));
+  }
   return prepared;
 }
 

@@ -22,6 +22,7 @@ struct CgroupRequest {
 
 struct PreparedCgroup {
   int procs_fd = -1;  // The session's cgroup.procs, open for writing; the caller closes it.
+  int dir_fd = -1;    // The session's cgroup directory, for CLONE_INTO_CGROUP; the caller closes it.
   // Limits asked for that cannot be enforced, and why; empty when all hold.
   std::string not_enforced;
 };
@@ -40,7 +41,7 @@ class SessionCgroups {
   const std::string& summary() const { return summary_; }
   const std::string& parent() const { return parent_; }
 
-  // Creates the session's cgroup with its limits. With cgroups disabled, procs_fd is -1.
+  // Creates the session's cgroup with its limits. With cgroups disabled, both fds are -1.
   absl::StatusOr<PreparedCgroup> Prepare(const std::string& session_id, const CgroupRequest& request) const;
   // Kills whatever is still in the session's cgroup and removes it.
   void Remove(const std::string& session_id) const;

@@ -135,6 +135,7 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
   spec.working_dir = c.spec().working_dir();
   spec.output_fd = *output;
   spec.cgroup_procs_fd = cgroup->procs_fd;
+  spec.cgroup_dir_fd = cgroup->dir_fd;
   {
     std::lock_guard<std::mutex> lock(mu_);
     gpus_[c.session_id()].assign(c.gpu_uuids().begin(), c.gpu_uuids().end());
@@ -149,6 +150,7 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
   // The session holds its own copies now; the log completes when the session's copies close.
   close(*output);
   if (cgroup->procs_fd >= 0) close(cgroup->procs_fd);
+  if (cgroup->dir_fd >= 0) close(cgroup->dir_fd);
   if (!pid.ok()) return ReportStartFailure(c.session_id(), std::string(pid.status().message()));
   event.set_kind(v1::WorkerSessionEvent::KIND_STARTED);
   event.set_pid(*pid);
