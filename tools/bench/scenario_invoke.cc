@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -57,12 +58,18 @@ struct EchoFleet {
     request.set_capability("bench/echo");
     request.set_payload(payload);
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
     auto reader = v1::InvokeService::NewStub(channel)->Invoke(&ctx, request);
     v1::InvokeChunk chunk;
     int chunks = 0;
     while (reader->Read(&chunk)) ++chunks;
-    return reader->Finish().ok() ? chunks : -1;
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) {
+      static std::atomic<int> shown{0};
+      if (shown++ < 3) UNSCOPED_INFO("invoke failed: " << status.error_code() << " " << status.error_message());
+      return -1;
+    }
+    return chunks;
   }
 };
 
@@ -110,7 +117,10 @@ TEST_CASE("stream", "[bench]") {
     std::string what;
     int streams, chunks;
   };
-  for (const Shape& shape : {Shape{"one stream", 1, Size(100000, 5000)}, Shape{"64 streams", 64, Size(4000, 200)}}) {
+  // A persistent handler's output waits in the worker up to 16,384 chunks per request (then the
+  // request is cut off: the framed protocol has no flow control back to the handler), and this
+  // handler writes as fast as it can: streams stay under that.
+  for (const Shape& shape : {Shape{"one stream", 1, Size(12000, 3000)}, Shape{"64 streams", 64, Size(500, 100)}}) {
     const std::string payload = absl::StrCat("STREAM ", shape.chunks, " 64");
     Figure rate{"stream", "64-byte chunks per second, " + shape.what, "1/s"};
     Run(echo.gantry_channels, shape.streams, shape.streams, absl::StrCat("STREAM ", shape.chunks / 10, " 64"));
@@ -119,8 +129,9 @@ TEST_CASE("stream", "[bench]") {
       LoadResult bare = Run(echo.relay_channels, shape.streams, shape.streams, payload);
       CHECK(gantry.failures == 0);
       CHECK(bare.failures == 0);
-      rate.rounds.push_back(static_cast<double>(shape.streams) * shape.chunks / gantry.seconds);
-      rate.baseline_rounds.push_back(static_cast<double>(shape.streams) * shape.chunks / bare.seconds);
+      // Only streams that completed count.
+      rate.rounds.push_back(static_cast<double>(gantry.latency_ms.size()) * shape.chunks / gantry.seconds);
+      rate.baseline_rounds.push_back(static_cast<double>(bare.latency_ms.size()) * shape.chunks / bare.seconds);
     }
     rate.target = Target::AtLeast(0.7, true);
     Report::Global().Add(rate);
