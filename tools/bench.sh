@@ -18,16 +18,7 @@ cd "$ROOT"
 "$ROOT/tools/install-deps.sh"
 GANTRY_BUILD_DIR="$BUILD_DIR" GANTRY_BUILD_TYPE=Release "$ROOT/tools/build.sh"
 
-PG_ROOT="$(mktemp -d /tmp/gantry-bench-pg-XXXXXX)"
-chmod 755 "$PG_ROOT"
-cleanup() {
-  "$ROOT/tools/lib/throwaway-pg.sh" purge "$PG_ROOT/pg" || true
-  rm -rf "$PG_ROOT"
-}
-trap cleanup EXIT
-PG_PORT="$("$ROOT/tools/lib/free-port.sh")"
-export GANTRY_TEST_DATABASE_URL="$("$ROOT/tools/lib/throwaway-pg.sh" start "$PG_ROOT/pg" "$PG_PORT")"
-export GRPC_DNS_RESOLVER=native
+. "$ROOT/tools/lib/test-database.sh"
 
 mkdir -p "$ROOT/bench-results"
 out="$ROOT/bench-results/$(date -u +%Y%m%dT%H%M%SZ).json"

@@ -13,18 +13,7 @@ start=$(date +%s)
 built=$(date +%s)
 echo "test.sh: build took $((built - start)) s"
 
-# PostgreSQL runs as the postgres user when we are root: its directory must be reachable.
-PG_ROOT="$(mktemp -d /tmp/gantry-pg-XXXXXX)"
-chmod 755 "$PG_ROOT"
-cleanup() {
-  "$ROOT/tools/lib/throwaway-pg.sh" purge "$PG_ROOT/pg" || true
-  rm -rf "$PG_ROOT"
-}
-trap cleanup EXIT
-PG_PORT="$("$ROOT/tools/lib/free-port.sh")"
-export GANTRY_TEST_DATABASE_URL="$("$ROOT/tools/lib/throwaway-pg.sh" start "$PG_ROOT/pg" "$PG_PORT")"
-# Debian's c-ares leaks a little when resolving; the native resolver does not.
-export GRPC_DNS_RESOLVER=native
+. "$ROOT/tools/lib/test-database.sh"
 
 set +e
 ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 300 -j"$(nproc)" "$@"

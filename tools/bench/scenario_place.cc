@@ -15,6 +15,7 @@
 #include "tests/support/local_fleet.h"
 #include "tools/bench/bench_options.h"
 #include "tools/bench/bench_report.h"
+#include "tools/bench/fleet_ops.h"
 #include "tools/bench/hollow_workers.h"
 #include "tools/bench/load.h"
 
@@ -25,22 +26,6 @@ using testing::LocalFleet;
 
 constexpr int kClients = 64;
 constexpr int kChannels = 8;  // clients share connections, 8 to a connection
-
-int Live(LocalFleet& fleet) {
-  return std::stoi(fleet.db().Scalar("SELECT count(*) FROM sessions WHERE phase NOT IN ('TERMINATED', 'FAILED')"));
-}
-
-// Deletes every live session through the API (not timed) and waits until all are gone.
-void DeleteAll(LocalFleet& fleet, const std::vector<std::string>& ids) {
-  ClosedLoop(static_cast<int>(ids.size()), 16, [&](int i) {
-    v1::DeleteSessionRequest request;
-    request.set_id(ids[i]);
-    v1::Session reply;
-    grpc::ClientContext ctx;
-    return fleet.AdminSessions()->DeleteSession(&ctx, request, &reply).ok();
-  });
-  REQUIRE(testing::WaitFor([&] { return Live(fleet) == 0; }, absl::Seconds(60)));
-}
 
 // From Prometheus text: the 99th percentile (µs) of gantry_placement_decision_seconds for outcome
 // "placed", interpolated within its bucket as Prometheus' histogram_quantile does.

@@ -11,6 +11,7 @@
 #include "tests/support/local_fleet.h"
 #include "tools/bench/bench_options.h"
 #include "tools/bench/bench_report.h"
+#include "tools/bench/fleet_ops.h"
 #include "tools/bench/load.h"
 
 extern char** environ;
@@ -34,19 +35,6 @@ double SpawnCeiling(int n) {
   for (pid_t pid : children) kill(pid, SIGKILL);
   for (pid_t pid : children) waitpid(pid, nullptr, 0);
   return rate;
-}
-
-void DeleteAll(LocalFleet& fleet, const std::vector<std::string>& ids) {
-  ClosedLoop(static_cast<int>(ids.size()), 8, [&](int i) {
-    v1::DeleteSessionRequest request;
-    request.set_id(ids[i]);
-    v1::Session reply;
-    grpc::ClientContext ctx;
-    return fleet.AdminSessions()->DeleteSession(&ctx, request, &reply).ok();
-  });
-  REQUIRE(testing::WaitFor([&] {
-    return fleet.db().Scalar("SELECT count(*) FROM sessions WHERE phase NOT IN ('TERMINATED', 'FAILED')") == "0";
-  }, absl::Seconds(60)));
 }
 
 }  // namespace
