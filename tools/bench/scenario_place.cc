@@ -27,6 +27,9 @@ using testing::LocalFleet;
 constexpr int kClients = 64;
 constexpr int kChannels = 8;  // clients share connections, 8 to a connection
 
+
+}  // namespace
+
 // From Prometheus text: the 99th percentile (µs) of gantry_placement_decision_seconds for outcome
 // "placed", interpolated within its bucket as Prometheus' histogram_quantile does.
 double DecisionP99Micros(const std::string& metrics) {
@@ -54,8 +57,6 @@ double DecisionP99Micros(const std::string& metrics) {
   }
   return -1;
 }
-
-}  // namespace
 
 TEST_CASE("place", "[bench]") {
   const int n = Size(1500, 150);
