@@ -174,7 +174,8 @@ absl::StatusOr<std::string> SelfSignedCa(const std::string& private_key_pem, con
 
 absl::StatusOr<std::string> SignLeaf(const Leaf& leaf, const std::string& issuer_cert_pem,
                                      const std::string& issuer_key_pem) {
-  std::vector<std::string> sans = {absl::StrCat("URI:", leaf.identity.SpiffeId())};
+  std::vector<std::string> sans;
+  if (leaf.with_identity) sans.push_back(absl::StrCat("URI:", leaf.identity.SpiffeId()));
   for (const auto& d : leaf.dns) {
     if (!IsDnsName(d)) return absl::InvalidArgumentError(absl::StrCat("\"", d, "\" is not a DNS name"));
     sans.push_back("DNS:" + d);
@@ -200,6 +201,7 @@ absl::StatusOr<std::string> SignLeaf(const Leaf& leaf, const std::string& issuer
                             std::pair{NID_subject_key_identifier, std::string("hash")},
                             std::pair{NID_authority_key_identifier, std::string("keyid:always")},
                             std::pair{NID_subject_alt_name, absl::StrJoin(sans, ",")}}) {
+    if (nid == NID_subject_alt_name && value.empty()) continue;  // nothing to name
     if (absl::Status s = AddExtension(cert.get(), issuer->get(), nid, value); !s.ok()) return s;
   }
   if (!X509_sign(cert.get(), issuer_key->get(), EVP_sha256())) return OpenSslError("sign certificate");

@@ -34,6 +34,9 @@ struct Leaf {
   std::vector<std::string> ips;
   absl::Time not_before;
   absl::Time not_after;
+  // False: no spiffe://gantry URI at all, a certificate that proves nothing to Gantry's servers
+  // (what a trust-bundle-only certificate is; tests use it to show it is refused).
+  bool with_identity = true;
 };
 // Signs `leaf` with the issuer's key; the result is the leaf certificate alone (PEM).
 absl::StatusOr<std::string> SignLeaf(const Leaf& leaf, const std::string& issuer_cert_pem,
