@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/support/invariants.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -161,6 +162,10 @@ TEST_CASE("PostgreSQL restarted under load: UNAVAILABLE meanwhile, nothing lost 
   INFO(scalar("SELECT coalesce(string_agg(phase || ' ' || message, E'\\n'), '') FROM sessions WHERE phase <> 'RUNNING'"));
   CHECK(all_running);
   CHECK(PidsWithCmdline("sleep 3600.9292").size() == static_cast<size_t>(kClients * kEach));
+  InvariantOptions invariants;
+  for (const auto& [request_id, id] : acked) invariants.acknowledged.push_back(id);
+  invariants.dsn = dsn;
+  RequireInvariants(fleet, invariants);
   RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
 }
 

@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "tests/support/invariants.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -32,6 +33,7 @@ TEST_CASE("a worker killed with SIGKILL takes its session processes with it", "[
   CHECK(failed);
   CHECK(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + session.id() + "'")
             .find("worker w1 lost") != std::string::npos);
+  RequireInvariants(fleet, std::vector<std::string>{session.id()});
 }
 
 TEST_CASE("a worker stopped with SIGTERM stops its sessions and exits", "[e2e][faults]") {
@@ -95,6 +97,7 @@ TEST_CASE("a controller killed and restarted re-adopts the same running processe
   CHECK(deleted.phase() == v1::SESSION_PHASE_TERMINATED);
   CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.1313").empty(); }, absl::Seconds(5)));
   CHECK(PidsWithCmdline("sleep 3600.1414").size() == 1);
+  RequireInvariants(fleet, std::vector<std::string>{sessions[0].id(), sessions[1].id()});
 }
 
 }  // namespace gantry::testing

@@ -74,6 +74,7 @@ class LocalFleet {
   Process& api() { return *api_; }
   Process& controller(size_t i = 0) { return *controllers_.at(i); }
   Process& worker(size_t i = 0) { return *workers_.at(i); }
+  size_t worker_count() const { return workers_.size(); }
   void StopApi() { api_.reset(); }
 
  private:
