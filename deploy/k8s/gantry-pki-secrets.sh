@@ -13,7 +13,7 @@ pki=${GANTRY_PKI:-gantry-pki}
 
 [ -f "$dir/ca.key" ] || "$pki" ca --dir "$dir"
 [ -f "$dir/api-server.key" ] || "$pki" issue --dir "$dir" --role api-server --days 90 \
-  --dns "gantry-api,gantry-api.$ns,gantry-api.$ns.svc,gantry-api.$ns.svc.cluster.local" --out "$dir/api-server"
+  --dns "gantry-api,gantry-api.$ns,gantry-api.$ns.svc,gantry-api.$ns.svc.cluster.local,localhost" --out "$dir/api-server"
 [ -f "$dir/admin-ops.key" ] || "$pki" issue --dir "$dir" --role admin --name ops --days 30 --out "$dir/admin-ops"
 
 kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns"
