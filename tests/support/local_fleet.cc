@@ -138,8 +138,10 @@ void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, s
 void LocalFleet::WaitUntilSchedulable(int gpus) {
   bool ready = WaitFor([&] {
     try {
+      // Even a session needing no GPU needs an online worker.
       return db_->Scalar(absl::StrCat(
                  "SELECT count(*) FROM controllers WHERE status = 'healthy' AND "
+                 "coalesce((capacity->>'workers_online')::int, 0) >= 1 AND "
                  "max_free_gpus_per_worker >= ", gpus)) != "0";
     } catch (const std::exception&) {
       return false;

@@ -39,7 +39,7 @@ class LocalFleet {
   // A worker with `gpus` simulated GPUs (spec for --simulated-gpus) on controller `index`.
   void StartWorker(const std::string& name, const std::string& gpus, size_t controller = 0,
                    const std::vector<std::string>& extra_args = {});
-  // Waits until the API server would place a session needing `gpus` GPUs.
+  // Waits until the API server would place a session needing `gpus` GPUs (on an online worker).
   void WaitUntilSchedulable(int gpus = 1);
   // Waits until the controllers have told the API server of `n` online workers in all.
   void WaitUntilWorkersOnline(int n);

@@ -53,7 +53,6 @@ TEST_CASE("footprint", "[bench]") {
   const int k = Size(200, 20);
   LocalFleet fleet;
   fleet.StartSingleNode("0", 0);
-  fleet.WaitUntilWorkersOnline(1);
   // Warm-up: the first session pays for pools and caches.
   v1::Session first;
   grpc::Status created = fleet.CreateAsAdmin(testing::SleepSpec("70000", 0), &first);

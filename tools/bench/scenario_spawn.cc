@@ -43,7 +43,6 @@ TEST_CASE("spawn", "[bench]") {
   const int n = Size(300, 30);
   LocalFleet fleet;
   fleet.StartSingleNode("0", 0);
-  fleet.WaitUntilWorkersOnline(1);
   auto create = [&](std::vector<std::string>* ids, std::mutex* mu) {
     return [&, ids, mu](int i) {
       v1::Session session;
