@@ -21,15 +21,6 @@ namespace {
 
 constexpr char kData[] = "..data";
 
-absl::Status WriteFile(const std::string& path, const std::string& data, mode_t mode) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return absl::InternalError(absl::StrCat("cannot create ", path));
-  chmod(path.c_str(), mode);
-  out << data;
-  out.close();
-  return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
-}
-
 }  // namespace
 
 void NodeBootstrapOptions::AddTo(Flags& flags) {
@@ -64,11 +55,11 @@ absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeCertificate::Start(const No
   std::unique_ptr<NodeCertificate> self(new NodeCertificate(options, std::move(target), tls->ca_file));
   absl::Time give_up = absl::Now() + options.startup_timeout;
   Backoff backoff(absl::Milliseconds(200), absl::Seconds(5));
-  while (self->RenewAt() <= absl::Now()) {
+  for (auto current = self->Current(); RenewAt(current) <= absl::Now(); current = self->Current()) {
     absl::Status s = self->Obtain();
     if (s.ok()) break;
     // A certificate that is due for renewal but still valid is good enough to start with.
-    if (self->ExpiresAt() > absl::Now() + absl::Seconds(30)) break;
+    if (current && current->not_after > absl::Now() + absl::Seconds(30)) break;
     if (absl::Now() >= give_up) {
       return absl::UnavailableError(absl::StrCat("no certificate from the API server at ", self->target_.api_url,
                                                  " within --tls-bootstrap-timeout: ", s.message()));
@@ -90,22 +81,20 @@ NodeCertificate::~NodeCertificate() {
   if (renewer_.joinable()) renewer_.join();
 }
 
-absl::Time NodeCertificate::RenewAt() const {
+std::optional<x509::CertInfo> NodeCertificate::Current() const {
   auto cert = ReadFile(options_.dir + "/tls.crt");
   auto key = ReadFile(options_.dir + "/tls.key");
-  if (!cert.ok() || !key.ok()) return absl::InfinitePast();
+  if (!cert.ok() || !key.ok()) return std::nullopt;
   auto info = x509::Inspect(*cert);
   if (!info.ok() || info->spiffe_id != target_.identity.SpiffeId() || !x509::CheckKeyMatches(*cert, *key).ok()) {
-    return absl::InfinitePast();  // someone else's, or damaged: start again
+    return std::nullopt;  // someone else's, or damaged: start again
   }
-  return info->not_before + (info->not_after - info->not_before) * 2 / 3;
+  return *info;
 }
 
-absl::Time NodeCertificate::ExpiresAt() const {
-  auto cert = ReadFile(options_.dir + "/tls.crt");
-  if (!cert.ok()) return absl::InfinitePast();
-  auto info = x509::Inspect(*cert);
-  return info.ok() && info->spiffe_id == target_.identity.SpiffeId() ? info->not_after : absl::InfinitePast();
+absl::Time NodeCertificate::RenewAt(const std::optional<x509::CertInfo>& cert) {
+  if (!cert) return absl::InfinitePast();
+  return cert->not_before + (cert->not_after - cert->not_before) * 2 / 3;
 }
 
 absl::Status NodeCertificate::Obtain() {
@@ -121,7 +110,8 @@ absl::Status NodeCertificate::Obtain() {
     request.add_dns_names(std::string(dns));
   }
   // Renew with the current certificate while it is valid; the join token only when there is none.
-  bool renewal = ExpiresAt() > absl::Now() + absl::Seconds(5);
+  auto current = Current();
+  bool renewal = current && current->not_after > absl::Now() + absl::Seconds(5);
   TlsFiles files{ca_file_, "", "", absl::ZeroDuration()};
   if (renewal) {
     files.cert_file = options_.dir + "/tls.crt";
@@ -160,8 +150,8 @@ absl::Status NodeCertificate::Publish(const std::string& key_pem, const std::str
   fs::create_directory(dir / version, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", (dir / version).string()));
   chmod((dir / version).c_str(), 0700);
-  if (absl::Status s = WriteFile(dir / version / "tls.key", key_pem, 0600); !s.ok()) return s;
-  if (absl::Status s = WriteFile(dir / version / "tls.crt", chain_pem, 0644); !s.ok()) return s;
+  if (absl::Status s = WriteFile((dir / version / "tls.key").string(), key_pem, 0600); !s.ok()) return s;
+  if (absl::Status s = WriteFile((dir / version / "tls.crt").string(), chain_pem, 0644); !s.ok()) return s;
   // Both files change in the one rename of ..data.
   fs::path tmp = dir / "..data_tmp";
   fs::remove(tmp, ec);
@@ -186,7 +176,7 @@ absl::Status NodeCertificate::Publish(const std::string& key_pem, const std::str
 
 void NodeCertificate::RenewLoop() {
   Backoff backoff(absl::Seconds(1), absl::Seconds(60));
-  absl::Time next = RenewAt();
+  absl::Time next = RenewAt(Current());
   while (true) {
     {
       absl::MutexLock lock(&mu_);
@@ -198,13 +188,14 @@ void NodeCertificate::RenewLoop() {
       if (stopping_) return;
     }
     absl::Status s = Obtain();
+    auto current = Current();
     if (s.ok()) {
       backoff.Reset();
-      next = RenewAt();
+      next = RenewAt(current);
     } else {
       absl::Duration wait = backoff.Next();
       spdlog::warn("node certificate: {} (it expires {}); retrying in {}", s.ToString(),
-                   absl::FormatTime(ExpiresAt()), absl::FormatDuration(wait));
+                   current ? absl::FormatTime(current->not_after) : "now", absl::FormatDuration(wait));
       next = absl::Now() + wait;
     }
   }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -15,6 +16,7 @@
 #include "absl/time/time.h"
 #include "common/identity.h"
 #include "common/tls.h"
+#include "common/x509.h"
 
 namespace gantry {
 
@@ -50,9 +52,10 @@ class NodeCertificate {
 
  private:
   NodeCertificate(const NodeBootstrapOptions& options, Target target, std::string ca_file);
-  // When the certificate in the directory should be renewed; InfinitePast if it is unusable.
-  absl::Time RenewAt() const;
-  absl::Time ExpiresAt() const;
+  // The certificate in the directory, if it is this identity's and its key matches.
+  std::optional<x509::CertInfo> Current() const;
+  // When to renew it: at 2/3 of its lifetime; InfinitePast without a usable one.
+  static absl::Time RenewAt(const std::optional<x509::CertInfo>& cert);
   // One attempt: renewal with the current certificate while it is valid, else the join token.
   absl::Status Obtain();
   absl::Status Publish(const std::string& key_pem, const std::string& chain_pem);

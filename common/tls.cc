@@ -1,15 +1,18 @@
 #include "common/tls.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <vector>
-
-#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
@@ -30,24 +33,31 @@ using grpc::experimental::CertificateProviderInterface;
 using grpc::experimental::FileWatcherCertificateProvider;
 using grpc::experimental::StaticDataCertificateProvider;
 
-// Reads the files once up front, so a missing or unreadable file fails start-up with its name
-// (the file watcher would only log it and fail every handshake).
-absl::Status CheckReadable(const TlsFiles& files, bool with_identity) {
-  std::vector<const std::string*> paths = {&files.ca_file};
-  if (with_identity) paths.insert(paths.end(), {&files.cert_file, &files.key_file});
-  for (const std::string* path : paths) {
+// Reads the files up front, so a missing or unreadable file fails start-up with its name (the
+// file watcher would only log it and fail every handshake). Empty strings for files not asked for.
+struct Pems {
+  std::string ca, cert, key;
+};
+
+absl::StatusOr<Pems> ReadPems(const TlsFiles& files, bool with_identity) {
+  Pems pems;
+  std::vector<std::pair<const std::string*, std::string*>> wanted = {{&files.ca_file, &pems.ca}};
+  if (with_identity) wanted.insert(wanted.end(), {{&files.cert_file, &pems.cert}, {&files.key_file, &pems.key}});
+  for (auto [path, pem] : wanted) {
     auto data = ReadFile(*path);
     if (!data.ok()) return data.status();
     if (data->find("-----BEGIN") == std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(*path, " holds no PEM data"));
     }
+    *pem = *std::move(data);
   }
-  return absl::OkStatus();
+  return pems;
 }
 
 absl::StatusOr<std::shared_ptr<CertificateProviderInterface>> Provider(const TlsFiles& files,
                                                                        bool with_identity) {
-  if (absl::Status s = CheckReadable(files, with_identity); !s.ok()) return s;
+  auto pems = ReadPems(files, with_identity);
+  if (!pems.ok()) return pems.status();
   if (files.refresh_interval > absl::ZeroDuration()) {
     auto seconds = static_cast<unsigned>(std::max<int64_t>(1, absl::ToInt64Seconds(files.refresh_interval)));
     if (with_identity) {
@@ -56,12 +66,9 @@ absl::StatusOr<std::shared_ptr<CertificateProviderInterface>> Provider(const Tls
     }
     return std::make_shared<FileWatcherCertificateProvider>(files.ca_file, seconds);
   }
-  auto ca = ReadFile(files.ca_file);
-  if (!with_identity) return std::make_shared<StaticDataCertificateProvider>(*ca);
-  auto cert = ReadFile(files.cert_file);
-  auto key = ReadFile(files.key_file);
+  if (!with_identity) return std::make_shared<StaticDataCertificateProvider>(pems->ca);
   return std::make_shared<StaticDataCertificateProvider>(
-      *ca, std::vector<grpc::experimental::IdentityKeyCertPair>{{*key, *cert}});
+      pems->ca, std::vector<grpc::experimental::IdentityKeyCertPair>{{pems->key, pems->cert}});
 }
 
 }  // namespace
@@ -73,6 +80,15 @@ void AddTlsFlags(Flags& flags, TlsFiles* files, const std::string& ca_help, cons
   flags.AddDuration("tls-refresh-interval", &files->refresh_interval,
                     "how often the three files are re-read, so rotated certificates are used without a "
                     "restart (0: read once)");
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& data, int mode) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", path));
+  fchmod(fd, static_cast<mode_t>(mode));  // also for a file that existed, and past the umask
+  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  ok = close(fd) == 0 && ok;
+  return ok ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(

@@ -46,6 +46,8 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
     const TlsFiles& files);
 
 absl::StatusOr<std::string> ReadFile(const std::string& path);
+// Replaces `path` with `data`, readable per `mode` (e.g. 0600 for a key) before any byte is in it.
+absl::Status WriteFile(const std::string& path, const std::string& data, int mode);
 
 // A channel between Gantry components. gRPC's default reconnect backoff grows to 120 s, which
 // would leave a restarted peer unreachable for minutes; ours stays between 100 ms and 2 s.

@@ -2,7 +2,6 @@
 
 #include <grpcpp/client_context.h>
 
-#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -12,8 +11,6 @@
 #include "gantry/v1/worker_service.grpc.pb.h"
 
 namespace gantry::bench {
-
-struct HollowWorker;
 
 struct HollowWorkers::Worker {
   std::string name;
@@ -30,16 +27,6 @@ struct HollowWorkers::Worker {
     return stream->Write(m);
   }
 };
-
-namespace {
-
-absl::Status WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::trunc);
-  out << data;
-  return out ? absl::OkStatus() : absl::InternalError(absl::StrCat("cannot write ", path));
-}
-
-}  // namespace
 
 HollowWorkers::HollowWorkers(HollowWorkerOptions options) : options_(std::move(options)) {}
 
@@ -69,8 +56,8 @@ absl::Status HollowWorkers::Start() {
     auto cert = x509::SignLeaf(leaf, *ca_cert, *ca_key);
     if (!cert.ok()) return cert.status();
     std::string prefix = absl::StrCat(options_.work_dir, "/", w->name);
-    if (auto s = WriteFile(prefix + ".key", *key); !s.ok()) return s;
-    if (auto s = WriteFile(prefix + ".crt", *cert); !s.ok()) return s;
+    if (auto s = WriteFile(prefix + ".key", *key, 0600); !s.ok()) return s;
+    if (auto s = WriteFile(prefix + ".crt", *cert, 0644); !s.ok()) return s;
     auto creds = MakeChannelCredentials({options_.ca_dir + "/ca.crt", prefix + ".crt", prefix + ".key", absl::ZeroDuration()});
     if (!creds.ok()) return creds.status();
     w->stub = v1::WorkerService::NewStub(CreateInternalChannel(options_.controller_address, *creds, true));
