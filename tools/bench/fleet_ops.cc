@@ -2,6 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <sstream>
+
 #include "tools/bench/load.h"
 
 namespace gantry::bench {
@@ -17,6 +20,43 @@ void DeleteAll(testing::LocalFleet& fleet, const std::vector<std::string>& ids) 
   REQUIRE(testing::WaitFor([&] {
     return fleet.db().Scalar("SELECT count(*) FROM sessions WHERE phase NOT IN ('TERMINATED', 'FAILED')") == "0";
   }, absl::Seconds(60)));
+}
+
+void ServeControllerMetrics(testing::LocalFleet& fleet) {
+  fleet.controller_env["GANTRY_METRICS_LISTEN"] = "127.0.0.1:0";
+  fleet.controller_env["GANTRY_METRICS_PORT_FILE"] = fleet.dir().Sub("controller-metrics.port");
+}
+
+double ControllerDecisionP99Micros(testing::LocalFleet& fleet) {
+  int port = testing::WaitForPortFile(fleet.dir().Sub("controller-metrics.port"), absl::Seconds(5));
+  REQUIRE(port > 0);
+  return DecisionP99Micros(testing::ScrapeMetrics(fleet.pki().ca(), port));
+}
+
+double DecisionP99Micros(const std::string& metrics) {
+  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
+  std::istringstream in(metrics);
+  const std::string prefix = "gantry_placement_decision_seconds_bucket{";
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) != 0 || line.find("outcome=\"placed\"") == std::string::npos) continue;
+    size_t le = line.find("le=\"");
+    if (le == std::string::npos) continue;
+    std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+    double count = std::stod(line.substr(line.rfind(' ') + 1));
+    buckets.emplace_back(bound == "+Inf" ? 1e9 : std::stod(bound), count);
+  }
+  if (buckets.empty() || buckets.back().second == 0) return -1;
+  const double rank = 0.99 * buckets.back().second;
+  double lower = 0, below = 0;
+  for (const auto& [le, count] : buckets) {
+    if (count >= rank) {
+      if (le >= 1e9) return lower * 1e6;  // beyond the last finite bound
+      return (lower + (le - lower) * (rank - below) / std::max(count - below, 1.0)) * 1e6;
+    }
+    lower = le;
+    below = count;
+  }
+  return -1;
 }
 
 }  // namespace gantry::bench

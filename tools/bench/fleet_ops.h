@@ -1,4 +1,4 @@
-// What several scenarios do to their fleet between measured rounds (never timed).
+// What several scenarios do to their fleet between measured rounds (never timed), and read from it.
 #pragma once
 
 #include <string>
@@ -10,5 +10,15 @@ namespace gantry::bench {
 
 // Deletes the sessions through the API, 8 at a time, and waits until none is live.
 void DeleteAll(testing::LocalFleet& fleet, const std::vector<std::string>& ids);
+
+// Makes the controllers started after it serve /metrics (the last one started keeps the port).
+void ServeControllerMetrics(testing::LocalFleet& fleet);
+// The placement decision p99 (µs) from that controller's /metrics; see DecisionP99Micros.
+double ControllerDecisionP99Micros(testing::LocalFleet& fleet);
+
+// From a controller's /metrics text: the 99th percentile (µs) of gantry_placement_decision_seconds
+// for outcome "placed", interpolated within its bucket as Prometheus' histogram_quantile does;
+// -1 without observations.
+double DecisionP99Micros(const std::string& metrics);
 
 }  // namespace gantry::bench

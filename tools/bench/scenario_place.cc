@@ -5,9 +5,6 @@
 // transition to RUNNING) issued directly at the same concurrency: the database's ceiling.
 #include <catch2/catch.hpp>
 
-#include <algorithm>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
 #include "api-server/controller_store.h"
 #include "api-server/session_store.h"
@@ -30,41 +27,12 @@ constexpr int kChannels = 8;  // clients share connections, 8 to a connection
 
 }  // namespace
 
-// From Prometheus text: the 99th percentile (µs) of gantry_placement_decision_seconds for outcome
-// "placed", interpolated within its bucket as Prometheus' histogram_quantile does.
-double DecisionP99Micros(const std::string& metrics) {
-  std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
-  std::istringstream in(metrics);
-  const std::string prefix = "gantry_placement_decision_seconds_bucket{";
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(prefix, 0) != 0 || line.find("outcome=\"placed\"") == std::string::npos) continue;
-    size_t le = line.find("le=\"");
-    if (le == std::string::npos) continue;
-    std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
-    double count = std::stod(line.substr(line.rfind(' ') + 1));
-    buckets.emplace_back(bound == "+Inf" ? 1e9 : std::stod(bound), count);
-  }
-  if (buckets.empty() || buckets.back().second == 0) return -1;
-  const double rank = 0.99 * buckets.back().second;
-  double lower = 0, below = 0;
-  for (const auto& [le, count] : buckets) {
-    if (count >= rank) {
-      if (le >= 1e9) return lower * 1e6;  // beyond the last finite bound
-      return (lower + (le - lower) * (rank - below) / std::max(count - below, 1.0)) * 1e6;
-    }
-    lower = le;
-    below = count;
-  }
-  return -1;
-}
-
 TEST_CASE("place", "[bench]") {
   const int n = Size(1500, 150);
   LocalFleet fleet;
   // The controllers export their placement decisions' histogram; the last one started keeps
   // the port file, and its figure stands for all.
-  fleet.controller_env["GANTRY_METRICS_LISTEN"] = "127.0.0.1:0";
-  fleet.controller_env["GANTRY_METRICS_PORT_FILE"] = fleet.dir().Sub("controller-metrics.port");
+  ServeControllerMetrics(fleet);
   fleet.StartApi();
   // A fleet is many nodes, one controller each: reservations lock one controller's row, so the
   // nodes' creates proceed side by side, as they do in production.
@@ -170,10 +138,7 @@ TEST_CASE("place", "[bench]") {
   }
   // The balancer's decision inside the controller (selection and balancing), from its own
   // histogram: the smallest bucket bound under which 99% of placements fall.
-  int metrics_port = testing::WaitForPortFile(fleet.dir().Sub("controller-metrics.port"), absl::Seconds(5));
-  REQUIRE(metrics_port > 0);
-  double decision_p99_us = DecisionP99Micros(testing::ScrapeMetrics(fleet.pki().ca(), metrics_port));
-  Figure decision{"place", "placement decision in the controller p99", "us", {decision_p99_us}};
+  Figure decision{"place", "placement decision in the controller p99", "us", {ControllerDecisionP99Micros(fleet)}};
   decision.target = Target::AtMost(50);
   Report::Global().Add(decision);
   int64_t starts = 0;

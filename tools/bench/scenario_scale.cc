@@ -20,8 +20,6 @@
 
 namespace gantry::bench {
 
-double DecisionP99Micros(const std::string& metrics);  // scenario_place.cc
-
 namespace {
 
 // CPU seconds (user + system) a process has used.
@@ -38,8 +36,7 @@ double CpuSeconds(pid_t pid) {
 TEST_CASE("scale-workers", "[bench]") {
   const int workers = Size(1000, 50), sessions = Size(1000, 100);
   testing::LocalFleet fleet;
-  fleet.controller_env["GANTRY_METRICS_LISTEN"] = "127.0.0.1:0";
-  fleet.controller_env["GANTRY_METRICS_PORT_FILE"] = fleet.dir().Sub("controller-metrics.port");
+  ServeControllerMetrics(fleet);
   fleet.StartApi();
   fleet.StartController("node1");
   HollowWorkers hollow({fleet.controller_address(), fleet.pki().dir(), fleet.dir().path(), "hollow", workers, 8});
@@ -65,10 +62,8 @@ TEST_CASE("scale-workers", "[bench]") {
     return session.phase() == v1::SESSION_PHASE_RUNNING;
   });
   CHECK(placed.failures == 0);
-  int port = testing::WaitForPortFile(fleet.dir().Sub("controller-metrics.port"), absl::Seconds(5));
-  REQUIRE(port > 0);
   Figure decision{"scale-workers", absl::StrCat("placement decision p99, ", workers, " workers"), "us",
-                  {DecisionP99Micros(testing::ScrapeMetrics(fleet.pki().ca(), port))}};
+                  {ControllerDecisionP99Micros(fleet)}};
   decision.target = Target::AtMost(1000);
   Report::Global().Add(decision);
   Report::Global().Add({"scale-workers", absl::StrCat("controller CPU, heartbeats of ", workers, " workers"), "cores",
