@@ -67,14 +67,23 @@ void SessionLog::WriteFile(const char* data, size_t size) {
       size -= static_cast<size_t>(n);
     } else if (n < 0 && errno != EINTR) {
       file_error_ = std::strerror(errno);
-      // Best effort: on a full disk even the marker may not fit.
-      std::string marker = absl::StrCat("\n[gantry: log file truncated here (", file_error_,
-                                        "); later output is kept in memory only]\n");
-      if (write(write_fd_, marker.data(), marker.size()) < 0) {
-        // Nothing more to do: readers are told about the lost bytes by Read().
-      }
+      WriteTruncationMarker();
       spdlog::warn("log file stopped after {} bytes: {}; the session goes on", file_bytes_, file_error_);
     }
+  }
+}
+
+void SessionLog::WriteTruncationMarker() {
+  const std::string marker = absl::StrCat("\n[gantry: log file truncated here (", file_error_,
+                                          "); later output is kept in memory only]\n");
+  if (write(write_fd_, marker.data(), marker.size()) == static_cast<ssize_t>(marker.size())) return;
+  // A full disk has no room after the last byte, so the marker goes over the last bytes written
+  // (their blocks are already allocated). Readers are then told those bytes were lost.
+  const int64_t at = file_bytes_ - static_cast<int64_t>(marker.size());
+  if (at < 0 || ftruncate(write_fd_, at) != 0) return;
+  file_bytes_ = at;
+  if (write(write_fd_, marker.data(), marker.size()) < 0) {
+    // Nothing more to do: Read() tells readers what is missing.
   }
 }
 

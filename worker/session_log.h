@@ -2,9 +2,10 @@
 //
 // Offsets count bytes of output since the session started. The ring serves recent output (tail,
 // follow) without touching the disk; older output comes from the file. When the file cannot be
-// written (disk full, I/O error) a marker line goes into the file if it can, the file stays
-// truncated there, and output goes on into the ring: the session and the worker carry on, and a
-// reader who asks for output that is in neither is told how much was lost.
+// written (disk full, I/O error) a marker line goes into the file (over its last bytes when the
+// disk is full), the file stays truncated there, and output goes on into the ring: the session
+// and the worker carry on, and a reader who asks for output that is in neither is told how much
+// was lost.
 //
 // Thread-safe: the pump appends while log streams read.
 #pragma once
@@ -58,6 +59,7 @@ class SessionLog {
   int64_t RingStart() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Chunk ReadLocked(int64_t offset, size_t max) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteFile(const char* data, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteTruncationMarker() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int write_fd_;  // -1 for a read-only log.
   const int read_fd_;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include <pqxx/result>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -38,6 +40,17 @@ TempDir::~TempDir() {
   int rc = std::system(cmd.c_str());
   (void)rc;
 }
+
+TmpfsMount::TmpfsMount(const std::string& path, size_t size_bytes) : path_(path) {
+  mkdir(path.c_str(), 0755);
+  std::string options = absl::StrCat("size=", size_bytes, ",mode=0755");
+  if (mount("tmpfs", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
+    FAIL("cannot mount a tmpfs on " << path << ": " << std::strerror(errno)
+                                    << " (this test needs CAP_SYS_ADMIN: run it as root, as CI does)");
+  }
+}
+
+TmpfsMount::~TmpfsMount() { umount2(path_.c_str(), MNT_DETACH); }
 
 std::string AdminDsn() {
   const char* dsn = std::getenv("GANTRY_TEST_DATABASE_URL");

@@ -27,6 +27,20 @@ class TempDir {
   std::string path_;
 };
 
+// A tmpfs of `size_bytes` mounted on `path` (created if missing), lazily unmounted at the end
+// so processes still holding files there do not keep it. Fails the test unless this process
+// may mount (root, as in CI): the tests that need a full filesystem need a real one.
+class TmpfsMount {
+ public:
+  TmpfsMount(const std::string& path, size_t size_bytes);
+  ~TmpfsMount();
+  TmpfsMount(const TmpfsMount&) = delete;
+  TmpfsMount& operator=(const TmpfsMount&) = delete;
+
+ private:
+  std::string path_;
+};
+
 // The throwaway server's DSN from GANTRY_TEST_DATABASE_URL (tools/test.sh sets it). Fails the
 // test loudly when unset: [pg] and [e2e] tests need a real PostgreSQL.
 std::string AdminDsn();
