@@ -50,10 +50,12 @@ absl::StatusOr<Caller> Authenticator::AuthenticateClient(const grpc::ServerConte
   auto auth = metadata.find("authorization");
   if (auth != metadata.end()) {
     absl::string_view value(auth->second.data(), auth->second.size());
-    if (!absl::StartsWith(value, kBearerPrefix)) {
-      return absl::UnauthenticatedError("authorization header must be \"Bearer <api key>\"");
-    }
-    return LookupApiKey(std::string(value.substr(kBearerPrefix.size())));
+    return limiter_->Guard(context.peer(), [&]() -> absl::StatusOr<Caller> {
+      if (!absl::StartsWith(value, kBearerPrefix)) {
+        return absl::UnauthenticatedError("authorization header must be \"Bearer <api key>\"");
+      }
+      return LookupApiKey(std::string(value.substr(kBearerPrefix.size())));
+    });
   }
   auto auth_context = context.auth_context();
   if (auth_context == nullptr) return absl::UnauthenticatedError("no credentials presented");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "api-server/failed_auth_limiter.h"
 #include "common/identity.h"
 
 namespace grpc {
@@ -27,10 +28,12 @@ struct Caller {
 
 class Authenticator {
  public:
-  explicit Authenticator(PgPool* pool) : pool_(pool) {}
+  // `limiter` slows down guessing of API keys.
+  Authenticator(PgPool* pool, FailedAuthLimiter* limiter) : pool_(pool), limiter_(limiter) {}
 
   // A user or admin caller; UNAUTHENTICATED without valid credentials, PERMISSION_DENIED for a
-  // certificate of another role (a worker or controller calling client APIs).
+  // certificate of another role (a worker or controller calling client APIs), RESOURCE_EXHAUSTED
+  // for an API key from an address that has presented too many wrong ones.
   absl::StatusOr<Caller> AuthenticateClient(const grpc::ServerContext& context);
 
   // As AuthenticateClient, and PERMISSION_DENIED unless the caller is an admin.
@@ -46,6 +49,7 @@ class Authenticator {
   absl::StatusOr<Caller> LookupApiKey(const std::string& key);
 
   PgPool* pool_;
+  FailedAuthLimiter* limiter_;
 };
 
 }  // namespace gantry::api

@@ -13,6 +13,8 @@ grpc::Status InvokeServiceImpl::Invoke(grpc::ServerContext* ctx, const v1::Invok
                                        grpc::ServerWriter<v1::InvokeChunk>* writer) {
   auto caller = auth_->AuthenticateClient(*ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto lease = streams_->Acquire(caller->principal);
+  if (!lease.ok()) return ToGrpcStatus(lease.status());
   auto range = ValidateInvokeRequest(*request, max_payload_bytes_);
   if (!range.ok()) return ToGrpcStatus(range.status());
   auto candidates = controllers_->InvokeCandidates(

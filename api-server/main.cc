@@ -56,6 +56,9 @@ struct ApiConfig {
   absl::Duration shutdown_grace = absl::Seconds(10);
   int64_t max_message_bytes = 16 * 1024 * 1024;
   int64_t max_invoke_payload_bytes = 4 * 1024 * 1024;
+  int64_t max_streams_per_client = 100;
+  int64_t auth_failure_burst = 10;
+  absl::Duration auth_failure_interval = absl::Seconds(5);
   std::string log_format = "text";
   std::string log_level = "info";
   bool migrate_only = false;
@@ -83,6 +86,19 @@ absl::Status CheckNodeSigner(const ApiConfig& cfg) {
   }
   if (cfg.node_cert_ttl < absl::Seconds(5)) {
     return absl::InvalidArgumentError("--node-cert-ttl: at least 5s");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckAbuseLimits(const ApiConfig& cfg) {
+  if (cfg.max_streams_per_client < 1 || cfg.max_streams_per_client > 100000) {
+    return absl::InvalidArgumentError("--max-streams-per-client: 1..100000");
+  }
+  if (cfg.auth_failure_burst < 1 || cfg.auth_failure_burst > 100000) {
+    return absl::InvalidArgumentError("--auth-failure-burst: 1..100000");
+  }
+  if (cfg.auth_failure_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--auth-failure-interval: more than 0");
   }
   return absl::OkStatus();
 }
@@ -123,6 +139,12 @@ int main(int argc, char** argv) {
                "missed health checks in a row that make a controller offline and fail its sessions");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
   flags.AddInt("max-message-bytes", &cfg.max_message_bytes, "largest request accepted");
+  flags.AddInt("max-streams-per-client", &cfg.max_streams_per_client,
+               "WatchSession, StreamLogs and Invoke streams one client may hold open at once");
+  flags.AddInt("auth-failure-burst", &cfg.auth_failure_burst,
+               "wrong API keys or join tokens one address may present before it is slowed down");
+  flags.AddDuration("auth-failure-interval", &cfg.auth_failure_interval,
+                    "then, how often it may try again");
   flags.AddInt("max-invoke-payload-bytes", &cfg.max_invoke_payload_bytes, "largest invoke payload accepted");
   flags.AddString("log-format", &cfg.log_format, "text or json");
   flags.AddString("log-level", &cfg.log_level, "trace, debug, info, warn or error");
@@ -155,6 +177,7 @@ int main(int argc, char** argv) {
         "--join-token (GANTRY_JOIN_TOKEN) must be set, at least 16 characters"));
   }
   if (absl::Status s = CheckNodeSigner(cfg); !s.ok()) return Fail(s);
+  if (absl::Status s = CheckAbuseLimits(cfg); !s.ok()) return Fail(s);
 
 
   auto server_creds = gantry::MakeServerCredentials(cfg.tls,
@@ -166,7 +189,9 @@ int main(int argc, char** argv) {
   using namespace gantry::api;
   SessionStore session_store(&pool);
   ControllerStore controller_store(&pool, cfg.controller_heartbeat_interval * 3);
-  Authenticator authenticator(&pool);
+  FailedAuthLimiter failed_auth_limiter({static_cast<int>(cfg.auth_failure_burst), cfg.auth_failure_interval});
+  StreamQuota stream_quota(static_cast<int>(cfg.max_streams_per_client));
+  Authenticator authenticator(&pool, &failed_auth_limiter);
   GrpcControllerClient controller_client(*client_creds, cfg.controller_call_timeout);
   TemplateStore template_store(&pool);
   SessionManager session_manager(&session_store, &controller_store, &controller_client, &template_store);
@@ -177,15 +202,16 @@ int main(int argc, char** argv) {
   });
 
   SessionWatchHub watch_hub(cfg.database_url);
-  SessionServiceImpl session_service(&db_monitor, &authenticator, &session_manager, &watch_hub);
-  RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager);
+  SessionServiceImpl session_service(&db_monitor, &authenticator, &stream_quota, &session_manager, &watch_hub);
+  RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager, &failed_auth_limiter);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
   AdminManager admin_manager(&admin_store, &controller_client, &template_store);
   AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager);
   NodeCertificateServiceImpl node_certificate_service(
       {cfg.node_signer_cert, cfg.node_signer_key, cfg.join_token, cfg.node_cert_ttl,
-       absl::StrSplit(cfg.node_cert_dns, ',', absl::SkipEmpty())});
-  InvokeServiceImpl invoke_service(&authenticator, &controller_store, &controller_client,
+       absl::StrSplit(cfg.node_cert_dns, ',', absl::SkipEmpty())},
+      &failed_auth_limiter);
+  InvokeServiceImpl invoke_service(&authenticator, &stream_quota, &controller_store, &controller_client,
                                    cfg.max_invoke_payload_bytes);
 
   auto server = gantry::StartGrpcServer(

@@ -7,7 +7,6 @@
 #include <optional>
 
 #include "absl/strings/match.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "common/identity.h"
 #include "common/proto_time.h"
@@ -29,7 +28,8 @@ struct Caller {
   std::optional<Identity> certificate;  // empty: the join token
 };
 
-absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& ctx, const std::string& join_token) {
+absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& ctx, const std::string& join_token,
+                                    FailedAuthLimiter* limiter) {
   auto auth = ctx.auth_context();
   if (auth != nullptr && auth->IsPeerAuthenticated()) {
     auto peer = PeerIdentity(*auth);
@@ -42,11 +42,13 @@ absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& ctx, const std::s
         "a first node certificate needs the cluster join token (authorization: Bearer <join token>)");
   }
   absl::string_view value(it->second.data(), it->second.size());
-  if (!absl::StartsWith(value, kBearerPrefix) || join_token.empty() ||
-      !ConstantTimeEquals(value.substr(kBearerPrefix.size()), join_token)) {
-    return absl::UnauthenticatedError("the join token is not this cluster's");
-  }
-  return Caller{};
+  return limiter->Guard(ctx.peer(), [&]() -> absl::StatusOr<Caller> {
+    if (!absl::StartsWith(value, kBearerPrefix) || join_token.empty() ||
+        !ConstantTimeEquals(value.substr(kBearerPrefix.size()), join_token)) {
+      return absl::UnauthenticatedError("the join token is not this cluster's");
+    }
+    return Caller{};
+  });
 }
 
 // A certificate renews only itself.
@@ -74,17 +76,10 @@ absl::StatusOr<Identity> RequestedIdentity(const v1::IssueNodeCertificateRequest
 
 }  // namespace
 
-std::string PeerIpAddress(const std::string& peer) {
-  absl::string_view rest(peer);
-  if (absl::ConsumePrefix(&rest, "ipv4:")) return std::string(rest.substr(0, rest.rfind(':')));
-  if (absl::ConsumePrefix(&rest, "ipv6:[")) return std::string(rest.substr(0, rest.find(']')));
-  return "";
-}
-
 grpc::Status NodeCertificateServiceImpl::IssueNodeCertificate(grpc::ServerContext* ctx,
                                                               const v1::IssueNodeCertificateRequest* request,
                                                               v1::IssueNodeCertificateResponse* response) {
-  auto caller = Authenticate(*ctx, config_.join_token);
+  auto caller = Authenticate(*ctx, config_.join_token, limiter_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   auto identity = RequestedIdentity(*request);
   if (!identity.ok()) return ToGrpcStatus(identity.status());

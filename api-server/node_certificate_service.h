@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "api-server/failed_auth_limiter.h"
 #include "gantry/v1/node_certificate_service.grpc.pb.h"
 
 namespace gantry::api {
@@ -26,16 +27,16 @@ struct NodeSignerConfig {
 
 class NodeCertificateServiceImpl final : public v1::NodeCertificateService::Service {
  public:
-  explicit NodeCertificateServiceImpl(NodeSignerConfig config) : config_(std::move(config)) {}
+  // `limiter` slows down guessing of the join token.
+  NodeCertificateServiceImpl(NodeSignerConfig config, FailedAuthLimiter* limiter)
+      : config_(std::move(config)), limiter_(limiter) {}
 
   grpc::Status IssueNodeCertificate(grpc::ServerContext* ctx, const v1::IssueNodeCertificateRequest* request,
                                     v1::IssueNodeCertificateResponse* response) override;
 
  private:
   const NodeSignerConfig config_;
+  FailedAuthLimiter* const limiter_;
 };
-
-// The caller's IP address from a gRPC peer string ("ipv4:10.0.0.7:4312", "ipv6:[fd00::7]:4312").
-std::string PeerIpAddress(const std::string& peer);
 
 }  // namespace gantry::api

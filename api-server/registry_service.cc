@@ -17,7 +17,8 @@ grpc::Status RegistryServiceImpl::RegisterController(grpc::ServerContext* ctx,
                                                      v1::RegisterControllerResponse* response) {
   auto identity = Admit(ctx);
   if (!identity.ok()) return ToGrpcStatus(identity.status());
-  auto result = registry_->Register(*identity, *request);
+  // Register answers UNAUTHENTICATED only for the join token.
+  auto result = limiter_->Guard(ctx->peer(), [&] { return registry_->Register(*identity, *request); });
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;

@@ -11,8 +11,10 @@ namespace gantry::api {
 
 class RegistryServiceImpl final : public v1::RegistryService::Service {
  public:
-  RegistryServiceImpl(const DatabaseMonitor* db, Authenticator* auth, RegistryManager* registry)
-      : db_(db), auth_(auth), registry_(registry) {}
+  // `limiter` slows down guessing of the join token.
+  RegistryServiceImpl(const DatabaseMonitor* db, Authenticator* auth, RegistryManager* registry,
+                      FailedAuthLimiter* limiter)
+      : db_(db), auth_(auth), registry_(registry), limiter_(limiter) {}
 
   grpc::Status RegisterController(grpc::ServerContext* ctx,
                                   const v1::RegisterControllerRequest* request,
@@ -31,6 +33,7 @@ class RegistryServiceImpl final : public v1::RegistryService::Service {
   const DatabaseMonitor* db_;
   Authenticator* auth_;
   RegistryManager* registry_;
+  FailedAuthLimiter* limiter_;
 };
 
 }  // namespace gantry::api

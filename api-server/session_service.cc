@@ -70,6 +70,8 @@ grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,
   NoteSession(request->id());
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto lease = streams_->Acquire(caller->principal);
+  if (!lease.ok()) return ToGrpcStatus(lease.status());
   // Subscribe before the first read, so no change can slip between the two.
   auto subscription = watches_->Subscribe(request->id());
   if (!subscription.ok()) return ToGrpcStatus(subscription.status());
@@ -102,6 +104,8 @@ grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,
   NoteSession(request->id());
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
+  auto lease = streams_->Acquire(caller->principal);
+  if (!lease.ok()) return ToGrpcStatus(lease.status());
   absl::Status s = sessions_->StreamLogs(
       *caller, *request, [writer](const v1::LogEntry& e) { return writer->Write(e); },
       [ctx] { return ctx->IsCancelled(); });

@@ -5,15 +5,16 @@
 #include "api-server/database_monitor.h"
 #include "api-server/session_manager.h"
 #include "api-server/session_watch_hub.h"
+#include "api-server/stream_quota.h"
 #include "gantry/v1/session_service.grpc.pb.h"
 
 namespace gantry::api {
 
 class SessionServiceImpl final : public v1::SessionService::Service {
  public:
-  SessionServiceImpl(const DatabaseMonitor* db, Authenticator* auth, SessionManager* sessions,
-                     SessionWatchHub* watches)
-      : db_(db), auth_(auth), sessions_(sessions), watches_(watches) {}
+  SessionServiceImpl(const DatabaseMonitor* db, Authenticator* auth, StreamQuota* streams,
+                     SessionManager* sessions, SessionWatchHub* watches)
+      : db_(db), auth_(auth), streams_(streams), sessions_(sessions), watches_(watches) {}
 
   grpc::Status CreateSession(grpc::ServerContext* ctx, const v1::CreateSessionRequest* request,
                              v1::Session* response) override;
@@ -41,6 +42,7 @@ class SessionServiceImpl final : public v1::SessionService::Service {
 
   const DatabaseMonitor* db_;
   Authenticator* auth_;
+  StreamQuota* streams_;
   SessionManager* sessions_;
   SessionWatchHub* watches_;
 };

@@ -2,7 +2,6 @@
 // and what they refuse they refuse by name.
 #include <catch2/catch.hpp>
 
-#include "api-server/node_certificate_service.h"
 #include "common/x509.h"
 
 namespace gantry {
@@ -62,12 +61,6 @@ TEST_CASE("x509: bad requests and bad names are refused", "[x509]") {
   leaf.ips.clear();
   leaf.not_after = leaf.not_before;
   CHECK_FALSE(x509::SignLeaf(leaf, *ca, *key).ok());
-}
-
-TEST_CASE("node certificates: the caller's address comes from gRPC's peer string", "[x509]") {
-  CHECK(api::PeerIpAddress("ipv4:10.1.2.3:5123") == "10.1.2.3");
-  CHECK(api::PeerIpAddress("ipv6:[fd00::7]:5123") == "fd00::7");
-  CHECK(api::PeerIpAddress("unix:/tmp/sock") == "");
 }
 
 }  // namespace gantry
