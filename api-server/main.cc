@@ -57,6 +57,7 @@ struct ApiConfig {
   int64_t max_message_bytes = 16 * 1024 * 1024;
   int64_t max_invoke_payload_bytes = 4 * 1024 * 1024;
   int64_t max_streams_per_client = 100;
+  int64_t max_invokes_per_client = 1000;
   int64_t auth_failure_burst = 10;
   absl::Duration auth_failure_interval = absl::Seconds(5);
   std::string log_format = "text";
@@ -93,6 +94,9 @@ absl::Status CheckNodeSigner(const ApiConfig& cfg) {
 absl::Status CheckAbuseLimits(const ApiConfig& cfg) {
   if (cfg.max_streams_per_client < 1 || cfg.max_streams_per_client > 100000) {
     return absl::InvalidArgumentError("--max-streams-per-client: 1..100000");
+  }
+  if (cfg.max_invokes_per_client < 1 || cfg.max_invokes_per_client > 100000) {
+    return absl::InvalidArgumentError("--max-invokes-per-client: 1..100000");
   }
   if (cfg.auth_failure_burst < 1 || cfg.auth_failure_burst > 100000) {
     return absl::InvalidArgumentError("--auth-failure-burst: 1..100000");
@@ -140,7 +144,9 @@ int main(int argc, char** argv) {
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
   flags.AddInt("max-message-bytes", &cfg.max_message_bytes, "largest request accepted");
   flags.AddInt("max-streams-per-client", &cfg.max_streams_per_client,
-               "WatchSession, StreamLogs and Invoke streams one client may hold open at once");
+               "WatchSession and StreamLogs streams one client may hold open at once");
+  flags.AddInt("max-invokes-per-client", &cfg.max_invokes_per_client,
+               "Invoke calls one client may have in flight at once");
   flags.AddInt("auth-failure-burst", &cfg.auth_failure_burst,
                "wrong API keys or join tokens one address may present before it is slowed down");
   flags.AddDuration("auth-failure-interval", &cfg.auth_failure_interval,
@@ -190,7 +196,10 @@ int main(int argc, char** argv) {
   SessionStore session_store(&pool);
   ControllerStore controller_store(&pool, cfg.controller_heartbeat_interval * 3);
   FailedAuthLimiter failed_auth_limiter({static_cast<int>(cfg.auth_failure_burst), cfg.auth_failure_interval});
-  StreamQuota stream_quota(static_cast<int>(cfg.max_streams_per_client));
+  StreamQuota watch_quota(static_cast<int>(cfg.max_streams_per_client), "WatchSession and StreamLogs streams",
+                          "--max-streams-per-client");
+  StreamQuota invoke_quota(static_cast<int>(cfg.max_invokes_per_client), "Invoke calls",
+                           "--max-invokes-per-client");
   Authenticator authenticator(&pool, &failed_auth_limiter);
   GrpcControllerClient controller_client(*client_creds, cfg.controller_call_timeout);
   TemplateStore template_store(&pool);
@@ -202,7 +211,7 @@ int main(int argc, char** argv) {
   });
 
   SessionWatchHub watch_hub(cfg.database_url);
-  SessionServiceImpl session_service(&db_monitor, &authenticator, &stream_quota, &session_manager, &watch_hub);
+  SessionServiceImpl session_service(&db_monitor, &authenticator, &watch_quota, &session_manager, &watch_hub);
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager, &failed_auth_limiter);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
   AdminManager admin_manager(&admin_store, &controller_client, &template_store);
@@ -211,7 +220,7 @@ int main(int argc, char** argv) {
       {cfg.node_signer_cert, cfg.node_signer_key, cfg.join_token, cfg.node_cert_ttl,
        absl::StrSplit(cfg.node_cert_dns, ',', absl::SkipEmpty())},
       &failed_auth_limiter);
-  InvokeServiceImpl invoke_service(&authenticator, &stream_quota, &controller_store, &controller_client,
+  InvokeServiceImpl invoke_service(&authenticator, &invoke_quota, &controller_store, &controller_client,
                                    cfg.max_invoke_payload_bytes);
 
   auto server = gantry::StartGrpcServer(

@@ -15,9 +15,9 @@ absl::StatusOr<StreamQuota::Lease> StreamQuota::Acquire(const std::string& princ
   if (open >= per_client_) {
     Metrics::Global().CounterAdd("gantry_streams_refused_total",
                                  "Streams refused because their client had too many open", {});
-    return absl::ResourceExhaustedError(absl::StrCat(
-        principal, " already has ", open, " streams open (WatchSession, StreamLogs, Invoke); the limit per client is ",
-        per_client_, " (--max-streams-per-client): close one first"));
+    return absl::ResourceExhaustedError(absl::StrCat(principal, " already has ", open, " ", what_,
+                                                     " open; the limit per client is ", per_client_,
+                                                     " (", flag_, "): close one first"));
   }
   ++open;
   return Lease(this, principal);

@@ -1,7 +1,7 @@
-// Caps the long-lived streams (WatchSession, StreamLogs, Invoke) one client may hold open at
-// once. Each open stream holds a server thread and a connection's worth of buffers; one
-// runaway script must not take them from everyone else. Keyed by principal ("user/alice"), so
-// clients behind one address are counted apart and one client's many connections together.
+// Caps the streams of one kind (watches and logs; invokes) one client may hold open at once.
+// Each open stream holds a server thread and a connection's worth of buffers; one runaway
+// script must not take them from everyone else. Keyed by principal ("user/alice"), so clients
+// behind one address are counted apart and one client's many connections together.
 //
 // Thread-safe.
 #pragma once
@@ -33,7 +33,10 @@ class StreamQuota {
     std::string principal_;
   };
 
-  explicit StreamQuota(int per_client) : per_client_(per_client) {}
+  // `what` names the streams and the flag that sets the limit, for the refusal
+  // ("WatchSession and StreamLogs streams", "--max-streams-per-client").
+  StreamQuota(int per_client, std::string what, std::string flag)
+      : per_client_(per_client), what_(std::move(what)), flag_(std::move(flag)) {}
 
   // A place for one more stream of `principal`, or RESOURCE_EXHAUSTED naming the limit.
   absl::StatusOr<Lease> Acquire(const std::string& principal) ABSL_LOCKS_EXCLUDED(mu_);
@@ -44,6 +47,7 @@ class StreamQuota {
   void Release(const std::string& principal) ABSL_LOCKS_EXCLUDED(mu_);
 
   const int per_client_;
+  const std::string what_, flag_;
   absl::Mutex mu_;
   std::map<std::string, int> open_ ABSL_GUARDED_BY(mu_);
 };

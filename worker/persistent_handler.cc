@@ -8,15 +8,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "worker/handler_process.h"
 
 namespace gantry::worker {
 namespace {
-
-constexpr size_t kMaxHeaderBytes = 256;
 
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return absl::StrCat("exited with code ", WEXITSTATUS(status));
@@ -84,51 +80,33 @@ void PersistentHandler::Serve(uint64_t generation, std::shared_ptr<std::promise<
   spdlog::info("capability {}: persistent handler started as pid {}", capability_.name, process->pid);
   started->set_value(absl::OkStatus());
 
-  std::string buffer;
+  HandlerFrameParser parser;
   std::string why;
   bool reaped = false;
   char chunk[64 * 1024];
   while (why.empty()) {
-    // Parse every complete frame in the buffer.
-    while (why.empty()) {
-      size_t eol = buffer.find('\n');
-      if (eol == std::string::npos) {
-        if (buffer.size() > kMaxHeaderBytes) why = "wrote a frame header longer than 256 bytes";
+    for (;;) {
+      auto next = parser.Next();
+      if (!next.ok()) {
+        why = std::string(next.status().message());
         break;
       }
-      std::vector<std::string> words = absl::StrSplit(buffer.substr(0, eol), ' ');
-      HandlerFrame frame{HandlerFrame::Kind::kEnd, "", absl::StatusCode::kOk};
-      size_t length = 0;
-      bool has_body = false;
-      if (words.size() == 3 && (words[0] == "CHUNK" || words[0] == "ERROR")) {
-        if (!absl::SimpleAtoi(words[2], &length) || length > kMaxFrameBytes) {
-          why = absl::StrCat("wrote a bad frame length \"", words[2].substr(0, 32), "\"");
-          break;
-        }
-        frame.kind = words[0] == "CHUNK" ? HandlerFrame::Kind::kChunk : HandlerFrame::Kind::kError;
-        has_body = true;
-      } else if (!(words.size() == 2 && words[0] == "END")) {
-        why = absl::StrCat("wrote something that is not a frame: \"", buffer.substr(0, std::min<size_t>(eol, 64)), "\"");
-        break;
-      }
-      if (has_body && buffer.size() < eol + 1 + length) break;  // The body is still coming.
-      if (has_body) frame.data = buffer.substr(eol + 1, length);
-      if (frame.kind == HandlerFrame::Kind::kError) frame.code = absl::StatusCode::kUnknown;
-      buffer.erase(0, eol + 1 + length);
+      if (!next->has_value()) break;
+      HandlerFrameParser::Parsed& parsed = **next;
       Sink sink;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        auto it = sinks_.find(words[1]);
+        auto it = sinks_.find(parsed.id);
         if (it == sinks_.end()) continue;  // Cancelled, or an id it made up: dropped.
         sink = it->second;
-        if (frame.kind != HandlerFrame::Kind::kChunk) sinks_.erase(it);
+        if (parsed.frame.kind != HandlerFrame::Kind::kChunk) sinks_.erase(it);
       }
-      sink(std::move(frame));
+      sink(std::move(parsed.frame));
     }
     if (!why.empty()) break;
     ssize_t n = read(process->stdout_fd, chunk, sizeof(chunk));
     if (n > 0) {
-      buffer.append(chunk, static_cast<size_t>(n));
+      parser.Append(chunk, static_cast<size_t>(n));
     } else if (n == 0) {
       int status = 0;
       reaped = ReapHandler(process->pid, /*block=*/true, &status);

@@ -25,19 +25,13 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "worker/capability_config.h"
+#include "worker/handler_frames.h"
 
 namespace gantry::worker {
-
-struct HandlerFrame {
-  enum class Kind { kChunk, kEnd, kError } kind;
-  std::string data;  // Chunk bytes, or the error message.
-  absl::StatusCode code = absl::StatusCode::kOk;  // For kError.
-};
 
 class PersistentHandler {
  public:
   using Sink = std::function<void(HandlerFrame)>;
-  static constexpr size_t kMaxFrameBytes = 16 << 20;
 
   PersistentHandler(CapabilityConfig capability, std::vector<std::string> env, std::string working_dir);
   ~PersistentHandler();  // Kills the process.

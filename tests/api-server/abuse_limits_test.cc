@@ -77,14 +77,14 @@ TEST_CASE("failed auth limiter: memory stays bounded under many addresses", "[ab
 }
 
 TEST_CASE("stream quota: a limit per principal, given back when a stream ends", "[abuse]") {
-  StreamQuota quota(2);
+  StreamQuota quota(2, "watches", "--max-watches");
   auto a1 = quota.Acquire("user/alice");
   auto a2 = quota.Acquire("user/alice");
   REQUIRE(a1.ok());
   REQUIRE(a2.ok());
   auto a3 = quota.Acquire("user/alice");
   CHECK(a3.status().code() == absl::StatusCode::kResourceExhausted);
-  CHECK(absl::StrContains(a3.status().message(), "user/alice already has 2 streams open"));
+  CHECK(a3.status().message() == "user/alice already has 2 watches open; the limit per client is 2 (--max-watches): close one first");
   CHECK(quota.Acquire("user/bob").ok());  // its lease ends at once
   CHECK(quota.open("user/bob") == 0);
   {

@@ -117,7 +117,7 @@ TEST_CASE("one client's open streams are capped, and other clients are unaffecte
   CHECK_FALSE(fourth->opened);
   grpc::Status refused = fourth->reader->Finish();
   CHECK(refused.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
-  CHECK(absl::StrContains(refused.error_message(), "user/alice already has 3 streams open"));
+  CHECK(absl::StrContains(refused.error_message(), "user/alice already has 3 WatchSession and StreamLogs streams open"));
   CHECK(absl::StrContains(refused.error_message(), "--max-streams-per-client"));
   {
     grpc::ClientContext ctx;

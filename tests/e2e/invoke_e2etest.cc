@@ -270,6 +270,31 @@ TEST_CASE("invoke: every worker at its concurrency limit -> RESOURCE_EXHAUSTED",
   (void)again->reader->Finish();
 }
 
+TEST_CASE("invoke: one client's calls in flight are capped, and other clients are unaffected", "[e2e][invoke][abuse]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_MAX_INVOKES_PER_CLIENT"] = "2";
+  std::string slow = WriteFile(fleet, "slow.sh", "#!/bin/sh\necho first\nexec sleep 3600.5354\n", true);
+  StartSingleCapableNode(fleet, "demo/slow 1.0.0 exec " + slow + "\n", "demo/slow", {"--invoke-concurrency", "8"});
+  auto admin = Invoker(fleet);
+  std::vector<std::unique_ptr<OpenCall>> calls;
+  v1::InvokeChunk first;
+  for (int i = 0; i < 2; ++i) {
+    calls.push_back(Open(*admin, "demo/slow"));
+    REQUIRE(calls.back()->reader->Read(&first));
+  }
+  CheckFailed(Call(fleet, "demo/slow", ""), grpc::StatusCode::RESOURCE_EXHAUSTED,
+              "admin/ops already has 2 Invoke calls open; the limit per client is 2 (--max-invokes-per-client)");
+  // Nothing of the refused call reached a worker.
+  CHECK(PidsWithCmdline("sleep 3600.5354").size() == 2);
+  auto alice = v1::InvokeService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "alice")));
+  auto hers = Open(*alice, "demo/slow");
+  CHECK(hers->reader->Read(&first));
+  for (auto* call : {calls[0].get(), calls[1].get(), hers.get()}) {
+    call->ctx.TryCancel();
+    (void)call->reader->Finish();
+  }
+}
+
 TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it the stream fails",
           "[e2e][invoke]") {
   LocalFleet fleet;
