@@ -3,7 +3,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
-#include "api-server/session_store.h"
 #include "common/identity.h"
 
 namespace gantry::api {
@@ -140,6 +139,19 @@ absl::Status ValidateListSessionsRequest(const v1::ListSessionsRequest& r) {
   }
   if (!v1::SessionPhase_IsValid(r.phase())) return Invalid("phase", "is not a SessionPhase");
   return CheckLabels("label_selector", r.label_selector(), 32);
+}
+
+bool IsUuid(absl::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace gantry::api

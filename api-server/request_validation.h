@@ -3,6 +3,7 @@
 #pragma once
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "gantry/v1/session_service.pb.h"
 
 namespace gantry::api {
@@ -22,5 +23,8 @@ absl::Status ValidateCreateSessionRequest(const v1::CreateSessionRequest& reques
                                           const SpecLimits& limits = {});
 // page_size 0..1000; labels bounded.
 absl::Status ValidateListSessionsRequest(const v1::ListSessionsRequest& request);
+
+// True for the canonical textual form of a UUID.
+bool IsUuid(absl::string_view s);
 
 }  // namespace gantry::api

@@ -54,19 +54,6 @@ absl::StatusOr<v1::Session> ReadSession(Tx& tx, const std::string& id) {
 
 }  // namespace
 
-bool IsUuid(absl::string_view s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 absl::StatusOr<std::optional<std::string>> SessionStore::FindByRequestId(
     const std::string& owner, const std::string& request_id) {
   std::optional<std::string> found;

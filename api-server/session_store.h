@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "api-server/request_validation.h"  // IsUuid
 #include "gantry/v1/session_service.pb.h"
 
 namespace gantry {
@@ -50,9 +51,6 @@ struct SessionPage {
   std::vector<v1::Session> sessions;
   std::string next_page_token;
 };
-
-// True for the canonical textual form of a UUID.
-bool IsUuid(absl::string_view s);
 
 class SessionStore {
  public:

@@ -3,6 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -88,26 +90,37 @@ std::string Flags::ConfigFilePath(int argc, char** argv, const EnvLookup& env) c
 }
 
 absl::Status Flags::ApplyConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("--config-file ", path, ": cannot read it"));
+  return ApplyConfigText(text.str(), path);
+}
+
+absl::Status Flags::ApplyConfigText(const std::string& yaml, const std::string& source) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("--config-file ", path, ": ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat("--config-file ", source, ": ", e.what()));
   }
   if (root.IsNull()) return absl::OkStatus();  // An empty file.
   if (!root.IsMap()) {
-    return absl::InvalidArgumentError(absl::StrCat("--config-file ", path, ": expected option: value lines"));
+    return absl::InvalidArgumentError(absl::StrCat("--config-file ", source, ": expected option: value lines"));
   }
   for (const auto& entry : root) {
+    if (!entry.first.IsScalar()) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": keys must be option names"));
+    }
     const std::string key = entry.first.as<std::string>();
     Option* option = key == "config-file" ? nullptr : Find(key);
     if (option == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": unknown option \"", key, "\" (see --help)"));
+      return absl::InvalidArgumentError(absl::StrCat(source, ": unknown option \"", key, "\" (see --help)"));
     }
     if (!entry.second.IsScalar()) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": ", key, ": expected a single value"));
+      return absl::InvalidArgumentError(absl::StrCat(source, ": ", key, ": expected a single value"));
     }
-    if (absl::Status s = Set(*option, entry.second.Scalar(), absl::StrCat(path, ": ", key)); !s.ok()) return s;
+    if (absl::Status s = Set(*option, entry.second.Scalar(), absl::StrCat(source, ": ", key)); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

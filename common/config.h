@@ -36,6 +36,10 @@ class Flags {
   // INVALID_ARGUMENT naming the option on an unknown flag or a malformed value.
   absl::Status Parse(int argc, char** argv, const EnvLookup& env = ProcessEnv);
 
+  // Applies a config file's YAML text (`source` names it in errors); Parse calls it for
+  // --config-file. Public so the parser can be fuzzed without a file.
+  absl::Status ApplyConfigText(const std::string& yaml, const std::string& source);
+
   bool help_requested() const { return help_requested_; }
   std::string Usage() const;
   // The environment variable that sets option `name`: GANTRY_ + upper-case, '-' -> '_'.

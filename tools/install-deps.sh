@@ -12,12 +12,14 @@ PACKAGES=(
   procps iproute2 python3-yaml
 )
 # What only the tests use: kubectl renders the Kubernetes manifests and node/npm validate them
-# against the Kubernetes schemas. An image build skips them (GANTRY_TEST_TOOLS=0). An installed
+# against the Kubernetes schemas; clang with its runtime builds the libFuzzer harnesses. An
+# image build skips them (GANTRY_TEST_TOOLS=0). An installed
 # kubectl or node (another vendor's package) is used as it is: Debian's would conflict with it.
 if [ "${GANTRY_TEST_TOOLS:-1}" = 1 ]; then
   command -v kubectl >/dev/null || PACKAGES+=(kubernetes-client)
   command -v node >/dev/null || PACKAGES+=(nodejs)
   command -v npm >/dev/null || PACKAGES+=(npm)
+  PACKAGES+=(clang libclang-rt-14-dev)
 fi
 
 missing=()

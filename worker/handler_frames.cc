@@ -18,7 +18,9 @@ absl::StatusOr<std::optional<HandlerFrameParser::Parsed>> HandlerFrameParser::Ne
     start_ = 0;
   }
   const absl::string_view rest = absl::string_view(buffer_).substr(start_);
-  const size_t eol = rest.find('\n');
+  // The header's end is looked for only where it may be, so the verdict on a long header does
+  // not depend on how the bytes arrived.
+  const size_t eol = rest.substr(0, kMaxHeaderBytes + 1).find('\n');
   if (eol == absl::string_view::npos) {
     if (rest.size() > kMaxHeaderBytes) {
       error_ = absl::InvalidArgumentError("wrote a frame header longer than 256 bytes");

@@ -128,6 +128,10 @@ TEST_CASE("a --config-file YAML file sets options, and the environment and flags
   Flags list("t", "test");
   make(list);
   CHECK_FALSE(list.Parse(3, const_cast<char**>(argv), FakeEnv({})).ok());
+  // Found by fuzzing: a key that is not a name threw out of the parser.
+  Flags odd_key("t", "test");
+  make(odd_key);
+  CHECK(odd_key.ApplyConfigText("{[a]: b}", "f.yaml").message() == "f.yaml: keys must be option names");
   Flags missing("t", "test");
   make(missing);
   const char* absent[] = {"t", "--config-file=/nonexistent/gantry.yaml"};

@@ -53,6 +53,8 @@ TEST_CASE("handler frames: what is not a frame ends the stream, saying what it w
            {"CHUNK a 16777217\n", "wrote a bad frame length \"16777217\""},
            {"CHUNK a 1x\n", "wrote a bad frame length \"1x\""},
            {std::string(257, 'C'), "wrote a frame header longer than 256 bytes"},
+           // Found by fuzzing: a long header with its newline in the same read got through.
+           {"END " + std::string(300, 'x') + "\n", "wrote a frame header longer than 256 bytes"},
        }) {
     std::string error;
     CHECK(ParseInPieces("END ok\n" + c.input, 7, &error) == std::vector<std::string>{"END ok "});
