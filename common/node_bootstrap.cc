@@ -119,7 +119,10 @@ absl::Status NodeCertificate::Obtain() {
   }
   auto creds = MakeChannelCredentials(files);
   if (!creds.ok()) return creds.status();
-  auto stub = v1::NodeCertificateService::NewStub(CreateInternalChannel(target_.api_url, *creds, true));
+  // Several API server addresses: each attempt asks the next.
+  const std::vector<std::string> addresses = SplitAddressList(target_.api_url);
+  const std::string& address = addresses[attempts_++ % addresses.size()];
+  auto stub = v1::NodeCertificateService::NewStub(CreateInternalChannel(address, *creds, true));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   if (!renewal) ctx.AddMetadata("authorization", "Bearer " + target_.join_token);

@@ -64,6 +64,7 @@ class NodeCertificate {
   const NodeBootstrapOptions options_;
   const Target target_;
   const std::string ca_file_;
+  size_t attempts_ = 0;  // Obtain's calls (start-up, then the renewer thread only)
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread renewer_;

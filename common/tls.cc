@@ -14,7 +14,9 @@
 #include <sstream>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/config.h"
 
 namespace gantry {
@@ -127,6 +129,13 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   // Server certificates are verified against the CA and the target's host name (the default).
   options.set_verify_server_certs(true);
   return grpc::experimental::TlsCredentials(options);
+}
+
+std::vector<std::string> SplitAddressList(const std::string& list) {
+  std::vector<std::string> out = absl::StrSplit(list, ',', absl::SkipWhitespace());
+  for (auto& address : out) address = std::string(absl::StripAsciiWhitespace(address));
+  if (out.empty()) out.push_back("");
+  return out;
 }
 
 std::shared_ptr<grpc::Channel> CreateInternalChannel(const std::string& target,

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -48,6 +49,10 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 // Replaces `path` with `data`, readable per `mode` (e.g. 0600 for a key) before any byte is in it.
 absl::Status WriteFile(const std::string& path, const std::string& data, int mode);
+
+// "host:port[,host:port...]" as a list: API server replicas that a node tries in turn when no
+// load balancer stands in front of them (a Kubernetes Service is one; then give just it).
+std::vector<std::string> SplitAddressList(const std::string& list);
 
 // A channel between Gantry components. gRPC's default reconnect backoff grows to 120 s, which
 // would leave a restarted peer unreachable for minutes; ours stays between 100 ms and 2 s.

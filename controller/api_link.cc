@@ -16,9 +16,11 @@ ApiLink::ApiLink(ApiLinkConfig config, std::shared_ptr<grpc::ChannelCredentials>
                  Fleet* fleet, StopFn stop_session)
     : config_(std::move(config)),
       creds_(creds),
-      stub_(v1::RegistryService::NewStub(CreateInternalChannel(config_.api_url, creds, true))),
+      api_urls_(SplitAddressList(config_.api_url)),
       fleet_(fleet),
-      stop_session_(std::move(stop_session)) {}
+      stop_session_(std::move(stop_session)) {
+  stub_ = v1::RegistryService::NewStub(CreateInternalChannel(api_url(), creds_, true));
+}
 
 ApiLink::~ApiLink() { Shutdown(absl::Now()); }
 
@@ -45,7 +47,9 @@ void ApiLink::Report(const v1::SessionEvent& event) {
 
 void ApiLink::Redial(const grpc::Status& status) {
   if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return;
-  stub_ = v1::RegistryService::NewStub(CreateInternalChannel(config_.api_url, creds_, true));
+  current_url_ = (current_url_ + 1) % api_urls_.size();
+  if (api_urls_.size() > 1) spdlog::info("trying the API server at {}", api_url());
+  stub_ = v1::RegistryService::NewStub(CreateInternalChannel(api_url(), creds_, true));
 }
 
 bool ApiLink::Register() {
@@ -64,7 +68,7 @@ bool ApiLink::Register() {
   v1::RegisterControllerResponse response;
   grpc::Status status = stub_->RegisterController(&ctx, request, &response);
   if (!status.ok()) {
-    spdlog::warn("register with API server at {}: {} ({})", config_.api_url,
+    spdlog::warn("register with API server at {}: {} ({})", api_url(),
                  status.error_message(), static_cast<int>(status.error_code()));
     Redial(status);
     return false;

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
@@ -23,7 +24,7 @@
 namespace gantry::controller {
 
 struct ApiLinkConfig {
-  std::string api_url;
+  std::string api_url;  // host:port, or several comma-separated: replicas tried in turn
   std::string join_token;
   std::string name;
   std::string type;
@@ -57,9 +58,12 @@ class ApiLink {
 
   ApiLinkConfig config_;
   std::shared_ptr<grpc::ChannelCredentials> creds_;
-  // Replaced by a fresh channel after UNAVAILABLE (see GrpcControllerClient::Forget). Loop
-  // thread only, and Shutdown after the loop has stopped.
+  // Replaced by a fresh channel to the next address after UNAVAILABLE (see
+  // GrpcControllerClient::Forget). Loop thread only, and Shutdown after the loop has stopped.
   std::unique_ptr<v1::RegistryService::Stub> stub_;
+  const std::vector<std::string> api_urls_;  // config_.api_url's addresses
+  size_t current_url_ = 0;
+  const std::string& api_url() const { return api_urls_[current_url_]; }
   void Redial(const grpc::Status& status);
   Fleet* fleet_;
   StopFn stop_session_;

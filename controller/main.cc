@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   flags.AddString("node-id", &cfg.node_id, "node this controller runs on (default: the name)");
   flags.AddString("type", &cfg.type, "controller type used by selection");
   flags.AddString("labels", &cfg.labels, "labels for controller_selector, key=value[,key=value]");
-  flags.AddString("api-url", &cfg.api_url, "API server address host:port");
+  flags.AddString("api-url", &cfg.api_url, "API server address host:port; several comma-separated are tried in turn");
   flags.AddString("join-token", &cfg.join_token, "cluster join token (secret)");
   gantry::AddTlsFlags(flags, &cfg.tls, "cluster CA bundle (PEM)",
                       "certificate (PEM), SAN spiffe://gantry/controller/NAME");

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   flags.AddString("controller-url", &cfg.controller_url, "controller address host:port", "CONTROLLER_URL");
   flags.AddString("name", &cfg.name, "worker name; must match its certificate (default: hostname)");
   cfg.bootstrap.AddTo(flags);
-  flags.AddString("api-url", &cfg.api_url, "API server address host:port (only for --tls-bootstrap-dir)");
+  flags.AddString("api-url", &cfg.api_url, "API server address host:port, or several comma-separated (only for --tls-bootstrap-dir)");
   flags.AddString("join-token", &cfg.join_token, "cluster join token (secret; only for --tls-bootstrap-dir)");
   flags.AddString("node-id", &cfg.node_id, "node this worker runs on (default: the controller's)");
   gantry::AddTlsFlags(flags, &cfg.tls, "cluster CA bundle (PEM)",

@@ -72,7 +72,14 @@ void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
 int LocalFleet::StartApiReplica() {
   int port = 0;
   api_replicas_.push_back(LaunchApi(absl::StrCat("api", api_replicas_.size() + 2), "", true, &port));
+  api_replica_ports_.push_back(port);
   return port;
+}
+
+std::string LocalFleet::ApiAddresses() const {
+  std::string out = api_address();
+  for (int port : api_replica_ports_) out += ",127.0.0.1:" + std::to_string(port);
+  return out;
 }
 
 std::unique_ptr<Process> LocalFleet::LaunchController(const std::string& name,
@@ -90,7 +97,7 @@ std::unique_ptr<Process> LocalFleet::LaunchController(const std::string& name,
   for (const auto& [k, v] : controller_env) env[k] = v;
   return std::make_unique<Process>(
       std::vector<std::string>{BinaryPath("gantry-controller"), "--name", name, "--listen", listen,
-                               "--port-file", port_file, "--api-url", api_address()},
+                               "--port-file", port_file, "--api-url", ApiAddresses()},
       env, dir_.Sub(name + ".log"));
 }
 

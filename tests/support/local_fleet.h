@@ -48,6 +48,8 @@ class LocalFleet {
   void StartSingleNode(const std::string& gpus, int schedulable = 1);
 
   std::string api_address() const;
+  // The first API server, then every replica started so far: what controllers are given.
+  std::string ApiAddresses() const;
   std::string controller_address(size_t index = 0) const;
 
   // Channels as various clients.
@@ -90,6 +92,7 @@ class LocalFleet {
                                      bool wait_until_serving, int* port);
   std::unique_ptr<Process> api_;
   std::vector<std::unique_ptr<Process>> api_replicas_;
+  std::vector<int> api_replica_ports_;
   std::vector<std::unique_ptr<Process>> controllers_;
   std::vector<std::unique_ptr<Process>> workers_;
 };
