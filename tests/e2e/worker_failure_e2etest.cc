@@ -58,7 +58,7 @@ TEST_CASE("a worker stopped with SIGTERM stops its sessions and exits", "[e2e][f
   }, absl::Seconds(5)));
 }
 
-TEST_CASE("a controller killed and restarted re-adopts the same running processes", "[e2e][faults]") {
+TEST_CASE("a controller killed and restarted re-adopts the same 50 running processes", "[e2e][faults]") {
   LocalFleet fleet;
   // Generous: the restart must not race the API's offline verdict on a slow machine.
   fleet.api_env["GANTRY_OFFLINE_AFTER"] = "100";
@@ -73,21 +73,30 @@ TEST_CASE("a controller killed and restarted re-adopts the same running processe
     REQUIRE(stub->CreateSession(&ctx, req, &s).ok());
     sessions.push_back(s);
   }
+  // 48 more without GPUs: 50 in all.
+  std::vector<std::string> acknowledged = {sessions[0].id(), sessions[1].id()};
+  for (int i = 0; i < 48; ++i) {
+    v1::Session s;
+    REQUIRE(fleet.CreateAsAdmin(ShellSpec("exec sleep 3600.1515"), &s).ok());
+    REQUIRE(s.phase() == v1::SESSION_PHASE_RUNNING);
+    acknowledged.push_back(s.id());
+  }
   auto before = PidsWithCmdline("sleep 3600.1313");
   REQUIRE(before.size() == 1);
+  const auto others_before = PidsWithCmdline("sleep 3600.1515");
+  REQUIRE(others_before.size() == 48);
 
   fleet.RestartController();
   // The worker reconnects to the new controller process and re-reports both sessions.
   bool readopted = WaitFor([&] {
-    return fleet.controller().Log().find("worker w1 connected with 2 running session") != std::string::npos;
+    return fleet.controller().Log().find("worker w1 connected with 50 running session") != std::string::npos;
   }, absl::Seconds(15));
   INFO("controller " << (fleet.controller().Alive() ? "alive" : "dead") << "; its log:\n"
        << fleet.controller().Log() << "\nworker log:\n" << fleet.worker().Log());
   REQUIRE(readopted);
   CHECK(PidsWithCmdline("sleep 3600.1313") == before);
-  for (const auto& s : sessions) {
-    CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + s.id() + "'") == "RUNNING");
-  }
+  CHECK(PidsWithCmdline("sleep 3600.1515") == others_before);
+  CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == "50");
   // The new controller really holds them: it can stop one.
   grpc::ClientContext del_ctx;
   v1::DeleteSessionRequest del;
@@ -97,7 +106,7 @@ TEST_CASE("a controller killed and restarted re-adopts the same running processe
   CHECK(deleted.phase() == v1::SESSION_PHASE_TERMINATED);
   CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.1313").empty(); }, absl::Seconds(5)));
   CHECK(PidsWithCmdline("sleep 3600.1414").size() == 1);
-  RequireInvariants(fleet, std::vector<std::string>{sessions[0].id(), sessions[1].id()});
+  RequireInvariants(fleet, acknowledged);
 }
 
 }  // namespace gantry::testing
