@@ -58,11 +58,25 @@ absl::StatusOr<v1::RegisterControllerResponse> RegistryManager::Register(
   return response;
 }
 
+constexpr int kMaxHeldSessions = 100000;
+
 absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const v1::HeartbeatRequest& request) {
   RETURN_IF_ERROR(controllers_->VerifyToken(request.controller_id(), request.controller_token()));
+  if (request.session_ids_size() > kMaxHeldSessions) {
+    return absl::InvalidArgumentError(absl::StrCat("session_ids: at most ", kMaxHeldSessions));
+  }
   ASSIGN_OR_RETURN(bool cordoned, controllers_->Heartbeat(request));
   v1::HeartbeatResponse response;
   response.set_cordoned(cordoned);
+  // The full reconciliation: a process whose session PostgreSQL has given up on (or never
+  // knew) is stopped, however the events about it were lost.
+  ASSIGN_OR_RETURN(auto unwanted, sessions_->Unwanted(request.controller_id(),
+                                                      {request.session_ids().begin(), request.session_ids().end()}));
+  for (auto& id : unwanted) {
+    spdlog::warn("controller {} holds session {}, which PostgreSQL does not want there: stopping it",
+                 request.controller_id(), id.substr(0, 64));
+    response.add_sessions_to_stop(std::move(id));
+  }
   return response;
 }
 

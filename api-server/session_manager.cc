@@ -166,9 +166,8 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
       return Annotate(refused, absl::StrCat("session ", session.id(), " FAILED"));
     }
     // Never acknowledged to anyone: remove it, which releases its reservation. (Had an
-    // UNAVAILABLE controller started it after all, it runs unknown to PostgreSQL until the
-    // controller next reports on it — its exit, at the latest — and is then told to stop it. A
-    // periodic full reconciliation of each controller's sessions would close that gap.)
+    // UNAVAILABLE controller started it after all, its next heartbeat lists it, and the
+    // reconciliation there tells it to stop a session PostgreSQL does not know.)
     RETURN_IF_ERROR(sessions_->Discard(session.id()));
     refusals.push_back(absl::StrCat(target.name, ": ", refused.message()));
     all_unavailable = all_unavailable && refused.code() == absl::StatusCode::kUnavailable;

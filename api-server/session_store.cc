@@ -122,6 +122,22 @@ absl::Status SessionStore::Discard(const std::string& id) {
   });
 }
 
+absl::StatusOr<std::vector<std::string>> SessionStore::Unwanted(const std::string& controller_id,
+                                                                const std::vector<std::string>& held) {
+  std::vector<std::string> unwanted, ids;
+  for (const auto& id : held) (IsUuid(id) ? ids : unwanted).push_back(id);
+  if (ids.empty()) return unwanted;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    for (const auto& row : tx.exec_params(std::string(sql::kSelectUnwantedSessions), controller_id, JsonStringArray(ids))) {
+      unwanted.push_back(row[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return unwanted;
+}
+
 absl::StatusOr<v1::Session> SessionStore::Get(const std::string& id) {
   if (!IsUuid(id)) return absl::NotFoundError(absl::StrCat("session \"", id, "\" not found"));
   absl::StatusOr<v1::Session> out = absl::InternalError("not run");

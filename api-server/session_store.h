@@ -73,6 +73,10 @@ class SessionStore {
   // Deletes a SCHEDULED session that no client was told about (every controller refused it),
   // with its events, releasing its reservation.
   absl::Status Discard(const std::string& id);
+  // Of `held` (the sessions a controller reports holding), those PostgreSQL does not want on
+  // that controller: unknown, ended or placed elsewhere. Ids that are not UUIDs are unwanted.
+  absl::StatusOr<std::vector<std::string>> Unwanted(const std::string& controller_id,
+                                                    const std::vector<std::string>& held);
 
   // NOT_FOUND if there is no such session.
   absl::StatusOr<v1::Session> Get(const std::string& id);

@@ -95,6 +95,7 @@ bool ApiLink::SendHeartbeat() {
   *request.mutable_load() = snap.load;
   for (const auto& s : snap.skills) request.add_skills(s);
   for (const auto& c : snap.capabilities) *request.add_capabilities() = c;
+  for (auto& id : snap.session_ids) request.add_session_ids(std::move(id));
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
   v1::HeartbeatResponse response;
@@ -109,8 +110,10 @@ bool ApiLink::SendHeartbeat() {
   if (!status.ok()) {
     spdlog::warn("heartbeat: {}", status.error_message());
     Redial(status);
+    return false;
   }
-  return status.ok();
+  StopUnwanted(response.sessions_to_stop());
+  return true;
 }
 
 bool ApiLink::FlushEvents() {
@@ -141,11 +144,15 @@ bool ApiLink::FlushEvents() {
     std::lock_guard<std::mutex> lock(mu_);
     pending_.erase(pending_.begin(), pending_.begin() + request.events_size());
   }
-  for (const auto& id : response.sessions_to_stop()) {
+  StopUnwanted(response.sessions_to_stop());
+  return true;
+}
+
+void ApiLink::StopUnwanted(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  for (const auto& id : ids) {
     spdlog::info("API server no longer wants session {}; stopping it", id);
     stop_session_(id);
   }
-  return true;
 }
 
 void ApiLink::Loop() {

@@ -55,6 +55,8 @@ class ApiLink {
   bool Register();
   bool SendHeartbeat();
   bool FlushEvents();
+  // Stops the sessions the API server said it no longer wants.
+  void StopUnwanted(const google::protobuf::RepeatedPtrField<std::string>& ids);
 
   ApiLinkConfig config_;
   std::shared_ptr<grpc::ChannelCredentials> creds_;

@@ -658,7 +658,11 @@ FleetSnapshot Fleet::Snapshot() {
   std::set<std::string> models, skills;
   std::set<std::pair<std::string, std::string>> capabilities;
   int live = 0;
-  for (const auto& [id, s] : sessions_) live += IsTerminal(s.phase) ? 0 : 1;
+  for (const auto& [id, s] : sessions_) {
+    if (IsTerminal(s.phase)) continue;
+    ++live;
+    snap.session_ids.push_back(id);
+  }
   for (const auto& [name, w] : workers_) {
     if (w.channel == nullptr) continue;
     snap.capacity.set_workers_online(snap.capacity.workers_online() + 1);

@@ -49,6 +49,7 @@ struct FleetSnapshot {
   v1::ControllerLoad load;
   std::vector<std::string> skills;
   std::vector<v1::CapabilityInfo> capabilities;  // Of online workers, each name/version once.
+  std::vector<std::string> session_ids;  // Every session here that has not ended.
 };
 
 // An online worker serving a capability, for InvokeRouter.

@@ -15,7 +15,7 @@
 namespace gantry::testing {
 
 LocalFleet::LocalFleet() : db_(std::make_unique<TestDatabase>()), pki_(std::make_unique<Pki>(dir_.Sub("pki"))) {
-  pki_->Issue("api-server");
+  api_cert_prefix_ = pki_->Issue("api-server");
   pki_->Issue("admin", "ops");
 }
 
@@ -33,8 +33,8 @@ std::unique_ptr<Process> LocalFleet::LaunchApi(const std::string& name, const st
   std::map<std::string, std::string> env{
           {"GANTRY_DATABASE_URL", dsn.empty() ? db_->dsn() : dsn},
           {"GANTRY_TLS_CA", pki_->ca()},
-          {"GANTRY_TLS_CERT", pki_->dir() + "/api-server.crt"},
-          {"GANTRY_TLS_KEY", pki_->dir() + "/api-server.key"},
+          {"GANTRY_TLS_CERT", api_cert_prefix_ + ".crt"},
+          {"GANTRY_TLS_KEY", api_cert_prefix_ + ".key"},
           {"GANTRY_JOIN_TOKEN", kJoinToken},
           {"GANTRY_BOOTSTRAP_ADMIN_KEY", kAdminKey},
           {"GANTRY_CONTROLLER_HEARTBEAT_INTERVAL", "1s"},
@@ -43,7 +43,7 @@ std::unique_ptr<Process> LocalFleet::LaunchApi(const std::string& name, const st
           {"GRPC_DNS_RESOLVER", "native"}};
   for (const auto& [k, v] : api_env) env[k] = v;
   auto api = std::make_unique<Process>(
-      std::vector<std::string>{BinaryPath("gantry-api"), "--listen", "127.0.0.1:0", "--port-file",
+      std::vector<std::string>{BinaryPath("gantry-api"), "--listen", api_listen_ip + ":0", "--port-file",
                                port_file},
       env, dir_.Sub(name + ".log"));
   *port = WaitForPortFile(port_file, absl::Seconds(10));
@@ -66,6 +66,7 @@ std::unique_ptr<Process> LocalFleet::LaunchApi(const std::string& name, const st
 }
 
 void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
+  if (!api_cert_ips.empty()) api_cert_prefix_ = pki_->Issue("api-server", "", pki_->dir() + "/api-server-net", api_cert_ips);
   api_ = LaunchApi("api", dsn, wait_until_serving, &api_port_);
 }
 
@@ -76,15 +77,14 @@ int LocalFleet::StartApiReplica() {
   return port;
 }
 
-std::string LocalFleet::ApiAddresses() const {
-  std::string out = api_address();
-  for (int port : api_replica_ports_) out += ",127.0.0.1:" + std::to_string(port);
+std::string LocalFleet::ApiAddresses(const std::string& ip) const {
+  std::string out = absl::StrCat(ip, ":", api_port_);
+  for (int port : api_replica_ports_) absl::StrAppend(&out, ",", ip, ":", port);
   return out;
 }
 
-std::unique_ptr<Process> LocalFleet::LaunchController(const std::string& name,
-                                                      const std::string& listen,
-                                                      const std::string& port_file) {
+std::unique_ptr<Process> LocalFleet::LaunchController(const std::string& name, const NodeNetwork& network,
+                                                      int port, const std::string& port_file) {
   std::string prefix = pki_->dir() + "/controller-" + name;
   std::map<std::string, std::string> env{
       {"GANTRY_TLS_CA", pki_->ca()},
@@ -95,21 +95,25 @@ std::unique_ptr<Process> LocalFleet::LaunchController(const std::string& name,
       {"GANTRY_SHUTDOWN_GRACE", "2s"},
       {"GRPC_DNS_RESOLVER", "native"}};
   for (const auto& [k, v] : controller_env) env[k] = v;
-  return std::make_unique<Process>(
-      std::vector<std::string>{BinaryPath("gantry-controller"), "--name", name, "--listen", listen,
-                               "--port-file", port_file, "--api-url", ApiAddresses()},
-      env, dir_.Sub(name + ".log"));
+  std::vector<std::string> argv = network.exec_prefix;
+  for (std::string arg : {BinaryPath("gantry-controller"), std::string("--name"), name, std::string("--listen"),
+                          absl::StrCat(network.controller_ip, ":", port), std::string("--port-file"), port_file,
+                          std::string("--api-url"), ApiAddresses(network.api_ip)}) {
+    argv.push_back(arg);
+  }
+  return std::make_unique<Process>(argv, env, dir_.Sub(name + ".log"));
 }
 
 void LocalFleet::StartController(const std::string& name) {
-  pki_->Issue("controller", name);
+  pki_->Issue("controller", name, "", {node_network.controller_ip});
   std::string port_file = dir_.Sub(name + ".port");
-  controllers_.push_back(LaunchController(name, "127.0.0.1:0", port_file));
+  controllers_.push_back(LaunchController(name, node_network, 0, port_file));
   int port = WaitForPortFile(port_file, absl::Seconds(10));
   INFO(controllers_.back()->Log());
   REQUIRE(port > 0);
   controller_ports_.push_back(port);
   controller_names_.push_back(name);
+  controller_networks_.push_back(node_network);
 }
 
 void LocalFleet::RestartController(size_t index) {
@@ -118,7 +122,7 @@ void LocalFleet::RestartController(size_t index) {
   const std::string& name = controller_names_.at(index);
   std::string port_file = dir_.Sub(name + ".port");
   std::remove(port_file.c_str());
-  controllers_[index] = LaunchController(name, controller_address(index), port_file);
+  controllers_[index] = LaunchController(name, controller_networks_.at(index), controller_ports_.at(index), port_file);
   int port = WaitForPortFile(port_file, absl::Seconds(10));
   INFO(controllers_[index]->Log());
   REQUIRE(port == controller_ports_[index]);
@@ -128,8 +132,11 @@ void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, s
                              const std::vector<std::string>& extra_args) {
   std::string prefix = pki_->Issue("worker", name);
   std::string session_dir = dir_.Sub("sessions-" + name);
-  std::vector<std::string> argv{BinaryPath("gantry-worker"), "--name", name, "--simulated-gpus", gpus,
-                                "--session-dir", session_dir};
+  std::vector<std::string> argv = node_network.exec_prefix;
+  for (std::string arg : {BinaryPath("gantry-worker"), std::string("--name"), name, std::string("--simulated-gpus"),
+                          gpus, std::string("--session-dir"), session_dir}) {
+    argv.push_back(arg);
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   std::map<std::string, std::string> env{{"CONTROLLER_URL", controller_address(controller)},
                                          {"GANTRY_TLS_CA", pki_->ca()},
@@ -177,7 +184,7 @@ void LocalFleet::StartSingleNode(const std::string& gpus, int schedulable) {
 std::string LocalFleet::api_address() const { return absl::StrCat("127.0.0.1:", api_port_); }
 
 std::string LocalFleet::controller_address(size_t index) const {
-  return absl::StrCat("127.0.0.1:", controller_ports_.at(index));
+  return absl::StrCat(controller_networks_.at(index).controller_ip, ":", controller_ports_.at(index));
 }
 
 std::shared_ptr<grpc::Channel> LocalFleet::ChannelWithCert(const std::string& cert_prefix,

@@ -32,6 +32,19 @@ class LocalFleet {
   // Kills controller `index` with SIGKILL and starts it again on the same address, with the
   // same name and certificate (its workers dial that address).
   void RestartController(size_t index = 0);
+  // Where the next controllers and workers run, for network-partition tests: a command prefix
+  // (NetNamespace::Exec()), the address a controller listens on and is named by in its
+  // certificate, and the address it dials the API server at. Default: all on loopback.
+  struct NodeNetwork {
+    std::vector<std::string> exec_prefix;
+    std::string controller_ip = "127.0.0.1";
+    std::string api_ip = "127.0.0.1";
+  };
+  NodeNetwork node_network;
+  // Where the API server listens, and more addresses its certificate names (set before
+  // StartApi; nodes behind a veth reach it at one of them).
+  std::string api_listen_ip = "127.0.0.1";
+  std::vector<std::string> api_cert_ips;
   // Extra environment for the API server (set before StartApi) and controllers.
   std::map<std::string, std::string> api_env;
   std::map<std::string, std::string> controller_env;
@@ -48,8 +61,8 @@ class LocalFleet {
   void StartSingleNode(const std::string& gpus, int schedulable = 1);
 
   std::string api_address() const;
-  // The first API server, then every replica started so far: what controllers are given.
-  std::string ApiAddresses() const;
+  // The first API server, then every replica started so far, at `ip`: what controllers are given.
+  std::string ApiAddresses(const std::string& ip = "127.0.0.1") const;
   std::string controller_address(size_t index = 0) const;
 
   // Channels as various clients.
@@ -86,8 +99,10 @@ class LocalFleet {
   int api_port_ = 0;
   std::vector<int> controller_ports_;
   std::vector<std::string> controller_names_;
-  std::unique_ptr<Process> LaunchController(const std::string& name, const std::string& listen,
-                                            const std::string& port_file);
+  std::vector<NodeNetwork> controller_networks_;
+  std::string api_cert_prefix_;
+  std::unique_ptr<Process> LaunchController(const std::string& name, const NodeNetwork& network,
+                                            int port, const std::string& port_file);
   std::unique_ptr<Process> LaunchApi(const std::string& name, const std::string& dsn,
                                      bool wait_until_serving, int* port);
   std::unique_ptr<Process> api_;

@@ -100,11 +100,14 @@ Pki::Pki(const std::string& dir) : dir_(dir) {
   REQUIRE(std::system(cmd.c_str()) == 0);
 }
 
-std::string Pki::Issue(const std::string& role, const std::string& name, std::string prefix) {
+std::string Pki::Issue(const std::string& role, const std::string& name, std::string prefix,
+                       const std::vector<std::string>& more_ips) {
   if (prefix.empty()) prefix = absl::StrCat(dir_, "/", role, name.empty() ? "" : "-" + name);
+  std::string ips = "127.0.0.1";
+  for (const auto& ip : more_ips) ips += "," + ip;
   std::string cmd = absl::StrCat(BinaryPath("gantry-pki"), " issue --dir '", dir_, "' --role ", role,
                                  name.empty() ? "" : " --name " + name,
-                                 " --dns localhost --ip 127.0.0.1 --out '", prefix, "' > /dev/null");
+                                 " --dns localhost --ip ", ips, " --out '", prefix, "' > /dev/null");
   REQUIRE(std::system(cmd.c_str()) == 0);
   return prefix;
 }

@@ -63,9 +63,10 @@ class TestDatabase {
 class Pki {
  public:
   explicit Pki(const std::string& dir);
-  // Issues spiffe://gantry/ROLE[/NAME] with DNS localhost and IP 127.0.0.1; returns the prefix
-  // (PREFIX.crt / PREFIX.key; by default DIR/ROLE[-NAME]).
-  std::string Issue(const std::string& role, const std::string& name = "", std::string prefix = "");
+  // Issues spiffe://gantry/ROLE[/NAME] with DNS localhost and IP 127.0.0.1 (and `more_ips`);
+  // returns the prefix (PREFIX.crt / PREFIX.key; by default DIR/ROLE[-NAME]).
+  std::string Issue(const std::string& role, const std::string& name = "", std::string prefix = "",
+                    const std::vector<std::string>& more_ips = {});
   const std::string& dir() const { return dir_; }
   std::string ca() const { return dir_ + "/ca.crt"; }
 
