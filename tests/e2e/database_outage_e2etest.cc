@@ -82,7 +82,8 @@ TEST_CASE("the API server rides out a PostgreSQL that is down, then up, then dow
 
 namespace gantry::testing {
 
-TEST_CASE("PostgreSQL restarted under load: UNAVAILABLE meanwhile, nothing lost or duplicated", "[e2e][pg-outage]") {
+TEST_CASE("PostgreSQL stopped, then SIGKILLed, under load: UNAVAILABLE meanwhile, nothing lost or duplicated",
+          "[e2e][pg-outage]") {
   LocalFleet fleet;
   TempDir pg_dir;
   int port = FreePort();
@@ -143,6 +144,14 @@ TEST_CASE("PostgreSQL restarted under load: UNAVAILABLE meanwhile, nothing lost 
   RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
   std::this_thread::sleep_for(std::chrono::seconds(2));
   RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
+  // Then killed outright: SIGKILL to the postmaster, no shutdown at all, crash recovery when it
+  // starts again (once its orphaned backends, which notice within a second, are gone).
+  REQUIRE(WaitFor([&] { std::lock_guard<std::mutex> lock(mu); return acked.size() >= 20; }, absl::Seconds(60)));
+  RunCommand(absl::StrCat("kill -KILL $(head -1 ", pg_dir.Sub("pg/data/postmaster.pid"), ")"));
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  REQUIRE(WaitFor([&] {
+    return std::system(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port, " >/dev/null 2>&1").c_str()) == 0;
+  }, absl::Seconds(20)));
   for (auto& t : clients) t.join();
 
   INFO(unexpected << fleet.api().Log());
