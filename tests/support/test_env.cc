@@ -118,6 +118,11 @@ Process::Process(std::vector<std::string> argv, std::map<std::string, std::strin
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
   if (env.count("PATH") == 0) env_strings.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
+  // Under tools/test.sh with GANTRY_SANITIZE=1, the sanitizers' settings reach every process.
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && env.count(name) == 0) env_strings.push_back(absl::StrCat(name, "=", value));
+  }
   std::vector<char*> c_argv, c_env;
   for (auto& a : argv) c_argv.push_back(a.data());
   c_argv.push_back(nullptr);

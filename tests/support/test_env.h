@@ -74,8 +74,9 @@ class Pki {
   std::string dir_;
 };
 
-// A child process with exactly the given environment, output to a log file. SIGKILLed when
-// destroyed unless it already exited; it also dies with the test process (PR_SET_PDEATHSIG).
+// A child process with exactly the given environment (and the sanitizers' settings, when the
+// test has them), output to a log file. SIGKILLed when destroyed unless it already exited; it
+// also dies with the test process (PR_SET_PDEATHSIG).
 class Process {
  public:
   Process(std::vector<std::string> argv, std::map<std::string, std::string> env,
