@@ -4,8 +4,9 @@
 # failure. Extra arguments go to ctest (e.g. tools/test.sh -R e2e).
 #
 # GANTRY_SANITIZE=1 builds with ASan and UBSan (in build-asan/) and runs the same suite: any
-# report from any Gantry process fails the test it happened in. The fuzz harnesses are left
-# out there: they are always built with sanitizers (tools/fuzz.sh).
+# report from any Gantry process fails the test it happened in. Left out there: the fuzz
+# harnesses (always built with sanitizers, tools/fuzz.sh) and the deployment checks (which
+# compare the binaries' libraries with the release image's).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SANITIZE="${GANTRY_SANITIZE:-0}"
@@ -27,7 +28,7 @@ if [ "$SANITIZE" = 1 ]; then
   export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=0}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
   export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tools/lsan.supp:print_suppressions=0}"
-  extra=(-E '^fuzz: ')
+  extra=(-E '^(fuzz|deploy): ')
 fi
 
 set +e

