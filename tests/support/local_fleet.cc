@@ -96,11 +96,9 @@ std::unique_ptr<Process> LocalFleet::LaunchController(const std::string& name, c
       {"GRPC_DNS_RESOLVER", "native"}};
   for (const auto& [k, v] : controller_env) env[k] = v;
   std::vector<std::string> argv = network.exec_prefix;
-  for (std::string arg : {BinaryPath("gantry-controller"), std::string("--name"), name, std::string("--listen"),
-                          absl::StrCat(network.controller_ip, ":", port), std::string("--port-file"), port_file,
-                          std::string("--api-url"), ApiAddresses(network.api_ip)}) {
-    argv.push_back(arg);
-  }
+  argv.insert(argv.end(), {BinaryPath("gantry-controller"), "--name", name, "--listen",
+                           absl::StrCat(network.controller_ip, ":", port), "--port-file", port_file, "--api-url",
+                           ApiAddresses(network.api_ip)});
   return std::make_unique<Process>(argv, env, dir_.Sub(name + ".log"));
 }
 
@@ -133,10 +131,8 @@ void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, s
   std::string prefix = pki_->Issue("worker", name);
   std::string session_dir = dir_.Sub("sessions-" + name);
   std::vector<std::string> argv = node_network.exec_prefix;
-  for (std::string arg : {BinaryPath("gantry-worker"), std::string("--name"), name, std::string("--simulated-gpus"),
-                          gpus, std::string("--session-dir"), session_dir}) {
-    argv.push_back(arg);
-  }
+  argv.insert(argv.end(), {BinaryPath("gantry-worker"), "--name", name, "--simulated-gpus", gpus, "--session-dir",
+                           session_dir});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   std::map<std::string, std::string> env{{"CONTROLLER_URL", controller_address(controller)},
                                          {"GANTRY_TLS_CA", pki_->ca()},
