@@ -23,8 +23,13 @@ command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is missing (tools/inst
 launcher=()
 command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
-CXX=clang++ cmake -S "$ROOT/tests/fuzz" -B "$BUILD" "${launcher[@]}" >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target "${FUZZERS[@]}" -- --no-print-directory >/dev/null
+mkdir -p "$BUILD"
+if ! { CXX=clang++ cmake -S "$ROOT/tests/fuzz" -B "$BUILD" "${launcher[@]}" &&
+       cmake --build "$BUILD" -j"$(nproc)" --target "${FUZZERS[@]}" -- --no-print-directory; } >"$BUILD/build.log" 2>&1; then
+  echo "fuzz.sh: building the harnesses failed:" >&2
+  tail -40 "$BUILD/build.log" >&2
+  exit 2
+fi
 
 failed=0
 for name in "${FUZZERS[@]}"; do
