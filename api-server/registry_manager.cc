@@ -70,9 +70,15 @@ absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const v1::Heart
   response.set_cordoned(cordoned);
   // The full reconciliation: a process whose session PostgreSQL has given up on (or never
   // knew) is stopped, however the events about it were lost.
-  ASSIGN_OR_RETURN(auto unwanted, sessions_->Unwanted(request.controller_id(),
-                                                      {request.session_ids().begin(), request.session_ids().end()}));
-  for (auto& id : unwanted) {
+  // The heartbeat itself is stored by now: a failed lookup skips this round, not the heartbeat.
+  auto unwanted = sessions_->Unwanted(request.controller_id(),
+                                      {request.session_ids().begin(), request.session_ids().end()});
+  if (!unwanted.ok()) {
+    spdlog::warn("reconciling controller {}'s sessions skipped this heartbeat: {}", request.controller_id(),
+                 unwanted.status().ToString());
+    return response;
+  }
+  for (auto& id : *unwanted) {
     spdlog::warn("controller {} holds session {}, which PostgreSQL does not want there: stopping it",
                  request.controller_id(), id.substr(0, 64));
     response.add_sessions_to_stop(std::move(id));

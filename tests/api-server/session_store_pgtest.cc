@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <pqxx/connection>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -238,6 +239,37 @@ TEST_CASE("concurrent reservations never exceed a controller's GPUs", "[pg][rese
   CHECK(exhausted == 19);
   CHECK(other == 0);
   CHECK(f.db.Scalar("SELECT sum(gpu_count) FROM sessions") == "5");
+}
+
+}  // namespace gantry::api
+
+namespace gantry::api {
+
+TEST_CASE("reconciliation: of the sessions a controller holds, those PostgreSQL does not want there", "[pg][sessions]") {
+  Fixture f;
+  auto controller = [&](const std::string& name) {
+    return f.db.Scalar("INSERT INTO controllers (name, type, endpoint, gpus_total) VALUES ('" + name +
+                       "', 'gpu', 'x:1', 4) RETURNING id");
+  };
+  const std::string c1 = controller("c1"), c2 = controller("c2");
+  Reservation on_c1{c1, "test"}, on_c2{c2, "test"};
+  auto live = f.store.Create("user/alice", "", "", GpuSpec(1), &on_c1);
+  auto ended = f.store.Create("user/alice", "", "", GpuSpec(1), &on_c1);
+  auto elsewhere = f.store.Create("user/alice", "", "", GpuSpec(1), &on_c2);
+  REQUIRE(live.ok());
+  REQUIRE(ended.ok());
+  REQUIRE(elsewhere.ok());
+  REQUIRE(f.store.Transition(ended->id(), To(v1::SESSION_PHASE_FAILED, "gone")).ok());
+  const std::string unknown = "00000000-0000-0000-0000-00000000abcd", garbage = "not-a-uuid";
+
+  auto unwanted = f.store.Unwanted(c1, {live->id(), ended->id(), elsewhere->id(), unknown, garbage});
+  REQUIRE(unwanted.ok());
+  std::sort(unwanted->begin(), unwanted->end());
+  std::vector<std::string> expected = {ended->id(), elsewhere->id(), unknown, garbage};
+  std::sort(expected.begin(), expected.end());
+  CHECK(*unwanted == expected);
+  CHECK(f.store.Unwanted(c2, {elsewhere->id()})->empty());
+  CHECK(f.store.Unwanted(c1, {})->empty());
 }
 
 }  // namespace gantry::api
