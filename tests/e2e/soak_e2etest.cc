@@ -17,6 +17,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"
 #include "tests/support/invariants.h"
 #include "tests/support/local_fleet.h"
@@ -189,7 +190,7 @@ TEST_CASE("soak: churn leaves memory, threads and file descriptors flat in every
                  static_cast<long long>(after[i].threads), static_cast<long long>(peak[i].threads),
                  static_cast<long long>(warm[i].fds), static_cast<long long>(after[i].fds), static_cast<long long>(peak[i].fds));
   }
-  INFO("first errors: " << first_errors[0] << " | " << first_errors[1] << " | " << first_errors[2] << " | " << first_errors[3]);
+  INFO("first error of each client: " << absl::StrJoin(first_errors, " | "));
   CHECK(errors == 0);
   CHECK(rounds - warm_rounds >= 10);
   for (size_t i = 0; i < procs.size(); ++i) {
