@@ -98,9 +98,8 @@ void HealthChecker::CheckAll() {
     spdlog::warn("health checks skipped: {}", listed.ToString());
     return;
   }
-  const absl::Duration timeout = std::min(config_.interval, absl::Seconds(2));
   for (const Target& t : targets) {
-    auto health = client_->HealthCheck(t.endpoint, timeout);
+    auto health = client_->HealthCheck(t.endpoint, config_.timeout);
     if (health.ok()) {
       const auto& cap = health->capacity();
       (void)pool_->Run([&](pqxx::connection& c) {

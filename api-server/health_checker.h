@@ -33,6 +33,10 @@ namespace gantry::api {
 struct HealthCheckConfig {
   std::string dsn;  // For the leader's own connection, which holds the lock.
   absl::Duration interval = absl::Seconds(5);
+  // How long one check may take. Slow is not dead: a controller busy placing many sessions on
+  // a loaded node can take a few hundred milliseconds to answer, and must not be taken out of
+  // placement for it.
+  absl::Duration timeout = absl::Seconds(2);
   int unhealthy_after = 3;
   int offline_after = 6;
   // A controller that deregistered (shut down) and has not registered again within this long

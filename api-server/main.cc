@@ -50,6 +50,7 @@ struct ApiConfig {
   absl::Duration controller_heartbeat_interval = absl::Seconds(5);
   absl::Duration controller_call_timeout = absl::Seconds(30);
   absl::Duration health_check_interval = absl::Seconds(5);
+  absl::Duration health_check_timeout = absl::Seconds(2);
   int64_t unhealthy_after = 3;
   int64_t offline_after = 6;
   absl::Duration deregistered_grace = absl::Minutes(2);
@@ -107,6 +108,19 @@ absl::Status CheckAbuseLimits(const ApiConfig& cfg) {
   return absl::OkStatus();
 }
 
+absl::Status CheckHealthChecks(const ApiConfig& cfg) {
+  if (cfg.health_check_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--health-check-interval: more than 0");
+  }
+  if (cfg.health_check_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--health-check-timeout: more than 0");
+  }
+  if (cfg.unhealthy_after < 1 || cfg.offline_after < cfg.unhealthy_after) {
+    return absl::InvalidArgumentError("--unhealthy-after: at least 1, and --offline-after at least as many");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,6 +149,8 @@ int main(int argc, char** argv) {
                     "deadline for each call to a controller");
   flags.AddDuration("health-check-interval", &cfg.health_check_interval,
                     "how often the leading replica calls HealthCheck on every controller");
+  flags.AddDuration("health-check-timeout", &cfg.health_check_timeout,
+                    "how long one controller may take to answer a health check before it counts as missed");
   flags.AddInt("unhealthy-after", &cfg.unhealthy_after,
                "missed health checks in a row that make a controller unhealthy (unselectable)");
   flags.AddDuration("deregistered-grace", &cfg.deregistered_grace,
@@ -184,6 +200,7 @@ int main(int argc, char** argv) {
   }
   if (absl::Status s = CheckNodeSigner(cfg); !s.ok()) return Fail(s);
   if (absl::Status s = CheckAbuseLimits(cfg); !s.ok()) return Fail(s);
+  if (absl::Status s = CheckHealthChecks(cfg); !s.ok()) return Fail(s);
 
 
   auto server_creds = gantry::MakeServerCredentials(cfg.tls,
@@ -232,7 +249,7 @@ int main(int argc, char** argv) {
   RegisterApiMetrics(&admin_store, &pool);
   auto metrics = cfg.metrics.Start(cfg.tls, [&db_monitor] { return db_monitor.CheckReady(); });
   if (!metrics.ok()) return Fail(metrics.status());
-  HealthChecker health_checker({cfg.database_url, cfg.health_check_interval,
+  HealthChecker health_checker({cfg.database_url, cfg.health_check_interval, cfg.health_check_timeout,
                                 static_cast<int>(cfg.unhealthy_after), static_cast<int>(cfg.offline_after),
                                 cfg.deregistered_grace, 3 * cfg.controller_call_timeout,
                                 [&db_monitor] { return db_monitor.CheckReady().ok(); }},

@@ -58,6 +58,28 @@ TEST_CASE("gantry-api reads its options from a --config-file YAML file", "[e2e]"
   CHECK(typo.Log().find("unknown option \"migrate-onyl\"") != std::string::npos);
 }
 
+TEST_CASE("gantry-api refuses health-check settings that could never pass, naming the flag", "[e2e]") {
+  TempDir dir;
+  TestDatabase db;
+  struct Case {
+    std::vector<std::string> flags;
+    std::string named;
+  };
+  for (const Case& c : {Case{{"--health-check-timeout", "0s"}, "--health-check-timeout: more than 0"},
+                        Case{{"--health-check-interval", "0s"}, "--health-check-interval: more than 0"},
+                        Case{{"--unhealthy-after", "4", "--offline-after", "3"}, "--offline-after at least"}}) {
+    std::vector<std::string> argv{BinaryPath("gantry-api"), "--listen", "127.0.0.1:0"};
+    argv.insert(argv.end(), c.flags.begin(), c.flags.end());
+    Process api(argv, {{"GANTRY_DATABASE_URL", db.dsn()}, {"GANTRY_JOIN_TOKEN", kJoinToken}},
+                dir.Sub("api.log"));
+    int status = api.Wait(absl::Seconds(20));
+    INFO(api.Log());
+    REQUIRE(status != -1);
+    CHECK(WEXITSTATUS(status) == 2);
+    CHECK(api.Log().find(c.named) != std::string::npos);
+  }
+}
+
 TEST_CASE("a controller started before the API server registers once it is up", "[e2e]") {
   LocalFleet fleet;
   // Start the API on a port, stop it, then start the controller against that dead address.

@@ -39,6 +39,10 @@ std::unique_ptr<Process> LocalFleet::LaunchApi(const std::string& name, const st
           {"GANTRY_BOOTSTRAP_ADMIN_KEY", kAdminKey},
           {"GANTRY_CONTROLLER_HEARTBEAT_INTERVAL", "1s"},
           {"GANTRY_HEALTH_CHECK_INTERVAL", "300ms"},
+          // Not 300 ms too: on a loaded 2-core CI runner a controller placing 50 sessions at
+          // once took longer than that to answer three checks in a row, and was (rightly, by
+          // that setting) taken out of placement mid-test.
+          {"GANTRY_HEALTH_CHECK_TIMEOUT", "1s"},
           {"GANTRY_SHUTDOWN_GRACE", "2s"},
           {"GRPC_DNS_RESOLVER", "native"}};
   for (const auto& [k, v] : api_env) env[k] = v;
