@@ -21,8 +21,8 @@ struct Target {
 }  // namespace
 
 HealthChecker::HealthChecker(HealthCheckConfig config, PgPool* pool, SessionStore* sessions,
-                             ControllerClient* client)
-    : config_(std::move(config)), pool_(pool), sessions_(sessions), client_(client) {}
+                             ControllerClient* client, PlacementResumer* resumer)
+    : config_(std::move(config)), pool_(pool), sessions_(sessions), client_(client), resumer_(resumer) {}
 
 HealthChecker::~HealthChecker() { Stop(); }
 
@@ -126,32 +126,58 @@ void HealthChecker::CheckAll() {
     spdlog::warn("controller {} ({}) is now {}: {}", t.name, t.id, after, health.status().ToString());
   }
   FailSessionsOfLostControllers();
-  FailAbandonedPlacements();
+  RecoverAbandonedPlacements();
 }
 
-void HealthChecker::FailAbandonedPlacements() {
-  std::vector<std::pair<std::string, std::string>> stuck;  // session id, controller endpoint
+void HealthChecker::RecoverAbandonedPlacements() {
+  struct Stuck {
+    std::string id, endpoint;
+    bool past_timeout;
+  };
+  std::vector<Stuck> stuck;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     for (const auto& row : tx.exec_params(std::string(sql::kSelectStuckPlacements),
+                                          absl::ToDoubleSeconds(config_.placement_resume_after),
                                           absl::ToDoubleSeconds(config_.placement_timeout))) {
-      stuck.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
+      stuck.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<bool>()});
     }
     return absl::OkStatus();
   });
   if (!s.ok()) return;
-  for (const auto& [id, endpoint] : stuck) {
-    PhaseChange failed;
-    failed.phase = v1::SESSION_PHASE_FAILED;
-    failed.message = absl::StrCat("placement abandoned: no answer from its controller within ",
-                                  absl::FormatDuration(config_.placement_timeout),
-                                  " (the API server placing it stopped)");
-    failed.only_from = v1::SESSION_PHASE_SCHEDULED;  // One that moved on meanwhile stays as it is.
-    if (!sessions_->Transition(id, failed).ok()) continue;
+  // Each resumption is a controller call: a few per tick, so health checks are not held up.
+  constexpr int kMaxResumptionsPerTick = 20;
+  int resumed = 0, attempts = 0, failed = 0;
+  for (const Stuck& st : stuck) {
+    std::string why = st.endpoint.empty() ? "its controller is not healthy" : "no answer from its controller in time";
+    if (!st.endpoint.empty() && attempts < kMaxResumptionsPerTick) {
+      ++attempts;
+      auto session = sessions_->Get(st.id);
+      if (!session.ok()) continue;
+      auto placed = resumer_->Resume(*session);
+      if (placed.ok()) {
+        ++resumed;
+        continue;
+      }
+      const auto code = placed.status().code();
+      if (code == absl::StatusCode::kFailedPrecondition) continue;  // Moved on meanwhile.
+      const bool for_now = code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
+      why = absl::StrCat("its controller ", for_now ? "could not take it: " : "refused it: ", placed.status().message());
+      if (for_now && !st.past_timeout) continue;  // Asked again next tick, until the timeout.
+    } else if (!st.past_timeout) {
+      continue;
+    }
+    PhaseChange change;
+    change.phase = v1::SESSION_PHASE_FAILED;
+    change.message = absl::StrCat("placement abandoned by the API server placing it, and not resumed: ", why);
+    change.only_from = v1::SESSION_PHASE_SCHEDULED;  // One that moved on meanwhile stays as it is.
+    if (!sessions_->Transition(st.id, change).ok()) continue;
+    ++failed;
     // Best effort: had the controller started it, nothing else would ever stop it.
-    if (!endpoint.empty()) (void)client_->DeleteSession(endpoint, id);
+    if (!st.endpoint.empty()) (void)client_->DeleteSession(st.endpoint, st.id);
   }
-  if (!stuck.empty()) spdlog::warn("{} abandoned placement(s) marked FAILED", stuck.size());
+  if (resumed > 0) spdlog::info("{} abandoned placement(s) resumed", resumed);
+  if (failed > 0) spdlog::warn("{} abandoned placement(s) marked FAILED", failed);
 }
 
 // Separate from marking the controller offline, and repeated every tick, so sessions are

@@ -17,6 +17,7 @@
 
 #include "absl/time/time.h"
 #include "api-server/controller_client.h"
+#include "api-server/placement_resumer.h"
 #include "api-server/session_store.h"
 
 namespace pqxx {
@@ -42,8 +43,10 @@ struct HealthCheckConfig {
   // A controller that deregistered (shut down) and has not registered again within this long
   // is lost: its sessions become FAILED. Shorter than a restart would be a false alarm.
   absl::Duration deregistered_grace = absl::Minutes(2);
-  // A session SCHEDULED for longer than this was abandoned by the replica placing it (longer
-  // than any controller call may take).
+  // A session SCHEDULED for longer than this was abandoned by the replica placing it (as long
+  // as a controller call may take): it is resumed (see PlacementResumer).
+  absl::Duration placement_resume_after = absl::Seconds(30);
+  // One its controller cannot be reached about for this long is FAILED, releasing its GPUs.
   absl::Duration placement_timeout = absl::Seconds(90);
   // Whether the schema is migrated and the database reachable; checks wait until it is.
   std::function<bool()> database_ready = [] { return true; };
@@ -52,7 +55,7 @@ struct HealthCheckConfig {
 class HealthChecker {
  public:
   HealthChecker(HealthCheckConfig config, PgPool* pool, SessionStore* sessions,
-                ControllerClient* client);
+                ControllerClient* client, PlacementResumer* resumer);
   ~HealthChecker();
 
   void Start();
@@ -64,12 +67,13 @@ class HealthChecker {
   bool TryLead();
   void CheckAll();
   void FailSessionsOfLostControllers();
-  void FailAbandonedPlacements();
+  void RecoverAbandonedPlacements();
 
   HealthCheckConfig config_;
   PgPool* pool_;
   SessionStore* sessions_;
   ControllerClient* client_;
+  PlacementResumer* resumer_;
   std::unique_ptr<pqxx::basic_connection_base<pqxx::connect_direct>> lock_conn_;  // Loop thread only.
   mutable std::mutex mu_;
   std::condition_variable cv_;

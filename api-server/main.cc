@@ -249,11 +249,20 @@ int main(int argc, char** argv) {
   RegisterApiMetrics(&admin_store, &pool);
   auto metrics = cfg.metrics.Start(cfg.tls, [&db_monitor] { return db_monitor.CheckReady(); });
   if (!metrics.ok()) return Fail(metrics.status());
-  HealthChecker health_checker({cfg.database_url, cfg.health_check_interval, cfg.health_check_timeout,
-                                static_cast<int>(cfg.unhealthy_after), static_cast<int>(cfg.offline_after),
-                                cfg.deregistered_grace, 3 * cfg.controller_call_timeout,
-                                [&db_monitor] { return db_monitor.CheckReady().ok(); }},
-                               &pool, &session_store, &controller_client);
+  HealthCheckConfig health;
+  health.dsn = cfg.database_url;
+  health.interval = cfg.health_check_interval;
+  health.timeout = cfg.health_check_timeout;
+  health.unhealthy_after = static_cast<int>(cfg.unhealthy_after);
+  health.offline_after = static_cast<int>(cfg.offline_after);
+  health.deregistered_grace = cfg.deregistered_grace;
+  // The replica placing a session has its controller's answer, or has died, after one call.
+  health.placement_resume_after = cfg.controller_call_timeout;
+  health.placement_timeout = 3 * cfg.controller_call_timeout;
+  health.database_ready = [&db_monitor] { return db_monitor.CheckReady().ok(); };
+  // Short patience: this runs on the health check thread, and the sweep comes round again.
+  PlacementResumer leader_resumer(&session_store, &controller_store, &controller_client, absl::Seconds(2));
+  HealthChecker health_checker(std::move(health), &pool, &session_store, &controller_client, &leader_resumer);
   health_checker.Start();
   watch_hub.Start();
   spdlog::info("serving on port {}", server->port);

@@ -22,19 +22,6 @@ absl::Status NotFound(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("session ", id, " not found"));
 }
 
-PhaseChange FromControllerResponse(const v1::ControllerSessionResponse& r,
-                                   const std::string& controller_id) {
-  PhaseChange change;
-  change.phase = r.phase();
-  change.message = r.message();
-  change.controller_id = controller_id;
-  change.worker_id = r.worker_id();
-  change.node_id = r.node_id();
-  change.gpu_uuids = std::vector<std::string>(r.gpu_uuids().begin(), r.gpu_uuids().end());
-  change.url = r.url();
-  return change;
-}
-
 }  // namespace
 
 absl::Status SessionManager::NoCapacityError(const v1::CreateSessionRequest& request) {
@@ -91,7 +78,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
   RETURN_IF_ERROR(ValidateCreateSessionRequest(request));
   if (!request.request_id().empty()) {
     ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
-    if (existing) return sessions_->Get(*existing);
+    if (existing) return Retried(*existing);
   }
 
   // How long placing takes (candidates, reservation, the controller's answer), by outcome.
@@ -120,7 +107,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
     if (created.status().code() == absl::StatusCode::kAlreadyExists) {
       // A concurrent retry with the same request_id won the insert: return its session.
       ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
-      if (existing) return sessions_->Get(*existing);
+      if (existing) return Retried(*existing);
     }
     if (created.status().code() == absl::StatusCode::kResourceExhausted) {
       refusals.push_back(absl::StrCat(target.name, ": ", created.status().message()));
@@ -139,20 +126,9 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
     *call.mutable_spec() = session.spec();
     auto response = client_->CreateSession(target.endpoint, call);
     if (response.ok()) {
-      // The controller reports this outcome only through this reply: storing it must not give
-      // up at the first PostgreSQL hiccup, or the session would stay SCHEDULED while it runs.
-      auto placed = sessions_->Transition(session.id(), FromControllerResponse(*response, target.id));
-      for (absl::Time give_up = absl::Now() + placement_store_patience_;
-           placed.status().code() == absl::StatusCode::kUnavailable && absl::Now() < give_up;) {
-        absl::SleepFor(absl::Milliseconds(200));
-        placed = sessions_->Transition(session.id(), FromControllerResponse(*response, target.id));
-      }
+      auto placed = StoreControllerAnswer(sessions_, session.id(), target.id, *response, placement_store_patience_);
       placing.labels()[0].second = "placed";
       if (placed.ok()) NoteWorker(placed->worker_id());
-      // The controller's pushed events can overtake this reply; then the stored state is newer.
-      if (placed.status().code() == absl::StatusCode::kFailedPrecondition) {
-        return sessions_->Get(session.id());
-      }
       return placed;
     }
     const absl::Status& refused = response.status();
@@ -177,6 +153,16 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
   // Every candidate unreachable is an outage to retry, not a full fleet.
   absl::StatusCode code = all_unavailable ? absl::StatusCode::kUnavailable : none.code();
   return absl::Status(code, absl::StrCat(none.message(), " (tried ", absl::StrJoin(refusals, "; "), ")"));
+}
+
+absl::StatusOr<v1::Session> SessionManager::Retried(const std::string& id) {
+  ASSIGN_OR_RETURN(v1::Session session, sessions_->Get(id));
+  if (session.phase() != v1::SESSION_PHASE_SCHEDULED) return session;
+  // The first attempt may have died with its replica before the controller was asked or its
+  // answer stored: this retry finishes it. Any refusal is left to the first attempt (still
+  // alive, it is deciding) or to the health check leader's sweep, so nothing is written here.
+  auto resumed = resumer_.Resume(session);
+  return resumed.ok() ? resumed : session;
 }
 
 absl::StatusOr<v1::Session> SessionManager::Get(const Caller& caller, const std::string& id) {
@@ -248,7 +234,7 @@ absl::StatusOr<v1::Session> SessionManager::SetHibernated(const Caller& caller,
   }
   ASSIGN_OR_RETURN(ControllerTarget target_controller, controllers_->Get(session.controller_id()));
   ASSIGN_OR_RETURN(auto response, client_->SetHibernated(target_controller.endpoint, id, hibernate));
-  auto updated = sessions_->Transition(id, FromControllerResponse(response, session.controller_id()));
+  auto updated = sessions_->Transition(id, FromControllerAnswer(response, session.controller_id()));
   if (updated.status().code() == absl::StatusCode::kFailedPrecondition) return sessions_->Get(id);
   return updated;
 }

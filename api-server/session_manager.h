@@ -10,6 +10,7 @@
 #include "api-server/authenticator.h"
 #include "api-server/controller_client.h"
 #include "api-server/controller_store.h"
+#include "api-server/placement_resumer.h"
 #include "api-server/session_store.h"
 #include "api-server/template_store.h"
 
@@ -23,7 +24,8 @@ class SessionManager {
         controllers_(controllers),
         client_(client),
         templates_(templates),
-        max_attempts_(max_placement_attempts) {}
+        max_attempts_(max_placement_attempts),
+        resumer_(sessions, controllers, client, placement_store_patience_) {}
 
   absl::StatusOr<v1::Session> Create(const Caller& caller, const v1::CreateSessionRequest& request);
   absl::StatusOr<v1::Session> Get(const Caller& caller, const std::string& id);
@@ -40,10 +42,9 @@ class SessionManager {
                           const std::function<bool()>& cancelled);
 
  private:
-  // Places a stored PENDING session; on return it is STARTING/RUNNING, or FAILED with the
-  // reason (the returned error says why to the client).
-  absl::StatusOr<v1::Session> Place(const v1::Session& session,
-                                    const v1::CreateSessionRequest& request);
+  // The session a retried create (same request_id) finds, its placement finished if the first
+  // attempt left it SCHEDULED.
+  absl::StatusOr<v1::Session> Retried(const std::string& id);
   absl::Status NoCapacityError(const v1::CreateSessionRequest& request);
 
   SessionStore* sessions_;
@@ -55,6 +56,7 @@ class SessionManager {
   // unreachable, before the client gets UNAVAILABLE (a retry with its request_id then finds the
   // session; the abandoned-placement sweep is the last resort).
   absl::Duration placement_store_patience_ = absl::Seconds(20);
+  PlacementResumer resumer_;
 };
 
 }  // namespace gantry::api

@@ -161,9 +161,10 @@ void Fleet::FailSession(const std::string& session_id, const std::string& messag
   s->second.phase = v1::SESSION_PHASE_FAILED;
   s->second.message = message;
   Release(session_id);
-  if (s->second.waiter) return;  // The waiting call reports it.
+  // Reported even while a call waits for it: that call's answer dies with its caller (an API
+  // server replica SIGKILLed mid-call), and the API server ignores the repeat otherwise.
   events->push_back(MakeEvent(session_id, s->second));
-  sessions_.erase(s);
+  if (!s->second.waiter) sessions_.erase(s);  // Else the waiting call erases it.
 }
 
 std::vector<v1::SessionEvent> Fleet::FailSessionsOf(WorkerState& worker, const std::string& why) {
@@ -296,10 +297,9 @@ absl::Status Fleet::OnWorkerEvent(const std::string& worker_name,
       default:
         return absl::InvalidArgumentError("session_event.kind: unspecified");
     }
-    if (!s.waiter) {
-      report = MakeEvent(event.session_id(), s);
-      if (IsTerminal(s.phase)) sessions_.erase(it);
-    }
+    // Reported even while a call waits for it (see FailSession).
+    report = MakeEvent(event.session_id(), s);
+    if (!s.waiter && IsTerminal(s.phase)) sessions_.erase(it);
   }
   changed_.notify_all();
   if (report) sink_(*report);

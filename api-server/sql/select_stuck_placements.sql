@@ -1,8 +1,12 @@
--- Sessions still SCHEDULED long after their placement began: the replica placing them died
--- before it stored the controller's answer. They hold a reservation; they are failed so that it
--- is released, and their controller is asked to stop them in case it did start them.
--- $1 seconds after which a placement is abandoned
-SELECT s.id::text, CASE WHEN c.status = 'healthy' THEN c.endpoint ELSE '' END  -- Never wait on a lost one.
+-- Sessions still SCHEDULED after their placement should have ended: the replica placing them
+-- died before it asked the controller or stored its answer. Past $1 seconds they are resumed
+-- (asked of their controller again, idempotent there); past $2 seconds, or once their
+-- controller refuses them, they are failed so that their reservation is released.
+-- Returns the id, the controller's endpoint ('' unless healthy: never wait on a lost one), and
+-- whether it is past $2.
+SELECT s.id::text, CASE WHEN c.status = 'healthy' THEN c.endpoint ELSE '' END,
+       s.updated_at < now() - make_interval(secs => $2)
 FROM sessions s LEFT JOIN controllers c ON c.id = s.controller_id
 WHERE s.phase = 'SCHEDULED' AND s.updated_at < now() - make_interval(secs => $1)
+ORDER BY s.updated_at
 LIMIT 1000

@@ -96,30 +96,95 @@ TEST_CASE("a controller that shuts down and does not come back loses its session
 
 namespace gantry::testing {
 
-TEST_CASE("a placement abandoned by a replica that died releases its reservation", "[e2e][health]") {
-  LocalFleet fleet;
-  fleet.api_env["GANTRY_CONTROLLER_CALL_TIMEOUT"] = "1s";  // Abandoned after three times that.
-  fleet.StartSingleNode("1");
-  // What a replica SIGKILLed between reserving and hearing back from the controller leaves: a
-  // SCHEDULED session holding a GPU. Next to it, a RUNNING one that must be left alone.
+// What a replica SIGKILLed between reserving and hearing back from the controller leaves: a
+// SCHEDULED session holding a GPU, `age` old, placed on `controller`.
+std::string InsertScheduled(LocalFleet& fleet, const std::string& spec_json, const std::string& age,
+                            const std::string& request_id = "") {
   std::string controller = fleet.db().Scalar("SELECT id FROM controllers WHERE name = 'node1'");
-  auto insert = [&](const std::string& phase) {
-    return fleet.db().Scalar(
-        "INSERT INTO sessions (owner, spec, gpu_count, phase, controller_id, updated_at) "
-        "VALUES ('user/alice', '{}', 1, '" + phase + "', '" + controller + "', now() - interval '1 hour') "
-        "RETURNING id");
-  };
-  std::string stuck = insert("SCHEDULED");
-  std::string running = insert("RUNNING");
-  auto phase = [&](const std::string& id) {
-    return fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + id + "'");
-  };
-  bool failed = WaitFor([&] { return phase(stuck) == "FAILED"; }, absl::Seconds(5));
+  return fleet.db().Scalar(
+      "INSERT INTO sessions (owner, request_id, spec, gpu_count, phase, controller_id, updated_at) "
+      "VALUES ('admin/ops', NULLIF('" + request_id + "', ''), '" + spec_json + "', 1, 'SCHEDULED', '" + controller +
+      "', now() - interval '" + age + "') RETURNING id");
+}
+
+std::string Phase(LocalFleet& fleet, const std::string& id) {
+  return fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + id + "'");
+}
+
+TEST_CASE("placements a dead replica abandoned are resumed on their controller, or FAILED if it refuses",
+          "[e2e][health]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_CONTROLLER_CALL_TIMEOUT"] = "1s";  // Resumed after that, given up after 3x.
+  fleet.StartSingleNode("2");
+  std::string resumable = InsertScheduled(fleet, R"({"command": ["sleep", "3600.8181"], "resources": {"gpus": {"count": 1}}})", "1 hour");
+  // Its controller refuses an empty command: nothing to resume.
+  std::string refused = InsertScheduled(fleet, "{}", "1 hour");
+  std::string controller = fleet.db().Scalar("SELECT id FROM controllers WHERE name = 'node1'");
+  std::string running = fleet.db().Scalar(
+      "INSERT INTO sessions (owner, spec, gpu_count, phase, controller_id) VALUES ('user/alice', '{}', 0, 'RUNNING', '" +
+      controller + "') RETURNING id");
+
+  bool settled = WaitFor([&] { return Phase(fleet, resumable) == "RUNNING" && Phase(fleet, refused) == "FAILED"; },
+                         absl::Seconds(10));
+  INFO(fleet.api().Log());
+  REQUIRE(settled);
+  // Resumed once: one process, on the GPU it holds.
+  CHECK(PidsWithCmdline("sleep 3600.8181").size() == 1);
+  CHECK(fleet.db().Scalar("SELECT jsonb_array_length(gpu_uuids) FROM sessions WHERE id = '" + resumable + "'") == "1");
+  const std::string why = fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + refused + "'");
+  INFO(why);
+  CHECK(why.find("placement abandoned by the API server placing it, and not resumed: its controller refused it") !=
+        std::string::npos);
+  CHECK(why.find("spec.command: empty") != std::string::npos);
+  CHECK(Phase(fleet, running) == "RUNNING");
+  // The refused one's reservation is released: one GPU is still free for a new session.
+  CHECK(fleet.db().Scalar("SELECT sum(gpu_count) FROM sessions WHERE phase NOT IN ('TERMINATED', 'FAILED')") == "1");
+  v1::Session next;
+  CHECK(fleet.CreateAsAdmin(SleepSpec("3600.8282"), &next).ok());
+}
+
+TEST_CASE("a placement whose controller stays unreachable is FAILED after three call timeouts", "[e2e][health]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_CONTROLLER_CALL_TIMEOUT"] = "1s";
+  fleet.api_env["GANTRY_OFFLINE_AFTER"] = "100";  // Unhealthy, not offline (which fails sessions too).
+  fleet.StartSingleNode("1");
+  fleet.controller().Signal(SIGSTOP);
+  REQUIRE(WaitFor([&] { return fleet.db().Scalar("SELECT status FROM controllers") == "unhealthy"; },
+                  absl::Seconds(15)));
+  std::string stuck = InsertScheduled(fleet, R"({"command": ["sleep", "3600.8383"]})", "2 seconds");
+  bool failed = WaitFor([&] { return Phase(fleet, stuck) == "FAILED"; }, absl::Seconds(15));
+  fleet.controller().Signal(SIGCONT);
   INFO(fleet.api().Log());
   REQUIRE(failed);
   CHECK(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + stuck + "'")
-            .find("placement abandoned") != std::string::npos);
-  CHECK(phase(running) == "RUNNING");
+            .find("not resumed: its controller is not healthy") != std::string::npos);
+  CHECK(PidsWithCmdline("sleep 3600.8383").empty());
+}
+
+TEST_CASE("a create retried with its request_id finishes the placement its first attempt left SCHEDULED",
+          "[e2e][health]") {
+  LocalFleet fleet;  // The default 30 s call timeout: the leader's sweep would not get there first.
+  fleet.StartSingleNode("1");
+  std::string left = InsertScheduled(
+      fleet, R"({"command": ["sleep", "3600.8484"], "resources": {"gpus": {"count": 1}}})", "0 seconds", "retry-me");
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = SleepSpec("3600.8484");
+  req.set_request_id("retry-me");
+  v1::Session got;
+  grpc::ClientContext ctx;
+  grpc::Status st = fleet.AdminSessions()->CreateSession(&ctx, req, &got);
+  INFO(st.error_message() << fleet.api().Log());
+  REQUIRE(st.ok());
+  CHECK(got.id() == left);
+  CHECK(got.phase() == v1::SESSION_PHASE_RUNNING);
+  CHECK(PidsWithCmdline("sleep 3600.8484").size() == 1);
+  // Retried again: the same session, not started twice.
+  grpc::ClientContext again_ctx;
+  v1::Session again;
+  REQUIRE(fleet.AdminSessions()->CreateSession(&again_ctx, req, &again).ok());
+  CHECK(again.id() == left);
+  CHECK(PidsWithCmdline("sleep 3600.8484").size() == 1);
+  CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions") == "1");
 }
 
 }  // namespace gantry::testing

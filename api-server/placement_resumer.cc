@@ -1,0 +1,51 @@
+#include "api-server/placement_resumer.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace gantry::api {
+
+PhaseChange FromControllerAnswer(const v1::ControllerSessionResponse& answer, const std::string& controller_id) {
+  PhaseChange change;
+  change.phase = answer.phase();
+  change.message = answer.message();
+  change.controller_id = controller_id;
+  change.worker_id = answer.worker_id();
+  change.node_id = answer.node_id();
+  change.gpu_uuids = std::vector<std::string>(answer.gpu_uuids().begin(), answer.gpu_uuids().end());
+  change.url = answer.url();
+  return change;
+}
+
+absl::StatusOr<v1::Session> StoreControllerAnswer(SessionStore* sessions, const std::string& session_id,
+                                                  const std::string& controller_id,
+                                                  const v1::ControllerSessionResponse& answer,
+                                                  absl::Duration patience) {
+  const PhaseChange change = FromControllerAnswer(answer, controller_id);
+  auto placed = sessions->Transition(session_id, change);
+  for (absl::Time give_up = absl::Now() + patience;
+       placed.status().code() == absl::StatusCode::kUnavailable && absl::Now() < give_up;) {
+    absl::SleepFor(absl::Milliseconds(200));
+    placed = sessions->Transition(session_id, change);
+  }
+  // The controller's pushed events can overtake its answer; then the stored state is newer.
+  if (placed.status().code() == absl::StatusCode::kFailedPrecondition) return sessions->Get(session_id);
+  return placed;
+}
+
+absl::StatusOr<v1::Session> PlacementResumer::Resume(const v1::Session& session) {
+  if (session.phase() != v1::SESSION_PHASE_SCHEDULED) {
+    return absl::FailedPreconditionError(absl::StrCat("session ", session.id(), " is not SCHEDULED"));
+  }
+  auto target = controllers_->Get(session.controller_id());
+  if (!target.ok()) return target.status();
+  v1::ControllerCreateSessionRequest call;
+  call.set_session_id(session.id());
+  call.set_owner(session.owner());
+  call.set_template_id(session.template_id());
+  *call.mutable_spec() = session.spec();
+  auto answer = client_->CreateSession(target->endpoint, call);
+  if (!answer.ok()) return answer.status();
+  return StoreControllerAnswer(sessions_, session.id(), target->id, *answer, store_patience_);
+}
+
+}  // namespace gantry::api
