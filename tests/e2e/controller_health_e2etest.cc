@@ -114,11 +114,14 @@ std::string Phase(LocalFleet& fleet, const std::string& id) {
 TEST_CASE("placements a dead replica abandoned are resumed on their controller, or FAILED if it refuses",
           "[e2e][health]") {
   LocalFleet fleet;
-  fleet.api_env["GANTRY_CONTROLLER_CALL_TIMEOUT"] = "1s";  // Resumed after that, given up after 3x.
+  // Resumed after that, given up after 3x: inserted 2 s old, they have 4 s to be resumed in,
+  // even if a loaded machine makes the controller miss a few health checks meanwhile.
+  fleet.api_env["GANTRY_CONTROLLER_CALL_TIMEOUT"] = "2s";
   fleet.StartSingleNode("2");
-  std::string resumable = InsertScheduled(fleet, R"({"command": ["sleep", "3600.8181"], "resources": {"gpus": {"count": 1}}})", "1 hour");
+  std::string resumable = InsertScheduled(
+      fleet, R"({"command": ["sleep", "3600.8181"], "resources": {"gpus": {"count": 1}}})", "2 seconds");
   // Its controller refuses an empty command: nothing to resume.
-  std::string refused = InsertScheduled(fleet, "{}", "1 hour");
+  std::string refused = InsertScheduled(fleet, "{}", "2 seconds");
   std::string controller = fleet.db().Scalar("SELECT id FROM controllers WHERE name = 'node1'");
   std::string running = fleet.db().Scalar(
       "INSERT INTO sessions (owner, spec, gpu_count, phase, controller_id) VALUES ('user/alice', '{}', 0, 'RUNNING', '" +
@@ -126,7 +129,8 @@ TEST_CASE("placements a dead replica abandoned are resumed on their controller, 
 
   bool settled = WaitFor([&] { return Phase(fleet, resumable) == "RUNNING" && Phase(fleet, refused) == "FAILED"; },
                          absl::Seconds(10));
-  INFO(fleet.api().Log());
+  INFO(fleet.db().Scalar("SELECT string_agg(phase || ': ' || message, '; ') FROM sessions") << "\n"
+                                                                                               << fleet.api().Log());
   REQUIRE(settled);
   // Resumed once: one process, on the GPU it holds.
   CHECK(PidsWithCmdline("sleep 3600.8181").size() == 1);
