@@ -54,6 +54,7 @@ struct ApiConfig {
   int64_t unhealthy_after = 3;
   int64_t offline_after = 6;
   absl::Duration deregistered_grace = absl::Minutes(2);
+  absl::Duration unheld_session_grace = absl::Minutes(2);
   absl::Duration shutdown_grace = absl::Seconds(10);
   int64_t max_message_bytes = 16 * 1024 * 1024;
   int64_t max_invoke_payload_bytes = 4 * 1024 * 1024;
@@ -115,6 +116,9 @@ absl::Status CheckHealthChecks(const ApiConfig& cfg) {
   if (cfg.health_check_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--health-check-timeout: more than 0");
   }
+  if (cfg.unheld_session_grace < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--unheld-session-grace: at least 1s");
+  }
   if (cfg.unhealthy_after < 1 || cfg.offline_after < cfg.unhealthy_after) {
     return absl::InvalidArgumentError("--unhealthy-after: at least 1, and --offline-after at least as many");
   }
@@ -155,6 +159,9 @@ int main(int argc, char** argv) {
                "missed health checks in a row that make a controller unhealthy (unselectable)");
   flags.AddDuration("deregistered-grace", &cfg.deregistered_grace,
                     "how long a controller that shut down may take to come back before its sessions are FAILED");
+  flags.AddDuration("unheld-session-grace", &cfg.unheld_session_grace,
+                    "how long a live session may be missing from its controller's heartbeats before it is FAILED as lost "
+                    "(longer than a controller restart takes to re-adopt its sessions)");
   flags.AddInt("offline-after", &cfg.offline_after,
                "missed health checks in a row that make a controller offline and fail its sessions");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
@@ -221,7 +228,8 @@ int main(int argc, char** argv) {
   GrpcControllerClient controller_client(*client_creds, cfg.controller_call_timeout);
   TemplateStore template_store(&pool);
   SessionManager session_manager(&session_store, &controller_store, &controller_client, &template_store);
-  RegistryManager registry_manager({cfg.join_token, absl::Hours(24 * 30), cfg.controller_heartbeat_interval},
+  RegistryManager registry_manager({cfg.join_token, absl::Hours(24 * 30), cfg.controller_heartbeat_interval,
+                                    cfg.unheld_session_grace},
                                    &controller_store, &session_store);
   DatabaseMonitor db_monitor(&pool, absl::Seconds(1), [&] {
     return authenticator.InstallBootstrapKey(cfg.bootstrap_admin_key);

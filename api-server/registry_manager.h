@@ -17,6 +17,9 @@ struct RegistryConfig {
   std::string join_token;
   absl::Duration token_lifetime = absl::Hours(24 * 30);
   absl::Duration heartbeat_interval = absl::Seconds(5);
+  // How long a live session may be missing from its controller's heartbeats before it is
+  // lost (FAILED). Longer than a controller restart takes to re-adopt its workers' sessions.
+  absl::Duration unheld_session_grace = absl::Minutes(2);
 };
 
 class RegistryManager {
@@ -32,6 +35,10 @@ class RegistryManager {
       const v1::ReportSessionEventsRequest& request);
 
  private:
+  // The reverse reconciliation: live sessions PostgreSQL has on the controller that it has not
+  // listed for the grace are lost, and ended here.
+  void EndUnheldSessions(const v1::HeartbeatRequest& request);
+
   RegistryConfig config_;
   ControllerStore* controllers_;
   SessionStore* sessions_;

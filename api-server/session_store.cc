@@ -138,6 +138,27 @@ absl::StatusOr<std::vector<std::string>> SessionStore::Unwanted(const std::strin
   return unwanted;
 }
 
+absl::StatusOr<std::vector<std::string>> SessionStore::Unheld(const std::string& controller_id,
+                                                              const std::vector<std::string>& held,
+                                                              absl::Duration grace, absl::Duration recent) {
+  std::vector<std::string> ids, lost;
+  for (const auto& id : held) {
+    if (IsUuid(id)) ids.push_back(id);  // Any other is no session of ours (Unwanted stops it).
+  }
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    lost.clear();  // Run may retry.
+    pqxx::work tx(c);
+    for (const auto& row : tx.exec_params(std::string(sql::kNoteUnheldSessions), controller_id, JsonStringArray(ids),
+                                          absl::ToDoubleSeconds(grace), absl::ToDoubleSeconds(recent))) {
+      lost.push_back(row[0].as<std::string>());
+    }
+    tx.commit();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return lost;
+}
+
 absl::StatusOr<v1::Session> SessionStore::Get(const std::string& id) {
   if (!IsUuid(id)) return absl::NotFoundError(absl::StrCat("session \"", id, "\" not found"));
   absl::StatusOr<v1::Session> out = absl::InternalError("not run");

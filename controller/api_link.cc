@@ -96,6 +96,7 @@ bool ApiLink::SendHeartbeat() {
   for (const auto& s : snap.skills) request.add_skills(s);
   for (const auto& c : snap.capabilities) *request.add_capabilities() = c;
   for (auto& id : snap.session_ids) request.add_session_ids(std::move(id));
+  request.set_session_ids_complete(true);
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
   v1::HeartbeatResponse response;

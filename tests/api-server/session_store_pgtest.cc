@@ -273,3 +273,47 @@ TEST_CASE("reconciliation: of the sessions a controller holds, those PostgreSQL 
 }
 
 }  // namespace gantry::api
+
+namespace gantry::api {
+
+TEST_CASE("reverse reconciliation: a live session unlisted through the whole grace is lost", "[pg][sessions]") {
+  Fixture f;
+  const std::string c1 = f.db.Scalar(
+      "INSERT INTO controllers (name, type, endpoint, gpus_total) VALUES ('c1', 'gpu', 'x:1', 4) RETURNING id");
+  Reservation on_c1{c1, "test"};
+  auto make = [&](v1::SessionPhase phase) {
+    auto s = f.store.Create("user/alice", "", "", GpuSpec(0), &on_c1);
+    REQUIRE(s.ok());
+    if (phase == v1::SESSION_PHASE_HIBERNATED) REQUIRE(f.store.Transition(s->id(), To(v1::SESSION_PHASE_RUNNING)).ok());
+    if (phase != v1::SESSION_PHASE_SCHEDULED) REQUIRE(f.store.Transition(s->id(), To(phase, "test")).ok());
+    return s->id();
+  };
+  const std::string held = make(v1::SESSION_PHASE_RUNNING), missing = make(v1::SESSION_PHASE_RUNNING),
+                    hibernated = make(v1::SESSION_PHASE_HIBERNATED), scheduled = make(v1::SESSION_PHASE_SCHEDULED),
+                    ended = make(v1::SESSION_PHASE_FAILED), fresh = make(v1::SESSION_PHASE_RUNNING);
+  f.db.Scalar("UPDATE sessions SET updated_at = now() - interval '1 hour' WHERE id <> '" + fresh + "' RETURNING 1");
+  const absl::Duration recent = absl::Seconds(30);
+
+  // First absence is only noted: nothing is lost before the grace.
+  auto lost = f.store.Unheld(c1, {held, "not-a-uuid"}, absl::Seconds(1), recent);
+  REQUIRE(lost.ok());
+  CHECK(lost->empty());
+  // Noted: the live ones not listed and not changed within `recent`. Not SCHEDULED (a placement
+  // in flight), not ended, not the freshly changed one.
+  CHECK(f.db.Scalar("SELECT string_agg(session_id::text, ',' ORDER BY session_id) FROM unheld_sessions") ==
+        (missing < hibernated ? missing + "," + hibernated : hibernated + "," + missing));
+  f.db.Scalar("UPDATE unheld_sessions SET since = now() - interval '1 minute' RETURNING 1");
+  // Listed again, `hibernated` is forgotten; `missing` was absent throughout: lost.
+  lost = f.store.Unheld(c1, {held, hibernated}, absl::Seconds(1), recent);
+  REQUIRE(lost.ok());
+  CHECK(*lost == std::vector<std::string>{missing});
+  CHECK(f.db.Scalar("SELECT string_agg(session_id::text, ',') FROM unheld_sessions") == missing);
+  // Ended, its note goes with the next heartbeat.
+  REQUIRE(f.store.Transition(missing, To(v1::SESSION_PHASE_FAILED, "lost")).ok());
+  CHECK(f.store.Unheld(c1, {held, hibernated}, absl::Seconds(1), recent)->empty());
+  CHECK(f.db.Scalar("SELECT count(*) FROM unheld_sessions") == "0");
+  (void)scheduled;
+  (void)ended;
+}
+
+}  // namespace gantry::api

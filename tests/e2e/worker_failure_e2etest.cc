@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "tests/support/invariants.h"
 #include "tests/support/local_fleet.h"
 
@@ -62,6 +63,9 @@ TEST_CASE("a controller killed and restarted re-adopts the same 50 running proce
   LocalFleet fleet;
   // Generous: the restart must not race the API's offline verdict on a slow machine.
   fleet.api_env["GANTRY_OFFLINE_AFTER"] = "100";
+  // Sessions the controller's heartbeats stop listing for this long are lost: the restart,
+  // with its worker reconnecting, must re-adopt them well within it.
+  fleet.api_env["GANTRY_UNHELD_SESSION_GRACE"] = "5s";
   fleet.StartSingleNode("2", 2);
   auto stub = fleet.AdminSessions();
   std::vector<v1::Session> sessions;
@@ -96,7 +100,10 @@ TEST_CASE("a controller killed and restarted re-adopts the same 50 running proce
   REQUIRE(readopted);
   CHECK(PidsWithCmdline("sleep 3600.1313") == before);
   CHECK(PidsWithCmdline("sleep 3600.1515") == others_before);
+  // Past the grace, nothing was taken for lost: the heartbeats list all 50 again.
+  std::this_thread::sleep_for(std::chrono::seconds(6));
   CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == "50");
+  CHECK(fleet.api().Log().find(" lost: ") == std::string::npos);
   // The new controller really holds them: it can stop one.
   grpc::ClientContext del_ctx;
   v1::DeleteSessionRequest del;
@@ -112,6 +119,42 @@ TEST_CASE("a controller killed and restarted re-adopts the same 50 running proce
 }  // namespace gantry::testing
 
 namespace gantry::testing {
+
+TEST_CASE("sessions a restarted controller never hears of again are FAILED as lost after the grace",
+          "[e2e][faults]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_OFFLINE_AFTER"] = "100";  // The controller comes back: not offline.
+  fleet.api_env["GANTRY_UNHELD_SESSION_GRACE"] = "3s";
+  fleet.StartSingleNode("1");
+  v1::Session s;
+  REQUIRE(fleet.CreateAsAdmin(SleepSpec("3600.1616"), &s).ok());
+  // A row as a restored backup would have it: RUNNING on this controller, long gone.
+  std::string restored = fleet.db().Scalar(
+      "INSERT INTO sessions (owner, spec, gpu_count, phase, controller_id, updated_at) VALUES ('admin/ops', '{}', 0, "
+      "'RUNNING', '" + s.controller_id() + "', now() - interval '1 day') RETURNING id");
+  // The controller dies, then its worker (and the process with it) while nothing listens; the
+  // controller restarts and never hears of the session again.
+  fleet.controller().Signal(SIGKILL);
+  fleet.worker().Signal(SIGKILL);
+  REQUIRE(fleet.worker().Wait(absl::Seconds(5)) != -1);
+  fleet.RestartController();
+  auto phase = [&](const std::string& id) {
+    return fleet.db().Scalar("SELECT phase || ': ' || message FROM sessions WHERE id = '" + id + "'");
+  };
+  bool lost = WaitFor([&] { return absl::StartsWith(phase(s.id()), "FAILED") && absl::StartsWith(phase(restored), "FAILED"); },
+                      absl::Seconds(20));
+  INFO(phase(s.id()) << "\n" << phase(restored) << "\n" << fleet.api().Log());
+  REQUIRE(lost);
+  CHECK(absl::StrContains(phase(s.id()), "lost: not held by its controller for 3s"));
+  CHECK(absl::StrContains(phase(restored), "lost: not held by its controller"));
+  CHECK(PidsWithCmdline("sleep 3600.1616").empty());
+  // The notes of absence go with the next heartbeat once the sessions ended.
+  CHECK(WaitFor([&] { return fleet.db().Scalar("SELECT count(*) FROM unheld_sessions") == "0"; }, absl::Seconds(5)));
+  // Its GPU is free again: a new worker on the node can take a session on it.
+  fleet.StartWorker("w2", "1:Sim A100:40");
+  v1::Session next;
+  CHECK(WaitFor([&] { return fleet.CreateAsAdmin(SleepSpec("3600.1717"), &next).ok(); }, absl::Seconds(15)));
+}
 
 TEST_CASE("a SIGKILLed worker leaves no grandchild behind, even with the session hibernated", "[e2e][faults]") {
   LocalFleet fleet;
