@@ -73,7 +73,7 @@ TEST_CASE("a controller that shuts down and does not come back loses its session
   fleet.api_env["GANTRY_DEREGISTERED_GRACE"] = "6s";
   fleet.StartSingleNode("1");
   v1::CreateSessionRequest req;
-  *req.mutable_spec() = SleepSpec("3600.8181");
+  *req.mutable_spec() = SleepSpec("3600.3708");
   v1::Session s;
   grpc::ClientContext ctx;
   REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, req, &s).ok());
@@ -119,7 +119,7 @@ TEST_CASE("placements a dead replica abandoned are resumed on their controller, 
   fleet.api_env["GANTRY_CONTROLLER_CALL_TIMEOUT"] = "2s";
   fleet.StartSingleNode("2");
   std::string resumable = InsertScheduled(
-      fleet, R"({"command": ["sleep", "3600.8181"], "resources": {"gpus": {"count": 1}}})", "2 seconds");
+      fleet, R"({"command": ["sleep", "3600.3701"], "resources": {"gpus": {"count": 1}}})", "2 seconds");
   // Its controller refuses an empty command: nothing to resume.
   std::string refused = InsertScheduled(fleet, "{}", "2 seconds");
   std::string controller = fleet.db().Scalar("SELECT id FROM controllers WHERE name = 'node1'");
@@ -133,7 +133,7 @@ TEST_CASE("placements a dead replica abandoned are resumed on their controller, 
                                                                                                << fleet.api().Log());
   REQUIRE(settled);
   // Resumed once: one process, on the GPU it holds.
-  CHECK(PidsWithCmdline("sleep 3600.8181").size() == 1);
+  CHECK(PidsWithCmdline("sleep 3600.3701").size() == 1);
   CHECK(fleet.db().Scalar("SELECT jsonb_array_length(gpu_uuids) FROM sessions WHERE id = '" + resumable + "'") == "1");
   const std::string why = fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + refused + "'");
   INFO(why);
@@ -144,7 +144,7 @@ TEST_CASE("placements a dead replica abandoned are resumed on their controller, 
   // The refused one's reservation is released: one GPU is still free for a new session.
   CHECK(fleet.db().Scalar("SELECT sum(gpu_count) FROM sessions WHERE phase NOT IN ('TERMINATED', 'FAILED')") == "1");
   v1::Session next;
-  CHECK(fleet.CreateAsAdmin(SleepSpec("3600.8282"), &next).ok());
+  CHECK(fleet.CreateAsAdmin(SleepSpec("3600.3702"), &next).ok());
 }
 
 TEST_CASE("a placement whose controller stays unreachable is FAILED after three call timeouts", "[e2e][health]") {
@@ -155,14 +155,14 @@ TEST_CASE("a placement whose controller stays unreachable is FAILED after three 
   fleet.controller().Signal(SIGSTOP);
   REQUIRE(WaitFor([&] { return fleet.db().Scalar("SELECT status FROM controllers") == "unhealthy"; },
                   absl::Seconds(15)));
-  std::string stuck = InsertScheduled(fleet, R"({"command": ["sleep", "3600.8383"]})", "2 seconds");
+  std::string stuck = InsertScheduled(fleet, R"({"command": ["sleep", "3600.3703"]})", "2 seconds");
   bool failed = WaitFor([&] { return Phase(fleet, stuck) == "FAILED"; }, absl::Seconds(15));
   fleet.controller().Signal(SIGCONT);
   INFO(fleet.api().Log());
   REQUIRE(failed);
   CHECK(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + stuck + "'")
             .find("not resumed: its controller is not healthy") != std::string::npos);
-  CHECK(PidsWithCmdline("sleep 3600.8383").empty());
+  CHECK(PidsWithCmdline("sleep 3600.3703").empty());
 }
 
 TEST_CASE("a create retried with its request_id finishes the placement its first attempt left SCHEDULED",
@@ -170,9 +170,9 @@ TEST_CASE("a create retried with its request_id finishes the placement its first
   LocalFleet fleet;  // The default 30 s call timeout: the leader's sweep would not get there first.
   fleet.StartSingleNode("1");
   std::string left = InsertScheduled(
-      fleet, R"({"command": ["sleep", "3600.8484"], "resources": {"gpus": {"count": 1}}})", "0 seconds", "retry-me");
+      fleet, R"({"command": ["sleep", "3600.3704"], "resources": {"gpus": {"count": 1}}})", "0 seconds", "retry-me");
   v1::CreateSessionRequest req;
-  *req.mutable_spec() = SleepSpec("3600.8484");
+  *req.mutable_spec() = SleepSpec("3600.3704");
   req.set_request_id("retry-me");
   v1::Session got;
   grpc::ClientContext ctx;
@@ -181,13 +181,13 @@ TEST_CASE("a create retried with its request_id finishes the placement its first
   REQUIRE(st.ok());
   CHECK(got.id() == left);
   CHECK(got.phase() == v1::SESSION_PHASE_RUNNING);
-  CHECK(PidsWithCmdline("sleep 3600.8484").size() == 1);
+  CHECK(PidsWithCmdline("sleep 3600.3704").size() == 1);
   // Retried again: the same session, not started twice.
   grpc::ClientContext again_ctx;
   v1::Session again;
   REQUIRE(fleet.AdminSessions()->CreateSession(&again_ctx, req, &again).ok());
   CHECK(again.id() == left);
-  CHECK(PidsWithCmdline("sleep 3600.8484").size() == 1);
+  CHECK(PidsWithCmdline("sleep 3600.3704").size() == 1);
   CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions") == "1");
 }
 

@@ -38,7 +38,7 @@ TEST_CASE("a replica SIGKILLed during 500 concurrent creates: retries on the oth
   std::vector<std::string> failures;
   auto create = [&](int port, const std::string& request_id, v1::Session* out) {
     v1::CreateSessionRequest req;
-    *req.mutable_spec() = ShellSpec("exec sleep 3600.9191");
+    *req.mutable_spec() = ShellSpec("exec sleep 3600.3707");
     req.set_request_id(request_id);
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
@@ -91,7 +91,7 @@ TEST_CASE("a replica SIGKILLed during 500 concurrent creates: retries on the oth
   std::fprintf(stderr, "replica failover: %d retries; phases: %s\n", retried.load(), phases().c_str());
   INFO(phases());
   CHECK(all_running);
-  CHECK(PidsWithCmdline("sleep 3600.9191").size() == static_cast<size_t>(kRequests));
+  CHECK(PidsWithCmdline("sleep 3600.3707").size() == static_cast<size_t>(kRequests));
   InvariantOptions options;
   options.acknowledged = acked_ids;
   options.settle = absl::Seconds(30);

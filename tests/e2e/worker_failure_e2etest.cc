@@ -127,7 +127,7 @@ TEST_CASE("sessions a restarted controller never hears of again are FAILED as lo
   fleet.api_env["GANTRY_UNHELD_SESSION_GRACE"] = "3s";
   fleet.StartSingleNode("1");
   v1::Session s;
-  REQUIRE(fleet.CreateAsAdmin(SleepSpec("3600.1616"), &s).ok());
+  REQUIRE(fleet.CreateAsAdmin(SleepSpec("3600.3705"), &s).ok());
   // A row as a restored backup would have it: RUNNING on this controller, long gone.
   std::string restored = fleet.db().Scalar(
       "INSERT INTO sessions (owner, spec, gpu_count, phase, controller_id, updated_at) VALUES ('admin/ops', '{}', 0, "
@@ -147,13 +147,13 @@ TEST_CASE("sessions a restarted controller never hears of again are FAILED as lo
   REQUIRE(lost);
   CHECK(absl::StrContains(phase(s.id()), "lost: not held by its controller for 3s"));
   CHECK(absl::StrContains(phase(restored), "lost: not held by its controller"));
-  CHECK(PidsWithCmdline("sleep 3600.1616").empty());
+  CHECK(PidsWithCmdline("sleep 3600.3705").empty());
   // The notes of absence go with the next heartbeat once the sessions ended.
   CHECK(WaitFor([&] { return fleet.db().Scalar("SELECT count(*) FROM unheld_sessions") == "0"; }, absl::Seconds(5)));
   // Its GPU is free again: a new worker on the node can take a session on it.
   fleet.StartWorker("w2", "1:Sim A100:40");
   v1::Session next;
-  CHECK(WaitFor([&] { return fleet.CreateAsAdmin(SleepSpec("3600.1717"), &next).ok(); }, absl::Seconds(15)));
+  CHECK(WaitFor([&] { return fleet.CreateAsAdmin(SleepSpec("3600.3706"), &next).ok(); }, absl::Seconds(15)));
 }
 
 TEST_CASE("a SIGKILLed worker leaves no grandchild behind, even with the session hibernated", "[e2e][faults]") {
