@@ -145,13 +145,16 @@ void HealthChecker::RecoverAbandonedPlacements() {
     return absl::OkStatus();
   });
   if (!s.ok()) return;
-  // Each resumption is a controller call: a few per tick, so health checks are not held up.
-  constexpr int kMaxResumptionsPerTick = 20;
-  int resumed = 0, attempts = 0, failed = 0;
+  // Each resumption is a controller call: at most an interval's worth per tick, so health
+  // checks are not held up; the rest wait for the next tick.
+  const absl::Time budget_end = absl::Now() + config_.interval;
+  int resumed = 0, failed = 0;
   for (const Stuck& st : stuck) {
-    std::string why = st.endpoint.empty() ? "its controller is not healthy" : "no answer from its controller in time";
-    if (!st.endpoint.empty() && attempts < kMaxResumptionsPerTick) {
-      ++attempts;
+    std::string why = "its controller is not healthy";
+    if (st.endpoint.empty()) {
+      if (!st.past_timeout) continue;
+    } else {
+      if (absl::Now() >= budget_end) continue;
       auto session = sessions_->Get(st.id);
       if (!session.ok()) continue;
       auto placed = resumer_->Resume(*session);
@@ -164,8 +167,6 @@ void HealthChecker::RecoverAbandonedPlacements() {
       const bool for_now = code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
       why = absl::StrCat("its controller ", for_now ? "could not take it: " : "refused it: ", placed.status().message());
       if (for_now && !st.past_timeout) continue;  // Asked again next tick, until the timeout.
-    } else if (!st.past_timeout) {
-      continue;
     }
     PhaseChange change;
     change.phase = v1::SESSION_PHASE_FAILED;

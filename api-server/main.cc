@@ -268,8 +268,10 @@ int main(int argc, char** argv) {
   health.placement_resume_after = cfg.controller_call_timeout;
   health.placement_timeout = 3 * cfg.controller_call_timeout;
   health.database_ready = [&db_monitor] { return db_monitor.CheckReady().ok(); };
-  // Short patience: this runs on the health check thread, and the sweep comes round again.
-  PlacementResumer leader_resumer(&session_store, &controller_store, &controller_client, absl::Seconds(2));
+  // Short calls and patience: this runs on the health check thread, and the sweep comes round
+  // again. (A controller answers STARTING when the deadline is near, so a short call suffices.)
+  GrpcControllerClient resume_client(*client_creds, std::min(cfg.controller_call_timeout, absl::Seconds(5)));
+  PlacementResumer leader_resumer(&session_store, &controller_store, &resume_client, absl::Seconds(2));
   HealthChecker health_checker(std::move(health), &pool, &session_store, &controller_client, &leader_resumer);
   health_checker.Start();
   watch_hub.Start();
