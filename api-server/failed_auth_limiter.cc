@@ -34,7 +34,7 @@ double FailedAuthLimiter::AttemptsLeft(const Allowance& a, absl::Time now) const
 
 absl::Status FailedAuthLimiter::Admit(std::string_view peer, absl::Time now) {
   const std::string key = PeerKey(peer);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = peers_.find(key);
   if (it == peers_.end()) return absl::OkStatus();
   const double left = AttemptsLeft(it->second, now);
@@ -49,7 +49,7 @@ absl::Status FailedAuthLimiter::Admit(std::string_view peer, absl::Time now) {
 
 void FailedAuthLimiter::RecordFailure(std::string_view peer, absl::Time now) {
   const std::string key = PeerKey(peer);
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (peers_.size() >= kMaxPeers && peers_.find(key) == peers_.end()) ForgetRecovered(now);
   auto [it, added] = peers_.try_emplace(key, Allowance{static_cast<double>(options_.burst), now});
   Allowance& a = it->second;

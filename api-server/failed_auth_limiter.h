@@ -11,6 +11,7 @@
 // Thread-safe; remembers at most kMaxPeers addresses (those that have recovered go first).
 #pragma once
 
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -18,7 +19,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace gantry::api {
@@ -40,7 +40,7 @@ class FailedAuthLimiter {
 
   // Addresses it remembers now (for tests and metrics).
   size_t remembered() ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return peers_.size();
   }
 
@@ -67,7 +67,7 @@ class FailedAuthLimiter {
   void ForgetRecovered(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::unordered_map<std::string, Allowance> peers_ ABSL_GUARDED_BY(mu_);
 };
 

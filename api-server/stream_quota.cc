@@ -10,7 +10,7 @@ StreamQuota::Lease::~Lease() {
 }
 
 absl::StatusOr<StreamQuota::Lease> StreamQuota::Acquire(const std::string& principal) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   int& open = open_[principal];
   if (open >= per_client_) {
     Metrics::Global().CounterAdd("gantry_streams_refused_total",
@@ -24,13 +24,13 @@ absl::StatusOr<StreamQuota::Lease> StreamQuota::Acquire(const std::string& princ
 }
 
 int StreamQuota::open(const std::string& principal) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = open_.find(principal);
   return it == open_.end() ? 0 : it->second;
 }
 
 void StreamQuota::Release(const std::string& principal) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = open_.find(principal);
   if (it != open_.end() && --it->second <= 0) open_.erase(it);
 }

@@ -7,11 +7,11 @@
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 
 namespace gantry::api {
 
@@ -48,7 +48,7 @@ class StreamQuota {
 
   const int per_client_;
   const std::string what_, flag_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::map<std::string, int> open_ ABSL_GUARDED_BY(mu_);
 };
 

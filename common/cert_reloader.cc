@@ -64,7 +64,7 @@ absl::Status CertReloader::Load() {
   std::string version = FileVersion(cert_path_) + "/" + FileVersion(key_path_);
   auto pair = Read();
   if (!pair.ok()) return pair.status();
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   pair_ = *pair;
   files_version_ = version;
   next_check_ = absl::Now() + interval_;
@@ -72,7 +72,7 @@ absl::Status CertReloader::Load() {
 }
 
 std::shared_ptr<const CertReloader::KeyPair> CertReloader::Current() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (interval_ > absl::ZeroDuration() && absl::Now() >= next_check_) {
     next_check_ = absl::Now() + interval_;
     std::string version = FileVersion(cert_path_) + "/" + FileVersion(key_path_);

@@ -4,10 +4,10 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
@@ -33,7 +33,7 @@ class CertReloader {
 
   const std::string cert_path_, key_path_;
   const absl::Duration interval_;
-  absl::Mutex mu_;
+  std::mutex mu_;
   std::shared_ptr<const KeyPair> pair_ ABSL_GUARDED_BY(mu_);
   std::string files_version_ ABSL_GUARDED_BY(mu_);  // inode and mtime of both files
   absl::Time next_check_ ABSL_GUARDED_BY(mu_);

@@ -75,9 +75,10 @@ absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeCertificate::Start(const No
 
 NodeCertificate::~NodeCertificate() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
+  stop_.notify_all();
   if (renewer_.joinable()) renewer_.join();
 }
 
@@ -182,11 +183,9 @@ void NodeCertificate::RenewLoop() {
   absl::Time next = RenewAt(Current());
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
-      // Wakes every second at most, so a stop is never long in coming.
-      auto stop_or_due = [this, next]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || absl::Now() >= next; };
+      std::unique_lock<std::mutex> lock(mu_);
       while (!stopping_ && absl::Now() < next) {
-        mu_.AwaitWithTimeout(absl::Condition(&stop_or_due), std::min(next - absl::Now(), absl::Seconds(1)));
+        stop_.wait_until(lock, absl::ToChronoTime(next));
       }
       if (stopping_) return;
     }

@@ -6,13 +6,14 @@
 // watchers pick up each renewal without a restart.
 #pragma once
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/identity.h"
 #include "common/tls.h"
@@ -65,7 +66,8 @@ class NodeCertificate {
   const Target target_;
   const std::string ca_file_;
   size_t attempts_ = 0;  // Obtain's calls (start-up, then the renewer thread only)
-  absl::Mutex mu_;
+  std::mutex mu_;
+  std::condition_variable stop_;  // Signalled when stopping_ is set.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread renewer_;
 };

@@ -120,10 +120,11 @@ std::string PresentedSerial(const std::string& ca, int port, const std::string& 
 
 // Resident memory of a process in KiB (VmRSS), -1 if unknown.
 int64_t RssKib(pid_t pid);
-// True in the ASan build (GANTRY_SANITIZE=1), where everything runs 2-3x slower and ASan's
-// quarantine holds freed memory back: a process's resident memory says nothing about what
-// Gantry keeps. The plain build checks the memory bounds; the sanitized one everything else.
-#if defined(__SANITIZE_ADDRESS__)
+// True in the ASan build (GANTRY_SANITIZE=1) and the TSan one (tools/tsan.sh), where everything
+// runs 2-10x slower and the sanitizer's own memory swamps a process's resident memory, which
+// then says nothing about what Gantry keeps. The plain build checks the memory bounds; the
+// sanitized ones everything else.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 inline constexpr bool kSanitizedBuild = true;
 #else
 inline constexpr bool kSanitizedBuild = false;
