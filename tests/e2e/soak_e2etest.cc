@@ -1,8 +1,8 @@
 // A soak: mixed create / log-follow / hibernate / wake / invoke / delete churn from several
 // clients for GANTRY_SOAK_SECONDS (120 in the suite; `GANTRY_SOAK_SECONDS=600 tools/test.sh
 // -R soak --timeout 900` for the 10-minute run). The API server's, controller's and worker's
-// resident memory, threads and file descriptors are sampled after a warm-up and again once the churn has
-// stopped: they must come back flat. The figures are printed for the record.
+// resident memory, threads and file descriptors are sampled after a warm-up and again once the
+// churn has stopped: they must come back flat. The figures are printed for the record.
 #include <grpcpp/client_context.h>
 
 #include <catch2/catch.hpp>
