@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the concurrency-heavy tests under ThreadSanitizer (docs/RELIABILITY.md). Any report
-# aborts the process it happens in, which fails its test. Not part of tools/test.sh: the TSan
-# build is a third full build, and Debian's gRPC, protobuf and Abseil are not built with TSan,
-# so it checks Gantry's own code (every lock Gantry takes is a std::mutex, which TSan sees),
-# not theirs. Suppressions, each with its reason: tools/tsan.supp.
+# aborts the process it happens in, which fails its test. Every lock Gantry takes is a
+# std::mutex, which TSan sees. NOT PASSING YET, and so not part of tools/test.sh or CI: against
+# Debian's gRPC, protobuf and Abseil, which are not TSan-built, every gRPC process reports races
+# inside Abseil's deadlock detector, and protobuf's Map crashes (SIGSEGV) in a TSan build. It
+# needs those libraries built with TSan. Suppressions, each with its reason: tools/tsan.supp.
 #   tools/tsan.sh            build (build-tsan/) and run the selected tests
 #   tools/tsan.sh -R REGEX   run other tests instead (ctest's -R)
 set -euo pipefail
