@@ -161,8 +161,7 @@ void Fleet::FailSession(const std::string& session_id, const std::string& messag
   s->second.phase = v1::SESSION_PHASE_FAILED;
   s->second.message = message;
   Release(session_id);
-  // Reported even while a call waits for it: that call's answer dies with its caller (an API
-  // server replica SIGKILLed mid-call), and the API server ignores the repeat otherwise.
+  // An end is reported even while a call waits for it (see OnWorkerEvent).
   events->push_back(MakeEvent(session_id, s->second));
   if (!s->second.waiter) sessions_.erase(s);  // Else the waiting call erases it.
 }
@@ -297,8 +296,11 @@ absl::Status Fleet::OnWorkerEvent(const std::string& worker_name,
       default:
         return absl::InvalidArgumentError("session_event.kind: unspecified");
     }
-    // Reported even while a call waits for it (see FailSession).
-    report = MakeEvent(event.session_id(), s);
+    // A change a call waits for is reported by that call's answer: reported as an event too, it
+    // could arrive after a later change and undo it (a late "woken" after the next hibernate).
+    // An end is reported both ways: the answer can die with its caller (an API server replica
+    // SIGKILLed mid-call), and an end cannot be undone, so a late repeat is harmless.
+    if (!s.waiter || IsTerminal(s.phase)) report = MakeEvent(event.session_id(), s);
     if (!s.waiter && IsTerminal(s.phase)) sessions_.erase(it);
   }
   changed_.notify_all();
@@ -411,10 +413,8 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
   std::shared_ptr<WorkerChannel> channel;
   v1::ControllerMessage command;
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (auto existing = sessions_.find(session_id); existing != sessions_.end()) {
-      return MakeResponse(session_id, existing->second);  // A retried call: same answer.
-    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (sessions_.count(session_id) > 0) return AnswerRetriedStart(session_id, wait, lock);
     auto placement = Place(session_id, spec);
     if (!placement.ok()) {
       spdlog::info("refused session {}: {}", session_id, placement.status().ToString());
@@ -452,6 +452,22 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
   v1::ControllerSessionResponse response = MakeResponse(session_id, it->second);
   if (IsTerminal(it->second.phase)) sessions_.erase(it);
   return response;
+}
+
+absl::StatusOr<v1::ControllerSessionResponse> Fleet::AnswerRetriedStart(const std::string& session_id,
+                                                                        absl::Duration wait,
+                                                                        std::unique_lock<std::mutex>& lock) {
+  // A retried call (an API server resuming a placement whose first caller may be gone): the
+  // same answer, once the start is decided, so the retry can store RUNNING. The first call
+  // keeps the waiter's place (and erases the session if it ends); this one only looks.
+  changed_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] {
+    auto it = sessions_.find(session_id);
+    return it == sessions_.end() || it->second.phase != v1::SESSION_PHASE_STARTING;
+  });
+  auto it = sessions_.find(session_id);
+  // Ended meanwhile: that was reported as an event (ends always are), so PostgreSQL has it.
+  if (it == sessions_.end()) return absl::FailedPreconditionError(absl::StrCat("session ", session_id, " ended"));
+  return MakeResponse(session_id, it->second);
 }
 
 absl::StatusOr<v1::ControllerSessionResponse> Fleet::StopSession(const std::string& session_id,

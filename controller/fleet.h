@@ -86,6 +86,7 @@ class Fleet {
 
   // Chooses a worker, allocates GPUs, sends the start command and waits up to `wait` for the
   // worker's answer. RESOURCE_EXHAUSTED if nothing fits; UNAVAILABLE with no online worker.
+  // Idempotent: a session already here is not started again; the call gets its state.
   absl::StatusOr<v1::ControllerSessionResponse> StartSession(
       const std::string& session_id, const v1::SessionSpec& spec, absl::Duration wait);
   // Sends stop and waits up to `wait` for the exit. NOT_FOUND if the session is unknown here.
@@ -122,6 +123,11 @@ class Fleet {
   std::vector<v1::Worker> Workers();
 
  private:
+  // StartSession for a session already here: its state once it is no longer STARTING (or
+  // `wait` passed). FAILED_PRECONDITION if it ended meanwhile. `lock` holds mu_.
+  absl::StatusOr<v1::ControllerSessionResponse> AnswerRetriedStart(const std::string& session_id,
+                                                                   absl::Duration wait,
+                                                                   std::unique_lock<std::mutex>& lock);
   struct WorkerState {
     std::string id;
     std::string name;
