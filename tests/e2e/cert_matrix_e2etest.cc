@@ -79,7 +79,7 @@ TEST_CASE("cert matrix: expired, not yet valid and identity-less certificates ar
   }
   CHECK(sessions() == "0");
   CHECK(fleet.db().Scalar("SELECT count(*) FROM session_events") == "0");
-  CHECK(PidsWithCmdline("3600.7171").empty());
+  CHECK(PidsWithCmdline("3600.3808").empty());
 }
 
 TEST_CASE("cert matrix: a worker cannot pose as another worker or as a controller", "[e2e][auth][faults]") {

@@ -83,7 +83,7 @@ TEST_CASE("partition: sessions run on while the API server cannot reach their co
   CHECK(Column(fleet, "phase", steady.id()) == "RUNNING");
   CHECK(PidsWithCmdline("sleep 3600.4242") == pids);
   v1::Session after;
-  grpc::Status created = CreateAfterHealing(fleet, SleepSpec("3600.4545", 1), &after);
+  grpc::Status created = CreateAfterHealing(fleet, SleepSpec("3600.3801", 1), &after);
   INFO(created.error_message());
   CHECK(created.ok());
   RequireInvariants(fleet, {steady.id(), short_lived.id(), after.id()});
@@ -95,19 +95,19 @@ TEST_CASE("partition: past the offline deadline the sessions are FAILED, and the
   LocalFleet fleet;
   StartPartitionableNode(fleet, ns);  // offline after 6 missed checks: 300 ms apart, 1 s each
   v1::Session s;
-  REQUIRE(fleet.CreateAsAdmin(SleepSpec("3600.4646", 1), &s).ok());
+  REQUIRE(fleet.CreateAsAdmin(SleepSpec("3600.3803", 1), &s).ok());
   REQUIRE(s.phase() == v1::SESSION_PHASE_RUNNING);
 
   ns.Cut();
   REQUIRE(WaitFor([&] { return Column(fleet, "phase", s.id()) == "FAILED"; }, absl::Seconds(20)));
   CHECK(ControllerStatus(fleet) == "offline");  // Marked in the same step as the session.
   // Its process cannot be told yet: it runs on behind the partition.
-  CHECK(PidsWithCmdline("sleep 3600.4646").size() == 1);
+  CHECK(PidsWithCmdline("sleep 3600.3803").size() == 1);
 
   ns.Heal();
   // Once the controller is heard from again, the session PostgreSQL gave up on is stopped:
   // no process outlives its session, and its GPU is free for the next one.
-  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.4646").empty(); }, absl::Seconds(30)));
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.3803").empty(); }, absl::Seconds(30)));
   CHECK(WaitFor([&] { return ControllerStatus(fleet) == "healthy"; }, absl::Seconds(20)));
   v1::Session next;
   grpc::Status created = CreateAfterHealing(fleet, SleepSpec("3600.4747", 2), &next);
@@ -128,16 +128,16 @@ TEST_CASE("partition: a worker cut off from its controller past the offline dead
   fleet.StartWorker("w1", "1");
   fleet.WaitUntilSchedulable(1);
   v1::Session s;
-  REQUIRE(fleet.CreateAsAdmin(SleepSpec("3600.4848", 1), &s).ok());
+  REQUIRE(fleet.CreateAsAdmin(SleepSpec("3600.3804", 1), &s).ok());
   REQUIRE(s.phase() == v1::SESSION_PHASE_RUNNING);
-  const auto pids = PidsWithCmdline("sleep 3600.4848");
+  const auto pids = PidsWithCmdline("sleep 3600.3804");
   REQUIRE(pids.size() == 1);
 
   ns.Cut();
   // Offline after 3 missed heartbeats of 1 s; its session waits for it (the reconnect grace).
   REQUIRE(WaitFor([&] { return fleet.controller().Log().find("worker w1 offline") != std::string::npos; },
                   absl::Seconds(10)));
-  CHECK(PidsWithCmdline("sleep 3600.4848") == pids);
+  CHECK(PidsWithCmdline("sleep 3600.3804") == pids);
   ns.Heal();
   // The worker finds its stream dead, reconnects and re-reports the session, which never stopped.
   CHECK(WaitFor([&] {
@@ -145,7 +145,7 @@ TEST_CASE("partition: a worker cut off from its controller past the offline dead
   }, absl::Seconds(30)));
   INFO(fleet.controller().Log());
   CHECK(Column(fleet, "phase", s.id()) == "RUNNING");
-  CHECK(PidsWithCmdline("sleep 3600.4848") == pids);
+  CHECK(PidsWithCmdline("sleep 3600.3804") == pids);
   RequireInvariants(fleet, {s.id()});
 }
 

@@ -36,15 +36,15 @@ TEST_CASE("a session runs in its own cgroup, and limits it cannot have are named
   fleet.StartSingleNode("1");
   v1::CreateSessionRequest req;
   // The background sleep leaves the session's process group, as a daemonising tool would.
-  *req.mutable_spec() = ShellSpec("setsid sleep 3600.5151 & echo started; exec sleep 3600.5252");
+  *req.mutable_spec() = ShellSpec("setsid sleep 3600.3805 & echo started; exec sleep 3600.3807");
   req.mutable_spec()->mutable_resources()->set_cpu_millis(500);
   req.mutable_spec()->mutable_resources()->set_memory_bytes(256 << 20);
   v1::Session s;
   grpc::ClientContext ctx;
   REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, req, &s).ok());
-  REQUIRE(WaitFor([] { return PidsWithCmdline("sleep 3600.5151").size() == 1; }, absl::Seconds(5)));
-  pid_t main_pid = PidsWithCmdline("sleep 3600.5252").at(0);
-  pid_t escaped = PidsWithCmdline("sleep 3600.5151").at(0);
+  REQUIRE(WaitFor([] { return PidsWithCmdline("sleep 3600.3805").size() == 1; }, absl::Seconds(5)));
+  pid_t main_pid = PidsWithCmdline("sleep 3600.3807").at(0);
+  pid_t escaped = PidsWithCmdline("sleep 3600.3805").at(0);
   REQUIRE(getpgid(escaped) != getpgid(main_pid));
 
   std::string worker_log = fleet.worker().Log();
@@ -76,8 +76,8 @@ TEST_CASE("a session runs in its own cgroup, and limits it cannot have are named
   REQUIRE(fleet.AdminSessions()->DeleteSession(&del_ctx, del, &deleted).ok());
   CHECK(deleted.phase() == v1::SESSION_PHASE_TERMINATED);
   // The process outside the group went with the session's cgroup.
-  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.5151").empty(); }, absl::Seconds(5)));
-  CHECK(PidsWithCmdline("sleep 3600.5252").empty());
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.3805").empty(); }, absl::Seconds(5)));
+  CHECK(PidsWithCmdline("sleep 3600.3807").empty());
 }
 
 }  // namespace gantry::testing

@@ -165,7 +165,7 @@ TEST_CASE("users see and touch only their own sessions", "[e2e]") {
   auto alice = v1::SessionService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "alice")));
   auto bob = v1::SessionService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "bob")));
   v1::CreateSessionRequest req;
-  *req.mutable_spec() = SleepSpec("3600.5151");
+  *req.mutable_spec() = SleepSpec("3600.3806");
   v1::Session mine;
   REQUIRE(Create(*alice, req, &mine).ok());
   CHECK(mine.owner() == "user/alice");
@@ -183,7 +183,7 @@ TEST_CASE("users see and touch only their own sessions", "[e2e]") {
   v1::ListSessionsResponse listed;
   REQUIRE(bob->ListSessions(&list_ctx, v1::ListSessionsRequest(), &listed).ok());
   CHECK(listed.sessions_size() == 0);
-  CHECK(PidsWithCmdline("sleep 3600.5151").size() == 1);  // Bob's delete touched nothing.
+  CHECK(PidsWithCmdline("sleep 3600.3806").size() == 1);  // Bob's delete touched nothing.
 }
 
 }  // namespace gantry::testing

@@ -173,9 +173,9 @@ TEST_CASE("a SIGKILLed worker leaves no grandchild behind, even with the session
   };
   // Shells whose children are the worker's grandchildren.
   create("sleep 3600.3434 & sleep 3600.3434 & wait");
-  v1::Session frozen = create("sleep 3600.4545 & wait");
+  v1::Session frozen = create("sleep 3600.3802 & wait");
   REQUIRE(WaitFor([] { return PidsWithCmdline("sleep 3600.3434").size() >= 2 &&
-                              PidsWithCmdline("sleep 3600.4545").size() >= 1; }, absl::Seconds(5)));
+                              PidsWithCmdline("sleep 3600.3802").size() >= 1; }, absl::Seconds(5)));
   grpc::ClientContext ctx;
   v1::HibernateSessionRequest hib;
   hib.set_id(frozen.id());
@@ -185,7 +185,7 @@ TEST_CASE("a SIGKILLed worker leaves no grandchild behind, even with the session
 
   fleet.worker().Signal(SIGKILL);
   CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.3434").empty(); }, absl::Seconds(5)));
-  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.4545").empty(); }, absl::Seconds(5)));
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.3802").empty(); }, absl::Seconds(5)));
 }
 
 }  // namespace gantry::testing
