@@ -68,12 +68,12 @@ absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const v1::Heart
   ASSIGN_OR_RETURN(bool cordoned, controllers_->Heartbeat(request));
   v1::HeartbeatResponse response;
   response.set_cordoned(cordoned);
-  if (request.session_ids_complete()) EndUnheldSessions(request);
+  const std::vector<std::string> held(request.session_ids().begin(), request.session_ids().end());
+  if (request.session_ids_complete()) EndUnheldSessions(request.controller_id(), held);
   // The full reconciliation: a process whose session PostgreSQL has given up on (or never
   // knew) is stopped, however the events about it were lost.
   // The heartbeat itself is stored by now: a failed lookup skips this round, not the heartbeat.
-  auto unwanted = sessions_->Unwanted(request.controller_id(),
-                                      {request.session_ids().begin(), request.session_ids().end()});
+  auto unwanted = sessions_->Unwanted(request.controller_id(), held);
   if (!unwanted.ok()) {
     spdlog::warn("reconciling controller {}'s sessions skipped this heartbeat: {}", request.controller_id(),
                  unwanted.status().ToString());
@@ -87,25 +87,24 @@ absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const v1::Heart
   return response;
 }
 
-void RegistryManager::EndUnheldSessions(const v1::HeartbeatRequest& request) {
+void RegistryManager::EndUnheldSessions(const std::string& controller_id, const std::vector<std::string>& held) {
   // A session placed after the controller took this heartbeat's snapshot is not in it: one
   // changed within a heartbeat interval is not counted missing. A later snapshot lists it,
   // which forgets any note, so only absence through the whole grace counts.
-  auto lost = sessions_->Unheld(request.controller_id(), {request.session_ids().begin(), request.session_ids().end()},
-                                config_.unheld_session_grace, config_.heartbeat_interval);
+  auto lost = sessions_->Unheld(controller_id, held, config_.unheld_session_grace, config_.heartbeat_interval);
   if (!lost.ok()) {
-    spdlog::warn("looking for sessions controller {} lost skipped this heartbeat: {}", request.controller_id(),
+    spdlog::warn("looking for sessions controller {} lost skipped this heartbeat: {}", controller_id,
                  lost.status().ToString());
     return;
   }
+  if (lost->empty()) return;
+  const std::string why = absl::StrCat("not held by its controller for ", absl::FormatDuration(config_.unheld_session_grace),
+                                       " (absent from its heartbeats); stopped if it ever reappears");
   for (const auto& id : *lost) {
     auto session = sessions_->Get(id);
     if (!session.ok()) continue;
     PhaseChange ended;
     ended.only_from = session->phase();  // One that changed meanwhile is looked at again.
-    const std::string why = absl::StrCat("not held by its controller for ",
-                                         absl::FormatDuration(config_.unheld_session_grace),
-                                         " (absent from its heartbeats); stopped if it ever reappears");
     if (session->phase() == v1::SESSION_PHASE_TERMINATING) {
       ended.phase = v1::SESSION_PHASE_TERMINATED;  // Being deleted anyway.
       ended.message = why;
@@ -114,7 +113,7 @@ void RegistryManager::EndUnheldSessions(const v1::HeartbeatRequest& request) {
       ended.message = absl::StrCat("lost: ", why);
     }
     if (sessions_->Transition(id, ended).ok()) {
-      spdlog::warn("session {} on controller {} lost: {}", id, request.controller_id(), why);
+      spdlog::warn("session {} on controller {} lost: {}", id, controller_id, why);
     }
   }
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -37,7 +38,7 @@ class RegistryManager {
  private:
   // The reverse reconciliation: live sessions PostgreSQL has on the controller that it has not
   // listed for the grace are lost, and ended here.
-  void EndUnheldSessions(const v1::HeartbeatRequest& request);
+  void EndUnheldSessions(const std::string& controller_id, const std::vector<std::string>& held);
 
   RegistryConfig config_;
   ControllerStore* controllers_;
