@@ -2,6 +2,7 @@
 
 #include <grpcpp/create_channel.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <thread>
@@ -32,10 +33,10 @@ absl::Status GrpcControllerClient::Forget(const std::string& endpoint, const grp
 }
 
 absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::CreateSession(
-    const std::string& endpoint, const v1::ControllerCreateSessionRequest& request) {
+    const std::string& endpoint, const v1::ControllerCreateSessionRequest& request, absl::Duration timeout) {
   grpc::ClientContext ctx;
   AddRequestId(&ctx);
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + (timeout > absl::ZeroDuration() ? std::min(timeout, timeout_) : timeout_)));
   v1::ControllerSessionResponse response;
   grpc::Status s = StubFor(endpoint)->CreateSession(&ctx, request, &response);
   if (!s.ok()) return Forget(endpoint, s);

@@ -21,8 +21,9 @@ namespace gantry::api {
 class ControllerClient {
  public:
   virtual ~ControllerClient() = default;
+  // `timeout`: at most this long; zero means the client's own call timeout.
   virtual absl::StatusOr<v1::ControllerSessionResponse> CreateSession(
-      const std::string& endpoint, const v1::ControllerCreateSessionRequest& request) = 0;
+      const std::string& endpoint, const v1::ControllerCreateSessionRequest& request, absl::Duration timeout) = 0;
   virtual absl::StatusOr<v1::ControllerSessionResponse> DeleteSession(
       const std::string& endpoint, const std::string& session_id) = 0;
   // Hibernate (true) or wake (false).
@@ -55,7 +56,7 @@ class GrpcControllerClient : public ControllerClient {
       : creds_(std::move(creds)), timeout_(timeout) {}
 
   absl::StatusOr<v1::ControllerSessionResponse> CreateSession(
-      const std::string& endpoint, const v1::ControllerCreateSessionRequest& request) override;
+      const std::string& endpoint, const v1::ControllerCreateSessionRequest& request, absl::Duration timeout) override;
   absl::StatusOr<v1::ControllerSessionResponse> DeleteSession(
       const std::string& endpoint, const std::string& session_id) override;
   absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(

@@ -270,8 +270,8 @@ int main(int argc, char** argv) {
   health.database_ready = [&db_monitor] { return db_monitor.CheckReady().ok(); };
   // Short calls and patience: this runs on the health check thread, and the sweep comes round
   // again. (A controller answers STARTING when the deadline is near, so a short call suffices.)
-  GrpcControllerClient resume_client(*client_creds, std::min(cfg.controller_call_timeout, absl::Seconds(5)));
-  PlacementResumer leader_resumer(&session_store, &controller_store, &resume_client, absl::Seconds(2));
+  PlacementResumer leader_resumer(&session_store, &controller_store, &controller_client, absl::Seconds(5),
+                                  absl::Seconds(2));
   HealthChecker health_checker(std::move(health), &pool, &session_store, &controller_client, &leader_resumer);
   health_checker.Start();
   watch_hub.Start();

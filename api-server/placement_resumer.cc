@@ -43,7 +43,7 @@ absl::StatusOr<v1::Session> PlacementResumer::Resume(const v1::Session& session)
   call.set_owner(session.owner());
   call.set_template_id(session.template_id());
   *call.mutable_spec() = session.spec();
-  auto answer = client_->CreateSession(target->endpoint, call);
+  auto answer = client_->CreateSession(target->endpoint, call, call_timeout_);
   if (!answer.ok()) return answer.status();
   return StoreControllerAnswer(sessions_, session.id(), target->id, *answer, store_patience_);
 }

@@ -34,9 +34,14 @@ absl::StatusOr<v1::Session> StoreControllerAnswer(SessionStore* sessions, const 
 
 class PlacementResumer {
  public:
+  // `call_timeout`: how long the controller may take (zero: the client's own call timeout).
   PlacementResumer(SessionStore* sessions, ControllerStore* controllers, ControllerClient* client,
-                   absl::Duration store_patience)
-      : sessions_(sessions), controllers_(controllers), client_(client), store_patience_(store_patience) {}
+                   absl::Duration call_timeout, absl::Duration store_patience)
+      : sessions_(sessions),
+        controllers_(controllers),
+        client_(client),
+        call_timeout_(call_timeout),
+        store_patience_(store_patience) {}
 
   // Asks the controller `session` is reserved on to start it, and stores the answer. Writes
   // nothing unless the controller accepted: the controller's refusal (or the reason it could
@@ -47,6 +52,7 @@ class PlacementResumer {
   SessionStore* sessions_;
   ControllerStore* controllers_;
   ControllerClient* client_;
+  absl::Duration call_timeout_;
   absl::Duration store_patience_;
 };
 

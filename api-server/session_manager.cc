@@ -124,7 +124,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
     call.set_owner(session.owner());
     call.set_template_id(session.template_id());
     *call.mutable_spec() = session.spec();
-    auto response = client_->CreateSession(target.endpoint, call);
+    auto response = client_->CreateSession(target.endpoint, call, absl::ZeroDuration());
     if (response.ok()) {
       auto placed = StoreControllerAnswer(sessions_, session.id(), target.id, *response, placement_store_patience_);
       placing.labels()[0].second = "placed";

@@ -25,7 +25,7 @@ class SessionManager {
         client_(client),
         templates_(templates),
         max_attempts_(max_placement_attempts),
-        resumer_(sessions, controllers, client, placement_store_patience_) {}
+        resumer_(sessions, controllers, client, absl::ZeroDuration(), placement_store_patience_) {}
 
   absl::StatusOr<v1::Session> Create(const Caller& caller, const v1::CreateSessionRequest& request);
   absl::StatusOr<v1::Session> Get(const Caller& caller, const std::string& id);
