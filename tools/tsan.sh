@@ -9,12 +9,10 @@
 #   tools/tsan.sh -R REGEX   run other tests instead (ctest's -R)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD_DIR="${GANTRY_BUILD_DIR:-$ROOT/build-tsan}"
+export GANTRY_TSAN=1 GANTRY_BUILD_DIR="${GANTRY_BUILD_DIR:-$ROOT/build-tsan}"
 cd "$ROOT"
 "$ROOT/tools/install-deps.sh"
-export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
-cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGANTRY_TSAN=ON >/dev/null
-cmake --build "$BUILD_DIR" -j"$(nproc)" -- --no-print-directory
+"$ROOT/tools/build.sh"
 
 # Many threads under TSan on 2 cores make every step slow: the soak runs a shorter churn.
 export GANTRY_SOAK_SECONDS="${GANTRY_SOAK_SECONDS:-30}"
@@ -26,4 +24,4 @@ default_tests='two replicas take 200|SIGKILLed during 500|200 concurrent request
 if [ "${1:-}" = -R ]; then tests="$2"; else tests="$default_tests"; fi
 
 . "$ROOT/tools/lib/test-database.sh"
-ctest --test-dir "$BUILD_DIR" --output-on-failure --timeout 900 -j"$(nproc)" -R "$tests"
+ctest --test-dir "$GANTRY_BUILD_DIR" --output-on-failure --timeout 900 -j"$(nproc)" -R "$tests"
