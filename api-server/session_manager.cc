@@ -92,14 +92,20 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
   placement.controller_type = request.controller_type();
   placement.selector_json = JsonStringMap(request.controller_selector());
   placement.skills_json = JsonStringArray({request.spec().skills().begin(), request.spec().skills().end()});
-  ASSIGN_OR_RETURN(auto candidates, controllers_->Candidates(placement, max_attempts_));
+  absl::StatusOr<std::vector<ControllerTarget>> candidates;
+  {
+    ScopedLatency selecting("gantry_controller_selection_seconds",
+                            "Time to choose the controllers a new session is offered to (one query)", {});
+    candidates = controllers_->Candidates(placement, max_attempts_);
+  }
+  if (!candidates.ok()) return candidates.status();
 
   // Each candidate in turn: reserve its GPUs in PostgreSQL together with inserting the session,
   // then ask the controller. A reservation that no longer fits or a controller that refuses
   // sends the session to the next candidate; when none takes it, nothing is left written.
   std::vector<std::string> refusals;
   bool all_unavailable = true;
-  for (const ControllerTarget& target : candidates) {
+  for (const ControllerTarget& target : *candidates) {
     NoteController(target.name);
     Reservation reservation{target.id, absl::StrCat("placing on controller ", target.name)};
     auto created = sessions_->Create(caller.principal, request.request_id(), request.template_id(),
