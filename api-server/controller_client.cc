@@ -86,15 +86,47 @@ absl::StatusOr<v1::ListWorkersResponse> GrpcControllerClient::ListWorkers(
   return response;
 }
 
-absl::StatusOr<v1::HealthCheckResponse> GrpcControllerClient::HealthCheck(
-    const std::string& endpoint, absl::Duration timeout) {
-  grpc::ClientContext ctx;
-  AddRequestId(&ctx);
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  v1::HealthCheckResponse response;
-  grpc::Status s = StubFor(endpoint)->HealthCheck(&ctx, v1::HealthCheckRequest(), &response);
-  if (!s.ok()) return Forget(endpoint, s);
-  return response;
+std::vector<absl::StatusOr<v1::HealthCheckResponse>> GrpcControllerClient::HealthCheckAll(
+    const std::vector<std::string>& endpoints, absl::Duration timeout, int parallel) {
+  struct Call {
+    std::shared_ptr<v1::ControllerService::Stub> stub;  // held for the call
+    grpc::ClientContext ctx;
+    v1::HealthCheckRequest request;
+    v1::HealthCheckResponse response;
+  };
+  const size_t n = endpoints.size();
+  std::vector<absl::StatusOr<v1::HealthCheckResponse>> answers(n, absl::InternalError("not checked"));
+  std::vector<std::unique_ptr<Call>> calls(n);
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t started = 0, finished = 0;
+  const size_t window = static_cast<size_t>(std::max(parallel, 1));
+  std::unique_lock<std::mutex> lock(mu);
+  while (finished < n) {
+    // This thread starts the calls; their callbacks only record the answers. Bounded, so a new
+    // leader's first round does not start thousands of TLS handshakes at once.
+    while (started < n && started - finished < window) {
+      const size_t i = started++;
+      lock.unlock();
+      auto& call = calls[i] = std::make_unique<Call>();
+      call->stub = StubFor(endpoints[i]);
+      AddRequestId(&call->ctx);
+      call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+      call->stub->async()->HealthCheck(&call->ctx, &call->request, &call->response,
+                                       [&, i](grpc::Status s) {
+        absl::StatusOr<v1::HealthCheckResponse> answer =
+            s.ok() ? absl::StatusOr<v1::HealthCheckResponse>(std::move(calls[i]->response))
+                   : Forget(endpoints[i], s);
+        std::lock_guard<std::mutex> done(mu);
+        answers[i] = std::move(answer);
+        ++finished;
+        cv.notify_one();
+      });
+      lock.lock();
+    }
+    cv.wait(lock, [&] { return finished == n || (started < n && started - finished < window); });
+  }
+  return answers;
 }
 
 absl::StatusOr<v1::SessionMetricsResponse> GrpcControllerClient::GetSessionMetrics(

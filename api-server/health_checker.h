@@ -66,6 +66,12 @@ class HealthChecker {
   void Loop();
   bool TryLead();
   void CheckAll();
+  struct HealthyAnswer {
+    std::string controller_id;
+    v1::HealthCheckResponse answer;
+  };
+  // Stores what the controllers that answered reported, and that they are healthy.
+  void RecordHealthy(const std::vector<HealthyAnswer>& healthy);
   void FailSessionsOfLostControllers();
   void RecoverAbandonedPlacements();
 
