@@ -5,6 +5,9 @@
 #include <pqxx/nontransaction>
 #include <pqxx/transaction>
 
+#include <map>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "api-server/session_store.h"
 #include "api-server/sql_queries.h"
@@ -72,22 +75,71 @@ absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
   return ok ? absl::OkStatus() : kRefused;
 }
 
-absl::StatusOr<bool> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r) {
+struct ControllerStore::PendingHeartbeat {
+  std::string id;
+  std::string row;  // its element of update_controller_heartbeats.sql's $1
+  bool done = false;
+  absl::Status status;
+  bool found = false;
   bool cordoned = false;
+};
+
+absl::StatusOr<bool> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r) {
+  // Anything but a UUID would fail the whole batch's statement, not just this heartbeat.
+  if (!IsUuid(r.controller_id())) return absl::NotFoundError("controller not registered: register again");
+  const auto& cap = r.capacity();
+  PendingHeartbeat mine;
+  mine.id = absl::AsciiStrToLower(r.controller_id());  // as PostgreSQL returns it
+  mine.row = absl::StrCat("{\"id\":\"", mine.id, "\",\"capacity\":", ToJson(cap),
+                          ",\"load\":", ToJson(r.load()), ",\"gpus_total\":", cap.gpus_total(),
+                          ",\"gpus_free\":", cap.gpus_free(), ",\"max_free_gpus_per_worker\":",
+                          cap.max_free_gpus_per_worker(), ",\"max_gpu_memory_bytes\":", cap.max_gpu_memory_bytes(),
+                          ",\"active_sessions\":", r.load().active_sessions(), ",\"skills\":", SkillsJson(r.skills()),
+                          ",\"capabilities\":", CapabilitiesJson(r.capabilities()), "}");
+  std::unique_lock<std::mutex> lock(heartbeats_mu_);
+  queued_heartbeats_.push_back(&mine);
+  // Whoever finds no write in progress writes everything queued, its own heartbeat included;
+  // the others wait for the write that takes theirs.
+  while (!mine.done) {
+    if (writing_heartbeats_) {
+      heartbeat_written_.wait(lock);
+      continue;
+    }
+    writing_heartbeats_ = true;
+    std::vector<PendingHeartbeat*> batch = std::move(queued_heartbeats_);
+    queued_heartbeats_.clear();
+    lock.unlock();
+    WriteHeartbeats(batch);
+    lock.lock();
+    writing_heartbeats_ = false;
+    heartbeat_written_.notify_all();
+  }
+  if (!mine.status.ok()) return mine.status;
+  if (!mine.found) return absl::NotFoundError("controller not registered: register again");
+  return mine.cordoned;
+}
+
+void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batch) {
+  std::string rows = "[";
+  for (const PendingHeartbeat* p : batch) absl::StrAppend(&rows, rows.size() > 1 ? "," : "", p->row);
+  rows += "]";
+  std::map<std::string, bool> cordoned;  // by id, for each controller found
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
-    const auto& cap = r.capacity();
-    pqxx::result row = tx.exec_params(
-        std::string(sql::kUpdateControllerHeartbeat), r.controller_id(), ToJson(cap),
-        ToJson(r.load()), cap.gpus_total(), cap.gpus_free(), cap.max_free_gpus_per_worker(),
-        cap.max_gpu_memory_bytes(), r.load().active_sessions(), SkillsJson(r.skills()),
-        CapabilitiesJson(r.capabilities()));
-    if (row.empty()) return absl::NotFoundError("controller not registered: register again");
-    cordoned = row[0][0].as<bool>();
+    cordoned.clear();  // Run may retry.
+    pqxx::nontransaction tx(c);  // One statement: atomic on its own.
+    for (const auto& row : tx.exec_params(std::string(sql::kUpdateControllerHeartbeats), rows)) {
+      cordoned[row[0].as<std::string>()] = row[1].as<bool>();
+    }
     return absl::OkStatus();
   });
-  if (!s.ok()) return s;
-  return cordoned;
+  std::lock_guard<std::mutex> lock(heartbeats_mu_);
+  for (PendingHeartbeat* p : batch) {
+    p->status = s;
+    auto it = cordoned.find(p->id);
+    p->found = it != cordoned.end();
+    p->cordoned = p->found && it->second;
+    p->done = true;
+  }
 }
 
 absl::Status ControllerStore::MarkOffline(const std::string& controller_id) {

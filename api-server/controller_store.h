@@ -2,10 +2,13 @@
 // heartbeats and candidate selection. Thread-safe; blocking (see SessionStore).
 #pragma once
 
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "gantry/v1/registry_service.pb.h"
@@ -55,7 +58,10 @@ class ControllerStore {
   // UNAUTHENTICATED otherwise, without saying which part was wrong.
   absl::Status VerifyToken(const std::string& controller_id, const std::string& token);
 
-  // Returns whether the controller is cordoned.
+  // Stores the heartbeat; returns whether the controller is cordoned, or NOT_FOUND if it is not
+  // registered. Heartbeats that arrive while one is being written are written together next,
+  // in one statement and one commit: at thousands of controllers a commit each would queue
+  // behind the disk (see docs/PERFORMANCE.md, scale-controllers).
   absl::StatusOr<bool> Heartbeat(const v1::HeartbeatRequest& request);
   absl::Status MarkOffline(const std::string& controller_id);
 
@@ -70,8 +76,16 @@ class ControllerStore {
   absl::StatusOr<ControllerTarget> Get(const std::string& controller_id);
 
  private:
+  struct PendingHeartbeat;
+  // Writes `batch` in one statement and completes each of its heartbeats.
+  void WriteHeartbeats(const std::vector<PendingHeartbeat*>& batch);
+
   PgPool* pool_;
   absl::Duration freshness_;
+  std::mutex heartbeats_mu_;
+  std::condition_variable heartbeat_written_;
+  std::vector<PendingHeartbeat*> queued_heartbeats_ ABSL_GUARDED_BY(heartbeats_mu_);
+  bool writing_heartbeats_ ABSL_GUARDED_BY(heartbeats_mu_) = false;
 };
 
 }  // namespace gantry::api

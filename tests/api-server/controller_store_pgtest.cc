@@ -1,11 +1,20 @@
 // ControllerStore against a real PostgreSQL: registration keeps ids, tokens are hashed and
-// checked, selection filters and orders.
+// checked, heartbeats are written in batches, selection filters and orders (by its index).
 #include "api-server/controller_store.h"
 
 #include <catch2/catch.hpp>
 #include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 #include "api-server/migration_runner.h"
+#include "api-server/sql_queries.h"
 #include "common/pg_pool.h"
 #include "common/tokens.h"
 #include "tests/support/test_env.h"
@@ -145,6 +154,81 @@ TEST_CASE("invoke candidates: capability and version range, health and cordon, l
   f.db.Scalar("UPDATE controllers SET status = 'unhealthy' WHERE name = 'c' RETURNING 1");
   CHECK(names(*f.store.InvokeCandidates("demo/echo", any, 5)) == "a");
   CHECK(f.store.InvokeCandidates("demo/tokens", any, 5)->empty());
+}
+
+
+TEST_CASE("heartbeats arriving together are written together, each answered for its own controller",
+          "[pg][registry]") {
+  Fixture f;
+  constexpr int kControllers = 24;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kControllers; ++i) ids.push_back(f.Register(absl::StrCat("c", i), 1, "t"));
+  f.db.Scalar("UPDATE controllers SET cordoned = true WHERE name = 'c7'");
+  // Upper case names the same controller: its answer must still find it.
+  ids[3] = absl::AsciiStrToUpper(ids[3]);
+  std::vector<absl::StatusOr<bool>> answers(kControllers + 2, absl::InternalError("not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kControllers + 2; ++i) {
+    threads.emplace_back([&, i] {
+      v1::HeartbeatRequest beat;
+      // Two that are not registered: unknown, and not even a UUID. Neither spoils the others.
+      beat.set_controller_id(i < kControllers ? ids[i] : i == kControllers ? "00000000-0000-0000-0000-000000000001"
+                                                                              : "x'); DROP TABLE controllers; --");
+      beat.mutable_capacity()->set_gpus_total(100 + i);
+      beat.mutable_load()->set_active_sessions(i);
+      beat.add_skills(absl::StrCat("skill-", i));
+      answers[i] = f.store.Heartbeat(beat);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kControllers; ++i) {
+    INFO("controller " << i);
+    REQUIRE(answers[i].ok());
+    CHECK(*answers[i] == (i == 7));
+    CHECK(f.db.Scalar(absl::StrCat("SELECT gpus_total || ' ' || active_sessions || ' ' || (skills->>0) FROM controllers "
+                                   "WHERE name = 'c", i, "'")) == absl::StrCat(100 + i, " ", i, " skill-", i));
+  }
+  CHECK(answers[kControllers].status().code() == absl::StatusCode::kNotFound);
+  CHECK(answers[kControllers + 1].status().code() == absl::StatusCode::kNotFound);
+  CHECK(f.db.Scalar("SELECT count(*) FROM controllers") == std::to_string(kControllers));
+}
+
+TEST_CASE("selection reads the controllers in index order even when their heartbeat statistics are stale",
+          "[pg][registry]") {
+  // The planner's statistics on last_heartbeat always predate the latest heartbeats; were the
+  // freshness test written on the bare column, it would estimate that no controller is fresh
+  // and filter and sort them all for every create (22 ms at 10,000 controllers).
+  Fixture f;
+  f.db.Scalar(
+      "INSERT INTO controllers (name, type, endpoint, gpus_total, max_free_gpus_per_worker, last_heartbeat) "
+      "SELECT 'bulk-' || i, 'gpu-node', '127.0.0.1:1', 8, 8, now() - interval '1 hour' "
+      "FROM generate_series(1, 5000) i");
+  // Sessions on them make each controller's reservation check cost something to the planner.
+  f.db.Scalar("INSERT INTO sessions (owner, controller_id, phase, gpu_count, spec) "
+              "SELECT 'bulk', id, 'RUNNING', 1, '{}' FROM controllers LIMIT 2000");
+  f.db.Scalar("ANALYZE");
+  f.db.Scalar("UPDATE controllers SET last_heartbeat = now()");
+  std::string query = std::string(sql::kSelectControllerCandidates);
+  pqxx::connection c(f.db.dsn());
+  pqxx::nontransaction tx(c);
+  std::string plan;
+  for (const auto& row : tx.exec_params("EXPLAIN " + query, 1, 0, 15.0, "", "", "{}", 3, "[]", "")) {
+    plan += row[0].as<std::string>() + "\n";
+  }
+  INFO(plan);
+  // The planner must not take the fresh controllers for next to none (rows=1), which makes
+  // its choice between the index and a full scan and sort a matter of chance.
+  const size_t scan = plan.find("Index Scan using controllers_selection_order on controllers c");
+  REQUIRE(scan != std::string::npos);
+  const size_t rows = plan.find("rows=", scan);
+  REQUIRE(rows != std::string::npos);
+  CHECK(std::stoi(plan.substr(rows + 5)) > 100);
+  CHECK(plan.find("Sort") == std::string::npos);
+  PlacementRequest one;
+  one.gpu_count = 1;
+  auto chosen = f.store.Candidates(one, 3);
+  REQUIRE(chosen.ok());
+  CHECK(chosen->size() == 3);
 }
 
 }  // namespace gantry::api
