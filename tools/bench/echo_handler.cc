@@ -30,6 +30,7 @@ int RunEchoHandler() {
     std::string payload(length, '\0');
     if (length > 0 && std::fread(payload.data(), 1, length, stdin) != length) return 1;
     int n = 0, size = 0;
+    if (payload == "HOLD") continue;  // Never answered: an invoke kept in flight (footprint).
     if (std::sscanf(payload.c_str(), "STREAM %d %d", &n, &size) == 2) {
       std::string chunk(static_cast<size_t>(size), 'x');
       for (int i = 0; i < n; ++i) Frame("CHUNK", id, chunk, true);

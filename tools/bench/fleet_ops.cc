@@ -30,15 +30,16 @@ void ServeControllerMetrics(testing::LocalFleet& fleet) {
 double ControllerDecisionP99Micros(testing::LocalFleet& fleet) {
   int port = testing::WaitForPortFile(fleet.dir().Sub("controller-metrics.port"), absl::Seconds(5));
   REQUIRE(port > 0);
-  return DecisionP99Micros(testing::ScrapeMetrics(fleet.pki().ca(), port));
+  return HistogramP99Micros(testing::ScrapeMetrics(fleet.pki().ca(), port), "gantry_placement_decision_seconds",
+                            "outcome=\"placed\"");
 }
 
-double DecisionP99Micros(const std::string& metrics) {
+double HistogramP99Micros(const std::string& metrics, const std::string& name, const std::string& label) {
   std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
   std::istringstream in(metrics);
-  const std::string prefix = "gantry_placement_decision_seconds_bucket{";
+  const std::string prefix = name + "_bucket{";
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind(prefix, 0) != 0 || line.find("outcome=\"placed\"") == std::string::npos) continue;
+    if (line.rfind(prefix, 0) != 0 || line.find(label) == std::string::npos) continue;
     size_t le = line.find("le=\"");
     if (le == std::string::npos) continue;
     std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);

@@ -13,12 +13,12 @@ void DeleteAll(testing::LocalFleet& fleet, const std::vector<std::string>& ids);
 
 // Makes the controllers started after it serve /metrics (the last one started keeps the port).
 void ServeControllerMetrics(testing::LocalFleet& fleet);
-// The placement decision p99 (µs) from that controller's /metrics; see DecisionP99Micros.
+// The placement decision p99 (µs) from that controller's /metrics; see HistogramP99Micros.
 double ControllerDecisionP99Micros(testing::LocalFleet& fleet);
 
-// From a controller's /metrics text: the 99th percentile (µs) of gantry_placement_decision_seconds
-// for outcome "placed", interpolated within its bucket as Prometheus' histogram_quantile does;
-// -1 without observations.
-double DecisionP99Micros(const std::string& metrics);
+// From /metrics text: the 99th percentile (µs) of histogram `name` in the series whose labels
+// contain `label` ("" for the first series), interpolated within its bucket as Prometheus'
+// histogram_quantile does; -1 without observations.
+double HistogramP99Micros(const std::string& metrics, const std::string& name, const std::string& label);
 
 }  // namespace gantry::bench

@@ -1,53 +1,18 @@
 // footprint: what each idle session and each open log stream costs each process, as the growth
 // of resident memory (VmRSS) and open file descriptors while K of them are held, divided by K.
+// (Each in-flight invoke: footprint-invoke, in scenario_invoke.cc with the echo capability.)
 // No baseline and no target: figures to watch.
 #include <catch2/catch.hpp>
-
-#include <dirent.h>
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/local_fleet.h"
 #include "tools/bench/bench_options.h"
-#include "tools/bench/bench_report.h"
+#include "tools/bench/footprint_sample.h"
 
 namespace gantry::bench {
-namespace {
-
 using testing::LocalFleet;
-
-int OpenFds(pid_t pid) {
-  int n = 0;
-  if (DIR* dir = opendir(absl::StrCat("/proc/", pid, "/fd").c_str())) {
-    while (readdir(dir) != nullptr) ++n;
-    closedir(dir);
-  }
-  return n - 2;  // . and ..
-}
-
-struct Sample {
-  LocalFleet::Rss rss;
-  int worker_fds = 0, controller_fds = 0;
-};
-
-Sample Take(LocalFleet& fleet) {
-  absl::SleepFor(absl::Milliseconds(500));  // let allocations settle
-  return {fleet.ResidentKib(), OpenFds(fleet.worker().pid()), OpenFds(fleet.controller().pid())};
-}
-
-void AddPerItem(const std::string& what, const Sample& before, const Sample& after, int k) {
-  auto per = [k](int64_t a, int64_t b) { return static_cast<double>(b - a) / k; };
-  Report::Global().Add({"footprint", what + ": API server RSS", "KiB", {per(before.rss.api, after.rss.api)}});
-  Report::Global().Add({"footprint", what + ": controller RSS", "KiB",
-                        {per(before.rss.controller, after.rss.controller)}});
-  Report::Global().Add({"footprint", what + ": worker RSS", "KiB", {per(before.rss.worker, after.rss.worker)}});
-  Report::Global().Add({"footprint", what + ": worker fds", "fds", {per(before.worker_fds, after.worker_fds)}});
-  Report::Global().Add({"footprint", what + ": controller fds", "fds",
-                        {per(before.controller_fds, after.controller_fds)}});
-}
-
-}  // namespace
 
 TEST_CASE("footprint", "[bench]") {
   const int k = Size(200, 20);
@@ -58,15 +23,15 @@ TEST_CASE("footprint", "[bench]") {
   grpc::Status created = fleet.CreateAsAdmin(testing::SleepSpec("70000", 0), &first);
   INFO(created.error_message());
   REQUIRE(created.ok());
-  Sample before = Take(fleet);
+  FootprintSample before = TakeFootprint(fleet);
   std::vector<std::string> ids;
   for (int i = 1; i <= k; ++i) {
     v1::Session s;
     REQUIRE(fleet.CreateAsAdmin(testing::ShellSpec(absl::StrCat("echo ready; exec sleep ", 70000 + i)), &s).ok());
     ids.push_back(s.id());
   }
-  Sample with_sessions = Take(fleet);
-  AddPerItem("per idle session", before, with_sessions, k);
+  FootprintSample with_sessions = TakeFootprint(fleet);
+  AddFootprintPerItem("per idle session", before, with_sessions, k);
 
   // One follower per session, all open at once, up to the worker's limit of 64 log streams.
   const int streams = std::min(k, 60);
@@ -87,8 +52,8 @@ TEST_CASE("footprint", "[bench]") {
                          << status.error_message());
     }
   }
-  Sample with_streams = Take(fleet);
-  AddPerItem("per open log stream", with_sessions, with_streams, streams);
+  FootprintSample with_streams = TakeFootprint(fleet);
+  AddFootprintPerItem("per open log stream", with_sessions, with_streams, streams);
   for (auto& c : contexts) c->TryCancel();
   for (auto& r : readers) (void)r->Finish();
 }

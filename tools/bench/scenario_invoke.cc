@@ -1,4 +1,4 @@
-// invoke-latency and stream: a persistent echo capability (gantry-bench echo-handler) invoked
+// invoke-latency, stream and footprint-invoke: a persistent echo capability (gantry-bench echo-handler) invoked
 // through gantry-api -> controller -> worker -> handler, against the bare relay (client -> relay
 // -> relay -> echo) built from the same libraries, both over mTLS on loopback, same payloads.
 #include <catch2/catch.hpp>
@@ -14,6 +14,7 @@
 #include "tools/bench/bench_options.h"
 #include "tools/bench/bench_report.h"
 #include "tools/bench/echo_relay.h"
+#include "tools/bench/footprint_sample.h"
 #include "tools/bench/load.h"
 
 namespace gantry::bench {
@@ -136,6 +137,34 @@ TEST_CASE("stream", "[bench]") {
     rate.target = Target::AtLeast(0.7, true);
     Report::Global().Add(rate);
   }
+}
+
+// footprint-invoke: the footprint scenario's figures for invokes held in flight at once (the
+// echo handler never answers "HOLD"), in the same fleet the invoke figures come from.
+TEST_CASE("footprint-invoke", "[bench]") {
+  EchoFleet echo;
+  // Under the worker's 128 requests at once and the API server's 100 streams per client.
+  const int k = Size(96, 16);
+  FootprintSample before = TakeFootprint(echo.fleet);
+  v1::InvokeRequest request;
+  request.set_capability("bench/echo");
+  request.set_payload("HOLD");
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::InvokeChunk>>> readers;
+  for (int i = 0; i < k; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    auto stub = v1::InvokeService::NewStub(echo.gantry_channels[i % echo.gantry_channels.size()]);
+    readers.push_back(stub->Invoke(contexts.back().get(), request));
+  }
+  // Held at every hop once the worker has them all: its active invokes, as the controller reports.
+  REQUIRE(testing::WaitFor([&] {
+    return echo.fleet.db().Scalar("SELECT COALESCE(sum((load->>'active_invokes')::int), 0) FROM controllers") ==
+           std::to_string(k);
+  }, absl::Seconds(20)));
+  FootprintSample held = TakeFootprint(echo.fleet);
+  AddFootprintPerItem("per in-flight invoke", before, held, k);
+  for (auto& c : contexts) c->TryCancel();
+  for (auto& r : readers) CHECK(r->Finish().error_code() == grpc::StatusCode::CANCELLED);
 }
 
 }  // namespace gantry::bench
