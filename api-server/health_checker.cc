@@ -1,5 +1,7 @@
 #include "api-server/health_checker.h"
 
+#include <chrono>
+
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
@@ -70,6 +72,9 @@ bool HealthChecker::TryLead() {
 
 void HealthChecker::Loop() {
   while (true) {
+    // Rounds start an interval apart however long one takes (thousands of controllers take a
+    // while), so a dead controller is declared unhealthy after its missed checks, not later.
+    const auto next_round = std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(config_.interval);
     bool lead = TryLead();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -81,7 +86,7 @@ void HealthChecker::Loop() {
     }
     if (lead) CheckAll();
     std::unique_lock<std::mutex> lock(mu_);
-    if (cv_.wait_for(lock, absl::ToChronoMilliseconds(config_.interval), [&] { return stopping_; })) {
+    if (cv_.wait_until(lock, next_round, [&] { return stopping_; })) {
       return;
     }
   }
