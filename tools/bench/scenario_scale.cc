@@ -100,8 +100,11 @@ TEST_CASE("scale-controllers", "[bench]") {
   files.rlim_cur = files.rlim_max;
   setrlimit(RLIMIT_NOFILE, &files);
   const int spare_fds = 2000;  // PostgreSQL, metrics, logs, the creates' channel
+  const char* shared = std::getenv("GANTRY_BENCH_ENDPOINTS");  // fewer, to see what they cost
   const int endpoints = static_cast<int>(std::clamp<int64_t>(
-      static_cast<int64_t>(files.rlim_cur) - controllers - spare_fds, 1, controllers));
+      std::min<int64_t>(static_cast<int64_t>(files.rlim_cur) - controllers - spare_fds,
+                        shared != nullptr ? std::atoi(shared) : controllers),
+      1, controllers));
   testing::LocalFleet fleet;
   // Production's intervals, not the test suite's quick ones.
   fleet.api_env["GANTRY_CONTROLLER_HEARTBEAT_INTERVAL"] = "5s";
