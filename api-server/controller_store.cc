@@ -33,6 +33,14 @@ std::string CapabilitiesJson(const google::protobuf::RepeatedPtrField<v1::Capabi
 
 }  // namespace
 
+std::string CapacityJsonFields(const v1::ControllerCapacity& cap, const v1::ControllerLoad& load) {
+  return absl::StrCat("\"capacity\":", ToJson(cap), ",\"load\":", ToJson(load),
+                      ",\"gpus_total\":", cap.gpus_total(), ",\"gpus_free\":", cap.gpus_free(),
+                      ",\"max_free_gpus_per_worker\":", cap.max_free_gpus_per_worker(),
+                      ",\"max_gpu_memory_bytes\":", cap.max_gpu_memory_bytes(),
+                      ",\"active_sessions\":", load.active_sessions());
+}
+
 absl::StatusOr<std::pair<std::string, absl::Time>> ControllerStore::Register(
     const v1::RegisterControllerRequest& r, const std::string& token_sha256,
     absl::Duration token_lifetime) {
@@ -87,14 +95,10 @@ struct ControllerStore::PendingHeartbeat {
 absl::StatusOr<bool> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r) {
   // Anything but a UUID would fail the whole batch's statement, not just this heartbeat.
   if (!IsUuid(r.controller_id())) return absl::NotFoundError("controller not registered: register again");
-  const auto& cap = r.capacity();
   PendingHeartbeat mine;
   mine.id = absl::AsciiStrToLower(r.controller_id());  // as PostgreSQL returns it
-  mine.row = absl::StrCat("{\"id\":\"", mine.id, "\",\"capacity\":", ToJson(cap),
-                          ",\"load\":", ToJson(r.load()), ",\"gpus_total\":", cap.gpus_total(),
-                          ",\"gpus_free\":", cap.gpus_free(), ",\"max_free_gpus_per_worker\":",
-                          cap.max_free_gpus_per_worker(), ",\"max_gpu_memory_bytes\":", cap.max_gpu_memory_bytes(),
-                          ",\"active_sessions\":", r.load().active_sessions(), ",\"skills\":", SkillsJson(r.skills()),
+  mine.row = absl::StrCat("{\"id\":\"", mine.id, "\",", CapacityJsonFields(r.capacity(), r.load()),
+                          ",\"skills\":", SkillsJson(r.skills()),
                           ",\"capabilities\":", CapabilitiesJson(r.capabilities()), "}");
   std::unique_lock<std::mutex> lock(heartbeats_mu_);
   queued_heartbeats_.push_back(&mine);

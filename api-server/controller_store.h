@@ -43,6 +43,11 @@ struct FleetSummary {
   int64_t gpus_reserved = 0;  // Of those, held by sessions.
 };
 
+// What a controller reports of itself as the fields of a JSON object (no braces): capacity and
+// load as protobuf JSON, and the columns selection filters on. One row of the batched
+// statements that store heartbeats and health checks.
+std::string CapacityJsonFields(const v1::ControllerCapacity& capacity, const v1::ControllerLoad& load);
+
 class ControllerStore {
  public:
   ControllerStore(PgPool* pool, absl::Duration heartbeat_freshness)

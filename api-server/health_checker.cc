@@ -8,8 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
+#include "api-server/controller_store.h"
 #include "api-server/sql_queries.h"
-#include "common/json_util.h"
 #include "common/pg_pool.h"
 
 namespace gantry::api {
@@ -143,12 +143,8 @@ void HealthChecker::RecordHealthy(const std::vector<HealthyAnswer>& healthy) {
     std::string rows = "[";
     for (size_t i = first; i < std::min(healthy.size(), first + kRowsPerStatement); ++i) {
       const auto& [id, answer] = healthy[i];
-      const auto& cap = answer.capacity();
-      absl::StrAppend(&rows, i == first ? "" : ",", "{\"id\":\"", id, "\",\"capacity\":", ToJson(cap),
-                      ",\"load\":", ToJson(answer.load()), ",\"gpus_total\":", cap.gpus_total(),
-                      ",\"gpus_free\":", cap.gpus_free(), ",\"max_free_gpus_per_worker\":",
-                      cap.max_free_gpus_per_worker(), ",\"max_gpu_memory_bytes\":", cap.max_gpu_memory_bytes(),
-                      ",\"active_sessions\":", answer.load().active_sessions(), "}");
+      absl::StrAppend(&rows, i == first ? "" : ",", "{\"id\":\"", id, "\",",
+                      CapacityJsonFields(answer.capacity(), answer.load()), "}");
     }
     rows += "]";
     absl::Status s = pool_->Run([&](pqxx::connection& c) {
