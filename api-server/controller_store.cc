@@ -6,6 +6,7 @@
 #include <pqxx/transaction>
 
 #include <map>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -86,10 +87,7 @@ absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
 struct ControllerStore::PendingHeartbeat {
   std::string id;
   std::string row;  // its element of update_controller_heartbeats.sql's $1
-  bool done = false;
-  absl::Status status;
-  bool found = false;
-  bool cordoned = false;
+  std::optional<absl::StatusOr<bool>> answer;  // set once written: cordoned, or why not
 };
 
 absl::StatusOr<bool> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r) {
@@ -104,7 +102,7 @@ absl::StatusOr<bool> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r) {
   queued_heartbeats_.push_back(&mine);
   // Whoever finds no write in progress writes everything queued, its own heartbeat included;
   // the others wait for the write that takes theirs.
-  while (!mine.done) {
+  while (!mine.answer.has_value()) {
     if (writing_heartbeats_) {
       heartbeat_written_.wait(lock);
       continue;
@@ -118,9 +116,7 @@ absl::StatusOr<bool> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r) {
     writing_heartbeats_ = false;
     heartbeat_written_.notify_all();
   }
-  if (!mine.status.ok()) return mine.status;
-  if (!mine.found) return absl::NotFoundError("controller not registered: register again");
-  return mine.cordoned;
+  return *std::move(mine.answer);
 }
 
 void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batch) {
@@ -138,11 +134,14 @@ void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batc
   });
   std::lock_guard<std::mutex> lock(heartbeats_mu_);
   for (PendingHeartbeat* p : batch) {
-    p->status = s;
     auto it = cordoned.find(p->id);
-    p->found = it != cordoned.end();
-    p->cordoned = p->found && it->second;
-    p->done = true;
+    if (!s.ok()) {
+      p->answer = s;
+    } else if (it == cordoned.end()) {
+      p->answer = absl::NotFoundError("controller not registered: register again");
+    } else {
+      p->answer = it->second;
+    }
   }
 }
 
