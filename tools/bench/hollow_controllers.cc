@@ -80,10 +80,6 @@ class HollowControllers::Service final : public v1::ControllerService::Service {
   std::atomic<int64_t>* health_checks_;
 };
 
-struct HollowControllers::Server {
-  RunningServer running;
-};
-
 struct HollowControllers::Controller {
   std::string name;
   std::unique_ptr<v1::RegistryService::Stub> stub;
@@ -100,7 +96,7 @@ HollowControllers::HollowControllers(HollowControllerOptions options) : options_
 
 HollowControllers::~HollowControllers() {
   StopHeartbeats();
-  for (auto& s : servers_) s->running.server->Shutdown(std::chrono::system_clock::now());
+  for (auto& s : servers_) s.server->Shutdown(std::chrono::system_clock::now());
 }
 
 absl::Status HollowControllers::Start() {
@@ -140,7 +136,7 @@ absl::Status HollowControllers::Start() {
     auto running = StartGrpcServer("0.0.0.0:0", *creds, {service_.get()});
     if (!running.ok()) return running.status();
     ports.push_back(running->port);
-    servers_.push_back(std::make_unique<Server>(Server{std::move(*running)}));
+    servers_.push_back(std::move(*running));
   }
 
   for (int i = 0; i < options_.count; ++i) {

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/grpc_server.h"
 
 namespace gantry::bench {
 
@@ -57,12 +58,11 @@ class HollowControllers {
  private:
   struct Controller;
   class Service;
-  struct Server;
   void Beat(Controller* c, absl::Time due);
   void Scheduler(absl::Duration interval);
 
   HollowControllerOptions options_;
-  std::vector<std::unique_ptr<Server>> servers_;
+  std::vector<RunningServer> servers_;
   std::vector<std::unique_ptr<Controller>> controllers_;
   std::unique_ptr<Service> service_;
   std::atomic<int64_t> placements_{0}, health_checks_{0}, failures_{0};
