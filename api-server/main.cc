@@ -31,6 +31,7 @@
 #include "common/logging.h"
 #include "common/metrics_server.h"
 #include "common/pg_pool.h"
+#include "common/mutex_deadlock_detection.h"
 #include "common/shutdown.h"
 #include "common/tls.h"
 #include "common/x509.h"
@@ -129,6 +130,7 @@ absl::Status CheckHealthChecks(const ApiConfig& cfg) {
 
 int main(int argc, char** argv) {
   gantry::BlockTerminationSignals();
+  gantry::TurnOffMutexDeadlockDetection();
   ApiConfig cfg;
   gantry::Flags flags("gantry-api", "Gantry's client-facing API server (state in PostgreSQL)");
   flags.AddString("listen", &cfg.listen, "address:port to serve on (port 0 picks a free port)");

@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/metrics_server.h"
 #include "common/node_bootstrap.h"
+#include "common/mutex_deadlock_detection.h"
 #include "common/shutdown.h"
 #include "common/tls.h"
 #include "controller/api_link.h"
@@ -72,6 +73,7 @@ absl::StatusOr<std::map<std::string, std::string>> ParseLabels(const std::string
 
 int main(int argc, char** argv) {
   gantry::BlockTerminationSignals();
+  gantry::TurnOffMutexDeadlockDetection();
   ControllerConfig cfg;
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);

@@ -19,6 +19,7 @@
 #include "common/identity.h"
 #include "common/logging.h"
 #include "common/metrics_server.h"
+#include "common/mutex_deadlock_detection.h"
 #include "common/shutdown.h"
 #include "common/node_bootstrap.h"
 #include "common/tls.h"
@@ -69,6 +70,7 @@ int Fail(const absl::Status& status) {
 
 int main(int argc, char** argv) {
   gantry::BlockTerminationSignals();
+  gantry::TurnOffMutexDeadlockDetection();
   WorkerConfig cfg;
   char host[256] = {0};
   gethostname(host, sizeof(host) - 1);
