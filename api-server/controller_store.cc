@@ -65,11 +65,19 @@ absl::StatusOr<std::pair<std::string, absl::Time>> ControllerStore::Register(
   return out;
 }
 
-absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
-                                          const std::string& token) {
+namespace {
+
+const absl::Status& CredentialsRefused() {
   static const absl::Status kRefused = absl::UnauthenticatedError(
       "controller_id/controller_token not accepted: re-register with the join token");
-  if (!IsUuid(controller_id) || token.empty()) return kRefused;
+  return kRefused;
+}
+
+}  // namespace
+
+absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
+                                          const std::string& token) {
+  if (!IsUuid(controller_id) || token.empty()) return CredentialsRefused();
   bool ok = false;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
@@ -81,21 +89,24 @@ absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  return ok ? absl::OkStatus() : kRefused;
+  return ok ? absl::OkStatus() : CredentialsRefused();
 }
 
 struct ControllerStore::PendingHeartbeat {
-  std::string id;
+  std::string key;  // id and token hash, as update_controller_heartbeats.sql returns them
   std::string row;  // its element of update_controller_heartbeats.sql's $1
   std::optional<absl::StatusOr<bool>> answer;  // set once written: cordoned, or why not
 };
 
 absl::StatusOr<bool> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r) {
   // Anything but a UUID would fail the whole batch's statement, not just this heartbeat.
-  if (!IsUuid(r.controller_id())) return absl::NotFoundError("controller not registered: register again");
+  if (!IsUuid(r.controller_id()) || r.controller_token().empty()) return CredentialsRefused();
+  const std::string id = absl::AsciiStrToLower(r.controller_id());  // as PostgreSQL returns it
+  const std::string token_sha256 = Sha256Hex(r.controller_token());
   PendingHeartbeat mine;
-  mine.id = absl::AsciiStrToLower(r.controller_id());  // as PostgreSQL returns it
-  mine.row = absl::StrCat("{\"id\":\"", mine.id, "\",", CapacityJsonFields(r.capacity(), r.load()),
+  mine.key = absl::StrCat(id, " ", token_sha256);
+  mine.row = absl::StrCat("{\"id\":\"", id, "\",\"token_sha256\":\"", token_sha256, "\",",
+                          CapacityJsonFields(r.capacity(), r.load()),
                           ",\"skills\":", SkillsJson(r.skills()),
                           ",\"capabilities\":", CapabilitiesJson(r.capabilities()), "}");
   std::unique_lock<std::mutex> lock(heartbeats_mu_);
@@ -123,22 +134,22 @@ void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batc
   std::string rows = "[";
   for (const PendingHeartbeat* p : batch) absl::StrAppend(&rows, rows.size() > 1 ? "," : "", p->row);
   rows += "]";
-  std::map<std::string, bool> cordoned;  // by id, for each controller found
+  std::map<std::string, bool> cordoned;  // by id and token hash, for each heartbeat accepted
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     cordoned.clear();  // Run may retry.
     pqxx::nontransaction tx(c);  // One statement: atomic on its own.
     for (const auto& row : tx.exec_params(std::string(sql::kUpdateControllerHeartbeats), rows)) {
-      cordoned[row[0].as<std::string>()] = row[1].as<bool>();
+      cordoned[absl::StrCat(row[0].as<std::string>(), " ", row[1].as<std::string>())] = row[2].as<bool>();
     }
     return absl::OkStatus();
   });
   std::lock_guard<std::mutex> lock(heartbeats_mu_);
   for (PendingHeartbeat* p : batch) {
-    auto it = cordoned.find(p->id);
+    auto it = cordoned.find(p->key);
     if (!s.ok()) {
       p->answer = s;
     } else if (it == cordoned.end()) {
-      p->answer = absl::NotFoundError("controller not registered: register again");
+      p->answer = CredentialsRefused();  // unknown, deregistered, or not its live token
     } else {
       p->answer = it->second;
     }

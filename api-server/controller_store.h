@@ -63,10 +63,11 @@ class ControllerStore {
   // UNAUTHENTICATED otherwise, without saying which part was wrong.
   absl::Status VerifyToken(const std::string& controller_id, const std::string& token);
 
-  // Stores the heartbeat; returns whether the controller is cordoned, or NOT_FOUND if it is not
-  // registered. Heartbeats that arrive while one is being written are written together next,
-  // in one statement and one commit: at thousands of controllers a commit each would queue
-  // behind the disk (see docs/PERFORMANCE.md, scale-controllers).
+  // Stores the heartbeat if it carries the controller's live token; returns whether the
+  // controller is cordoned, or UNAUTHENTICATED as VerifyToken does. Heartbeats that arrive
+  // while one is being written are checked and written together next, in one statement and one
+  // commit: at thousands of controllers a round trip and a commit each would queue behind the
+  // database (see docs/PERFORMANCE.md, scale-controllers).
   absl::StatusOr<bool> Heartbeat(const v1::HeartbeatRequest& request);
   absl::Status MarkOffline(const std::string& controller_id);
 

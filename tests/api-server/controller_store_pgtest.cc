@@ -70,8 +70,24 @@ TEST_CASE("wrong, expired or malformed controller credentials are refused alike"
   CHECK(f.store.VerifyToken("not-a-uuid", "good").code() == absl::StatusCode::kUnauthenticated);
   CHECK(f.store.VerifyToken("00000000-0000-0000-0000-000000000000", "good").code() ==
         absl::StatusCode::kUnauthenticated);
+  // A heartbeat checks the token itself, and writes nothing when it is refused.
+  auto beat = [&](const std::string& controller_id, const std::string& token) {
+    v1::HeartbeatRequest r;
+    r.set_controller_id(controller_id);
+    r.set_controller_token(token);
+    r.mutable_capacity()->set_gpus_total(77);
+    return f.store.Heartbeat(r).status().code();
+  };
+  CHECK(beat(id, "good") == absl::StatusCode::kOk);
+  f.db.Scalar("UPDATE controllers SET gpus_total = 1, last_heartbeat = now() - interval '1 hour'");
+  const std::string before = f.db.Scalar("SELECT gpus_total || ' ' || last_heartbeat FROM controllers");
+  CHECK(beat(id, "bad") == absl::StatusCode::kUnauthenticated);
+  CHECK(beat(id, "") == absl::StatusCode::kUnauthenticated);
+  CHECK(beat("not-a-uuid", "good") == absl::StatusCode::kUnauthenticated);
   f.db.Scalar("UPDATE controller_tokens SET expires_at = now() - interval '1 second'");
   CHECK(f.store.VerifyToken(id, "good").code() == absl::StatusCode::kUnauthenticated);
+  CHECK(beat(id, "good") == absl::StatusCode::kUnauthenticated);
+  CHECK(f.db.Scalar("SELECT gpus_total || ' ' || last_heartbeat FROM controllers") == before);
 }
 
 TEST_CASE("selection filters by GPUs, id, type, labels, health and cordon", "[pg][registry]") {
@@ -166,14 +182,18 @@ TEST_CASE("heartbeats arriving together are written together, each answered for 
   f.db.Scalar("UPDATE controllers SET cordoned = true WHERE name = 'c7'");
   // Upper case names the same controller: its answer must still find it.
   ids[3] = absl::AsciiStrToUpper(ids[3]);
-  std::vector<absl::StatusOr<bool>> answers(kControllers + 2, absl::InternalError("not run"));
+  std::vector<absl::StatusOr<bool>> answers(kControllers + 3, absl::InternalError("not run"));
   std::vector<std::thread> threads;
-  for (int i = 0; i < kControllers + 2; ++i) {
+  for (int i = 0; i < kControllers + 3; ++i) {
     threads.emplace_back([&, i] {
       v1::HeartbeatRequest beat;
       // Two that are not registered: unknown, and not even a UUID. Neither spoils the others.
-      beat.set_controller_id(i < kControllers ? ids[i] : i == kControllers ? "00000000-0000-0000-0000-000000000001"
-                                                                              : "x'); DROP TABLE controllers; --");
+      // And one that names controller 5 with the wrong token, whatever batch it lands in.
+      beat.set_controller_id(i < kControllers        ? ids[i]
+                             : i == kControllers     ? "00000000-0000-0000-0000-000000000001"
+                             : i == kControllers + 1 ? "x'); DROP TABLE controllers; --"
+                                                     : ids[5]);
+      beat.set_controller_token(i == kControllers + 2 ? "not-t" : "t");
       beat.mutable_capacity()->set_gpus_total(100 + i);
       beat.mutable_load()->set_active_sessions(i);
       beat.add_skills(absl::StrCat("skill-", i));
@@ -188,8 +208,9 @@ TEST_CASE("heartbeats arriving together are written together, each answered for 
     CHECK(f.db.Scalar(absl::StrCat("SELECT gpus_total || ' ' || active_sessions || ' ' || (skills->>0) FROM controllers "
                                    "WHERE name = 'c", i, "'")) == absl::StrCat(100 + i, " ", i, " skill-", i));
   }
-  CHECK(answers[kControllers].status().code() == absl::StatusCode::kNotFound);
-  CHECK(answers[kControllers + 1].status().code() == absl::StatusCode::kNotFound);
+  for (int i = kControllers; i < kControllers + 3; ++i) {
+    CHECK(answers[i].status().code() == absl::StatusCode::kUnauthenticated);
+  }
   CHECK(f.db.Scalar("SELECT count(*) FROM controllers") == std::to_string(kControllers));
 }
 
