@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "api-server/session_store.h"
 #include "api-server/sql_queries.h"
 #include "common/json_util.h"
@@ -95,20 +96,27 @@ absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
 struct ControllerStore::PendingHeartbeat {
   std::string key;  // id and token hash, as update_controller_heartbeats.sql returns them
   std::string row;  // its element of update_controller_heartbeats.sql's $1
-  std::optional<absl::StatusOr<bool>> answer;  // set once written: cordoned, or why not
+  std::optional<absl::StatusOr<HeartbeatAnswer>> answer;  // set once written
 };
 
-absl::StatusOr<bool> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r) {
+absl::StatusOr<HeartbeatAnswer> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r, absl::Duration unheld_grace,
+                                                           absl::Duration recent) {
   // Anything but a UUID would fail the whole batch's statement, not just this heartbeat.
   if (!IsUuid(r.controller_id()) || r.controller_token().empty()) return CredentialsRefused();
   const std::string id = absl::AsciiStrToLower(r.controller_id());  // as PostgreSQL returns it
   const std::string token_sha256 = Sha256Hex(r.controller_token());
+  std::vector<std::string> held, garbage;  // garbage: names no session of ours, so unwanted
+  for (const auto& session_id : r.session_ids()) (IsUuid(session_id) ? held : garbage).push_back(session_id);
   PendingHeartbeat mine;
   mine.key = absl::StrCat(id, " ", token_sha256);
   mine.row = absl::StrCat("{\"id\":\"", id, "\",\"token_sha256\":\"", token_sha256, "\",",
                           CapacityJsonFields(r.capacity(), r.load()),
                           ",\"skills\":", SkillsJson(r.skills()),
-                          ",\"capabilities\":", CapabilitiesJson(r.capabilities()), "}");
+                          ",\"capabilities\":", CapabilitiesJson(r.capabilities()),
+                          ",\"held\":", JsonStringArray(held),
+                          ",\"held_complete\":", r.session_ids_complete() ? "true" : "false",
+                          ",\"unheld_grace_s\":", absl::ToDoubleSeconds(unheld_grace),
+                          ",\"recent_s\":", absl::ToDoubleSeconds(recent), "}");
   std::unique_lock<std::mutex> lock(heartbeats_mu_);
   queued_heartbeats_.push_back(&mine);
   // Whoever finds no write in progress writes everything queued, its own heartbeat included;
@@ -127,31 +135,38 @@ absl::StatusOr<bool> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r) {
     writing_heartbeats_ = false;
     heartbeat_written_.notify_all();
   }
-  return *std::move(mine.answer);
+  absl::StatusOr<HeartbeatAnswer> answer = *std::move(mine.answer);
+  if (answer.ok()) answer->unwanted.insert(answer->unwanted.end(), garbage.begin(), garbage.end());
+  return answer;
 }
 
 void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batch) {
   std::string rows = "[";
   for (const PendingHeartbeat* p : batch) absl::StrAppend(&rows, rows.size() > 1 ? "," : "", p->row);
   rows += "]";
-  std::map<std::string, bool> cordoned;  // by id and token hash, for each heartbeat accepted
+  std::map<std::string, HeartbeatAnswer> answers;  // by id and token hash, for each heartbeat accepted
+  auto ids = [](const pqxx::field& f) -> std::vector<std::string> {
+    if (f.is_null()) return {};
+    return absl::StrSplit(f.as<std::string>(), ',');
+  };
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
-    cordoned.clear();  // Run may retry.
+    answers.clear();  // Run may retry.
     pqxx::nontransaction tx(c);  // One statement: atomic on its own.
-    for (const auto& row : tx.exec_params(std::string(sql::kUpdateControllerHeartbeats), rows)) {
-      cordoned[absl::StrCat(row[0].as<std::string>(), " ", row[1].as<std::string>())] = row[2].as<bool>();
+    for (const auto& row : tx.exec_params(std::string(sql::kStoreHeartbeats), rows)) {
+      answers[absl::StrCat(row[0].as<std::string>(), " ", row[1].as<std::string>())] =
+          HeartbeatAnswer{row[2].as<bool>(), ids(row[3]), ids(row[4])};
     }
     return absl::OkStatus();
   });
   std::lock_guard<std::mutex> lock(heartbeats_mu_);
   for (PendingHeartbeat* p : batch) {
-    auto it = cordoned.find(p->key);
+    auto it = answers.find(p->key);
     if (!s.ok()) {
       p->answer = s;
-    } else if (it == cordoned.end()) {
+    } else if (it == answers.end()) {
       p->answer = CredentialsRefused();  // unknown, deregistered, or not its live token
     } else {
-      p->answer = it->second;
+      p->answer = std::move(it->second);
     }
   }
 }

@@ -48,6 +48,17 @@ struct FleetSummary {
 // statements that store heartbeats and health checks.
 std::string CapacityJsonFields(const v1::ControllerCapacity& capacity, const v1::ControllerLoad& load);
 
+// What storing a heartbeat found.
+struct HeartbeatAnswer {
+  bool cordoned = false;
+  // Sessions the controller holds that PostgreSQL does not want there: unknown, ended, placed
+  // on another controller, or not even a UUID. It is told to stop them.
+  std::vector<std::string> unwanted;
+  // Live sessions PostgreSQL has on the controller that its complete lists have left out for
+  // longer than the grace: lost, for the caller to end.
+  std::vector<std::string> lost;
+};
+
 class ControllerStore {
  public:
   ControllerStore(PgPool* pool, absl::Duration heartbeat_freshness)
@@ -63,12 +74,16 @@ class ControllerStore {
   // UNAUTHENTICATED otherwise, without saying which part was wrong.
   absl::Status VerifyToken(const std::string& controller_id, const std::string& token);
 
-  // Stores the heartbeat if it carries the controller's live token; returns whether the
-  // controller is cordoned, or UNAUTHENTICATED as VerifyToken does. Heartbeats that arrive
-  // while one is being written are checked and written together next, in one statement and one
-  // commit: at thousands of controllers a round trip and a commit each would queue behind the
-  // database (see docs/PERFORMANCE.md, scale-controllers).
-  absl::StatusOr<bool> Heartbeat(const v1::HeartbeatRequest& request);
+  // Stores the heartbeat if it carries the controller's live token (UNAUTHENTICATED as
+  // VerifyToken otherwise) and reconciles the sessions it lists with PostgreSQL's: those it
+  // holds that are not wanted there, and, where the list is complete, those it left out. A
+  // session left out is noted; one left out of every heartbeat for `unheld_grace` is lost. One
+  // changed within `recent` is never counted left out (the controller may have listed its
+  // sessions before it came). Heartbeats that arrive while one is being written are written
+  // together next, in one statement and one commit: at thousands of controllers, round trips
+  // and commits of their own would queue behind the database (docs/PERFORMANCE.md).
+  absl::StatusOr<HeartbeatAnswer> Heartbeat(const v1::HeartbeatRequest& request, absl::Duration unheld_grace,
+                                            absl::Duration recent);
   absl::Status MarkOffline(const std::string& controller_id);
 
   // Controllers that could take the placement, best first (least loaded, then round-robin).

@@ -64,22 +64,17 @@ absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const v1::Heart
   if (request.session_ids_size() > kMaxHeldSessions) {
     return absl::InvalidArgumentError(absl::StrCat("session_ids: at most ", kMaxHeldSessions));
   }
-  // Checks the token too, in the same statement as it stores the heartbeat.
-  ASSIGN_OR_RETURN(bool cordoned, controllers_->Heartbeat(request));
+  // One statement checks the token, stores the heartbeat and reconciles the sessions it lists:
+  // the full reconciliation, so a process whose session PostgreSQL has given up on (or never
+  // knew) is stopped, and a session whose process is gone is ended, however the events about
+  // it were lost. A session placed after the controller took this heartbeat's snapshot is not
+  // in it: one changed within a heartbeat interval is not counted missing.
+  ASSIGN_OR_RETURN(HeartbeatAnswer answer, controllers_->Heartbeat(request, config_.unheld_session_grace,
+                                                                   config_.heartbeat_interval));
   v1::HeartbeatResponse response;
-  response.set_cordoned(cordoned);
-  const std::vector<std::string> held(request.session_ids().begin(), request.session_ids().end());
-  if (request.session_ids_complete()) EndUnheldSessions(request.controller_id(), held);
-  // The full reconciliation: a process whose session PostgreSQL has given up on (or never
-  // knew) is stopped, however the events about it were lost.
-  // The heartbeat itself is stored by now: a failed lookup skips this round, not the heartbeat.
-  auto unwanted = sessions_->Unwanted(request.controller_id(), held);
-  if (!unwanted.ok()) {
-    spdlog::warn("reconciling controller {}'s sessions skipped this heartbeat: {}", request.controller_id(),
-                 unwanted.status().ToString());
-    return response;
-  }
-  for (auto& id : *unwanted) {
+  response.set_cordoned(answer.cordoned);
+  EndLostSessions(request.controller_id(), answer.lost);
+  for (auto& id : answer.unwanted) {
     spdlog::warn("controller {} holds session {}, which PostgreSQL does not want there: stopping it",
                  request.controller_id(), id.substr(0, 64));
     response.add_sessions_to_stop(std::move(id));
@@ -87,20 +82,11 @@ absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const v1::Heart
   return response;
 }
 
-void RegistryManager::EndUnheldSessions(const std::string& controller_id, const std::vector<std::string>& held) {
-  // A session placed after the controller took this heartbeat's snapshot is not in it: one
-  // changed within a heartbeat interval is not counted missing. A later snapshot lists it,
-  // which forgets any note, so only absence through the whole grace counts.
-  auto lost = sessions_->Unheld(controller_id, held, config_.unheld_session_grace, config_.heartbeat_interval);
-  if (!lost.ok()) {
-    spdlog::warn("looking for sessions controller {} lost skipped this heartbeat: {}", controller_id,
-                 lost.status().ToString());
-    return;
-  }
-  if (lost->empty()) return;
+void RegistryManager::EndLostSessions(const std::string& controller_id, const std::vector<std::string>& lost) {
+  if (lost.empty()) return;
   const std::string why = absl::StrCat("not held by its controller for ", absl::FormatDuration(config_.unheld_session_grace),
                                        " (absent from its heartbeats); stopped if it ever reappears");
-  for (const auto& id : *lost) {
+  for (const auto& id : lost) {
     auto session = sessions_->Get(id);
     if (!session.ok()) continue;
     PhaseChange ended;

@@ -36,9 +36,9 @@ class RegistryManager {
       const v1::ReportSessionEventsRequest& request);
 
  private:
-  // The reverse reconciliation: live sessions PostgreSQL has on the controller that it has not
-  // listed for the grace are lost, and ended here.
-  void EndUnheldSessions(const std::string& controller_id, const std::vector<std::string>& held);
+  // The reverse reconciliation's outcome: live sessions PostgreSQL has on the controller that
+  // it has not listed for the grace are lost, and ended here.
+  void EndLostSessions(const std::string& controller_id, const std::vector<std::string>& lost);
 
   RegistryConfig config_;
   ControllerStore* controllers_;

@@ -122,50 +122,6 @@ absl::Status SessionStore::Discard(const std::string& id) {
   });
 }
 
-namespace {
-// The ids that can name a session (UUIDs), and the others.
-void SplitUuids(const std::vector<std::string>& ids, std::vector<std::string>* uuids,
-                std::vector<std::string>* others) {
-  for (const auto& id : ids) (IsUuid(id) ? uuids : others)->push_back(id);
-}
-}  // namespace
-
-absl::StatusOr<std::vector<std::string>> SessionStore::Unwanted(const std::string& controller_id,
-                                                                const std::vector<std::string>& held) {
-  std::vector<std::string> ids, garbage;
-  SplitUuids(held, &ids, &garbage);
-  std::vector<std::string> unwanted = garbage;
-  if (ids.empty()) return unwanted;
-  absl::Status s = pool_->Run([&](pqxx::connection& c) {
-    unwanted = garbage;  // Run may retry.
-    pqxx::nontransaction tx(c);
-    for (const auto& row : tx.exec_params(std::string(sql::kSelectUnwantedSessions), controller_id, JsonStringArray(ids))) {
-      unwanted.push_back(row[0].as<std::string>());
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return unwanted;
-}
-
-absl::StatusOr<std::vector<std::string>> SessionStore::Unheld(const std::string& controller_id,
-                                                              const std::vector<std::string>& held,
-                                                              absl::Duration grace, absl::Duration recent) {
-  std::vector<std::string> ids, garbage, lost;
-  SplitUuids(held, &ids, &garbage);  // The garbage names no session of ours (Unwanted stops it).
-  absl::Status s = pool_->Run([&](pqxx::connection& c) {
-    lost.clear();  // Run may retry.
-    pqxx::nontransaction tx(c);  // One statement: atomic on its own.
-    for (const auto& row : tx.exec_params(std::string(sql::kNoteUnheldSessions), controller_id, JsonStringArray(ids),
-                                          absl::ToDoubleSeconds(grace), absl::ToDoubleSeconds(recent))) {
-      lost.push_back(row[0].as<std::string>());
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return lost;
-}
-
 absl::StatusOr<v1::Session> SessionStore::Get(const std::string& id) {
   if (!IsUuid(id)) return absl::NotFoundError(absl::StrCat("session \"", id, "\" not found"));
   absl::StatusOr<v1::Session> out = absl::InternalError("not run");

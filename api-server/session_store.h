@@ -73,18 +73,6 @@ class SessionStore {
   // Deletes a SCHEDULED session that no client was told about (every controller refused it),
   // with its events, releasing its reservation.
   absl::Status Discard(const std::string& id);
-  // Of `held` (the sessions a controller reports holding), those PostgreSQL does not want on
-  // that controller: unknown, ended or placed elsewhere. Ids that are not UUIDs are unwanted.
-  absl::StatusOr<std::vector<std::string>> Unwanted(const std::string& controller_id,
-                                                    const std::vector<std::string>& held);
-
-  // The reverse: of the live sessions PostgreSQL has on the controller, those missing from
-  // `held` in every heartbeat for longer than `grace` (lost). Notes the newly missing and
-  // forgets those listed again. Sessions changed within `recent` are never counted missing.
-  absl::StatusOr<std::vector<std::string>> Unheld(const std::string& controller_id,
-                                                  const std::vector<std::string>& held, absl::Duration grace,
-                                                  absl::Duration recent);
-
   // NOT_FOUND if there is no such session.
   absl::StatusOr<v1::Session> Get(const std::string& id);
 

@@ -76,7 +76,7 @@ TEST_CASE("wrong, expired or malformed controller credentials are refused alike"
     r.set_controller_id(controller_id);
     r.set_controller_token(token);
     r.mutable_capacity()->set_gpus_total(77);
-    return f.store.Heartbeat(r).status().code();
+    return f.store.Heartbeat(r, absl::Minutes(2), absl::Seconds(5)).status().code();
   };
   CHECK(beat(id, "good") == absl::StatusCode::kOk);
   f.db.Scalar("UPDATE controllers SET gpus_total = 1, last_heartbeat = now() - interval '1 hour'");
@@ -182,7 +182,7 @@ TEST_CASE("heartbeats arriving together are written together, each answered for 
   f.db.Scalar("UPDATE controllers SET cordoned = true WHERE name = 'c7'");
   // Upper case names the same controller: its answer must still find it.
   ids[3] = absl::AsciiStrToUpper(ids[3]);
-  std::vector<absl::StatusOr<bool>> answers(kControllers + 3, absl::InternalError("not run"));
+  std::vector<absl::StatusOr<HeartbeatAnswer>> answers(kControllers + 3, absl::InternalError("not run"));
   std::vector<std::thread> threads;
   for (int i = 0; i < kControllers + 3; ++i) {
     threads.emplace_back([&, i] {
@@ -197,14 +197,14 @@ TEST_CASE("heartbeats arriving together are written together, each answered for 
       beat.mutable_capacity()->set_gpus_total(100 + i);
       beat.mutable_load()->set_active_sessions(i);
       beat.add_skills(absl::StrCat("skill-", i));
-      answers[i] = f.store.Heartbeat(beat);
+      answers[i] = f.store.Heartbeat(beat, absl::Minutes(2), absl::Seconds(5));
     });
   }
   for (auto& t : threads) t.join();
   for (int i = 0; i < kControllers; ++i) {
     INFO("controller " << i);
     REQUIRE(answers[i].ok());
-    CHECK(*answers[i] == (i == 7));
+    CHECK(answers[i]->cordoned == (i == 7));
     CHECK(f.db.Scalar(absl::StrCat("SELECT gpus_total || ' ' || active_sessions || ' ' || (skills->>0) FROM controllers "
                                    "WHERE name = 'c", i, "'")) == absl::StrCat(100 + i, " ", i, " skill-", i));
   }
