@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <atomic>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -29,7 +29,10 @@ struct Outcomes {
 void CreateConcurrently(LocalFleet& fleet, int replica_port, int count, const std::string& tag,
                         Outcomes* out) {
   std::vector<std::thread> threads;
-  std::atomic<int> ready{0};
+  // All start together, once every thread is ready: blocked, not spinning, which on 2 cores
+  // (and under ThreadSanitizer) would starve the threads still being started.
+  std::promise<void> go;
+  std::shared_future<void> start = go.get_future().share();
   for (int i = 0; i < count; ++i) {
     threads.emplace_back([&, i] {
       auto stub = fleet.AdminSessions(i % 2 == 0 ? 0 : replica_port);
@@ -37,10 +40,9 @@ void CreateConcurrently(LocalFleet& fleet, int replica_port, int count, const st
       *req.mutable_spec() = SleepSpec(kMarker, 1);
       req.set_request_id(absl::StrCat(tag, "-", i));
       v1::Session s;
+      start.wait();
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-      ++ready;
-      while (ready.load() < count) std::this_thread::yield();  // All start together.
       grpc::Status st = stub->CreateSession(&ctx, req, &s);
       std::lock_guard<std::mutex> lock(out->mu);
       ++out->by_code[st.error_code()];
@@ -51,6 +53,7 @@ void CreateConcurrently(LocalFleet& fleet, int replica_port, int count, const st
       }
     });
   }
+  go.set_value();
   for (auto& t : threads) t.join();
 }
 
