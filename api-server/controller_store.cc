@@ -94,8 +94,8 @@ absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
 }
 
 struct ControllerStore::PendingHeartbeat {
-  std::string key;  // id and token hash, as update_controller_heartbeats.sql returns them
-  std::string row;  // its element of update_controller_heartbeats.sql's $1
+  std::string key;  // id and token hash, as store_heartbeats.sql returns them
+  std::string row;  // its element of store_heartbeats.sql's $1
   std::optional<absl::StatusOr<HeartbeatAnswer>> answer;  // set once written
 };
 
@@ -166,7 +166,7 @@ void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batc
     } else if (it == answers.end()) {
       p->answer = CredentialsRefused();  // unknown, deregistered, or not its live token
     } else {
-      p->answer = std::move(it->second);
+      p->answer = it->second;  // a copy: the same controller may have beaten twice in one batch
     }
   }
 }

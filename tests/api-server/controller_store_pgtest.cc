@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 #include "api-server/migration_runner.h"
@@ -250,6 +251,44 @@ TEST_CASE("selection reads the controllers in index order even when their heartb
   auto chosen = f.store.Candidates(one, 3);
   REQUIRE(chosen.ok());
   CHECK(chosen->size() == 3);
+}
+
+TEST_CASE("a health check that finds what PostgreSQL already has writes nothing, not even a row lock",
+          "[pg][registry]") {
+  Fixture f;
+  const std::string a = f.Register("a", 2, "t"), b = f.Register("b", 2, "t");
+  auto record = [&](int gpus_free) {
+    v1::ControllerCapacity capacity;
+    capacity.set_gpus_total(2);
+    capacity.set_gpus_free(gpus_free);
+    v1::ControllerLoad load;
+    load.set_active_sessions(2 - gpus_free);
+    std::string rows = "[";
+    for (const auto& id : {a, b}) {
+      absl::StrAppend(&rows, rows.size() > 1 ? "," : "", "{\"id\":\"", id, "\",", CapacityJsonFields(capacity, load), "}");
+    }
+    pqxx::connection c(f.db.dsn());
+    pqxx::nontransaction tx(c);
+    tx.exec_params(std::string(sql::kRecordHealthChecksOk), rows + "]");
+  };
+  // The row version (xmin, ctid) changes with every write and every FOR UPDATE lock.
+  auto versions = [&] {
+    return f.db.Scalar("SELECT string_agg(name || ':' || xmin || ctid || ':' || status || ':' || gpus_free, ' ' "
+                       "ORDER BY name) FROM controllers");
+  };
+  f.db.Scalar("UPDATE controllers SET status = 'unhealthy', missed_health_checks = 2 WHERE name = 'a'");
+  f.db.Scalar("UPDATE controllers SET status = 'offline', missed_health_checks = 9 WHERE name = 'b'");
+  auto version_of_b = [&] { return f.db.Scalar("SELECT xmin::text || ctid::text || status FROM controllers WHERE name = 'b'"); };
+  const std::string offline_b = version_of_b();
+  record(1);
+  const std::string first = versions();
+  CHECK(absl::StrContains(first, ":healthy:1 "));  // a is back
+  CHECK(version_of_b() == offline_b);              // b stays offline, untouched, until it heartbeats
+  record(1);
+  CHECK(versions() == first);
+  record(0);
+  CHECK(versions() != first);
+  CHECK(f.db.Scalar("SELECT gpus_free FROM controllers WHERE name = 'a'") == "0");
 }
 
 }  // namespace gantry::api
