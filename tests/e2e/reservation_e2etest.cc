@@ -5,9 +5,11 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/local_fleet.h"
@@ -33,9 +35,13 @@ void CreateConcurrently(LocalFleet& fleet, int replica_port, int count, const st
   // (and under ThreadSanitizer) would starve the threads still being started.
   std::promise<void> go;
   std::shared_future<void> start = go.get_future().share();
+  // Made here, not in the threads: making one checks with Catch's REQUIRE, which is not
+  // thread-safe (ThreadSanitizer caught it).
+  std::vector<std::unique_ptr<v1::SessionService::Stub>> stubs;
+  for (int i = 0; i < count; ++i) stubs.push_back(fleet.AdminSessions(i % 2 == 0 ? 0 : replica_port));
   for (int i = 0; i < count; ++i) {
     threads.emplace_back([&, i] {
-      auto stub = fleet.AdminSessions(i % 2 == 0 ? 0 : replica_port);
+      auto& stub = stubs[i];
       v1::CreateSessionRequest req;
       *req.mutable_spec() = SleepSpec(kMarker, 1);
       req.set_request_id(absl::StrCat(tag, "-", i));

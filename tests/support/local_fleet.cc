@@ -6,6 +6,8 @@
 
 #include <signal.h>
 
+#include <stdexcept>
+
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -187,12 +189,23 @@ std::string LocalFleet::controller_address(size_t index) const {
   return absl::StrCat(controller_networks_.at(index).controller_ip, ":", controller_ports_.at(index));
 }
 
+namespace {
+
+// Clients' threads make channels too, and Catch's assertions are not thread-safe (ThreadSanitizer
+// caught one): a failure here throws instead, which Catch reports on a test's own thread and
+// which ends the test process (std::terminate) on any other.
+std::shared_ptr<grpc::ChannelCredentials> CredentialsOrThrow(const TlsFiles& files) {
+  auto creds = MakeChannelCredentials(files);
+  if (!creds.ok()) throw std::runtime_error("channel credentials: " + creds.status().ToString());
+  return *std::move(creds);
+}
+
+}  // namespace
+
 std::shared_ptr<grpc::Channel> LocalFleet::ChannelWithCert(const std::string& cert_prefix,
                                                            const std::string& ca) const {
-  auto creds = MakeChannelCredentials(
-      {ca.empty() ? pki_->ca() : ca, cert_prefix + ".crt", cert_prefix + ".key"});
-  REQUIRE(creds.ok());
-  return grpc::CreateChannel(api_address(), *creds);
+  return grpc::CreateChannel(api_address(), CredentialsOrThrow({ca.empty() ? pki_->ca() : ca, cert_prefix + ".crt",
+                                                                cert_prefix + ".key"}));
 }
 
 grpc::Status LocalFleet::CreateAsAdmin(const v1::SessionSpec& spec, v1::Session* session) const {
@@ -203,15 +216,12 @@ grpc::Status LocalFleet::CreateAsAdmin(const v1::SessionSpec& spec, v1::Session*
 }
 
 std::shared_ptr<grpc::Channel> LocalFleet::ChannelTo(int port, const std::string& cert_prefix) const {
-  auto creds = MakeChannelCredentials({pki_->ca(), cert_prefix + ".crt", cert_prefix + ".key"});
-  REQUIRE(creds.ok());
-  return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), *creds);
+  return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                             CredentialsOrThrow({pki_->ca(), cert_prefix + ".crt", cert_prefix + ".key"}));
 }
 
 std::shared_ptr<grpc::Channel> LocalFleet::ChannelWithoutCert() const {
-  auto creds = MakeChannelCredentials({pki_->ca(), "", ""});
-  REQUIRE(creds.ok());
-  return grpc::CreateChannel(api_address(), *creds);
+  return grpc::CreateChannel(api_address(), CredentialsOrThrow({pki_->ca(), "", ""}));
 }
 
 std::unique_ptr<v1::SessionService::Stub> LocalFleet::AdminSessions(int port) const {

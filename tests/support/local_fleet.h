@@ -65,7 +65,8 @@ class LocalFleet {
   std::string ApiAddresses(const std::string& ip = "127.0.0.1") const;
   std::string controller_address(size_t index = 0) const;
 
-  // Channels as various clients.
+  // Channels as various clients. Safe from any thread: no Catch assertion inside (they are not
+  // thread-safe); a failure throws.
   std::shared_ptr<grpc::Channel> ChannelWithCert(const std::string& cert_prefix,
                                                  const std::string& ca = "") const;
   std::shared_ptr<grpc::Channel> ChannelWithoutCert() const;
