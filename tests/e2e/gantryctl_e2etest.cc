@@ -45,7 +45,7 @@ std::string Write(LocalFleet& fleet, const std::string& name, const std::string&
   return path;
 }
 
-// Runs gantryctl with exactly `env` (plus PATH and HOME), stdin from `input`.
+// Runs gantryctl with exactly `env` (plus PATH, HOME and the sanitizers' settings), stdin from `input`.
 class Gantryctl {
  public:
   explicit Gantryctl(LocalFleet& fleet) : fleet_(fleet) {
@@ -61,6 +61,7 @@ class Gantryctl {
     std::ofstream(base + ".in") << input;
     std::string command = absl::StrCat("env -i PATH=/usr/bin:/bin HOME=", Quote(fleet_.dir().path()));
     for (const auto& [k, v] : env) absl::StrAppend(&command, " ", k, "=", Quote(v));
+    for (const auto& [k, v] : SanitizerOptions()) absl::StrAppend(&command, " ", k, "=", Quote(v));
     absl::StrAppend(&command, " ", BinaryPath("gantryctl"));
     for (const std::string& a : args) absl::StrAppend(&command, " ", Quote(a));
     absl::StrAppend(&command, " <", base, ".in >", base, ".out 2>", base, ".err");
@@ -387,7 +388,9 @@ TEST_CASE("gantryctl: logs -f follows to the end and list --watch prints each ch
 
   const std::string watch_log = fleet.dir().Sub("watch.out");
   auto watch = ctl.Start({"list", "--watch", "--interval", "200ms"}, watch_log);
-  REQUIRE(WaitFor([&] { return absl::StartsWith(Slurp(watch_log), "ID "); }, absl::Seconds(10)));
+  const bool listed = WaitFor([&] { return absl::StartsWith(Slurp(watch_log), "ID "); }, absl::Seconds(10));
+  INFO("gantryctl list --watch printed: " << Slurp(watch_log));
+  REQUIRE(listed);
 
   Ran created = ctl({"create", "-o", "name", "--", "/bin/sh", "-c",
                      "for i in 1 2 3 4 5; do echo tick-$i; sleep 0.3; done"});

@@ -112,16 +112,22 @@ std::string Pki::Issue(const std::string& role, const std::string& name, std::st
   return prefix;
 }
 
+std::map<std::string, std::string> SanitizerOptions() {
+  std::map<std::string, std::string> options;
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name); value != nullptr) options[name] = value;
+  }
+  return options;
+}
+
 Process::Process(std::vector<std::string> argv, std::map<std::string, std::string> env,
                  const std::string& log_path)
     : log_path_(log_path) {
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
   if (env.count("PATH") == 0) env_strings.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
-  // Under tools/test.sh with GANTRY_SANITIZE=1, the sanitizers' settings reach every process.
-  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
-    const char* value = std::getenv(name);
-    if (value != nullptr && env.count(name) == 0) env_strings.push_back(absl::StrCat(name, "=", value));
+  for (const auto& [name, value] : SanitizerOptions()) {
+    if (env.count(name) == 0) env_strings.push_back(absl::StrCat(name, "=", value));
   }
   std::vector<char*> c_argv, c_env;
   for (auto& a : argv) c_argv.push_back(a.data());

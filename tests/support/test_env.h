@@ -130,6 +130,10 @@ inline constexpr bool kSanitizedBuild = true;
 inline constexpr bool kSanitizedBuild = false;
 #endif
 
+// The sanitizers' settings this process was given (ASAN_OPTIONS ... TSAN_OPTIONS: abort on any
+// report, the suppressions), for every process a test starts with an environment of its own.
+std::map<std::string, std::string> SanitizerOptions();
+
 std::string BinaryPath(const std::string& name);  // gantry-api, gantry-controller, ...
 std::string SourcePath(const std::string& relative);
 
