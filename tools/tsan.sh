@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs the concurrency-heavy tests under ThreadSanitizer (docs/RELIABILITY.md). Any report
 # aborts the process it happens in, which fails its test. Every lock Gantry takes is a
-# std::mutex, which TSan sees. NOT PASSING YET, and so not part of tools/test.sh or CI: against
-# Debian's gRPC, protobuf and Abseil, which are not TSan-built, every gRPC process reports races
-# inside Abseil's deadlock detector, and protobuf's Map crashes (SIGSEGV) in a TSan build. It
-# needs those libraries built with TSan. Suppressions, each with its reason: tools/tsan.supp.
+# std::mutex, which TSan sees; gRPC's, protobuf's and Abseil's are seen because those libraries
+# are built with TSan too, from Debian's sources of the versions the normal build links
+# (tools/lib/tsan-deps.sh: ~40 minutes the first time, cached after). Not part of CI for that
+# reason. Suppressions, each with its reason: tools/tsan.supp.
 #   tools/tsan.sh            build (build-tsan/) and run the selected tests
 #   tools/tsan.sh -R REGEX   run other tests instead (ctest's -R)
 set -euo pipefail
@@ -12,6 +12,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export GANTRY_TSAN=1 GANTRY_BUILD_DIR="${GANTRY_BUILD_DIR:-$ROOT/build-tsan}"
 cd "$ROOT"
 "$ROOT/tools/install-deps.sh"
+# Found before the system's copies of the same libraries.
+CMAKE_PREFIX_PATH="$("$ROOT/tools/lib/tsan-deps.sh")"
+export CMAKE_PREFIX_PATH
 "$ROOT/tools/build.sh"
 
 # Many threads under TSan on 2 cores make every step slow: the soak runs a shorter churn.
