@@ -23,5 +23,5 @@ GANTRY_BUILD_DIR="$BUILD_DIR" GANTRY_BUILD_TYPE=Release "$ROOT/tools/build.sh"
 
 mkdir -p "$ROOT/bench-results"
 out="$ROOT/bench-results/$(date -u +%Y%m%dT%H%M%SZ).json"
-"$BUILD_DIR/tools/bench/gantry-bench" --out "$out" "$@"
+"$BUILD_DIR/tools/bench/gantry-bench" --json "$out" "$@"
 echo "raw figures: $out"

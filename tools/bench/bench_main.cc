@@ -3,7 +3,7 @@
 // against a real local fleet (PostgreSQL, gantry-api, gantry-controller, workers, all over
 // mTLS) from the test harness. tools/bench.sh builds it in Release and runs it.
 //
-//   gantry-bench [SCENARIO...] [--quick] [--rounds N] [--out FILE.json]
+//   gantry-bench [SCENARIO...] [--quick] [--rounds N] [--json FILE.json]
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 #include <sys/utsname.h>
@@ -58,13 +58,14 @@ int main(int argc, char** argv) {
   using Catch::clara::Opt;
   session.cli(session.cli() | Opt(options.quick)["--quick"]("a few seconds per scenario (smoke run)") |
               Opt(options.rounds, "N")["--rounds"]("rounds per figure (median reported)") |
-              Opt(out, "FILE")["--out"]("write the raw figures as JSON here"));
+              // Not --out: that is Catch's own (its report's file), which took the name first.
+              Opt(out, "FILE")["--json"]("write the raw figures as JSON here"));
   // Scenario names may come as separate words; Catch wants one comma-separated test spec.
   std::vector<std::string> args = {argv[0]};
   std::string scenarios;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--rounds" || arg == "--out") {
+    if (arg == "--rounds" || arg == "--json") {
       args.push_back(arg);
       if (i + 1 < argc) args.push_back(argv[++i]);
     } else if (!arg.empty() && arg[0] != '-') {

@@ -78,11 +78,19 @@ TEST_CASE("place", "[bench]") {
       placement.gpu_count = 1;
       auto candidates = controllers.Candidates(placement, 3);
       if (!candidates.ok() || candidates->empty()) return false;
-      const auto& target = candidates->front();
-      api::Reservation reservation{target.id, "placing on controller " + target.name};
-      auto created = sessions.Create("admin/ops", absl::StrCat("baseline-", i, "-", absl::ToUnixNanos(absl::Now())),
-                                     "", spec, &reservation);
+      // Each candidate in turn, as SessionManager does: one filled by concurrent creates since
+      // the candidates were listed refuses the reservation, and the next is tried.
+      absl::StatusOr<v1::Session> created = absl::ResourceExhaustedError("no candidate");
+      const api::ControllerTarget* chosen = nullptr;
+      for (const auto& candidate : *candidates) {
+        api::Reservation reservation{candidate.id, "placing on controller " + candidate.name};
+        created = sessions.Create("admin/ops", absl::StrCat("baseline-", i, "-", absl::ToUnixNanos(absl::Now())), "",
+                                  spec, &reservation);
+        chosen = &candidate;
+        if (created.status().code() != absl::StatusCode::kResourceExhausted) break;
+      }
       if (!created.ok()) return false;
+      const api::ControllerTarget& target = *chosen;
       (void)controllers.NoteSelected(target.id);
       api::PhaseChange running;
       running.phase = v1::SESSION_PHASE_RUNNING;
