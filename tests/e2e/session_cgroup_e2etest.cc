@@ -42,7 +42,12 @@ TEST_CASE("a session runs in its own cgroup, and limits it cannot have are named
   v1::Session s;
   grpc::ClientContext ctx;
   REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, req, &s).ok());
-  REQUIRE(WaitFor([] { return PidsWithCmdline("sleep 3600.3805").size() == 1; }, absl::Seconds(5)));
+  // Until the shell has started both and exec'd into the second, its own command line names
+  // both sleeps: wait for two processes, one each.
+  REQUIRE(WaitFor([] {
+    auto escaped = PidsWithCmdline("sleep 3600.3805"), main = PidsWithCmdline("sleep 3600.3807");
+    return escaped.size() == 1 && main.size() == 1 && escaped[0] != main[0];
+  }, absl::Seconds(5)));
   pid_t main_pid = PidsWithCmdline("sleep 3600.3807").at(0);
   pid_t escaped = PidsWithCmdline("sleep 3600.3805").at(0);
   REQUIRE(getpgid(escaped) != getpgid(main_pid));
