@@ -50,8 +50,10 @@ for v in $versions; do [ -f "$PREFIX/.built-${v%%=*}" ] || todo+=("$v"); done
 SRC="$CACHE/src-$key"
 rm -rf "$SRC"
 mkdir -p "$SRC" "$PREFIX"
-apt-get "${apt_opts[@]}" update -qq >&2
-(cd "$SRC" && apt-get "${apt_opts[@]}" source -qq "${todo[@]}" >&2)
+if [ ${#todo[@]} -gt 0 ]; then
+  apt-get "${apt_opts[@]}" update -qq >&2
+  (cd "$SRC" && apt-get "${apt_opts[@]}" source -qq "${todo[@]}" >&2)
+fi
 
 export CC=gcc CXX=g++
 flags="-fsanitize=thread -O1 -g1 -fno-omit-frame-pointer"
