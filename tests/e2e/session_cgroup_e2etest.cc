@@ -42,15 +42,17 @@ TEST_CASE("a session runs in its own cgroup, and limits it cannot have are named
   v1::Session s;
   grpc::ClientContext ctx;
   REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, req, &s).ok());
-  // Until the shell has started both and exec'd into the second, its own command line names
-  // both sleeps: wait for two processes, one each.
-  REQUIRE(WaitFor([] {
-    auto escaped = PidsWithCmdline("sleep 3600.3805"), main = PidsWithCmdline("sleep 3600.3807");
-    return escaped.size() == 1 && main.size() == 1 && escaped[0] != main[0];
+  // Until the shell has exec'd, its own command line names both sleeps; until setsid has
+  // exec'd, its command line names the first while it is still in the session's group. Wait for
+  // two processes, one each, the first out of the session's process group.
+  pid_t main_pid = 0, escaped = 0;
+  REQUIRE(WaitFor([&] {
+    auto first = PidsWithCmdline("sleep 3600.3805"), second = PidsWithCmdline("sleep 3600.3807");
+    if (first.size() != 1 || second.size() != 1 || first[0] == second[0]) return false;
+    escaped = first[0];
+    main_pid = second[0];
+    return getpgid(escaped) != getpgid(main_pid);
   }, absl::Seconds(5)));
-  pid_t main_pid = PidsWithCmdline("sleep 3600.3807").at(0);
-  pid_t escaped = PidsWithCmdline("sleep 3600.3805").at(0);
-  REQUIRE(getpgid(escaped) != getpgid(main_pid));
 
   std::string worker_log = fleet.worker().Log();
   INFO(worker_log);
