@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -31,6 +32,19 @@ struct Usage {
   int64_t rss_kib = 0, threads = 0, fds = 0;
 };
 
+// The process's open descriptors, as paths under /proc/<pid>/fd.
+std::vector<std::string> FdPaths(pid_t pid) {
+  std::vector<std::string> paths;
+  const std::string dir = absl::StrCat("/proc/", pid, "/fd");
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] != '.') paths.push_back(absl::StrCat(dir, "/", e->d_name));
+    }
+    closedir(d);
+  }
+  return paths;
+}
+
 Usage UsageOf(pid_t pid) {
   Usage u;
   u.rss_kib = RssKib(pid);
@@ -38,11 +52,7 @@ Usage UsageOf(pid_t pid) {
   for (std::string line; std::getline(status, line);) {
     if (line.rfind("Threads:", 0) == 0) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(8)), &u.threads);
   }
-  if (DIR* d = opendir(absl::StrCat("/proc/", pid, "/fd").c_str())) {
-    while (readdir(d) != nullptr) ++u.fds;
-    closedir(d);
-    u.fds -= 2;  // . and ..
-  }
+  u.fds = static_cast<int64_t>(FdPaths(pid).size());
   return u;
 }
 
@@ -50,17 +60,12 @@ Usage UsageOf(pid_t pid) {
 // printed when descriptors are left behind, to say which.
 std::string FdTargets(pid_t pid) {
   std::map<std::string, int> by_target;
-  const std::string dir = absl::StrCat("/proc/", pid, "/fd");
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      char target[512];
-      ssize_t n = readlink(absl::StrCat(dir, "/", e->d_name).c_str(), target, sizeof(target) - 1);
-      if (n <= 0) continue;
-      std::string t(target, n);
-      ++by_target[t.substr(0, t.find(":["))];
-    }
-    closedir(d);
+  for (const std::string& path : FdPaths(pid)) {
+    char target[512];
+    ssize_t n = readlink(path.c_str(), target, sizeof(target) - 1);
+    if (n <= 0) continue;
+    std::string t(target, n);
+    ++by_target[t.substr(0, t.find(":["))];
   }
   std::string out;
   for (const auto& [target, n] : by_target) absl::StrAppend(&out, n, " ", target, "\n");

@@ -195,12 +195,12 @@ std::string Process::Log() const {
   return ss.str();
 }
 
-bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout, absl::Duration poll) {
   absl::Time deadline = absl::Now() + timeout;
   while (true) {
     if (done()) return true;
     if (absl::Now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    absl::SleepFor(poll);
   }
 }
 

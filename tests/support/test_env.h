@@ -95,8 +95,10 @@ class Process {
   std::string log_path_;
 };
 
-// Polls `done` every 20 ms until it returns true or `timeout` passes.
-bool WaitFor(const std::function<bool()>& done, absl::Duration timeout);
+// Polls `done` every `poll` until it returns true or `timeout` passes. A `done` that costs
+// something on a machine being measured (a new database connection) asks less often.
+bool WaitFor(const std::function<bool()>& done, absl::Duration timeout,
+             absl::Duration poll = absl::Milliseconds(20));
 
 // Reads a port file written by a Gantry binary; 0 on timeout.
 int WaitForPortFile(const std::string& path, absl::Duration timeout);
