@@ -74,6 +74,11 @@ const absl::Status& CredentialsRefused() {
   return kRefused;
 }
 
+// How a heartbeat finds its answer among store_heartbeats.sql's rows: by controller and token.
+std::string HeartbeatKey(const std::string& controller_id, const std::string& token_sha256) {
+  return absl::StrCat(controller_id, " ", token_sha256);
+}
+
 }  // namespace
 
 absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
@@ -94,7 +99,7 @@ absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
 }
 
 struct ControllerStore::PendingHeartbeat {
-  std::string key;  // id and token hash, as store_heartbeats.sql returns them
+  std::string key;  // HeartbeatKey
   std::string row;  // its element of store_heartbeats.sql's $1
   std::optional<absl::StatusOr<HeartbeatAnswer>> answer;  // set once written
 };
@@ -108,7 +113,7 @@ absl::StatusOr<HeartbeatAnswer> ControllerStore::Heartbeat(const v1::HeartbeatRe
   std::vector<std::string> held, garbage;  // garbage: names no session of ours, so unwanted
   for (const auto& session_id : r.session_ids()) (IsUuid(session_id) ? held : garbage).push_back(session_id);
   PendingHeartbeat mine;
-  mine.key = absl::StrCat(id, " ", token_sha256);
+  mine.key = HeartbeatKey(id, token_sha256);
   mine.row = absl::StrCat("{\"id\":\"", id, "\",\"token_sha256\":\"", token_sha256, "\",",
                           CapacityJsonFields(r.capacity(), r.load()),
                           ",\"skills\":", SkillsJson(r.skills()),
@@ -144,7 +149,7 @@ void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batc
   std::string rows = "[";
   for (const PendingHeartbeat* p : batch) absl::StrAppend(&rows, rows.size() > 1 ? "," : "", p->row);
   rows += "]";
-  std::map<std::string, HeartbeatAnswer> answers;  // by id and token hash, for each heartbeat accepted
+  std::map<std::string, HeartbeatAnswer> answers;  // by HeartbeatKey, for each heartbeat accepted
   auto ids = [](const pqxx::field& f) -> std::vector<std::string> {
     if (f.is_null()) return {};
     return absl::StrSplit(f.as<std::string>(), ',');
@@ -153,7 +158,7 @@ void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batc
     answers.clear();  // Run may retry.
     pqxx::nontransaction tx(c);  // One statement: atomic on its own.
     for (const auto& row : tx.exec_params(std::string(sql::kStoreHeartbeats), rows)) {
-      answers[absl::StrCat(row[0].as<std::string>(), " ", row[1].as<std::string>())] =
+      answers[HeartbeatKey(row[0].as<std::string>(), row[1].as<std::string>())] =
           HeartbeatAnswer{row[2].as<bool>(), ids(row[3]), ids(row[4])};
     }
     return absl::OkStatus();
