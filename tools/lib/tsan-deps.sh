@@ -33,7 +33,6 @@ versions=$(dpkg-query -W -f='${source:Package}=${source:Version} ' libabsl-dev l
 key=$(echo "$versions" | sha256sum | cut -c1-12)
 PREFIX="$CACHE/prefix-$key"
 if [ -f "$PREFIX/.complete" ]; then echo "$PREFIX"; exit 0; fi
-log "building $versions into $PREFIX"
 
 missing=()
 for pkg in libc-ares-dev libre2-dev zlib1g-dev libssl-dev libpq-dev dpkg-dev; do
@@ -51,6 +50,7 @@ SRC="$CACHE/src-$key"
 rm -rf "$SRC"
 mkdir -p "$SRC" "$PREFIX"
 if [ ${#todo[@]} -gt 0 ]; then
+  log "building ${todo[*]} into $PREFIX"
   apt-get "${apt_opts[@]}" update -qq >&2
   (cd "$SRC" && apt-get "${apt_opts[@]}" source -qq "${todo[@]}" >&2)
 fi
