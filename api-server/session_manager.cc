@@ -138,6 +138,16 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
       return placed;
     }
     const absl::Status& refused = response.status();
+    if (refused.code() == absl::StatusCode::kDeadlineExceeded) {
+      // Not a refusal: the controller may have started the session and only its answer be
+      // late (a busy node). The session is durable and its GPUs reserved, so it is
+      // acknowledged SCHEDULED; PlacementResumer finishes it (CreateSession is idempotent on
+      // the controller) on a retry with this request_id or in the health check leader's sweep,
+      // which fails it if the controller stays silent. Failing it here would kill a process
+      // the controller may be starting, and trying the next candidate could run it twice.
+      placing.labels()[0].second = "deferred";
+      return session;
+    }
     if (refused.code() != absl::StatusCode::kResourceExhausted &&
         refused.code() != absl::StatusCode::kUnavailable) {
       // Not a refusal another controller could fix: the session keeps the record of why.

@@ -90,6 +90,9 @@ TEST_CASE("a replica SIGKILLed during 500 concurrent creates: retries on the oth
   bool all_running = WaitFor([&] { return phases() == absl::StrCat("RUNNING ", kRequests); }, absl::Seconds(30));
   std::fprintf(stderr, "replica failover: %d retries; phases: %s\n", retried.load(), phases().c_str());
   INFO(phases());
+  INFO("why the others are not RUNNING: "
+       << fleet.db().Scalar("SELECT string_agg(DISTINCT phase || ': ' || message, '; ') FROM sessions "
+                            "WHERE phase <> 'RUNNING'"));
   CHECK(all_running);
   CHECK(PidsWithCmdline("sleep 3600.3707").size() == static_cast<size_t>(kRequests));
   InvariantOptions options;

@@ -1,0 +1,89 @@
+// A ControllerClient for tests of the API server's decisions: CreateSession answers from a
+// script, one entry per call (the last repeats), and every call is recorded. The other calls
+// answer as a controller that holds nothing would. Thread-safe.
+#pragma once
+
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "api-server/controller_client.h"
+
+namespace gantry::api::testing {
+
+class FakeControllerClient : public ControllerClient {
+ public:
+  // The answers the next CreateSession calls get, in order.
+  void ScriptCreate(std::vector<absl::StatusOr<v1::ControllerSessionResponse>> answers) {
+    std::lock_guard<std::mutex> lock(mu_);
+    create_answers_.assign(answers.begin(), answers.end());
+  }
+  // A controller that took the session: RUNNING on worker w1 with `gpus`.
+  static v1::ControllerSessionResponse Running(const std::vector<std::string>& gpus = {"GPU-0"}) {
+    v1::ControllerSessionResponse r;
+    r.set_phase(v1::SESSION_PHASE_RUNNING);
+    r.set_worker_id("node1/w1");
+    r.set_node_id("node1");
+    for (const auto& g : gpus) r.add_gpu_uuids(g);
+    return r;
+  }
+  std::vector<std::string> created_ids() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return created_ids_;
+  }
+  std::vector<std::string> deleted_ids() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return deleted_ids_;
+  }
+
+  absl::StatusOr<v1::ControllerSessionResponse> CreateSession(const std::string&,
+                                                              const v1::ControllerCreateSessionRequest& request,
+                                                              absl::Duration) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    created_ids_.push_back(request.session_id());
+    if (create_answers_.empty()) return absl::InternalError("FakeControllerClient: no CreateSession answer scripted");
+    auto answer = create_answers_.front();
+    if (create_answers_.size() > 1) create_answers_.pop_front();
+    return answer;
+  }
+  absl::StatusOr<v1::ControllerSessionResponse> DeleteSession(const std::string&, const std::string& session_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    deleted_ids_.push_back(session_id);
+    v1::ControllerSessionResponse r;
+    r.set_phase(v1::SESSION_PHASE_TERMINATED);
+    return r;
+  }
+  absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(const std::string&, const std::string& session_id,
+                                                              bool) override {
+    return absl::NotFoundError("session " + session_id + " not held");
+  }
+  absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string&, absl::Duration) override {
+    return v1::ListWorkersResponse();
+  }
+  std::vector<absl::StatusOr<v1::HealthCheckResponse>> HealthCheckAll(const std::vector<std::string>& endpoints,
+                                                                      absl::Duration, int) override {
+    return std::vector<absl::StatusOr<v1::HealthCheckResponse>>(endpoints.size(), v1::HealthCheckResponse());
+  }
+  absl::StatusOr<v1::SessionMetricsResponse> GetSessionMetrics(const std::string&,
+                                                               const std::string& session_id) override {
+    return absl::NotFoundError("session " + session_id + " not held");
+  }
+  absl::Status StreamLogs(const std::string&, const v1::ControllerStreamLogsRequest&,
+                          const std::function<bool(const v1::LogEntry&)>&, const std::function<bool()>&) override {
+    return absl::OkStatus();
+  }
+  absl::Status Invoke(const std::string&, const grpc::ServerContext&, const v1::InvokeRequest&,
+                      const std::function<bool(const v1::InvokeChunk&)>&, int64_t* chunks) override {
+    *chunks = 0;
+    return absl::UnavailableError("FakeControllerClient: no invoke");
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::deque<absl::StatusOr<v1::ControllerSessionResponse>> create_answers_;
+  std::vector<std::string> created_ids_;
+  std::vector<std::string> deleted_ids_;
+};
+
+}  // namespace gantry::api::testing

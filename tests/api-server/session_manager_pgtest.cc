@@ -1,0 +1,85 @@
+// SessionManager's placement decisions with real stores on PostgreSQL and a scripted controller:
+// what a create writes and answers when the controller accepts, refuses, cannot be reached, or
+// answers too late.
+#include "api-server/session_manager.h"
+
+#include <catch2/catch.hpp>
+
+#include "tests/api-server/fake_controller_client.h"
+#include "tests/api-server/store_fixture.h"
+
+namespace gantry::api {
+namespace {
+
+using testing::FakeControllerClient;
+
+struct Fixture : testing::StoreFixture {
+  FakeControllerClient client;
+  TemplateStore templates{&pool};
+  SessionManager manager{&sessions, &controllers, &client, &templates};
+  Caller alice{Role::kUser, "user/alice"};
+
+  v1::CreateSessionRequest OneGpu(const std::string& request_id) {
+    v1::CreateSessionRequest r;
+    r.set_request_id(request_id);
+    r.mutable_spec()->add_command("sleep");
+    r.mutable_spec()->add_command("60");
+    r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);
+    return r;
+  }
+  std::string Count(const std::string& where) { return db.Scalar("SELECT count(*) FROM sessions WHERE " + where); }
+};
+
+}  // namespace
+
+TEST_CASE("a controller that answers too late leaves the session SCHEDULED and reserved, and a retry finishes it",
+          "[pg][placement]") {
+  Fixture f;
+  f.RegisterController("node1", 1);
+  f.client.ScriptCreate({absl::DeadlineExceededError("controller at 127.0.0.1:1: Deadline Exceeded"),
+                         FakeControllerClient::Running()});
+
+  auto first = f.manager.Create(f.alice, f.OneGpu("late-1"));
+  REQUIRE(first.ok());  // Durable and reserved: acknowledged, not failed and not discarded.
+  CHECK(first->phase() == v1::SESSION_PHASE_SCHEDULED);
+  CHECK(f.Count("phase = 'SCHEDULED' AND gpu_count = 1") == "1");
+  CHECK(f.Count("phase = 'FAILED'") == "0");
+  CHECK(f.client.deleted_ids().empty());  // Nothing told to stop what may be starting.
+  // Its GPU stays reserved: the one-GPU controller has no room for another session.
+  auto second = f.manager.Create(f.alice, f.OneGpu("late-2"));
+  CHECK(second.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(f.Count("true") == "1");
+
+  // The client retries with its request_id: the same session, asked of the same controller again.
+  auto retried = f.manager.Create(f.alice, f.OneGpu("late-1"));
+  REQUIRE(retried.ok());
+  CHECK(retried->id() == first->id());
+  CHECK(retried->phase() == v1::SESSION_PHASE_RUNNING);
+  CHECK(f.client.created_ids() == std::vector<std::string>{first->id(), first->id()});
+  CHECK(f.Count("true") == "1");
+}
+
+TEST_CASE("a controller that refuses outright fails the session with why, and releases its GPU", "[pg][placement]") {
+  Fixture f;
+  f.RegisterController("node1", 1);
+  f.client.ScriptCreate({absl::FailedPreconditionError("spec.command: /nope is not executable"),
+                         FakeControllerClient::Running()});
+  auto refused = f.manager.Create(f.alice, f.OneGpu("bad"));
+  CHECK(refused.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(f.Count("phase = 'FAILED' AND message LIKE '%not executable%'") == "1");
+  auto next = f.manager.Create(f.alice, f.OneGpu("good"));  // The GPU is free again.
+  REQUIRE(next.ok());
+  CHECK(next->phase() == v1::SESSION_PHASE_RUNNING);
+}
+
+TEST_CASE("an unreachable controller gets UNAVAILABLE to the client and leaves nothing written", "[pg][placement]") {
+  Fixture f;
+  f.RegisterController("node1", 1);
+  f.client.ScriptCreate({absl::UnavailableError("controller at 127.0.0.1:1: connection refused")});
+  auto created = f.manager.Create(f.alice, f.OneGpu("down"));
+  CHECK(created.status().code() == absl::StatusCode::kUnavailable);
+  CHECK(f.Count("true") == "0");
+  CHECK(f.db.Scalar("SELECT count(*) FROM session_events") == "0");
+}
+
+}  // namespace gantry::api

@@ -1,0 +1,48 @@
+// What the API server's PostgreSQL tests share: a fresh, migrated database with a pool, the
+// session and controller stores on it, and a way to register a controller ready for placement.
+// Header-only: only the [pg] test binary uses it, and it links the API server's library.
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <pqxx/connection>
+
+#include <string>
+
+#include "api-server/controller_store.h"
+#include "api-server/migration_runner.h"
+#include "api-server/session_store.h"
+#include "common/pg_pool.h"
+#include "common/tokens.h"
+#include "tests/support/test_env.h"
+
+namespace gantry::api::testing {
+
+struct StoreFixture {
+  gantry::testing::TestDatabase db;
+  PgPool pool{db.dsn(), 8};
+  SessionStore sessions{&pool};
+  ControllerStore controllers{&pool, absl::Seconds(15)};
+
+  StoreFixture() {
+    pqxx::connection c(db.dsn());
+    REQUIRE(ApplyMigrations(c, EmbeddedMigrations()).ok());
+  }
+
+  // A healthy controller with a fresh heartbeat and `gpus` free GPUs on one worker (80 GiB
+  // each), its token "token-NAME"; returns its id.
+  std::string RegisterController(const std::string& name, int gpus, const std::string& endpoint = "127.0.0.1:1") {
+    v1::RegisterControllerRequest r;
+    r.set_name(name);
+    r.set_type("gpu-node");
+    r.set_endpoint(endpoint);
+    r.mutable_capacity()->set_gpus_total(gpus);
+    r.mutable_capacity()->set_gpus_free(gpus);
+    r.mutable_capacity()->set_max_free_gpus_per_worker(gpus);
+    r.mutable_capacity()->set_max_gpu_memory_bytes(80LL << 30);
+    auto reg = controllers.Register(r, Sha256Hex("token-" + name), absl::Hours(1));
+    REQUIRE(reg.ok());
+    return reg->first;
+  }
+};
+
+}  // namespace gantry::api::testing
