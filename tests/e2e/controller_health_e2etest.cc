@@ -50,6 +50,9 @@ TEST_CASE("when the replica running health checks dies, another takes over", "[e
                   {"GANTRY_JOIN_TOKEN", kJoinToken}, {"GANTRY_HEALTH_CHECK_INTERVAL", "300ms"},
                   {"GRPC_DNS_RESOLVER", "native"}},
                  fleet.dir().Sub("api2.log"));
+  // Its health check loop runs from before it serves: then for a second (3 rounds), it must
+  // not lead while the first replica does.
+  REQUIRE(WaitFor([&] { return second.Log().find("serving on port") != std::string::npos; }, absl::Seconds(10)));
   std::this_thread::sleep_for(std::chrono::seconds(1));
   // One leader at a time.
   CHECK(second.Log().find("now runs the controller health checks") == std::string::npos);

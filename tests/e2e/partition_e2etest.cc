@@ -29,19 +29,13 @@ std::string Column(LocalFleet& fleet, const std::string& column, const std::stri
   return fleet.db().Scalar("SELECT " + column + " FROM sessions WHERE id = '" + id + "'");
 }
 
-// Right after a partition heals, the API server's channel to the controller may still be in
-// its reconnect backoff: a create can be UNAVAILABLE, and a client retries it (same request_id).
+// Once a partition has healed and the API server has heard the controller again, a create
+// needing `gpus` goes through at once: the controller is healthy (its channel is up again) and
+// reports a worker with the GPUs free (a process stopped after the heal frees its GPU only when
+// its worker's next heartbeat and then the controller's reach the API server).
 grpc::Status CreateAfterHealing(LocalFleet& fleet, const v1::SessionSpec& spec, v1::Session* out) {
-  v1::CreateSessionRequest req;
-  *req.mutable_spec() = spec;
-  req.set_request_id("after-healing");
-  grpc::Status st;
-  WaitFor([&] {
-    grpc::ClientContext ctx;
-    st = fleet.AdminSessions()->CreateSession(&ctx, req, out);
-    return st.error_code() != grpc::StatusCode::UNAVAILABLE;
-  }, absl::Seconds(15));
-  return st;
+  fleet.WaitUntilSchedulable(spec.resources().gpus().count());
+  return fleet.CreateAsAdmin(spec, out);
 }
 
 std::string ControllerStatus(LocalFleet& fleet) {
@@ -85,7 +79,7 @@ TEST_CASE("partition: sessions run on while the API server cannot reach their co
   v1::Session after;
   grpc::Status created = CreateAfterHealing(fleet, SleepSpec("3600.3801", 1), &after);
   INFO(created.error_message());
-  CHECK(created.ok());
+  REQUIRE(created.ok());
   RequireInvariants(fleet, {steady.id(), short_lived.id(), after.id()});
 }
 
@@ -112,7 +106,7 @@ TEST_CASE("partition: past the offline deadline the sessions are FAILED, and the
   v1::Session next;
   grpc::Status created = CreateAfterHealing(fleet, SleepSpec("3600.4747", 2), &next);
   INFO(created.error_message());
-  CHECK(created.ok());
+  REQUIRE(created.ok());
   RequireInvariants(fleet, {s.id(), next.id()});
 }
 

@@ -19,7 +19,8 @@
 namespace gantry::testing {
 
 struct InvariantOptions {
-  std::vector<std::string> acknowledged;  // session ids some client was told about
+  // Session ids some client was told about; an empty one (a refused create's) counts as none.
+  std::vector<std::string> acknowledged;
   absl::Duration settle = absl::Seconds(15);  // how long the fleet gets to become quiet
   std::string dsn;  // the fleet's database when empty
 };

@@ -118,10 +118,13 @@ TEST_CASE("stop sends SIGTERM, then SIGKILL after the grace period", "[superviso
   std::string dir = TempDirPath();
   ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); });
   auto polite = sup.Spawn(Spec("polite", {"sleep", "300"}, dir));
-  auto stubborn = sup.Spawn(Spec("stubborn", {"/bin/sh", "-c", "trap '' TERM; sleep 300 & wait; sleep 300"}, dir));
+  const std::string trapped = dir + "/trapped";
+  auto stubborn = sup.Spawn(
+      Spec("stubborn", {"/bin/sh", "-c", "trap '' TERM; : > " + trapped + "; sleep 300 & wait; sleep 300"}, dir));
   REQUIRE(polite.ok());
   REQUIRE(stubborn.ok());
-  usleep(200 * 1000);  // Let the shell install its trap.
+  // Stopped before its trap is in place, the shell would die of the SIGTERM.
+  REQUIRE(WaitUntil([&] { return access(trapped.c_str(), F_OK) == 0; }));
   REQUIRE(sup.Stop("polite", absl::Seconds(5)).ok());
   REQUIRE(sup.Stop("stubborn", absl::Milliseconds(300)).ok());
   REQUIRE(WaitUntil([&] { return exits.For("polite").has_value(); }));
