@@ -88,6 +88,13 @@ absl::Status ValidateSessionSpec(const v1::SessionSpec& spec, const SpecLimits& 
   }
   absl::Status s = CheckText("spec.resources.gpus.model", gpus.model(), 128);
   if (!s.ok()) return s;
+  // Said of no GPU, these would be dropped without a word: the session would run on none.
+  if (gpus.count() == 0 && gpus.min_memory_bytes() > 0) {
+    return Invalid("spec.resources.gpus.min_memory_bytes", "describes GPUs, but spec.resources.gpus.count is 0: set the count");
+  }
+  if (gpus.count() == 0 && !gpus.model().empty()) {
+    return Invalid("spec.resources.gpus.model", "describes GPUs, but spec.resources.gpus.count is 0: set the count");
+  }
   if (spec.skills_size() > limits.max_skills) {
     return Invalid("spec.skills", absl::StrCat("has ", spec.skills_size(), "; at most ", limits.max_skills));
   }

@@ -48,13 +48,39 @@ absl::Status SessionManager::NoCapacityError(const v1::CreateSessionRequest& req
   if (!request.spec().skills().empty()) {
     absl::StrAppend(&where, " with skills [", absl::StrJoin(request.spec().skills(), ", "), "]");
   }
-  return absl::ResourceExhaustedError(absl::StrCat(
+  if (gpus.count() == 0) {
+    // Only where it may run was constrained, and nothing matches.
+    const std::string field = !request.controller_id().empty()     ? "controller_id"
+                              : !request.controller_type().empty() ? "controller_type"
+                              : !request.controller_selector().empty() ? "controller_selector"
+                                                                       : "spec.skills";
+    return absl::ResourceExhaustedError(absl::StrCat(field, ": no healthy, uncordoned controller", where, " (",
+                                                     fleet.selectable_controllers,
+                                                     " healthy in all): check it, or start such a controller"));
+  }
+  const int64_t unreserved = fleet.gpus_total - fleet.gpus_reserved;
+  const std::string asked = absl::StrCat(
       "spec.resources.gpus: asked for ", gpus.count(), " GPU(s)",
       gpus.min_memory_bytes() > 0 ? absl::StrCat(" with at least ", gpus.min_memory_bytes(), " bytes each") : "",
-      where, "; the fleet's ", fleet.selectable_controllers, " healthy controller(s) have ",
-      fleet.gpus_total - fleet.gpus_reserved, " of ", fleet.gpus_total,
-      " GPU(s) unreserved, at most ", fleet.max_free_gpus_per_worker,
-      " free on any one worker. Ask for fewer or wait for GPUs to free up"));
+      gpus.model().empty() ? "" : absl::StrCat(" of model \"", gpus.model(), "\""), where, "; ");
+  // Reservations are PostgreSQL's; free GPUs are what the workers last reported. The two differ
+  // while a stopped session's process is still exiting, or a GPU is busy outside Gantry.
+  std::string why;
+  if (unreserved < gpus.count()) {
+    why = absl::StrCat("only ", unreserved, " of the ", fleet.gpus_total, " GPU(s) on the fleet's ",
+                       fleet.selectable_controllers, " healthy controller(s) are unreserved");
+  } else if (fleet.max_free_gpus_per_worker < gpus.count()) {
+    why = absl::StrCat(unreserved, " of the ", fleet.gpus_total, " GPU(s) on the fleet's ", fleet.selectable_controllers,
+                       " healthy controller(s) are unreserved, but no one worker reports ", gpus.count(),
+                       " free (the most is ", fleet.max_free_gpus_per_worker,
+                       "): a session's GPUs are all on one worker, and a GPU is in use until its last session's "
+                       "process has exited and its worker has said so");
+  } else {
+    why = absl::StrCat("no healthy controller has a worker whose free GPUs match (", unreserved, " of ",
+                       fleet.gpus_total, " GPU(s) unreserved, up to ", fleet.max_free_gpus_per_worker,
+                       " free on one worker)");
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(asked, why, ". Ask for fewer or wait for GPUs to free up"));
 }
 
 absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,

@@ -26,6 +26,22 @@ listed="$(/usr/bin/python3 "$ROOT/tests/e2e/reflection_list.py" "$GANTRY_ADDR" "
   "$GANTRY_CERT" "$GANTRY_KEY" "$STATE/refl")"
 echo "$listed" | grep -q "gantry.v1.SessionService" || { echo "$listed"; fail "reflection list lacks SessionService"; }
 
+# Every binary serves /metrics over HTTPS on loopback, verified against the cluster CA, at the
+# address client.env gives.
+for var in GANTRY_METRICS_API GANTRY_METRICS_CONTROLLER GANTRY_METRICS_WORKER_W1 GANTRY_METRICS_WORKER_W2; do
+  url="${!var:-}"
+  [ -n "$url" ] || fail "client.env lacks $var"
+  /usr/bin/python3 - "$url" "$GANTRY_CA" <<'PY' || fail "$var ($url) does not serve metrics verified by the CA"
+import ssl, sys, urllib.request
+context = ssl.create_default_context(cafile=sys.argv[2])
+for path, needle in (("/metrics", "gantry_"), ("/readyz", "ready")):
+    body = urllib.request.urlopen(sys.argv[1] + path, context=context, timeout=10).read().decode()
+    if needle not in body:
+        sys.exit(f"{path}: no {needle!r} in {body[:200]!r}")
+PY
+done
+echo "$out" | grep -q "curl -sS --cacert \$GANTRY_CA \$GANTRY_METRICS_API/metrics" || fail "no metrics hint printed"
+
 session_log="$(ls "$STATE"/sessions-*/*.log | head -1)"
 for _ in $(seq 1 30); do grep -q "step" "$session_log" && break; sleep 0.2; done
 grep -q "on GPU(s) GPU-" "$session_log" || fail "demo session output missing: $session_log"
@@ -34,7 +50,11 @@ out2="$("$ROOT/tools/quickstart.sh" 2>&1)" || { echo "$out2"; fail "second quick
 echo "$out2" | grep -qE "^[0-9a-f-]{36} +RUNNING" || { echo "$out2"; fail "second run: demo session not RUNNING"; }
 
 "$ROOT/tools/quickstart.sh" down >/dev/null
-sleep 0.5
+# down waits for each binary to exit; a session's processes go with their keeper just after.
+for _ in $(seq 1 100); do
+  pgrep -f "$STATE" >/dev/null || pgrep -f "seq 1 3600" >/dev/null || break
+  sleep 0.1
+done
 if pgrep -f "$STATE" >/dev/null; then pgrep -fa "$STATE"; fail "processes left after down"; fi
 if pgrep -f "seq 1 3600" >/dev/null; then fail "demo session process left after down"; fi
 echo "quickstart: 1 passed, 0 failed"

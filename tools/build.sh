@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures and builds everything (ccache when present). Used by quickstart.sh and test.sh.
+# Configures and builds (ccache when present): everything, or only the targets named
+# (tools/build.sh gantry-api gantryctl). Used by quickstart.sh (its binaries only) and test.sh.
 #   GANTRY_BUILD_DIR   build directory (default: build/)
 #   GANTRY_BUILD_TYPE  CMake build type (default: RelWithDebInfo)
 #   GANTRY_SANITIZE=1  with ASan and UBSan (default directory: build-asan/)
@@ -17,4 +18,6 @@ BUILD_DIR="${GANTRY_BUILD_DIR:-$ROOT/$default_dir}"
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$ROOT}" CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${GANTRY_BUILD_TYPE:-RelWithDebInfo}" \
   -DGANTRY_SANITIZE="$SANITIZE" -DGANTRY_TSAN="$TSAN" >/dev/null
-cmake --build "$BUILD_DIR" -j"$(nproc)" -- --no-print-directory
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build "$BUILD_DIR" -j"$(nproc)" "${targets[@]}" -- --no-print-directory

@@ -58,11 +58,13 @@ fi
 
 if [ "${GANTRY_SKIP_DEPS:-0}" != "1" ]; then
   say "installing dependencies (Debian packages)"
-  "$ROOT/tools/install-deps.sh"
+  # Not the tools only the tests use (clang for the fuzzers, kubectl, Node.js).
+  GANTRY_TEST_TOOLS=0 "$ROOT/tools/install-deps.sh"
 fi
 if [ "${GANTRY_SKIP_BUILD:-0}" != "1" ]; then
-  say "building"
-  GANTRY_BUILD_DIR="$BUILD_DIR" "$ROOT/tools/build.sh"
+  # Only what it starts and the tools it prints: the tests and benchmarks are tools/test.sh's.
+  say "building gantry-api, gantry-controller, gantry-worker, gantryctl and gantry-pki"
+  GANTRY_BUILD_DIR="$BUILD_DIR" "$ROOT/tools/build.sh" gantry-api gantry-controller gantry-worker gantryctl gantry-pki
 fi
 
 mkdir -p "$STATE/run" "$STATE/logs"
@@ -78,9 +80,16 @@ if [ ! -f "$STATE/pki/ca.key" ]; then
   "$BIN_PKI" ca --dir "$STATE/pki" >/dev/null
   "$BIN_PKI" issue --dir "$STATE/pki" --role api-server --dns localhost --ip 127.0.0.1 >/dev/null
   "$BIN_PKI" issue --dir "$STATE/pki" --role controller --name node1 --dns localhost --ip 127.0.0.1 >/dev/null
-  "$BIN_PKI" issue --dir "$STATE/pki" --role worker --name w1 >/dev/null
-  "$BIN_PKI" issue --dir "$STATE/pki" --role worker --name w2 >/dev/null
   "$BIN_PKI" issue --dir "$STATE/pki" --role admin --name quickstart >/dev/null
+fi
+if [ ! -f "$STATE/pki/worker-w2.loopback" ]; then
+  # Workers name loopback too: their /metrics is served with their certificate, and a scraper
+  # verifies the address it dials. (State from before this re-issues them once.)
+  for w in w1 w2; do
+    rm -f "$STATE/pki/worker-$w.crt" "$STATE/pki/worker-$w.key"
+    "$BIN_PKI" issue --dir "$STATE/pki" --role worker --name "$w" --dns localhost --ip 127.0.0.1 >/dev/null
+    touch "$STATE/pki/worker-$w.loopback"
+  done
 fi
 if [ ! -f "$STATE/secrets.env" ]; then
   umask 077
@@ -98,15 +107,19 @@ start() {  # start NAME ENV... -- COMMAND...
   local envs=()
   while [ "$1" != "--" ]; do envs+=("$1"); shift; done
   shift
-  rm -f "$STATE/run/$name.port"
+  rm -f "$STATE/run/$name.port" "$STATE/run/$name.metrics-port"
   env -i PATH="$PATH" HOME="$STATE" GRPC_DNS_RESOLVER=native "${envs[@]}" \
     setsid "$@" >>"$STATE/logs/$name.log" 2>&1 < /dev/null &
   echo $! > "$STATE/run/$name.pid"
 }
 
-wait_port() {  # wait_port NAME -> prints the port
+# The flags that serve a binary's metrics on a loopback port of the kernel's choosing.
+metrics() { echo "--metrics-listen 127.0.0.1:0 --metrics-port-file $STATE/run/$1.metrics-port"; }
+
+wait_port() {  # wait_port NAME [KIND] -> prints the port from run/NAME.KIND (default: port)
+  local file="$STATE/run/$1.${2:-port}"
   for _ in $(seq 1 100); do
-    if [ -s "$STATE/run/$1.port" ]; then cat "$STATE/run/$1.port"; return 0; fi
+    if [ -s "$file" ]; then cat "$file"; return 0; fi
     if ! running "$(cat "$STATE/run/$1.pid")"; then break; fi
     sleep 0.1
   done
@@ -122,14 +135,14 @@ if [ "$API_PORT" != 0 ] && (exec 3<>/dev/tcp/127.0.0.1/"$API_PORT") 2>/dev/null;
 start api GANTRY_DATABASE_URL="$DSN" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/api-server.crt" \
   GANTRY_TLS_KEY="$PKI/api-server.key" GANTRY_JOIN_TOKEN="$JOIN_TOKEN" \
   GANTRY_BOOTSTRAP_ADMIN_KEY="$ADMIN_KEY" -- \
-  "$BIN_API" --listen "127.0.0.1:$API_PORT" --port-file "$STATE/run/api.port"
+  "$BIN_API" --listen "127.0.0.1:$API_PORT" --port-file "$STATE/run/api.port" $(metrics api)
 API_ADDR="127.0.0.1:$(wait_port api)"
 
 say "starting gantry-controller node1"
 start controller-node1 GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/controller-node1.crt" \
   GANTRY_TLS_KEY="$PKI/controller-node1.key" GANTRY_JOIN_TOKEN="$JOIN_TOKEN" -- \
   "$BIN_CTL" --name node1 --listen 127.0.0.1:0 --port-file "$STATE/run/controller-node1.port" \
-  --api-url "$API_ADDR" --labels zone=local
+  --api-url "$API_ADDR" --labels zone=local $(metrics controller-node1)
 CTL_ADDR="127.0.0.1:$(wait_port controller-node1)"
 
 # Two example capabilities, so that InvokeService works at once (see docs/invoke-protocol.md).
@@ -142,11 +155,17 @@ say "starting two workers with simulated GPUs, serving demo/echo and demo/tokens
 start worker-w1 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/worker-w1.crt" \
   GANTRY_TLS_KEY="$PKI/worker-w1.key" -- \
   "$BIN_WORKER" --name w1 --simulated-gpus "2:Simulated A100 40GB:40" --session-dir "$STATE/sessions-w1" \
-  --capabilities "$STATE/capabilities.txt"
+  --capabilities "$STATE/capabilities.txt" $(metrics worker-w1)
 start worker-w2 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/worker-w2.crt" \
   GANTRY_TLS_KEY="$PKI/worker-w2.key" -- \
   "$BIN_WORKER" --name w2 --simulated-gpus "1:Simulated H100 80GB:80" --session-dir "$STATE/sessions-w2" \
-  --capabilities "$STATE/capabilities.txt"
+  --capabilities "$STATE/capabilities.txt" $(metrics worker-w2)
+# Each binary's /metrics, /healthz and /readyz (HTTPS on loopback), as NAME=https://... lines.
+METRICS_URLS=""
+for name in api controller-node1 worker-w1 worker-w2; do
+  METRICS_URLS+="$name=https://127.0.0.1:$(wait_port "$name" metrics-port)"$'\n'
+done
+metrics_url() { printf '%s' "$METRICS_URLS" | sed -n "s/^$1=//p"; }
 
 # The admin's API key in a file of its own, and a gantryctl config with a context for this fleet.
 (umask 077; printf '%s\n' "$ADMIN_KEY" > "$STATE/admin.key")
@@ -173,6 +192,11 @@ export GANTRY_CERT=$PKI/admin-quickstart.crt
 export GANTRY_KEY=$PKI/admin-quickstart.key
 export GANTRY_TOKEN=$ADMIN_KEY
 export PATH="$BUILD_DIR/tools:\$PATH"
+# /metrics, /healthz and /readyz of each binary (HTTPS; verify with \$GANTRY_CA)
+export GANTRY_METRICS_API=$(metrics_url api)
+export GANTRY_METRICS_CONTROLLER=$(metrics_url controller-node1)
+export GANTRY_METRICS_WORKER_W1=$(metrics_url worker-w1)
+export GANTRY_METRICS_WORKER_W2=$(metrics_url worker-w2)
 ENV
 export GANTRY_CONFIG="$STATE/config.yaml"
 # --context wins over any GANTRY_ADDR and friends left in the caller's environment.
@@ -227,6 +251,13 @@ With grpcurl (client certificate):
     \$GANTRY_ADDR gantry.v1.InvokeService/Invoke
 With the API key instead of a certificate:
   grpcurl -cacert \$GANTRY_CA -H "authorization: Bearer \$GANTRY_TOKEN" \$GANTRY_ADDR gantry.v1.SessionService/ListSessions
+
+Prometheus metrics, health and readiness of each binary (HTTPS with its own certificate, verified
+against the cluster CA; no client certificate is asked for, as for a Prometheus scrape):
+  curl -sS --cacert \$GANTRY_CA \$GANTRY_METRICS_API/metrics | grep ^gantry_     # $(metrics_url api)
+  curl -sS --cacert \$GANTRY_CA \$GANTRY_METRICS_CONTROLLER/metrics              # $(metrics_url controller-node1)
+  curl -sS --cacert \$GANTRY_CA \$GANTRY_METRICS_WORKER_W1/metrics               # $(metrics_url worker-w1)
+  curl -sS --cacert \$GANTRY_CA \$GANTRY_METRICS_WORKER_W2/readyz                # $(metrics_url worker-w2)
 
 Stop everything:  tools/quickstart.sh down
 DONE

@@ -44,6 +44,16 @@ TEST_CASE("every bad field is rejected with INVALID_ARGUMENT naming it", "[valid
   r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(65);
   ExpectInvalid(r, "spec.resources.gpus.count");
 
+  // GPU memory or a model with no GPU would be dropped silently: the session would get none.
+  r = Valid();
+  r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(0);
+  r.mutable_spec()->mutable_resources()->mutable_gpus()->set_min_memory_bytes(40LL << 30);
+  ExpectInvalid(r, "spec.resources.gpus.min_memory_bytes");
+  r = Valid();
+  r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(0);
+  r.mutable_spec()->mutable_resources()->mutable_gpus()->set_model("H100");
+  ExpectInvalid(r, "spec.resources.gpus.model");
+
   r = Valid();
   (*r.mutable_spec()->mutable_env())["BIG"] = std::string(10 * 1024 * 1024, 'x');
   ExpectInvalid(r, "spec.env[\"BIG\"]");

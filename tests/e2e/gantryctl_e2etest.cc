@@ -2,6 +2,7 @@
 // --wait, logs -f, list --watch, invoke with Ctrl-C, config contexts, completion, and the exit
 // codes scripts rely on. After each refusal the database is checked for half-written rows.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <catch2/catch.hpp>
@@ -136,7 +137,7 @@ TEST_CASE("gantryctl: a session from create --wait to delete, in every output fo
   CHECK(ctl({"list", "--controller", "node-nowhere"}).code == 10 + grpc::StatusCode::NOT_FOUND);
   CHECK(absl::StrContains(ctl({"list", "-o", "wide"}).out, s.gpu_uuids(0)));
   Ran bad_phase = ctl({"list", "--phase", "sleeping"});
-  CHECK(bad_phase.code == 13);
+  CHECK(bad_phase.code == 2);  // a bad command line, found before any call
   CHECK(absl::StrContains(bad_phase.err, "--phase"));
 
   REQUIRE(WaitFor([&] { return ctl({"logs", s.id(), "--tail", "1"}).out == "line-two\n"; }, absl::Seconds(10)));
@@ -224,6 +225,15 @@ TEST_CASE("gantryctl: create from YAML and JSON files, and --wait reporting a FA
   CHECK(failing.code == 3);
   CHECK(absl::StrContains(failing.out, "FAILED"));
   CHECK(absl::StrContains(failing.err, "FAILED: could not start"));
+  // Started, RUNNING for a moment, then FAILED: --wait reports the FAILED, not the moment.
+  Ran exits_at_once = ctl({"create", "--wait", "--", "/bin/false"});
+  CHECK(exits_at_once.code == 3);
+  CHECK(absl::StrContains(exits_at_once.out, "FAILED"));
+  CHECK(absl::StrContains(exits_at_once.err, "exited with code 1"));
+  // One that ends well before it has been up for --stable-for is not reported as running either.
+  Ran ends = ctl({"create", "--wait", "--stable-for", "30s", "--", "/bin/sh", "-c", "sleep 0.2"});
+  CHECK(ends.code == 4);
+  CHECK(absl::StrContains(ends.err, "before it had been up for 30s"));
 }
 
 TEST_CASE("gantryctl: invoke from an argument, a file and stdin, and Ctrl-C cancelling on the worker", "[e2e][gantryctl]") {
@@ -379,6 +389,91 @@ TEST_CASE("gantryctl: config contexts, connection precedence and bash completion
   CHECK(absl::StrContains(ids.out, Trim(session.out) + "\n"));
   CHECK(absl::StrContains(ctl({"--help"}).out, "controllers rotate-token"));
   CHECK(absl::StrContains(ctl({"invoke", "--help"}).out, "Ctrl-C cancels"));
+}
+
+TEST_CASE("gantryctl: a context's credentials are used whole, never mixed with the environment's", "[e2e][gantryctl]") {
+  LocalFleet fleet;
+  fleet.StartSingleNode("1");
+  const std::string alice = fleet.pki().Issue("user", "alice");
+  const std::string admin_key = Write(fleet, "admin.key", std::string(kAdminKey) + "\n");
+  const std::string config = fleet.dir().Sub("gantry/config.yaml");  // its directory does not exist yet
+  // As after `source .gantry/client.env`: the admin's address, CA and API key in the environment.
+  Gantryctl ctl(fleet);
+  ctl.env = {{"GANTRY_CONFIG", config}, {"GANTRY_ADDR", fleet.api_address()}, {"GANTRY_CA", fleet.pki().ca()},
+             {"GANTRY_TOKEN", kAdminKey}};
+  Ran made = ctl({"config", "set-context", "alice-cert", "--addr", fleet.api_address(), "--ca", fleet.pki().ca(),
+                  "--cert", alice + ".crt", "--key", alice + ".key"});
+  REQUIRE(made.code == 0);
+  CHECK(absl::StrContains(made.out, "context \"alice-cert\" created"));
+  REQUIRE(ctl({"config", "set-context", "admin", "--addr", fleet.api_address(), "--ca", fleet.pki().ca(),
+               "--token-file", admin_key})
+              .code == 0);
+  struct stat st;
+  REQUIRE(stat(config.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  // The named context runs as alice, whatever GANTRY_TOKEN says.
+  Ran created = ctl({"--context", "alice-cert", "create", "-o", "json", "--", "sleep", "307"});
+  REQUIRE(created.code == 0);
+  CHECK(ParseSession(created.out).owner() == "user/alice");
+  Ran view = ctl({"--context", "alice-cert", "config", "view"});
+  CHECK(absl::StrContains(view.out, "cert:        " + alice + ".crt  (context alice-cert)"));
+  CHECK(absl::StrContains(view.out, "api key:     -"));
+  CHECK(absl::StrContains(view.out, "ignored:     GANTRY_TOKEN (the context alice-cert named by --context is used whole)"));
+  CHECK_FALSE(absl::StrContains(view.out, kAdminKey));
+  // The environment alone is the admin; a context's own API key file makes it the admin too.
+  CHECK(ParseSession(ctl({"create", "-o", "json", "--", "sleep", "308"}).out).owner() == "admin/bootstrap");
+  CHECK(absl::StrContains(ctl({"--context", "admin", "config", "view"}).out, "api key:     read from " + admin_key));
+  // The first context made became the current one; use-context switches, and it shows.
+  Ran listed = ctl({"config", "get-contexts"});
+  CHECK(absl::StrContains(listed.out, "*         alice-cert"));
+  CHECK(ctl({"config", "use-context", "admin"}).code == 0);
+  CHECK(absl::StrContains(ctl({"config", "get-contexts"}).out, "*         admin"));
+
+  // Keys gantryctl does not know are errors that name them; nothing runs with half a config.
+  Gantryctl strict(fleet);
+  strict.env = {{"GANTRY_CONFIG", Write(fleet, "typo.yaml", absl::StrCat("current-context: a\ncontexts:\n  a: {addr: '",
+                                                                           fleet.api_address(), "', token: x}\n"))}};
+  Ran typo = strict({"list"});
+  CHECK(typo.code == 1);
+  CHECK(absl::StrContains(typo.err, "context \"a\": unknown key \"token\" (known: addr, ca, cert, key, token-file)"));
+  strict.env = {{"GANTRY_CONFIG", Write(fleet, "kube.yaml", "contexts:\n- name: a\n  context: {addr: 'h:1'}\n")}};
+  CHECK(absl::StrContains(strict({"config", "get-contexts"}).err, "contexts: is a list (as in a kubeconfig)"));
+}
+
+TEST_CASE("gantryctl: refusals say what to do, on stderr only, with the documented exit codes", "[e2e][gantryctl]") {
+  LocalFleet fleet;
+  fleet.StartSingleNode("1");
+  Gantryctl ctl(fleet);
+  const std::string rows_before = fleet.db().Scalar("SELECT count(*) FROM sessions");
+
+  // No CA: the system's trust store cannot verify the cluster's certificate. No gRPC log line.
+  Gantryctl no_ca(fleet);
+  no_ca.env.erase("GANTRY_CA");
+  Ran untrusted = no_ca({"list"});
+  CHECK(untrusted.code == 24);
+  CHECK(untrusted.out.empty());
+  CHECK(absl::StrContains(untrusted.err, "set the cluster's CA with --ca, GANTRY_CA, or ca: in the context"));
+  CHECK_FALSE(absl::StrContains(untrusted.err, "ssl_transport_security"));
+  CHECK(absl::StartsWith(untrusted.err, "gantryctl: UNAVAILABLE: "));
+
+  Ran bogus = ctl({"list", "--phase", "bogus"});
+  CHECK(bogus.code == 2);
+  CHECK(bogus.out.empty());
+  CHECK(absl::StrContains(bogus.err, "--phase: \"bogus\" is not one of pending"));
+  Ran bare = ctl({"invoke", "demo/echo", "--deadline", "5"}, "x");
+  CHECK(bare.code == 2);
+  CHECK(absl::StrContains(bare.err, "--deadline: \"5\" is not a duration (it needs a unit)"));
+  Ran no_gpu = ctl({"create", "--gpu-memory", "40G", "--", "sleep", "1"});
+  CHECK(no_gpu.code == 2);
+  CHECK(absl::StrContains(no_gpu.err, "--gpu-memory describes the GPUs a session gets: give --gpus N too"));
+  Ran missing = ctl({"delete", "00000000-0000-0000-0000-000000000000"});
+  CHECK(missing.code == 15);
+  CHECK(missing.out.empty());  // no empty table before the error
+  Ran too_many = ctl({"create", "--gpus", "2", "--", "sleep", "1"});
+  CHECK(too_many.code == 18);
+  CHECK(absl::StrContains(too_many.err, "asked for 2 GPU(s); only 1 of the 1 GPU(s) on the fleet's 1 healthy"));
+  CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions") == rows_before);
 }
 
 TEST_CASE("gantryctl: logs -f follows to the end and list --watch prints each change", "[e2e][gantryctl]") {

@@ -267,9 +267,7 @@ int ApiKeysCreate(Cli& cli) {
   request.set_role(cli.args().Get("role", "user"));
   if (cli.args().Has("expires")) {
     absl::Duration ttl;
-    if (!absl::ParseDuration(cli.args().Get("expires"), &ttl) || ttl <= absl::ZeroDuration()) {
-      return Complain("--expires: not a positive duration (720h)", kExitUsage);
-    }
+    if (auto s = ParseDurationFlag(cli.args(), "expires", &ttl); !s.ok()) return Complain(std::string(s.message()), kExitUsage);
     ToProto(absl::Now() + ttl, request.mutable_expire_time());
   }
   v1::CreateApiKeyResponse response;

@@ -109,4 +109,23 @@ std::string FlagHelp(const std::vector<FlagSpec>& flags) {
   return out;
 }
 
+absl::Status ParseDurationFlag(const Args& args, const std::string& flag, absl::Duration* out,
+                               bool must_be_positive) {
+  if (!args.Has(flag)) return absl::OkStatus();
+  const std::string text = args.Get(flag);
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d)) {
+    const bool bare_number = !text.empty() && text.find_first_not_of("0123456789.") == std::string::npos;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, ": \"", text, "\" is not a duration", bare_number ? " (it needs a unit)" : "",
+        "; write a number and a unit, such as ", bare_number ? text + "s, " : "", "90s, 5m or 1h30m"));
+  }
+  if (d < absl::ZeroDuration() || (must_be_positive && d == absl::ZeroDuration())) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag, ": \"", text, "\" must be ",
+                                                   must_be_positive ? "more than zero" : "zero or more"));
+  }
+  *out = d;
+  return absl::OkStatus();
+}
+
 }  // namespace gantry::ctl

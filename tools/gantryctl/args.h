@@ -6,6 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
 namespace gantry::ctl {
 
 struct FlagSpec {
@@ -44,6 +47,12 @@ const std::vector<FlagSpec>& GlobalFlags();
 // the bad flag, or "".
 std::string ParseArgs(const std::vector<std::string>& words, const std::vector<FlagSpec>& flags,
                       size_t flags_end_after, Args* out);
+
+// The duration `flag` was given (left as it is when absent): INVALID_ARGUMENT naming the flag,
+// the value and what a duration looks like when it is not one (a bare "5" has no unit), or when
+// it is not positive and must be.
+absl::Status ParseDurationFlag(const Args& args, const std::string& flag, absl::Duration* out,
+                               bool must_be_positive = true);
 
 // "--gpus N      help" lines for a help screen.
 std::string FlagHelp(const std::vector<FlagSpec>& flags);

@@ -7,7 +7,10 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
 
+#include <condition_variable>
 #include <functional>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "tools/gantryctl/args.h"
+#include "tools/gantryctl/connection.h"
 
 namespace gantry::ctl {
 
@@ -25,27 +29,12 @@ enum ExitCode : int {
   kExitFailure = 1,        // a local problem: unreadable file, bad config
   kExitUsage = 2,          // bad command line
   kExitSessionFailed = 3,  // --wait saw the session end FAILED
+  kExitSessionEnded = 4,   // --wait saw it end otherwise (TERMINATED) before it was up for --stable-for
   kExitRpcBase = 10,
   kExitInterrupted = 130,  // Ctrl-C
 };
 
 enum class Format { kTable, kWide, kJson, kYaml, kName };
-
-// Where and how to connect, resolved from flags, GANTRY_* environment and the config file.
-struct Connection {
-  std::string address;
-  std::string ca_file;  // empty: the system's trust store (the server is still verified)
-  std::string cert_file;
-  std::string key_file;
-  std::string token;  // API key, sent as "authorization: Bearer ..."
-};
-
-using Env = std::function<std::string(const std::string&)>;  // "" when unset
-std::string ProcessEnvOrEmpty(const std::string& name);
-
-// Flags win, then the context named by --context, then GANTRY_* variables, then the config
-// file's current context.
-absl::StatusOr<Connection> ResolveConnection(const Args& args, const Env& env);
 
 class Cli {
  public:
@@ -60,8 +49,11 @@ class Cli {
   std::unique_ptr<grpc::ClientContext> Call() const;
   std::unique_ptr<grpc::ClientContext> Stream() const;
 
-  // Prints "gantryctl: CODE: message" to stderr and returns the exit code for `status`.
+  // Prints "gantryctl: CODE: message" to stderr and returns the exit code for `status`. A
+  // connection refused by TLS adds what to set (see TlsHint).
   int Fail(const grpc::Status& status) const;
+  // Said after an UNAVAILABLE that TLS caused: which CA the connection trusted, and where to set it.
+  void set_tls_hint(std::string hint) { tls_hint_ = std::move(hint); }
 
  private:
   Args args_;
@@ -69,7 +61,18 @@ class Cli {
   absl::Duration timeout_;
   std::shared_ptr<grpc::Channel> channel_;
   std::string token_;
+  std::string tls_hint_;
 };
+
+// What to tell a user whose connection failed TLS: the CA in use (`ca_file`, empty for the
+// system's trust store) and where to set the cluster's.
+std::string TlsHint(const std::string& ca_file);
+// Whether a call's status says the TLS handshake failed (the server's certificate not trusted,
+// or ours refused).
+bool IsTlsFailure(const grpc::Status& status);
+// Keeps gRPC's own log lines (handshake errors and the like, meant for developers) off the
+// user's terminal, unless GRPC_VERBOSITY or GRPC_TRACE asks for them.
+void SilenceGrpcLogs();
 
 // Prints "gantryctl: message" to stderr and returns `code`.
 int Complain(const std::string& message, int code = kExitFailure);
@@ -85,6 +88,27 @@ class CancelOnInterrupt {
   ~CancelOnInterrupt();
   CancelOnInterrupt(const CancelOnInterrupt&) = delete;
   CancelOnInterrupt& operator=(const CancelOnInterrupt&) = delete;
+};
+
+// Cancels `context` at the time last given to Set (none until then; Clear forgets it), from a
+// thread of its own: a way to stop a stream's blocking Read once nothing has changed for a
+// while. Its owner's thread calls Set and Clear.
+class CancelAt {
+ public:
+  explicit CancelAt(grpc::ClientContext* context);
+  ~CancelAt();
+  CancelAt(const CancelAt&) = delete;
+  CancelAt& operator=(const CancelAt&) = delete;
+  void Set(absl::Time when);
+  void Clear();
+
+ private:
+  grpc::ClientContext* context_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  absl::Time when_ = absl::InfiniteFuture();
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 }  // namespace gantry::ctl

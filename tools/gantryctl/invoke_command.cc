@@ -38,11 +38,9 @@ int Invoke(Cli& cli) {
     return Complain(std::string(status.message()), kExitUsage);
   }
   auto context = cli.Stream();
-  if (args.Has("deadline")) {
-    absl::Duration deadline;
-    if (!absl::ParseDuration(args.Get("deadline"), &deadline)) return Complain("--deadline: not a duration", kExitUsage);
-    context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-  }
+  absl::Duration deadline = absl::InfiniteDuration();
+  if (auto s = ParseDurationFlag(args, "deadline", &deadline); !s.ok()) return Complain(std::string(s.message()), kExitUsage);
+  if (deadline != absl::InfiniteDuration()) context->set_deadline(absl::ToChronoTime(absl::Now() + deadline));
   // Ctrl-C cancels the request all the way to the handler on the worker.
   CancelOnInterrupt cancel(context.get());
   auto stub = v1::InvokeService::NewStub(cli.channel());

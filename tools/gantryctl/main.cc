@@ -28,7 +28,8 @@ namespace {
 
 constexpr char kExitCodes[] =
     "Exit codes: 0 done; 1 a local problem (unreadable file, bad config); 2 bad command line;\n"
-    "3 the session --wait followed ended FAILED; 10 + the gRPC code when the server refused\n"
+    "3 the session --wait followed ended FAILED; 4 it ended otherwise before it had been up for\n"
+    "--stable-for; 10 + the gRPC code when the server refused or could not be reached\n"
     "(13 INVALID_ARGUMENT, 15 NOT_FOUND, 17 PERMISSION_DENIED, 18 RESOURCE_EXHAUSTED,\n"
     "19 FAILED_PRECONDITION, 24 UNAVAILABLE, 26 UNAUTHENTICATED); 130 interrupted (Ctrl-C).\n";
 
@@ -49,9 +50,11 @@ std::string Usage() {
     absl::StrAppend(&out, "  ", left, std::string(left.size() < 38 ? 38 - left.size() : 1, ' '), c.summary, "\n");
   }
   absl::StrAppend(&out, "\nGlobal flags:\n", FlagHelp(GlobalFlags()),
-                  "\nConnection: flags win, then the context --context names, then GANTRY_ADDR, GANTRY_CA,\n"
-                  "GANTRY_CERT, GANTRY_KEY, GANTRY_TOKEN / GANTRY_TOKEN_FILE, then the config file's current\n"
-                  "context. Config file:\n"
+                  "\nConnection: one source gives all of it, and credentials are never mixed: the context named\n"
+                  "by --context (or GANTRY_CONTEXT), else the GANTRY_ADDR, GANTRY_CA, GANTRY_CERT, GANTRY_KEY,\n"
+                  "GANTRY_TOKEN / GANTRY_TOKEN_FILE variables, else the config file's current context. Flags\n"
+                  "override it (--cert, --key or --token-file replace all its credentials). `gantryctl config\n"
+                  "view` shows what a command would use. Config file (gantryctl config set-context writes it):\n"
                   "  current-context: local\n  contexts:\n    local: {addr: 127.0.0.1:7443, ca: ca.crt, token-file: admin.key}\n\n",
                   kExitCodes);
   return out;
@@ -214,9 +217,7 @@ int Run(const std::vector<std::string>& words) {
   auto format = ParseFormat(args.Get("output"));
   if (!format.ok()) return Complain(std::string(format.status().message()), kExitUsage);
   absl::Duration timeout = absl::Seconds(30);
-  if (args.Has("timeout") && (!absl::ParseDuration(args.Get("timeout"), &timeout) || timeout <= absl::ZeroDuration())) {
-    return Complain("--timeout: not a duration (10s, 1m)", kExitUsage);
-  }
+  if (auto s = ParseDurationFlag(args, "timeout", &timeout); !s.ok()) return Complain(std::string(s.message()), kExitUsage);
   if (!command->needs_server) {
     Cli cli(args, *format, timeout, nullptr, "");
     return command->run(cli);
@@ -226,6 +227,7 @@ int Run(const std::vector<std::string>& words) {
   auto channel = Connect(*connection);
   if (!channel.ok()) return Complain(std::string(channel.status().message()));
   Cli cli(args, *format, timeout, *channel, connection->token);
+  cli.set_tls_hint(TlsHint(connection->ca_file));
   return command->run(cli);
 }
 
@@ -235,5 +237,6 @@ int Run(const std::vector<std::string>& words) {
 int main(int argc, char** argv) {
   // Before any thread exists, so that every thread (gRPC's too) leaves Ctrl-C to ours.
   gantry::ctl::InstallInterruptHandler();
+  gantry::ctl::SilenceGrpcLogs();
   return gantry::ctl::Run(std::vector<std::string>(argv + 1, argv + argc));
 }

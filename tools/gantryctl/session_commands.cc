@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -113,23 +114,29 @@ class Progress {
   std::thread spinner_;
 };
 
-bool Settled(v1::SessionPhase phase) {
-  return phase == v1::SESSION_PHASE_RUNNING || phase == v1::SESSION_PHASE_HIBERNATED ||
-         phase == v1::SESSION_PHASE_FAILED || phase == v1::SESSION_PHASE_TERMINATED;
+bool Up(v1::SessionPhase phase) {
+  return phase == v1::SESSION_PHASE_RUNNING || phase == v1::SESSION_PHASE_HIBERNATED;
 }
 
-// Follows WatchSession until the session is RUNNING (or settled otherwise), re-watching if the
-// API server replica goes away. Returns the exit code; `session` holds the last state seen.
-int WaitUntilSettled(Cli& cli, absl::Duration timeout, v1::Session* session) {
+// Follows WatchSession until the session has been up (RUNNING, or HIBERNATED) for
+// `stable_for` with no change, or has ended, re-watching if the API server replica goes away.
+// A process that exits at once is RUNNING for a moment and then FAILED: the wait reports the
+// FAILED, never the moment. Returns the exit code; `session` holds the last state seen.
+int WaitUntilSettled(Cli& cli, absl::Duration timeout, absl::Duration stable_for, v1::Session* session) {
   Progress progress(session->id());
   progress.Update(std::string(PhaseName(session->phase())));
   const absl::Time deadline = absl::Now() + timeout;
+  std::optional<absl::Time> up_since;
+  if (Up(session->phase())) up_since = absl::Now();
+  auto stable = [&] { return up_since.has_value() && absl::Now() >= *up_since + stable_for; };
   auto stub = Sessions(cli);
   grpc::Status status;
-  while (!Settled(session->phase())) {
+  while (!IsTerminal(session->phase()) && !stable()) {
     auto context = cli.Stream();
     context->set_deadline(absl::ToChronoTime(deadline));
     CancelOnInterrupt cancel(context.get());
+    CancelAt settle(context.get());  // ends the watch once the session has been up long enough
+    if (up_since) settle.Set(*up_since + stable_for);
     v1::WatchSessionRequest request;
     request.set_id(session->id());
     auto stream = stub->WatchSession(context.get(), request);
@@ -137,13 +144,20 @@ int WaitUntilSettled(Cli& cli, absl::Duration timeout, v1::Session* session) {
     while (stream->Read(&update)) {
       *session = update;
       progress.Update(std::string(PhaseName(update.phase())));
-      if (Settled(update.phase())) {
+      if (IsTerminal(update.phase())) {
         context->TryCancel();
         break;
       }
+      if (!Up(update.phase())) {
+        up_since.reset();
+        settle.Clear();
+      } else if (!up_since) {
+        up_since = absl::Now();
+        settle.Set(*up_since + stable_for);
+      }
     }
     status = stream->Finish();
-    if (Settled(session->phase())) break;
+    if (IsTerminal(session->phase()) || stable()) break;
     // A stream that ends early (the replica went away) is watched again.
     const bool again = status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE;
     if (!again || absl::Now() >= deadline) {
@@ -158,7 +172,8 @@ int WaitUntilSettled(Cli& cli, absl::Duration timeout, v1::Session* session) {
     absl::SleepFor(absl::Milliseconds(300));
   }
   progress.Finish();
-  return session->phase() == v1::SESSION_PHASE_FAILED ? kExitSessionFailed : kExitOk;
+  if (session->phase() == v1::SESSION_PHASE_FAILED) return kExitSessionFailed;
+  return IsTerminal(session->phase()) ? kExitSessionEnded : kExitOk;
 }
 
 absl::Status BuildCreateRequest(const Args& args, v1::CreateSessionRequest* request) {
@@ -188,9 +203,9 @@ int Create(Cli& cli) {
   if (auto status = BuildCreateRequest(cli.args(), &request); !status.ok()) {
     return Complain(std::string(status.message()), status.code() == absl::StatusCode::kNotFound ? kExitFailure : kExitUsage);
   }
-  absl::Duration wait_timeout = absl::Minutes(5);
-  if (cli.args().Has("wait-timeout") && !absl::ParseDuration(cli.args().Get("wait-timeout"), &wait_timeout)) {
-    return Complain("--wait-timeout: not a duration (90s, 5m)", kExitUsage);
+  absl::Duration wait_timeout = absl::Minutes(5), stable_for = absl::Seconds(2);
+  for (auto [flag, value] : {std::make_pair("wait-timeout", &wait_timeout), std::make_pair("stable-for", &stable_for)}) {
+    if (auto s = ParseDurationFlag(cli.args(), flag, value); !s.ok()) return Complain(std::string(s.message()), kExitUsage);
   }
   auto stub = Sessions(cli);
   v1::Session session;
@@ -205,9 +220,15 @@ int Create(Cli& cli) {
     absl::SleepFor(absl::Milliseconds(200 << attempt));
   }
   int rc = kExitOk;
-  if (cli.args().Has("wait")) rc = WaitUntilSettled(cli, wait_timeout, &session);
+  if (cli.args().Has("wait")) rc = WaitUntilSettled(cli, wait_timeout, stable_for, &session);
+  if (rc != kExitOk && rc != kExitSessionFailed && rc != kExitSessionEnded) return rc;  // said why already
   PrintSessions(cli, {session}, false);
-  if (rc == kExitSessionFailed) Complain(absl::StrCat("session ", session.id(), " FAILED: ", session.message()));
+  if (rc != kExitOk) {
+    Complain(absl::StrCat("session ", session.id(), " ", PhaseName(session.phase()),
+                          rc == kExitSessionEnded ? absl::StrCat(" before it had been up for ", absl::FormatDuration(stable_for))
+                                                  : std::string(),
+                          ": ", session.message()));
+  }
   return rc;
 }
 
@@ -226,33 +247,36 @@ int Get(Cli& cli) {
   return PrintSessions(cli, found, false);
 }
 
-// Every session matching the filters, all pages (or the first --limit).
-grpc::Status ListAll(Cli& cli, std::vector<v1::Session>* out) {
-  const Args& args = cli.args();
-  v1::ListSessionsRequest request;
+// The filters of `list`, from its flags: INVALID_ARGUMENT naming a bad flag (a usage error,
+// found before any call).
+absl::Status ListFilters(const Args& args, v1::ListSessionsRequest* request, int64_t* limit) {
   if (args.Has("phase")) {
     auto phase = ParsePhase(absl::AsciiStrToUpper(args.Get("phase")));
     if (!phase.ok()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("--phase: \"", args.Get("phase"), "\" is not one of pending, scheduled, starting, ",
-                                       "running, hibernated, terminating, terminated, failed"));
+      return absl::InvalidArgumentError(absl::StrCat("--phase: \"", args.Get("phase"),
+                                                     "\" is not one of pending, scheduled, starting, running, ",
+                                                     "hibernated, terminating, terminated, failed"));
     }
-    request.set_phase(*phase);
+    request->set_phase(*phase);
   }
+  if (auto status = AddPairs(args, "label", request->mutable_label_selector()); !status.ok()) return status;
+  *limit = 0;
+  if (args.Has("limit") && (!absl::SimpleAtoi(args.Get("limit"), limit) || *limit <= 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("--limit: \"", args.Get("limit"), "\" is not a positive count"));
+  }
+  return absl::OkStatus();
+}
+
+// Every session matching `request`'s filters, all pages (or the first `limit`); --controller,
+// a name or an id, is resolved here (naming one is an admin call).
+grpc::Status ListAll(Cli& cli, v1::ListSessionsRequest request, int64_t limit, std::vector<v1::Session>* out) {
+  const Args& args = cli.args();
   if (args.Has("controller")) {
     std::string id = args.Get("controller");
-    // A name is looked up (an admin call); an id is passed as it is.
     if (id.size() != 36) {
       if (grpc::Status s = ResolveController(cli, args.Get("controller"), &id); !s.ok()) return s;
     }
     request.set_controller_id(id);
-  }
-  if (auto status = AddPairs(args, "label", request.mutable_label_selector()); !status.ok()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(status.message()));
-  }
-  int64_t limit = 0;
-  if (args.Has("limit") && (!absl::SimpleAtoi(args.Get("limit"), &limit) || limit <= 0)) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "--limit: not a positive count");
   }
   auto stub = Sessions(cli);
   out->clear();
@@ -269,14 +293,15 @@ grpc::Status ListAll(Cli& cli, std::vector<v1::Session>* out) {
 }
 
 int List(Cli& cli) {
+  v1::ListSessionsRequest filters;
+  int64_t limit = 0;
+  if (auto s = ListFilters(cli.args(), &filters, &limit); !s.ok()) return Complain(std::string(s.message()), kExitUsage);
+  absl::Duration interval = absl::Seconds(1);
+  if (auto s = ParseDurationFlag(cli.args(), "interval", &interval); !s.ok()) return Complain(std::string(s.message()), kExitUsage);
   std::vector<v1::Session> sessions;
-  grpc::Status status = ListAll(cli, &sessions);
+  grpc::Status status = ListAll(cli, filters, limit, &sessions);
   if (!status.ok()) return cli.Fail(status);
   if (!cli.args().Has("watch")) return PrintSessions(cli, sessions, true);
-  absl::Duration interval = absl::Seconds(1);
-  if (cli.args().Has("interval") && !absl::ParseDuration(cli.args().Get("interval"), &interval)) {
-    return Complain("--interval: not a duration (500ms, 2s)", kExitUsage);
-  }
   // Polls and prints each session again whenever its version changes (Ctrl-C ends it).
   std::map<std::string, int64_t> seen;
   for (bool first = true;; first = false) {
@@ -288,7 +313,7 @@ int List(Cli& cli) {
     }
     if (first || !changed.empty()) PrintSessions(cli, changed, true, first);
     absl::SleepFor(interval);
-    status = ListAll(cli, &sessions);
+    status = ListAll(cli, filters, limit, &sessions);
     if (!status.ok()) return cli.Fail(status);
   }
 }
@@ -327,7 +352,7 @@ std::function<int(Cli&)> PerSession(Method method) {
       auto context = cli.Call();
       grpc::Status status = ((*stub).*method)(context.get(), request, &session);
       if (!status.ok()) {
-        PrintSessions(cli, done, false);
+        if (!done.empty()) PrintSessions(cli, done, false);  // what was done before the failure
         return cli.Fail(status);
       }
       done.push_back(session);
@@ -375,7 +400,8 @@ std::vector<Command> SessionCommands() {
       {"controller-type", 0, true, "TYPE", "place on a controller of this type"},
       {"selector", 0, true, "KEY=VALUE", "place on a controller with this label (repeatable)"},
       {"request-id", 0, true, "ID", "idempotency key (default: a fresh one; retries reuse it)"},
-      {"wait", 'w', false, "", "show the phase until the session is RUNNING or FAILED"},
+      {"wait", 'w', false, "", "wait until the session has been RUNNING for --stable-for, or has ended (exit 3 if FAILED)"},
+      {"stable-for", 0, true, "DURATION", "how long --wait wants it RUNNING with no change (default 2s)"},
       {"wait-timeout", 0, true, "DURATION", "give up waiting after this long (default 5m)"},
   };
   const auto& spec_flags = SpecFlags();

@@ -140,6 +140,12 @@ absl::Status ApplySpecFlags(const Args& args, const std::vector<std::string>& co
     if (!bytes.ok()) return absl::InvalidArgumentError(absl::StrCat("--gpu-memory: ", bytes.status().message()));
     gpus->set_min_memory_bytes(*bytes);
   }
+  // Memory or a model of no GPU would be dropped without a word: ask for the count.
+  for (const char* flag : {"gpu-memory", "gpu-model"}) {
+    if (args.Has(flag) && gpus->count() == 0 && !args.Has("template")) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, " describes the GPUs a session gets: give --gpus N too"));
+    }
+  }
   if (args.Has("cpu")) {
     auto millis = ParseCpuMillis(args.Get("cpu"));
     if (!millis.ok()) return absl::InvalidArgumentError(absl::StrCat("--cpu: ", millis.status().message()));
@@ -155,10 +161,7 @@ absl::Status ApplySpecFlags(const Args& args, const std::vector<std::string>& co
   for (const std::string& skill : args.All("skill")) spec->add_skills(skill);
   if (args.Has("idle-timeout")) {
     absl::Duration d;
-    if (!absl::ParseDuration(args.Get("idle-timeout"), &d) || d < absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--idle-timeout: \"", args.Get("idle-timeout"), "\" is not a duration (90s, 10m, 1h)"));
-    }
+    if (auto s = ParseDurationFlag(args, "idle-timeout", &d, /*must_be_positive=*/false); !s.ok()) return s;
     spec->mutable_idle_timeout()->set_seconds(absl::ToInt64Seconds(d));
   }
   if (args.Has("workdir")) spec->set_working_dir(args.Get("workdir"));
