@@ -1,6 +1,5 @@
 #include "common/grpc_server.h"
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
@@ -9,6 +8,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/reflection_service.h"
 #include "common/request_ids.h"
 #include "common/rpc_metrics.h"
 
@@ -19,8 +19,8 @@ absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen_address,
                                               const std::vector<grpc::Service*>& services,
                                               int max_message_bytes) {
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  builder.SetOption(ReflectionFromEmbeddedDescriptors());
   RunningServer running;
   builder.AddListeningPort(listen_address, std::move(creds), &running.port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);

@@ -1,7 +1,7 @@
 // Starts a gRPC server the way every Gantry process does: TLS only, the standard health
-// service and server reflection registered, SO_REUSEPORT off (so two servers never silently
-// share a port), bounded message sizes, RPC metrics (rpc_metrics.h), and the bound port
-// reported (port 0 picks one).
+// service and server reflection (v1 and v1alpha, with the .proto comments: reflection_service.h)
+// registered, SO_REUSEPORT off (so two servers never silently share a port), bounded message
+// sizes, RPC metrics (rpc_metrics.h), and the bound port reported (port 0 picks one).
 #pragma once
 
 #include <grpcpp/server.h>

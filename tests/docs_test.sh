@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The docs, exercised against a live quickstart fleet so they stay true: the README's two tours
-# (gantryctl and grpcurl), every command in docs/grpcurl.md, the Python client of
+# (gantryctl and grpcurl), every command in docs/grpcurl.md, the Python and Go clients of
 # docs/clients.md, and every gantryctl command named in docs/gantryctl.md.
 set -euo pipefail
 # shellcheck source=quickstart_fixture.sh
@@ -38,6 +38,20 @@ for want in "phase: SESSION_PHASE_RUNNING" "log: hello from GPU-" "invoke: token
   echo "$out" | grep -q "$want" || { echo "$out"; fail "python client: no \"$want\""; }
 done
 passed=$((passed + 1))
+
+# The Go client of docs/clients.md, built as the doc says (Debian's Go packages, GOPATH mode),
+# must print the same as the Python one. Its build cache is kept between runs.
+OUT="$PRIVATE/go" GOCACHE="${XDG_CACHE_HOME:-$HOME/.cache}/gantry/go-build" \
+  "$ROOT/docs/examples/go_client/build.sh" >"$PRIVATE/go-build.log" 2>&1 || { cat "$PRIVATE/go-build.log"; fail "docs/examples/go_client/build.sh"; }
+out="$("$PRIVATE/go/gantry-client")" || { echo "$out"; fail "docs/examples/go_client"; }
+for want in "phase: SESSION_PHASE_RUNNING" "log: hello from GPU-" "invoke: tokens from a GPU worker" \
+            "error: NotFound:" "deleted: SESSION_PHASE_TERMINATED"; do
+  echo "$out" | grep -q "$want" || { echo "$out"; fail "go client: no \"$want\""; }
+done
+passed=$((passed + 1))
+# Both examples cleaned up after themselves: nothing of theirs is left running.
+left="$({ gantryctl list -l example=python --phase running -o name; gantryctl list -l example=go --phase running -o name; } | wc -l)"
+[ "$left" = 0 ] || fail "an example left $left session(s) running"
 
 # Every command gantryctl has is documented (its own completion lists them).
 for word in $(gantryctl __complete); do

@@ -12,7 +12,8 @@ PACKAGES=(
   procps iproute2 python3-yaml
 )
 # What only the tests use: kubectl renders the Kubernetes manifests and node/npm validate them
-# against the Kubernetes schemas; clang with its runtime builds the libFuzzer harnesses. An
+# against the Kubernetes schemas; clang with its runtime builds the libFuzzer harnesses; Go
+# builds the Go client example. An
 # image build skips them (GANTRY_TEST_TOOLS=0). An installed
 # kubectl or node (another vendor's package) is used as it is: Debian's would conflict with it.
 if [ "${GANTRY_TEST_TOOLS:-1}" = 1 ]; then
@@ -20,6 +21,10 @@ if [ "${GANTRY_TEST_TOOLS:-1}" = 1 ]; then
   command -v node >/dev/null || PACKAGES+=(nodejs)
   command -v npm >/dev/null || PACKAGES+=(npm)
   PACKAGES+=(clang libclang-rt-14-dev)
+  # The Go client of docs/clients.md, built in GOPATH mode from Debian's Go packages (protobuf
+  # 1.5, which speaks the APIv2 messages protoc-gen-go writes; 1.3 cannot decode them).
+  PACKAGES+=(golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev
+             protoc-gen-go protoc-gen-go-grpc)
 fi
 
 missing=()

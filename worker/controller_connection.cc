@@ -1,5 +1,7 @@
 #include "worker/controller_connection.h"
 
+#include <utility>
+
 #include <spdlog/spdlog.h>
 
 #include "common/backoff.h"
@@ -31,6 +33,12 @@ bool ControllerConnection::Write(const v1::WorkerMessage& message) {
 
 void ControllerConnection::Send(const v1::WorkerSessionEvent& event) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (event.kind() == v1::WorkerSessionEvent::KIND_STARTED) {
+    // A first sample of the new process now, not up to a metrics interval later: until then
+    // GetSessionMetrics can only say "never sampled".
+    sample_soon_ = true;
+    cv_.notify_all();
+  }
   if (stream_ != nullptr) {
     v1::WorkerMessage message;
     *message.mutable_session_event() = event;
@@ -143,7 +151,12 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
         for (const auto& m : models_) *beat.mutable_heartbeat()->add_models() = m;
       }
       if (!Write(beat)) break;
-      if (absl::Now() >= next_metrics) {
+      bool sample_now = absl::Now() >= next_metrics;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        sample_now = sample_now || std::exchange(sample_soon_, false);
+      }
+      if (sample_now) {
         next_metrics = absl::Now() + config_.metrics_interval;
         std::map<pid_t, int64_t> gpu_memory;
         if (config_.gpu_memory_by_pid) gpu_memory = config_.gpu_memory_by_pid();
@@ -157,7 +170,7 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
       std::unique_lock<std::mutex> lock(mu_);
       absl::Duration wait = std::min(absl::Milliseconds(*heartbeat_ms), next_metrics - absl::Now());
       cv_.wait_for(lock, absl::ToChronoMilliseconds(std::max(wait, absl::Milliseconds(10))),
-                   [&] { return stopping_ || stream_done.load(); });
+                   [&] { return stopping_ || stream_done.load() || sample_soon_; });
     }
   });
 

@@ -86,6 +86,7 @@ class ControllerConnection {
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
   Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // Writes happen under mu_.
   std::deque<v1::WorkerSessionEvent> pending_ ABSL_GUARDED_BY(mu_);
+  bool sample_soon_ ABSL_GUARDED_BY(mu_) = false;  // a session started: sample metrics at once
   std::vector<std::string> skills_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ModelInfo> models_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;

@@ -49,28 +49,30 @@ for attempt in range(5):
 print(f"session {session.id}: {types_pb2.SessionPhase.Name(session.phase)} on {session.worker_id}, "
       f"GPUs {list(session.gpu_uuids)}")
 
-# 4. Follow it until it runs (WatchSession streams the session on every change).
-for update in sessions.WatchSession(session_service_pb2.WatchSessionRequest(id=session.id), timeout=60):
-    if update.phase in (types_pb2.SESSION_PHASE_RUNNING, types_pb2.SESSION_PHASE_FAILED):
-        print("phase:", types_pb2.SessionPhase.Name(update.phase))
-        break
-
-# 5. Its output so far.
-for entry in sessions.StreamLogs(session_service_pb2.StreamLogsRequest(id=session.id, tail_lines=10), timeout=10):
-    print("log:", entry.message)
-
-# 6. A capability: chunks arrive as the handler produces them.
-invoker = invoke_service_pb2_grpc.InvokeServiceStub(channel)
-words = [chunk.data.decode() for chunk in invoker.Invoke(
-    invoke_service_pb2.InvokeRequest(capability="demo/tokens", payload=b"tokens from a GPU worker"), timeout=30)]
-print("invoke:", "".join(words))
-
-# 7. Errors carry a status code and a message that names the field.
 try:
-    sessions.GetSession(session_service_pb2.GetSessionRequest(id="no-such-session"), timeout=10)
-except grpc.RpcError as e:
-    print(f"error: {e.code().name}: {e.details()}")
+    # 4. Follow it until it runs (WatchSession streams the session on every change).
+    for update in sessions.WatchSession(session_service_pb2.WatchSessionRequest(id=session.id), timeout=60):
+        if update.phase in (types_pb2.SESSION_PHASE_RUNNING, types_pb2.SESSION_PHASE_FAILED):
+            print("phase:", types_pb2.SessionPhase.Name(update.phase))
+            break
 
-# 8. Done: stop it and free its GPU.
-ended = sessions.DeleteSession(session_service_pb2.DeleteSessionRequest(id=session.id), timeout=30)
-print("deleted:", types_pb2.SessionPhase.Name(ended.phase))
+    # 5. Its first line of output, as it comes (follow, then hang up).
+    logs = sessions.StreamLogs(session_service_pb2.StreamLogsRequest(id=session.id, follow=True), timeout=30)
+    print("log:", next(logs).message)
+    logs.cancel()
+
+    # 6. A capability: chunks arrive as the handler produces them.
+    invoker = invoke_service_pb2_grpc.InvokeServiceStub(channel)
+    words = [chunk.data.decode() for chunk in invoker.Invoke(
+        invoke_service_pb2.InvokeRequest(capability="demo/tokens", payload=b"tokens from a GPU worker"), timeout=30)]
+    print("invoke:", "".join(words))
+
+    # 7. Errors carry a status code and a message that names the field.
+    try:
+        sessions.GetSession(session_service_pb2.GetSessionRequest(id="no-such-session"), timeout=10)
+    except grpc.RpcError as e:
+        print(f"error: {e.code().name}: {e.details()}")
+finally:
+    # 8. Done, however the steps above went: stop it and free its GPU.
+    ended = sessions.DeleteSession(session_service_pb2.DeleteSessionRequest(id=session.id), timeout=30)
+    print("deleted:", types_pb2.SessionPhase.Name(ended.phase))

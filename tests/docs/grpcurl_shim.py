@@ -6,7 +6,11 @@ server reflection, builds the messages at run time, reads the request as JSON (-
 each response as JSON with 2-space indentation (protobuf's JSON mapping, defaults omitted),
 and reports a failed call as grpcurl does ("ERROR:\n  Code: NotFound\n  Message: ...", exit
 code 64 + the status code). Only the flags the cookbook uses: -cacert -cert -key -H -d
--max-time, and the verbs `list` and SERVICE/METHOD.
+-max-time, and the verbs `list`, `describe SERVICE.METHOD` and SERVICE/METHOD.
+
+It names JSON fields as grpcurl 1.8 does: by the `json_name` the server's descriptors carry,
+and by the proto field name where they carry none (so a server whose reflection drops
+`json_name` prints `gpu_uuids` here as it does in grpcurl, not `gpuUuids`).
 """
 import json
 import os
@@ -82,10 +86,17 @@ def main(argv):
             print(s)
         return 0
 
+    if verb == "describe":
+        return describe(ask, words[2])
+
     service, method = verb.rsplit("/", 1)
     files = {}
     for blob in ask(file_containing_symbol=service).file_descriptor_response.file_descriptor_proto:
         proto = descriptor_pb2.FileDescriptorProto.FromString(blob)
+        for message in all_messages(proto.message_type):
+            for field in message.field:
+                if not field.HasField("json_name"):
+                    field.json_name = field.name  # as grpcurl 1.8's dynamic messages do
         files[proto.name] = proto
     pool = descriptor_pool.DescriptorPool()
     added = set()
@@ -118,6 +129,43 @@ def main(argv):
         print(f"ERROR:\n  Code: {words}\n  Message: {e.details()}", file=sys.stderr)
         return 64 + code.value[0]
     return 0
+
+
+def all_messages(messages):
+    for m in messages:
+        yield m
+        yield from all_messages(m.nested_type)
+
+
+def describe(ask, symbol):
+    """`grpcurl describe SERVICE.METHOD`: the method's comments and signature, as grpcurl prints
+    them (only methods: what the cookbook shows)."""
+    answer = ask(file_containing_symbol=symbol)
+    if answer.HasField("error_response"):
+        print(f"Failed to resolve symbol \"{symbol}\": {answer.error_response.error_message}", file=sys.stderr)
+        return 1
+    service_name, method_name = symbol.rsplit(".", 1)
+    for blob in answer.file_descriptor_response.file_descriptor_proto:
+        proto = descriptor_pb2.FileDescriptorProto.FromString(blob)
+        for si, service in enumerate(proto.service):
+            if f"{proto.package}.{service.name}" != service_name:
+                continue
+            for mi, method in enumerate(service.method):
+                if method.name != method_name:
+                    continue
+                comments = ""
+                for location in proto.source_code_info.location:
+                    if list(location.path) == [6, si, 2, mi]:
+                        comments = location.leading_comments
+                print(f"{symbol} is a method:")
+                for line in comments.rstrip("\n").split("\n") if comments else []:
+                    print(f"//{line}")
+                stream_in = "stream " if method.client_streaming else ""
+                stream_out = "stream " if method.server_streaming else ""
+                print(f"rpc {method.name} ( {stream_in}{method.input_type} ) returns ( {stream_out}{method.output_type} );")
+                return 0
+    print(f"Failed to resolve symbol \"{symbol}\"", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -84,7 +84,8 @@ TEST_CASE("two replicas take 200 concurrent creates for room for 50: exactly 50 
   CHECK(first.unexpected.empty());
   // The refusal says what was asked for and what the fleet has.
   CHECK(first.exhausted_example.find("spec.resources.gpus: asked for 1 GPU(s)") != std::string::npos);
-  CHECK(first.exhausted_example.find("0 of 50 GPU(s) unreserved") != std::string::npos);
+  CHECK(first.exhausted_example.find("only 0 of the 50 GPU(s) on the fleet's 1 healthy controller(s) are unreserved") !=
+        std::string::npos);
 
   // PostgreSQL holds exactly the acknowledged sessions, each RUNNING on its own GPU, and the
   // refused ones left nothing behind: no row, no event, no reservation.
