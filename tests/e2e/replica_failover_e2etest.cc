@@ -84,10 +84,13 @@ TEST_CASE("a replica SIGKILLed during 500 concurrent creates: retries on the oth
   // Every one runs: those the killed replica left SCHEDULED are finished by the retry that
   // found them, or by the health check leader's sweep after one call timeout.
   auto phases = [&] {
-    return fleet.db().Scalar("SELECT string_agg(phase || ' ' || n, ', ') FROM (SELECT phase, count(*) n "
+    return fleet.db().Scalar("SELECT string_agg(phase || ' ' || n, ', ' ORDER BY phase) FROM (SELECT phase, count(*) n "
                              "FROM sessions GROUP BY phase) p");
   };
-  bool all_running = WaitFor([&] { return phases() == absl::StrCat("RUNNING ", kRequests); }, absl::Seconds(30));
+  // As long as sessions keep reaching RUNNING: 500 spawns take a minute on 2 cores shared with
+  // CPU hogs (9 a second, measured), and what this test is about is that none is left behind.
+  bool all_running = WaitWhileProgressing([&] { return phases() == absl::StrCat("RUNNING ", kRequests); }, phases,
+                                          absl::Seconds(20), absl::Minutes(3));
   std::fprintf(stderr, "replica failover: %d retries; phases: %s\n", retried.load(), phases().c_str());
   INFO(phases());
   INFO("why the others are not RUNNING: "

@@ -204,6 +204,26 @@ bool WaitFor(const std::function<bool()>& done, absl::Duration timeout, absl::Du
   }
 }
 
+bool WaitWhileProgressing(const std::function<bool()>& done, const std::function<std::string()>& progress,
+                          absl::Duration stall, absl::Duration limit, absl::Duration poll) {
+  const absl::Time give_up = absl::Now() + limit;
+  std::string last = progress();
+  absl::Time changed = absl::Now();
+  while (true) {
+    if (done()) return true;
+    const absl::Time now = absl::Now();
+    if (now > give_up) return false;
+    std::string current = progress();
+    if (current != last) {
+      last = std::move(current);
+      changed = now;
+    } else if (now - changed > stall) {
+      return false;
+    }
+    absl::SleepFor(poll);
+  }
+}
+
 int WaitForPortFile(const std::string& path, absl::Duration timeout) {
   int port = 0;
   WaitFor([&] {

@@ -100,6 +100,13 @@ class Process {
 bool WaitFor(const std::function<bool()>& done, absl::Duration timeout,
              absl::Duration poll = absl::Milliseconds(20));
 
+// Polls `done` for as long as the fleet is getting somewhere: until it returns true, or until
+// `progress()` (a summary of the state, such as sessions by phase) has not changed for `stall`,
+// or `limit` has passed in all. For waits whose length is set by the machine's speed (500
+// spawns under CPU hogs), where a fixed timeout would call a slow machine a stuck one.
+bool WaitWhileProgressing(const std::function<bool()>& done, const std::function<std::string()>& progress,
+                          absl::Duration stall, absl::Duration limit, absl::Duration poll = absl::Milliseconds(200));
+
 // Reads a port file written by a Gantry binary; 0 on timeout.
 int WaitForPortFile(const std::string& path, absl::Duration timeout);
 
