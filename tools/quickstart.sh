@@ -21,7 +21,7 @@ BIN_PKI="$BUILD_DIR/tools/gantry-pki"
 PG="$ROOT/tools/lib/throwaway-pg.sh"
 PROCS=(worker-w2 worker-w1 controller-node1 api)
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+say() { printf '\033[1m==> [%3ds] %s\033[0m\n' "$SECONDS" "$*"; }
 
 # Alive and not a zombie (our detached processes are reaped by whoever adopted them).
 running() {
@@ -230,6 +230,7 @@ say "invoking demo/tokens (streams the payload back a word at a time)"
 retry 30 "15" "${CTL[@]}" invoke demo/tokens "Gantry streams tokens from GPU workers"
 echo
 
+say "ready"
 cat <<DONE
 
 The fleet is running (logs in $STATE/logs, session output in $STATE/sessions-*/).
