@@ -18,19 +18,13 @@
 #include "api-server/sql_queries.h"
 #include "common/pg_pool.h"
 #include "common/tokens.h"
-#include "tests/support/test_env.h"
+#include "tests/api-server/store_fixture.h"
 
 namespace gantry::api {
 namespace {
 
-struct Fixture {
-  testing::TestDatabase db;
-  PgPool pool{db.dsn(), 4};
-  ControllerStore store{&pool, absl::Seconds(15)};
-  Fixture() {
-    pqxx::connection c(db.dsn());
-    REQUIRE(ApplyMigrations(c, EmbeddedMigrations()).ok());
-  }
+struct Fixture : testing::StoreFixture {
+  ControllerStore& store = controllers;
   std::string Register(const std::string& name, int free_gpus, const std::string& token,
                        const std::string& type = "gpu-node") {
     v1::RegisterControllerRequest r;

@@ -2,7 +2,6 @@
 // compares the sessions a controller lists with the sessions PostgreSQL has placed on it, in
 // the batched statement that stores the heartbeat.
 #include <catch2/catch.hpp>
-#include <pqxx/connection>
 
 #include <algorithm>
 #include <string>
@@ -12,11 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "api-server/controller_store.h"
-#include "api-server/migration_runner.h"
 #include "api-server/session_store.h"
-#include "common/pg_pool.h"
-#include "common/tokens.h"
-#include "tests/support/test_env.h"
+#include "tests/api-server/store_fixture.h"
 
 namespace gantry::api {
 namespace {
@@ -24,27 +20,8 @@ namespace {
 constexpr absl::Duration kGrace = absl::Seconds(1);
 constexpr absl::Duration kRecent = absl::Seconds(30);
 
-struct Fixture {
-  testing::TestDatabase db;
-  PgPool pool{db.dsn(), 4};
-  SessionStore sessions{&pool};
-  ControllerStore controllers{&pool, absl::Seconds(15)};
-  Fixture() {
-    pqxx::connection c(db.dsn());
-    REQUIRE(ApplyMigrations(c, EmbeddedMigrations()).ok());
-  }
-  std::string Register(const std::string& name) {
-    v1::RegisterControllerRequest r;
-    r.set_name(name);
-    r.set_type("gpu");
-    r.set_endpoint("127.0.0.1:1");
-    r.mutable_capacity()->set_gpus_total(4);
-    r.mutable_capacity()->set_gpus_free(4);
-    r.mutable_capacity()->set_max_free_gpus_per_worker(4);
-    auto reg = controllers.Register(r, Sha256Hex("token-" + name), absl::Hours(1));
-    REQUIRE(reg.ok());
-    return reg->first;
-  }
+struct Fixture : testing::StoreFixture {
+  std::string Register(const std::string& name) { return RegisterController(name, 4); }
   // A session placed on `controller`, moved to `phase`.
   std::string Session(const std::string& controller, v1::SessionPhase phase) {
     v1::SessionSpec spec;

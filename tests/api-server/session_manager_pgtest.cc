@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/match.h"
+
 #include "tests/api-server/fake_controller_client.h"
 #include "tests/api-server/store_fixture.h"
 
@@ -80,6 +82,33 @@ TEST_CASE("an unreachable controller gets UNAVAILABLE to the client and leaves n
   CHECK(created.status().code() == absl::StatusCode::kUnavailable);
   CHECK(f.Count("true") == "0");
   CHECK(f.db.Scalar("SELECT count(*) FROM session_events") == "0");
+}
+
+TEST_CASE("a refusal for want of GPUs says which of its figures falls short, and writes nothing", "[pg][placement]") {
+  Fixture f;
+  f.RegisterController("node1", 2, "127.0.0.1:1", /*max_free_on_one_worker=*/1);  // 1 free on each of 2 workers
+  auto two = f.OneGpu("two");
+  two.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(2);
+  auto spread = f.manager.Create(f.alice, two);
+  CHECK(spread.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(std::string(spread.status().message()) ==
+        "spec.resources.gpus: asked for 2 GPU(s); 2 of the 2 GPU(s) on the fleet's 1 healthy controller(s) are "
+        "unreserved, but no one worker reports 2 free (the most is 1): a session's GPUs are all on one worker, and a "
+        "GPU is in use until its last session's process has exited and its worker has said so. Ask for fewer or wait "
+        "for GPUs to free up");
+  auto three = two;
+  three.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(3);
+  CHECK(absl::StrContains(f.manager.Create(f.alice, three).status().message(),
+                          "asked for 3 GPU(s); only 2 of the 2 GPU(s) on the fleet's 1 healthy controller(s) are unreserved"));
+  // Nothing about GPUs: only where it may run, and nothing there.
+  auto placed = f.OneGpu("elsewhere");
+  placed.mutable_spec()->mutable_resources()->clear_gpus();
+  (*placed.mutable_controller_selector())["zone"] = "mars";
+  auto nowhere = f.manager.Create(f.alice, placed);
+  CHECK(nowhere.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(absl::StartsWith(nowhere.status().message(), "controller_selector: no healthy, uncordoned controller matching"));
+  CHECK(f.Count("true") == "0");
+  CHECK(f.client.created_ids().empty());
 }
 
 }  // namespace gantry::api

@@ -8,21 +8,13 @@
 #include <atomic>
 #include <thread>
 
-#include "api-server/migration_runner.h"
-#include "common/pg_pool.h"
-#include "tests/support/test_env.h"
+#include "tests/api-server/store_fixture.h"
 
 namespace gantry::api {
 namespace {
 
-struct Fixture {
-  testing::TestDatabase db;
-  PgPool pool{db.dsn(), 8};
-  SessionStore store{&pool};
-  Fixture() {
-    pqxx::connection c(db.dsn());
-    REQUIRE(ApplyMigrations(c, EmbeddedMigrations()).ok());
-  }
+struct Fixture : testing::StoreFixture {
+  SessionStore& store = sessions;
   v1::SessionSpec Spec() {
     v1::SessionSpec spec;
     spec.add_command("sleep");

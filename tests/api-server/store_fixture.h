@@ -28,16 +28,18 @@ struct StoreFixture {
     REQUIRE(ApplyMigrations(c, EmbeddedMigrations()).ok());
   }
 
-  // A healthy controller with a fresh heartbeat and `gpus` free GPUs on one worker (80 GiB
-  // each), its token "token-NAME"; returns its id.
-  std::string RegisterController(const std::string& name, int gpus, const std::string& endpoint = "127.0.0.1:1") {
+  // A healthy controller with a fresh heartbeat and `gpus` free GPUs (80 GiB each), its token
+  // "token-NAME"; returns its id.
+  // `max_free_on_one_worker` (default: all of them) is what its workers last reported.
+  std::string RegisterController(const std::string& name, int gpus, const std::string& endpoint = "127.0.0.1:1",
+                                 int max_free_on_one_worker = -1) {
     v1::RegisterControllerRequest r;
     r.set_name(name);
     r.set_type("gpu-node");
     r.set_endpoint(endpoint);
     r.mutable_capacity()->set_gpus_total(gpus);
     r.mutable_capacity()->set_gpus_free(gpus);
-    r.mutable_capacity()->set_max_free_gpus_per_worker(gpus);
+    r.mutable_capacity()->set_max_free_gpus_per_worker(max_free_on_one_worker < 0 ? gpus : max_free_on_one_worker);
     r.mutable_capacity()->set_max_gpu_memory_bytes(80LL << 30);
     auto reg = controllers.Register(r, Sha256Hex("token-" + name), absl::Hours(1));
     REQUIRE(reg.ok());

@@ -12,6 +12,7 @@
 // replaces every credential of that source.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
