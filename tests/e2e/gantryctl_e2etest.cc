@@ -427,8 +427,14 @@ TEST_CASE("gantryctl: a context's credentials are used whole, never mixed with t
   // The first context made became the current one; use-context switches, and it shows.
   Ran listed = ctl({"config", "get-contexts"});
   CHECK(absl::StrContains(listed.out, "*         alice-cert"));
-  CHECK(ctl({"config", "use-context", "admin"}).code == 0);
-  CHECK(absl::StrContains(ctl({"config", "get-contexts"}).out, "*         admin"));
+  // With GANTRY_* set (as client.env does) the current context is not what commands use: said.
+  Ran switched = ctl({"config", "use-context", "admin"});
+  CHECK(switched.code == 0);
+  CHECK(absl::StrContains(switched.err, "note: not in this shell: GANTRY_ADDR, GANTRY_CA, GANTRY_TOKEN are set, so "
+                                        "commands use the environment instead (unset them, or pass --context)"));
+  Ran listed_again = ctl({"config", "get-contexts"});
+  CHECK(absl::StrContains(listed_again.out, "*         admin"));
+  CHECK(absl::StrContains(listed_again.err, "note: the current context is not in use here"));
 
   // Keys gantryctl does not know are errors that name them; nothing runs with half a config.
   Gantryctl strict(fleet);

@@ -61,6 +61,20 @@ std::pair<std::string, std::string> ConfigPath(const Args& args, const Env& env)
   return {"", "default"};
 }
 
+std::string CurrentContextOverride(const Env& env) {
+  if (!env("GANTRY_CONTEXT").empty()) {
+    return absl::StrCat("GANTRY_CONTEXT=", env("GANTRY_CONTEXT"), " names the context commands use");
+  }
+  std::vector<std::string> set;
+  for (const auto& [setting, var] : kEnvVars) {
+    if (!env(var).empty()) set.push_back(var);
+  }
+  if (set.empty()) return "";
+  return absl::StrCat(absl::StrJoin(set, ", "), (set.size() == 1 ? " is" : " are"),
+                      " set, so commands use the environment instead (unset ", set.size() == 1 ? "it" : "them",
+                      ", or pass --context)");
+}
+
 absl::StatusOr<ResolvedConnection> ResolveConnectionSources(const Args& args, const Env& env) {
   ResolvedConnection r;
   std::tie(r.config_path, r.config_source) = ConfigPath(args, env);

@@ -51,6 +51,10 @@ struct ResolvedConnection {
 // and which of those named it.
 std::pair<std::string, std::string> ConfigPath(const Args& args, const Env& env);
 
+// What overrides the config file's current context in `env`, in words ("" if nothing): a
+// GANTRY_CONTEXT naming another, or GANTRY_* connection variables (used whole instead).
+std::string CurrentContextOverride(const Env& env);
+
 // Resolves without checking that an address was found (config view shows what there is).
 absl::StatusOr<ResolvedConnection> ResolveConnectionSources(const Args& args, const Env& env);
 // Resolves what a command needs: INVALID_ARGUMENT saying what to set when there is no address

@@ -36,6 +36,9 @@ int GetContexts(Cli& cli) {
                   auth.empty() ? "-" : absl::StrJoin(auth, " + ")});
   }
   std::cout << table.Render();
+  if (const std::string why = CurrentContextOverride(ProcessEnvOrEmpty); !why.empty() && !config.current_context.empty()) {
+    Complain(absl::StrCat("note: the current context is not in use here: ", why));
+  }
   return kExitOk;
 }
 
@@ -48,6 +51,9 @@ int UseContext(Cli& cli) {
   config.current_context = name;
   if (auto saved = SaveConfigFile(path, config); !saved.ok()) return Complain(std::string(saved.message()));
   std::cout << "current context: " << name << "\n";
+  if (const std::string why = CurrentContextOverride(ProcessEnvOrEmpty); !why.empty()) {
+    Complain(absl::StrCat("note: not in this shell: ", why));
+  }
   return kExitOk;
 }
 
