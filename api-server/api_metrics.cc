@@ -16,10 +16,15 @@ std::string Unprefixed(const std::string& name, const std::string& prefix) {
   return absl::StartsWith(name, prefix) ? name.substr(prefix.size()) : name;
 }
 
-void Collect(AdminStore* admin, PgPool* pool) {
+void Collect(AdminStore* admin, const std::map<std::string, PgPool*>& pools) {
   Metrics& m = Metrics::Global();
-  m.GaugeReplace("gantry_db_pool_connections_in_use", "PostgreSQL connections busy with a query", {{{}, static_cast<double>(pool->in_use())}});
-  m.GaugeReplace("gantry_db_pool_connections_max", "PostgreSQL connections the pool may open", {{{}, static_cast<double>(pool->size())}});
+  Series in_use, max;
+  for (const auto& [name, pool] : pools) {
+    in_use.push_back({{{"pool", name}}, static_cast<double>(pool->in_use())});
+    max.push_back({{{"pool", name}}, static_cast<double>(pool->size())});
+  }
+  m.GaugeReplace("gantry_db_pool_connections_in_use", "PostgreSQL connections busy with a query, by pool", in_use);
+  m.GaugeReplace("gantry_db_pool_connections_max", "PostgreSQL connections the pool may open, by pool", max);
   auto status = admin->ClusterStatus();
   m.GaugeReplace("gantry_database_up", "1 when the last scrape could read PostgreSQL", {{{}, status.ok() ? 1.0 : 0.0}});
   if (!status.ok()) return;  // The figures below keep their last values.
@@ -64,8 +69,8 @@ void Collect(AdminStore* admin, PgPool* pool) {
 
 }  // namespace
 
-void RegisterApiMetrics(AdminStore* admin, PgPool* pool) {
-  Metrics::Global().OnScrape([admin, pool] { Collect(admin, pool); });
+void RegisterApiMetrics(AdminStore* admin, std::map<std::string, PgPool*> pools) {
+  Metrics::Global().OnScrape([admin, pools = std::move(pools)] { Collect(admin, pools); });
 }
 
 }  // namespace gantry::api

@@ -44,6 +44,7 @@ struct ApiConfig {
   gantry::TlsFiles tls;
   std::string database_url;
   int64_t db_pool_size = 16;
+  int64_t db_control_pool_size = 4;
   std::string join_token;
   std::string bootstrap_admin_key;
   std::string node_signer_cert, node_signer_key, node_cert_dns;
@@ -138,7 +139,10 @@ int main(int argc, char** argv) {
   gantry::AddTlsFlags(flags, &cfg.tls, "cluster CA bundle (PEM) that client certificates must chain to",
                       "server certificate (PEM), SAN spiffe://gantry/api-server");
   flags.AddString("database-url", &cfg.database_url, "PostgreSQL connection string (libpq DSN or URI)");
-  flags.AddInt("db-pool-size", &cfg.db_pool_size, "PostgreSQL connections kept open");
+  flags.AddInt("db-pool-size", &cfg.db_pool_size, "PostgreSQL connections kept open for clients' requests");
+  flags.AddInt("db-control-pool-size", &cfg.db_control_pool_size,
+               "PostgreSQL connections kept apart for controllers' heartbeats and session events, health "
+               "checks and the database probe, so a burst of client requests cannot delay them");
   flags.AddString("join-token", &cfg.join_token, "cluster join token controllers register with (secret)");
   flags.AddString("node-signer-cert", &cfg.node_signer_cert,
                   "CA certificate (PEM) that signs controllers' and workers' bootstrap certificates "
@@ -193,7 +197,14 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError("--database-url (GANTRY_DATABASE_URL) is required"));
   }
 
+  if (cfg.db_pool_size < 1 || cfg.db_control_pool_size < 1) {
+    return Fail(absl::InvalidArgumentError("--db-pool-size and --db-control-pool-size: at least 1"));
+  }
   gantry::PgPool pool(cfg.database_url, static_cast<int>(cfg.db_pool_size));
+  // Controllers' liveness must not queue behind clients: a burst of creates once held all of
+  // `pool` (waiting on each other's reservations) for longer than a heartbeat's freshness, and
+  // the controller they were placing on dropped out of placement mid-burst.
+  gantry::PgPool control_pool(cfg.database_url, static_cast<int>(cfg.db_control_pool_size));
   if (cfg.migrate_only) {
     absl::Status s = pool.Run([](pqxx::connection& c) {
       auto applied = gantry::api::ApplyMigrations(c, gantry::api::EmbeddedMigrations());
@@ -230,10 +241,13 @@ int main(int argc, char** argv) {
   GrpcControllerClient controller_client(*client_creds, cfg.controller_call_timeout);
   TemplateStore template_store(&pool);
   SessionManager session_manager(&session_store, &controller_store, &controller_client, &template_store);
+  // The same stores on the control pool, for what controllers and the health checks do.
+  SessionStore control_session_store(&control_pool);
+  ControllerStore control_controller_store(&control_pool, cfg.controller_heartbeat_interval * 3);
   RegistryManager registry_manager({cfg.join_token, absl::Hours(24 * 30), cfg.controller_heartbeat_interval,
                                     cfg.unheld_session_grace},
-                                   &controller_store, &session_store);
-  DatabaseMonitor db_monitor(&pool, absl::Seconds(1), [&] {
+                                   &control_controller_store, &control_session_store);
+  DatabaseMonitor db_monitor(&control_pool, absl::Seconds(1), [&] {
     return authenticator.InstallBootstrapKey(cfg.bootstrap_admin_key);
   });
 
@@ -256,7 +270,7 @@ int main(int argc, char** argv) {
       static_cast<int>(cfg.max_message_bytes));
   if (!server.ok()) return Fail(server.status());
   db_monitor.Start(server->server.get());
-  RegisterApiMetrics(&admin_store, &pool);
+  RegisterApiMetrics(&admin_store, {{"clients", &pool}, {"controllers", &control_pool}});
   auto metrics = cfg.metrics.Start(cfg.tls, [&db_monitor] { return db_monitor.CheckReady(); });
   if (!metrics.ok()) return Fail(metrics.status());
   HealthCheckConfig health;
@@ -272,9 +286,10 @@ int main(int argc, char** argv) {
   health.database_ready = [&db_monitor] { return db_monitor.CheckReady().ok(); };
   // Short calls and patience: this runs on the health check thread, and the sweep comes round
   // again. (A controller answers STARTING when the deadline is near, so a short call suffices.)
-  PlacementResumer leader_resumer(&session_store, &controller_store, &controller_client, absl::Seconds(5),
-                                  absl::Seconds(2));
-  HealthChecker health_checker(std::move(health), &pool, &session_store, &controller_client, &leader_resumer);
+  PlacementResumer leader_resumer(&control_session_store, &control_controller_store, &controller_client,
+                                  absl::Seconds(5), absl::Seconds(2));
+  HealthChecker health_checker(std::move(health), &control_pool, &control_session_store, &controller_client,
+                               &leader_resumer);
   health_checker.Start();
   watch_hub.Start();
   spdlog::info("serving on port {}", server->port);

@@ -77,15 +77,17 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
     if (reservation != nullptr && gpus > 0) {
-      pqxx::result locked = tx.exec_params(std::string(sql::kLockControllerForReservation),
-                                           reservation->controller_id);
-      if (locked.empty()) {
+      tx.exec_params(std::string(sql::kLockControllerForReservation), reservation->controller_id);
+      // A statement of its own, after the lock: its snapshot has the reservations committed
+      // by whoever held the lock before.
+      pqxx::result room = tx.exec_params(std::string(sql::kSelectControllerRoom), reservation->controller_id);
+      if (room.empty()) {
         out = absl::ResourceExhaustedError(absl::StrCat(
             "controller ", reservation->controller_id, " is no longer healthy and uncordoned"));
         return absl::OkStatus();  // Rolled back: nothing written.
       }
-      const int total = locked[0][0].as<int>();
-      const int held = tx.exec_params(std::string(sql::kSumReservedGpus), reservation->controller_id)[0][0].as<int>();
+      const int total = room[0][0].as<int>();
+      const int held = room[0][1].as<int>();
       if (total - held < gpus) {
         out = absl::ResourceExhaustedError(absl::StrCat("controller ", reservation->controller_id, " has ",
                                                         total - held, " of its ", total,

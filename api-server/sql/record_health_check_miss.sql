@@ -6,6 +6,6 @@ UPDATE controllers c SET
                 WHEN c.missed_health_checks + 1 >= $2 THEN 'unhealthy'
                 ELSE c.status END,
   updated_at = now()
-FROM (SELECT id, status FROM controllers WHERE id = $1::uuid FOR UPDATE) old
+FROM (SELECT id, status FROM controllers WHERE id = $1::uuid FOR NO KEY UPDATE) old
 WHERE c.id = old.id
 RETURNING old.status, c.status

@@ -16,7 +16,7 @@ WITH answered AS (
          c.max_free_gpus_per_worker, c.max_gpu_memory_bytes, c.active_sessions)
         IS DISTINCT FROM ('healthy', 0, a.capacity, a.load, a.gpus_total, a.gpus_free,
                           a.max_free_gpus_per_worker, a.max_gpu_memory_bytes, a.active_sessions)
-  ORDER BY c.id FOR UPDATE OF c
+  ORDER BY c.id FOR NO KEY UPDATE OF c
 )
 UPDATE controllers c SET
   status = 'healthy', missed_health_checks = 0, capacity = a.capacity, load = a.load,

@@ -21,8 +21,10 @@ WITH beat AS (
   SELECT b.* FROM beat b JOIN controller_tokens t ON t.controller_id = b.id
   WHERE t.token_sha256 = b.token_sha256 AND t.expires_at > now()
 ), locked AS (
-  -- In id order (as record_health_checks_ok.sql), so two such statements never deadlock.
-  SELECT c.id FROM controllers c WHERE c.id IN (SELECT id FROM accepted) ORDER BY c.id FOR UPDATE
+  -- In id order (as record_health_checks_ok.sql), so two such statements never deadlock. NO KEY
+  -- UPDATE, as the UPDATE below takes anyway: sessions being inserted for the controller hold a
+  -- key-share lock on its row (their foreign key), which a full FOR UPDATE would wait for.
+  SELECT c.id FROM controllers c WHERE c.id IN (SELECT id FROM accepted) ORDER BY c.id FOR NO KEY UPDATE
 ), stored AS (
   UPDATE controllers c SET
     capacity = b.capacity, load = b.load, gpus_total = b.gpus_total, gpus_free = b.gpus_free,

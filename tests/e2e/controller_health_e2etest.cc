@@ -4,9 +4,12 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
+#include <pqxx/pqxx>
 
+#include <future>
 #include <thread>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -192,6 +195,63 @@ TEST_CASE("a create retried with its request_id finishes the placement its first
   CHECK(again.id() == left);
   CHECK(PidsWithCmdline("sleep 3600.3704").size() == 1);
   CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions") == "1");
+}
+
+TEST_CASE("a controller stays selectable and the API server SERVING while clients hold every database connection",
+          "[e2e][health]") {
+  // Clients get two connections; what controllers and the health checks do has its own.
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_DB_POOL_SIZE"] = "2";
+  fleet.StartSingleNode("1");
+  auto& db = fleet.db();
+
+  // Two creates hold both client connections, each stuck inserting its session behind a lock
+  // this test holds (reads, which heartbeats and health checks do, pass it).
+  pqxx::connection holder(db.dsn());
+  auto lock = std::make_unique<pqxx::work>(holder);
+  lock->exec("LOCK TABLE sessions IN EXCLUSIVE MODE");
+  const std::string wedged_at = db.Scalar("SELECT clock_timestamp()");
+  auto create = [&](const std::string& request_id) {
+    v1::CreateSessionRequest req;
+    *req.mutable_spec() = SleepSpec("3600.3709", 0);
+    req.set_request_id(request_id);
+    v1::Session s;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return fleet.AdminSessions()->CreateSession(&ctx, req, &s);
+  };
+  auto first = std::async(std::launch::async, create, "held-1");
+  auto second = std::async(std::launch::async, create, "held-2");
+  REQUIRE(WaitFor([&] {
+    return db.Scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                     "AND query LIKE '%INSERT INTO sessions (%'") == "2";
+  }, absl::Seconds(10)));
+
+  // Heartbeats go on being stored past their freshness (3 intervals of 1 s), so the controller
+  // stays selectable; its health checks pass; and the database probe keeps the API SERVING.
+  bool beating = WaitFor([&] {
+    return db.Scalar("SELECT count(*) FROM controllers WHERE last_heartbeat > '" + wedged_at +
+                     "'::timestamptz + interval '4 seconds'") == "1";
+  }, absl::Seconds(15));
+  INFO(fleet.api().Log() << fleet.controller().Log());
+  CHECK(beating);
+  CHECK(db.Scalar("SELECT status || ' ' || missed_health_checks FROM controllers") == "healthy 0");
+  auto health = grpc::health::v1::Health::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
+  grpc::ClientContext health_ctx;
+  health_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  grpc::health::v1::HealthCheckResponse serving;
+  CHECK(health->Check(&health_ctx, grpc::health::v1::HealthCheckRequest(), &serving).ok());
+  CHECK(serving.status() == grpc::health::v1::HealthCheckResponse::SERVING);
+  // The two creates were still waiting all along, and finish once the lock goes.
+  CHECK(db.Scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                  "AND query LIKE '%INSERT INTO sessions (%'") == "2");
+  lock.reset();  // Rolled back: the lock is released.
+  grpc::Status a = first.get(), b = second.get();
+  INFO(a.error_message() << " / " << b.error_message());
+  CHECK(a.ok());
+  CHECK(b.ok());
+  CHECK(db.Scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == "2");
+  CHECK(PidsWithCmdline("sleep 3600.3709").size() == 2);
 }
 
 }  // namespace gantry::testing

@@ -72,7 +72,8 @@ TEST_CASE("metrics: API server, controller and worker serve /metrics that follow
   CHECK(metrics.Shows("api", "gantry_controllers{status=\"HEALTHY\"}", "1"));
   CHECK(metrics.Shows("api", "gantry_gpus", "2"));
   CHECK(metrics.Shows("api", "gantry_database_up", "1"));
-  CHECK(metrics.Shows("api", "gantry_db_pool_connections_max", "16"));
+  CHECK(metrics.Shows("api", "gantry_db_pool_connections_max{pool=\"clients\"}", "16"));
+  CHECK(metrics.Shows("api", "gantry_db_pool_connections_max{pool=\"controllers\"}", "4"));
   CHECK(absl::StrContains(metrics.Scrape("api"), "gantry_controller_heartbeat_age_seconds{controller=\"node1\"} "));
   CHECK(metrics.Shows("controller", "gantry_workers{status=\"ONLINE\"}", "1"));
   CHECK(metrics.Shows("worker", "gantry_gpus", "2"));

@@ -1,0 +1,10 @@
+-- Run holding lock_controller_for_reservation.sql, so no other reservation on the controller
+-- commits between this statement and the caller's: its GPUs, and how many sessions hold (every
+-- session placed there that has not ended holds its GPUs, from the moment it is SCHEDULED until
+-- it is TERMINATED or FAILED). No row when it may no longer take sessions.
+-- $1 controller id
+SELECT c.gpus_total,
+       (SELECT COALESCE(sum(s.gpu_count), 0)::integer FROM sessions s
+        WHERE s.controller_id = c.id AND s.phase NOT IN ('TERMINATED', 'FAILED'))
+FROM controllers c
+WHERE c.id = $1::uuid AND c.status = 'healthy' AND NOT c.cordoned
