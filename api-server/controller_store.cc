@@ -74,17 +74,20 @@ const absl::Status& CredentialsRefused() {
   return kRefused;
 }
 
-// How a heartbeat finds its answer among store_heartbeats.sql's rows: by controller and token.
-std::string HeartbeatKey(const std::string& controller_id, const std::string& token_sha256) {
-  return absl::StrCat(controller_id, " ", token_sha256);
+// How a heartbeat finds its answer among store_heartbeats.sql's rows: by controller, token and
+// the certificate's name.
+std::string HeartbeatKey(const std::string& controller_id, const std::string& token_sha256,
+                         const std::string& caller_name) {
+  return absl::StrCat(controller_id, " ", token_sha256, " ", caller_name);
 }
 
 }  // namespace
 
-absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
-                                          const std::string& token) {
+absl::Status ControllerStore::VerifyToken(const std::string& controller_id, const std::string& token,
+                                          const std::string& caller_name) {
   if (!IsUuid(controller_id) || token.empty()) return CredentialsRefused();
   bool ok = false;
+  std::string name;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerToken), controller_id);
@@ -92,10 +95,18 @@ absl::Status ControllerStore::VerifyToken(const std::string& controller_id,
     std::string presented = Sha256Hex(token);
     if (r.empty()) return absl::OkStatus();
     ok = ConstantTimeEquals(presented, r[0][0].as<std::string>()) && r[0][1].as<bool>();
+    name = r[0][2].as<std::string>();
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  return ok ? absl::OkStatus() : CredentialsRefused();
+  if (!ok) return CredentialsRefused();
+  // Only a holder of the live token learns the name: it was that controller's to begin with.
+  if (name != caller_name) {
+    return absl::PermissionDeniedError(absl::StrCat("the certificate names controller \"", caller_name,
+                                                    "\", but controller ", controller_id, " is \"", name,
+                                                    "\": a controller acts only as itself"));
+  }
+  return absl::OkStatus();
 }
 
 struct ControllerStore::PendingHeartbeat {
@@ -104,8 +115,9 @@ struct ControllerStore::PendingHeartbeat {
   std::optional<absl::StatusOr<HeartbeatAnswer>> answer;  // set once written
 };
 
-absl::StatusOr<HeartbeatAnswer> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r, absl::Duration unheld_grace,
-                                                           absl::Duration recent) {
+absl::StatusOr<HeartbeatAnswer> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r,
+                                                           const std::string& caller_name,
+                                                           absl::Duration unheld_grace, absl::Duration recent) {
   // Anything but a UUID would fail the whole batch's statement, not just this heartbeat.
   if (!IsUuid(r.controller_id()) || r.controller_token().empty()) return CredentialsRefused();
   const std::string id = absl::AsciiStrToLower(r.controller_id());  // as PostgreSQL returns it
@@ -113,8 +125,9 @@ absl::StatusOr<HeartbeatAnswer> ControllerStore::Heartbeat(const v1::HeartbeatRe
   std::vector<std::string> held, garbage;  // garbage: names no session of ours, so unwanted
   for (const auto& session_id : r.session_ids()) (IsUuid(session_id) ? held : garbage).push_back(session_id);
   PendingHeartbeat mine;
-  mine.key = HeartbeatKey(id, token_sha256);
-  mine.row = absl::StrCat("{\"id\":\"", id, "\",\"token_sha256\":\"", token_sha256, "\",",
+  mine.key = HeartbeatKey(id, token_sha256, caller_name);
+  mine.row = absl::StrCat("{\"id\":\"", id, "\",\"token_sha256\":\"", token_sha256,
+                          "\",\"name\":", JsonString(caller_name), ",",
                           CapacityJsonFields(r.capacity(), r.load()),
                           ",\"skills\":", SkillsJson(r.skills()),
                           ",\"capabilities\":", CapabilitiesJson(r.capabilities()),
@@ -141,6 +154,12 @@ absl::StatusOr<HeartbeatAnswer> ControllerStore::Heartbeat(const v1::HeartbeatRe
     heartbeat_written_.notify_all();
   }
   absl::StatusOr<HeartbeatAnswer> answer = *std::move(mine.answer);
+  if (answer.status().code() == absl::StatusCode::kUnauthenticated) {
+    // Refused: say PERMISSION_DENIED if it was another controller's live token (rare, so the
+    // batch statement leaves that to this second look).
+    absl::Status why = VerifyToken(id, r.controller_token(), caller_name);
+    if (why.code() == absl::StatusCode::kPermissionDenied) return why;
+  }
   if (answer.ok()) answer->unwanted.insert(answer->unwanted.end(), garbage.begin(), garbage.end());
   return answer;
 }
@@ -158,8 +177,8 @@ void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batc
     answers.clear();  // Run may retry.
     pqxx::nontransaction tx(c);  // One statement: atomic on its own.
     for (const auto& row : tx.exec_params(std::string(sql::kStoreHeartbeats), rows)) {
-      answers[HeartbeatKey(row[0].as<std::string>(), row[1].as<std::string>())] =
-          HeartbeatAnswer{row[2].as<bool>(), ids(row[3]), ids(row[4])};
+      answers[HeartbeatKey(row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>())] =
+          HeartbeatAnswer{row[3].as<bool>(), ids(row[4]), ids(row[5])};
     }
     return absl::OkStatus();
   });

@@ -70,20 +70,23 @@ class ControllerStore {
       const v1::RegisterControllerRequest& request, const std::string& token_sha256,
       absl::Duration token_lifetime);
 
-  // OK if `token` is the controller's live token (compared in constant time);
-  // UNAUTHENTICATED otherwise, without saying which part was wrong.
-  absl::Status VerifyToken(const std::string& controller_id, const std::string& token);
+  // OK if `token` is the controller's live token (compared in constant time) and the controller
+  // is the one named `caller_name`, the name in the caller's certificate. UNAUTHENTICATED for a
+  // token that is not live, without saying which part was wrong; PERMISSION_DENIED, naming both,
+  // for another controller's live token (a certificate cannot act as another controller).
+  absl::Status VerifyToken(const std::string& controller_id, const std::string& token,
+                           const std::string& caller_name);
 
-  // Stores the heartbeat if it carries the controller's live token (UNAUTHENTICATED as
-  // VerifyToken otherwise) and reconciles the sessions it lists with PostgreSQL's: those it
+  // Stores the heartbeat if it carries the controller's live token and comes from its
+  // certificate (refused as VerifyToken otherwise) and reconciles the sessions it lists with PostgreSQL's: those it
   // holds that are not wanted there, and, where the list is complete, those it left out. A
   // session left out is noted; one left out of every heartbeat for `unheld_grace` is lost. One
   // changed within `recent` is never counted left out (the controller may have listed its
   // sessions before it came). Heartbeats that arrive while one is being written are written
   // together next, in one statement and one commit: at thousands of controllers, round trips
   // and commits of their own would queue behind the database (docs/PERFORMANCE.md).
-  absl::StatusOr<HeartbeatAnswer> Heartbeat(const v1::HeartbeatRequest& request, absl::Duration unheld_grace,
-                                            absl::Duration recent);
+  absl::StatusOr<HeartbeatAnswer> Heartbeat(const v1::HeartbeatRequest& request, const std::string& caller_name,
+                                            absl::Duration unheld_grace, absl::Duration recent);
   absl::Status MarkOffline(const std::string& controller_id);
 
   // Controllers that could take the placement, best first (least loaded, then round-robin).

@@ -60,7 +60,8 @@ absl::StatusOr<v1::RegisterControllerResponse> RegistryManager::Register(
 
 constexpr int kMaxHeldSessions = 100000;
 
-absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const v1::HeartbeatRequest& request) {
+absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const Identity& caller,
+                                                                 const v1::HeartbeatRequest& request) {
   if (request.session_ids_size() > kMaxHeldSessions) {
     return absl::InvalidArgumentError(absl::StrCat("session_ids: at most ", kMaxHeldSessions));
   }
@@ -69,7 +70,7 @@ absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const v1::Heart
   // knew) is stopped, and a session whose process is gone is ended, however the events about
   // it were lost. A session placed after the controller took this heartbeat's snapshot is not
   // in it: one changed within a heartbeat interval is not counted missing.
-  ASSIGN_OR_RETURN(HeartbeatAnswer answer, controllers_->Heartbeat(request, config_.unheld_session_grace,
+  ASSIGN_OR_RETURN(HeartbeatAnswer answer, controllers_->Heartbeat(request, caller.name, config_.unheld_session_grace,
                                                                    config_.heartbeat_interval));
   v1::HeartbeatResponse response;
   response.set_cordoned(answer.cordoned);
@@ -104,15 +105,15 @@ void RegistryManager::EndLostSessions(const std::string& controller_id, const st
   }
 }
 
-absl::Status RegistryManager::Deregister(const v1::DeregisterRequest& request) {
-  RETURN_IF_ERROR(controllers_->VerifyToken(request.controller_id(), request.controller_token()));
+absl::Status RegistryManager::Deregister(const Identity& caller, const v1::DeregisterRequest& request) {
+  RETURN_IF_ERROR(controllers_->VerifyToken(request.controller_id(), request.controller_token(), caller.name));
   spdlog::info("controller {} deregistered", request.controller_id());
   return controllers_->MarkOffline(request.controller_id());
 }
 
 absl::StatusOr<v1::ReportSessionEventsResponse> RegistryManager::ReportSessionEvents(
-    const v1::ReportSessionEventsRequest& request) {
-  RETURN_IF_ERROR(controllers_->VerifyToken(request.controller_id(), request.controller_token()));
+    const Identity& caller, const v1::ReportSessionEventsRequest& request) {
+  RETURN_IF_ERROR(controllers_->VerifyToken(request.controller_id(), request.controller_token(), caller.name));
   if (request.events_size() > 1000) {
     return absl::InvalidArgumentError("events: at most 1000 per call");
   }

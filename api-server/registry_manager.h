@@ -30,10 +30,11 @@ class RegistryManager {
 
   absl::StatusOr<v1::RegisterControllerResponse> Register(
       const Identity& caller, const v1::RegisterControllerRequest& request);
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
-  absl::Status Deregister(const v1::DeregisterRequest& request);
+  // Each acts only on the controller `caller`'s certificate names (PERMISSION_DENIED otherwise).
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const Identity& caller, const v1::HeartbeatRequest& request);
+  absl::Status Deregister(const Identity& caller, const v1::DeregisterRequest& request);
   absl::StatusOr<v1::ReportSessionEventsResponse> ReportSessionEvents(
-      const v1::ReportSessionEventsRequest& request);
+      const Identity& caller, const v1::ReportSessionEventsRequest& request);
 
  private:
   // The reverse reconciliation's outcome: live sessions PostgreSQL has on the controller that

@@ -29,7 +29,7 @@ grpc::Status RegistryServiceImpl::Heartbeat(grpc::ServerContext* ctx,
                                             v1::HeartbeatResponse* response) {
   auto identity = Admit(ctx);
   if (!identity.ok()) return ToGrpcStatus(identity.status());
-  auto result = registry_->Heartbeat(*request);
+  auto result = registry_->Heartbeat(*identity, *request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;
@@ -40,7 +40,7 @@ grpc::Status RegistryServiceImpl::Deregister(grpc::ServerContext* ctx,
                                              v1::DeregisterResponse*) {
   auto identity = Admit(ctx);
   if (!identity.ok()) return ToGrpcStatus(identity.status());
-  return ToGrpcStatus(registry_->Deregister(*request));
+  return ToGrpcStatus(registry_->Deregister(*identity, *request));
 }
 
 grpc::Status RegistryServiceImpl::ReportSessionEvents(grpc::ServerContext* ctx,
@@ -48,7 +48,7 @@ grpc::Status RegistryServiceImpl::ReportSessionEvents(grpc::ServerContext* ctx,
                                                       v1::ReportSessionEventsResponse* response) {
   auto identity = Admit(ctx);
   if (!identity.ok()) return ToGrpcStatus(identity.status());
-  auto result = registry_->ReportSessionEvents(*request);
+  auto result = registry_->ReportSessionEvents(*identity, *request);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;

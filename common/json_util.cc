@@ -25,6 +25,12 @@ absl::Status FromJson(const std::string& json, google::protobuf::Message* messag
   return absl::OkStatus();
 }
 
+std::string JsonString(const std::string& value) {
+  google::protobuf::Value v;
+  v.set_string_value(value);
+  return ToJson(v);
+}
+
 std::string JsonStringArray(const std::vector<std::string>& values) {
   google::protobuf::ListValue list;
   for (const auto& v : values) list.add_values()->set_string_value(v);

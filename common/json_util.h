@@ -15,6 +15,8 @@ namespace gantry {
 std::string ToJson(const google::protobuf::Message& message);
 absl::Status FromJson(const std::string& json, google::protobuf::Message* message);
 
+// `value` as a JSON string, quoted and escaped.
+std::string JsonString(const std::string& value);
 std::string JsonStringArray(const std::vector<std::string>& values);
 absl::StatusOr<std::vector<std::string>> ParseJsonStringArray(const std::string& json);
 

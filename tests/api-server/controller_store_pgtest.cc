@@ -46,10 +46,10 @@ struct Fixture : testing::StoreFixture {
 TEST_CASE("re-registering under the same name keeps the id and rotates the token", "[pg][registry]") {
   Fixture f;
   std::string id = f.Register("a", 2, "token-one");
-  CHECK(f.store.VerifyToken(id, "token-one").ok());
+  CHECK(f.store.VerifyToken(id, "token-one", "a").ok());
   CHECK(f.Register("a", 2, "token-two") == id);
-  CHECK(f.store.VerifyToken(id, "token-one").code() == absl::StatusCode::kUnauthenticated);
-  CHECK(f.store.VerifyToken(id, "token-two").ok());
+  CHECK(f.store.VerifyToken(id, "token-one", "a").code() == absl::StatusCode::kUnauthenticated);
+  CHECK(f.store.VerifyToken(id, "token-two", "a").ok());
   CHECK(f.db.Scalar("SELECT count(*) FROM controllers") == "1");
   // Only the hash is stored.
   CHECK(f.db.Scalar("SELECT count(*) FROM controller_tokens WHERE token_sha256 = '" +
@@ -60,10 +60,10 @@ TEST_CASE("re-registering under the same name keeps the id and rotates the token
 TEST_CASE("wrong, expired or malformed controller credentials are refused alike", "[pg][registry]") {
   Fixture f;
   std::string id = f.Register("a", 1, "good");
-  CHECK(f.store.VerifyToken(id, "bad").code() == absl::StatusCode::kUnauthenticated);
-  CHECK(f.store.VerifyToken(id, "").code() == absl::StatusCode::kUnauthenticated);
-  CHECK(f.store.VerifyToken("not-a-uuid", "good").code() == absl::StatusCode::kUnauthenticated);
-  CHECK(f.store.VerifyToken("00000000-0000-0000-0000-000000000000", "good").code() ==
+  CHECK(f.store.VerifyToken(id, "bad", "a").code() == absl::StatusCode::kUnauthenticated);
+  CHECK(f.store.VerifyToken(id, "", "a").code() == absl::StatusCode::kUnauthenticated);
+  CHECK(f.store.VerifyToken("not-a-uuid", "good", "a").code() == absl::StatusCode::kUnauthenticated);
+  CHECK(f.store.VerifyToken("00000000-0000-0000-0000-000000000000", "good", "a").code() ==
         absl::StatusCode::kUnauthenticated);
   // A heartbeat checks the token itself, and writes nothing when it is refused.
   auto beat = [&](const std::string& controller_id, const std::string& token) {
@@ -71,7 +71,7 @@ TEST_CASE("wrong, expired or malformed controller credentials are refused alike"
     r.set_controller_id(controller_id);
     r.set_controller_token(token);
     r.mutable_capacity()->set_gpus_total(77);
-    return f.store.Heartbeat(r, absl::Minutes(2), absl::Seconds(5)).status().code();
+    return f.store.Heartbeat(r, "a", absl::Minutes(2), absl::Seconds(5)).status().code();
   };
   CHECK(beat(id, "good") == absl::StatusCode::kOk);
   f.db.Scalar("UPDATE controllers SET gpus_total = 1, last_heartbeat = now() - interval '1 hour'");
@@ -80,9 +80,41 @@ TEST_CASE("wrong, expired or malformed controller credentials are refused alike"
   CHECK(beat(id, "") == absl::StatusCode::kUnauthenticated);
   CHECK(beat("not-a-uuid", "good") == absl::StatusCode::kUnauthenticated);
   f.db.Scalar("UPDATE controller_tokens SET expires_at = now() - interval '1 second'");
-  CHECK(f.store.VerifyToken(id, "good").code() == absl::StatusCode::kUnauthenticated);
+  CHECK(f.store.VerifyToken(id, "good", "a").code() == absl::StatusCode::kUnauthenticated);
   CHECK(beat(id, "good") == absl::StatusCode::kUnauthenticated);
   CHECK(f.db.Scalar("SELECT gpus_total || ' ' || last_heartbeat FROM controllers") == before);
+}
+
+TEST_CASE("a certificate cannot act as another controller, even with that controller's token", "[pg][registry]") {
+  Fixture f;
+  std::string a = f.Register("a", 1, "token-a");
+  f.Register("b", 1, "token-b");
+  f.db.Scalar("UPDATE controllers SET last_heartbeat = now() - interval '1 hour'");
+  const std::string before = f.db.Scalar("SELECT string_agg(name || gpus_total || last_heartbeat, ',' ORDER BY name) "
+                                         "FROM controllers");
+  // b's certificate with a's id and live token: refused, naming both.
+  absl::Status as_a = f.store.VerifyToken(a, "token-a", "b");
+  CHECK(as_a.code() == absl::StatusCode::kPermissionDenied);
+  CHECK(as_a.message() == "the certificate names controller \"b\", but controller " + a +
+                              " is \"a\": a controller acts only as itself");
+  v1::HeartbeatRequest r;
+  r.set_controller_id(a);
+  r.set_controller_token("token-a");
+  r.mutable_capacity()->set_gpus_total(77);
+  absl::Status beat = f.store.Heartbeat(r, "b", absl::Minutes(2), absl::Seconds(5)).status();
+  CHECK(beat.code() == absl::StatusCode::kPermissionDenied);
+  CHECK(beat.message() == as_a.message());
+  // Without the live token it learns nothing more than any wrong token does.
+  CHECK(f.store.VerifyToken(a, "token-b", "b").code() == absl::StatusCode::kUnauthenticated);
+  r.set_controller_token("token-b");
+  CHECK(f.store.Heartbeat(r, "b", absl::Minutes(2), absl::Seconds(5)).status().code() ==
+        absl::StatusCode::kUnauthenticated);
+  CHECK(f.db.Scalar("SELECT string_agg(name || gpus_total || last_heartbeat, ',' ORDER BY name) FROM controllers") ==
+        before);
+  // Its own certificate: accepted.
+  r.set_controller_token("token-a");
+  CHECK(f.store.Heartbeat(r, "a", absl::Minutes(2), absl::Seconds(5)).ok());
+  CHECK(f.db.Scalar("SELECT gpus_total FROM controllers WHERE name = 'a'") == "77");
 }
 
 TEST_CASE("selection filters by GPUs, id, type, labels, health and cordon", "[pg][registry]") {
@@ -192,7 +224,8 @@ TEST_CASE("heartbeats arriving together are written together, each answered for 
       beat.mutable_capacity()->set_gpus_total(100 + i);
       beat.mutable_load()->set_active_sessions(i);
       beat.add_skills(absl::StrCat("skill-", i));
-      answers[i] = f.store.Heartbeat(beat, absl::Minutes(2), absl::Seconds(5));
+      answers[i] = f.store.Heartbeat(beat, absl::StrCat("c", i < kControllers ? i : 5), absl::Minutes(2),
+                                     absl::Seconds(5));
     });
   }
   for (auto& t : threads) t.join();

@@ -46,7 +46,7 @@ struct Fixture : testing::StoreFixture {
     r.set_controller_token("token-" + name);
     for (const auto& id : held) r.add_session_ids(id);
     r.set_session_ids_complete(complete);
-    return controllers.Heartbeat(r, kGrace, kRecent);
+    return controllers.Heartbeat(r, name, kGrace, kRecent);
   }
 };
 

@@ -58,7 +58,7 @@ TEST_CASE("a reservation in flight holds back neither its controller's heartbeat
   beat.set_controller_token("token-c1");
   beat.mutable_capacity()->set_gpus_total(4);
   heartbeat = std::async(std::launch::async, [&] {
-    return f.controllers.Heartbeat(beat, absl::Seconds(1), absl::Seconds(30)).status();
+    return f.controllers.Heartbeat(beat, "c1", absl::Seconds(1), absl::Seconds(30)).status();
   });
   REQUIRE(Finishes(heartbeat));
   CHECK(heartbeat.get().ok());
