@@ -111,6 +111,25 @@ absl::Status CheckAbuseLimits(const ApiConfig& cfg) {
   return absl::OkStatus();
 }
 
+// Sizes a typo could make absurd: caught at start, naming the flag, not later as a silent
+// overflow (gRPC takes an int) or a server that can never get a connection.
+absl::Status CheckSizes(const ApiConfig& cfg) {
+  if (cfg.db_pool_size < 1 || cfg.db_pool_size > 1000) {
+    return absl::InvalidArgumentError("--db-pool-size: 1..1000");
+  }
+  if (cfg.db_control_pool_size < 1 || cfg.db_control_pool_size > 100) {
+    return absl::InvalidArgumentError("--db-control-pool-size: 1..100");
+  }
+  constexpr int64_t kMinMessage = 64 * 1024, kMaxMessage = 1024 * 1024 * 1024;
+  if (cfg.max_message_bytes < kMinMessage || cfg.max_message_bytes > kMaxMessage) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-message-bytes: ", kMinMessage, "..", kMaxMessage));
+  }
+  if (cfg.max_invoke_payload_bytes < 1 || cfg.max_invoke_payload_bytes > cfg.max_message_bytes) {
+    return absl::InvalidArgumentError("--max-invoke-payload-bytes: 1..--max-message-bytes");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckHealthChecks(const ApiConfig& cfg) {
   if (cfg.health_check_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--health-check-interval: more than 0");
@@ -197,9 +216,7 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError("--database-url (GANTRY_DATABASE_URL) is required"));
   }
 
-  if (cfg.db_pool_size < 1 || cfg.db_control_pool_size < 1) {
-    return Fail(absl::InvalidArgumentError("--db-pool-size and --db-control-pool-size: at least 1"));
-  }
+  if (absl::Status s = CheckSizes(cfg); !s.ok()) return Fail(s);
   gantry::PgPool pool(cfg.database_url, static_cast<int>(cfg.db_pool_size));
   // Controllers' liveness must not queue behind clients: a burst of creates once held all of
   // `pool` (waiting on each other's reservations) for longer than a heartbeat's freshness, and

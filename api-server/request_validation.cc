@@ -75,16 +75,30 @@ absl::Status ValidateSessionSpec(const v1::SessionSpec& spec, const SpecLimits& 
     absl::Status s = CheckText(field, v, limits.max_env_value_bytes);
     if (!s.ok()) return s;
   }
+  size_t exec_bytes = 0;
+  for (const auto& arg : spec.command()) exec_bytes += arg.size() + 1;
+  for (const auto& [k, v] : spec.env()) exec_bytes += k.size() + v.size() + 2;
+  if (exec_bytes > limits.max_exec_bytes) {
+    return Invalid("spec.command and spec.env", absl::StrCat("are ", exec_bytes, " bytes together; at most ",
+                                                            limits.max_exec_bytes, " (what exec accepts, with room)"));
+  }
   const auto& res = spec.resources();
-  if (res.cpu_millis() < 0) return Invalid("spec.resources.cpu_millis", "must not be negative");
-  if (res.memory_bytes() < 0) return Invalid("spec.resources.memory_bytes", "must not be negative");
+  if (res.cpu_millis() < 0 || res.cpu_millis() > limits.max_cpu_millis) {
+    return Invalid("spec.resources.cpu_millis",
+                   absl::StrCat("is ", res.cpu_millis(), "; must be 0..", limits.max_cpu_millis));
+  }
+  if (res.memory_bytes() < 0 || res.memory_bytes() > limits.max_memory_bytes) {
+    return Invalid("spec.resources.memory_bytes",
+                   absl::StrCat("is ", res.memory_bytes(), "; must be 0..", limits.max_memory_bytes));
+  }
   const auto& gpus = res.gpus();
   if (gpus.count() < 0 || gpus.count() > limits.max_gpus) {
     return Invalid("spec.resources.gpus.count",
                    absl::StrCat("is ", gpus.count(), "; must be 0..", limits.max_gpus));
   }
-  if (gpus.min_memory_bytes() < 0) {
-    return Invalid("spec.resources.gpus.min_memory_bytes", "must not be negative");
+  if (gpus.min_memory_bytes() < 0 || gpus.min_memory_bytes() > limits.max_gpu_memory_bytes) {
+    return Invalid("spec.resources.gpus.min_memory_bytes",
+                   absl::StrCat("is ", gpus.min_memory_bytes(), "; must be 0..", limits.max_gpu_memory_bytes));
   }
   absl::Status s = CheckText("spec.resources.gpus.model", gpus.model(), 128);
   if (!s.ok()) return s;

@@ -90,6 +90,25 @@ TEST_CASE("every bad field is rejected with INVALID_ARGUMENT naming it", "[valid
   r.mutable_spec()->mutable_resources()->set_memory_bytes(-5);
   ExpectInvalid(r, "spec.resources.memory_bytes");
 
+  // Upper bounds, each named with its range.
+  r = Valid();
+  r.mutable_spec()->mutable_resources()->set_memory_bytes(int64_t{1} << 62);
+  ExpectInvalid(r, "spec.resources.memory_bytes: is 4611686018427387904; must be 0..70368744177664");
+  r = Valid();
+  r.mutable_spec()->mutable_resources()->set_cpu_millis(int64_t{1} << 40);
+  ExpectInvalid(r, "spec.resources.cpu_millis: is 1099511627776; must be 0..1024000");
+  r = Valid();
+  r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);
+  r.mutable_spec()->mutable_resources()->mutable_gpus()->set_min_memory_bytes(int64_t{1} << 50);
+  ExpectInvalid(r, "spec.resources.gpus.min_memory_bytes: is 1125899906842624; must be 0..1099511627776");
+  // Each argument and variable within its own bound, but together more than exec takes.
+  r = Valid();
+  for (int i = 0; i < 40; ++i) (*r.mutable_spec()->mutable_env())["V" + std::to_string(i)] = std::string(30000, 'x');
+  ExpectInvalid(r, "spec.command and spec.env: are ");
+  r = Valid();
+  for (int i = 0; i < 30; ++i) (*r.mutable_spec()->mutable_env())["V" + std::to_string(i)] = std::string(30000, 'x');
+  CHECK(ValidateCreateSessionRequest(r).ok());
+
   r = Valid();
   r.mutable_spec()->set_working_dir("relative/dir");
   ExpectInvalid(r, "spec.working_dir");

@@ -58,7 +58,8 @@ TEST_CASE("gantry-api reads its options from a --config-file YAML file", "[e2e]"
   CHECK(typo.Log().find("unknown option \"migrate-onyl\"") != std::string::npos);
 }
 
-TEST_CASE("gantry-api refuses health-check settings that could never pass, naming the flag", "[e2e]") {
+TEST_CASE("gantry-api refuses health-check settings that could never pass and sizes out of range, naming the flag",
+          "[e2e]") {
   TempDir dir;
   TestDatabase db;
   struct Case {
@@ -67,7 +68,11 @@ TEST_CASE("gantry-api refuses health-check settings that could never pass, namin
   };
   for (const Case& c : {Case{{"--health-check-timeout", "0s"}, "--health-check-timeout: more than 0"},
                         Case{{"--health-check-interval", "0s"}, "--health-check-interval: more than 0"},
-                        Case{{"--unhealthy-after", "4", "--offline-after", "3"}, "--offline-after at least"}}) {
+                        Case{{"--unhealthy-after", "4", "--offline-after", "3"}, "--offline-after at least"},
+                        Case{{"--db-pool-size", "0"}, "--db-pool-size: 1..1000"},
+                        Case{{"--db-control-pool-size", "100000"}, "--db-control-pool-size: 1..100"},
+                        Case{{"--max-message-bytes", "4294967296"}, "--max-message-bytes: 65536..1073741824"},
+                        Case{{"--max-invoke-payload-bytes", "0"}, "--max-invoke-payload-bytes: 1..--max-message-bytes"}}) {
     std::vector<std::string> argv{BinaryPath("gantry-api"), "--listen", "127.0.0.1:0"};
     argv.insert(argv.end(), c.flags.begin(), c.flags.end());
     Process api(argv, {{"GANTRY_DATABASE_URL", db.dsn()}, {"GANTRY_JOIN_TOKEN", kJoinToken}},
