@@ -121,6 +121,12 @@ int main(int argc, char** argv) {
   if (cfg.join_token.empty()) return Fail(absl::InvalidArgumentError("--join-token (GANTRY_JOIN_TOKEN) is required"));
   auto labels = ParseLabels(cfg.labels);
   if (!labels.ok()) return Fail(labels.status());
+  if (cfg.worker_missed_heartbeats < 1 || cfg.worker_missed_heartbeats > 1000) {
+    return Fail(absl::InvalidArgumentError("--worker-missed-heartbeats: 1..1000"));
+  }
+  if (cfg.max_invoke_payload_bytes < 1 || cfg.max_invoke_payload_bytes > (int64_t{1} << 30)) {
+    return Fail(absl::InvalidArgumentError("--max-invoke-payload-bytes: 1..1073741824"));
+  }
 
   // With --tls-bootstrap-dir, the certificate comes from the API server (and is renewed).
   auto node_certificate =

@@ -164,7 +164,12 @@ int main(int argc, char** argv) {
     if (!models.ok()) return Fail(models.status());
     capabilities.insert(capabilities.end(), models->begin(), models->end());
   }
-  if (cfg.invoke_concurrency < 1) return Fail(absl::InvalidArgumentError("--invoke-concurrency: at least 1"));
+  if (cfg.invoke_concurrency < 1 || cfg.invoke_concurrency > 10000) {
+    return Fail(absl::InvalidArgumentError("--invoke-concurrency: 1..10000"));
+  }
+  if (cfg.log_ring_bytes < 4096 || cfg.log_ring_bytes > (int64_t{1} << 30)) {
+    return Fail(absl::InvalidArgumentError("--log-ring-bytes: 4096..1073741824"));
+  }
 
   // With --tls-bootstrap-dir, the certificate comes from the API server (and is renewed).
   auto node_certificate =

@@ -85,6 +85,33 @@ TEST_CASE("gantry-api refuses health-check settings that could never pass and si
   }
 }
 
+TEST_CASE("gantry-controller and gantry-worker refuse sizes out of range at start, naming the flag", "[e2e]") {
+  TempDir dir;
+  struct Case {
+    std::vector<std::string> argv;
+    std::string named;
+  };
+  const std::vector<std::string> controller{BinaryPath("gantry-controller"), "--name", "c1", "--join-token", kJoinToken};
+  const std::vector<std::string> worker{BinaryPath("gantry-worker"), "--name", "w1", "--session-dir", dir.Sub("w1"),
+                                        "--simulated-gpus", "1:Sim A100:40"};
+  auto with = [](std::vector<std::string> argv, std::initializer_list<std::string> more) {
+    argv.insert(argv.end(), more);
+    return argv;
+  };
+  for (const Case& c : {Case{with(controller, {"--worker-missed-heartbeats", "0"}), "--worker-missed-heartbeats: 1..1000"},
+                        Case{with(controller, {"--max-invoke-payload-bytes", "4294967296"}),
+                             "--max-invoke-payload-bytes: 1..1073741824"},
+                        Case{with(worker, {"--invoke-concurrency", "0"}), "--invoke-concurrency: 1..10000"},
+                        Case{with(worker, {"--log-ring-bytes", "-1"}), "--log-ring-bytes: 4096..1073741824"}}) {
+    Process p(c.argv, {}, dir.Sub("daemon.log"));
+    int status = p.Wait(absl::Seconds(20));
+    INFO(p.Log());
+    REQUIRE(status != -1);
+    CHECK(WEXITSTATUS(status) == 2);
+    CHECK(p.Log().find(c.named) != std::string::npos);
+  }
+}
+
 TEST_CASE("a controller started before the API server registers once it is up", "[e2e]") {
   LocalFleet fleet;
   // Start the API on a port, stop it, then start the controller against that dead address.
