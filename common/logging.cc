@@ -34,6 +34,34 @@ class JsonEscapedMessage : public spdlog::custom_flag_formatter {
   }
 };
 
+// %* in text logs: the message with backslashes, quotes and control bytes escaped C-style, so
+// a value from a caller (an id, a name, a message) can neither start a line of its own nor
+// close a quote it sits in: every line in the log is one line the daemon wrote.
+class TextEscapedMessage : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (char c : msg.payload) {
+      auto u = static_cast<unsigned char>(c);
+      const char* named = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : nullptr;
+      if (c == '"' || c == '\\') {
+        dest.push_back('\\');
+        dest.push_back(c);
+      } else if (named != nullptr) {
+        dest.append(named, named + 2);
+      } else if (u < 0x20 || u == 0x7f) {
+        const char esc[] = {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
+        dest.append(esc, esc + sizeof(esc));
+      } else {
+        dest.push_back(c);
+      }
+    }
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<TextEscapedMessage>();
+  }
+};
+
 // The ids of the request being served on this thread (request_ids.h).
 // %Q, text: " [request=… session=…]"; %K, JSON: ,"request_id":"…","session_id":"…".
 template <bool kJson>
@@ -48,7 +76,7 @@ class RequestIdsFlag : public spdlog::custom_flag_formatter {
                                       {"controller", &ids->controller},
                                       {"worker", &ids->worker}}) {
       if (value->empty()) continue;
-      // Ids are validated or generated: no quotes or control bytes to escape.
+      // Ids are checked when noted (request_ids.cc): no quotes or control bytes to escape.
       if (kJson) {
         absl::StrAppend(&text, ",\"", name, "_id\":\"", *value, "\"");
       } else {
@@ -74,8 +102,8 @@ absl::Status InitLogging(const std::string& component, const std::string& format
     logger->set_formatter(std::move(formatter));
   } else if (format == "text") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<RequestIdsFlag<false>>('Q').set_pattern(
-        absl::StrCat("%Y-%m-%dT%H:%M:%S.%e %^%L%$ ", component, " %v%Q"));
+    formatter->add_flag<TextEscapedMessage>('*').add_flag<RequestIdsFlag<false>>('Q').set_pattern(
+        absl::StrCat("%Y-%m-%dT%H:%M:%S.%e %^%L%$ ", component, " %*%Q"));
     logger->set_formatter(std::move(formatter));
   } else {
     return absl::InvalidArgumentError(absl::StrCat("log format \"", format, "\" is not text or json"));

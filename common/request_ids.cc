@@ -52,14 +52,20 @@ class RequestIdInterceptor : public grpc::experimental::Interceptor {
 
 const RequestIds* CurrentRequestIds() { return current ? &*current : nullptr; }
 
+namespace {
+// Noted ids are printed as they are in every log line of the request (logging.cc): one that
+// a caller made up is noted by what it is not, never printed.
+std::string Checked(const std::string& id) { return Sane(id) ? id : "(not-an-id)"; }
+}  // namespace
+
 void NoteSession(const std::string& id) {
-  if (current) current->session = id;
+  if (current) current->session = Checked(id);
 }
 void NoteController(const std::string& id) {
-  if (current) current->controller = id;
+  if (current) current->controller = Checked(id);
 }
 void NoteWorker(const std::string& id) {
-  if (current) current->worker = id;
+  if (current) current->worker = Checked(id);
 }
 
 void AddRequestId(grpc::ClientContext* context) {

@@ -184,6 +184,36 @@ TEST_CASE("a controller's certificate cannot heartbeat, report or deregister as 
   CHECK(node7->Heartbeat(&own_ctx, beat, &beat_out).ok());
 }
 
+TEST_CASE("an id carrying a newline and a quote reaches the log as one escaped line", "[e2e][auth]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  auto node7 = v1::RegistryService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("controller", "node7")));
+  v1::RegisterControllerRequest req;
+  req.set_join_token(kJoinToken);
+  req.set_name("node7");
+  req.set_type("gpu-node");
+  req.set_endpoint("127.0.0.1:1");
+  v1::RegisterControllerResponse registered;
+  grpc::ClientContext reg_ctx;
+  REQUIRE(node7->RegisterController(&reg_ctx, req, &registered).ok());
+  // A node lists a session id of its own making: the API server logs it (and asks for it to
+  // be stopped). Were it written raw, the log would gain a line the API server never wrote.
+  v1::HeartbeatRequest beat;
+  beat.set_controller_id(registered.controller_id());
+  beat.set_controller_token(registered.controller_token());
+  beat.add_session_ids("x\n2026-12-06T00:00:00.000 E gantry-api FORGED \"admin\" \\");
+  grpc::ClientContext beat_ctx;
+  v1::HeartbeatResponse answer;
+  REQUIRE(node7->Heartbeat(&beat_ctx, beat, &answer).ok());
+  REQUIRE(answer.sessions_to_stop_size() == 1);
+  const std::string escaped = "x\\n2026-12-06T00:00:00.000 E gantry-api FORGED \\\"admin\\\" \\\\";
+  REQUIRE(WaitFor([&] { return fleet.api().Log().find(escaped) != std::string::npos; }, absl::Seconds(5)));
+  const std::string log = fleet.api().Log();
+  INFO(log);
+  CHECK(log.find("\n2026-12-06T00:00:00.000 E gantry-api FORGED") == std::string::npos);
+  CHECK(log.find("\"admin\"") == std::string::npos);
+}
+
 TEST_CASE("the controller serves only the API server's certificate", "[e2e][auth]") {
   LocalFleet fleet;
   fleet.StartApi();
