@@ -124,8 +124,8 @@ absl::Status CheckSizes(const ApiConfig& cfg) {
   if (cfg.max_message_bytes < kMinMessage || cfg.max_message_bytes > kMaxMessage) {
     return absl::InvalidArgumentError(absl::StrCat("--max-message-bytes: ", kMinMessage, "..", kMaxMessage));
   }
-  if (cfg.max_invoke_payload_bytes < 1 || cfg.max_invoke_payload_bytes > cfg.max_message_bytes) {
-    return absl::InvalidArgumentError("--max-invoke-payload-bytes: 1..--max-message-bytes");
+  if (cfg.max_invoke_payload_bytes < 1 || cfg.max_invoke_payload_bytes > kMaxMessage) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-invoke-payload-bytes: 1..", kMaxMessage));
   }
   return absl::OkStatus();
 }

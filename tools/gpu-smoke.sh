@@ -14,6 +14,7 @@ PYTHON="${GANTRY_PYTHON:-/usr/bin/python3}"
 [ "${GANTRY_SKIP_BUILD:-0}" = 1 ] || "$ROOT/tools/build.sh"
 
 STATE="$(mktemp -d /tmp/gantry-gpu-smoke-XXXXXX)"
+chmod 711 "$STATE"   # sessions run as other uids and pass through it to their homes
 chmod 755 "$STATE"
 PIDS=()
 cleanup() {
@@ -48,7 +49,8 @@ for _ in $(seq 100); do [ -s "$STATE/ctl.port" ] && break; sleep 0.1; done
 CONTROLLER_URL="127.0.0.1:$(cat "$STATE/ctl.port")" GANTRY_TLS_CERT="$PKI/worker-gpu0.crt" \
   GANTRY_TLS_KEY="$PKI/worker-gpu0.key" \
   "$BUILD_DIR/worker/gantry-worker" --name gpu0 --nvml-library "$NVML" --metrics-interval 500ms \
-  --session-dir "$STATE/sessions" >"$STATE/worker.log" 2>&1 & PIDS+=($!)
+  --session-dir "$STATE/sessions" $([ "$(id -u)" = 0 ] && echo --session-uids 200000-200999 || echo --sessions-as-worker-user) \
+  >"$STATE/worker.log" 2>&1 & PIDS+=($!)
 sleep 2
 echo "== what the worker found through NVML"
 grep -E "GPU [0-9]+:|no GPUs|NVML" "$STATE/worker.log" || true

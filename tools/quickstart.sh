@@ -151,15 +151,23 @@ demo/echo 1.0.0 exec cat
 demo/tokens 1.0.0 persistent /usr/bin/python3 $ROOT/tools/lib/demo_tokens.py
 CAPS
 
+# Sessions are tenants' code: each runs as a uid of its own, which takes root to hand out.
+if [ "$(id -u)" = 0 ]; then
+  SESSION_USERS=(--session-uids 200000-265535)
+else
+  SESSION_USERS=(--sessions-as-worker-user)
+  say "not root: sessions will run as your own user (--sessions-as-worker-user), for development only"
+fi
+
 say "starting two workers with simulated GPUs, serving demo/echo and demo/tokens"
 start worker-w1 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/worker-w1.crt" \
   GANTRY_TLS_KEY="$PKI/worker-w1.key" -- \
   "$BIN_WORKER" --name w1 --simulated-gpus "2:Simulated A100 40GB:40" --session-dir "$STATE/sessions-w1" \
-  --capabilities "$STATE/capabilities.txt" $(metrics worker-w1)
+  --capabilities "$STATE/capabilities.txt" "${SESSION_USERS[@]}" $(metrics worker-w1)
 start worker-w2 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/worker-w2.crt" \
   GANTRY_TLS_KEY="$PKI/worker-w2.key" -- \
   "$BIN_WORKER" --name w2 --simulated-gpus "1:Simulated H100 80GB:80" --session-dir "$STATE/sessions-w2" \
-  --capabilities "$STATE/capabilities.txt" $(metrics worker-w2)
+  --capabilities "$STATE/capabilities.txt" "${SESSION_USERS[@]}" $(metrics worker-w2)
 # Each binary's /metrics, /healthz and /readyz (HTTPS on loopback), as NAME=https://... lines.
 METRICS_URLS=""
 for name in api controller-node1 worker-w1 worker-w2; do

@@ -2,6 +2,7 @@
 // CONTROLLER_URL (no inbound port), registers its GPUs, and follows the controller's commands.
 #include <grpcpp/create_channel.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,6 +57,9 @@ struct WorkerConfig {
   std::string capabilities_file;
   int64_t invoke_concurrency = 8;
   std::string model_handler;
+  std::string session_uids;
+  std::string session_groups;
+  bool sessions_as_worker_user = false;
   std::string log_format = "text";
   gantry::MetricsOptions metrics;
   std::string log_level = "info";
@@ -105,6 +109,15 @@ int main(int argc, char** argv) {
                   "\"exec|persistent COMMAND [ARG...]\" serving every model in --models-dir as capability "
                   "model/<name> (GANTRY_MODEL_DIR tells it which); models found at start-up");
   flags.AddInt("invoke-concurrency", &cfg.invoke_concurrency, "requests each capability serves at once");
+  flags.AddString("session-uids", &cfg.session_uids,
+                  "FIRST-LAST: each session runs as a uid of its own from this range (and a group of the same "
+                  "number), never the worker's; the worker needs CAP_SETUID and CAP_SETGID");
+  flags.AddString("session-groups", &cfg.session_groups,
+                  "comma-separated groups (names or numbers) sessions keep, e.g. the ones that may open the GPU "
+                  "devices on this node; no others");
+  flags.AddBool("sessions-as-worker-user", &cfg.sessions_as_worker_user,
+                "development only: run sessions as the worker's own user, which lets them read its keys and "
+                "signal it (a warning is logged at every session start)");
   flags.AddDuration("metrics-interval", &cfg.metrics_interval,
                     "how often each session's CPU and memory are sampled and reported");
   flags.AddDuration("drain-grace", &cfg.drain_grace, "on SIGTERM, how long sessions get to exit before SIGKILL");
@@ -122,9 +135,24 @@ int main(int argc, char** argv) {
   if (!gantry::IsValidName(cfg.name)) {
     return Fail(absl::InvalidArgumentError("--name: 1..63 of [a-z0-9._-], starting with a letter or digit"));
   }
+  auto identities =
+      gantry::worker::SessionIdentities::Create(cfg.session_uids, cfg.session_groups, cfg.sessions_as_worker_user);
+  if (!identities.ok()) return Fail(identities.status());
+  // Nobody else may read this process's memory, environment or file descriptors through
+  // /proc, or attach a debugger, whatever the uids.
+  prctl(PR_SET_DUMPABLE, 0);
   if (cfg.session_dir.empty()) cfg.session_dir = "/tmp/gantry-worker-" + cfg.name;
   if (mkdir(cfg.session_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Fail(absl::InvalidArgumentError("--session-dir: cannot create " + cfg.session_dir));
+  }
+  // Sessions of their own uids pass through to their homes (<dir>/<id>, 0700 each) but cannot
+  // list the directory, and the logs in it are the worker's (0600). Every directory above it
+  // must let them through, or each session would fail to start: said once, here.
+  if (identities->isolated()) {
+    if (absl::Status s = gantry::worker::CheckSearchableByOthers(cfg.session_dir); !s.ok()) return Fail(s);
+  }
+  if (chmod(cfg.session_dir.c_str(), identities->isolated() ? 0711 : 0700) != 0) {
+    return Fail(absl::InvalidArgumentError("--session-dir: cannot set the mode of " + cfg.session_dir));
   }
 
   auto gpus = gantry::worker::ParseSimulatedGpus(cfg.simulated_gpus, cfg.name);
@@ -218,7 +246,7 @@ int main(int argc, char** argv) {
     spdlog::warn("{}", cgroups.summary());
   }
   gantry::worker::LogPump pump(static_cast<size_t>(std::max<int64_t>(cfg.log_ring_bytes, 0)));
-  gantry::worker::SessionRunner runner(cfg.session_dir, pump, cgroups, [&connection](const gantry::v1::WorkerSessionEvent& e) {
+  gantry::worker::SessionRunner runner(cfg.session_dir, pump, cgroups, *identities, [&connection](const gantry::v1::WorkerSessionEvent& e) {
     connection.Send(e);
   });
   connection.set_runner(&runner);

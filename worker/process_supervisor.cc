@@ -1,6 +1,7 @@
 #include "worker/process_supervisor.h"
 
 #include <fcntl.h>
+#include <grp.h>  // setgroups
 #include <linux/sched.h>  // struct clone_args, CLONE_INTO_CGROUP
 #include <signal.h>
 #include <sys/prctl.h>
@@ -104,7 +105,7 @@ void KillSessionGroup(int) {
 
 // What a session process reports when it cannot become its command.
 struct ExecFailure {
-  enum Stage : int { kCgroup, kChdir, kExec } stage;
+  enum Stage : int { kCgroup, kIdentity, kChdir, kExec } stage;
   int err;
 };
 
@@ -154,6 +155,7 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
   envp.push_back(nullptr);
   const char* workdir = spec.working_dir.empty() ? nullptr : spec.working_dir.c_str();
   const int death_signal = SIGRTMIN + 7;  // Not one a session would send to its own group.
+  const SessionUser& user = spec.user;
 
   int log_fd = spec.output_fd >= 0
                    ? fcntl(spec.output_fd, F_DUPFD_CLOEXEC, 3)
@@ -213,6 +215,13 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
       ExecFailure failure = {ExecFailure::kCgroup, 0};
       if (!born_in_cgroup && cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) {
         failure.err = errno;
+      } else if (user.drop && (setgroups(user.groups.size(), user.groups.data()) != 0 ||
+                               setresgid(user.gid, user.gid, user.gid) != 0 ||
+                               setresuid(user.uid, user.uid, user.uid) != 0)) {
+        // Groups first, then the gid, then the uid: after setresuid there is no way back.
+        failure = {ExecFailure::kIdentity, errno};
+      } else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        failure = {ExecFailure::kIdentity, errno};
       } else if (workdir != nullptr && chdir(workdir) != 0) {
         failure = {ExecFailure::kChdir, errno};
       } else {
@@ -277,6 +286,10 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
       case ExecFailure::kCgroup:
         return absl::InternalError(
             absl::StrCat("cannot join the session's cgroup: ", std::strerror(failure.err)));
+      case ExecFailure::kIdentity:
+        return absl::InternalError(absl::StrCat("cannot become uid ", user.uid, " gid ", user.gid,
+                                                " (the worker needs CAP_SETUID and CAP_SETGID): ",
+                                                std::strerror(failure.err)));
       case ExecFailure::kChdir:
         return absl::FailedPreconditionError(
             absl::StrCat("cannot enter working_dir ", spec.working_dir, ": ", std::strerror(failure.err)));

@@ -26,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "worker/session_identity.h"
 
 namespace gantry::worker {
 
@@ -45,6 +46,9 @@ struct SpawnSpec {
   // period): most of a session's start when it was the only way. -1 for none.
   int cgroup_dir_fd = -1;
   int cgroup_procs_fd = -1;
+  // Who the process becomes before exec (session_identity.h). Either way it runs with
+  // no_new_privs: nothing it executes gains privileges (setuid binaries, file capabilities).
+  SessionUser user = SessionUser::Unchanged();
 };
 
 struct ExitInfo {

@@ -2,10 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -15,10 +18,11 @@
 namespace gantry::worker {
 
 SessionRunner::SessionRunner(std::string session_dir, LogPump& pump, const SessionCgroups& cgroups,
-                             EventSink sink)
+                             SessionIdentities& identities, EventSink sink)
     : session_dir_(std::move(session_dir)),
       pump_(pump),
       cgroups_(cgroups),
+      identities_(identities),
       sink_(std::move(sink)),
       supervisor_([this](const ExitInfo& exit) { OnExit(exit); }) {
   idle_thread_ = std::thread([this] { IdleLoop(); });
@@ -52,11 +56,24 @@ void SessionRunner::IdleLoop() {
   }
 }
 
-std::vector<std::string> SessionRunner::BuildEnv(const v1::StartSessionCommand& c) const {
+absl::StatusOr<std::string> SessionRunner::MakeHome(const std::string& session_id, const SessionUser& user) const {
+  const std::string home = absl::StrCat(session_dir_, "/", session_id);
+  if (mkdir(home.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat("cannot make the session's home ", home, ": ", std::strerror(errno)));
+  }
+  // Owned by the session, and only by it: chown first, so it is never the session's while
+  // open to others (a retried start finds the directory made and fixes it up the same way).
+  if ((user.drop && chown(home.c_str(), user.uid, user.gid) != 0) || chmod(home.c_str(), 0700) != 0) {
+    return absl::InternalError(absl::StrCat("cannot give the session its home ", home, ": ", std::strerror(errno)));
+  }
+  return home;
+}
+
+std::vector<std::string> SessionRunner::BuildEnv(const v1::StartSessionCommand& c, const std::string& home) const {
   std::vector<std::string> env;
   const char* path = std::getenv("PATH");
   env.push_back(absl::StrCat("PATH=", path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin"));
-  env.push_back(absl::StrCat("HOME=", session_dir_));
+  env.push_back(absl::StrCat("HOME=", home));
   env.push_back("LANG=C.UTF-8");
   env.push_back(absl::StrCat("GANTRY_SESSION_ID=", c.session_id()));
   for (const auto& [k, v] : c.spec().env()) {
@@ -116,12 +133,28 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
       return;
     }
   }
+  auto user = identities_.Acquire(c.session_id());
+  if (!user.ok()) return ReportStartFailure(c.session_id(), std::string(user.status().message()));
+  if (!user->drop) {
+    spdlog::warn("session {} runs as the worker's own user (--sessions-as-worker-user): it can read the worker's "
+                 "keys and signal it; for development only",
+                 c.session_id());
+  }
+  auto home = MakeHome(c.session_id(), *user);
+  if (!home.ok()) {
+    identities_.Release(c.session_id());
+    return ReportStartFailure(c.session_id(), std::string(home.status().message()));
+  }
   auto output = pump_.Open(c.session_id(), absl::StrCat(session_dir_, "/", c.session_id(), ".log"));
-  if (!output.ok()) return ReportStartFailure(c.session_id(), std::string(output.status().message()));
+  if (!output.ok()) {
+    identities_.Release(c.session_id());
+    return ReportStartFailure(c.session_id(), std::string(output.status().message()));
+  }
   const auto& res = c.spec().resources();
   auto cgroup = cgroups_.Prepare(c.session_id(), {res.cpu_millis(), res.memory_bytes()});
   if (!cgroup.ok()) {
     close(*output);
+    identities_.Release(c.session_id());
     return ReportStartFailure(c.session_id(), std::string(cgroup.status().message()));
   }
   if (!cgroup->not_enforced.empty()) {
@@ -131,8 +164,9 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
   SpawnSpec spec;
   spec.session_id = c.session_id();
   spec.argv.assign(c.spec().command().begin(), c.spec().command().end());
-  spec.env = BuildEnv(c);
-  spec.working_dir = c.spec().working_dir();
+  spec.env = BuildEnv(c, *home);
+  spec.working_dir = c.spec().working_dir().empty() ? *home : c.spec().working_dir();
+  spec.user = *user;
   spec.output_fd = *output;
   spec.cgroup_procs_fd = cgroup->procs_fd;
   spec.cgroup_dir_fd = cgroup->dir_fd;
@@ -151,7 +185,10 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
   close(*output);
   if (cgroup->procs_fd >= 0) close(cgroup->procs_fd);
   if (cgroup->dir_fd >= 0) close(cgroup->dir_fd);
-  if (!pid.ok()) return ReportStartFailure(c.session_id(), std::string(pid.status().message()));
+  if (!pid.ok()) {
+    identities_.Release(c.session_id());
+    return ReportStartFailure(c.session_id(), std::string(pid.status().message()));
+  }
   event.set_kind(v1::WorkerSessionEvent::KIND_STARTED);
   event.set_pid(*pid);
   spdlog::info("session {} started as pid {} on GPUs [{}]", c.session_id(), *pid, absl::StrJoin(c.gpu_uuids(), ","));
@@ -219,6 +256,7 @@ void SessionRunner::OnExit(const ExitInfo& exit) {
     timeouts_.erase(exit.session_id);
   }
   cgroups_.Remove(exit.session_id);  // Whatever the session started outside its group dies too.
+  identities_.Release(exit.session_id);  // Its processes are gone: the uid may serve another.
   spdlog::info("session {} (pid {}) ended: code {} signal {}{}", exit.session_id, exit.pid,
                exit.exit_code, exit.term_signal, exit.stop_requested ? " (stop requested)" : "");
   v1::WorkerSessionEvent event;

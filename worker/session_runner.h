@@ -18,6 +18,7 @@
 #include "worker/log_pump.h"
 #include "worker/process_supervisor.h"
 #include "worker/session_cgroups.h"
+#include "worker/session_identity.h"
 
 namespace gantry::worker {
 
@@ -27,8 +28,10 @@ class SessionRunner {
   using EventSink = std::function<void(const v1::WorkerSessionEvent&)>;
 
   // Session output goes through `pump` into <session_dir>/<id>.log; `cgroups` confines sessions
-  // where it can. Both must outlive the runner.
-  SessionRunner(std::string session_dir, LogPump& pump, const SessionCgroups& cgroups, EventSink sink);
+  // where it can; `identities` says who each runs as, its home <session_dir>/<id>/ its own
+  // (0700). All must outlive the runner.
+  SessionRunner(std::string session_dir, LogPump& pump, const SessionCgroups& cgroups,
+                SessionIdentities& identities, EventSink sink);
   ~SessionRunner();
 
   void Start(const v1::StartSessionCommand& command);
@@ -50,13 +53,16 @@ class SessionRunner {
   // Hibernates sessions that have written nothing for their idle_timeout.
   void IdleLoop();
   void Suspend(const std::string& session_id, const std::string& why);
-  std::vector<std::string> BuildEnv(const v1::StartSessionCommand& command) const;
+  std::vector<std::string> BuildEnv(const v1::StartSessionCommand& command, const std::string& home) const;
+  // Makes the session's home directory, owned by `user` and 0700; returns its path.
+  absl::StatusOr<std::string> MakeHome(const std::string& session_id, const SessionUser& user) const;
 
   void ReportStartFailure(const std::string& session_id, const std::string& why);
 
   const std::string session_dir_;
   LogPump& pump_;
   const SessionCgroups& cgroups_;
+  SessionIdentities& identities_;
   EventSink sink_;
   // Held while starting a session and while reporting an exit, so that a process which exits
   // at once is reported STARTED before EXITED.

@@ -101,7 +101,7 @@ TEST_CASE("a worker without simulated GPUs discovers its GPUs through NVML", "[e
   // No --simulated-gpus: the worker loads the NVML library (here the fake one) at run time.
   std::string prefix = fleet.pki().Issue("worker", "gpu0");
   Process worker({BinaryPath("gantry-worker"), "--name", "gpu0", "--nvml-library", BinaryPath("fake-nvml"),
-                  "--session-dir", fleet.dir().Sub("sessions-gpu0")},
+                  "--session-dir", fleet.dir().Sub("sessions-gpu0"), "--session-uids", kSessionUids},
                  {{"CONTROLLER_URL", fleet.controller_address()}, {"GANTRY_TLS_CA", fleet.pki().ca()},
                   {"GANTRY_TLS_CERT", prefix + ".crt"}, {"GANTRY_TLS_KEY", prefix + ".key"},
                   {"GRPC_DNS_RESOLVER", "native"}},

@@ -72,7 +72,7 @@ TEST_CASE("gantry-api refuses health-check settings that could never pass and si
                         Case{{"--db-pool-size", "0"}, "--db-pool-size: 1..1000"},
                         Case{{"--db-control-pool-size", "100000"}, "--db-control-pool-size: 1..100"},
                         Case{{"--max-message-bytes", "4294967296"}, "--max-message-bytes: 65536..1073741824"},
-                        Case{{"--max-invoke-payload-bytes", "0"}, "--max-invoke-payload-bytes: 1..--max-message-bytes"}}) {
+                        Case{{"--max-invoke-payload-bytes", "0"}, "--max-invoke-payload-bytes: 1..1073741824"}}) {
     std::vector<std::string> argv{BinaryPath("gantry-api"), "--listen", "127.0.0.1:0"};
     argv.insert(argv.end(), c.flags.begin(), c.flags.end());
     Process api(argv, {{"GANTRY_DATABASE_URL", db.dsn()}, {"GANTRY_JOIN_TOKEN", kJoinToken}},
@@ -93,7 +93,7 @@ TEST_CASE("gantry-controller and gantry-worker refuse sizes out of range at star
   };
   const std::vector<std::string> controller{BinaryPath("gantry-controller"), "--name", "c1", "--join-token", kJoinToken};
   const std::vector<std::string> worker{BinaryPath("gantry-worker"), "--name", "w1", "--session-dir", dir.Sub("w1"),
-                                        "--simulated-gpus", "1:Sim A100:40"};
+                                        "--simulated-gpus", "1:Sim A100:40", "--sessions-as-worker-user"};
   auto with = [](std::vector<std::string> argv, std::initializer_list<std::string> more) {
     argv.insert(argv.end(), more);
     return argv;

@@ -1,5 +1,8 @@
 #include "tests/support/local_fleet.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -17,6 +20,9 @@
 namespace gantry::testing {
 
 LocalFleet::LocalFleet() : db_(std::make_unique<TestDatabase>()), pki_(std::make_unique<Pki>(dir_.Sub("pki"))) {
+  // Sessions run as other uids and must pass through to their homes under the workers' session
+  // directories here; searchable, not listable (what is in it has modes of its own).
+  REQUIRE(chmod(dir_.path().c_str(), 0711) == 0);
   api_cert_prefix_ = pki_->Issue("api-server");
   pki_->Issue("admin", "ops");
 }
@@ -147,6 +153,13 @@ void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, s
                                          {"GANTRY_DRAIN_GRACE", "2s"},
                                          {"GANTRY_METRICS_INTERVAL", "300ms"},
                                          {"GRPC_DNS_RESOLVER", "native"}};
+  // Sessions run as uids of their own, as in production, wherever the suite can give them
+  // (as root); elsewhere as the worker's user. The tenant isolation test requires root.
+  if (geteuid() == 0) {
+    env["GANTRY_SESSION_UIDS"] = kSessionUids;
+  } else {
+    env["GANTRY_SESSIONS_AS_WORKER_USER"] = "true";
+  }
   for (const auto& [k, v] : worker_env) env[k] = v;
   workers_.push_back(std::make_unique<Process>(argv, env, dir_.Sub(name + ".log")));
 }

@@ -17,6 +17,8 @@ namespace gantry::testing {
 
 inline constexpr char kJoinToken[] = "test-join-token-0123456789";
 inline constexpr char kAdminKey[] = "test-admin-key-0123456789";
+// The uids test workers give their sessions (when the suite runs as root).
+inline constexpr char kSessionUids[] = "200000-200999";
 
 class LocalFleet {
  public:

@@ -1,0 +1,158 @@
+// A session is a tenant's code: on a real fleet, a session created with a user's API key tries
+// what a hostile tenant would (read the worker's key and environment, another tenant's files and
+// log; signal and ptrace the worker and another session; write into the worker's state; reach
+// the controller without a certificate), and every attempt fails. Sessions get uids of their
+// own only from a worker started as root: run elsewhere, this test fails (it does not skip).
+#include <grpcpp/client_context.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "gantry/v1/admin_service.grpc.pb.h"
+#include "tests/support/local_fleet.h"
+
+namespace gantry::testing {
+namespace {
+
+constexpr char kJoinTokenInEnv[] = "join-token-a-tenant-must-never-see";
+
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& bearer) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  ctx->AddMetadata("authorization", "Bearer " + bearer);
+  return ctx;
+}
+
+std::string UserKey(LocalFleet& fleet, const std::string& principal) {
+  auto admin = v1::AdminService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
+  v1::CreateApiKeyRequest req;
+  req.set_principal(principal);
+  req.set_role("user");
+  v1::CreateApiKeyResponse key;
+  grpc::ClientContext ctx;
+  REQUIRE(admin->CreateApiKey(&ctx, req, &key).ok());
+  return key.api_key();
+}
+
+std::string Contents(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Each attempt prints "LEAK: <what>" if it worked; the last line is "DONE".
+constexpr char kHostileScript[] = R"SH(
+attempt() { what="$1"; shift; if "$@" >/dev/null 2>&1; then echo "LEAK: $what"; fi; }
+echo "UID=$(id -u) GID=$(id -g) GROUPS=$(id -G)"
+attempt "the worker's private key" cat "$WORKER_KEY"
+attempt "the CA's private key" cat "$PKI_DIR/ca.key"
+attempt "the worker's environment" cat "/proc/$WORKER_PID/environ"
+attempt "the worker's open files" ls "/proc/$WORKER_PID/fd"
+attempt "the join token in this environment" sh -c 'env | grep -q JOIN_TOKEN'
+attempt "a listing of the session directory" ls "$SESSION_DIR"
+attempt "another session's home" ls "$OTHER_HOME"
+attempt "another session's file" cat "$OTHER_HOME/secret"
+attempt "another session's log" cat "$OTHER_LOG"
+attempt "a signal to the worker" kill -0 "$WORKER_PID"
+attempt "a signal to another session" kill -0 "$OTHER_PID"
+attempt "ptrace of the worker" python3 -c 'import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+sys.exit(0 if libc.ptrace(16, int(sys.argv[1]), 0, 0) == 0 else 1)' "$WORKER_PID"
+attempt "a file in the session directory" touch "$SESSION_DIR/planted"
+attempt "a file in another session's home" touch "$OTHER_HOME/planted"
+attempt "the controller without a certificate" python3 -c 'import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["h2"])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5))
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+sys.exit(0 if s.recv(1) else 1)' "$CONTROLLER_PORT"
+touch "$HOME/mine" && test "$(stat -c %a "$HOME")" = 700 && echo "HOME OK"
+echo DONE
+exec sleep 3600.3902
+)SH";
+
+}  // namespace
+
+TEST_CASE("a hostile tenant's session reaches none of the node's secrets, other tenants or the worker",
+          "[e2e][security]") {
+  // Uids of their own take a worker started as root (CAP_SETUID): CI runs the suite as root.
+  REQUIRE(geteuid() == 0);
+  LocalFleet fleet;
+  fleet.worker_env["GANTRY_JOIN_TOKEN"] = kJoinTokenInEnv;  // as a Kubernetes worker once carried it
+  fleet.StartSingleNode("1");
+  auto sessions = v1::SessionService::NewStub(fleet.ChannelWithoutCert());
+  const std::string session_dir = fleet.dir().Sub("sessions-w1");
+
+  // Bob's session keeps a secret in its home and writes another to its log.
+  v1::CreateSessionRequest bob_req;
+  *bob_req.mutable_spec() = ShellSpec("echo bob-log-secret; echo bob-file-secret > \"$HOME/secret\"; exec sleep 3600.3901", 0);
+  v1::Session bob;
+  REQUIRE(sessions->CreateSession(Ctx(UserKey(fleet, "bob")).get(), bob_req, &bob).ok());
+  const std::string bob_home = session_dir + "/" + bob.id();
+  REQUIRE(WaitFor([&] { return Contents(bob_home + "/secret") == "bob-file-secret\n"; }, absl::Seconds(10)));
+  const std::vector<pid_t> bob_pids = PidsWithCmdline("sleep 3600.3901");
+  REQUIRE(bob_pids.size() == 1);
+
+  // Alice's session tries everything.
+  v1::CreateSessionRequest alice_req;
+  *alice_req.mutable_spec() = ShellSpec(kHostileScript, 0);
+  auto& env = *alice_req.mutable_spec()->mutable_env();
+  env["WORKER_PID"] = std::to_string(fleet.worker().pid());
+  env["WORKER_KEY"] = fleet.pki().dir() + "/worker-w1.key";
+  env["PKI_DIR"] = fleet.pki().dir();
+  env["SESSION_DIR"] = session_dir;
+  env["OTHER_HOME"] = bob_home;
+  env["OTHER_LOG"] = session_dir + "/" + bob.id() + ".log";
+  env["OTHER_PID"] = std::to_string(bob_pids[0]);
+  env["CONTROLLER_PORT"] = fleet.controller_address().substr(fleet.controller_address().rfind(':') + 1);
+  v1::Session alice;
+  REQUIRE(sessions->CreateSession(Ctx(UserKey(fleet, "alice")).get(), alice_req, &alice).ok());
+  const std::string alice_log = session_dir + "/" + alice.id() + ".log";
+  REQUIRE(WaitFor([&] { return absl::StrContains(Contents(alice_log), "DONE\n"); }, absl::Seconds(30)));
+  const std::string out = Contents(alice_log);
+  INFO(out << fleet.worker().Log());
+  CHECK_FALSE(absl::StrContains(out, "LEAK"));
+  CHECK(absl::StrContains(out, "HOME OK"));
+
+  // Each session ran as a uid of its own from the range, in a group of the same number, with
+  // no supplementary groups (none configured), and never the worker's.
+  auto uid_of = [](const std::string& log_or_status) -> int64_t {
+    size_t at = log_or_status.find("UID=");
+    int64_t uid = -1;
+    if (at != std::string::npos) {
+      (void)absl::SimpleAtoi(log_or_status.substr(at + 4, log_or_status.find(' ', at) - at - 4), &uid);
+    }
+    return uid;
+  };
+  const int64_t alice_uid = uid_of(out);
+  CHECK(alice_uid >= 200000);
+  CHECK(alice_uid <= 200999);
+  CHECK(absl::StrContains(out, absl::StrCat("GID=", alice_uid, " GROUPS=", alice_uid, "\n")));
+  struct stat bob_home_st;
+  REQUIRE(stat(bob_home.c_str(), &bob_home_st) == 0);
+  CHECK(static_cast<int64_t>(bob_home_st.st_uid) != alice_uid);
+  CHECK(bob_home_st.st_uid >= 200000);
+  CHECK((bob_home_st.st_mode & 0777) == 0700);
+
+  // Nothing changed: no file planted, Bob's session and the worker untouched.
+  struct stat st;
+  CHECK(stat((session_dir + "/planted").c_str(), &st) != 0);
+  CHECK(stat((bob_home + "/planted").c_str(), &st) != 0);
+  CHECK(Contents(bob_home + "/secret") == "bob-file-secret\n");
+  CHECK(PidsWithCmdline("sleep 3600.3901") == bob_pids);
+  CHECK(fleet.db().Scalar("SELECT string_agg(phase, ',') FROM sessions") == "RUNNING,RUNNING");
+  CHECK(kill(fleet.worker().pid(), 0) == 0);
+}
+
+}  // namespace gantry::testing
