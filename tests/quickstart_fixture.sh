@@ -9,6 +9,8 @@ cleanup() {
   "$ROOT/tools/quickstart.sh" down >/dev/null 2>&1 || true
   "$ROOT/tools/lib/throwaway-pg.sh" purge "$STATE/pg" >/dev/null 2>&1 || true
   rm -rf "$PRIVATE"
+  # Where quickstart puts the sessions' homes when it runs as root (outside the private parent).
+  rm -rf "/tmp/gantry-quickstart-sessions-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }

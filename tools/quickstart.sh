@@ -151,9 +151,18 @@ demo/echo 1.0.0 exec cat
 demo/tokens 1.0.0 persistent /usr/bin/python3 $ROOT/tools/lib/demo_tokens.py
 CAPS
 
-# Sessions are tenants' code: each runs as a uid of its own, which takes root to hand out.
+# Sessions are tenants' code: each runs as a uid of its own, which takes root to hand out. Their
+# homes are under the session directories, which those uids must be able to pass through to:
+# not so under a checkout in /root, so the directories are under /tmp (one per state
+# directory), linked from $STATE/sessions-*.
 if [ "$(id -u)" = 0 ]; then
   SESSION_USERS=(--session-uids 200000-265535)
+  SESSIONS="/tmp/gantry-quickstart-sessions-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
+  for w in w1 w2; do
+    install -d -m 711 "$SESSIONS" "$SESSIONS/sessions-$w"
+    [ -L "$STATE/sessions-$w" ] || rm -rf "$STATE/sessions-$w"
+    ln -sfn "$SESSIONS/sessions-$w" "$STATE/sessions-$w"
+  done
 else
   SESSION_USERS=(--sessions-as-worker-user)
   say "not root: sessions will run as your own user (--sessions-as-worker-user), for development only"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <iostream>
@@ -144,6 +145,11 @@ int main(int argc, char** argv) {
   if (cfg.session_dir.empty()) cfg.session_dir = "/tmp/gantry-worker-" + cfg.name;
   if (mkdir(cfg.session_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Fail(absl::InvalidArgumentError("--session-dir: cannot create " + cfg.session_dir));
+  }
+  // Resolved, so that sessions are given paths that do not pass through links they may not follow.
+  if (char* resolved = realpath(cfg.session_dir.c_str(), nullptr); resolved != nullptr) {
+    cfg.session_dir = resolved;
+    free(resolved);
   }
   // Sessions of their own uids pass through to their homes (<dir>/<id>, 0700 each) but cannot
   // list the directory, and the logs in it are the worker's (0600). Every directory above it
