@@ -167,7 +167,10 @@ TEST_CASE("users see and touch only their own sessions", "[e2e]") {
   v1::CreateSessionRequest req;
   *req.mutable_spec() = SleepSpec("3600.3806");
   v1::Session mine;
-  REQUIRE(Create(*alice, req, &mine).ok());
+  grpc::Status created = Create(*alice, req, &mine);
+  INFO(created.error_code() << ": " << created.error_message() << "\n" << fleet.api().Log() << fleet.controller().Log()
+                            << fleet.worker().Log());
+  REQUIRE(created.ok());
   CHECK(mine.owner() == "user/alice");
 
   grpc::ClientContext get_ctx;
