@@ -20,6 +20,12 @@ absl::Status CheckText(absl::string_view field, absl::string_view value, size_t 
   return absl::OkStatus();
 }
 
+// A number that must be 0..max, named with its range when it is not.
+absl::Status CheckRange(absl::string_view field, int64_t value, int64_t max) {
+  if (value >= 0 && value <= max) return absl::OkStatus();
+  return Invalid(field, absl::StrCat("is ", value, "; must be 0..", max));
+}
+
 bool IsEnvKey(absl::string_view key) {
   if (key.empty() || absl::ascii_isdigit(key[0])) return false;
   for (char c : key) {
@@ -83,22 +89,13 @@ absl::Status ValidateSessionSpec(const v1::SessionSpec& spec, const SpecLimits& 
                                                             limits.max_exec_bytes, " (what exec accepts, with room)"));
   }
   const auto& res = spec.resources();
-  if (res.cpu_millis() < 0 || res.cpu_millis() > limits.max_cpu_millis) {
-    return Invalid("spec.resources.cpu_millis",
-                   absl::StrCat("is ", res.cpu_millis(), "; must be 0..", limits.max_cpu_millis));
-  }
-  if (res.memory_bytes() < 0 || res.memory_bytes() > limits.max_memory_bytes) {
-    return Invalid("spec.resources.memory_bytes",
-                   absl::StrCat("is ", res.memory_bytes(), "; must be 0..", limits.max_memory_bytes));
-  }
   const auto& gpus = res.gpus();
-  if (gpus.count() < 0 || gpus.count() > limits.max_gpus) {
-    return Invalid("spec.resources.gpus.count",
-                   absl::StrCat("is ", gpus.count(), "; must be 0..", limits.max_gpus));
-  }
-  if (gpus.min_memory_bytes() < 0 || gpus.min_memory_bytes() > limits.max_gpu_memory_bytes) {
-    return Invalid("spec.resources.gpus.min_memory_bytes",
-                   absl::StrCat("is ", gpus.min_memory_bytes(), "; must be 0..", limits.max_gpu_memory_bytes));
+  for (absl::Status s : {CheckRange("spec.resources.cpu_millis", res.cpu_millis(), limits.max_cpu_millis),
+                         CheckRange("spec.resources.memory_bytes", res.memory_bytes(), limits.max_memory_bytes),
+                         CheckRange("spec.resources.gpus.count", gpus.count(), limits.max_gpus),
+                         CheckRange("spec.resources.gpus.min_memory_bytes", gpus.min_memory_bytes(),
+                                    limits.max_gpu_memory_bytes)}) {
+    if (!s.ok()) return s;
   }
   absl::Status s = CheckText("spec.resources.gpus.model", gpus.model(), 128);
   if (!s.ok()) return s;

@@ -10,46 +10,27 @@
 namespace gantry {
 namespace {
 
-// %* : the message as the body of a JSON string (quotes, backslashes, control bytes escaped),
-// so a message carrying user input can never break the log line's JSON.
-class JsonEscapedMessage : public spdlog::custom_flag_formatter {
+// The message with quotes, backslashes and control bytes escaped, so that a message carrying a
+// caller's input can never break its log line: as the body of a JSON string (\u00XX) in JSON
+// logs, C-style (\n, \xXX) in text logs, where it can neither start a line of its own nor close
+// a quote it sits in. Every line in the log is one line the daemon wrote.
+template <bool kJson>
+class EscapedMessage : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
     static constexpr char kHex[] = "0123456789abcdef";
     for (char c : msg.payload) {
       auto u = static_cast<unsigned char>(c);
-      if (c == '"' || c == '\\') {
-        dest.push_back('\\');
-        dest.push_back(c);
-      } else if (u < 0x20) {
-        const char esc[] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
-        dest.append(esc, esc + sizeof(esc));
-      } else {
-        dest.push_back(c);
-      }
-    }
-  }
-  std::unique_ptr<custom_flag_formatter> clone() const override {
-    return std::make_unique<JsonEscapedMessage>();
-  }
-};
-
-// %* in text logs: the message with backslashes, quotes and control bytes escaped C-style, so
-// a value from a caller (an id, a name, a message) can neither start a line of its own nor
-// close a quote it sits in: every line in the log is one line the daemon wrote.
-class TextEscapedMessage : public spdlog::custom_flag_formatter {
- public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    static constexpr char kHex[] = "0123456789abcdef";
-    for (char c : msg.payload) {
-      auto u = static_cast<unsigned char>(c);
-      const char* named = c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : nullptr;
+      const char* named = kJson ? nullptr : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : nullptr;
       if (c == '"' || c == '\\') {
         dest.push_back('\\');
         dest.push_back(c);
       } else if (named != nullptr) {
         dest.append(named, named + 2);
-      } else if (u < 0x20 || u == 0x7f) {
+      } else if (kJson && u < 0x20) {
+        const char esc[] = {'\\', 'u', '0', '0', kHex[u >> 4], kHex[u & 15]};
+        dest.append(esc, esc + sizeof(esc));
+      } else if (!kJson && (u < 0x20 || u == 0x7f)) {
         const char esc[] = {'\\', 'x', kHex[u >> 4], kHex[u & 15]};
         dest.append(esc, esc + sizeof(esc));
       } else {
@@ -57,9 +38,7 @@ class TextEscapedMessage : public spdlog::custom_flag_formatter {
       }
     }
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override {
-    return std::make_unique<TextEscapedMessage>();
-  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EscapedMessage>(); }
 };
 
 // The ids of the request being served on this thread (request_ids.h).
@@ -96,13 +75,13 @@ absl::Status InitLogging(const std::string& component, const std::string& format
   auto logger = spdlog::stderr_logger_mt(component);
   if (format == "json") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->add_flag<JsonEscapedMessage>('*').add_flag<RequestIdsFlag<true>>('K').set_pattern(
+    formatter->add_flag<EscapedMessage<true>>('*').add_flag<RequestIdsFlag<true>>('K').set_pattern(
         absl::StrCat(R"({"time":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","component":")", component,
                      R"(","thread":%t,"msg":"%*"%K})"));
     logger->set_formatter(std::move(formatter));
   } else if (format == "text") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<TextEscapedMessage>('*').add_flag<RequestIdsFlag<false>>('Q').set_pattern(
+    formatter->add_flag<EscapedMessage<false>>('*').add_flag<RequestIdsFlag<false>>('Q').set_pattern(
         absl::StrCat("%Y-%m-%dT%H:%M:%S.%e %^%L%$ ", component, " %*%Q"));
     logger->set_formatter(std::move(formatter));
   } else {
