@@ -101,8 +101,9 @@ TEST_CASE("a hostile tenant's session reaches none of the node's secrets, other 
   REQUIRE(sessions->CreateSession(Ctx(UserKey(fleet, "bob")).get(), bob_req, &bob).ok());
   const std::string bob_home = session_dir + "/" + bob.id();
   REQUIRE(WaitFor([&] { return Contents(bob_home + "/secret") == "bob-file-secret\n"; }, absl::Seconds(10)));
+  // The shell writes the file, then execs sleep: wait for that too.
+  REQUIRE(WaitFor([&] { return PidsWithCmdline("sleep 3600.3901").size() == 1; }, absl::Seconds(10)));
   const std::vector<pid_t> bob_pids = PidsWithCmdline("sleep 3600.3901");
-  REQUIRE(bob_pids.size() == 1);
 
   // Alice's session tries everything.
   v1::CreateSessionRequest alice_req;
