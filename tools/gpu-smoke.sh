@@ -15,6 +15,8 @@ PYTHON="${GANTRY_PYTHON:-/usr/bin/python3}"
 
 STATE="$(mktemp -d /tmp/gantry-gpu-smoke-XXXXXX)"
 chmod 711 "$STATE"   # sessions run as other uids and pass through it to their homes
+# The session's script, where its uid can read it (a checkout may sit under a 0700 directory).
+install -m 644 "$ROOT/tools/lib/cuda_visible.py" "$STATE/cuda_visible.py"
 chmod 755 "$STATE"
 PIDS=()
 cleanup() {
@@ -73,7 +75,7 @@ creds = grpc.ssl_channel_credentials(open(e["GANTRY_CA"], "rb").read(), open(e["
                                      open(e["GANTRY_CERT"], "rb").read())
 stub = sg.SessionServiceStub(grpc.secure_channel(e["GANTRY_ADDR"], creds))
 # The session holds GPU memory of its own while it lives, so the per-session figure can be checked.
-spec = t.SessionSpec(command=["/bin/sh", "-c", f"{python} {root}/tools/lib/cuda_visible.py --hold-mib 256 --hold-s 30"])
+spec = t.SessionSpec(command=["/bin/sh", "-c", f"{python} {state}/cuda_visible.py --hold-mib 256 --hold-s 30"])
 spec.resources.gpus.count = 1
 for _ in range(50):
     try:
