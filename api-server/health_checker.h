@@ -46,8 +46,12 @@ struct HealthCheckConfig {
   // A session SCHEDULED for longer than this was abandoned by the replica placing it (as long
   // as a controller call may take): it is resumed (see PlacementResumer).
   absl::Duration placement_resume_after = absl::Seconds(30);
-  // One its controller cannot be reached about for this long is FAILED, releasing its GPUs.
+  // One whose controller is unhealthy for this long is FAILED, releasing its GPUs.
   absl::Duration placement_timeout = absl::Seconds(90);
+  // One whose controller stays healthy (it answers health checks and heartbeats) but never
+  // answers for the session in time is FAILED only after this long: a busy controller is slow,
+  // not gone, and may be starting the session right now.
+  absl::Duration placement_give_up = absl::Minutes(5);
   // Whether the schema is migrated and the database reachable; checks wait until it is.
   std::function<bool()> database_ready = [] { return true; };
 };

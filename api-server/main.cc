@@ -300,6 +300,7 @@ int main(int argc, char** argv) {
   // The replica placing a session has its controller's answer, or has died, after one call.
   health.placement_resume_after = cfg.controller_call_timeout;
   health.placement_timeout = 3 * cfg.controller_call_timeout;
+  health.placement_give_up = std::max(10 * cfg.controller_call_timeout, absl::Minutes(5));
   health.database_ready = [&db_monitor] { return db_monitor.CheckReady().ok(); };
   // Short calls and patience: this runs on the health check thread, and the sweep comes round
   // again. (A controller answers STARTING when the deadline is near, so a short call suffices.)
