@@ -109,4 +109,24 @@ grpc::Status AdminServiceImpl::DeleteTemplate(grpc::ServerContext* ctx,
   return ToGrpcStatus(admin_->DeleteTemplate(request->id()));
 }
 
+grpc::Status AdminServiceImpl::CreateJoinToken(grpc::ServerContext* ctx, const v1::CreateJoinTokenRequest* request,
+                                               v1::CreateJoinTokenResponse* response) {
+  if (absl::Status s = db_->CheckReady(); !s.ok()) return ToGrpcStatus(s);
+  auto admin = auth_->AuthenticateAdmin(*ctx);
+  if (!admin.ok()) return ToGrpcStatus(admin.status());
+  return Reply(join_tokens_->Create(*request, admin->principal), response);
+}
+
+grpc::Status AdminServiceImpl::ListJoinTokens(grpc::ServerContext* ctx, const v1::ListJoinTokensRequest*,
+                                              v1::ListJoinTokensResponse* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(join_tokens_->List(), response);
+}
+
+grpc::Status AdminServiceImpl::RevokeJoinToken(grpc::ServerContext* ctx, const v1::RevokeJoinTokenRequest* request,
+                                               v1::RevokeJoinTokenResponse*) {
+  GANTRY_ADMIT(ctx);
+  return ToGrpcStatus(join_tokens_->Revoke(request->id()));
+}
+
 }  // namespace gantry::api

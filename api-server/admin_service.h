@@ -4,14 +4,15 @@
 #include "api-server/admin_manager.h"
 #include "api-server/authenticator.h"
 #include "api-server/database_monitor.h"
+#include "api-server/join_token_store.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
 
 namespace gantry::api {
 
 class AdminServiceImpl final : public v1::AdminService::Service {
  public:
-  AdminServiceImpl(const DatabaseMonitor* db, Authenticator* auth, AdminManager* admin)
-      : db_(db), auth_(auth), admin_(admin) {}
+  AdminServiceImpl(const DatabaseMonitor* db, Authenticator* auth, AdminManager* admin, JoinTokenStore* join_tokens)
+      : db_(db), auth_(auth), admin_(admin), join_tokens_(join_tokens) {}
 
   grpc::Status ListControllers(grpc::ServerContext* ctx, const v1::ListControllersRequest* request,
                                v1::ListControllersResponse* response) override;
@@ -43,6 +44,12 @@ class AdminServiceImpl final : public v1::AdminService::Service {
                              v1::ListTemplatesResponse* response) override;
   grpc::Status DeleteTemplate(grpc::ServerContext* ctx, const v1::DeleteTemplateRequest* request,
                               v1::DeleteTemplateResponse* response) override;
+  grpc::Status CreateJoinToken(grpc::ServerContext* ctx, const v1::CreateJoinTokenRequest* request,
+                               v1::CreateJoinTokenResponse* response) override;
+  grpc::Status ListJoinTokens(grpc::ServerContext* ctx, const v1::ListJoinTokensRequest* request,
+                              v1::ListJoinTokensResponse* response) override;
+  grpc::Status RevokeJoinToken(grpc::ServerContext* ctx, const v1::RevokeJoinTokenRequest* request,
+                               v1::RevokeJoinTokenResponse* response) override;
 
  private:
   absl::Status Admit(grpc::ServerContext* ctx);
@@ -50,6 +57,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
   const DatabaseMonitor* db_;
   Authenticator* auth_;
   AdminManager* admin_;
+  JoinTokenStore* join_tokens_;
 };
 
 }  // namespace gantry::api

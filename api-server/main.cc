@@ -46,6 +46,7 @@ struct ApiConfig {
   int64_t db_pool_size = 16;
   int64_t db_control_pool_size = 4;
   std::string join_token;
+  std::string worker_join_token;
   std::string bootstrap_admin_key;
   std::string node_signer_cert, node_signer_key, node_cert_dns;
   absl::Duration node_cert_ttl = absl::Hours(24);
@@ -162,7 +163,12 @@ int main(int argc, char** argv) {
   flags.AddInt("db-control-pool-size", &cfg.db_control_pool_size,
                "PostgreSQL connections kept apart for controllers' heartbeats and session events, health "
                "checks and the database probe, so a burst of client requests cannot delay them");
-  flags.AddString("join-token", &cfg.join_token, "cluster join token controllers register with (secret)");
+  flags.AddString("join-token", &cfg.join_token,
+                  "cluster-wide controller join token (secret): controllers register with it and may get their "
+                  "first certificate with it; per-node tokens come from gantryctl jointoken create");
+  flags.AddString("worker-join-token", &cfg.worker_join_token,
+                  "cluster-wide worker join token (secret, optional): workers may get their first certificate "
+                  "with it; it mints no controller certificates");
   flags.AddString("node-signer-cert", &cfg.node_signer_cert,
                   "CA certificate (PEM) that signs controllers' and workers' bootstrap certificates "
                   "(empty: they bring their own)");
@@ -235,6 +241,11 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(
         "--join-token (GANTRY_JOIN_TOKEN) must be set, at least 16 characters"));
   }
+  if (!cfg.worker_join_token.empty() && (cfg.worker_join_token.size() < 16 || cfg.worker_join_token == cfg.join_token)) {
+    return Fail(absl::InvalidArgumentError(
+        "--worker-join-token (GANTRY_WORKER_JOIN_TOKEN): at least 16 characters, and not the controller --join-token "
+        "(a worker's token must not mint controller certificates)"));
+  }
   if (absl::Status s = CheckNodeSigner(cfg); !s.ok()) return Fail(s);
   if (absl::Status s = CheckAbuseLimits(cfg); !s.ok()) return Fail(s);
   if (absl::Status s = CheckHealthChecks(cfg); !s.ok()) return Fail(s);
@@ -261,9 +272,9 @@ int main(int argc, char** argv) {
   // The same stores on the control pool, for what controllers and the health checks do.
   SessionStore control_session_store(&control_pool);
   ControllerStore control_controller_store(&control_pool, cfg.controller_heartbeat_interval * 3);
-  RegistryManager registry_manager({cfg.join_token, absl::Hours(24 * 30), cfg.controller_heartbeat_interval,
-                                    cfg.unheld_session_grace},
-                                   &control_controller_store, &control_session_store);
+  NodeEnrollment enrollment(&pool, {cfg.join_token, cfg.worker_join_token});
+  RegistryManager registry_manager({absl::Hours(24 * 30), cfg.controller_heartbeat_interval, cfg.unheld_session_grace},
+                                   &enrollment, &control_controller_store, &control_session_store);
   DatabaseMonitor db_monitor(&control_pool, absl::Seconds(1), [&] {
     return authenticator.InstallBootstrapKey(cfg.bootstrap_admin_key);
   });
@@ -273,11 +284,12 @@ int main(int argc, char** argv) {
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager, &failed_auth_limiter);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
   AdminManager admin_manager(&admin_store, &controller_client, &template_store);
-  AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager);
+  JoinTokenStore join_tokens(&pool);
+  AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager, &join_tokens);
   NodeCertificateServiceImpl node_certificate_service(
-      {cfg.node_signer_cert, cfg.node_signer_key, cfg.join_token, cfg.node_cert_ttl,
+      {cfg.node_signer_cert, cfg.node_signer_key, cfg.node_cert_ttl,
        absl::StrSplit(cfg.node_cert_dns, ',', absl::SkipEmpty())},
-      &failed_auth_limiter);
+      &enrollment, &failed_auth_limiter);
   InvokeServiceImpl invoke_service(&authenticator, &invoke_quota, &controller_store, &controller_client,
                                    cfg.max_invoke_payload_bytes);
 

@@ -12,7 +12,6 @@
 #include "common/proto_time.h"
 #include "common/status.h"
 #include "common/tls.h"
-#include "common/tokens.h"
 #include "common/x509.h"
 
 namespace gantry::api {
@@ -22,32 +21,35 @@ constexpr size_t kMaxCsrBytes = 16 * 1024;
 constexpr int kMaxDnsNames = 8;
 constexpr absl::string_view kBearerPrefix = "Bearer ";
 
-// Who calls: the holder of the join token (a first certificate), or the identity of the
-// client certificate (a renewal). UNAUTHENTICATED for anyone else, before the request is read.
+// Who calls: the holder of a join token (a first certificate), or the identity of the client
+// certificate (a renewal). UNAUTHENTICATED for anyone else, before the request is read.
 struct Caller {
-  std::optional<Identity> certificate;  // empty: the join token
+  std::optional<Identity> certificate;  // a renewal
+  std::string key_sha256;               // the certificate's key, for a renewal
+  JoinGrant grant;                      // else
 };
 
-absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& ctx, const std::string& join_token,
+absl::StatusOr<Caller> Authenticate(const grpc::ServerContext& ctx, const NodeEnrollment& enrollment,
                                     FailedAuthLimiter* limiter) {
   auto auth = ctx.auth_context();
   if (auth != nullptr && auth->IsPeerAuthenticated()) {
     auto peer = PeerIdentity(*auth);
     if (!peer.ok()) return peer.status();
-    return Caller{*peer};
+    auto key = PeerPublicKey(*auth);
+    if (!key.ok()) return absl::UnauthenticatedError(key.status().message());
+    return Caller{*peer, KeySha256(*key), {}};
   }
   auto it = ctx.client_metadata().find("authorization");
   if (it == ctx.client_metadata().end()) {
     return absl::UnauthenticatedError(
-        "a first node certificate needs the cluster join token (authorization: Bearer <join token>)");
+        "a first node certificate needs a join token of the node's role (authorization: Bearer <join token>)");
   }
   absl::string_view value(it->second.data(), it->second.size());
   return limiter->Guard(ctx.peer(), [&]() -> absl::StatusOr<Caller> {
-    if (!absl::StartsWith(value, kBearerPrefix) || join_token.empty() ||
-        !ConstantTimeEquals(value.substr(kBearerPrefix.size()), join_token)) {
-      return absl::UnauthenticatedError("the join token is not this cluster's");
-    }
-    return Caller{};
+    if (!absl::StartsWith(value, kBearerPrefix)) return absl::UnauthenticatedError("the join token is not this cluster's");
+    auto grant = enrollment.Authenticate(value.substr(kBearerPrefix.size()));
+    if (!grant.ok()) return grant.status();
+    return Caller{std::nullopt, "", *grant};
   });
 }
 
@@ -79,12 +81,12 @@ absl::StatusOr<Identity> RequestedIdentity(const v1::IssueNodeCertificateRequest
 grpc::Status NodeCertificateServiceImpl::IssueNodeCertificate(grpc::ServerContext* ctx,
                                                               const v1::IssueNodeCertificateRequest* request,
                                                               v1::IssueNodeCertificateResponse* response) {
-  auto caller = Authenticate(*ctx, config_.join_token, limiter_);
+  auto caller = Authenticate(*ctx, *enrollment_, limiter_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   auto identity = RequestedIdentity(*request);
   if (!identity.ok()) return ToGrpcStatus(identity.status());
   if (absl::Status s = Authorize(*caller, *identity); !s.ok()) return ToGrpcStatus(s);
-  const char* how = caller->certificate ? "renewal" : "join token";
+  const std::string how = caller->certificate ? "renewal" : caller->grant.Describe();
   if (request->csr_pem().size() > kMaxCsrBytes) {
     return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat("csr_pem: larger than ", kMaxCsrBytes, " bytes")));
   }
@@ -117,12 +119,28 @@ grpc::Status NodeCertificateServiceImpl::IssueNodeCertificate(grpc::ServerContex
   leaf.public_key_pem = *public_key;
   leaf.identity = *identity;
   absl::Time now = absl::Now();
-  leaf.not_before = now - absl::Minutes(1);  // tolerate small clock skew between machines
+  // Tolerates small clock skew between machines. Nodes renew at 2/3 of the certificate's span,
+  // so the backdating stays a small part of it: a whole minute on a 6 s certificate would have
+  // them renew at once, again and again.
+  leaf.not_before = now - std::min(absl::Minutes(1), config_.ttl / 10);
   leaf.not_after = now + config_.ttl;
-  auto cert = x509::SignLeaf(leaf, *signer_cert, *signer_key);
+  auto sign = [&]() -> absl::StatusOr<std::string> {
+    auto cert = x509::SignLeaf(leaf, *signer_cert, *signer_key);
+    if (!cert.ok()) {
+      spdlog::error("node certificates: signing for {} failed: {}", identity->SpiffeId(), cert.status().ToString());
+      return absl::InternalError("signing the node certificate failed; see the API server's log");
+    }
+    return cert;
+  };
+  // Signed inside the transaction that binds the name to this key: nothing is issued that is
+  // not recorded, and nothing recorded that was not issued.
+  const std::string key_sha256 = KeySha256(*public_key);
+  auto cert = caller->certificate ? enrollment_->MintRenewal(*identity, caller->key_sha256, key_sha256, sign)
+                                  : enrollment_->MintWithJoinToken(caller->grant, *identity, key_sha256, sign);
   if (!cert.ok()) {
-    spdlog::error("node certificates: signing for {} failed: {}", identity->SpiffeId(), cert.status().ToString());
-    return ToGrpcStatus(absl::InternalError("signing the node certificate failed; see the API server's log"));
+    spdlog::warn("node certificates: refused {} (by {}) for {}: {}", identity->SpiffeId(), how, ctx->peer(),
+                 cert.status().ToString());
+    return ToGrpcStatus(cert.status());
   }
   auto signer_info = x509::Inspect(*signer_cert);
   std::string chain = *cert;

@@ -32,17 +32,15 @@ absl::Status ValidateRegistration(const v1::RegisterControllerRequest& r) {
 
 }  // namespace
 
-absl::StatusOr<v1::RegisterControllerResponse> RegistryManager::Register(
-    const Identity& caller, const v1::RegisterControllerRequest& request) {
-  // The join token is checked before anything else so a wrong one learns nothing.
-  if (config_.join_token.empty() || !ConstantTimeEquals(request.join_token(), config_.join_token)) {
-    return absl::UnauthenticatedError("join_token: not accepted");
-  }
+absl::StatusOr<v1::RegisterControllerResponse> RegistryManager::Register(const Identity& caller,
+                                                                         const std::string& caller_key_sha256,
+                                                                         const v1::RegisterControllerRequest& request) {
   if (request.name() != caller.name) {
     return absl::PermissionDeniedError(absl::StrCat(
         "name: \"", request.name().substr(0, 63), "\" does not match the certificate's controller name \"",
         caller.name, "\""));
   }
+  RETURN_IF_ERROR(enrollment_->AdmitRegistration(caller.name, request.join_token(), caller_key_sha256));
   RETURN_IF_ERROR(ValidateRegistration(request));
   std::string token = RandomToken(32);
   ASSIGN_OR_RETURN(auto registered,

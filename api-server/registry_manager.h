@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "api-server/controller_store.h"
+#include "api-server/node_enrollment.h"
 #include "api-server/session_store.h"
 #include "common/identity.h"
 #include "gantry/v1/registry_service.pb.h"
@@ -15,7 +16,6 @@
 namespace gantry::api {
 
 struct RegistryConfig {
-  std::string join_token;
   absl::Duration token_lifetime = absl::Hours(24 * 30);
   absl::Duration heartbeat_interval = absl::Seconds(5);
   // How long a live session may be missing from its controller's heartbeats before it is
@@ -25,11 +25,14 @@ struct RegistryConfig {
 
 class RegistryManager {
  public:
-  RegistryManager(RegistryConfig config, ControllerStore* controllers, SessionStore* sessions)
-      : config_(std::move(config)), controllers_(controllers), sessions_(sessions) {}
+  RegistryManager(RegistryConfig config, const NodeEnrollment* enrollment, ControllerStore* controllers,
+                  SessionStore* sessions)
+      : config_(std::move(config)), enrollment_(enrollment), controllers_(controllers), sessions_(sessions) {}
 
-  absl::StatusOr<v1::RegisterControllerResponse> Register(
-      const Identity& caller, const v1::RegisterControllerRequest& request);
+  // `caller_key_sha256`: the caller's certificate key, which must hold the name (see
+  // NodeEnrollment::AdmitRegistration).
+  absl::StatusOr<v1::RegisterControllerResponse> Register(const Identity& caller, const std::string& caller_key_sha256,
+                                                          const v1::RegisterControllerRequest& request);
   // Each acts only on the controller `caller`'s certificate names (PERMISSION_DENIED otherwise).
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const Identity& caller, const v1::HeartbeatRequest& request);
   absl::Status Deregister(const Identity& caller, const v1::DeregisterRequest& request);
@@ -42,6 +45,7 @@ class RegistryManager {
   void EndLostSessions(const std::string& controller_id, const std::vector<std::string>& lost);
 
   RegistryConfig config_;
+  const NodeEnrollment* enrollment_;
   ControllerStore* controllers_;
   SessionStore* sessions_;
 };

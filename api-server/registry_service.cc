@@ -17,8 +17,10 @@ grpc::Status RegistryServiceImpl::RegisterController(grpc::ServerContext* ctx,
                                                      v1::RegisterControllerResponse* response) {
   auto identity = Admit(ctx);
   if (!identity.ok()) return ToGrpcStatus(identity.status());
+  auto key = PeerPublicKey(*ctx->auth_context());
+  if (!key.ok()) return ToGrpcStatus(absl::UnauthenticatedError(key.status().message()));
   // Register answers UNAUTHENTICATED only for the join token.
-  auto result = limiter_->Guard(ctx->peer(), [&] { return registry_->Register(*identity, *request); });
+  auto result = limiter_->Guard(ctx->peer(), [&] { return registry_->Register(*identity, KeySha256(*key), *request); });
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;

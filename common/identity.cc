@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/x509.h"
 
 namespace gantry {
 namespace {
@@ -90,6 +91,12 @@ absl::StatusOr<Identity> PeerIdentity(const grpc::AuthContext& auth) {
     return absl::UnauthenticatedError("client certificate has no spiffe://gantry/ URI SAN");
   }
   return identity;
+}
+
+absl::StatusOr<std::string> PeerPublicKey(const grpc::AuthContext& auth) {
+  auto pem = auth.FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (!auth.IsPeerAuthenticated() || pem.empty()) return absl::UnauthenticatedError("no client certificate presented");
+  return x509::PublicKeyOfCert(std::string(pem.front().data(), pem.front().size()));
 }
 
 absl::StatusOr<Identity> RequirePeerRole(const grpc::AuthContext* auth, Role role,

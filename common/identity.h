@@ -39,6 +39,9 @@ absl::StatusOr<Identity> ParseSpiffeId(absl::string_view uri);
 // certificate or it carries no (or more than one) gantry SPIFFE ID.
 absl::StatusOr<Identity> PeerIdentity(const grpc::AuthContext& auth);
 
+// The public key (SubjectPublicKeyInfo PEM) of the authenticated peer's certificate.
+absl::StatusOr<std::string> PeerPublicKey(const grpc::AuthContext& auth);
+
 // The peer's identity if its certificate has `role`; UNAUTHENTICATED without a usable
 // certificate (`auth` may be null), PERMISSION_DENIED naming `what` for another role.
 absl::StatusOr<Identity> RequirePeerRole(const grpc::AuthContext* auth, Role role,

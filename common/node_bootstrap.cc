@@ -11,6 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "common/backoff.h"
 #include "common/config.h"
 #include "common/x509.h"
@@ -32,6 +34,18 @@ void NodeBootstrapOptions::AddTo(Flags& flags) {
                     "how long start-up keeps trying to get the first certificate");
 }
 
+absl::StatusOr<std::string> ReadJoinToken(const std::string& flag_value, const std::string& file) {
+  if (file.empty()) return flag_value;
+  if (!flag_value.empty()) {
+    return absl::InvalidArgumentError("--join-token and --join-token-file: give one, not both");
+  }
+  auto contents = ReadFile(file);
+  if (!contents.ok()) return absl::InvalidArgumentError(absl::StrCat("--join-token-file: cannot read ", file));
+  std::string token(absl::StripAsciiWhitespace(*contents));
+  if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("--join-token-file: ", file, " is empty"));
+  return token;
+}
+
 absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeBootstrapOptions::StartIfSet(NodeCertificateTarget target,
                                                                                 TlsFiles* tls) const {
   if (dir.empty()) return std::unique_ptr<NodeCertificate>();
@@ -46,13 +60,17 @@ absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeCertificate::Start(const No
   if (!tls->cert_file.empty() || !tls->key_file.empty()) {
     return absl::InvalidArgumentError("--tls-bootstrap-dir: give it or --tls-cert/--tls-key, not both");
   }
-  if (target.join_token.empty()) {
-    return absl::InvalidArgumentError("--tls-bootstrap-dir needs --join-token (GANTRY_JOIN_TOKEN)");
-  }
   if (mkdir(options.dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::InvalidArgumentError(absl::StrCat("--tls-bootstrap-dir: cannot create ", options.dir));
   }
+  const bool has_token = !target.join_token.empty();
   std::unique_ptr<NodeCertificate> self(new NodeCertificate(options, std::move(target), tls->ca_file));
+  // A node that kept its certificate renews it with that: the join token was for the first one.
+  if (!has_token && !self->Current()) {
+    return absl::InvalidArgumentError(
+        "--tls-bootstrap-dir holds no certificate of this node's yet: the first one needs a join token "
+        "(--join-token-file)");
+  }
   absl::Time give_up = absl::Now() + options.startup_timeout;
   Backoff backoff(absl::Milliseconds(200), absl::Seconds(5));
   for (auto current = self->Current(); RenewAt(current) <= absl::Now(); current = self->Current()) {
@@ -110,9 +128,11 @@ absl::Status NodeCertificate::Obtain() {
   for (absl::string_view dns : absl::StrSplit(options_.dns, ',', absl::SkipEmpty())) {
     request.add_dns_names(std::string(dns));
   }
-  // Renew with the current certificate while it is valid; the join token only when there is none.
+  // Renew with the current certificate while it is valid, up to its last second: the join token
+  // mints nothing for a name this node already holds (only a token an admin bound to the name
+  // does), so it is for a node with no certificate at all.
   auto current = Current();
-  bool renewal = current && current->not_after > absl::Now() + absl::Seconds(5);
+  bool renewal = current && current->not_after > absl::Now();
   TlsFiles files{ca_file_, "", "", absl::ZeroDuration()};
   if (renewal) {
     files.cert_file = options_.dir + "/tls.crt";

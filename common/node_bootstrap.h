@@ -41,6 +41,11 @@ struct NodeBootstrapOptions {
   absl::StatusOr<std::unique_ptr<NodeCertificate>> StartIfSet(NodeCertificateTarget target, TlsFiles* tls) const;
 };
 
+// The join token from --join-token or --join-token-file (one of them; the file's surrounding
+// whitespace dropped). The file is the way to give it: a flag or an environment variable stays
+// readable under /proc for as long as the process runs.
+absl::StatusOr<std::string> ReadJoinToken(const std::string& flag_value, const std::string& file);
+
 class NodeCertificate {
  public:
   using Target = NodeCertificateTarget;

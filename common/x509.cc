@@ -229,6 +229,14 @@ absl::StatusOr<CertInfo> Inspect(const std::string& pem) {
   return info;
 }
 
+absl::StatusOr<std::string> PublicKeyOfCert(const std::string& cert_pem) {
+  auto cert = ParseCert(cert_pem);
+  if (!cert.ok()) return cert.status();
+  EVP_PKEY* key = X509_get0_pubkey(cert->get());
+  if (key == nullptr) return OpenSslError("read the certificate's public key");
+  return ToPem([&](BIO* b) { return PEM_write_bio_PUBKEY(b, key); }, "public key");
+}
+
 absl::Status CheckKeyMatches(const std::string& cert_pem, const std::string& private_key_pem) {
   auto cert = ParseCert(cert_pem);
   if (!cert.ok()) return cert.status();

@@ -51,6 +51,9 @@ struct CertInfo {
 };
 // The first certificate in `pem`.
 absl::StatusOr<CertInfo> Inspect(const std::string& pem);
+// The public key (SubjectPublicKeyInfo PEM, as PublicKeyOf writes it) of the first certificate
+// in `cert_pem`.
+absl::StatusOr<std::string> PublicKeyOfCert(const std::string& cert_pem);
 // OK if `private_key_pem` is the key of the first certificate in `cert_pem`.
 absl::Status CheckKeyMatches(const std::string& cert_pem, const std::string& private_key_pem);
 

@@ -39,6 +39,7 @@ struct ControllerConfig {
   std::string labels;
   std::string api_url = "127.0.0.1:7443";
   std::string join_token;
+  std::string join_token_file;
   gantry::TlsFiles tls;
   gantry::NodeBootstrapOptions bootstrap;
   absl::Duration worker_heartbeat_interval = absl::Seconds(1);
@@ -89,7 +90,11 @@ int main(int argc, char** argv) {
   flags.AddString("type", &cfg.type, "controller type used by selection");
   flags.AddString("labels", &cfg.labels, "labels for controller_selector, key=value[,key=value]");
   flags.AddString("api-url", &cfg.api_url, "API server address host:port; several comma-separated are tried in turn");
-  flags.AddString("join-token", &cfg.join_token, "cluster join token (secret)");
+  flags.AddString("join-token", &cfg.join_token,
+                  "join token (secret; prefer --join-token-file): the cluster's controller token to register with "
+                  "an operator-issued certificate, or one from gantryctl jointoken create --role controller for "
+                  "--tls-bootstrap-dir");
+  flags.AddString("join-token-file", &cfg.join_token_file, "file holding the join token");
   gantry::AddTlsFlags(flags, &cfg.tls, "cluster CA bundle (PEM)",
                       "certificate (PEM), SAN spiffe://gantry/controller/NAME");
   cfg.bootstrap.AddTo(flags);
@@ -118,7 +123,14 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError("--name: 1..63 of [a-z0-9._-], starting with a letter or digit"));
   }
   if (cfg.node_id.empty()) cfg.node_id = cfg.name;
-  if (cfg.join_token.empty()) return Fail(absl::InvalidArgumentError("--join-token (GANTRY_JOIN_TOKEN) is required"));
+  auto join_token = gantry::ReadJoinToken(cfg.join_token, cfg.join_token_file);
+  if (!join_token.ok()) return Fail(join_token.status());
+  cfg.join_token = *join_token;
+  // A certificate from the bootstrap registers by its key; an operator-issued one the first
+  // time needs the cluster's controller token.
+  if (cfg.join_token.empty() && cfg.bootstrap.dir.empty()) {
+    return Fail(absl::InvalidArgumentError("--join-token-file (or --join-token, GANTRY_JOIN_TOKEN) is required"));
+  }
   auto labels = ParseLabels(cfg.labels);
   if (!labels.ok()) return Fail(labels.status());
   if (cfg.worker_missed_heartbeats < 1 || cfg.worker_missed_heartbeats > 1000) {

@@ -45,6 +45,7 @@ struct WorkerConfig {
   gantry::NodeBootstrapOptions bootstrap;
   std::string api_url = "127.0.0.1:7443";
   std::string join_token;
+  std::string join_token_file;
   std::string simulated_gpus;
   std::string nvml_library = "libnvidia-ml.so.1";
   std::string skills;
@@ -85,7 +86,10 @@ int main(int argc, char** argv) {
   flags.AddString("name", &cfg.name, "worker name; must match its certificate (default: hostname)");
   cfg.bootstrap.AddTo(flags);
   flags.AddString("api-url", &cfg.api_url, "API server address host:port, or several comma-separated (only for --tls-bootstrap-dir)");
-  flags.AddString("join-token", &cfg.join_token, "cluster join token (secret; only for --tls-bootstrap-dir)");
+  flags.AddString("join-token", &cfg.join_token,
+                  "worker join token (secret; prefer --join-token-file; only for --tls-bootstrap-dir's first "
+                  "certificate)");
+  flags.AddString("join-token-file", &cfg.join_token_file, "file holding the worker join token");
   flags.AddString("node-id", &cfg.node_id, "node this worker runs on (default: the controller's)");
   gantry::AddTlsFlags(flags, &cfg.tls, "cluster CA bundle (PEM)",
                       "certificate (PEM), SAN spiffe://gantry/worker/NAME");
@@ -205,9 +209,11 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError("--log-ring-bytes: 4096..1073741824"));
   }
 
+  auto join_token = gantry::ReadJoinToken(cfg.join_token, cfg.join_token_file);
+  if (!join_token.ok()) return Fail(join_token.status());
   // With --tls-bootstrap-dir, the certificate comes from the API server (and is renewed).
   auto node_certificate =
-      cfg.bootstrap.StartIfSet({{gantry::Role::kWorker, cfg.name}, cfg.api_url, cfg.join_token}, &cfg.tls);
+      cfg.bootstrap.StartIfSet({{gantry::Role::kWorker, cfg.name}, cfg.api_url, *join_token}, &cfg.tls);
   if (!node_certificate.ok()) return Fail(node_certificate.status());
   auto creds = gantry::MakeChannelCredentials(cfg.tls);
   if (!creds.ok()) return Fail(creds.status());

@@ -38,6 +38,7 @@ create() {
 random() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 random | create gantry-join-token token
+random | create gantry-worker-join-token token
 random | create gantry-admin-key key
 if [ -n "$database_url" ]; then
   printf '%s' "$database_url" | create gantry-database url

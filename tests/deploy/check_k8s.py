@@ -191,6 +191,13 @@ def check_topology(overlay, objects):
               f"{overlay}: {name} is named after its node")
         check("GANTRY_TLS_BOOTSTRAP_DIR" in env and "GANTRY_TLS_CERT" not in env,
               f"{overlay}: {name} bootstraps its certificate")
+        # Its role's join token only, as a file: never in the environment, and never the
+        # controllers' token in a worker pod, where tenants' sessions run.
+        own = "gantry-join-token" if name == "gantry-controller" else "gantry-worker-join-token"
+        secrets = {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
+        check("GANTRY_JOIN_TOKEN" not in env and "GANTRY_JOIN_TOKEN_FILE" in env
+              and own in secrets and ({"gantry-join-token", "gantry-worker-join-token"} - {own}).isdisjoint(secrets),
+              f"{overlay}: {name} reads its own role's join token ({own}) from a file, and no other")
     worker = find(objects, "DaemonSet", "gantry-worker")["spec"]["template"]["spec"]["containers"][0]
     check("nvidia.com/gpu" in worker["resources"]["limits"], f"{overlay}: workers request nvidia.com/gpu")
     url = next(e["value"] for e in worker["env"] if e["name"] == "CONTROLLER_URL")

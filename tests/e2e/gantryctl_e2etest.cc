@@ -277,7 +277,7 @@ TEST_CASE("gantryctl: invoke from an argument, a file and stdin, and Ctrl-C canc
   CHECK_FALSE(absl::StrContains(Slurp(out), "w99"));
 }
 
-TEST_CASE("gantryctl: controllers, workers, cluster status, API keys and templates", "[e2e][gantryctl]") {
+TEST_CASE("gantryctl: controllers, workers, cluster status, API keys, join tokens and templates", "[e2e][gantryctl]") {
   LocalFleet fleet;
   fleet.StartSingleNode("2");
   Gantryctl ctl(fleet);
@@ -334,6 +334,20 @@ TEST_CASE("gantryctl: controllers, workers, cluster status, API keys and templat
   CHECK(ctl({"apikeys", "revoke", created.key_id()}).code == 0);
   CHECK(alice({"list"}).code == 26);
   CHECK(ctl({"apikeys", "create", "--role", "user"}).code == 13);  // no principal
+
+  // A join token: shown once, listed with its uses and binding, revoked.
+  Ran join = ctl({"jointokens", "create", "--role", "worker", "--name", "w9", "--ttl", "2h", "--max-uses", "3"});
+  REQUIRE(join.code == 0);
+  CHECK(absl::StrContains(join.out, "for:     worker w9, 3 certificate(s), until "));
+  CHECK(absl::StrContains(join.out, "secret:  gantry_join_"));
+  const std::string join_id = fleet.db().Scalar("SELECT id FROM join_tokens");
+  Ran joins = ctl({"jointokens", "list"});
+  CHECK(absl::StrContains(joins.out, join_id + "   worker   w9     0/3    usable"));
+  CHECK(joins.out.find("gantry_join_") == std::string::npos);
+  CHECK(ctl({"jointokens", "revoke", join_id}).code == 0);
+  CHECK(absl::StrContains(ctl({"jointokens", "list"}).out, "0/3    revoked"));
+  CHECK(ctl({"jointokens", "create", "--role", "admin"}).code == 13);
+  CHECK(ctl({"jointokens", "create", "--role", "worker", "--max-uses", "0"}).code == 2);
 
   Ran tmpl = ctl({"templates", "create", "one-gpu", "--gpus", "1", "--description", "one GPU", "--", "sleep", "305"});
   CHECK(tmpl.code == 0);

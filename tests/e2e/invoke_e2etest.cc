@@ -282,13 +282,17 @@ TEST_CASE("invoke: one client's calls in flight are capped, and other clients ar
     calls.push_back(Open(*admin, "demo/slow"));
     REQUIRE(calls.back()->reader->Read(&first));
   }
+  // Their first chunk is the handler's echo; its shell execs the sleep a moment later.
+  REQUIRE(WaitFor([] { return PidsWithCmdline("sleep 3600.5354").size() == 2; }, absl::Seconds(5)));
   CheckFailed(Call(fleet, "demo/slow", ""), grpc::StatusCode::RESOURCE_EXHAUSTED,
               "admin/ops already has 2 Invoke calls open; the limit per client is 2 (--max-invokes-per-client)");
-  // Nothing of the refused call reached a worker.
-  CHECK(PidsWithCmdline("sleep 3600.5354").size() == 2);
   auto alice = v1::InvokeService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "alice")));
   auto hers = Open(*alice, "demo/slow");
   CHECK(hers->reader->Read(&first));
+  // Nothing of the refused call reached a worker: once hers has its handler, there are three
+  // (the refused call came first; a handler of its would have started before hers).
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.5354").size() == 3; }, absl::Seconds(5)));
+  CHECK(PidsWithCmdline("sleep 3600.5354").size() == 3);
   for (auto* call : {calls[0].get(), calls[1].get(), hers.get()}) {
     call->ctx.TryCancel();
     (void)call->reader->Finish();

@@ -15,6 +15,8 @@
 namespace gantry::testing {
 namespace {
 
+constexpr char kWorkerJoinToken[] = "test-worker-join-token-0123";
+
 // The API server signs with the test CA; controller node1 and worker w1 bring no certificate.
 void UseBootstrap(LocalFleet& fleet) {
   fleet.api_env["GANTRY_NODE_SIGNER_CERT"] = fleet.pki().ca();
@@ -26,7 +28,10 @@ void UseBootstrap(LocalFleet& fleet) {
   fleet.worker_env["GANTRY_TLS_CERT"] = "";
   fleet.worker_env["GANTRY_TLS_KEY"] = "";
   fleet.worker_env["GANTRY_TLS_BOOTSTRAP_DIR"] = fleet.dir().Sub("w1-tls");
-  fleet.worker_env["GANTRY_JOIN_TOKEN"] = kJoinToken;
+  // Workers have a token of their own, given as a file (the controller's stays the cluster's).
+  fleet.api_env["GANTRY_WORKER_JOIN_TOKEN"] = kWorkerJoinToken;
+  REQUIRE(WriteFile(fleet.dir().Sub("worker-join-token"), std::string(kWorkerJoinToken) + "\n", 0600).ok());
+  fleet.worker_env["GANTRY_JOIN_TOKEN_FILE"] = fleet.dir().Sub("worker-join-token");
 }
 
 x509::CertInfo InspectFile(const std::string& path) {

@@ -16,7 +16,7 @@ namespace gantry::ctl {
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> all = [] {
     std::vector<Command> commands;
-    for (auto group : {SessionCommands(), InvokeCommands(), AdminCommands(), LocalCommands()}) {
+    for (auto group : {SessionCommands(), InvokeCommands(), AdminCommands(), JoinTokenCommands(), LocalCommands()}) {
       commands.insert(commands.end(), group.begin(), group.end());
     }
     return commands;
