@@ -145,28 +145,32 @@ start controller-node1 GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/control
   --api-url "$API_ADDR" --labels zone=local $(metrics controller-node1)
 CTL_ADDR="127.0.0.1:$(wait_port controller-node1)"
 
-# Two example capabilities, so that InvokeService works at once (see docs/invoke-protocol.md).
-cat > "$STATE/capabilities.txt" <<CAPS
-demo/echo 1.0.0 exec cat
-demo/tokens 1.0.0 persistent /usr/bin/python3 $ROOT/tools/lib/demo_tokens.py
-CAPS
-
-# Sessions are tenants' code: each runs as a uid of its own, which takes root to hand out. Their
-# homes are under the session directories, which those uids must be able to pass through to:
-# not so under a checkout in /root, so the directories are under /tmp (one per state
-# directory), linked from $STATE/sessions-*.
+# Sessions and capability handlers are tenants' code: each session runs as a uid of its own,
+# handlers as one more (199999), which takes root to hand out. Their homes are under the session
+# directories, which those uids must be able to pass through to: not so under a checkout in
+# /root, so the directories are under /tmp (one per state directory), linked from
+# $STATE/sessions-*; the demo handler's script is copied there too.
+HANDLER_SCRIPT="$ROOT/tools/lib/demo_tokens.py"
 if [ "$(id -u)" = 0 ]; then
-  SESSION_USERS=(--session-uids 200000-265535)
+  SESSION_USERS=(--session-uids 200000-265535 --handler-user 199999)
   SESSIONS="/tmp/gantry-quickstart-sessions-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
   for w in w1 w2; do
     install -d -m 711 "$SESSIONS" "$SESSIONS/sessions-$w"
     [ -L "$STATE/sessions-$w" ] || rm -rf "$STATE/sessions-$w"
     ln -sfn "$SESSIONS/sessions-$w" "$STATE/sessions-$w"
   done
+  install -m 644 "$HANDLER_SCRIPT" "$SESSIONS/demo_tokens.py"
+  HANDLER_SCRIPT="$SESSIONS/demo_tokens.py"
 else
   SESSION_USERS=(--sessions-as-worker-user)
   say "not root: sessions will run as your own user (--sessions-as-worker-user), for development only"
 fi
+
+# Two example capabilities, so that InvokeService works at once (see docs/invoke-protocol.md).
+cat > "$STATE/capabilities.txt" <<CAPS
+demo/echo 1.0.0 exec cat
+demo/tokens 1.0.0 persistent /usr/bin/python3 $HANDLER_SCRIPT
+CAPS
 
 say "starting two workers with simulated GPUs, serving demo/echo and demo/tokens"
 start worker-w1 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/worker-w1.crt" \

@@ -1,6 +1,7 @@
 #include "worker/handler_process.h"
 
 #include <fcntl.h>
+#include <grp.h>  // setgroups
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -25,7 +26,8 @@ void CloseAll(std::initializer_list<int> fds) {
 
 absl::StatusOr<HandlerProcess> SpawnHandler(const std::vector<std::string>& argv,
                                             const std::vector<std::string>& env,
-                                            const std::string& working_dir, bool capture_stderr) {
+                                            const std::string& working_dir, bool capture_stderr,
+                                            const SessionUser& user) {
   if (argv.empty()) return absl::InvalidArgumentError("handler command is empty");
   std::vector<char*> c_argv, c_env;
   for (const auto& a : argv) c_argv.push_back(const_cast<char*>(a.c_str()));
@@ -55,7 +57,16 @@ absl::StatusOr<HandlerProcess> SpawnHandler(const std::vector<std::string>& argv
     dup2(out[1], 1);
     if (err[1] >= 0) dup2(err[1], 2);
     int e = 0;
-    if (dir != nullptr && chdir(dir) != 0) {
+    // Groups first, then the gid, then the uid: after setresuid there is no way back.
+    if (user.drop && (setgroups(user.groups.size(), user.groups.data()) != 0 ||
+                      setresgid(user.gid, user.gid, user.gid) != 0 || setresuid(user.uid, user.uid, user.uid) != 0)) {
+      e = errno;
+    } else if (user.drop && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)) {
+      // A change of credentials clears the death signal: set again, for the new user.
+      _exit(127);
+    } else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+      e = errno;
+    } else if (dir != nullptr && chdir(dir) != 0) {
       e = errno;
     } else {
       execvpe(c_argv[0], c_argv.data(), c_env.data());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "worker/session_identity.h"
 
 namespace gantry::worker {
 
@@ -19,10 +20,12 @@ struct HandlerProcess {
   int stderr_fd = -1;  // Read end, non-blocking, close-on-exec; -1 if stderr is inherited.
 };
 
-// `env` complete ("KEY=value"); `capture_stderr` false leaves the worker's stderr.
+// `env` complete ("KEY=value"); `capture_stderr` false leaves the worker's stderr. The handler
+// becomes `user` before exec, and runs with no_new_privs either way.
 absl::StatusOr<HandlerProcess> SpawnHandler(const std::vector<std::string>& argv,
                                             const std::vector<std::string>& env,
-                                            const std::string& working_dir, bool capture_stderr);
+                                            const std::string& working_dir, bool capture_stderr,
+                                            const SessionUser& user);
 
 // SIGKILL to the handler's process group.
 void KillHandler(pid_t pid);

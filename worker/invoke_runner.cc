@@ -38,7 +38,7 @@ InvokeRunner::InvokeRunner(std::vector<CapabilityConfig> capabilities, Options o
     if (c.kind == CapabilityConfig::Kind::kPersistent) {
       std::vector<std::string> env = HandlerEnv(c.name, "");
       env.insert(env.end(), c.env.begin(), c.env.end());
-      cap.persistent = std::make_unique<PersistentHandler>(c, std::move(env), options_.working_dir);
+      cap.persistent = std::make_unique<PersistentHandler>(c, std::move(env), options_.working_dir, options_.user);
     }
     cap.config = std::move(c);
   }
@@ -178,7 +178,7 @@ void InvokeRunner::RunExec(const CapabilityConfig& capability, const v1::InvokeC
                            std::shared_ptr<Invocation> inv, absl::Time deadline) {
   std::vector<std::string> env = HandlerEnv(capability.name, inv->id);
   env.insert(env.end(), capability.env.begin(), capability.env.end());
-  auto process = SpawnHandler(capability.command, env, options_.working_dir, /*capture_stderr=*/true);
+  auto process = SpawnHandler(capability.command, env, options_.working_dir, /*capture_stderr=*/true, options_.user);
   if (!process.ok()) {
     SendError(inv->id, GrpcCode(absl::StatusCode::kInternal),
               absl::StrCat("capability ", capability.name, ": ", process.status().message()));

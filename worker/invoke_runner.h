@@ -42,7 +42,9 @@ class InvokeRunner {
     size_t max_buffered_chunks = 16384;
     size_t max_buffered_bytes = 8 << 20;
     size_t max_chunk_bytes = 64 * 1024;
-    std::string working_dir;
+    std::string working_dir;  // The handlers' home, their user's own.
+    // Who handlers run as (SessionIdentities::HandlerUser): tenants' payloads are their input.
+    SessionUser user = SessionUser::Unchanged();
   };
 
   InvokeRunner(std::vector<CapabilityConfig> capabilities, Options options, Sender send);

@@ -60,6 +60,7 @@ struct WorkerConfig {
   int64_t invoke_concurrency = 8;
   std::string model_handler;
   std::string session_uids;
+  std::string handler_user;
   std::string session_groups;
   bool sessions_as_worker_user = false;
   std::string log_format = "text";
@@ -120,6 +121,9 @@ int main(int argc, char** argv) {
   flags.AddString("session-groups", &cfg.session_groups,
                   "comma-separated groups (names or numbers) sessions keep, e.g. the ones that may open the GPU "
                   "devices on this node; no others");
+  flags.AddString("handler-user", &cfg.handler_user,
+                  "UID[:GID] or a user name capability handlers run as (not the worker's, not root, not of "
+                  "--session-uids); required with --session-uids to serve capabilities");
   flags.AddBool("sessions-as-worker-user", &cfg.sessions_as_worker_user,
                 "development only: run sessions as the worker's own user, which lets them read its keys and "
                 "signal it (a warning is logged at every session start)");
@@ -202,6 +206,20 @@ int main(int argc, char** argv) {
     if (!models.ok()) return Fail(models.status());
     capabilities.insert(capabilities.end(), models->begin(), models->end());
   }
+  // Handlers take tenants' payloads: a user of their own, at home in <session-dir>/.handlers
+  // (sessions' homes are named by their UUIDs: no clash).
+  gantry::worker::SessionUser handler_user = gantry::worker::SessionUser::Unchanged();
+  std::string handler_home = cfg.session_dir;
+  if (!capabilities.empty()) {
+    auto user = identities->HandlerUser(cfg.handler_user);
+    if (!user.ok()) return Fail(user.status());
+    handler_user = *user;
+    if (handler_user.drop) {
+      auto home = gantry::worker::MakeOwnHome(cfg.session_dir + "/.handlers", handler_user);
+      if (!home.ok()) return Fail(home.status());
+      handler_home = *home;
+    }
+  }
   if (cfg.invoke_concurrency < 1 || cfg.invoke_concurrency > 10000) {
     return Fail(absl::InvalidArgumentError("--invoke-concurrency: 1..10000"));
   }
@@ -269,7 +287,8 @@ int main(int argc, char** argv) {
   connection.set_log_streamer(&logs);
   gantry::worker::InvokeRunner::Options invoke_options;
   invoke_options.max_concurrency = static_cast<int>(cfg.invoke_concurrency);
-  invoke_options.working_dir = cfg.session_dir;
+  invoke_options.working_dir = handler_home;
+  invoke_options.user = handler_user;
   gantry::worker::InvokeRunner invokes(
       capabilities, invoke_options,
       [&connection](const gantry::v1::WorkerInvokeOutput& out) { return connection.SendInvokeOutput(out); });

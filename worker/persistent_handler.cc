@@ -23,8 +23,11 @@ std::string DescribeExit(int status) {
 }  // namespace
 
 PersistentHandler::PersistentHandler(CapabilityConfig capability, std::vector<std::string> env,
-                                     std::string working_dir)
-    : capability_(std::move(capability)), env_(std::move(env)), working_dir_(std::move(working_dir)) {}
+                                     std::string working_dir, SessionUser user)
+    : capability_(std::move(capability)),
+      env_(std::move(env)),
+      working_dir_(std::move(working_dir)),
+      user_(std::move(user)) {}
 
 PersistentHandler::~PersistentHandler() {
   std::vector<std::thread> threads;
@@ -67,7 +70,7 @@ absl::Status PersistentHandler::EnsureRunning(std::unique_lock<std::mutex>& lock
 }
 
 void PersistentHandler::Serve(uint64_t generation, std::shared_ptr<std::promise<absl::Status>> started) {
-  auto process = SpawnHandler(capability_.command, env_, working_dir_, /*capture_stderr=*/false);
+  auto process = SpawnHandler(capability_.command, env_, working_dir_, /*capture_stderr=*/false, user_);
   if (!process.ok()) {
     started->set_value(process.status());
     return;

@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "worker/capability_config.h"
 #include "worker/handler_frames.h"
+#include "worker/session_identity.h"
 
 namespace gantry::worker {
 
@@ -33,7 +34,8 @@ class PersistentHandler {
  public:
   using Sink = std::function<void(HandlerFrame)>;
 
-  PersistentHandler(CapabilityConfig capability, std::vector<std::string> env, std::string working_dir);
+  PersistentHandler(CapabilityConfig capability, std::vector<std::string> env, std::string working_dir,
+                    SessionUser user);
   ~PersistentHandler();  // Kills the process.
 
   // Sends the request; `sink` receives its frames until kEnd or kError.
@@ -55,6 +57,7 @@ class PersistentHandler {
   const CapabilityConfig capability_;
   const std::vector<std::string> env_;
   const std::string working_dir_;
+  const SessionUser user_;
   // Held while writing to the handler (before mu_, never after): a handler slow to read its
   // requests must not stop its output from being read.
   std::mutex write_mu_;

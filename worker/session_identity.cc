@@ -1,10 +1,13 @@
 #include "worker/session_identity.h"
 
 #include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <cstdlib>
 #include <limits>
 
@@ -26,6 +29,16 @@ absl::StatusOr<gid_t> ParseGroup(absl::string_view text) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> MakeOwnHome(const std::string& path, const SessionUser& user) {
+  if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat("cannot make the home ", path, ": ", std::strerror(errno)));
+  }
+  if ((user.drop && chown(path.c_str(), user.uid, user.gid) != 0) || chmod(path.c_str(), 0700) != 0) {
+    return absl::InternalError(absl::StrCat("cannot give ", path, " to its user: ", std::strerror(errno)));
+  }
+  return path;
+}
 
 absl::Status CheckSearchableByOthers(const std::string& dir) {
   char resolved[PATH_MAX];
@@ -85,6 +98,42 @@ absl::StatusOr<SessionIdentities> SessionIdentities::Create(const std::string& u
     out.groups_.push_back(*gid);
   }
   return out;
+}
+
+absl::StatusOr<SessionUser> SessionIdentities::HandlerUser(const std::string& flag) const {
+  if (flag.empty()) {
+    if (as_worker_user_) return SessionUser::Unchanged();
+    return absl::FailedPreconditionError(
+        "--handler-user: required to serve capabilities, e.g. 199999 (handlers take tenants' payloads and must "
+        "not run as the worker's user); --sessions-as-worker-user runs them as the worker's user, for "
+        "development only");
+  }
+  std::vector<absl::string_view> parts = absl::StrSplit(flag, ':');
+  uint32_t uid = 0, gid = 0;
+  if (parts.size() > 2) return absl::InvalidArgumentError("--handler-user: UID[:GID] or a user name");
+  if (absl::SimpleAtoi(parts[0], &uid)) {
+    gid = uid;
+  } else {
+    std::string name(parts[0]);
+    struct passwd* pw = getpwnam(name.c_str());  // Start-up only, one thread.
+    if (pw == nullptr) return absl::InvalidArgumentError(absl::StrCat("--handler-user: no user \"", name, "\""));
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
+  }
+  if (parts.size() == 2 && !absl::SimpleAtoi(parts[1], &gid)) {
+    return absl::InvalidArgumentError(absl::StrCat("--handler-user: \"", flag, "\" is not UID[:GID]"));
+  }
+  constexpr uint32_t kMax = std::numeric_limits<int32_t>::max() - 1;
+  if (uid == 0 || gid == 0 || uid > kMax || gid > kMax || uid == getuid() ||
+      (!as_worker_user_ && uid >= first_ && uid <= last_)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--handler-user: ", flag, " must be neither root, the worker's own uid, nor a uid of --session-uids"));
+  }
+  SessionUser user;
+  user.uid = uid;
+  user.gid = gid;
+  user.groups = groups_;
+  return user;
 }
 
 SessionIdentities::SessionIdentities(SessionIdentities&& other) noexcept

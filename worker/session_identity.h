@@ -31,6 +31,10 @@ struct SessionUser {
   }
 };
 
+// Makes `path` a directory of `user`'s own, mode 0700 (chowned before it is opened up, so it
+// is never the user's while open to others; one already there is fixed up the same way).
+absl::StatusOr<std::string> MakeOwnHome(const std::string& path, const SessionUser& user);
+
 // OK if every directory above `dir` lets other users through (o+x): sessions of their own
 // uids reach their homes under it. FAILED_PRECONDITION naming the first that does not.
 absl::Status CheckSearchableByOthers(const std::string& dir);
@@ -51,6 +55,12 @@ class SessionIdentities {
   void Release(const std::string& session_id);
 
   bool isolated() const { return !as_worker_user_; }
+
+  // Who capability handlers (exec and persistent) run as: `flag` is --handler-user, "UID[:GID]"
+  // or a user name; neither root, the worker's uid nor a uid of the session range. With
+  // sessions isolated it is required (FAILED_PRECONDITION) for a worker that serves
+  // capabilities; in the development mode an empty one leaves them the worker's user.
+  absl::StatusOr<SessionUser> HandlerUser(const std::string& flag) const;
 
  private:
   SessionIdentities() = default;

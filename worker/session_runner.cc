@@ -57,16 +57,7 @@ void SessionRunner::IdleLoop() {
 }
 
 absl::StatusOr<std::string> SessionRunner::MakeHome(const std::string& session_id, const SessionUser& user) const {
-  const std::string home = absl::StrCat(session_dir_, "/", session_id);
-  if (mkdir(home.c_str(), 0700) != 0 && errno != EEXIST) {
-    return absl::InternalError(absl::StrCat("cannot make the session's home ", home, ": ", std::strerror(errno)));
-  }
-  // Owned by the session, and only by it: chown first, so it is never the session's while
-  // open to others (a retried start finds the directory made and fixes it up the same way).
-  if ((user.drop && chown(home.c_str(), user.uid, user.gid) != 0) || chmod(home.c_str(), 0700) != 0) {
-    return absl::InternalError(absl::StrCat("cannot give the session its home ", home, ": ", std::strerror(errno)));
-  }
-  return home;
+  return MakeOwnHome(absl::StrCat(session_dir_, "/", session_id), user);
 }
 
 std::vector<std::string> SessionRunner::BuildEnv(const v1::StartSessionCommand& c, const std::string& home) const {

@@ -240,10 +240,11 @@ TEST_CASE("gantryctl: invoke from an argument, a file and stdin, and Ctrl-C canc
   LocalFleet fleet;
   fleet.StartApi();
   fleet.StartController();
-  const std::string record = fleet.dir().Sub("frames.log");
+  const std::string record = fleet.WritableFile("frames.log");  // The handler appends to it.
   std::string caps = Write(fleet, "caps.txt",
                            absl::StrCat("demo/echo 1.0.0 exec cat\n", "demo/tokens 1.0.0 persistent python3 ",
-                                        SourcePath("tools/lib/demo_tokens.py"), " --delay-ms 100 --record ", record,
+                                        fleet.ReadableCopy(SourcePath("tools/lib/demo_tokens.py")), " --delay-ms 100 --record ",
+                                        record,
                                         "\n"));
   fleet.StartWorker("w1", "", 0, {"--capabilities", caps});
   REQUIRE(WaitFor([&] {

@@ -28,8 +28,9 @@ std::string WriteFile(LocalFleet& fleet, const std::string& name, const std::str
   return path;
 }
 
-std::string TokensHandler(int delay_ms, const std::string& record = "") {
-  return absl::StrCat("python3 ", SourcePath("tools/lib/demo_tokens.py"), " --delay-ms ", delay_ms,
+// The demo tokens handler, copied where the handlers' own uid can read it.
+std::string TokensHandler(LocalFleet& fleet, int delay_ms, const std::string& record = "") {
+  return absl::StrCat("python3 ", fleet.ReadableCopy(SourcePath("tools/lib/demo_tokens.py")), " --delay-ms ", delay_ms,
                       record.empty() ? "" : " --record " + record);
 }
 
@@ -129,8 +130,8 @@ TEST_CASE("invoke: exec and persistent handlers stream through API, controller a
   REQUIRE(mkdir((models + "/llama-mini").c_str(), 0755) == 0);
   WriteFile(fleet, "models/llama-mini/VERSION", "0.3.1\n");
   StartSingleCapableNode(fleet,
-                         "demo/echo 1.4.0 exec cat\ndemo/tokens 1.0.0 persistent " + TokensHandler(5) +
-                             "\ndemo/fast 1.0.0 persistent " + TokensHandler(0) + "\n",
+                         "demo/echo 1.4.0 exec cat\ndemo/tokens 1.0.0 persistent " + TokensHandler(fleet, 5) +
+                             "\ndemo/fast 1.0.0 persistent " + TokensHandler(fleet, 0) + "\n",
                          "demo/tokens", {"--models-dir", models, "--model-handler", "exec printenv GANTRY_MODEL"});
 
   Result echo = Call(fleet, "demo/echo", "hello gantry");
@@ -183,10 +184,10 @@ TEST_CASE("invoke: cancel and deadline stop the handler's work at once", "[e2e][
   LocalFleet fleet;
   std::string slow = WriteFile(fleet, "slow.sh", "#!/bin/sh\necho first\nexec sleep 3600.4545\n", true);
   std::string silent = WriteFile(fleet, "silent.sh", "#!/bin/sh\nexec sleep 3600.4646\n", true);
-  std::string record = fleet.dir().Sub("frames.log");
+  std::string record = fleet.WritableFile("frames.log");  // The handler appends to it.
   StartSingleCapableNode(fleet,
                          absl::StrCat("demo/slow 1.0.0 exec ", slow, "\ndemo/silent 1.0.0 exec ", silent,
-                                      "\ndemo/tokens 1.0.0 persistent ", TokensHandler(200, record), "\n"),
+                                      "\ndemo/tokens 1.0.0 persistent ", TokensHandler(fleet, 200, record), "\n"),
                          "demo/slow");
   auto stub = Invoker(fleet);
 
@@ -372,7 +373,7 @@ TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spre
   fleet.StartApi();
   fleet.StartController();
   for (const char* name : {"w1", "w2", "w3"}) {
-    StartCapableWorker(fleet, name, "demo/tokens 1.0.0 persistent " + TokensHandler(20) + "\n",
+    StartCapableWorker(fleet, name, "demo/tokens 1.0.0 persistent " + TokensHandler(fleet, 20) + "\n",
                        {"--invoke-concurrency", "100"});
   }
   fleet.WaitUntilWorkersOnline(3);

@@ -112,6 +112,36 @@ TEST_CASE("gantry-controller and gantry-worker refuse sizes out of range at star
   }
 }
 
+TEST_CASE("gantry-worker serves capabilities only through a handler user of their own, and says why not",
+          "[e2e][security]") {
+  TempDir dir;
+  const std::string caps = dir.Sub("caps");
+  std::ofstream(caps) << "demo/echo 1.0.0 exec cat\n";
+  const std::vector<std::string> worker{BinaryPath("gantry-worker"), "--name",           "w1",
+                                        "--session-dir",             dir.Sub("w1"),      "--simulated-gpus",
+                                        "1:Sim A100:40",             "--capabilities",   caps,
+                                        "--session-uids",            "200000-200999"};
+  auto with = [](std::vector<std::string> argv, std::initializer_list<std::string> more) {
+    argv.insert(argv.end(), more);
+    return argv;
+  };
+  struct Case {
+    std::vector<std::string> argv;
+    std::string named;
+  };
+  for (const Case& c : {Case{worker, "--handler-user: required to serve capabilities"},
+                        Case{with(worker, {"--handler-user", "0"}), "must be neither root"},
+                        Case{with(worker, {"--handler-user", "200005"}), "nor a uid of --session-uids"},
+                        Case{with(worker, {"--handler-user", "no-such-user-here"}), "no user \"no-such-user-here\""}}) {
+    Process p(c.argv, {}, dir.Sub("daemon.log"));
+    int status = p.Wait(absl::Seconds(20));
+    INFO(p.Log());
+    REQUIRE(status != -1);
+    CHECK(WEXITSTATUS(status) == 2);
+    CHECK(p.Log().find(c.named) != std::string::npos);
+  }
+}
+
 TEST_CASE("a controller started before the API server registers once it is up", "[e2e]") {
   LocalFleet fleet;
   // Start the API on a port, stop it, then start the controller against that dead address.

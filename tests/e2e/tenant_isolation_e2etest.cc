@@ -1,8 +1,9 @@
-// A session is a tenant's code: on a real fleet, a session created with a user's API key tries
-// what a hostile tenant would (read the worker's key and environment, another tenant's files and
-// log; signal and ptrace the worker and another session; write into the worker's state; reach
-// the controller without a certificate), and every attempt fails. Sessions get uids of their
-// own only from a worker started as root: run elsewhere, this test fails (it does not skip).
+// A session is a tenant's code, and so is a capability handler fed a tenant's payload: on a real
+// fleet, each tries what a hostile tenant would (read the worker's key and environment, another
+// tenant's files and log; signal and ptrace the worker and another session; write into the
+// worker's state; reach the controller without a certificate), and every attempt fails. They
+// get uids of their own only from a worker started as root: run elsewhere, these tests fail
+// (they do not skip).
 #include <grpcpp/client_context.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
+#include "gantry/v1/invoke_service.grpc.pb.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -79,8 +81,10 @@ s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0
 sys.exit(0 if s.recv(1) else 1)' "$CONTROLLER_PORT"
 touch "$HOME/mine" && test "$(stat -c %a "$HOME")" = 700 && echo "HOME OK"
 echo DONE
-exec sleep 3600.3902
 )SH";
+
+// A handler is told what to try by its payload: KEY=VALUE lines, one per variable.
+constexpr char kHostileHandlerPrologue[] = "#!/bin/sh\nwhile IFS= read -r line; do export \"$line\"; done\n";
 
 }  // namespace
 
@@ -107,7 +111,7 @@ TEST_CASE("a hostile tenant's session reaches none of the node's secrets, other 
 
   // Alice's session tries everything.
   v1::CreateSessionRequest alice_req;
-  *alice_req.mutable_spec() = ShellSpec(kHostileScript, 0);
+  *alice_req.mutable_spec() = ShellSpec(std::string(kHostileScript) + "exec sleep 3600.3902\n", 0);
   auto& env = *alice_req.mutable_spec()->mutable_env();
   env["WORKER_PID"] = std::to_string(fleet.worker().pid());
   env["WORKER_KEY"] = fleet.pki().dir() + "/worker-w1.key";
@@ -153,6 +157,74 @@ TEST_CASE("a hostile tenant's session reaches none of the node's secrets, other 
   CHECK(Contents(bob_home + "/secret") == "bob-file-secret\n");
   CHECK(PidsWithCmdline("sleep 3600.3901") == bob_pids);
   CHECK(fleet.db().Scalar("SELECT string_agg(phase, ',') FROM sessions") == "RUNNING,RUNNING");
+  CHECK(kill(fleet.worker().pid(), 0) == 0);
+}
+
+TEST_CASE("a hostile capability handler reaches none of the node's secrets, the sessions or the worker",
+          "[e2e][security]") {
+  REQUIRE(geteuid() == 0);
+  LocalFleet fleet;
+  const std::string handler = fleet.dir().Sub("hostile.sh");
+  std::ofstream(handler) << kHostileHandlerPrologue << kHostileScript;
+  REQUIRE(chmod(handler.c_str(), 0755) == 0);
+  const std::string caps = fleet.dir().Sub("hostile.capabilities");
+  std::ofstream(caps) << "demo/hostile 1.0.0 exec " << handler << "\n";
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "", 0, {"--capabilities", caps});
+  fleet.WaitUntilWorkersOnline(1);
+  const std::string session_dir = fleet.dir().Sub("sessions-w1");
+  REQUIRE(WaitFor([&] {
+    return fleet.db().Scalar("SELECT count(*) FROM controllers WHERE capabilities @> '[{\"name\": \"demo/hostile\"}]'") ==
+           "1";
+  }, absl::Seconds(15)));
+
+  // Bob's session keeps a secret in its home and writes another to its log.
+  auto sessions = v1::SessionService::NewStub(fleet.ChannelWithoutCert());
+  v1::CreateSessionRequest bob_req;
+  *bob_req.mutable_spec() = ShellSpec("echo bob-log-secret; echo bob-file-secret > \"$HOME/secret\"; exec sleep 3600.3903", 0);
+  v1::Session bob;
+  REQUIRE(sessions->CreateSession(Ctx(UserKey(fleet, "bob")).get(), bob_req, &bob).ok());
+  const std::string bob_home = session_dir + "/" + bob.id();
+  REQUIRE(WaitFor([&] { return Contents(bob_home + "/secret") == "bob-file-secret\n"; }, absl::Seconds(10)));
+  REQUIRE(WaitFor([&] { return PidsWithCmdline("sleep 3600.3903").size() == 1; }, absl::Seconds(10)));
+  const std::vector<pid_t> bob_pids = PidsWithCmdline("sleep 3600.3903");
+
+  // Alice invokes the handler with a payload that points it at everything.
+  const std::string payload = absl::StrCat(
+      "WORKER_PID=", fleet.worker().pid(), "\nWORKER_KEY=", fleet.pki().dir(), "/worker-w1.key\nPKI_DIR=",
+      fleet.pki().dir(), "\nSESSION_DIR=", session_dir, "\nOTHER_HOME=", bob_home, "\nOTHER_LOG=", session_dir, "/",
+      bob.id(), ".log\nOTHER_PID=", bob_pids[0], "\nCONTROLLER_PORT=",
+      fleet.controller_address().substr(fleet.controller_address().rfind(':') + 1), "\n");
+  auto invoker = v1::InvokeService::NewStub(fleet.ChannelWithoutCert());
+  v1::InvokeRequest req;
+  req.set_capability("demo/hostile");
+  req.set_payload(payload);
+  auto ctx = Ctx(UserKey(fleet, "alice"));
+  auto reader = invoker->Invoke(ctx.get(), req);
+  std::string out;
+  v1::InvokeChunk chunk;
+  while (reader->Read(&chunk)) out += chunk.data();
+  grpc::Status status = reader->Finish();
+  INFO(status.error_message() << "\n" << out << fleet.worker().Log());
+  REQUIRE(status.ok());
+  REQUIRE(absl::StrContains(out, "DONE\n"));
+  CHECK_FALSE(absl::StrContains(out, "LEAK"));
+  CHECK(absl::StrContains(out, "HOME OK"));
+  // It ran as the handlers' uid, in a group of the same number and no other, never the worker's.
+  CHECK(absl::StrContains(out, absl::StrCat("UID=", kHandlerUser, " GID=", kHandlerUser, " GROUPS=", kHandlerUser,
+                                            "\n")));
+  struct stat home;
+  REQUIRE(stat((session_dir + "/.handlers").c_str(), &home) == 0);
+  CHECK(std::to_string(home.st_uid) == kHandlerUser);
+  CHECK((home.st_mode & 0777) == 0700);
+
+  // Nothing changed.
+  struct stat st;
+  CHECK(stat((session_dir + "/planted").c_str(), &st) != 0);
+  CHECK(stat((bob_home + "/planted").c_str(), &st) != 0);
+  CHECK(Contents(bob_home + "/secret") == "bob-file-secret\n");
+  CHECK(PidsWithCmdline("sleep 3600.3903") == bob_pids);
   CHECK(kill(fleet.worker().pid(), 0) == 0);
 }
 

@@ -9,6 +9,7 @@
 
 #include <signal.h>
 
+#include <fstream>
 #include <stdexcept>
 
 #include <catch2/catch.hpp>
@@ -157,11 +158,28 @@ void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, s
   // (as root); elsewhere as the worker's user. The tenant isolation test requires root.
   if (geteuid() == 0) {
     env["GANTRY_SESSION_UIDS"] = kSessionUids;
+    env["GANTRY_HANDLER_USER"] = kHandlerUser;
   } else {
     env["GANTRY_SESSIONS_AS_WORKER_USER"] = "true";
   }
   for (const auto& [k, v] : worker_env) env[k] = v;
   workers_.push_back(std::make_unique<Process>(argv, env, dir_.Sub(name + ".log")));
+}
+
+std::string LocalFleet::ReadableCopy(const std::string& path, mode_t mode) {
+  const std::string copy = dir_.Sub(path.substr(path.rfind('/') + 1));
+  std::ifstream in(path, std::ios::binary);
+  if (!in.good()) throw std::runtime_error("ReadableCopy: cannot read " + path);
+  std::ofstream(copy, std::ios::binary) << in.rdbuf();
+  if (chmod(copy.c_str(), mode) != 0) throw std::runtime_error("ReadableCopy: cannot chmod " + copy);
+  return copy;
+}
+
+std::string LocalFleet::WritableFile(const std::string& name) {
+  const std::string path = dir_.Sub(name);
+  std::ofstream(path).close();
+  if (chmod(path.c_str(), 0666) != 0) throw std::runtime_error("WritableFile: cannot chmod " + path);
+  return path;
 }
 
 void LocalFleet::WaitUntilSchedulable(int gpus) {

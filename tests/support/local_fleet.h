@@ -19,6 +19,8 @@ inline constexpr char kJoinToken[] = "test-join-token-0123456789";
 inline constexpr char kAdminKey[] = "test-admin-key-0123456789";
 // The uids test workers give their sessions (when the suite runs as root).
 inline constexpr char kSessionUids[] = "200000-200999";
+// The uid capability handlers run as, where the suite can give them one (as root).
+inline constexpr char kHandlerUser[] = "199999";
 
 class LocalFleet {
  public:
@@ -85,6 +87,12 @@ class LocalFleet {
   Rss ResidentKib();
   // Checks that none of the three grew by `limit_kib` or more since `before`.
   void CheckGrowthBelow(const Rss& before, int64_t limit_kib);
+
+  // A copy of the file at `path` in the fleet's directory, with `mode`, for the uids handlers
+  // and sessions run as (a checkout under a 0700 directory is out of their reach).
+  std::string ReadableCopy(const std::string& path, mode_t mode = 0644);
+  // An empty file in the fleet's directory that handlers and sessions of other uids may write.
+  std::string WritableFile(const std::string& name);
 
   Pki& pki() { return *pki_; }
   TestDatabase& db() { return *db_; }

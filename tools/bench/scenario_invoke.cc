@@ -36,7 +36,9 @@ struct EchoFleet {
 
   EchoFleet() {
     std::string capabilities = fleet.dir().Sub("capabilities.txt");
-    std::ofstream(capabilities) << "bench/echo 1.0.0 persistent " << SelfPath() << " echo-handler\n";
+    // The handler runs as the handlers' uid when the bench runs as root: a copy it can reach.
+    std::ofstream(capabilities) << "bench/echo 1.0.0 persistent " << fleet.ReadableCopy(SelfPath(), 0755)
+                                << " echo-handler\n";
     fleet.StartApi();
     fleet.StartController("node1");
     fleet.StartWorker("w1", "0", 0, {"--capabilities", capabilities, "--invoke-concurrency", "128"});
