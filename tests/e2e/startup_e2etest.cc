@@ -85,6 +85,16 @@ TEST_CASE("gantry-api refuses health-check settings that could never pass and si
   }
 }
 
+// The daemon `argv` exits with the usage code, its log naming `named`.
+void CheckRefusesToStart(const std::vector<std::string>& argv, const std::string& named, TempDir& dir) {
+  Process p(argv, {}, dir.Sub("daemon.log"));
+  int status = p.Wait(absl::Seconds(20));
+  INFO(p.Log());
+  REQUIRE(status != -1);
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK(p.Log().find(named) != std::string::npos);
+}
+
 TEST_CASE("gantry-controller and gantry-worker refuse sizes out of range at start, naming the flag", "[e2e]") {
   TempDir dir;
   struct Case {
@@ -103,12 +113,7 @@ TEST_CASE("gantry-controller and gantry-worker refuse sizes out of range at star
                              "--max-invoke-payload-bytes: 1..1073741824"},
                         Case{with(worker, {"--invoke-concurrency", "0"}), "--invoke-concurrency: 1..10000"},
                         Case{with(worker, {"--log-ring-bytes", "-1"}), "--log-ring-bytes: 4096..1073741824"}}) {
-    Process p(c.argv, {}, dir.Sub("daemon.log"));
-    int status = p.Wait(absl::Seconds(20));
-    INFO(p.Log());
-    REQUIRE(status != -1);
-    CHECK(WEXITSTATUS(status) == 2);
-    CHECK(p.Log().find(c.named) != std::string::npos);
+    CheckRefusesToStart(c.argv, c.named, dir);
   }
 }
 
@@ -133,12 +138,7 @@ TEST_CASE("gantry-worker serves capabilities only through a handler user of thei
                         Case{with(worker, {"--handler-user", "0"}), "must be neither root"},
                         Case{with(worker, {"--handler-user", "200005"}), "nor a uid of --session-uids"},
                         Case{with(worker, {"--handler-user", "no-such-user-here"}), "no user \"no-such-user-here\""}}) {
-    Process p(c.argv, {}, dir.Sub("daemon.log"));
-    int status = p.Wait(absl::Seconds(20));
-    INFO(p.Log());
-    REQUIRE(status != -1);
-    CHECK(WEXITSTATUS(status) == 2);
-    CHECK(p.Log().find(c.named) != std::string::npos);
+    CheckRefusesToStart(c.argv, c.named, dir);
   }
 }
 
