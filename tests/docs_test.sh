@@ -35,7 +35,7 @@ source "$STATE/client.env"
 out="$(/usr/bin/python3 "$ROOT/docs/examples/python_client.py")" || { echo "$out"; fail "docs/examples/python_client.py"; }
 for want in "phase: SESSION_PHASE_RUNNING" "log: hello from GPU-" "invoke: tokens from a GPU worker" \
             "error: NOT_FOUND:" "deleted: SESSION_PHASE_TERMINATED"; do
-  echo "$out" | grep -q "$want" || { echo "$out"; fail "python client: no \"$want\""; }
+  grep -q "$want" <<<"$out" || { echo "$out"; fail "python client: no \"$want\""; }
 done
 passed=$((passed + 1))
 
@@ -46,7 +46,7 @@ OUT="$PRIVATE/go" GOCACHE="${XDG_CACHE_HOME:-$HOME/.cache}/gantry/go-build" \
 out="$("$PRIVATE/go/gantry-client")" || { echo "$out"; fail "docs/examples/go_client"; }
 for want in "phase: SESSION_PHASE_RUNNING" "log: hello from GPU-" "invoke: tokens from a GPU worker" \
             "error: NotFound:" "deleted: SESSION_PHASE_TERMINATED"; do
-  echo "$out" | grep -q "$want" || { echo "$out"; fail "go client: no \"$want\""; }
+  grep -q "$want" <<<"$out" || { echo "$out"; fail "go client: no \"$want\""; }
 done
 passed=$((passed + 1))
 # Both examples cleaned up after themselves: nothing of theirs is left running.
@@ -57,7 +57,9 @@ left="$({ gantryctl list -l example=python --phase running -o name; gantryctl li
 for word in $(gantryctl __complete); do
   # A command completes flags; a group, its subcommands.
   subcommands="$(gantryctl __complete "$word")"
-  if echo "$subcommands" | grep -q '^--'; then subcommands=""; fi
+  # (A here-string, not `echo | grep -q`: under pipefail, grep leaving early SIGPIPEs a long
+  # echo, such as "get" followed by the fleet's session ids, and the test failed for it.)
+  if grep -q '^--' <<<"$subcommands"; then subcommands=""; fi
   for command in ${subcommands:-""}; do
     name="$word${command:+ $command}"
     grep -qF "$name" "$ROOT/docs/gantryctl.md" || fail "docs/gantryctl.md does not mention \"$name\""

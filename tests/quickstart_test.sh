@@ -7,9 +7,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/quickstart_fixture.sh"
 
 out="$("$ROOT/tools/quickstart.sh" 2>&1)" || { echo "$out"; fail "quickstart.sh failed"; }
-echo "$out" | grep -qE "^[0-9a-f-]{36} +RUNNING +node1/w[12] +1 .* GPU-" || { echo "$out"; fail "demo session not RUNNING on a GPU"; }
-echo "$out" | grep -q "^Gantry streams tokens from GPU workers $" || { echo "$out"; fail "demo/tokens invoke output missing"; }
-echo "$out" | grep -q "grpcurl -cacert" || fail "no grpcurl command line printed"
+grep -qE "^[0-9a-f-]{36} +RUNNING +node1/w[12] +1 .* GPU-" <<<"$out" || { echo "$out"; fail "demo session not RUNNING on a GPU"; }
+grep -q "^Gantry streams tokens from GPU workers $" <<<"$out" || { echo "$out"; fail "demo/tokens invoke output missing"; }
+grep -q "grpcurl -cacert" <<<"$out" || fail "no grpcurl command line printed"
 
 # shellcheck disable=SC1091
 source "$STATE/client.env"
@@ -20,11 +20,11 @@ source "$STATE/client.env"
 # The config quickstart wrote works, with the API key and with the certificate.
 for context in local local-cert; do
   status="$(env -u GANTRY_ADDR gantryctl --context "$context" cluster status)" || fail "gantryctl --context $context failed"
-  echo "$status" | grep -q "^Sessions: .*1 running" || { echo "$status"; fail "cluster status via $context"; }
+  grep -q "^Sessions: .*1 running" <<<"$status" || { echo "$status"; fail "cluster status via $context"; }
 done
 listed="$(/usr/bin/python3 "$ROOT/tests/e2e/reflection_list.py" "$GANTRY_ADDR" "$GANTRY_CA" \
   "$GANTRY_CERT" "$GANTRY_KEY" "$STATE/refl")"
-echo "$listed" | grep -q "gantry.v1.SessionService" || { echo "$listed"; fail "reflection list lacks SessionService"; }
+grep -q "gantry.v1.SessionService" <<<"$listed" || { echo "$listed"; fail "reflection list lacks SessionService"; }
 
 # Every binary serves /metrics over HTTPS on loopback, verified against the cluster CA, at the
 # address client.env gives.
@@ -40,14 +40,14 @@ for path, needle in (("/metrics", "gantry_"), ("/readyz", "ready")):
         sys.exit(f"{path}: no {needle!r} in {body[:200]!r}")
 PY
 done
-echo "$out" | grep -q "curl -sS --cacert \$GANTRY_CA \$GANTRY_METRICS_API/metrics" || fail "no metrics hint printed"
+grep -q "curl -sS --cacert \$GANTRY_CA \$GANTRY_METRICS_API/metrics" <<<"$out" || fail "no metrics hint printed"
 
 session_log="$(ls "$STATE"/sessions-*/*.log | head -1)"
 for _ in $(seq 1 30); do grep -q "step" "$session_log" && break; sleep 0.2; done
 grep -q "on GPU(s) GPU-" "$session_log" || fail "demo session output missing: $session_log"
 
 out2="$("$ROOT/tools/quickstart.sh" 2>&1)" || { echo "$out2"; fail "second quickstart.sh run failed"; }
-echo "$out2" | grep -qE "^[0-9a-f-]{36} +RUNNING" || { echo "$out2"; fail "second run: demo session not RUNNING"; }
+grep -qE "^[0-9a-f-]{36} +RUNNING" <<<"$out2" || { echo "$out2"; fail "second run: demo session not RUNNING"; }
 
 "$ROOT/tools/quickstart.sh" down >/dev/null
 # down waits for each binary to exit; a session's processes go with their keeper just after.

@@ -24,6 +24,7 @@ SessionRunner::SessionRunner(std::string session_dir, LogPump& pump, const Sessi
       cgroups_(cgroups),
       identities_(identities),
       sink_(std::move(sink)),
+      cleaner_(identities),
       supervisor_([this](const ExitInfo& exit) { OnExit(exit); }) {
   idle_thread_ = std::thread([this] { IdleLoop(); });
 }
@@ -247,7 +248,21 @@ void SessionRunner::OnExit(const ExitInfo& exit) {
     timeouts_.erase(exit.session_id);
   }
   cgroups_.Remove(exit.session_id);  // Whatever the session started outside its group dies too.
-  identities_.Release(exit.session_id);  // Its processes are gone: the uid may serve another.
+  // Its processes are gone: its home goes, as its own uid (the home's owner, also for a session
+  // adopted from an earlier run of the worker), then the uid may serve another.
+  const std::string home = absl::StrCat(session_dir_, "/", exit.session_id);
+  struct stat st;
+  if (lstat(home.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    SessionUser owner = SessionUser::Unchanged();
+    if (st.st_uid != getuid()) {
+      owner.drop = true;
+      owner.uid = st.st_uid;
+      owner.gid = st.st_gid;
+    }
+    cleaner_.Clean(exit.session_id, home, owner);
+  } else {
+    identities_.Release(exit.session_id);
+  }
   spdlog::info("session {} (pid {}) ended: code {} signal {}{}", exit.session_id, exit.pid,
                exit.exit_code, exit.term_signal, exit.stop_requested ? " (stop requested)" : "");
   v1::WorkerSessionEvent event;

@@ -15,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "gantry/v1/worker_service.pb.h"
+#include "worker/home_cleaner.h"
 #include "worker/log_pump.h"
 #include "worker/process_supervisor.h"
 #include "worker/session_cgroups.h"
@@ -47,6 +48,8 @@ class SessionRunner {
   bool IsRunning(const std::string& session_id) const { return supervisor_.Has(session_id); }
   // Session id -> its process group, for the metrics sampler.
   std::map<std::string, pid_t> Groups() const;
+  // Waits until the homes of the sessions that ended so far are removed.
+  void FlushHomes() { cleaner_.Flush(); }
 
  private:
   void OnExit(const ExitInfo& exit);
@@ -78,6 +81,7 @@ class SessionRunner {
   std::condition_variable idle_cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread idle_thread_;
+  HomeCleaner cleaner_;  // Ended sessions' homes; outlives the supervisor, whose exits feed it.
   ProcessSupervisor supervisor_;  // Last: its threads call back into the members above.
 };
 

@@ -86,7 +86,7 @@ TEST_CASE("gantry-api refuses health-check settings that could never pass and si
 }
 
 // The daemon `argv` exits with the usage code, its log naming `named`.
-void CheckRefusesToStart(const std::vector<std::string>& argv, const std::string& named, TempDir& dir) {
+static void CheckRefusesToStart(const std::vector<std::string>& argv, const std::string& named, TempDir& dir) {
   Process p(argv, {}, dir.Sub("daemon.log"));
   int status = p.Wait(absl::Seconds(20));
   INFO(p.Log());

@@ -228,4 +228,43 @@ TEST_CASE("a hostile capability handler reaches none of the node's secrets, the 
   CHECK(kill(fleet.worker().pid(), 0) == 0);
 }
 
+TEST_CASE("an ended session's home is removed as its own uid, and what it planted there removes nothing else",
+          "[e2e][security]") {
+  REQUIRE(geteuid() == 0);
+  LocalFleet fleet;
+  fleet.StartSingleNode("1");
+  const std::string session_dir = fleet.dir().Sub("sessions-w1");
+  // The node's files a tenant would like gone, reachable by path.
+  const std::string victim_dir = fleet.dir().Sub("victim");
+  REQUIRE(mkdir(victim_dir.c_str(), 0755) == 0);
+  std::ofstream(victim_dir + "/keep") << "kept\n";
+  auto sessions = v1::SessionService::NewStub(fleet.ChannelWithoutCert());
+  const std::string key = UserKey(fleet, "mallory");
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = ShellSpec(
+      "mkdir -p \"$HOME/a/b\" && echo x > \"$HOME/a/b/f\" && ln -s \"$VICTIM\" \"$HOME/link\" && "
+      "ln -s \"$VICTIM/keep\" \"$HOME/a/link\" && echo READY; exec sleep 3600.3906",
+      0);
+  (*req.mutable_spec()->mutable_env())["VICTIM"] = victim_dir;
+  v1::Session s;
+  REQUIRE(sessions->CreateSession(Ctx(key).get(), req, &s).ok());
+  const std::string home = session_dir + "/" + s.id();
+  REQUIRE(WaitFor([&] { return absl::StrContains(Contents(session_dir + "/" + s.id() + ".log"), "READY"); },
+                  absl::Seconds(10)));
+  struct stat st;
+  REQUIRE(stat((home + "/a/b/f").c_str(), &st) == 0);
+
+  v1::DeleteSessionRequest del;
+  del.set_id(s.id());
+  v1::Session deleted;
+  REQUIRE(sessions->DeleteSession(Ctx(key).get(), del, &deleted).ok());
+  // Gone once its process is, with everything in it; its log stays, the worker's.
+  CHECK(WaitFor([&] { return stat(home.c_str(), &st) != 0; }, absl::Seconds(15)));
+  CHECK(stat((session_dir + "/" + s.id() + ".log").c_str(), &st) == 0);
+  CHECK(Contents(victim_dir + "/keep") == "kept\n");
+  CHECK(stat(victim_dir.c_str(), &st) == 0);
+  INFO(fleet.worker().Log());
+  CHECK_FALSE(absl::StrContains(fleet.worker().Log(), "is left behind"));
+}
+
 }  // namespace gantry::testing
