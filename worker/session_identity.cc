@@ -34,7 +34,16 @@ absl::StatusOr<std::string> MakeOwnHome(const std::string& path, const SessionUs
   if (mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::InternalError(absl::StrCat("cannot make the home ", path, ": ", std::strerror(errno)));
   }
-  if ((user.drop && chown(path.c_str(), user.uid, user.gid) != 0) || chmod(path.c_str(), 0700) != 0) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::InternalError(absl::StrCat("the home ", path, " is not a directory"));
+  }
+  const uid_t owner = user.drop ? user.uid : getuid();
+  if (st.st_uid == owner && (st.st_mode & 07777) == 0700) return path;  // Made so by an earlier attempt.
+  // Closed first, then given away: it is never the user's while open to others, and the mode
+  // is set while the worker still owns it (after the chown, that would take CAP_FOWNER, which
+  // the worker does without).
+  if (chmod(path.c_str(), 0700) != 0 || (user.drop && chown(path.c_str(), user.uid, user.gid) != 0)) {
     return absl::InternalError(absl::StrCat("cannot give ", path, " to its user: ", std::strerror(errno)));
   }
   return path;

@@ -110,12 +110,23 @@ def check_pods(overlay, objects):
             sc = c.get("securityContext", {})
             non_root = sc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True and \
                 sc.get("runAsUser", psc.get("runAsUser", 1)) != 0
-            check(non_root, f"{cname}: runs as non-root")
+            caps = sc.get("capabilities", {})
+            # The one stated exception: the worker runs as root with exactly the capabilities
+            # that giving sessions and handlers uids of their own takes, and must give them.
+            if o["kind"] == "DaemonSet" and o["metadata"]["name"] == "gantry-worker" and c["name"] == "worker":
+                env = {e["name"]: e.get("value") for e in c.get("env", [])}
+                check(sc.get("runAsUser") == 0 and "ALL" in caps.get("drop", [])
+                      and sorted(caps.get("add", [])) == ["CHOWN", "KILL", "SETGID", "SETUID"],
+                      f"{cname}: root with CHOWN, KILL, SETGID and SETUID only")
+                check(bool(env.get("GANTRY_SESSION_UIDS")) and bool(env.get("GANTRY_HANDLER_USER"))
+                      and "GANTRY_SESSIONS_AS_WORKER_USER" not in env,
+                      f"{cname}: sessions and handlers get uids of their own")
+            else:
+                check(non_root, f"{cname}: runs as non-root")
+                check("ALL" in caps.get("drop", []) and not caps.get("add"), f"{cname}: all capabilities dropped")
             check(sc.get("readOnlyRootFilesystem") is True, f"{cname}: read-only root filesystem")
             check(sc.get("allowPrivilegeEscalation") is False and not sc.get("privileged"),
                   f"{cname}: no privilege escalation")
-            caps = sc.get("capabilities", {})
-            check("ALL" in caps.get("drop", []) and not caps.get("add"), f"{cname}: all capabilities dropped")
             check((sc.get("seccompProfile") or psc.get("seccompProfile", {})).get("type") == "RuntimeDefault",
                   f"{cname}: RuntimeDefault seccomp profile")
             if c in pod["containers"] and o["kind"] != "Job":
@@ -170,6 +181,12 @@ def find(objects, kind, name):
 
 
 def check_topology(overlay, objects):
+    ns = find(objects, "Namespace", "gantry")
+    labels = (ns or {}).get("metadata", {}).get("labels", {})
+    check(labels.get("pod-security.kubernetes.io/enforce") == "baseline"
+          and labels.get("pod-security.kubernetes.io/warn") == "restricted"
+          and labels.get("pod-security.kubernetes.io/audit") == "restricted",
+          f"{overlay}: the namespace enforces baseline (the worker) and warns and audits beyond restricted")
     api = find(objects, "Deployment", "gantry-api")
     check(api is not None and api["spec"]["replicas"] >= 2, f"{overlay}: gantry-api runs 2+ replicas")
     pdb = find(objects, "PodDisruptionBudget", "gantry-api")

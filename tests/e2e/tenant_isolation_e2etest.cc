@@ -267,4 +267,61 @@ TEST_CASE("an ended session's home is removed as its own uid, and what it plante
   CHECK_FALSE(absl::StrContains(fleet.worker().Log(), "is left behind"));
 }
 
+TEST_CASE("the worker isolates sessions and handlers with CHOWN, KILL, SETGID and SETUID alone, as in Kubernetes",
+          "[e2e][security]") {
+  REQUIRE(geteuid() == 0);
+  LocalFleet fleet;
+  const std::string caps = fleet.dir().Sub("echo.capabilities");
+  std::ofstream(caps) << "demo/echo 1.0.0 exec cat\n";
+  fleet.StartApi();
+  fleet.StartController();
+  // What deploy/k8s/base/worker.yaml grants: root, four capabilities, no privilege escalation.
+  fleet.node_network.exec_prefix = {"/usr/bin/setpriv", "--bounding-set", "-all,+chown,+kill,+setgid,+setuid",
+                                    "--inh-caps", "-all", "--no-new-privs", "--"};
+  fleet.StartWorker("w1", "1", 0, {"--capabilities", caps});
+  const bool online = WaitFor([&] {
+    return fleet.db().Scalar("SELECT coalesce(sum((capacity->>'workers_online')::int), 0) FROM controllers") == "1";
+  }, absl::Seconds(20));
+  INFO(fleet.worker().Log());
+  REQUIRE(online);
+  fleet.WaitUntilSchedulable(1);
+  const std::string status = Contents(absl::StrCat("/proc/", fleet.worker().pid(), "/status"));
+  INFO(status);
+  // CAP_CHOWN (0), CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7), nothing else.
+  CHECK(absl::StrContains(status, "CapEff:\t00000000000000e1\n"));
+  CHECK(absl::StrContains(status, "NoNewPrivs:\t1\n"));
+
+  v1::Session s;
+  REQUIRE(fleet.CreateAsAdmin(ShellSpec("echo \"UID=$(id -u) \"; exec sleep 3600.3907", 1), &s).ok());
+  const std::string session_dir = fleet.dir().Sub("sessions-w1");
+  const std::string log = session_dir + "/" + s.id() + ".log";
+  REQUIRE(WaitFor([&] { return PidsWithCmdline("sleep 3600.3907").size() == 1; }, absl::Seconds(10)));
+  CHECK(WaitFor([&] { return absl::StrContains(Contents(log), "UID=200"); }, absl::Seconds(10)));
+
+  auto invoker = v1::InvokeService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
+  v1::InvokeRequest req;
+  req.set_capability("demo/echo");
+  req.set_payload("through a handler of its own uid");
+  grpc::ClientContext ctx;
+  auto reader = invoker->Invoke(&ctx, req);
+  std::string out;
+  v1::InvokeChunk chunk;
+  while (reader->Read(&chunk)) out += chunk.data();
+  grpc::Status invoked = reader->Finish();
+  INFO(invoked.error_message() << "\n" << fleet.worker().Log());
+  CHECK(invoked.ok());
+  CHECK(out == "through a handler of its own uid");
+
+  // Stopping a process of another uid takes CAP_KILL; its home goes as its own uid.
+  v1::DeleteSessionRequest del;
+  del.set_id(s.id());
+  v1::Session deleted;
+  grpc::ClientContext del_ctx;
+  REQUIRE(fleet.AdminSessions()->DeleteSession(&del_ctx, del, &deleted).ok());
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.3907").empty(); }, absl::Seconds(10)));
+  struct stat st;
+  CHECK(WaitFor([&] { return stat((session_dir + "/" + s.id()).c_str(), &st) != 0; }, absl::Seconds(10)));
+  CHECK_FALSE(absl::StrContains(fleet.worker().Log(), "left behind"));
+}
+
 }  // namespace gantry::testing
