@@ -185,9 +185,15 @@ std::string LocalFleet::WritableFile(const std::string& name) {
 void LocalFleet::WaitUntilSchedulable(int gpus) {
   bool ready = WaitFor([&] {
     try {
-      // Even a session needing no GPU needs an online worker.
+      // What placement asks (select_controller_candidates.sql), heartbeat included: after a
+      // partition heals, health checks pass (status 'healthy') before the controller's link
+      // has come back from its backoff, and until its heartbeats resume it is not selectable
+      // ("no healthy, uncordoned controller", seen once in a clean-clone run). A heartbeat in
+      // the last 2 s of the 3 s freshness (1 s interval) means they have. Even a session
+      // needing no GPU needs an online worker.
       return db_->Scalar(absl::StrCat(
-                 "SELECT count(*) FROM controllers WHERE status = 'healthy' AND "
+                 "SELECT count(*) FROM controllers WHERE status = 'healthy' AND NOT cordoned AND "
+                 "last_heartbeat > now() - interval '2 seconds' AND "
                  "coalesce((capacity->>'workers_online')::int, 0) >= 1 AND "
                  "max_free_gpus_per_worker >= ", gpus)) != "0";
     } catch (const std::exception&) {
