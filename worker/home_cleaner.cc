@@ -32,11 +32,6 @@ void HomeCleaner::Clean(const std::string& session_id, const std::string& home, 
   cv_.notify_all();
 }
 
-void HomeCleaner::Flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return queue_.empty() && !busy_; });
-}
-
 void HomeCleaner::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
@@ -44,13 +39,10 @@ void HomeCleaner::Loop() {
     if (queue_.empty()) return;  // Stopping, and nothing left.
     Job job = std::move(queue_.front());
     queue_.pop_front();
-    busy_ = true;
     lock.unlock();
     Remove(job);
     identities_.Release(job.session_id);
     lock.lock();
-    busy_ = false;
-    cv_.notify_all();
   }
 }
 

@@ -23,8 +23,6 @@ class HomeCleaner {
 
   // Removes `home` as `user`, then releases `session_id`'s uid.
   void Clean(const std::string& session_id, const std::string& home, const SessionUser& user);
-  // Waits until everything queued so far is done (for tests and draining).
-  void Flush();
 
  private:
   struct Job {
@@ -38,7 +36,6 @@ class HomeCleaner {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
-  bool busy_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };

@@ -48,8 +48,6 @@ class SessionRunner {
   bool IsRunning(const std::string& session_id) const { return supervisor_.Has(session_id); }
   // Session id -> its process group, for the metrics sampler.
   std::map<std::string, pid_t> Groups() const;
-  // Waits until the homes of the sessions that ended so far are removed.
-  void FlushHomes() { cleaner_.Flush(); }
 
  private:
   void OnExit(const ExitInfo& exit);
