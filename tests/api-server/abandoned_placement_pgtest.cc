@@ -15,21 +15,12 @@ namespace {
 
 using testing::FakeControllerClient;
 
-struct Fixture : testing::StoreFixture {
-  FakeControllerClient client;
-  TemplateStore templates{&pool};
-  SessionManager manager{&sessions, &controllers, &client, &templates};
+struct Fixture : testing::ManagerFixture {
   PlacementResumer resumer{&sessions, &controllers, &client, absl::Seconds(1), absl::Seconds(1)};
-  Caller alice{Role::kUser, "user/alice"};
 
   // A session its replica stored SCHEDULED and never heard back about, `age` ago.
   std::string Abandoned(const std::string& request_id, const std::string& age) {
-    v1::CreateSessionRequest r;
-    r.set_request_id(request_id);
-    r.mutable_spec()->add_command("sleep");
-    r.mutable_spec()->add_command("60");
-    r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);
-    auto created = manager.Create(alice, r);
+    auto created = manager.Create(alice, OneGpu(request_id));
     REQUIRE(created.ok());
     REQUIRE(created->phase() == v1::SESSION_PHASE_SCHEDULED);
     db.Scalar("UPDATE sessions SET updated_at = now() - interval '" + age + "' WHERE id = '" + created->id() +

@@ -15,20 +15,7 @@ namespace {
 
 using testing::FakeControllerClient;
 
-struct Fixture : testing::StoreFixture {
-  FakeControllerClient client;
-  TemplateStore templates{&pool};
-  SessionManager manager{&sessions, &controllers, &client, &templates};
-  Caller alice{Role::kUser, "user/alice"};
-
-  v1::CreateSessionRequest OneGpu(const std::string& request_id) {
-    v1::CreateSessionRequest r;
-    r.set_request_id(request_id);
-    r.mutable_spec()->add_command("sleep");
-    r.mutable_spec()->add_command("60");
-    r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);
-    return r;
-  }
+struct Fixture : testing::ManagerFixture {
   std::string Count(const std::string& where) { return db.Scalar("SELECT count(*) FROM sessions WHERE " + where); }
 };
 

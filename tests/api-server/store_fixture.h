@@ -10,9 +10,12 @@
 
 #include "api-server/controller_store.h"
 #include "api-server/migration_runner.h"
+#include "api-server/session_manager.h"
 #include "api-server/session_store.h"
+#include "api-server/template_store.h"
 #include "common/pg_pool.h"
 #include "common/tokens.h"
+#include "tests/api-server/fake_controller_client.h"
 #include "tests/support/test_env.h"
 
 namespace gantry::api::testing {
@@ -44,6 +47,24 @@ struct StoreFixture {
     auto reg = controllers.Register(r, Sha256Hex("token-" + name), absl::Hours(1));
     REQUIRE(reg.ok());
     return reg->first;
+  }
+};
+
+// The stores with a SessionManager placing through a scripted controller, as user alice.
+struct ManagerFixture : StoreFixture {
+  FakeControllerClient client;
+  TemplateStore templates{&pool};
+  SessionManager manager{&sessions, &controllers, &client, &templates};
+  Caller alice{Role::kUser, "user/alice"};
+
+  // A one-GPU `sleep 60` create with `request_id`.
+  v1::CreateSessionRequest OneGpu(const std::string& request_id) const {
+    v1::CreateSessionRequest r;
+    r.set_request_id(request_id);
+    r.mutable_spec()->add_command("sleep");
+    r.mutable_spec()->add_command("60");
+    r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);
+    return r;
   }
 };
 
