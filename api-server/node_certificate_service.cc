@@ -154,4 +154,26 @@ grpc::Status NodeCertificateServiceImpl::IssueNodeCertificate(grpc::ServerContex
   return grpc::Status::OK;
 }
 
+grpc::Status NodeCertificateServiceImpl::ReleaseNodeName(grpc::ServerContext* ctx, const v1::ReleaseNodeNameRequest*,
+                                                         v1::ReleaseNodeNameResponse*) {
+  auto auth = ctx->auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) {
+    return ToGrpcStatus(absl::UnauthenticatedError("a node hands its name back with its own certificate"));
+  }
+  auto peer = PeerIdentity(*auth);
+  if (!peer.ok()) return ToGrpcStatus(peer.status());
+  if (peer->role != Role::kController && peer->role != Role::kWorker) {
+    return ToGrpcStatus(absl::PermissionDeniedError(
+        absl::StrCat(peer->SpiffeId(), " is not a node: only controllers and workers hold node names")));
+  }
+  auto key = PeerPublicKey(*auth);
+  if (!key.ok()) return ToGrpcStatus(absl::UnauthenticatedError(key.status().message()));
+  if (absl::Status s = enrollment_->Release(*peer, KeySha256(*key)); !s.ok()) {
+    spdlog::warn("node certificates: {} did not hand its name back: {}", peer->SpiffeId(), s.ToString());
+    return ToGrpcStatus(s);
+  }
+  spdlog::info("node certificates: {} handed its name back as it stops: a join token of its role may claim it", peer->SpiffeId());
+  return grpc::Status::OK;
+}
+
 }  // namespace gantry::api

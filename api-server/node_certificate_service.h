@@ -1,7 +1,7 @@
 // NodeCertificateService: the API server signs short-lived certificates for controllers and
 // workers (the node TLS bootstrap; see the proto). The first one needs a join token of the
 // node's role, later ones the current certificate, which may only renew itself; who may hold
-// which name is NodeEnrollment's to decide. The signer's files are read on each call (so they
+// which name is NodeEnrollment's to decide; a node stopping gracefully hands its name back. The signer's files are read on each call (so they
 // can be rotated in place) and every issue is logged with its identity, address and how it
 // was authenticated.
 #pragma once
@@ -34,6 +34,8 @@ class NodeCertificateServiceImpl final : public v1::NodeCertificateService::Serv
 
   grpc::Status IssueNodeCertificate(grpc::ServerContext* ctx, const v1::IssueNodeCertificateRequest* request,
                                     v1::IssueNodeCertificateResponse* response) override;
+  grpc::Status ReleaseNodeName(grpc::ServerContext* ctx, const v1::ReleaseNodeNameRequest* request,
+                               v1::ReleaseNodeNameResponse* response) override;
 
  private:
   const NodeSignerConfig config_;

@@ -32,6 +32,7 @@ struct Holder {
   std::string key_sha256;           // "" for a controller held only by its registration
   std::string previous_key_sha256;  // the key it was renewed from, "" if none
   std::string bound_by;
+  bool released = false;  // its node stopped gracefully and handed it back: a join token may claim it
   // The current key, or the one it was just renewed from (the same node's older certificate,
   // still presented on its open connections).
   bool HeldBy(const std::string& key) const {
@@ -42,7 +43,7 @@ struct Holder {
 Holder HolderOf(pqxx::transaction_base& tx, const Identity& node) {
   pqxx::result r = tx.exec_params(std::string(sql::kSelectNodeNameHolder), std::string(RoleName(node.role)), node.name);
   if (r.empty()) return {};
-  return {true, r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>()};
+  return {true, r[0][0].as<std::string>(), r[0][1].as<std::string>(), r[0][2].as<std::string>(), r[0][3].as<bool>()};
 }
 
 std::string Named(const Identity& node) { return absl::StrCat(RoleName(node.role), " \"", node.name, "\""); }
@@ -99,12 +100,17 @@ absl::StatusOr<std::string> NodeEnrollment::MintWithJoinToken(const JoinGrant& g
       if (r.empty()) return absl::UnauthenticatedError(absl::StrCat(grant.Describe(), " no longer exists"));
       if (auto again = GrantOf(r[0]); !again.ok()) return again.status();
     }
-    if (!bound && HolderOf(tx, wanted).held) return absl::AlreadyExistsError(taken);
+    const Holder holder = HolderOf(tx, wanted);
+    if (!bound && holder.held && !holder.released) return absl::AlreadyExistsError(taken);
     cert = sign();
     if (!cert.ok()) return cert.status();
     const std::string how = grant.token_id.empty() ? "cluster join token" : absl::StrCat("join token ", grant.token_id);
-    if (bound) {
+    if (bound) {  // An admin gave it this name: it takes it over.
       tx.exec_params(std::string(sql::kBindNodeKey), role, wanted.name, key_sha256, how, false);
+    } else if (holder.held) {  // Handed back: claimed, unless its node or another came first.
+      if (tx.exec_params(std::string(sql::kClaimReleasedNodeName), role, wanted.name, key_sha256, how).empty()) {
+        return absl::AlreadyExistsError(taken);
+      }
     } else if (tx.exec_params(std::string(sql::kInsertNodeKey), role, wanted.name, key_sha256, how).empty()) {
       return absl::AlreadyExistsError(taken);  // Another node enrolled as it meanwhile.
     }
@@ -145,7 +151,14 @@ absl::Status NodeEnrollment::AdmitRegistration(const std::string& name, absl::st
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
     Holder holder = HolderOf(tx, node);
-    if (holder.HeldBy(caller_key_sha256)) return absl::OkStatus();
+    if (holder.HeldBy(caller_key_sha256)) {
+      // Back after handing its name back (a graceful restart that kept its certificate).
+      if (holder.released) {
+        tx.exec_params(std::string(sql::kHoldNodeNameAgain), "controller", name);
+        tx.commit();
+      }
+      return absl::OkStatus();
+    }
     if (!cluster_token) {
       return absl::UnauthenticatedError(
           "join_token: not accepted (registering needs the cluster join token, or a certificate whose key holds the "
@@ -162,6 +175,20 @@ absl::Status NodeEnrollment::AdmitRegistration(const std::string& name, absl::st
     } else if (tx.exec_params(std::string(sql::kInsertNodeKey), "controller", name, caller_key_sha256, "registration")
                    .empty()) {
       return absl::AbortedError(absl::StrCat(Named(node), " was bound by another registration meanwhile; try again"));
+    }
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+absl::Status NodeEnrollment::Release(const Identity& node, const std::string& caller_key_sha256) const {
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    if (tx.exec_params(std::string(sql::kReleaseNodeName), std::string(RoleName(node.role)), node.name,
+                       caller_key_sha256)
+            .empty()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat(Named(node), " is not held by this certificate's key: nothing to hand back"));
     }
     tx.commit();
     return absl::OkStatus();

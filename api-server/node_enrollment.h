@@ -1,8 +1,8 @@
 // Who may hold a node name. A controller's or worker's name is bound to the key of the
 // certificate last issued for it (or, for a controller with an operator-issued certificate,
 // the one it registered with). A join token is for one role, and mints a certificate only for
-// a name nobody holds, or for the one name it is bound to; a renewal only for the key holding
-// the name; a registration only with that key. So a join token, leaked from a node, cannot
+// a name nobody holds (or whose node handed it back as it stopped), or for the one name it is
+// bound to; a renewal only for the key holding the name; a registration only with that key. So a join token, leaked from a node, cannot
 // become another node (issue "Tenant isolation").
 //
 // The cluster-wide tokens from the API server's configuration follow the same rules; they
@@ -47,8 +47,8 @@ class NodeEnrollment {
   // A first certificate for `wanted`, whose CSR's key is `key_sha256`, with `grant`. `sign`
   // runs inside the transaction that re-checks the token, spends one use and binds the name:
   // nothing is written unless it succeeds. PERMISSION_DENIED for a role or name the token is
-  // not for, ALREADY_EXISTS for a name a registered node holds, UNAUTHENTICATED if the token
-  // ran out meanwhile.
+  // not for, ALREADY_EXISTS for a name a registered node holds (and has not handed back),
+  // UNAUTHENTICATED if the token ran out meanwhile.
   absl::StatusOr<std::string> MintWithJoinToken(const JoinGrant& grant, const Identity& wanted,
                                                 const std::string& key_sha256, const Signer& sign) const;
   // A renewal for `wanted` by its own certificate, whose key is `caller_key_sha256`:
@@ -61,6 +61,11 @@ class NodeEnrollment {
   // another key holds it; UNAUTHENTICATED if neither the token nor the key admits it.
   absl::Status AdmitRegistration(const std::string& name, absl::string_view join_token,
                                  const std::string& caller_key_sha256) const;
+  // The node `node`, stopping gracefully, hands its name back: its key may take it again
+  // (renewing, registering), and until then any join token of its role may claim it, which is
+  // how a replaced Kubernetes node pod, whose key lived in memory, rejoins under its node's
+  // name. PERMISSION_DENIED if `caller_key_sha256` does not hold the name.
+  absl::Status Release(const Identity& node, const std::string& caller_key_sha256) const;
 
  private:
   PgPool* pool_;

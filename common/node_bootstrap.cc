@@ -22,6 +22,10 @@ namespace gantry {
 namespace {
 
 constexpr char kData[] = "..data";
+// Left in the directory by a node that handed its name back as it stopped: started again with
+// this certificate, it renews at once, which makes the name its own again before a join token
+// can claim it.
+constexpr char kHandedBack[] = "name-handed-back";
 
 }  // namespace
 
@@ -73,7 +77,7 @@ absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeCertificate::Start(const No
   }
   absl::Time give_up = absl::Now() + options.startup_timeout;
   Backoff backoff(absl::Milliseconds(200), absl::Seconds(5));
-  for (auto current = self->Current(); RenewAt(current) <= absl::Now(); current = self->Current()) {
+  for (auto current = self->Current(); self->NextRenewal(current) <= absl::Now(); current = self->Current()) {
     absl::Status s = self->Obtain();
     if (s.ok()) break;
     // A certificate that is due for renewal but still valid is good enough to start with.
@@ -111,9 +115,47 @@ std::optional<x509::CertInfo> NodeCertificate::Current() const {
   return *info;
 }
 
-absl::Time NodeCertificate::RenewAt(const std::optional<x509::CertInfo>& cert) {
-  if (!cert) return absl::InfinitePast();
+absl::Time NodeCertificate::NextRenewal(const std::optional<x509::CertInfo>& cert) const {
+  if (!cert || access((options_.dir + "/" + kHandedBack).c_str(), F_OK) == 0) return absl::InfinitePast();
   return cert->not_before + (cert->not_after - cert->not_before) * 2 / 3;
+}
+
+std::unique_ptr<v1::NodeCertificateService::Stub> NodeCertificate::NextStub(bool with_certificate) {
+  TlsFiles files{ca_file_, "", "", absl::ZeroDuration()};
+  if (with_certificate) {
+    files.cert_file = options_.dir + "/tls.crt";
+    files.key_file = options_.dir + "/tls.key";
+  }
+  auto creds = MakeChannelCredentials(files);
+  if (!creds.ok()) return nullptr;
+  // Several API server addresses: each attempt asks the next.
+  const std::vector<std::string> addresses = SplitAddressList(target_.api_url);
+  const std::string& address = addresses[attempts_++ % addresses.size()];
+  return v1::NodeCertificateService::NewStub(CreateInternalChannel(address, *creds, true));
+}
+
+void NodeCertificate::HandBackName(absl::Time deadline) {
+  auto current = Current();
+  if (!current || current->not_after <= absl::Now()) return;  // Nothing held to hand back.
+  // Noted first: a node killed right after the call still renews at its next start.
+  if (absl::Status s = WriteFile(options_.dir + "/" + kHandedBack, "", 0600); !s.ok()) {
+    spdlog::warn("node certificate: not handing the name back: {}", s.ToString());
+    return;
+  }
+  std::lock_guard<std::mutex> lock(obtain_mu_);
+  auto stub = NextStub(/*with_certificate=*/true);
+  if (stub == nullptr) return;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(std::max(deadline, absl::Now() + absl::Seconds(2))));
+  v1::ReleaseNodeNameResponse response;
+  grpc::Status status = stub->ReleaseNodeName(&ctx, v1::ReleaseNodeNameRequest(), &response);
+  if (status.ok()) {
+    spdlog::info("node certificate: handed the name {} back; a join token of its role may claim it now",
+                 target_.identity.SpiffeId());
+  } else {
+    spdlog::warn("node certificate: the name {} was not handed back: {}", target_.identity.SpiffeId(),
+                 status.error_message());
+  }
 }
 
 absl::Status NodeCertificate::Obtain() {
@@ -131,19 +173,11 @@ absl::Status NodeCertificate::Obtain() {
   // Renew with the current certificate while it is valid, up to its last second: the join token
   // mints nothing for a name this node already holds (only a token an admin bound to the name
   // does), so it is for a node with no certificate at all.
+  std::lock_guard<std::mutex> lock(obtain_mu_);
   auto current = Current();
   bool renewal = current && current->not_after > absl::Now();
-  TlsFiles files{ca_file_, "", "", absl::ZeroDuration()};
-  if (renewal) {
-    files.cert_file = options_.dir + "/tls.crt";
-    files.key_file = options_.dir + "/tls.key";
-  }
-  auto creds = MakeChannelCredentials(files);
-  if (!creds.ok()) return creds.status();
-  // Several API server addresses: each attempt asks the next.
-  const std::vector<std::string> addresses = SplitAddressList(target_.api_url);
-  const std::string& address = addresses[attempts_++ % addresses.size()];
-  auto stub = v1::NodeCertificateService::NewStub(CreateInternalChannel(address, *creds, true));
+  auto stub = NextStub(renewal);
+  if (stub == nullptr) return absl::InvalidArgumentError("cannot read the CA or this node's certificate");
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   if (!renewal) ctx.AddMetadata("authorization", "Bearer " + target_.join_token);
@@ -161,6 +195,7 @@ absl::Status NodeCertificate::Obtain() {
     return absl::InternalError("the API server returned a certificate for another key");
   }
   if (absl::Status s = Publish(*key, response.certificate_chain_pem()); !s.ok()) return s;
+  unlink((options_.dir + "/" + kHandedBack).c_str());  // The name is this node's again.
   spdlog::info("node certificate for {} {} until {}", target_.identity.SpiffeId(),
                renewal ? "renewed" : "obtained with the join token", absl::FormatTime(info->not_after));
   return absl::OkStatus();
@@ -200,7 +235,7 @@ absl::Status NodeCertificate::Publish(const std::string& key_pem, const std::str
 
 void NodeCertificate::RenewLoop() {
   Backoff backoff(absl::Seconds(1), absl::Seconds(60));
-  absl::Time next = RenewAt(Current());
+  absl::Time next = NextRenewal(Current());
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -213,7 +248,7 @@ void NodeCertificate::RenewLoop() {
     auto current = Current();
     if (s.ok()) {
       backoff.Reset();
-      next = RenewAt(current);
+      next = NextRenewal(current);
     } else {
       absl::Duration wait = backoff.Next();
       spdlog::warn("node certificate: {} (it expires {}); retrying in {}", s.ToString(),

@@ -13,11 +13,13 @@
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/identity.h"
 #include "common/tls.h"
 #include "common/x509.h"
+#include "gantry/v1/node_certificate_service.grpc.pb.h"
 
 namespace gantry {
 
@@ -56,12 +58,22 @@ class NodeCertificate {
                                                                 Target target, TlsFiles* tls);
   ~NodeCertificate();
 
+  // As the node stops gracefully: hands its name back to the API server, so that a node that
+  // replaces it without this key (a new Kubernetes pod, whose key lived in memory) may claim
+  // the name with the join token. This one, started again with the certificate, takes it back
+  // first thing. Best effort: a failure is logged; waits until `deadline` (at least 2 s).
+  void HandBackName(absl::Time deadline);
+
  private:
   NodeCertificate(const NodeBootstrapOptions& options, Target target, std::string ca_file);
   // The certificate in the directory, if it is this identity's and its key matches.
   std::optional<x509::CertInfo> Current() const;
-  // When to renew it: at 2/3 of its lifetime; InfinitePast without a usable one.
-  static absl::Time RenewAt(const std::optional<x509::CertInfo>& cert);
+  // When to renew it: at 2/3 of its lifetime; InfinitePast without a usable one, or after
+  // the name was handed back.
+  absl::Time NextRenewal(const std::optional<x509::CertInfo>& cert) const;
+  // A stub for the next API server address, with this node's certificate or with none.
+  std::unique_ptr<v1::NodeCertificateService::Stub> NextStub(bool with_certificate)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(obtain_mu_);
   // One attempt: renewal with the current certificate while it is valid, else the join token.
   absl::Status Obtain();
   absl::Status Publish(const std::string& key_pem, const std::string& chain_pem);
@@ -70,7 +82,8 @@ class NodeCertificate {
   const NodeBootstrapOptions options_;
   const Target target_;
   const std::string ca_file_;
-  size_t attempts_ = 0;  // Obtain's calls (start-up, then the renewer thread only)
+  std::mutex obtain_mu_;  // one call to the API server at a time (the renewer, the hand-back)
+  size_t attempts_ ABSL_GUARDED_BY(obtain_mu_) = 0;
   std::mutex mu_;
   std::condition_variable stop_;  // Signalled when stopping_ is set.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -203,6 +203,8 @@ int main(int argc, char** argv) {
   server->server->Shutdown(absl::ToChronoTime(deadline));
   stopping = true;
   liveness.join();
+  // Last: the pod that replaces this one (its key was in memory) rejoins under the node's name.
+  if (*node_certificate != nullptr) (*node_certificate)->HandBackName(deadline);
   spdlog::info("stopped");
   return 0;
 }

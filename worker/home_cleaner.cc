@@ -1,11 +1,14 @@
 #include "worker/home_cleaner.h"
 
 #include <spdlog/spdlog.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "worker/handler_process.h"
 
@@ -32,6 +35,28 @@ void HomeCleaner::Clean(const std::string& session_id, const std::string& home, 
   cv_.notify_all();
 }
 
+int HomeCleaner::SweepLeftovers(const std::string& session_dir) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(session_dir.c_str()), closedir);
+  if (dir == nullptr) return 0;
+  int queued = 0;
+  while (const dirent* entry = readdir(dir.get())) {
+    const std::string name = entry->d_name;
+    if (name.empty() || name[0] == '.') continue;  // ".", "..", ".handlers"
+    const std::string home = session_dir + "/" + name;
+    struct stat st;
+    if (lstat(home.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;  // logs, and no link is followed
+    const std::string key = "leftover/" + name;
+    auto owner = identities_.Hold(key, st.st_uid);
+    if (!owner.ok()) {
+      spdlog::warn("{} is left alone: not a session's home ({})", home, std::string(owner.status().message()));
+      continue;
+    }
+    Clean(key, home, *owner);
+    ++queued;
+  }
+  return queued;
+}
+
 void HomeCleaner::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
@@ -46,33 +71,46 @@ void HomeCleaner::Loop() {
   }
 }
 
-void HomeCleaner::Remove(const Job& job) {
-  // rm as the session's uid, through the handlers' spawner: its own process group, reaped
-  // however the worker's reapers race, with no_new_privs. --one-file-system: a mount the
-  // session could not have made is never crossed anyway, but says what is meant.
-  // Its complaints (the one entry it cannot remove, the home itself, and any name the tenant
-  // chose, which must not reach the log raw) are read and dropped.
-  auto rm = SpawnHandler({"/bin/rm", "-rf", "--one-file-system", "--", job.home}, {"PATH=/usr/bin:/bin"}, "/",
-                         /*capture_stderr=*/true, job.user);
-  if (!rm.ok()) {
-    spdlog::warn("session {}: its home {} is left behind: {}", job.session_id, job.home, rm.status().ToString());
-    return;
-  }
-  close(rm->stdin_fd);
-  close(rm->stdout_fd);  // rm -rf writes nothing there.
-  fcntl(rm->stderr_fd, F_SETFL, fcntl(rm->stderr_fd, F_GETFL) & ~O_NONBLOCK);
+namespace {
+
+// Runs `argv` as `user`, through the handlers' spawner: its own process group, reaped however
+// the worker's reapers race, with no_new_privs. Its complaints (which name entries the tenant
+// chose, and must not reach the log raw) are read and dropped. Its wait status, or the reason
+// it could not run.
+absl::StatusOr<int> RunAs(const std::vector<std::string>& argv, const SessionUser& user) {
+  auto child = SpawnHandler(argv, {"PATH=/usr/bin:/bin"}, "/", /*capture_stderr=*/true, user);
+  if (!child.ok()) return child.status();
+  close(child->stdin_fd);
+  close(child->stdout_fd);  // Neither command writes there.
+  fcntl(child->stderr_fd, F_SETFL, fcntl(child->stderr_fd, F_GETFL) & ~O_NONBLOCK);
   char drop[4096];
-  for (ssize_t n; (n = read(rm->stderr_fd, drop, sizeof(drop))) != 0;) {
+  for (ssize_t n; (n = read(child->stderr_fd, drop, sizeof(drop))) != 0;) {
     if (n < 0 && errno != EINTR) break;
   }
-  close(rm->stderr_fd);
+  close(child->stderr_fd);
   int status = 0;
-  ReapHandler(rm->pid, /*block=*/true, &status);
+  ReapHandler(child->pid, /*block=*/true, &status);
+  return status;
+}
+
+}  // namespace
+
+void HomeCleaner::Remove(const Job& job) {
+  // As the session's uid: first every directory opened up to its owner (a tenant may leave one
+  // read-only, which would keep rm from emptying it; chmod -R follows no link, and what it may
+  // change is the tenant's own), then rm. --one-file-system: a mount the session could not have
+  // made is never crossed anyway, but says what is meant.
+  absl::StatusOr<int> status = RunAs({"/bin/chmod", "-R", "u+rwx", "--", job.home}, job.user);
+  if (status.ok()) status = RunAs({"/bin/rm", "-rf", "--one-file-system", "--", job.home}, job.user);
+  if (!status.ok()) {
+    spdlog::warn("session {}: its home {} is left behind: {}", job.session_id, job.home, status.status().ToString());
+    return;
+  }
   // It empties the home but cannot unlink it from the worker's directory: the worker does, with
   // rmdir, which follows nothing and removes only an empty directory.
   if (rmdir(job.home.c_str()) != 0 && errno != ENOENT) {
     spdlog::warn("session {}: its home {} is left behind: {} (rm status {})", job.session_id, job.home,
-                 std::strerror(errno), status);
+                 std::strerror(errno), *status);
   }
 }
 

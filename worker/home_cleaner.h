@@ -23,6 +23,11 @@ class HomeCleaner {
 
   // Removes `home` as `user`, then releases `session_id`'s uid.
   void Clean(const std::string& session_id, const std::string& home, const SessionUser& user);
+  // Queues every home under `session_dir` that an earlier run of the worker left behind: its
+  // sessions died with that run (their keepers kill them), so at start-up none is live. Each is
+  // removed as the uid that owns it, held meanwhile; a directory no session uid owns (nor
+  // ".handlers") is left alone. Returns how many were queued.
+  int SweepLeftovers(const std::string& session_dir);
 
  private:
   struct Job {

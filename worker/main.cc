@@ -342,6 +342,8 @@ int main(int argc, char** argv) {
   invokes.CancelAll();
   connection.Stop();
   cgroups.RemoveAll();
+  // Last: the pod that replaces this one (its key was in memory) rejoins under the node's name.
+  if (*node_certificate != nullptr) (*node_certificate)->HandBackName(absl::Now() + absl::Seconds(5));
   spdlog::info("stopped");
   return 0;
 }

@@ -188,4 +188,21 @@ void SessionIdentities::Release(const std::string& session_id) {
   by_session_.erase(it);
 }
 
+absl::StatusOr<SessionUser> SessionIdentities::Hold(const std::string& key, uid_t uid) {
+  if (as_worker_user_) {
+    if (uid != getuid()) return absl::InvalidArgumentError(absl::StrCat("uid ", uid, " is not the worker's"));
+    return SessionUser::Unchanged();
+  }
+  if (uid < first_ || uid > last_) {
+    return absl::InvalidArgumentError(absl::StrCat("uid ", uid, " is outside --session-uids ", first_, "-", last_));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!taken_.insert(uid).second) return absl::AlreadyExistsError(absl::StrCat("uid ", uid, " is taken"));
+  by_session_[key] = uid;
+  SessionUser user;
+  user.uid = uid;
+  user.gid = static_cast<gid_t>(uid);
+  return user;
+}
+
 }  // namespace gantry::worker

@@ -53,6 +53,11 @@ class SessionIdentities {
   // RESOURCE_EXHAUSTED when every uid of the range is taken.
   absl::StatusOr<SessionUser> Acquire(const std::string& session_id);
   void Release(const std::string& session_id);
+  // Takes `uid` under `key` as Acquire would have, for a home an earlier run of the worker left
+  // behind (its session died with it): no session is given that uid before the home is gone.
+  // INVALID_ARGUMENT for a uid outside the range (a directory that is no session's),
+  // ALREADY_EXISTS for one taken. In the development mode: the worker's own uid, unchanged.
+  absl::StatusOr<SessionUser> Hold(const std::string& key, uid_t uid);
 
   bool isolated() const { return !as_worker_user_; }
 

@@ -27,6 +27,10 @@ SessionRunner::SessionRunner(std::string session_dir, LogPump& pump, const Sessi
       cleaner_(identities),
       supervisor_([this](const ExitInfo& exit) { OnExit(exit); }) {
   idle_thread_ = std::thread([this] { IdleLoop(); });
+  // Homes of sessions that died with an earlier run of this worker (no session is live yet).
+  if (int n = cleaner_.SweepLeftovers(session_dir_); n > 0) {
+    spdlog::info("removing {} home(s) left behind by sessions that ended with the last run", n);
+  }
 }
 
 SessionRunner::~SessionRunner() {
@@ -248,8 +252,8 @@ void SessionRunner::OnExit(const ExitInfo& exit) {
     timeouts_.erase(exit.session_id);
   }
   cgroups_.Remove(exit.session_id);  // Whatever the session started outside its group dies too.
-  // Its processes are gone: its home goes, as its own uid (the home's owner, also for a session
-  // adopted from an earlier run of the worker), then the uid may serve another.
+  // Its processes are gone: its home goes, as its own uid (the home's owner), then the uid may
+  // serve another.
   const std::string home = absl::StrCat(session_dir_, "/", exit.session_id);
   struct stat st;
   if (lstat(home.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {

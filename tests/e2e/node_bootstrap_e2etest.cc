@@ -3,6 +3,7 @@
 // before they expire without a restart, and every wrong request is refused with nothing issued.
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sys/stat.h>
 
 #include "absl/strings/match.h"
@@ -148,6 +149,75 @@ TEST_CASE("bootstrap: node certificates are renewed before they expire and serve
   grpc::Status status = fleet.CreateAsAdmin(SleepSpec("734"), &session);
   REQUIRE(status.error_message() == "");
   CHECK(session.phase() == v1::SESSION_PHASE_RUNNING);
+}
+
+TEST_CASE("bootstrap: a node stopped gracefully hands its name back: a replacement without its key rejoins, the "
+          "same node takes it back, and a killed one holds it", "[e2e][bootstrap]") {
+  LocalFleet fleet;
+  UseBootstrap(fleet);
+  fleet.StartApi();
+  fleet.worker_env["GANTRY_API_URL"] = fleet.api_address();
+  fleet.StartController("node1");
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable();
+  v1::Session session;
+  REQUIRE(fleet.CreateAsAdmin(SleepSpec("735"), &session).error_message() == "");
+  const std::string old_controller_key = fleet.dir().Sub("node1-tls/tls");
+  auto released = [&](const std::string& role, const std::string& name) {
+    return fleet.db().Scalar("SELECT released_at IS NOT NULL FROM node_identities WHERE role = '" + role +
+                             "' AND name = '" + name + "'");
+  };
+  auto anonymous = fleet.ChannelWithoutCert();
+  CHECK(released("controller", "node1") == "f");
+  // Held: the join token mints nothing for it.
+  CheckRefused(Issue(anonymous, Request("controller", "node1"), kJoinToken), grpc::StatusCode::ALREADY_EXISTS,
+               "held by a registered node");
+
+  // A DaemonSet update: the pod stops gracefully, and its replacement has an empty, memory-backed
+  // directory. Its sessions carry on under the node's name.
+  fleet.controller().Signal(SIGTERM);
+  REQUIRE(fleet.controller().Wait(absl::Seconds(20)) == 0);
+  INFO(fleet.controller().Log());
+  CHECK(absl::StrContains(fleet.controller().Log(), "handed the name spiffe://gantry/controller/node1 back"));
+  CHECK(released("controller", "node1") == "t");
+  fleet.controller_env["GANTRY_TLS_BOOTSTRAP_DIR"] = fleet.dir().Sub("node1-tls-replacement");
+  fleet.RestartController();
+  fleet.WaitUntilSchedulable(0);
+  CHECK(IssuedCount(fleet) == 3);
+  CHECK(absl::StrContains(fleet.api().Log(), "spiffe://gantry/controller/node1 (by the cluster join token)"));
+  CHECK(released("controller", "node1") == "f");
+  CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + session.id() + "'") == "RUNNING");
+  // The old key is no one's now: it neither renews nor hands the name back.
+  auto as_old = fleet.ChannelWithCert(old_controller_key);
+  CheckRefused(Issue(as_old, Request("controller", "node1")), grpc::StatusCode::PERMISSION_DENIED,
+               "held by another key");
+  grpc::ClientContext release_ctx;
+  v1::ReleaseNodeNameResponse ignored;
+  CheckRefused(v1::NodeCertificateService::NewStub(as_old)->ReleaseNodeName(&release_ctx, {}, &ignored),
+               grpc::StatusCode::PERMISSION_DENIED, "not held by this certificate's key");
+  CHECK(released("controller", "node1") == "f");
+
+  // The same worker restarted gracefully with its certificate takes its name back at once (a
+  // renewal), before a join token could claim it.
+  fleet.worker().Signal(SIGTERM);
+  REQUIRE(fleet.worker().Wait(absl::Seconds(20)) == 0);
+  CHECK(released("worker", "w1") == "t");
+  fleet.StartWorker("w1", "1");
+  CHECK(WaitFor([&] { return released("worker", "w1") == "f"; }, absl::Seconds(15)));
+  CHECK(absl::StrContains(fleet.worker(1).Log(), "renewed"));
+  CheckRefused(Issue(anonymous, Request("worker", "w1"), kWorkerJoinToken), grpc::StatusCode::ALREADY_EXISTS,
+               "held by a registered node");
+
+  // A node killed outright hands nothing back: its name stays held until an admin frees it.
+  fleet.worker(1).Signal(SIGKILL);
+  REQUIRE(fleet.worker(1).Wait(absl::Seconds(5)) != -1);
+  CHECK(released("worker", "w1") == "f");
+  CheckRefused(Issue(anonymous, Request("worker", "w1"), kWorkerJoinToken), grpc::StatusCode::ALREADY_EXISTS,
+               "held by a registered node");
+  // Without a certificate nothing is handed back.
+  grpc::ClientContext anonymous_ctx;
+  CheckRefused(v1::NodeCertificateService::NewStub(anonymous)->ReleaseNodeName(&anonymous_ctx, {}, &ignored),
+               grpc::StatusCode::UNAUTHENTICATED, "own certificate");
 }
 
 TEST_CASE("bootstrap: wrong tokens, roles, names, CSRs, DNS names and identities are refused and nothing is issued",

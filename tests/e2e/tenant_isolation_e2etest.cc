@@ -267,6 +267,53 @@ TEST_CASE("an ended session's home is removed as its own uid, and what it plante
   CHECK_FALSE(absl::StrContains(fleet.worker().Log(), "is left behind"));
 }
 
+TEST_CASE("homes of sessions that died with their worker are removed when it starts again, and nothing else",
+          "[e2e][security]") {
+  REQUIRE(geteuid() == 0);
+  LocalFleet fleet;
+  fleet.StartSingleNode("1");
+  const std::string session_dir = fleet.dir().Sub("sessions-w1");
+  auto sessions = v1::SessionService::NewStub(fleet.ChannelWithoutCert());
+  const std::string key = UserKey(fleet, "mallory");
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = ShellSpec(
+      "mkdir -p \"$HOME/a/b\" && echo x > \"$HOME/a/b/f\" && chmod 0500 \"$HOME/a\" && echo READY; "
+      "exec sleep 3600.3907",
+      0);
+  v1::Session s;
+  REQUIRE(sessions->CreateSession(Ctx(key).get(), req, &s).ok());
+  const std::string home = session_dir + "/" + s.id();
+  REQUIRE(WaitFor([&] { return absl::StrContains(Contents(home + ".log"), "READY"); }, absl::Seconds(10)));
+  // What is no session's: a directory of the worker's own, and one of a uid outside the range.
+  const std::string own = session_dir + "/not-a-session", foreign = session_dir + "/foreign";
+  REQUIRE(mkdir(own.c_str(), 0700) == 0);
+  REQUIRE(mkdir(foreign.c_str(), 0700) == 0);
+  REQUIRE(chown(foreign.c_str(), 4242, 4242) == 0);
+
+  // The worker dies; its keeper takes the session with it, and nobody removes the home.
+  fleet.worker().Signal(SIGKILL);
+  REQUIRE(WaitFor([] { return PidsWithCmdline("3600.3907").empty(); }, absl::Seconds(10)));
+  struct stat st;
+  REQUIRE(stat((home + "/a/b/f").c_str(), &st) == 0);
+
+  fleet.StartWorker("w1", "1");
+  CHECK(WaitFor([&] { return stat(home.c_str(), &st) != 0; }, absl::Seconds(15)));
+  CHECK(stat((home + ".log").c_str(), &st) == 0);  // The worker's, kept.
+  CHECK(stat(own.c_str(), &st) == 0);
+  CHECK(stat(foreign.c_str(), &st) == 0);
+  INFO(fleet.worker(1).Log());
+  CHECK(absl::StrContains(fleet.worker(1).Log(), "removing 1 home(s) left behind"));
+  CHECK(absl::StrContains(fleet.worker(1).Log(), "/foreign is left alone: not a session's home (uid 4242 is outside"));
+  CHECK_FALSE(absl::StrContains(fleet.worker(1).Log(), "is left behind:"));
+  // Its uid serves sessions again.
+  fleet.WaitUntilSchedulable(0);
+  v1::Session next;
+  *req.mutable_spec() = ShellSpec("echo UID=$(id -u); exec sleep 3600.3908", 0);
+  REQUIRE(sessions->CreateSession(Ctx(key).get(), req, &next).ok());
+  CHECK(WaitFor([&] { return absl::StrContains(Contents(session_dir + "/" + next.id() + ".log"), "UID=2"); },
+                absl::Seconds(10)));
+}
+
 TEST_CASE("the worker isolates sessions and handlers with CHOWN, KILL, SETGID and SETUID alone, as in Kubernetes",
           "[e2e][security]") {
   REQUIRE(geteuid() == 0);

@@ -141,7 +141,12 @@ void LocalFleet::RestartController(size_t index) {
 
 void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, size_t controller,
                              const std::vector<std::string>& extra_args) {
-  std::string prefix = pki_->Issue("worker", name);
+  // A worker started again under a name it had keeps that name's certificate and session
+  // directory (as a restarted process on its node would); each run logs to a file of its own.
+  const std::string issued = pki_->dir() + "/worker-" + name;
+  const std::string prefix = access((issued + ".crt").c_str(), F_OK) == 0 ? issued : pki_->Issue("worker", name);
+  std::string log = dir_.Sub(name + ".log");
+  for (int run = 2; access(log.c_str(), F_OK) == 0; ++run) log = dir_.Sub(absl::StrCat(name, ".", run, ".log"));
   std::string session_dir = dir_.Sub("sessions-" + name);
   std::vector<std::string> argv = node_network.exec_prefix;
   argv.insert(argv.end(), {BinaryPath("gantry-worker"), "--name", name, "--simulated-gpus", gpus, "--session-dir",
@@ -163,7 +168,7 @@ void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, s
     env["GANTRY_SESSIONS_AS_WORKER_USER"] = "true";
   }
   for (const auto& [k, v] : worker_env) env[k] = v;
-  workers_.push_back(std::make_unique<Process>(argv, env, dir_.Sub(name + ".log")));
+  workers_.push_back(std::make_unique<Process>(argv, env, log));
 }
 
 std::string LocalFleet::ReadableCopy(const std::string& path, mode_t mode) {

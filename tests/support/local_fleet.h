@@ -53,7 +53,8 @@ class LocalFleet {
   std::map<std::string, std::string> api_env;
   std::map<std::string, std::string> controller_env;
   std::map<std::string, std::string> worker_env;  // for every worker started after it is set
-  // A worker with `gpus` simulated GPUs (spec for --simulated-gpus) on controller `index`.
+  // A worker with `gpus` simulated GPUs (spec for --simulated-gpus) on controller `index`. A
+  // name started again (after its worker died) keeps its certificate and session directory.
   void StartWorker(const std::string& name, const std::string& gpus, size_t controller = 0,
                    const std::vector<std::string>& extra_args = {});
   // Waits until the API server would place a session needing `gpus` GPUs (on an online worker).
