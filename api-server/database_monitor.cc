@@ -35,7 +35,8 @@ absl::Status DatabaseMonitor::CheckReady() const {
     return absl::UnavailableError("database not reachable yet (or migrating); retry shortly");
   }
   if (!reachable_.load()) {
-    return absl::UnavailableError("database unreachable; the server reconnects by itself, retry shortly");
+    return absl::UnavailableError(
+        "the database is unreachable or not answering; the server reconnects by itself, retry shortly");
   }
   return absl::OkStatus();
 }
@@ -55,7 +56,7 @@ void DatabaseMonitor::Loop() {
         if (!applied.ok()) return applied.status();
         for (const auto& name : *applied) spdlog::info("applied migration {}", name);
         return absl::OkStatus();
-      });
+      }, kMigrationTimeout);
       if (s.ok()) s = on_first_ready_ ? on_first_ready_() : absl::OkStatus();
       if (s.ok()) {
         migrated_ = true;

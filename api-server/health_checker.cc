@@ -56,7 +56,7 @@ bool HealthChecker::TryLead() {
       tx.exec("SELECT 1");
       return true;
     }
-    auto conn = std::make_unique<pqxx::connection>(config_.dsn);
+    auto conn = OpenConnection(config_.dsn);  // Never silently reconnected: the lock would be gone.
     bool got = false;
     {
       pqxx::nontransaction tx(*conn);

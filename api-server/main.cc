@@ -45,6 +45,8 @@ struct ApiConfig {
   std::string database_url;
   int64_t db_pool_size = 16;
   int64_t db_control_pool_size = 4;
+  absl::Duration db_timeout = absl::Seconds(5);
+  int64_t max_concurrent_calls = 2000;
   std::string join_token;
   std::string worker_join_token;
   std::string bootstrap_admin_key;
@@ -121,6 +123,12 @@ absl::Status CheckSizes(const ApiConfig& cfg) {
   if (cfg.db_control_pool_size < 1 || cfg.db_control_pool_size > 100) {
     return absl::InvalidArgumentError("--db-control-pool-size: 1..100");
   }
+  if (cfg.max_concurrent_calls < 16 || cfg.max_concurrent_calls > 100000) {
+    return absl::InvalidArgumentError("--max-concurrent-calls: 16..100000");
+  }
+  if (cfg.db_timeout < absl::Seconds(2) || cfg.db_timeout > absl::Minutes(10)) {
+    return absl::InvalidArgumentError("--db-timeout: 2s..10m (a new connection needs 2 s)");
+  }
   constexpr int64_t kMinMessage = 64 * 1024, kMaxMessage = 1024 * 1024 * 1024;
   if (cfg.max_message_bytes < kMinMessage || cfg.max_message_bytes > kMaxMessage) {
     return absl::InvalidArgumentError(absl::StrCat("--max-message-bytes: ", kMinMessage, "..", kMaxMessage));
@@ -163,6 +171,9 @@ int main(int argc, char** argv) {
   flags.AddInt("db-control-pool-size", &cfg.db_control_pool_size,
                "PostgreSQL connections kept apart for controllers' heartbeats and session events, health "
                "checks and the database probe, so a burst of client requests cannot delay them");
+  flags.AddDuration("db-timeout", &cfg.db_timeout,
+                    "the longest any call waits on PostgreSQL (its statements and lock waits included) before it "
+                    "is UNAVAILABLE: a database that hangs costs each caller this much, never a blocked thread");
   flags.AddString("join-token", &cfg.join_token,
                   "cluster-wide controller join token (secret): controllers register with it and may get their "
                   "first certificate with it; per-node tokens come from gantryctl jointoken create");
@@ -197,6 +208,9 @@ int main(int argc, char** argv) {
                "missed health checks in a row that make a controller offline and fail its sessions");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
   flags.AddInt("max-message-bytes", &cfg.max_message_bytes, "largest request accepted");
+  flags.AddInt("max-concurrent-calls", &cfg.max_concurrent_calls,
+               "calls served at once, streams included (each holds a thread); beyond it a call is "
+               "RESOURCE_EXHAUSTED at once, so threads and memory stay bounded whatever the database does");
   flags.AddInt("max-streams-per-client", &cfg.max_streams_per_client,
                "WatchSession and StreamLogs streams one client may hold open at once");
   flags.AddInt("max-invokes-per-client", &cfg.max_invokes_per_client,
@@ -223,18 +237,19 @@ int main(int argc, char** argv) {
   }
 
   if (absl::Status s = CheckSizes(cfg); !s.ok()) return Fail(s);
-  gantry::PgPool pool(cfg.database_url, static_cast<int>(cfg.db_pool_size));
+  const gantry::PgBounds db_bounds{cfg.db_timeout};
+  gantry::PgPool pool(cfg.database_url, static_cast<int>(cfg.db_pool_size), db_bounds);
   // Controllers' liveness must not queue behind clients: a burst of creates once held all of
   // `pool` (waiting on each other's reservations) for longer than a heartbeat's freshness, and
   // the controller they were placing on dropped out of placement mid-burst.
-  gantry::PgPool control_pool(cfg.database_url, static_cast<int>(cfg.db_control_pool_size));
+  gantry::PgPool control_pool(cfg.database_url, static_cast<int>(cfg.db_control_pool_size), db_bounds);
   if (cfg.migrate_only) {
     absl::Status s = pool.Run([](pqxx::connection& c) {
       auto applied = gantry::api::ApplyMigrations(c, gantry::api::EmbeddedMigrations());
       if (!applied.ok()) return applied.status();
       spdlog::info("{} migration(s) applied; schema up to date", applied->size());
       return absl::OkStatus();
-    });
+    }, gantry::api::kMigrationTimeout);
     return s.ok() ? 0 : Fail(s);
   }
   if (cfg.join_token.size() < 16) {
@@ -279,7 +294,7 @@ int main(int argc, char** argv) {
     return authenticator.InstallBootstrapKey(cfg.bootstrap_admin_key);
   });
 
-  SessionWatchHub watch_hub(cfg.database_url);
+  SessionWatchHub watch_hub(gantry::BoundedDsn(cfg.database_url, db_bounds));
   SessionServiceImpl session_service(&db_monitor, &authenticator, &watch_quota, &session_manager, &watch_hub);
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager, &failed_auth_limiter);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
@@ -296,14 +311,17 @@ int main(int argc, char** argv) {
   auto server = gantry::StartGrpcServer(
       cfg.listen, *server_creds,
       {&session_service, &registry_service, &admin_service, &invoke_service, &node_certificate_service},
-      static_cast<int>(cfg.max_message_bytes));
+      {static_cast<int>(cfg.max_message_bytes), static_cast<int>(cfg.max_concurrent_calls)});
   if (!server.ok()) return Fail(server.status());
   db_monitor.Start(server->server.get());
   RegisterApiMetrics(&admin_store, {{"clients", &pool}, {"controllers", &control_pool}});
   auto metrics = cfg.metrics.Start(cfg.tls, [&db_monitor] { return db_monitor.CheckReady(); });
   if (!metrics.ok()) return Fail(metrics.status());
   HealthCheckConfig health;
-  health.dsn = cfg.database_url;
+  // The leader's lock lives as long as this connection: with the server's keepalives on it, a
+  // leader cut off from PostgreSQL loses the lock within db_bounds.peer_timeout or so, and
+  // another replica takes over the health checks.
+  health.dsn = gantry::BoundedDsn(cfg.database_url, db_bounds);
   health.interval = cfg.health_check_interval;
   health.timeout = cfg.health_check_timeout;
   health.unhealthy_after = static_cast<int>(cfg.unhealthy_after);

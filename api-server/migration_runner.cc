@@ -90,6 +90,9 @@ absl::StatusOr<std::vector<std::string>> ApplyMigrations(pqxx::connection& conn,
         std::string name(m.name);
         if (applied.count(name) != 0) continue;
         pqxx::work tx(conn);
+        // A migration may rewrite a large table: the statement bound of every other call
+        // (pg_bounds.h) would cancel it halfway, each time it is tried.
+        tx.exec("SET LOCAL statement_timeout = 0");
         tx.exec(std::string(m.sql));
         tx.exec_params("INSERT INTO schema_migrations (name) VALUES ($1)", name);
         tx.commit();

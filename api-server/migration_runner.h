@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace pqxx {
 template <typename> class basic_connection_base;
@@ -25,6 +26,9 @@ std::vector<Migration> EmbeddedMigrations();
 
 // Names must be NNNN_snake_case.sql with strictly increasing, gap-free numbers from 0001.
 absl::Status ValidateMigrationNames(const std::vector<Migration>& migrations);
+
+// How long one PgPool::Run that applies migrations may take (it lifts the statement bound).
+inline constexpr absl::Duration kMigrationTimeout = absl::Hours(1);
 
 // Applies what is pending; returns the names it applied (empty when up to date).
 // A database that has a migration this binary does not know (a newer schema) is refused with

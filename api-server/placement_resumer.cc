@@ -21,9 +21,9 @@ absl::StatusOr<v1::Session> StoreControllerAnswer(SessionStore* sessions, const 
                                                   const v1::ControllerSessionResponse& answer,
                                                   absl::Duration patience) {
   const PhaseChange change = FromControllerAnswer(answer, controller_id);
+  const absl::Time give_up = absl::Now() + patience;  // the first attempt counts too
   auto placed = sessions->Transition(session_id, change);
-  for (absl::Time give_up = absl::Now() + patience;
-       placed.status().code() == absl::StatusCode::kUnavailable && absl::Now() < give_up;) {
+  while (placed.status().code() == absl::StatusCode::kUnavailable && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(200));
     placed = sessions->Transition(session_id, change);
   }

@@ -1,5 +1,7 @@
 #include "api-server/session_manager.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -83,8 +85,8 @@ absl::Status SessionManager::NoCapacityError(const v1::CreateSessionRequest& req
   return absl::ResourceExhaustedError(absl::StrCat(asked, why, ". Ask for fewer or wait for GPUs to free up"));
 }
 
-absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
-                                                   const v1::CreateSessionRequest& original) {
+absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v1::CreateSessionRequest& original,
+                                                   absl::Time deadline) {
   v1::CreateSessionRequest request = original;
   if (!request.template_id().empty()) {
     if (!IsValidName(request.template_id())) {
@@ -158,7 +160,15 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller,
     *call.mutable_spec() = session.spec();
     auto response = client_->CreateSession(target.endpoint, call, absl::ZeroDuration());
     if (response.ok()) {
-      auto placed = StoreControllerAnswer(sessions_, session.id(), target.id, *response, placement_store_patience_);
+      // Retried through a database outage, but answered before the caller gives up (a second
+      // to spare for the reply's way back).
+      const absl::Duration patience =
+          std::max(absl::ZeroDuration(), std::min(placement_store_patience_, deadline - absl::Now() - absl::Seconds(1)));
+      auto placed = StoreControllerAnswer(sessions_, session.id(), target.id, *response, patience);
+      if (placed.status().code() == absl::StatusCode::kUnavailable) {
+        placing.labels()[0].second = "deferred";
+        return session;  // Durable and SCHEDULED: acknowledged, finished by PlacementResumer.
+      }
       placing.labels()[0].second = "placed";
       if (placed.ok()) NoteWorker(placed->worker_id());
       return placed;

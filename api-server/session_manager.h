@@ -27,7 +27,12 @@ class SessionManager {
         max_attempts_(max_placement_attempts),
         resumer_(sessions, controllers, client, absl::ZeroDuration(), placement_store_patience_) {}
 
-  absl::StatusOr<v1::Session> Create(const Caller& caller, const v1::CreateSessionRequest& request);
+  // `deadline`: the caller's. Past it nothing waits for PostgreSQL on the caller's behalf: a
+  // session the controller started whose answer cannot be stored in time (the database is not
+  // answering) is acknowledged as it is durably stored, SCHEDULED, and PlacementResumer stores
+  // the answer later.
+  absl::StatusOr<v1::Session> Create(const Caller& caller, const v1::CreateSessionRequest& request,
+                                     absl::Time deadline = absl::InfiniteFuture());
   absl::StatusOr<v1::Session> Get(const Caller& caller, const std::string& id);
   absl::StatusOr<v1::ListSessionsResponse> List(const Caller& caller,
                                                 const v1::ListSessionsRequest& request);

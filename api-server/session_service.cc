@@ -1,6 +1,7 @@
 #include "api-server/session_service.h"
 
 #include "absl/strings/string_view.h"
+#include "common/pg_pool.h"
 #include "common/session_phase.h"
 #include "common/request_ids.h"
 #include "common/status.h"
@@ -17,7 +18,10 @@ grpc::Status SessionServiceImpl::CreateSession(grpc::ServerContext* ctx,
                                                v1::Session* response) {
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(sessions_->Create(*caller, *request), response);
+  // Every wait on the database ends in time for the answer to reach the caller.
+  const absl::Time deadline = absl::FromChrono(ctx->deadline());
+  DbDeadlineScope scope(deadline - absl::Milliseconds(500));
+  return Reply(sessions_->Create(*caller, *request, deadline), response);
 }
 
 grpc::Status SessionServiceImpl::GetSession(grpc::ServerContext* ctx,

@@ -1,6 +1,7 @@
 #include "common/grpc_server.h"
 
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
@@ -8,6 +9,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/keepalive.h"
 #include "common/reflection_service.h"
 #include "common/request_ids.h"
 #include "common/rpc_metrics.h"
@@ -17,15 +19,27 @@ namespace gantry {
 absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen_address,
                                               std::shared_ptr<grpc::ServerCredentials> creds,
                                               const std::vector<grpc::Service*>& services,
-                                              int max_message_bytes) {
+                                              const ServerLimits& limits) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.SetOption(ReflectionFromEmbeddedDescriptors());
   RunningServer running;
   builder.AddListeningPort(listen_address, std::move(creds), &running.port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(max_message_bytes);
-  builder.SetMaxSendMessageSize(max_message_bytes);
+  builder.SetMaxReceiveMessageSize(limits.max_message_bytes);
+  builder.SetMaxSendMessageSize(limits.max_message_bytes);
+  if (limits.max_concurrent_calls > 0) {
+    grpc::ResourceQuota quota("gantry-server");
+    // The synchronous server's pollers take threads of the same quota.
+    quota.SetMaxThreads(limits.max_concurrent_calls + 4);
+    builder.SetResourceQuota(quota);
+  }
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Our own clients ping as often as the server does (tls.cc); slower than that is no abuse.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, kKeepaliveTimeMs - 1000);
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(std::make_unique<RequestIdInterceptorFactory>());

@@ -1,7 +1,8 @@
 // Starts a gRPC server the way every Gantry process does: TLS only, the standard health
 // service and server reflection (v1 and v1alpha, with the .proto comments: reflection_service.h)
 // registered, SO_REUSEPORT off (so two servers never silently share a port), bounded message
-// sizes, RPC metrics (rpc_metrics.h), and the bound port reported (port 0 picks one).
+// sizes and concurrent calls, keepalive pings, RPC metrics (rpc_metrics.h), and the bound port
+// reported (port 0 picks one).
 #pragma once
 
 #include <grpcpp/server.h>
@@ -24,10 +25,18 @@ struct RunningServer {
   int port = 0;
 };
 
+struct ServerLimits {
+  int max_message_bytes = 4 * 1024 * 1024;
+  // Calls served at once (each holds a thread of the synchronous server): beyond it a new call
+  // is RESOURCE_EXHAUSTED at once, not a new thread, so a dependency that hangs (PostgreSQL,
+  // a controller) cannot pile up threads and memory without bound. 0: no cap.
+  int max_concurrent_calls = 0;
+};
+
 absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen_address,
                                               std::shared_ptr<grpc::ServerCredentials> creds,
                                               const std::vector<grpc::Service*>& services,
-                                              int max_message_bytes = 4 * 1024 * 1024);
+                                              const ServerLimits& limits = {});
 
 // Writes the port to `path` (atomically, via rename) so scripts and tests can find a server
 // that bound port 0. No-op when path is empty.

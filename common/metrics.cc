@@ -1,10 +1,30 @@
 #include "common/metrics.h"
 
+#include <charconv>
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
 
 namespace gantry {
+namespace {
+
+}  // namespace
+
+std::string FormatMetricValue(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  // Whole numbers (every counter of events or bytes) exactly, as integers, up to 2^53, past
+  // which a double holds no more of them; anything else in the shortest form that reads back
+  // as the same double. (absl::StrCat keeps 6 digits: a counter past 999,999 read 1.23457e+06,
+  // and rate() over it flattened, then jumped.)
+  if (std::fabs(v) < 9007199254740992.0 && v == std::trunc(v)) return absl::StrCat(static_cast<int64_t>(v));
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  return ec == std::errc() ? std::string(buf, end) : absl::StrCat(v);
+}
+
 namespace {
 
 const std::vector<double> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -100,15 +120,15 @@ std::string Metrics::Render() {
     absl::StrAppend(&out, "# HELP ", name, " ", family.help, "\n# TYPE ", name, " ", type, "\n");
     for (const auto& [labels, s] : family.series) {
       if (family.kind != Kind::kHistogram) {
-        absl::StrAppend(&out, name, Braced(labels), " ", s.value, "\n");
+        absl::StrAppend(&out, name, Braced(labels), " ", FormatMetricValue(s.value), "\n");
         continue;
       }
       for (size_t i = 0; i < family.bounds->size(); ++i) {
-        absl::StrAppend(&out, name, "_bucket", Braced(labels, absl::StrCat("le=\"", (*family.bounds)[i], "\"")), " ",
+        absl::StrAppend(&out, name, "_bucket", Braced(labels, absl::StrCat("le=\"", FormatMetricValue((*family.bounds)[i]), "\"")), " ",
                         s.buckets[i], "\n");
       }
       absl::StrAppend(&out, name, "_bucket", Braced(labels, "le=\"+Inf\""), " ", s.count, "\n");
-      absl::StrAppend(&out, name, "_sum", Braced(labels), " ", s.value, "\n");
+      absl::StrAppend(&out, name, "_sum", Braced(labels), " ", FormatMetricValue(s.value), "\n");
       absl::StrAppend(&out, name, "_count", Braced(labels), " ", s.count, "\n");
     }
   }

@@ -14,6 +14,10 @@
 
 namespace gantry {
 
+// A sample's value in the text format: whole numbers exactly (up to 2^53), other numbers in the
+// shortest form that reads back as the same double, NaN and +Inf/-Inf as Prometheus spells them.
+std::string FormatMetricValue(double v);
+
 using MetricLabels = std::vector<std::pair<std::string, std::string>>;
 
 class Metrics {

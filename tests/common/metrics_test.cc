@@ -25,4 +25,28 @@ TEST_CASE("metrics render in the Prometheus text format", "[metrics]") {
   CHECK(text.find("latency_seconds_sum{capability=\"x\"} 20.003\n") != std::string::npos);
 }
 
+TEST_CASE("metric values are printed exactly: counters past a million, and doubles that read back the same",
+          "[metrics]") {
+  Metrics m;
+  m.CounterAdd("bytes_total", "Bytes", {}, 12345678901.0);
+  m.CounterAdd("events_total", "Events", {}, 10000001);
+  m.CounterAdd("events_total", "Events", {}, 1);
+  m.GaugeAdd("ratio", "Ratio", {}, 0.1 + 0.2);
+  const std::string text = m.Render();
+  INFO(text);
+  CHECK(text.find("bytes_total 12345678901\n") != std::string::npos);
+  CHECK(text.find("events_total 10000002\n") != std::string::npos);
+  CHECK(text.find("ratio 0.30000000000000004\n") != std::string::npos);
+  CHECK(text.find("e+") == std::string::npos);
+
+  CHECK(FormatMetricValue(0) == "0");
+  CHECK(FormatMetricValue(-3) == "-3");
+  CHECK(FormatMetricValue(9007199254740991.0) == "9007199254740991");
+  CHECK(std::stod(FormatMetricValue(1e300)) == 1e300);
+  CHECK(FormatMetricValue(2.5e-6) == "2.5e-06");
+  CHECK(FormatMetricValue(1.0 / 0.0) == "+Inf");
+  CHECK(FormatMetricValue(-1.0 / 0.0) == "-Inf");
+  CHECK(FormatMetricValue(0.0 / 0.0) == "NaN");
+}
+
 }  // namespace gantry

@@ -6,12 +6,16 @@
 
 #include <pqxx/pqxx>
 
+#include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/invariants.h"
 #include "tests/support/local_fleet.h"
@@ -171,6 +175,144 @@ TEST_CASE("PostgreSQL stopped, then SIGKILLed, under load: UNAVAILABLE meanwhile
   INFO(scalar("SELECT coalesce(string_agg(phase || ' ' || message, E'\\n'), '') FROM sessions WHERE phase <> 'RUNNING'"));
   CHECK(all_running);
   CHECK(PidsWithCmdline("sleep 3600.9292").size() == static_cast<size_t>(kClients * kEach));
+  InvariantOptions invariants;
+  for (const auto& [request_id, id] : acked) invariants.acknowledged.push_back(id);
+  invariants.dsn = dsn;
+  RequireInvariants(fleet, invariants);
+  RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
+}
+
+}  // namespace gantry::testing
+
+namespace gantry::testing {
+namespace {
+
+// Threads and resident memory (KiB) of process `pid`, from /proc.
+std::pair<int, int64_t> ThreadsAndRss(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  int threads = 0;
+  int64_t rss = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (absl::StartsWith(line, "Threads:")) threads = std::stoi(line.substr(8));
+    if (absl::StartsWith(line, "VmRSS:")) rss = std::stoll(line.substr(6));
+  }
+  return {threads, rss};
+}
+
+// SIGSTOP or SIGCONT to the postmaster and every backend: a server that hangs, not one that
+// dies. Its kernel still accepts and acknowledges connections.
+void SignalPostgres(const std::string& data_dir, const std::string& signal) {
+  RunCommand(absl::StrCat("pm=$(head -1 ", data_dir, "/postmaster.pid); kill -", signal,
+                          " $pm $(pgrep -P $pm)"));
+}
+
+}  // namespace
+
+TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time with a clear status, threads and "
+          "memory stay bounded, nothing acknowledged is lost", "[e2e][pg-outage]") {
+  LocalFleet fleet;
+  TempDir pg_dir;
+  const int port = FreePort();
+  const std::string script = SourcePath("tools/lib/throwaway-pg.sh");
+  RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
+  const std::string dsn = absl::StrCat("host=127.0.0.1 port=", port, " user=postgres dbname=postgres");
+  constexpr int kMaxCalls = 32;  // --max-concurrent-calls: half the clients
+  fleet.api_env["GANTRY_MAX_CONCURRENT_CALLS"] = std::to_string(kMaxCalls);
+  fleet.StartApi(dsn);
+  fleet.StartController();
+  fleet.StartWorker("w1", "");
+  auto scalar = [&](const std::string& q) {
+    pqxx::connection conn(dsn);
+    pqxx::nontransaction tx(conn);
+    return tx.exec(q)[0][0].as<std::string>();
+  };
+  REQUIRE(WaitFor([&] { return scalar("SELECT count(*) FROM controllers WHERE status = 'healthy'") == "1"; },
+                  absl::Seconds(20)));
+  const auto [threads_before, rss_before] = ThreadsAndRss(fleet.api().pid());
+
+  // Each client creates sessions one after another, retrying a refused create with its
+  // request_id, as a client of an idempotent API does; every call has a 15 s deadline.
+  constexpr int kClients = 64, kEach = 2;
+  constexpr absl::Duration kDeadline = absl::Seconds(15);
+  std::mutex mu;
+  std::map<std::string, std::string> acked;  // request_id -> session id
+  std::map<grpc::StatusCode, int> codes;
+  std::string unexpected;
+  absl::Duration longest;
+  std::atomic<bool> frozen{false};
+  std::atomic<int> calls_while_frozen{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = fleet.AdminSessions();
+      for (int i = 0; i < kEach; ++i) {
+        v1::CreateSessionRequest req;
+        *req.mutable_spec() = SleepSpec("3600.9293", 0);
+        req.set_request_id(absl::StrCat("frozen", c, "-", i));
+        const absl::Time give_up = absl::Now() + absl::Seconds(120);
+        while (absl::Now() < give_up) {
+          grpc::ClientContext ctx;
+          ctx.set_deadline(absl::ToChronoTime(absl::Now() + kDeadline));
+          v1::Session s;
+          const absl::Time start = absl::Now();
+          grpc::Status st = stub->CreateSession(&ctx, req, &s);
+          const absl::Duration took = absl::Now() - start;
+          if (frozen.load()) ++calls_while_frozen;
+          std::unique_lock<std::mutex> lock(mu);
+          ++codes[st.error_code()];
+          longest = std::max(longest, took);
+          if (st.ok()) {
+            acked[req.request_id()] = s.id();
+            break;
+          }
+          if (st.error_code() != grpc::StatusCode::UNAVAILABLE &&
+              st.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
+            absl::StrAppend(&unexpected, st.error_code(), " after ", absl::FormatDuration(took), ": ",
+                            st.error_message(), "\n");
+          }
+          lock.unlock();
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        }
+      }
+    });
+  }
+  REQUIRE(WaitFor([&] { std::lock_guard<std::mutex> lock(mu); return acked.size() >= 16; }, absl::Seconds(30)));
+
+  SignalPostgres(pg_dir.Sub("pg/data"), "STOP");
+  frozen = true;
+  int max_threads = 0;
+  int64_t max_rss = 0;
+  const absl::Time thaw = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < thaw) {
+    const auto [threads, rss] = ThreadsAndRss(fleet.api().pid());
+    max_threads = std::max(max_threads, threads);
+    max_rss = std::max(max_rss, rss);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const int frozen_calls = calls_while_frozen.load();
+  frozen = false;
+  SignalPostgres(pg_dir.Sub("pg/data"), "CONT");
+  for (auto& t : clients) t.join();
+
+  INFO("threads " << threads_before << " -> at most " << max_threads << "; RSS " << rss_before << " KiB -> at most "
+                  << max_rss << " KiB; longest call " << absl::FormatDuration(longest) << "; calls while frozen "
+                  << frozen_calls << "\n" << unexpected << fleet.api().Log());
+  // Every call answered within its deadline, with UNAVAILABLE (the database is not answering)
+  // or RESOURCE_EXHAUSTED (every call slot taken), and the clients kept getting answers.
+  CHECK(unexpected.empty());
+  CHECK(longest < kDeadline);
+  CHECK(codes[grpc::StatusCode::UNAVAILABLE] > 0);
+  CHECK(frozen_calls > kClients);
+  // Threads: the call slots, gRPC's own and the fleet-facing ones; not one per waiting call.
+  CHECK(max_threads <= threads_before + kMaxCalls + 8);
+  CHECK(max_rss - rss_before < 64 * 1024);
+  // After the thaw: exactly the acknowledged sessions, once each, all running.
+  REQUIRE(acked.size() == kClients * kEach);
+  CHECK(scalar("SELECT count(*) FROM sessions") == std::to_string(kClients * kEach));
+  CHECK(scalar("SELECT count(DISTINCT request_id) FROM sessions") == std::to_string(kClients * kEach));
+  CHECK(WaitFor([&] {
+    return scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == std::to_string(kClients * kEach);
+  }, absl::Seconds(30)));
   InvariantOptions invariants;
   for (const auto& [request_id, id] : acked) invariants.acknowledged.push_back(id);
   invariants.dsn = dsn;
