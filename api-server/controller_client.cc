@@ -34,11 +34,22 @@ absl::Status GrpcControllerClient::Forget(const std::string& endpoint, const grp
 
 absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::CreateSession(
     const std::string& endpoint, const v1::ControllerCreateSessionRequest& request, absl::Duration timeout) {
-  grpc::ClientContext ctx;
-  AddRequestId(&ctx);
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + (timeout > absl::ZeroDuration() ? std::min(timeout, timeout_) : timeout_)));
+  const absl::Time deadline =
+      absl::Now() + (timeout > absl::ZeroDuration() ? std::min(timeout, timeout_) : timeout_);
   v1::ControllerSessionResponse response;
-  grpc::Status s = StubFor(endpoint)->CreateSession(&ctx, request, &response);
+  grpc::Status s;
+  // A connection that broke unnoticed (a partition that healed, a controller restarted behind
+  // the same address) fails the first call on it, UNAVAILABLE. The controller takes the same
+  // session id at most once, so it is asked once more on a new connection within the deadline.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    grpc::ClientContext ctx;
+    AddRequestId(&ctx);
+    ctx.set_deadline(absl::ToChronoTime(deadline));
+    s = StubFor(endpoint)->CreateSession(&ctx, request, &response);
+    if (s.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    (void)Forget(endpoint, s);
+    if (absl::Now() >= deadline) break;
+  }
   if (!s.ok()) return Forget(endpoint, s);
   return response;
 }

@@ -1,5 +1,6 @@
 #include "api-server/session_service.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 #include "common/pg_pool.h"
 #include "common/session_phase.h"
@@ -7,6 +8,14 @@
 #include "common/status.h"
 
 namespace gantry::api {
+namespace {
+
+// Session ids are UUIDs, taken in any case and used as PostgreSQL prints them (lower case):
+// the controller, the worker, log files and change notifications all know them so.
+std::string CanonicalId(const std::string& id) { return absl::AsciiStrToLower(id); }
+
+}  // namespace
+
 
 absl::StatusOr<Caller> SessionServiceImpl::Admit(grpc::ServerContext* ctx) {
   RETURN_IF_ERROR(db_->CheckReady());
@@ -18,19 +27,20 @@ grpc::Status SessionServiceImpl::CreateSession(grpc::ServerContext* ctx,
                                                v1::Session* response) {
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  // Every wait on the database ends in time for the answer to reach the caller.
+  // Every wait on the database ends in time for the answer to reach the caller (a connection
+  // attempt may overrun its share by half a second: pg_pool.cc).
   const absl::Time deadline = absl::FromChrono(ctx->deadline());
-  DbDeadlineScope scope(deadline - absl::Milliseconds(500));
+  DbDeadlineScope scope(deadline - absl::Seconds(1));
   return Reply(sessions_->Create(*caller, *request, deadline), response);
 }
 
 grpc::Status SessionServiceImpl::GetSession(grpc::ServerContext* ctx,
                                             const v1::GetSessionRequest* request,
                                             v1::Session* response) {
-  NoteSession(request->id());
+  NoteSession(CanonicalId(request->id()));
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(sessions_->Get(*caller, request->id()), response);
+  return Reply(sessions_->Get(*caller, CanonicalId(request->id())), response);
 }
 
 grpc::Status SessionServiceImpl::ListSessions(grpc::ServerContext* ctx,
@@ -44,42 +54,42 @@ grpc::Status SessionServiceImpl::ListSessions(grpc::ServerContext* ctx,
 grpc::Status SessionServiceImpl::DeleteSession(grpc::ServerContext* ctx,
                                                const v1::DeleteSessionRequest* request,
                                                v1::Session* response) {
-  NoteSession(request->id());
+  NoteSession(CanonicalId(request->id()));
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(sessions_->Delete(*caller, request->id()), response);
+  return Reply(sessions_->Delete(*caller, CanonicalId(request->id())), response);
 }
 
 grpc::Status SessionServiceImpl::HibernateSession(grpc::ServerContext* ctx,
                                                   const v1::HibernateSessionRequest* request,
                                                   v1::Session* response) {
-  NoteSession(request->id());
+  NoteSession(CanonicalId(request->id()));
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(sessions_->SetHibernated(*caller, request->id(), true), response);
+  return Reply(sessions_->SetHibernated(*caller, CanonicalId(request->id()), true), response);
 }
 
 grpc::Status SessionServiceImpl::WakeSession(grpc::ServerContext* ctx,
                                              const v1::WakeSessionRequest* request,
                                              v1::Session* response) {
-  NoteSession(request->id());
+  NoteSession(CanonicalId(request->id()));
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(sessions_->SetHibernated(*caller, request->id(), false), response);
+  return Reply(sessions_->SetHibernated(*caller, CanonicalId(request->id()), false), response);
 }
 
 grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,
                                               const v1::WatchSessionRequest* request,
                                               grpc::ServerWriter<v1::Session>* writer) {
-  NoteSession(request->id());
+  NoteSession(CanonicalId(request->id()));
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   auto lease = streams_->Acquire(caller->principal);
   if (!lease.ok()) return ToGrpcStatus(lease.status());
   // Subscribe before the first read, so no change can slip between the two.
-  auto subscription = watches_->Subscribe(request->id());
+  auto subscription = watches_->Subscribe(CanonicalId(request->id()));
   if (!subscription.ok()) return ToGrpcStatus(subscription.status());
-  auto session = sessions_->Get(*caller, request->id());
+  auto session = sessions_->Get(*caller, CanonicalId(request->id()));
   if (!session.ok()) return ToGrpcStatus(session.status());
   int64_t sent_version = session->version();
   if (!writer->Write(*session)) return grpc::Status::CANCELLED;
@@ -91,7 +101,7 @@ grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,
     bool changed = (*subscription)->Wait(absl::Milliseconds(500));
     if (!changed && absl::Now() < next_recheck) continue;
     next_recheck = absl::Now() + kRecheck;
-    session = sessions_->Get(*caller, request->id());
+    session = sessions_->Get(*caller, CanonicalId(request->id()));
     if (!session.ok()) return ToGrpcStatus(session.status());
     if (session->version() == sent_version) continue;
     // Changes that land faster than a read coalesce: the watcher sees the latest state, and
@@ -105,13 +115,15 @@ grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,
 grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,
                                             const v1::StreamLogsRequest* request,
                                             grpc::ServerWriter<v1::LogEntry>* writer) {
-  NoteSession(request->id());
+  NoteSession(CanonicalId(request->id()));
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   auto lease = streams_->Acquire(caller->principal);
   if (!lease.ok()) return ToGrpcStatus(lease.status());
+  v1::StreamLogsRequest canonical = *request;
+  canonical.set_id(CanonicalId(request->id()));
   absl::Status s = sessions_->StreamLogs(
-      *caller, *request, [writer](const v1::LogEntry& e) { return writer->Write(e); },
+      *caller, canonical, [writer](const v1::LogEntry& e) { return writer->Write(e); },
       [ctx] { return ctx->IsCancelled(); });
   return ToGrpcStatus(s);
 }
@@ -119,10 +131,10 @@ grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,
 grpc::Status SessionServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,
                                                    const v1::GetSessionMetricsRequest* request,
                                                    v1::SessionMetrics* response) {
-  NoteSession(request->id());
+  NoteSession(CanonicalId(request->id()));
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(sessions_->Metrics(*caller, request->id()), response);
+  return Reply(sessions_->Metrics(*caller, CanonicalId(request->id())), response);
 }
 
 }  // namespace gantry::api

@@ -4,7 +4,9 @@
 #include <pqxx/notification>
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/pg_pool.h"
 
 namespace gantry::api {
 namespace {
@@ -64,8 +66,11 @@ absl::StatusOr<std::unique_ptr<SessionWatchHub::Subscription>> SessionWatchHub::
     return absl::ResourceExhaustedError(absl::StrCat(
         "this API server already serves ", count_, " watches; retry on another replica or later"));
   }
-  std::unique_ptr<Subscription> sub(new Subscription(this, session_id));
-  by_session_[session_id].insert(sub.get());
+  // Keyed as PostgreSQL prints ids (lower case), which is what NOTIFY carries: a watch by an
+  // upper-case id is told of each change at once too, not at its next periodic re-read.
+  const std::string key = absl::AsciiStrToLower(session_id);
+  std::unique_ptr<Subscription> sub(new Subscription(this, key));
+  by_session_[key].insert(sub.get());
   ++count_;
   return sub;
 }
@@ -73,7 +78,7 @@ absl::StatusOr<std::unique_ptr<SessionWatchHub::Subscription>> SessionWatchHub::
 void SessionWatchHub::Notify(const std::string& session_id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = by_session_.find(session_id);
+    auto it = by_session_.find(absl::AsciiStrToLower(session_id));
     if (it == by_session_.end()) return;
     for (Subscription* s : it->second) s->signalled_ = true;
   }
@@ -98,7 +103,9 @@ void SessionWatchHub::Loop() {
       if (stopping_) return;
     }
     try {
-      pqxx::connection conn(dsn_);
+      // Never silently reconnected: LISTEN would be gone, and nothing would say so.
+      auto owned = OpenConnection(dsn_);
+      pqxx::connection& conn = *owned;
       Receiver receiver(conn, this);
       NotifyAll();  // Anything may have changed while we were not listening.
       if (warned) spdlog::info("listening for session changes again");

@@ -199,9 +199,11 @@ TEST_CASE("a create retried with its request_id finishes the placement its first
 
 TEST_CASE("a controller stays selectable and the API server SERVING while clients hold every database connection",
           "[e2e][health]") {
-  // Clients get two connections; what controllers and the health checks do has its own.
+  // Clients get two connections; what controllers and the health checks do has its own. The
+  // creates below wait on a lock for longer than the default --db-timeout would let them.
   LocalFleet fleet;
   fleet.api_env["GANTRY_DB_POOL_SIZE"] = "2";
+  fleet.api_env["GANTRY_DB_TIMEOUT"] = "60s";
   fleet.StartSingleNode("1");
   auto& db = fleet.db();
 

@@ -278,7 +278,7 @@ TEST_CASE("homes of sessions that died with their worker are removed when it sta
   v1::CreateSessionRequest req;
   *req.mutable_spec() = ShellSpec(
       "mkdir -p \"$HOME/a/b\" && echo x > \"$HOME/a/b/f\" && chmod 0500 \"$HOME/a\" && echo READY; "
-      "exec sleep 3600.3907",
+      "exec sleep 3600.3917",
       0);
   v1::Session s;
   REQUIRE(sessions->CreateSession(Ctx(key).get(), req, &s).ok());
@@ -292,7 +292,7 @@ TEST_CASE("homes of sessions that died with their worker are removed when it sta
 
   // The worker dies; its keeper takes the session with it, and nobody removes the home.
   fleet.worker().Signal(SIGKILL);
-  REQUIRE(WaitFor([] { return PidsWithCmdline("3600.3907").empty(); }, absl::Seconds(10)));
+  REQUIRE(WaitFor([] { return PidsWithCmdline("3600.3917").empty(); }, absl::Seconds(10)));
   struct stat st;
   REQUIRE(stat((home + "/a/b/f").c_str(), &st) == 0);
 

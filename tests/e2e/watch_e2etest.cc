@@ -9,6 +9,7 @@
 
 #include <grpcpp/create_channel.h>
 
+#include "absl/strings/ascii.h"
 #include "common/tls.h"
 #include "tests/support/local_fleet.h"
 
@@ -76,6 +77,74 @@ TEST_CASE("a watch on one replica sees changes made through another, and ends wh
   CHECK(seen[1].phase() == v1::SESSION_PHASE_HIBERNATED);
   CHECK(seen.back().phase() == v1::SESSION_PHASE_TERMINATED);
   for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i].version() > seen[i - 1].version());
+}
+
+TEST_CASE("a session's id is accepted in upper case everywhere, and a watch by it hears each change at once",
+          "[e2e][watch]") {
+  LocalFleet fleet;
+  fleet.StartSingleNode("1");
+  auto sessions = fleet.AdminSessions();
+  v1::CreateSessionRequest req;
+  *req.mutable_spec() = SleepSpec("3600.3536");
+  v1::Session s;
+  {
+    grpc::ClientContext ctx;
+    REQUIRE(sessions->CreateSession(&ctx, req, &s).ok());
+  }
+  const std::string upper = absl::AsciiStrToUpper(s.id());
+  REQUIRE(upper != s.id());
+  {
+    grpc::ClientContext ctx;
+    v1::GetSessionRequest get;
+    get.set_id(upper);
+    v1::Session out;
+    REQUIRE(sessions->GetSession(&ctx, get, &out).ok());
+    CHECK(out.id() == s.id());
+  }
+
+  std::mutex mu;
+  std::vector<std::pair<v1::SessionPhase, absl::Time>> seen;  // guarded by mu until joined
+  std::thread watcher([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::WatchSessionRequest w;
+    w.set_id(upper);
+    auto reader = sessions->WatchSession(&ctx, w);
+    v1::Session update;
+    while (reader->Read(&update)) {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.emplace_back(update.phase(), absl::Now());
+    }
+  });
+  auto seen_count = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return seen.size();
+  };
+  REQUIRE(WaitFor([&] { return seen_count() >= 1; }, absl::Seconds(10)));
+  // Each change reaches the watch well inside the 30 s of its fallback re-read.
+  const absl::Time hibernated = absl::Now();
+  {
+    grpc::ClientContext ctx;
+    v1::HibernateSessionRequest h;
+    h.set_id(upper);
+    v1::Session out;
+    REQUIRE(sessions->HibernateSession(&ctx, h, &out).ok());
+  }
+  CHECK(WaitFor([&] { return seen_count() >= 2; }, absl::Seconds(3)));
+  const absl::Time deleted = absl::Now();
+  {
+    grpc::ClientContext ctx;
+    v1::DeleteSessionRequest d;
+    d.set_id(upper);
+    v1::Session out;
+    REQUIRE(sessions->DeleteSession(&ctx, d, &out).ok());
+  }
+  watcher.join();
+  REQUIRE(seen.size() >= 3);
+  CHECK(seen[1].first == v1::SESSION_PHASE_HIBERNATED);
+  CHECK(seen[1].second - hibernated < absl::Seconds(3));
+  CHECK(seen.back().first == v1::SESSION_PHASE_TERMINATED);
+  CHECK(seen.back().second - deleted < absl::Seconds(5));
 }
 
 TEST_CASE("watching someone else's or a missing session is NOT_FOUND", "[e2e][watch]") {
