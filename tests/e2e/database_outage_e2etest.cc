@@ -46,6 +46,53 @@ grpc::StatusCode ListCode(LocalFleet& fleet) {
   return fleet.AdminSessions()->ListSessions(&ctx, v1::ListSessionsRequest(), &out).error_code();
 }
 
+// A fleet whose API server uses a PostgreSQL of the test's own, which it may stop, kill or
+// freeze: started, with a controller and a CPU-only worker, once the controller is healthy.
+struct OwnPostgresFleet {
+  explicit OwnPostgresFleet(const std::map<std::string, std::string>& api_env = {}) {
+    RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
+    for (const auto& [k, v] : api_env) fleet.api_env[k] = v;
+    fleet.StartApi(dsn);
+    fleet.StartController();
+    fleet.StartWorker("w1", "");
+    REQUIRE(WaitFor([&] { return Scalar("SELECT count(*) FROM controllers WHERE status = 'healthy'") == "1"; },
+                    absl::Seconds(20)));
+  }
+  std::string Scalar(const std::string& q) const {
+    pqxx::connection conn(dsn);
+    pqxx::nontransaction tx(conn);
+    return tx.exec(q)[0][0].as<std::string>();
+  }
+  // Exactly the acknowledged sessions, once each, all running; the invariants hold.
+  void CheckAcknowledged(const std::map<std::string, std::string>& acked, const std::string& marker) {
+    const std::string n = std::to_string(acked.size());
+    CHECK(Scalar("SELECT count(*) FROM sessions") == n);
+    CHECK(Scalar("SELECT count(DISTINCT request_id) FROM sessions") == n);
+    for (const auto& [request_id, id] : acked) {
+      CHECK(Scalar("SELECT request_id FROM sessions WHERE id = '" + id + "'") == request_id);
+    }
+    const bool all_running = WaitFor([&] {
+      return Scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == n;
+    }, absl::Seconds(30));
+    INFO(Scalar("SELECT coalesce(string_agg(phase || ' ' || message, E'\\n'), '') FROM sessions "
+                "WHERE phase <> 'RUNNING'"));
+    CHECK(all_running);
+    CHECK(PidsWithCmdline("sleep " + marker).size() == acked.size());
+    InvariantOptions invariants;
+    for (const auto& [request_id, id] : acked) invariants.acknowledged.push_back(id);
+    invariants.dsn = dsn;
+    RequireInvariants(fleet, invariants);
+  }
+  void Stop() { RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg"))); }
+
+  LocalFleet fleet;
+  TempDir pg_dir;
+  const int port = FreePort();
+  const std::string script = SourcePath("tools/lib/throwaway-pg.sh");
+  const std::string dsn =
+      absl::StrCat("host=127.0.0.1 port=", port, " user=postgres dbname=postgres connect_timeout=2");
+};
+
 }  // namespace
 
 TEST_CASE("the API server rides out a PostgreSQL that is down, then up, then down again", "[e2e][pg-outage]") {
@@ -88,22 +135,11 @@ namespace gantry::testing {
 
 TEST_CASE("PostgreSQL stopped, then SIGKILLed, under load: UNAVAILABLE meanwhile, nothing lost or duplicated",
           "[e2e][pg-outage]") {
-  LocalFleet fleet;
-  TempDir pg_dir;
-  int port = FreePort();
-  std::string script = SourcePath("tools/lib/throwaway-pg.sh");
-  RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
-  std::string dsn = absl::StrCat("host=127.0.0.1 port=", port, " user=postgres dbname=postgres connect_timeout=2");
-  fleet.StartApi(dsn);
-  fleet.StartController();
-  fleet.StartWorker("w1", "");
-  auto scalar = [&](const std::string& q) {
-    pqxx::connection conn(dsn);
-    pqxx::nontransaction tx(conn);
-    return tx.exec(q)[0][0].as<std::string>();
-  };
-  REQUIRE(WaitFor([&] { return scalar("SELECT count(*) FROM controllers WHERE status = 'healthy'") == "1"; },
-                  absl::Seconds(20)));
+  OwnPostgresFleet own;
+  LocalFleet& fleet = own.fleet;
+  const std::string& script = own.script;
+  TempDir& pg_dir = own.pg_dir;
+  const int port = own.port;
 
   // Clients create sessions one after another, each retrying with its request_id until it is
   // acknowledged, as a client of an idempotent API does.
@@ -162,24 +198,9 @@ TEST_CASE("PostgreSQL stopped, then SIGKILLed, under load: UNAVAILABLE meanwhile
   CHECK(unexpected.empty());
   CHECK(codes[grpc::StatusCode::UNAVAILABLE] > 0);  // The outage was seen, and said so.
   REQUIRE(acked.size() == kClients * kEach);
-  // Exactly the acknowledged sessions, once each; all of them run once the controller's
-  // reports caught up.
-  CHECK(scalar("SELECT count(*) FROM sessions") == std::to_string(kClients * kEach));
-  CHECK(scalar("SELECT count(DISTINCT request_id) FROM sessions") == std::to_string(kClients * kEach));
-  for (const auto& [request_id, id] : acked) {
-    CHECK(scalar("SELECT request_id FROM sessions WHERE id = '" + id + "'") == request_id);
-  }
-  bool all_running = WaitFor([&] {
-    return scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == std::to_string(kClients * kEach);
-  }, absl::Seconds(20));
-  INFO(scalar("SELECT coalesce(string_agg(phase || ' ' || message, E'\\n'), '') FROM sessions WHERE phase <> 'RUNNING'"));
-  CHECK(all_running);
-  CHECK(PidsWithCmdline("sleep 3600.9292").size() == static_cast<size_t>(kClients * kEach));
-  InvariantOptions invariants;
-  for (const auto& [request_id, id] : acked) invariants.acknowledged.push_back(id);
-  invariants.dsn = dsn;
-  RequireInvariants(fleet, invariants);
-  RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
+  // All of them run once the controller's reports caught up.
+  own.CheckAcknowledged(acked, "3600.9292");
+  own.Stop();
 }
 
 }  // namespace gantry::testing
@@ -210,24 +231,9 @@ void SignalPostgres(const std::string& data_dir, const std::string& signal) {
 
 TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time with a clear status, threads and "
           "memory stay bounded, nothing acknowledged is lost", "[e2e][pg-outage]") {
-  LocalFleet fleet;
-  TempDir pg_dir;
-  const int port = FreePort();
-  const std::string script = SourcePath("tools/lib/throwaway-pg.sh");
-  RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
-  const std::string dsn = absl::StrCat("host=127.0.0.1 port=", port, " user=postgres dbname=postgres");
   constexpr int kMaxCalls = 32;  // --max-concurrent-calls: half the clients
-  fleet.api_env["GANTRY_MAX_CONCURRENT_CALLS"] = std::to_string(kMaxCalls);
-  fleet.StartApi(dsn);
-  fleet.StartController();
-  fleet.StartWorker("w1", "");
-  auto scalar = [&](const std::string& q) {
-    pqxx::connection conn(dsn);
-    pqxx::nontransaction tx(conn);
-    return tx.exec(q)[0][0].as<std::string>();
-  };
-  REQUIRE(WaitFor([&] { return scalar("SELECT count(*) FROM controllers WHERE status = 'healthy'") == "1"; },
-                  absl::Seconds(20)));
+  OwnPostgresFleet own({{"GANTRY_MAX_CONCURRENT_CALLS", std::to_string(kMaxCalls)}});
+  LocalFleet& fleet = own.fleet;
   const auto [threads_before, rss_before] = ThreadsAndRss(fleet.api().pid());
 
   // Each client creates sessions one after another, retrying a refused create with its
@@ -278,7 +284,7 @@ TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time w
   }
   REQUIRE(WaitFor([&] { std::lock_guard<std::mutex> lock(mu); return acked.size() >= 16; }, absl::Seconds(30)));
 
-  SignalPostgres(pg_dir.Sub("pg/data"), "STOP");
+  SignalPostgres(own.pg_dir.Sub("pg/data"), "STOP");
   frozen = true;
   int max_threads = 0;
   int64_t max_rss = 0;
@@ -291,7 +297,7 @@ TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time w
   }
   const int frozen_calls = calls_while_frozen.load();
   frozen = false;
-  SignalPostgres(pg_dir.Sub("pg/data"), "CONT");
+  SignalPostgres(own.pg_dir.Sub("pg/data"), "CONT");
   for (auto& t : clients) t.join();
 
   INFO("threads " << threads_before << " -> at most " << max_threads << "; RSS " << rss_before << " KiB -> at most "
@@ -308,16 +314,8 @@ TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time w
   CHECK(max_rss - rss_before < 64 * 1024);
   // After the thaw: exactly the acknowledged sessions, once each, all running.
   REQUIRE(acked.size() == kClients * kEach);
-  CHECK(scalar("SELECT count(*) FROM sessions") == std::to_string(kClients * kEach));
-  CHECK(scalar("SELECT count(DISTINCT request_id) FROM sessions") == std::to_string(kClients * kEach));
-  CHECK(WaitFor([&] {
-    return scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == std::to_string(kClients * kEach);
-  }, absl::Seconds(30)));
-  InvariantOptions invariants;
-  for (const auto& [request_id, id] : acked) invariants.acknowledged.push_back(id);
-  invariants.dsn = dsn;
-  RequireInvariants(fleet, invariants);
-  RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg")));
+  own.CheckAcknowledged(acked, "3600.9293");
+  own.Stop();
 }
 
 }  // namespace gantry::testing
