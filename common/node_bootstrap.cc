@@ -135,6 +135,13 @@ std::unique_ptr<v1::NodeCertificateService::Stub> NodeCertificate::NextStub(bool
 }
 
 void NodeCertificate::HandBackName(absl::Time deadline) {
+  // No renewal after this: one would hold the name again.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  stop_.notify_all();
+  if (renewer_.joinable()) renewer_.join();
   auto current = Current();
   if (!current || current->not_after <= absl::Now()) return;  // Nothing held to hand back.
   // Noted first: a node killed right after the call still renews at its next start.

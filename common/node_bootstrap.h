@@ -62,6 +62,7 @@ class NodeCertificate {
   // replaces it without this key (a new Kubernetes pod, whose key lived in memory) may claim
   // the name with the join token. This one, started again with the certificate, takes it back
   // first thing. Best effort: a failure is logged; waits until `deadline` (at least 2 s).
+  // Renewals stop first (one would hold the name again).
   void HandBackName(absl::Time deadline);
 
  private:
