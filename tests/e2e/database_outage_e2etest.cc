@@ -277,7 +277,7 @@ TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time w
                             st.error_message(), "\n");
           }
           lock.unlock();
-          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a client's pause before retrying
         }
       }
     });
@@ -288,7 +288,7 @@ TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time w
   frozen = true;
   int max_threads = 0;
   int64_t max_rss = 0;
-  const absl::Time thaw = absl::Now() + absl::Seconds(30);
+  const absl::Time thaw = absl::Now() + absl::Seconds(30);  // the fault: frozen this long, sampled meanwhile
   while (absl::Now() < thaw) {
     const auto [threads, rss] = ThreadsAndRss(fleet.api().pid());
     max_threads = std::max(max_threads, threads);
