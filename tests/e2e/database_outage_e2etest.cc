@@ -311,7 +311,7 @@ TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time w
   CHECK(frozen_calls > kClients);
   // Threads: the call slots, gRPC's own and the fleet-facing ones; not one per waiting call.
   CHECK(max_threads <= threads_before + kMaxCalls + 8);
-  CHECK(max_rss - rss_before < 64 * 1024);
+  if (!kSanitizedBuild) CHECK(max_rss - rss_before < 64 * 1024);  // ASan's own memory swamps it
   // After the thaw: exactly the acknowledged sessions, once each, all running.
   REQUIRE(acked.size() == kClients * kEach);
   own.CheckAcknowledged(acked, "3600.9293");
