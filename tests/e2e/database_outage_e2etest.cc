@@ -208,18 +208,6 @@ TEST_CASE("PostgreSQL stopped, then SIGKILLed, under load: UNAVAILABLE meanwhile
 namespace gantry::testing {
 namespace {
 
-// Threads and resident memory (KiB) of process `pid`, from /proc.
-std::pair<int, int64_t> ThreadsAndRss(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  int threads = 0;
-  int64_t rss = 0;
-  for (std::string line; std::getline(in, line);) {
-    if (absl::StartsWith(line, "Threads:")) threads = std::stoi(line.substr(8));
-    if (absl::StartsWith(line, "VmRSS:")) rss = std::stoll(line.substr(6));
-  }
-  return {threads, rss};
-}
-
 // SIGSTOP or SIGCONT to the postmaster and every backend: a server that hangs, not one that
 // dies. Its kernel still accepts and acknowledges connections.
 void SignalPostgres(const std::string& data_dir, const std::string& signal) {
@@ -234,7 +222,8 @@ TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time w
   constexpr int kMaxCalls = 32;  // --max-concurrent-calls: half the clients
   OwnPostgresFleet own({{"GANTRY_MAX_CONCURRENT_CALLS", std::to_string(kMaxCalls)}});
   LocalFleet& fleet = own.fleet;
-  const auto [threads_before, rss_before] = ThreadsAndRss(fleet.api().pid());
+  const int threads_before = ThreadCount(fleet.api().pid());
+  const int64_t rss_before = RssKib(fleet.api().pid());
 
   // Each client creates sessions one after another, retrying a refused create with its
   // request_id, as a client of an idempotent API does; every call has a 15 s deadline.
@@ -290,9 +279,8 @@ TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time w
   int64_t max_rss = 0;
   const absl::Time thaw = absl::Now() + absl::Seconds(30);  // the fault: frozen this long, sampled meanwhile
   while (absl::Now() < thaw) {
-    const auto [threads, rss] = ThreadsAndRss(fleet.api().pid());
-    max_threads = std::max(max_threads, threads);
-    max_rss = std::max(max_rss, rss);
+    max_threads = std::max(max_threads, ThreadCount(fleet.api().pid()));
+    max_rss = std::max(max_rss, RssKib(fleet.api().pid()));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const int frozen_calls = calls_while_frozen.load();

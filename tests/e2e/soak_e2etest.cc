@@ -48,10 +48,7 @@ std::vector<std::string> FdPaths(pid_t pid) {
 Usage UsageOf(pid_t pid) {
   Usage u;
   u.rss_kib = RssKib(pid);
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("Threads:", 0) == 0) (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(8)), &u.threads);
-  }
+  u.threads = ThreadCount(pid);
   u.fds = static_cast<int64_t>(FdPaths(pid).size());
   return u;
 }

@@ -289,6 +289,14 @@ int64_t RssKib(pid_t pid) {
   return -1;
 }
 
+int ThreadCount(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
 std::string HttpsGet(const std::string& ca, int port, const std::string& path) {
   return RunCommand(absl::StrCat(
       "python3 -c \"import ssl, sys, urllib.request, urllib.error\n",

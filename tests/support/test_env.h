@@ -129,6 +129,8 @@ std::string PresentedSerial(const std::string& ca, int port, const std::string& 
 
 // Resident memory of a process in KiB (VmRSS), -1 if unknown.
 int64_t RssKib(pid_t pid);
+// Threads of a process (/proc status), -1 if unknown.
+int ThreadCount(pid_t pid);
 // True in the ASan build (GANTRY_SANITIZE=1) and the TSan one (tools/tsan.sh), where everything
 // runs 2-10x slower and the sanitizer's own memory swamps a process's resident memory, which
 // then says nothing about what Gantry keeps. The plain build checks the memory bounds; the
