@@ -22,9 +22,28 @@ v1::ControllerStatus ParseStatus(const std::string& s) {
   return v1::CONTROLLER_STATUS_UNSPECIFIED;
 }
 
+// The two conditions a controller's health is made of, from columns 14.. of
+// select_controllers.sql (status is column 4, the last heartbeat 11).
+void AddConditions(const pqxx::row& row, absl::Duration freshness, v1::Controller* c) {
+  v1::ControllerCondition* heartbeating = c->add_conditions();
+  heartbeating->set_type("Heartbeating");
+  heartbeating->set_ok(row[16].as<bool>());
+  if (!heartbeating->ok()) {
+    if (c->has_last_heartbeat()) *heartbeating->mutable_since() = c->last_heartbeat();
+    heartbeating->set_message(absl::StrCat("no heartbeat in the last ", absl::FormatDuration(freshness)));
+  }
+  v1::ControllerCondition* reachable = c->add_conditions();
+  reachable->set_type("Reachable");
+  reachable->set_ok(c->status() == v1::CONTROLLER_STATUS_HEALTHY);
+  if (!reachable->ok()) {
+    if (double since = row[14].as<double>(); since > 0) EpochSecondsToProto(since, reachable->mutable_since());
+    reachable->set_message(absl::StrCat("health checks unanswered: ", row[15].as<std::string>()));
+  }
+}
+
 // Columns as in select_controllers.sql. The jsonb columns were written from these same protos,
 // so one JSON object parses them all into the Controller message.
-absl::StatusOr<v1::Controller> RowToController(const pqxx::row& row) {
+absl::StatusOr<v1::Controller> RowToController(const pqxx::row& row, absl::Duration freshness) {
   v1::Controller c;
   std::string json = absl::StrCat(R"({"labels":)", row[5].as<std::string>(), R"(,"capacity":)",
                                   row[6].as<std::string>(), R"(,"load":)", row[7].as<std::string>(),
@@ -41,6 +60,7 @@ absl::StatusOr<v1::Controller> RowToController(const pqxx::row& row) {
   if (double hb = row[11].as<double>(); hb > 0) EpochSecondsToProto(hb, c.mutable_last_heartbeat());
   EpochSecondsToProto(row[12].as<double>(), c.mutable_create_time());
   EpochSecondsToProto(row[13].as<double>(), c.mutable_update_time());
+  AddConditions(row, freshness, &c);
   return c;
 }
 
@@ -79,9 +99,9 @@ absl::StatusOr<std::vector<v1::Controller>> AdminStore::ListControllers(
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     pqxx::result r = tx.exec_params(std::string(sql::kSelectControllers), status, after_name, limit,
-                                    std::string());
+                                    std::string(), absl::ToDoubleSeconds(freshness_));
     for (const auto& row : r) {
-      auto controller = RowToController(row);
+      auto controller = RowToController(row, freshness_);
       if (!controller.ok()) return controller.status();
       out.push_back(std::move(*controller));
     }
@@ -97,8 +117,8 @@ absl::StatusOr<v1::Controller> AdminStore::GetController(const std::string& id) 
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     pqxx::result r = tx.exec_params(std::string(sql::kSelectControllers), std::string(),
-                                    std::string(), 1, id);
-    if (!r.empty()) out = RowToController(r[0]);
+                                    std::string(), 1, id, absl::ToDoubleSeconds(freshness_));
+    if (!r.empty()) out = RowToController(r[0], freshness_);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -159,10 +179,15 @@ absl::StatusOr<v1::ClusterStatus> AdminStore::ClusterStatus() {
   v1::ClusterStatus out;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);  // One snapshot for all the counts.
-    for (const auto& row : tx.exec(std::string(sql::kSelectClusterCounts))) {
-      auto* counts = row[0].as<std::string>() == "controller" ? out.mutable_controllers_by_status()
-                                                             : out.mutable_sessions_by_phase();
-      (*counts)[row[1].as<std::string>()] = row[2].as<int>();
+    for (const auto& row : tx.exec_params(std::string(sql::kSelectClusterCounts), absl::ToDoubleSeconds(freshness_))) {
+      const std::string kind = row[0].as<std::string>(), key = row[1].as<std::string>();
+      const int n = row[2].as<int>();
+      if (kind == "condition") {
+        if (key == "Reachable") out.set_controllers_unreachable(n);
+        if (key == "Heartbeating") out.set_controllers_not_heartbeating(n);
+        continue;
+      }
+      (kind == "controller" ? *out.mutable_controllers_by_status() : *out.mutable_sessions_by_phase())[key] = n;
     }
     pqxx::result gpus = tx.exec_params(std::string(sql::kSelectClusterGpus),
                                        absl::ToDoubleSeconds(freshness_));

@@ -14,20 +14,28 @@
 
 namespace gantry::api {
 
-std::shared_ptr<v1::ControllerService::Stub> GrpcControllerClient::StubFor(const std::string& endpoint) {
+namespace {
+// How long a placement waits for a connection to a controller it has none to. A controller
+// that cannot be reached in this long (a one-way partition drops the handshake; a wrong
+// advertised address) never got the request: that is a refusal, and the create moves on to
+// the next candidate instead of waiting out its deadline.
+constexpr absl::Duration kPlacementConnectBound = absl::Seconds(3);
+}  // namespace
+
+GrpcControllerClient::Link GrpcControllerClient::LinkFor(const std::string& endpoint) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto& stub = stubs_[endpoint];
-  if (stub == nullptr) {
-    stub = std::shared_ptr<v1::ControllerService::Stub>(
-        v1::ControllerService::NewStub(CreateInternalChannel(endpoint, creds_, /*own_subchannels=*/true)));
+  Link& link = links_[endpoint];
+  if (link.stub == nullptr) {
+    link.channel = CreateInternalChannel(endpoint, creds_, /*own_subchannels=*/true);
+    link.stub = std::shared_ptr<v1::ControllerService::Stub>(v1::ControllerService::NewStub(link.channel));
   }
-  return stub;
+  return link;
 }
 
 absl::Status GrpcControllerClient::Forget(const std::string& endpoint, const grpc::Status& status) {
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
     std::lock_guard<std::mutex> lock(mu_);
-    stubs_.erase(endpoint);
+    links_.erase(endpoint);
   }
   return Annotate(FromGrpcStatus(status), absl::StrCat("controller at ", endpoint));
 }
@@ -42,10 +50,16 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::CreateSessio
   // the same address) fails the first call on it, UNAVAILABLE. The controller takes the same
   // session id at most once, so it is asked once more on a new connection within the deadline.
   for (int attempt = 0; attempt < 2; ++attempt) {
+    Link link = LinkFor(endpoint);
+    if (!link.channel->WaitForConnected(absl::ToChronoTime(std::min(deadline, absl::Now() + kPlacementConnectBound)))) {
+      s = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       absl::StrCat("not reachable: no connection within ", absl::FormatDuration(kPlacementConnectBound)));
+      break;
+    }
     grpc::ClientContext ctx;
     AddRequestId(&ctx);
     ctx.set_deadline(absl::ToChronoTime(deadline));
-    s = StubFor(endpoint)->CreateSession(&ctx, request, &response);
+    s = link.stub->CreateSession(&ctx, request, &response);
     if (s.error_code() != grpc::StatusCode::UNAVAILABLE) break;
     (void)Forget(endpoint, s);
     if (absl::Now() >= deadline) break;

@@ -3,6 +3,7 @@
 // Thread-safe: any handler thread may call it.
 #pragma once
 
+#include <grpcpp/channel.h>
 #include <grpcpp/security/credentials.h>
 
 #include <functional>
@@ -79,8 +80,13 @@ class GrpcControllerClient : public ControllerClient {
                           const std::function<bool()>& cancelled) override;
 
  private:
+  struct Link {
+    std::shared_ptr<grpc::Channel> channel;
+    std::shared_ptr<v1::ControllerService::Stub> stub;
+  };
   // Callers hold the returned stub for the whole call (streams included).
-  std::shared_ptr<v1::ControllerService::Stub> StubFor(const std::string& endpoint);
+  Link LinkFor(const std::string& endpoint);
+  std::shared_ptr<v1::ControllerService::Stub> StubFor(const std::string& endpoint) { return LinkFor(endpoint).stub; }
   // After UNAVAILABLE the cached channel is dropped and the next call dials afresh: a gRPC
   // channel can stay stuck in reconnect state after its peer restarts on the same address.
   absl::Status Forget(const std::string& endpoint, const grpc::Status& status);
@@ -90,7 +96,7 @@ class GrpcControllerClient : public ControllerClient {
   std::mutex mu_;
   // One channel per controller endpoint, reused across calls. shared_ptr: a call in flight
   // keeps its stub alive while Forget replaces it.
-  std::map<std::string, std::shared_ptr<v1::ControllerService::Stub>> stubs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Link> links_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gantry::api

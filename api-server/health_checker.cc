@@ -117,10 +117,14 @@ void HealthChecker::CheckAll() {
       continue;
     }
     std::string before, after;
+    // Offline (its sessions FAILED) only when its heartbeats stopped too, for as long as the
+    // misses took: one that heartbeats but cannot be called is alive, only unreachable.
+    const double silent_for = absl::ToDoubleSeconds(config_.interval * config_.offline_after);
+    const std::string why = std::string(answers[i].status().message()).substr(0, 300);
     absl::Status recorded = pool_->Run([&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
       pqxx::result r = tx.exec_params(std::string(sql::kRecordHealthCheckMiss), t.id,
-                                      config_.unhealthy_after, config_.offline_after);
+                                      config_.unhealthy_after, config_.offline_after, silent_for, why);
       if (!r.empty()) {
         before = r[0][0].as<std::string>();
         after = r[0][1].as<std::string>();

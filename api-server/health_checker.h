@@ -1,8 +1,10 @@
 // The API side of controller liveness. Every interval, one API server replica — the one holding
 // a PostgreSQL advisory lock on its own connection — calls ControllerService.HealthCheck on
 // every controller that is not offline. A controller that misses `unhealthy_after` checks in a
-// row is unhealthy (no new sessions); one that misses `offline_after` is offline and its live
-// sessions become FAILED with the reason. If the leader dies, its connection closes, the lock
+// row is unhealthy (no new sessions): unreachable, whether or not its heartbeats arrive, which
+// are a separate condition (a one-way partition lets them out). One that misses `offline_after`
+// and whose heartbeats stopped as long is offline and its live sessions become FAILED with the
+// reason. Only an answered check makes a controller healthy again. If the leader dies, its connection closes, the lock
 // is free, and another replica leads from its next tick: within one interval.
 //
 // Runs its own thread; Start/Stop from main.

@@ -158,7 +158,11 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     call.set_owner(session.owner());
     call.set_template_id(session.template_id());
     *call.mutable_spec() = session.spec();
-    auto response = client_->CreateSession(target.endpoint, call, absl::ZeroDuration());
+    // Within the create's own deadline (a second to spare for the reply's way back), so a
+    // controller that cannot be reached leaves time for the next candidate.
+    const absl::Duration left = deadline - absl::Now() - absl::Seconds(1);
+    auto response = client_->CreateSession(target.endpoint, call,
+                                           left > absl::ZeroDuration() ? left : absl::Milliseconds(100));
     if (response.ok()) {
       // Retried through a database outage, but answered before the caller gives up (a second
       // to spare for the reply's way back).

@@ -2,11 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <mutex>
-
 #include "absl/strings/str_cat.h"
 #include "common/identity.h"
 #include "common/status.h"
+#include "controller/worker_stream_channel.h"
 
 namespace gantry::controller {
 namespace {
@@ -14,36 +13,6 @@ namespace {
 absl::StatusOr<Identity> WorkerIdentity(const grpc::ServerContext& ctx) {
   return RequirePeerRole(ctx.auth_context().get(), Role::kWorker, "WorkerService");
 }
-
-// The controller's handle on one Connect stream. Writes are serialised (gRPC allows one
-// outstanding write alongside the handler's reads); Close cancels the call.
-class StreamChannel : public WorkerChannel {
- public:
-  StreamChannel(grpc::ServerContext* ctx,
-                grpc::ServerReaderWriter<v1::ControllerMessage, v1::WorkerMessage>* stream)
-      : ctx_(ctx), stream_(stream) {}
-
-  bool Send(const v1::ControllerMessage& message) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stream_ == nullptr) return false;
-    return stream_->Write(message);
-  }
-  void Close() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (ctx_ != nullptr) ctx_->TryCancel();
-  }
-  // Called before the handler returns; afterwards the stream and context are gone.
-  void Invalidate() {
-    std::lock_guard<std::mutex> lock(mu_);
-    stream_ = nullptr;
-    ctx_ = nullptr;
-  }
-
- private:
-  std::mutex mu_;
-  grpc::ServerContext* ctx_;
-  grpc::ServerReaderWriter<v1::ControllerMessage, v1::WorkerMessage>* stream_;
-};
 
 }  // namespace
 
@@ -75,7 +44,7 @@ grpc::Status WorkerServiceImpl::Connect(
   if (message.msg_case() != v1::WorkerMessage::kHello) {
     return ToGrpcStatus(absl::InvalidArgumentError("the first message on Connect must be hello"));
   }
-  auto channel = std::make_shared<StreamChannel>(ctx, stream);
+  auto channel = std::make_shared<WorkerStreamChannel>(ctx, stream);
   absl::Status attached = fleet_->Attach(identity->name, message.hello(), channel);
   if (!attached.ok()) {
     channel->Invalidate();
@@ -109,10 +78,12 @@ grpc::Status WorkerServiceImpl::Connect(
     }
   }
   if (ctx->IsCancelled()) reason = "missed heartbeats or cancelled";
-  channel->Invalidate();
+  // Gone for everyone at once; only then wait for a write still stuck on a worker that stopped
+  // reading (see WorkerStreamChannel), which the transport's keepalive ends.
   logs_->WorkerLost(identity->name);
   invokes_->WorkerLost(identity->name);
   fleet_->Detach(identity->name, reason);
+  channel->Invalidate();
   return ToGrpcStatus(ended);
 }
 

@@ -21,6 +21,8 @@ if [ "${GANTRY_TEST_TOOLS:-1}" = 1 ]; then
   command -v node >/dev/null || PACKAGES+=(nodejs)
   command -v npm >/dev/null || PACKAGES+=(npm)
   PACKAGES+=(clang libclang-rt-14-dev)
+  # The one-way partition test drops packets to a port inside a network namespace.
+  PACKAGES+=(iptables)
   # The Go client of docs/clients.md, built in GOPATH mode from Debian's Go packages (protobuf
   # 1.5, which speaks the APIv2 messages protoc-gen-go writes; 1.3 cannot decode them).
   PACKAGES+=(golang-go golang-google-grpc-dev golang-google-protobuf-dev golang-github-golang-protobuf-1-5-dev

@@ -26,23 +26,30 @@ void ControllerConnection::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool ControllerConnection::Write(const v1::WorkerMessage& message) {
+ControllerConnection::Stream* ControllerConnection::CurrentStream() {
   std::lock_guard<std::mutex> lock(mu_);
-  return stream_ != nullptr && stream_->Write(message);
+  return stream_;
+}
+
+bool ControllerConnection::Write(const v1::WorkerMessage& message) {
+  std::lock_guard<std::mutex> write(write_mu_);
+  Stream* stream = CurrentStream();
+  return stream != nullptr && stream->Write(message);
 }
 
 void ControllerConnection::Send(const v1::WorkerSessionEvent& event) {
-  std::lock_guard<std::mutex> lock(mu_);
   if (event.kind() == v1::WorkerSessionEvent::KIND_STARTED) {
     // A first sample of the new process now, not up to a metrics interval later: until then
     // GetSessionMetrics can only say "never sampled".
+    std::lock_guard<std::mutex> lock(mu_);
     sample_soon_ = true;
     cv_.notify_all();
   }
-  if (stream_ != nullptr) {
+  std::lock_guard<std::mutex> write(write_mu_);
+  if (Stream* stream = CurrentStream(); stream != nullptr) {
     v1::WorkerMessage message;
     *message.mutable_session_event() = event;
-    if (stream_->Write(message)) return;
+    if (stream->Write(message)) return;
   }
   if (pending_.size() >= config_.max_pending_events) pending_.pop_front();
   pending_.push_back(event);
@@ -115,17 +122,21 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      ctx.TryCancel();
+    // Under write_mu_ throughout, so no new event overtakes the ones kept while disconnected.
+    std::lock_guard<std::mutex> write(write_mu_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) {
+        ctx.TryCancel();
+      }
+      context_ = &ctx;
+      stream_ = stream.get();
     }
-    context_ = &ctx;
-    stream_ = stream.get();
     // Everything that happened while disconnected, in order.
     while (!pending_.empty()) {
       v1::WorkerMessage message;
       *message.mutable_session_event() = pending_.front();
-      if (!stream_->Write(message)) break;
+      if (!stream->Write(message)) break;
       pending_.pop_front();
     }
   }
@@ -218,6 +229,15 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
     std::lock_guard<std::mutex> lock(mu_);
     stream_ = nullptr;
     context_ = nullptr;
+  }
+  {
+    // No write may still be using the stream once it is finished and freed below. One blocked
+    // on a controller that stopped reading is ended now rather than when the transport gives up.
+    std::unique_lock<std::mutex> write(write_mu_, std::try_to_lock);
+    if (!write.owns_lock()) {
+      ctx.TryCancel();
+      write.lock();
+    }
   }
   // The controller's end of every log stream is gone with the stream.
   if (logs_ != nullptr) logs_->CancelAll();

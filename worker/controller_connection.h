@@ -73,6 +73,7 @@ class ControllerConnection {
   // One stream's lifetime; returns when it ends.
   void RunStream(int32_t* heartbeat_ms);
   bool Write(const v1::WorkerMessage& message);
+  Stream* CurrentStream() ABSL_LOCKS_EXCLUDED(mu_);
 
   ConnectionConfig config_;
   Dialer dial_;
@@ -80,12 +81,17 @@ class ControllerConnection {
   LogStreamer* logs_ = nullptr;
   InvokeRunner* invokes_ = nullptr;
 
+  // Writes to the stream are serialised under write_mu_, which a write to a controller that
+  // stopped reading holds until the stream ends. mu_ is never held across a write, so Stop,
+  // skills and heartbeat bookkeeping never wait behind one.
+  std::mutex write_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
-  Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;  // Writes happen under mu_.
-  std::deque<v1::WorkerSessionEvent> pending_ ABSL_GUARDED_BY(mu_);
+  // Set under write_mu_ too; once cleared, RunStream takes write_mu_ before freeing the stream.
+  Stream* stream_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::deque<v1::WorkerSessionEvent> pending_ ABSL_GUARDED_BY(write_mu_);
   bool sample_soon_ ABSL_GUARDED_BY(mu_) = false;  // a session started: sample metrics at once
   std::vector<std::string> skills_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ModelInfo> models_ ABSL_GUARDED_BY(mu_);

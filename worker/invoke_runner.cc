@@ -112,20 +112,26 @@ bool InvokeRunner::SendChunk(Invocation& inv, std::string data, bool last) {
 }
 
 void InvokeRunner::Start(const v1::InvokeCommand& command) {
+  // A refusal is sent after mu_ is released: the send can block on a controller that stopped
+  // reading, and every running invocation takes mu_ for its credit.
+  absl::Status refused = Admit(command);
+  if (!refused.ok()) {
+    SendError(command.invoke_id(), GrpcCode(refused.code()), std::string(refused.message()));
+  }
+}
+
+absl::Status InvokeRunner::Admit(const v1::InvokeCommand& command) {
   const std::string& id = command.invoke_id();
   const std::string& name = command.request().capability();
   std::lock_guard<std::mutex> lock(mu_);
   ReapFinished();
   auto cap = capabilities_.find(name);
-  if (stopping_) return SendError(id, GrpcCode(absl::StatusCode::kUnavailable), "the worker is stopping");
-  if (cap == capabilities_.end()) {
-    return SendError(id, GrpcCode(absl::StatusCode::kNotFound), absl::StrCat("this worker has no capability ", name));
-  }
-  if (running_.count(id) != 0) return;  // A repeated command: the first one runs.
+  if (stopping_) return absl::UnavailableError("the worker is stopping");
+  if (cap == capabilities_.end()) return absl::NotFoundError(absl::StrCat("this worker has no capability ", name));
+  if (running_.count(id) != 0) return absl::OkStatus();  // A repeated command: the first one runs.
   if (cap->second.in_flight >= options_.max_concurrency) {
-    return SendError(id, GrpcCode(absl::StatusCode::kResourceExhausted),
-                     absl::StrCat("capability ", name, " is busy: ", cap->second.in_flight,
-                                  " request(s) in flight on this worker, the most it takes"));
+    return absl::ResourceExhaustedError(absl::StrCat("capability ", name, " is busy: ", cap->second.in_flight,
+                                                     " request(s) in flight on this worker, the most it takes"));
   }
   auto inv = std::make_shared<Invocation>();
   inv->id = id;
@@ -146,6 +152,7 @@ void InvokeRunner::Start(const v1::InvokeCommand& command) {
       Finish(inv);
     });
   }
+  return absl::OkStatus();
 }
 
 void InvokeRunner::AddCredit(const std::string& invoke_id, int credit) {

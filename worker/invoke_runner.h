@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gantry/v1/worker_service.pb.h"
 #include "worker/capability_config.h"
@@ -82,6 +83,8 @@ class InvokeRunner {
                      std::shared_ptr<Invocation> invocation, absl::Time deadline);
   bool SendChunk(Invocation& invocation, std::string data, bool last);
   void SendError(const std::string& invoke_id, int code, const std::string& message);
+  // Start's work, under mu_: starts the invocation, or says why not (sent as its refusal).
+  absl::Status Admit(const v1::InvokeCommand& command);
   void Finish(const std::shared_ptr<Invocation>& invocation) ABSL_LOCKS_EXCLUDED(mu_);
   void ReapFinished() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<std::string> HandlerEnv(const std::string& capability, const std::string& invoke_id) const;

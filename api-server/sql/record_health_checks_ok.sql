@@ -12,14 +12,15 @@ WITH answered AS (
   -- moment ago, and writing (or just locking) a row writes its page and the WAL again.
   SELECT c.id FROM controllers c JOIN answered a ON a.id = c.id
   WHERE c.status <> 'offline'
-    AND (c.status, c.missed_health_checks, c.capacity, c.load, c.gpus_total, c.gpus_free,
+    AND (c.status, c.missed_health_checks, c.unreachable_since IS NULL, c.capacity, c.load, c.gpus_total, c.gpus_free,
          c.max_free_gpus_per_worker, c.max_gpu_memory_bytes, c.active_sessions)
-        IS DISTINCT FROM ('healthy', 0, a.capacity, a.load, a.gpus_total, a.gpus_free,
+        IS DISTINCT FROM ('healthy', 0, true, a.capacity, a.load, a.gpus_total, a.gpus_free,
                           a.max_free_gpus_per_worker, a.max_gpu_memory_bytes, a.active_sessions)
   ORDER BY c.id FOR NO KEY UPDATE OF c
 )
 UPDATE controllers c SET
-  status = 'healthy', missed_health_checks = 0, capacity = a.capacity, load = a.load,
+  status = 'healthy', missed_health_checks = 0, unreachable_since = NULL, unreachable_reason = '',
+  capacity = a.capacity, load = a.load,
   gpus_total = a.gpus_total, gpus_free = a.gpus_free,
   max_free_gpus_per_worker = a.max_free_gpus_per_worker,
   max_gpu_memory_bytes = a.max_gpu_memory_bytes, active_sessions = a.active_sessions,

@@ -33,7 +33,11 @@ WITH beat AS (
     max_free_gpus_per_worker = b.max_free_gpus_per_worker,
     max_gpu_memory_bytes = b.max_gpu_memory_bytes, active_sessions = b.active_sessions,
     skills = b.skills, capabilities = b.capabilities,
-    status = 'healthy', missed_health_checks = 0, last_heartbeat = now(), updated_at = now()
+    -- Heartbeats say the controller is alive, not that it can be called: only a health check
+    -- (record_health_checks_ok.sql) makes it healthy again. One marked offline is alive after
+    -- all: unhealthy until the next check answers.
+    status = CASE WHEN c.status = 'offline' THEN 'unhealthy' ELSE c.status END,
+    last_heartbeat = now(), updated_at = now()
   FROM accepted b
   WHERE c.id = b.id AND c.id IN (SELECT id FROM locked)
   RETURNING c.id, b.token_sha256, b.name, c.cordoned

@@ -13,5 +13,6 @@ ON CONFLICT (name) DO UPDATE SET
   gpus_total = EXCLUDED.gpus_total, gpus_free = EXCLUDED.gpus_free,
   max_free_gpus_per_worker = EXCLUDED.max_free_gpus_per_worker,
   max_gpu_memory_bytes = EXCLUDED.max_gpu_memory_bytes,
-  status = 'healthy', missed_health_checks = 0, last_heartbeat = now(), updated_at = now()
+  status = 'healthy', missed_health_checks = 0, unreachable_since = NULL, unreachable_reason = '',
+  last_heartbeat = now(), updated_at = now()
 RETURNING id::text

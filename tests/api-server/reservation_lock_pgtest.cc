@@ -66,7 +66,7 @@ TEST_CASE("a reservation in flight holds back neither its controller's heartbeat
   miss = std::async(std::launch::async, [&] {
     return f.pool.Run([&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      tx.exec_params(std::string(sql::kRecordHealthCheckMiss), controller, 3, 6);
+      tx.exec_params(std::string(sql::kRecordHealthCheckMiss), controller, 3, 6, 30.0, std::string("no answer"));
       return absl::OkStatus();
     });
   });

@@ -16,78 +16,17 @@
 #include "common/json_util.h"
 #include "gantry/v1/admin_service.pb.h"
 #include "gantry/v1/session_service.pb.h"
+#include "tests/support/gantryctl_runner.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
 namespace {
-
-struct Ran {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string Quote(const std::string& word) {
-  std::string q = "'";
-  for (char c : word) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::string Write(LocalFleet& fleet, const std::string& name, const std::string& text) {
   std::string path = fleet.dir().Sub(name);
   std::ofstream(path) << text;
   return path;
 }
-
-// Runs gantryctl with exactly `env` (plus PATH, HOME and the sanitizers' settings), stdin from `input`.
-class Gantryctl {
- public:
-  explicit Gantryctl(LocalFleet& fleet) : fleet_(fleet) {
-    const std::string admin = fleet.pki().dir() + "/admin-ops";
-    env = {{"GANTRY_ADDR", fleet.api_address()},
-           {"GANTRY_CA", fleet.pki().ca()},
-           {"GANTRY_CERT", admin + ".crt"},
-           {"GANTRY_KEY", admin + ".key"}};
-  }
-
-  Ran operator()(const std::vector<std::string>& args, const std::string& input = "") {
-    const std::string base = fleet_.dir().Sub(absl::StrCat("ctl-", ++calls_));
-    std::ofstream(base + ".in") << input;
-    std::string command = absl::StrCat("env -i PATH=/usr/bin:/bin HOME=", Quote(fleet_.dir().path()));
-    for (const auto& [k, v] : env) absl::StrAppend(&command, " ", k, "=", Quote(v));
-    for (const auto& [k, v] : SanitizerOptions()) absl::StrAppend(&command, " ", k, "=", Quote(v));
-    absl::StrAppend(&command, " ", BinaryPath("gantryctl"));
-    for (const std::string& a : args) absl::StrAppend(&command, " ", Quote(a));
-    absl::StrAppend(&command, " <", base, ".in >", base, ".out 2>", base, ".err");
-    int status = std::system(command.c_str());
-    Ran ran{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(base + ".out"), Slurp(base + ".err")};
-    UNSCOPED_INFO("gantryctl " << absl::StrJoin(args, " ") << " -> " << ran.code << "\nstdout: " << ran.out
-                               << "\nstderr: " << ran.err);
-    return ran;
-  }
-
-  // The same, as a long-running Process (logs -f, list --watch, invoke to interrupt).
-  std::unique_ptr<Process> Start(const std::vector<std::string>& args, const std::string& log) {
-    std::vector<std::string> argv = {BinaryPath("gantryctl")};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto full_env = env;
-    full_env["PATH"] = "/usr/bin:/bin";
-    return std::make_unique<Process>(argv, full_env, log);
-  }
-
-  std::map<std::string, std::string> env;
-
- private:
-  LocalFleet& fleet_;
-  int calls_ = 0;
-};
 
 v1::Session ParseSession(const std::string& json) {
   v1::Session s;
@@ -285,7 +224,7 @@ TEST_CASE("gantryctl: controllers, workers, cluster status, API keys, join token
 
   Ran controllers = ctl({"controllers", "list"});
   CHECK(controllers.code == 0);
-  CHECK(absl::StrContains(controllers.out, "node1   HEALTHY   2/2 "));
+  CHECK(absl::StrContains(controllers.out, "node1   HEALTHY   -         2/2 "));
   CHECK(absl::StrContains(ctl({"controllers", "get", "node1", "-o", "json"}).out, "\"name\": \"node1\""));
   CHECK(ctl({"controllers", "get", "node9"}).code == 15);
 

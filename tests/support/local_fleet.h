@@ -69,6 +69,7 @@ class LocalFleet {
   // The first API server, then every replica started so far, at `ip`: what controllers are given.
   std::string ApiAddresses(const std::string& ip = "127.0.0.1") const;
   std::string controller_address(size_t index = 0) const;
+  int controller_port(size_t index = 0) const { return controller_ports_.at(index); }
 
   // Channels as various clients. Safe from any thread: no Catch assertion inside (they are not
   // thread-safe); a failure throws.

@@ -49,6 +49,17 @@ NetNamespace::~NetNamespace() {
   (void)rc;
 }
 
+void NetNamespace::DropInboundTo(int port) {
+  // Only what comes over the link: the far side's own processes (its worker) still connect.
+  Ip(absl::StrCat("netns exec ", name_, " /usr/sbin/iptables-legacy -A INPUT -i ", far_if_, " -p tcp --dport ", port,
+                  " -j DROP"));
+}
+
+void NetNamespace::AllowInboundTo(int port) {
+  Ip(absl::StrCat("netns exec ", name_, " /usr/sbin/iptables-legacy -D INPUT -i ", far_if_, " -p tcp --dport ", port,
+                  " -j DROP"));
+}
+
 void NetNamespace::Cut() { Ip(absl::StrCat("link set ", host_if_, " down")); }
 void NetNamespace::Heal() { Ip(absl::StrCat("link set ", host_if_, " up")); }
 

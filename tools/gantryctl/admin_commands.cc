@@ -59,6 +59,21 @@ grpc::Status ResolveController(Cli& cli, const std::string& id_or_name, std::str
 
 namespace {
 
+// The conditions that fail, each with how long: "unreachable 40s, no heartbeat 12s", or "-".
+std::string FailingConditions(const v1::Controller& c, bool with_reasons) {
+  std::vector<std::string> failing;
+  for (const auto& condition : c.conditions()) {
+    if (condition.ok()) continue;
+    std::string what = condition.type() == "Reachable"      ? "unreachable"
+                       : condition.type() == "Heartbeating" ? "no heartbeat"
+                                                            : absl::AsciiStrToLower(condition.type()) + " failing";
+    if (condition.has_since()) absl::StrAppend(&what, " ", Age(condition.since()));
+    if (with_reasons && !condition.message().empty()) absl::StrAppend(&what, " (", condition.message(), ")");
+    failing.push_back(what);
+  }
+  return OrDash(absl::StrJoin(failing, ", "));
+}
+
 int PrintControllers(Cli& cli, const std::vector<v1::Controller>& controllers, bool as_list) {
   if (cli.format() == Format::kJson || cli.format() == Format::kYaml) {
     if (!as_list && controllers.size() == 1) return PrintStructured(cli.format(), controllers[0]), kExitOk;
@@ -72,14 +87,15 @@ int PrintControllers(Cli& cli, const std::vector<v1::Controller>& controllers, b
     return kExitOk;
   }
   const bool wide = cli.format() == Format::kWide;
-  std::vector<std::string> header = {"NAME", "STATUS", "GPUS FREE", "WORKERS", "SESSIONS", "INVOKES", "HEARTBEAT", "ID"};
+  std::vector<std::string> header = {"NAME",    "STATUS",   "FAILING", "GPUS FREE", "WORKERS",
+                                     "SESSIONS", "INVOKES", "HEARTBEAT", "ID"};
   if (wide) header.insert(header.end(), {"TYPE", "ENDPOINT", "LABELS", "GPU MODELS", "CAPABILITIES"});
   Table table(header);
   for (const auto& c : controllers) {
     std::string status = Unprefixed(v1::ControllerStatus_Name(c.status()), "CONTROLLER_STATUS_");
     if (c.cordoned()) status += ",CORDONED";
     std::vector<std::string> row = {
-        c.name(), status, absl::StrCat(c.capacity().gpus_free(), "/", c.capacity().gpus_total()),
+        c.name(), status, FailingConditions(c, wide), absl::StrCat(c.capacity().gpus_free(), "/", c.capacity().gpus_total()),
         std::to_string(c.capacity().workers_online()), std::to_string(c.load().active_sessions()),
         std::to_string(c.load().active_invokes()), Age(c.last_heartbeat()) + (c.has_last_heartbeat() ? " ago" : ""),
         c.id()};
@@ -250,7 +266,12 @@ int ClusterStatus(Cli& cli) {
   }
   std::vector<std::string> worker_parts;
   for (const auto& [name, n] : workers_by_status) worker_parts.push_back(absl::StrCat(n, " ", name));
-  std::cout << "Controllers:  " << Counts(status.controllers_by_status(), "CONTROLLER_STATUS_") << "\n"
+  std::string failing;
+  if (status.controllers_unreachable() > 0 || status.controllers_not_heartbeating() > 0) {
+    failing = absl::StrCat(" (", status.controllers_unreachable(), " unreachable, ",
+                           status.controllers_not_heartbeating(), " not heartbeating)");
+  }
+  std::cout << "Controllers:  " << Counts(status.controllers_by_status(), "CONTROLLER_STATUS_") << failing << "\n"
             << "Workers:      " << (worker_parts.empty() ? "none" : absl::StrJoin(worker_parts, ", ")) << "\n"
             << "GPUs:         " << status.gpus_used() << "/" << status.gpus_total() << " used\n";
   for (const auto& [model, counts] : by_model) {

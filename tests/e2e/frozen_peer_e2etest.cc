@@ -1,0 +1,145 @@
+// A frozen peer stalls only itself. A worker stopped (SIGSTOP) while the controller is writing
+// to it fills its stream's flow-control window, so the controller's next write to it blocks.
+// That write must hold up nothing else: the other worker's log lines, the controller's
+// heartbeats to the API server, new sessions and invokes elsewhere all go on, and the frozen
+// worker is declared gone by its missed heartbeats (3 s), not only when the transport's
+// keepalive gives up on it (15 s): a blocked gRPC write does not end when its call is
+// cancelled, and one made under the lock that closing the stream needed held everything up.
+#include <grpcpp/client_context.h>
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "gantry/v1/invoke_service.grpc.pb.h"
+#include "tests/support/invariants.h"
+#include "tests/support/local_fleet.h"
+
+namespace gantry::testing {
+namespace {
+
+void StartCapableWorker(LocalFleet& fleet, const std::string& name, const std::string& gpus,
+                        const std::string& capabilities) {
+  const std::string file = fleet.dir().Sub(name + ".capabilities");
+  std::ofstream(file) << capabilities;
+  fleet.StartWorker(name, gpus, 0, {"--capabilities", file});
+}
+
+struct Invoked {
+  grpc::Status status;
+  absl::Duration took;
+};
+
+Invoked Invoke(LocalFleet& fleet, const std::string& capability, const std::string& payload,
+               absl::Duration deadline) {
+  const absl::Time start = absl::Now();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(absl::ToChronoTime(start + deadline));
+  v1::InvokeRequest req;
+  req.set_capability(capability);
+  req.set_payload(payload);
+  auto stub = v1::InvokeService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
+  auto reader = stub->Invoke(&ctx, req);
+  v1::InvokeChunk chunk;
+  while (reader->Read(&chunk)) {
+  }
+  grpc::Status status = reader->Finish();
+  return {status, absl::Now() - start};
+}
+
+int Occurrences(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a worker frozen mid-stream stalls only its own streams, and is gone within the heartbeat bound",
+          "[e2e][faults]") {
+  LocalFleet fleet;  // Worker heartbeats every 1 s; offline after 3 missed.
+  fleet.StartApi();
+  fleet.StartController();
+  // Only w1 serves demo/hold, so requests for it are written to w1's stream; w2 has the GPU
+  // and serves demo/echo.
+  StartCapableWorker(fleet, "w1", "", "demo/hold 1.0.0 exec cat\n");
+  StartCapableWorker(fleet, "w2", "1", "demo/echo 1.0.0 exec cat\n");
+  fleet.WaitUntilSchedulable(1);
+  REQUIRE(WaitFor([&] {
+    return fleet.db().Scalar("SELECT count(*) FROM controllers WHERE capabilities @> '[{\"name\": \"demo/hold\"}]' "
+                             "AND capabilities @> '[{\"name\": \"demo/echo\"}]'") == "1";
+  }, absl::Seconds(20)));
+  v1::Session ticking;
+  REQUIRE(fleet.CreateAsAdmin(ShellSpec("while :; do echo tick; sleep 0.1; done", 1), &ticking).ok());
+  REQUIRE(ticking.worker_id() == "node1/w2");
+
+  // w2's session's log, followed through the API server for the whole test.
+  std::atomic<int> lines{0};
+  grpc::ClientContext follow_ctx;
+  std::thread follower([&] {
+    v1::StreamLogsRequest req;
+    req.set_id(ticking.id());
+    req.set_follow(true);
+    auto reader = fleet.AdminSessions()->StreamLogs(&follow_ctx, req);
+    v1::LogEntry entry;
+    while (reader->Read(&entry)) ++lines;
+    (void)reader->Finish();
+  });
+  REQUIRE(WaitFor([&] { return lines.load() >= 5; }, absl::Seconds(10)));
+
+  fleet.worker(0).Signal(SIGSTOP);
+  const absl::Time frozen_at = absl::Now();
+  // Requests for w1 while it cannot read: 6 payloads of 3 MB fill its window and the sockets'
+  // buffers, so a write to its stream blocks.
+  std::vector<std::thread> flood;
+  std::vector<Invoked> flooded(6);
+  const std::string payload(3 << 20, 'x');
+  for (size_t i = 0; i < flooded.size(); ++i) {
+    flood.emplace_back([&, i] { flooded[i] = Invoke(fleet, "demo/hold", payload, absl::Seconds(60)); });
+  }
+
+  // Meanwhile everything else flows: w2's log lines, invokes on w2, the controller's heartbeats.
+  const int before = lines.load();
+  Invoked echo = Invoke(fleet, "demo/echo", "still here", absl::Seconds(10));
+  INFO(echo.status.error_message());
+  CHECK(echo.status.ok());
+  CHECK(echo.took < absl::Seconds(3));
+  // w1 is declared gone by its missed heartbeats, not by the transport's keepalive.
+  const bool gone = WaitFor([&] {
+    return absl::StrContains(fleet.controller().Log(), "worker w1 offline");
+  }, absl::Seconds(10));
+  INFO(fleet.controller().Log());
+  REQUIRE(gone);
+  const absl::Duration gone_after = absl::Now() - frozen_at;
+  CHECK(gone_after < absl::Seconds(8));
+  CHECK(lines.load() >= before + 10);  // 100 ms apart: dozens in the time it took.
+  CHECK(fleet.db().Scalar("SELECT (last_heartbeat > now() - interval '3 seconds')::text FROM controllers") == "true");
+  CHECK(fleet.db().Scalar("SELECT status FROM controllers") == "healthy");
+  // Each request for w1 ends with a clear status once its worker is gone, long before its deadline.
+  for (auto& t : flood) t.join();
+  for (const Invoked& r : flooded) {
+    INFO(r.status.error_code() << ": " << r.status.error_message());
+    CHECK(r.status.error_code() == grpc::StatusCode::UNAVAILABLE);
+    CHECK(r.took < absl::Seconds(10));
+  }
+  // A new session on the fleet is placed at once (w2's GPU is taken: one without a GPU).
+  v1::Session next;
+  grpc::Status created = fleet.CreateAsAdmin(SleepSpec("3600.6262", 0), &next);
+  INFO(created.error_message());
+  CHECK(created.ok());
+  CHECK(next.worker_id() == "node1/w2");
+
+  fleet.worker(0).Signal(SIGCONT);
+  // It reconnects: "connected" a second time.
+  CHECK(WaitFor([&] { return Occurrences(fleet.controller().Log(), "worker w1 connected") == 2; },
+                absl::Seconds(20)));
+  follow_ctx.TryCancel();
+  follower.join();
+  RequireInvariants(fleet, {ticking.id(), next.id()});
+}
+
+}  // namespace gantry::testing
