@@ -21,6 +21,7 @@
 #include "api-server/api_metrics.h"
 #include "api-server/registry_service.h"
 #include "api-server/session_manager.h"
+#include "api-server/session_pruner.h"
 #include "api-server/session_service.h"
 #include "api-server/session_store.h"
 #include "api-server/session_watch_hub.h"
@@ -60,6 +61,7 @@ struct ApiConfig {
   int64_t offline_after = 6;
   absl::Duration deregistered_grace = absl::Minutes(2);
   absl::Duration unheld_session_grace = absl::Minutes(2);
+  absl::Duration session_retention = absl::Hours(7 * 24);
   absl::Duration shutdown_grace = absl::Seconds(10);
   int64_t max_message_bytes = 16 * 1024 * 1024;
   int64_t max_invoke_payload_bytes = 4 * 1024 * 1024;
@@ -149,6 +151,9 @@ absl::Status CheckHealthChecks(const ApiConfig& cfg) {
   if (cfg.unheld_session_grace < absl::Seconds(1)) {
     return absl::InvalidArgumentError("--unheld-session-grace: at least 1s");
   }
+  if (cfg.session_retention < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--session-retention: at least 1s");
+  }
   if (cfg.unhealthy_after < 1 || cfg.offline_after < cfg.unhealthy_after) {
     return absl::InvalidArgumentError("--unhealthy-after: at least 1, and --offline-after at least as many");
   }
@@ -204,6 +209,8 @@ int main(int argc, char** argv) {
   flags.AddDuration("unheld-session-grace", &cfg.unheld_session_grace,
                     "how long a live session may be missing from its controller's heartbeats before it is FAILED as lost "
                     "(longer than a controller restart takes to re-adopt its sessions)");
+  flags.AddDuration("session-retention", &cfg.session_retention,
+                    "how long an ended (TERMINATED or FAILED) session and its events are kept before they are pruned");
   flags.AddInt("offline-after", &cfg.offline_after,
                "missed health checks in a row that make a controller offline and fail its sessions");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
@@ -339,12 +346,17 @@ int main(int argc, char** argv) {
   HealthChecker health_checker(std::move(health), &control_pool, &control_session_store, &controller_client,
                                &leader_resumer);
   health_checker.Start();
+  SessionPruneConfig prune;
+  prune.retention = cfg.session_retention;
+  SessionPruner pruner(prune, &control_pool, [&health_checker] { return health_checker.leading(); });
+  pruner.Start();
   watch_hub.Start();
   spdlog::info("serving on port {}", server->port);
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
 
   int sig = gantry::WaitForTerminationSignal();
   spdlog::info("signal {}: draining for up to {}", sig, absl::FormatDuration(cfg.shutdown_grace));
+  pruner.Stop();
   health_checker.Stop();
   server->server->Shutdown(absl::ToChronoTime(absl::Now() + cfg.shutdown_grace));
   watch_hub.Stop();
