@@ -20,8 +20,9 @@ constexpr int kReadsPerTurn = 4;
 
 }  // namespace
 
-LogPump::LogPump(size_t ring_bytes, size_t keep_finished)
+LogPump::LogPump(size_t ring_bytes, int64_t max_file_bytes, size_t keep_finished)
     : ring_bytes_(ring_bytes),
+      max_file_bytes_(max_file_bytes),
       keep_finished_(keep_finished),
       epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
       wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
@@ -52,7 +53,7 @@ LogPump::~LogPump() {
 }
 
 absl::StatusOr<int> LogPump::Open(const std::string& session_id, const std::string& path) {
-  auto log = SessionLog::Create(path, ring_bytes_);
+  auto log = SessionLog::Create(path, ring_bytes_, max_file_bytes_);
   if (!log.ok()) return log.status();
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {

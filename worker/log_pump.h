@@ -21,9 +21,10 @@ namespace gantry::worker {
 
 class LogPump {
  public:
-  // `ring_bytes`: memory kept per session; `keep_finished`: how many ended sessions stay in
-  // memory (older ones are read from their files).
-  LogPump(size_t ring_bytes, size_t keep_finished = 64);
+  // `ring_bytes`: memory kept per session; `max_file_bytes`: each session's cap on disk (0:
+  // none; see SessionLog); `keep_finished`: how many ended sessions stay in memory (older
+  // ones are read from their files).
+  LogPump(size_t ring_bytes, int64_t max_file_bytes = 0, size_t keep_finished = 64);
   ~LogPump();
 
   LogPump(const LogPump&) = delete;
@@ -47,6 +48,7 @@ class LogPump {
   void Finish(int fd) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t ring_bytes_;
+  const int64_t max_file_bytes_;
   const size_t keep_finished_;
   const int epoll_fd_;
   const int wake_fd_;

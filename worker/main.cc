@@ -29,6 +29,7 @@
 #include "worker/capability_config.h"
 #include "worker/gpu_inventory.h"
 #include "worker/invoke_runner.h"
+#include "worker/log_janitor.h"
 #include "worker/log_streamer.h"
 #include "worker/model_scanner.h"
 #include "worker/nvml.h"
@@ -55,6 +56,9 @@ struct WorkerConfig {
   absl::Duration drain_grace = absl::Seconds(10);
   absl::Duration metrics_interval = absl::Seconds(5);
   int64_t log_ring_bytes = 256 * 1024;
+  int64_t session_log_max_bytes = 64 << 20;
+  int64_t session_logs_budget_bytes = int64_t{10} << 30;
+  absl::Duration session_log_retention = absl::Hours(24);
   std::string cgroup_root = "auto";
   std::string capabilities_file;
   int64_t invoke_concurrency = 8;
@@ -106,6 +110,12 @@ int main(int argc, char** argv) {
   flags.AddString("session-dir", &cfg.session_dir, "where session logs go (default: /tmp/gantry-worker-NAME)");
   flags.AddInt("log-ring-bytes", &cfg.log_ring_bytes,
                "recent output kept in memory per session, for tail and follow (at least 4096)");
+  flags.AddInt("session-log-max-bytes", &cfg.session_log_max_bytes,
+               "each session's log on disk, at most (the newest output is kept; at least 65536)");
+  flags.AddInt("session-logs-budget-bytes", &cfg.session_logs_budget_bytes,
+               "all session logs on this worker, at most: over it, ended sessions' logs go, oldest first");
+  flags.AddDuration("session-log-retention", &cfg.session_log_retention,
+                    "how long an ended session's log is kept");
   flags.AddString("cgroup-root", &cfg.cgroup_root,
                   "cgroup v2 directory under which sessions get their own cgroups and CPU/memory limits: "
                   "auto (where the worker runs), off, or a path");
@@ -226,6 +236,15 @@ int main(int argc, char** argv) {
   if (cfg.log_ring_bytes < 4096 || cfg.log_ring_bytes > (int64_t{1} << 30)) {
     return Fail(absl::InvalidArgumentError("--log-ring-bytes: 4096..1073741824"));
   }
+  if (cfg.session_log_max_bytes < 65536) {
+    return Fail(absl::InvalidArgumentError("--session-log-max-bytes: at least 65536"));
+  }
+  if (cfg.session_logs_budget_bytes < cfg.session_log_max_bytes) {
+    return Fail(absl::InvalidArgumentError("--session-logs-budget-bytes: at least --session-log-max-bytes"));
+  }
+  if (cfg.session_log_retention < absl::Seconds(1)) {
+    return Fail(absl::InvalidArgumentError("--session-log-retention: at least 1s"));
+  }
 
   auto join_token = gantry::ReadJoinToken(cfg.join_token, cfg.join_token_file);
   if (!join_token.ok()) return Fail(join_token.status());
@@ -275,7 +294,7 @@ int main(int argc, char** argv) {
   } else {
     spdlog::warn("{}", cgroups.summary());
   }
-  gantry::worker::LogPump pump(static_cast<size_t>(std::max<int64_t>(cfg.log_ring_bytes, 0)));
+  gantry::worker::LogPump pump(static_cast<size_t>(std::max<int64_t>(cfg.log_ring_bytes, 0)), cfg.session_log_max_bytes);
   gantry::worker::SessionRunner runner(cfg.session_dir, pump, cgroups, *identities, [&connection](const gantry::v1::WorkerSessionEvent& e) {
     connection.Send(e);
   });
@@ -313,6 +332,9 @@ int main(int argc, char** argv) {
                gantry::worker::ScanSkills({}, cfg.models_dir).models.size(),
                cfg.models_dir.empty() ? "(no --models-dir)" : cfg.models_dir);
   connection.Start();
+  gantry::worker::LogJanitor janitor(cfg.session_dir, {cfg.session_log_retention, cfg.session_logs_budget_bytes},
+                                     [&runner](const std::string& id) { return runner.IsRunning(id); });
+  janitor.Start();
   spdlog::info("worker {} started; controller {}", cfg.name, cfg.controller_url);
 
   // Periodic re-scan of the models directory; SIGHUP asks for one now.
@@ -337,6 +359,7 @@ int main(int argc, char** argv) {
   rescan_cv.notify_all();
   rescanner.join();
   spdlog::info("signal {}: draining, sessions get {} to exit", sig, absl::FormatDuration(cfg.drain_grace));
+  janitor.Stop();
   runner.StopAll(cfg.drain_grace);  // Exits are reported up the stream as they happen.
   logs.CancelAll();
   invokes.CancelAll();

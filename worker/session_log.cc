@@ -20,7 +20,8 @@ constexpr int64_t kScanBytes = 64 * 1024;
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<SessionLog>> SessionLog::Create(const std::string& path, size_t ring_bytes) {
+absl::StatusOr<std::shared_ptr<SessionLog>> SessionLog::Create(const std::string& path, size_t ring_bytes,
+                                                               int64_t max_file_bytes) {
   int write_fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
   if (write_fd < 0) {
     return absl::InternalError(absl::StrCat("cannot create log ", path, ": ", std::strerror(errno)));
@@ -31,8 +32,8 @@ absl::StatusOr<std::shared_ptr<SessionLog>> SessionLog::Create(const std::string
     close(write_fd);
     return absl::InternalError(absl::StrCat("cannot read log ", path, ": ", std::strerror(err)));
   }
-  return std::shared_ptr<SessionLog>(
-      new SessionLog(write_fd, read_fd, std::max(ring_bytes, kMinRingBytes), /*closed=*/false));
+  return std::shared_ptr<SessionLog>(new SessionLog(path, write_fd, read_fd, std::max(ring_bytes, kMinRingBytes),
+                                                    std::max<int64_t>(max_file_bytes, 0), /*closed=*/false));
 }
 
 absl::StatusOr<std::shared_ptr<SessionLog>> SessionLog::OpenExisting(const std::string& path) {
@@ -43,24 +44,73 @@ absl::StatusOr<std::shared_ptr<SessionLog>> SessionLog::OpenExisting(const std::
     if (read_fd >= 0) close(read_fd);
     return absl::NotFoundError(absl::StrCat("cannot open log ", path, ": ", std::strerror(err)));
   }
-  auto log = std::shared_ptr<SessionLog>(new SessionLog(-1, read_fd, 0, /*closed=*/true));
+  auto log = std::shared_ptr<SessionLog>(new SessionLog(path, -1, read_fd, 0, 0, /*closed=*/true));
   std::lock_guard<std::mutex> lock(log->mu_);
-  log->size_ = log->file_bytes_ = st.st_size;
+  int64_t previous = 0;
+  const std::string older = path + ".1";
+  if (int fd = open(older.c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    struct stat pst;
+    if (fstat(fd, &pst) == 0) {
+      log->previous_fd_ = fd;
+      previous = pst.st_size;
+    } else {
+      close(fd);
+    }
+  }
+  log->current_start_ = previous;
+  log->size_ = log->file_bytes_ = previous + st.st_size;
   log->last_output_ = absl::FromTimeT(st.st_mtime);
   return log;
 }
 
-SessionLog::SessionLog(int write_fd, int read_fd, size_t ring_bytes, bool closed)
-    : write_fd_(write_fd), read_fd_(read_fd), ring_cap_(ring_bytes), closed_(closed), last_output_(absl::Now()) {}
+SessionLog::SessionLog(std::string path, int write_fd, int read_fd, size_t ring_bytes, int64_t max_file_bytes,
+                       bool closed)
+    : path_(std::move(path)),
+      ring_cap_(ring_bytes),
+      max_file_bytes_(max_file_bytes),
+      write_fd_(write_fd),
+      read_fd_(read_fd),
+      closed_(closed),
+      last_output_(absl::Now()) {}
 
 SessionLog::~SessionLog() {
-  if (write_fd_ >= 0) close(write_fd_);
-  close(read_fd_);
+  for (int fd : {write_fd_, read_fd_, previous_fd_}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+int64_t SessionLog::FileStart() const { return previous_fd_ >= 0 ? previous_start_ : current_start_; }
+
+bool SessionLog::Rotate() {
+  const std::string older = path_ + ".1";
+  int write_fd = -1, read_fd = -1;
+  if (rename(path_.c_str(), older.c_str()) != 0 ||
+      (write_fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600)) < 0 ||
+      (read_fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC)) < 0) {
+    file_error_ = absl::StrCat("rotating it failed: ", std::strerror(errno));
+    if (write_fd >= 0) close(write_fd);
+    spdlog::warn("log file stopped after {} bytes: {}; the session goes on", file_bytes_, file_error_);
+    return false;
+  }
+  if (previous_fd_ >= 0) close(previous_fd_);  // Its file was replaced by the rename.
+  previous_fd_ = read_fd_;                     // Still reads the renamed file.
+  previous_start_ = current_start_;
+  close(write_fd_);
+  write_fd_ = write_fd;
+  read_fd_ = read_fd;
+  current_start_ = file_bytes_;
+  return true;
 }
 
 void SessionLog::WriteFile(const char* data, size_t size) {
   while (size > 0 && file_error_.empty()) {
-    ssize_t n = write(write_fd_, data, size);
+    size_t now = size;
+    if (max_file_bytes_ > 0) {
+      const int64_t half = std::max<int64_t>(max_file_bytes_ / 2, 1);
+      if (file_bytes_ - current_start_ >= half && !Rotate()) return;
+      now = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(size), half - (file_bytes_ - current_start_)));
+    }
+    ssize_t n = write(write_fd_, data, now);
     if (n > 0) {
       file_bytes_ += n;
       data += n;
@@ -79,9 +129,9 @@ void SessionLog::WriteTruncationMarker() {
   if (write(write_fd_, marker.data(), marker.size()) == static_cast<ssize_t>(marker.size())) return;
   // A full disk has no room after the last byte, so the marker goes over the last bytes written
   // (their blocks are already allocated). Readers are then told those bytes were lost.
-  const int64_t at = file_bytes_ - static_cast<int64_t>(marker.size());
+  const int64_t at = file_bytes_ - current_start_ - static_cast<int64_t>(marker.size());  // In PATH.
   if (at < 0 || ftruncate(write_fd_, at) != 0) return;
-  file_bytes_ = at;
+  file_bytes_ = current_start_ + at;
   if (write(write_fd_, marker.data(), marker.size()) < 0) {
     // Nothing more to do: Read() tells readers what is missing.
   }
@@ -128,12 +178,23 @@ SessionLog::Chunk SessionLog::ReadLocked(int64_t offset, size_t max) const {
     size_t first = std::min(n, ring_.size() - pos);
     chunk.data.assign(ring_, pos, first);
     chunk.data.append(ring_, 0, n - first);
-  } else if (offset < file_bytes_) {
-    chunk.data.resize(static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(max), file_bytes_ - offset)));
-    ssize_t n = pread(read_fd_, chunk.data.data(), chunk.data.size(), offset);
+  } else if (offset < file_bytes_ && offset >= FileStart()) {
+    const bool current = offset >= current_start_;
+    const int64_t start = current ? current_start_ : previous_start_;
+    const int64_t end = current ? file_bytes_ : current_start_;
+    chunk.data.resize(static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(max), end - offset)));
+    ssize_t n = pread(current ? read_fd_ : previous_fd_, chunk.data.data(), chunk.data.size(), offset - start);
     chunk.data.resize(n > 0 ? static_cast<size_t>(n) : 0);
   }
   if (chunk.data.empty()) {
+    if (offset < FileStart() && FileStart() < file_bytes_) {
+      // Older than the files keep: dropped by the cap. Go on from the oldest byte kept.
+      const int64_t resume = std::min(FileStart(), ring_.empty() ? FileStart() : ring_start);
+      chunk.data = absl::StrCat("[gantry: ", resume - offset, " bytes of output dropped: this session's log is capped at ",
+                                max_file_bytes_, " bytes]\n");
+      chunk.next = resume;
+      return chunk;
+    }
     // In neither the file nor the ring: say how much is gone and go on from what is kept.
     int64_t resume = std::max(ring_start, offset + 1);
     chunk.data = absl::StrCat("[gantry: ", resume - offset, " bytes of output lost: the log file failed (",
@@ -156,7 +217,7 @@ int64_t SessionLog::TailOffset(int lines) const {
   if (end == 0 || lines <= 0) return lines <= 0 ? end : 0;
   if (ReadLocked(end - 1, 1).data == "\n") --end;
   // Scan back only through output that can be read without a gap.
-  const int64_t floor = file_bytes_ >= RingStart() ? 0 : RingStart();
+  const int64_t floor = file_bytes_ >= RingStart() ? std::min(FileStart(), RingStart()) : RingStart();
   int seen = 0;
   int64_t pos = end;
   while (pos > floor) {
@@ -194,6 +255,11 @@ absl::Time SessionLog::last_output() const {
 int64_t SessionLog::file_bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return file_bytes_;
+}
+
+int64_t SessionLog::disk_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return file_bytes_ - FileStart();
 }
 
 }  // namespace gantry::worker

@@ -1,4 +1,9 @@
-// One session's output: the last `ring_bytes` in memory and everything in a log file.
+// One session's output: the last `ring_bytes` in memory and the rest in its log file, capped.
+//
+// A log capped at `max_file_bytes` is kept as two files of at most half that each: PATH, being
+// written, and PATH.1, the half before it. When PATH is full it becomes PATH.1 (the older half
+// is deleted) and a new PATH is begun, so a chatty session uses at most its cap on disk, and a
+// reader asking for output older than what is kept is told how many bytes were dropped.
 //
 // Offsets count bytes of output since the session started. The ring serves recent output (tail,
 // follow) without touching the disk; older output comes from the file. When the file cannot be
@@ -23,9 +28,12 @@ namespace gantry::worker {
 
 class SessionLog {
  public:
-  // A new, empty log for a starting session; creates (truncates) `path`.
-  static absl::StatusOr<std::shared_ptr<SessionLog>> Create(const std::string& path, size_t ring_bytes);
-  // The log file of a session this worker no longer holds in memory: read-only, closed.
+  // A new, empty log for a starting session; creates (truncates) `path`. `max_file_bytes`: its
+  // cap on disk (0: none).
+  static absl::StatusOr<std::shared_ptr<SessionLog>> Create(const std::string& path, size_t ring_bytes,
+                                                           int64_t max_file_bytes = 0);
+  // The log files (PATH.1 then PATH) of a session this worker no longer holds in memory:
+  // read-only, closed. Offsets start at the first byte kept.
   static absl::StatusOr<std::shared_ptr<SessionLog>> OpenExisting(const std::string& path);
   ~SessionLog();
 
@@ -51,20 +59,31 @@ class SessionLog {
   int64_t size() const;
   bool closed() const;
   absl::Time last_output() const;
-  // Bytes that reached the file; less than size() once the file failed.
+  // Offset up to which output reached the files; less than size() once the file failed.
   int64_t file_bytes() const;
+  // Bytes on disk now (both files).
+  int64_t disk_bytes() const;
 
  private:
-  SessionLog(int write_fd, int read_fd, size_t ring_bytes, bool closed);
+  SessionLog(std::string path, int write_fd, int read_fd, size_t ring_bytes, int64_t max_file_bytes, bool closed);
+  // PATH becomes PATH.1 and a new PATH is begun; false (file_error_ set) when that fails.
+  bool Rotate() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The first offset the files still hold.
+  int64_t FileStart() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t RingStart() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Chunk ReadLocked(int64_t offset, size_t max) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteFile(const char* data, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteTruncationMarker() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  const int write_fd_;  // -1 for a read-only log.
-  const int read_fd_;
+  const std::string path_;
   const size_t ring_cap_;
+  const int64_t max_file_bytes_;  // 0: not capped.
   mutable std::mutex mu_;
+  int write_fd_ ABSL_GUARDED_BY(mu_);  // -1 for a read-only log.
+  int read_fd_ ABSL_GUARDED_BY(mu_);   // PATH, whose first byte is offset current_start_.
+  int previous_fd_ ABSL_GUARDED_BY(mu_) = -1;  // PATH.1, from offset previous_start_; -1: none.
+  int64_t current_start_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t previous_start_ ABSL_GUARDED_BY(mu_) = 0;
   std::string ring_ ABSL_GUARDED_BY(mu_);  // Circular once full: offset o lives at o % ring_cap_.
   int64_t size_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t file_bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -4,7 +4,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -152,6 +156,58 @@ TEST_CASE("logs: 100 MB read by a slow client keeps every hop's memory bounded",
   CHECK(in_order);
   CHECK(expected == 10000);
   CHECK(bytes == 10000u * 10007u);
+}
+
+}  // namespace gantry::testing
+
+namespace gantry::testing {
+
+TEST_CASE("logs: a session writing 10x its log cap uses at most the cap on disk, keeps its newest output, and its log "
+          "goes after the retention",
+          "[e2e][logs]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1", 0, {"--session-log-max-bytes", "1048576", "--session-log-retention", "3s"});
+  fleet.WaitUntilSchedulable(1);
+  // About 10.9 MB of numbered lines, then a last one; then it stays running.
+  v1::Session s = Run(fleet, "seq 1 1500000; echo the-end; exec sleep 3600.3814");
+  const std::string log = fleet.dir().Sub("sessions-w1") + "/" + s.id() + ".log";
+  auto file_size = [](const std::string& path) -> int64_t {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+  };
+  REQUIRE(WaitFor([&] {
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return text.find("the-end\n") != std::string::npos;
+  }, absl::Seconds(30)));
+  const int64_t on_disk = file_size(log) + file_size(log + ".1");
+  INFO("on disk: " << on_disk);
+  CHECK(on_disk <= 1048576);
+  CHECK(on_disk >= 1048576 / 2);
+
+  // The newest output is served; reading from the start says what the cap dropped.
+  Read tail = ReadLogs(fleet, s.id(), 2, false);
+  REQUIRE(tail.status.ok());
+  REQUIRE(tail.lines.size() == 2);
+  CHECK(tail.lines[0] == "1500000");
+  CHECK(tail.lines[1] == "the-end");
+  Read first = ReadLogs(fleet, s.id(), 0, false, 1);
+  REQUIRE_FALSE(first.lines.empty());
+  CHECK(first.lines[0].find("bytes of output dropped: this session's log is capped at 1048576 bytes") !=
+        std::string::npos);
+
+  // Ended: its log is removed after the retention (3 s), from the disk and the worker's list.
+  grpc::ClientContext ctx;
+  v1::DeleteSessionRequest del;
+  del.set_id(s.id());
+  v1::Session deleted;
+  REQUIRE(fleet.AdminSessions()->DeleteSession(&ctx, del, &deleted).ok());
+  CHECK(WaitFor([&] { return access(log.c_str(), F_OK) != 0 && access((log + ".1").c_str(), F_OK) != 0; },
+                absl::Seconds(15)));
+  INFO(fleet.worker().Log());
+  CHECK(fleet.worker().Log().find("removed the logs of 1 ended session(s)") != std::string::npos);
 }
 
 }  // namespace gantry::testing

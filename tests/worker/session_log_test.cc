@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "worker/log_pump.h"
 
@@ -97,7 +98,7 @@ TEST_CASE("session log: a full disk truncates the file, the output goes on in me
 
 TEST_CASE("log pump: a session's pipe reaches its log, which is complete at EOF", "[worker]") {
   std::string dir = TempDir();
-  LogPump pump(4096, /*keep_finished=*/1);
+  LogPump pump(4096, /*max_file_bytes=*/0, /*keep_finished=*/1);
   auto fd = pump.Open("s1", dir + "/s1.log");
   REQUIRE(fd.ok());
   auto log = pump.Find("s1");
@@ -125,6 +126,45 @@ TEST_CASE("log pump: a session's pipe reaches its log, which is complete at EOF"
   for (int i = 0; i < 500 && pump.Find("s1") != nullptr; ++i) usleep(10 * 1000);
   CHECK(pump.Find("s1") == nullptr);
   CHECK(pump.Find("s2") != nullptr);
+}
+
+}  // namespace gantry::worker
+
+namespace gantry::worker {
+
+TEST_CASE("session log: a capped log keeps its newest half-caps on disk and says what it dropped", "[worker]") {
+  std::string dir = TempDir();
+  const std::string path = dir + "/s.log";
+  // A 4 KiB ring, a 64 KiB cap: two files of at most 32 KiB.
+  auto log = SessionLog::Create(path, 4096, 64 * 1024);
+  REQUIRE(log.ok());
+  const std::string all = Lines(1, 40000);  // About 10x the cap.
+  for (size_t at = 0; at < all.size(); at += 1000) (*log)->Append(all.data() + at, std::min<size_t>(1000, all.size() - at));
+  (*log)->Close();
+
+  CHECK((*log)->size() == static_cast<int64_t>(all.size()));
+  CHECK((*log)->disk_bytes() <= 64 * 1024);
+  CHECK((*log)->disk_bytes() >= 32 * 1024);
+  CHECK(FileText(path).size() + FileText(path + ".1").size() == static_cast<size_t>((*log)->disk_bytes()));
+  // The newest output is all there, in order, across both files and the ring.
+  const int64_t kept_from = (*log)->size() - (*log)->disk_bytes();
+  CHECK(ReadFrom(**log, kept_from, 4093) == all.substr(static_cast<size_t>(kept_from)));
+  // From the start: one marker for what was dropped, then what is kept.
+  std::string from_start = ReadFrom(**log, 0, 4093);
+  CHECK(from_start.rfind(absl::StrCat("[gantry: ", kept_from,
+                                      " bytes of output dropped: this session's log is capped at 65536 bytes]\n"),
+                         0) == 0);
+  CHECK(absl::EndsWith(from_start, all.substr(static_cast<size_t>(kept_from))));
+  // Tail works across the files.
+  const int64_t tail = (*log)->TailOffset(3);
+  CHECK(ReadFrom(**log, tail) == Lines(39998, 40000));
+
+  // Read back by a later worker from the files alone: offsets start at what is kept.
+  auto reopened = SessionLog::OpenExisting(path);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->size() == (*log)->disk_bytes());
+  CHECK(ReadFrom(**reopened, 0, 5000) == all.substr(static_cast<size_t>(kept_from)));
+  CHECK(ReadFrom(**reopened, (*reopened)->TailOffset(2)) == Lines(39999, 40000));
 }
 
 }  // namespace gantry::worker
