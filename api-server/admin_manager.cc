@@ -93,15 +93,6 @@ absl::StatusOr<v1::Controller> AdminManager::SetCordoned(const std::string& id, 
   return store_->GetController(id);
 }
 
-absl::StatusOr<v1::DrainControllerResponse> AdminManager::Drain(const std::string& id) {
-  ASSIGN_OR_RETURN(v1::Controller controller, SetCordoned(id, true));
-  ASSIGN_OR_RETURN(int remaining, store_->LiveSessionsOn(id));
-  v1::DrainControllerResponse response;
-  *response.mutable_controller() = std::move(controller);
-  response.set_remaining_sessions(remaining);
-  return response;
-}
-
 absl::Status AdminManager::DeleteController(const std::string& id) {
   ASSIGN_OR_RETURN(v1::Controller controller, store_->GetController(id));
   ASSIGN_OR_RETURN(int remaining, store_->LiveSessionsOn(id));

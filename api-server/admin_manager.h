@@ -1,4 +1,5 @@
-// The AdminService use cases: API keys, controller inspection, cordon/drain/delete, token
+// The AdminService use cases: API keys, controller inspection, cordon/delete (drain is
+// ControllerDrainer's), token
 // rotation, the worker fan-out and the cluster summary. Plain domain logic; the caller has
 // already been checked for the admin role. Thread-safe; blocking.
 #pragma once
@@ -22,7 +23,6 @@ class AdminManager {
   absl::StatusOr<v1::ListControllersResponse> ListControllers(const v1::ListControllersRequest& request);
   absl::StatusOr<v1::Controller> GetController(const std::string& id);
   absl::StatusOr<v1::Controller> SetCordoned(const std::string& id, bool cordoned);
-  absl::StatusOr<v1::DrainControllerResponse> Drain(const std::string& id);
   absl::Status DeleteController(const std::string& id);
   absl::StatusOr<v1::RotateControllerTokenResponse> RotateToken(const std::string& id);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const v1::ListWorkersRequest& request);

@@ -1,5 +1,8 @@
 #include "api-server/admin_service.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "common/status.h"
 
 namespace gantry::api {
@@ -43,8 +46,15 @@ grpc::Status AdminServiceImpl::UncordonController(grpc::ServerContext* ctx,
 grpc::Status AdminServiceImpl::DrainController(grpc::ServerContext* ctx,
                                                const v1::DrainControllerRequest* request,
                                                v1::DrainControllerResponse* response) {
-  GANTRY_ADMIT(ctx);
-  return Reply(admin_->Drain(request->id()), response);
+  if (absl::Status s = db_->CheckReady(); !s.ok()) return ToGrpcStatus(s);
+  auto caller = auth_->AuthenticateAdmin(*ctx);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  // Within the caller's deadline (a second to spare for the answer), a minute at most.
+  absl::Time deadline = absl::Now() + absl::Minutes(1);
+  if (ctx->deadline() != std::chrono::system_clock::time_point::max()) {
+    deadline = std::min(deadline, absl::FromChrono(ctx->deadline()) - absl::Seconds(1));
+  }
+  return Reply(drainer_->Drain(*caller, request->id(), deadline), response);
 }
 
 grpc::Status AdminServiceImpl::DeleteController(grpc::ServerContext* ctx,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "api-server/admin_manager.h"
+#include "api-server/controller_drainer.h"
 #include "api-server/authenticator.h"
 #include "api-server/database_monitor.h"
 #include "api-server/join_token_store.h"
@@ -11,8 +12,9 @@ namespace gantry::api {
 
 class AdminServiceImpl final : public v1::AdminService::Service {
  public:
-  AdminServiceImpl(const DatabaseMonitor* db, Authenticator* auth, AdminManager* admin, JoinTokenStore* join_tokens)
-      : db_(db), auth_(auth), admin_(admin), join_tokens_(join_tokens) {}
+  AdminServiceImpl(const DatabaseMonitor* db, Authenticator* auth, AdminManager* admin, ControllerDrainer* drainer,
+                   JoinTokenStore* join_tokens)
+      : db_(db), auth_(auth), admin_(admin), drainer_(drainer), join_tokens_(join_tokens) {}
 
   grpc::Status ListControllers(grpc::ServerContext* ctx, const v1::ListControllersRequest* request,
                                v1::ListControllersResponse* response) override;
@@ -57,6 +59,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
   const DatabaseMonitor* db_;
   Authenticator* auth_;
   AdminManager* admin_;
+  ControllerDrainer* drainer_;
   JoinTokenStore* join_tokens_;
 };
 

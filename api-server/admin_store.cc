@@ -148,6 +148,19 @@ absl::StatusOr<int> AdminStore::LiveSessionsOn(const std::string& id) {
   return n;
 }
 
+absl::StatusOr<std::vector<std::string>> AdminStore::LiveSessionIdsOn(const std::string& id, int limit) {
+  std::vector<std::string> ids;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    for (const auto& row : tx.exec_params(std::string(sql::kSelectLiveSessionIdsOnController), id, limit)) {
+      ids.push_back(row[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return ids;
+}
+
 absl::Status AdminStore::DeleteController(const std::string& id) {
   if (!IsUuid(id)) return ControllerNotFound(id.substr(0, 64));
   bool found = false;

@@ -34,6 +34,8 @@ class AdminStore {
   absl::StatusOr<v1::Controller> GetController(const std::string& id);  // NOT_FOUND
   absl::Status SetCordoned(const std::string& id, bool cordoned);       // NOT_FOUND
   absl::StatusOr<int> LiveSessionsOn(const std::string& id);
+  // Ids of the live sessions on controller `id`, oldest first, at most `limit`.
+  absl::StatusOr<std::vector<std::string>> LiveSessionIdsOn(const std::string& id, int limit);
   absl::Status DeleteController(const std::string& id);  // NOT_FOUND
   // Returns the new token's expiry.
   absl::StatusOr<absl::Time> ReplaceToken(const std::string& id, const std::string& token_sha256,

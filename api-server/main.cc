@@ -306,8 +306,9 @@ int main(int argc, char** argv) {
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager, &failed_auth_limiter);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
   AdminManager admin_manager(&admin_store, &controller_client, &template_store);
+  ControllerDrainer drainer(&admin_manager, &admin_store, &session_manager);
   JoinTokenStore join_tokens(&pool);
-  AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager, &join_tokens);
+  AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager, &drainer, &join_tokens);
   NodeCertificateServiceImpl node_certificate_service(
       {cfg.node_signer_cert, cfg.node_signer_key, cfg.node_cert_ttl,
        absl::StrSplit(cfg.node_cert_dns, ',', absl::SkipEmpty())},

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "gantry/v1/admin_service.grpc.pb.h"
+#include "tests/support/invariants.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -102,13 +103,6 @@ TEST_CASE("controllers: listed, cordoned (never chosen), drained, protected from
   REQUIRE(admin->UncordonController(Ctx().get(), uncordon, &c).ok());
   REQUIRE(sessions->CreateSession(Ctx().get(), create, &s).ok());
 
-  v1::DrainControllerRequest drain;
-  drain.set_id(node.id());
-  v1::DrainControllerResponse drained;
-  REQUIRE(admin->DrainController(Ctx().get(), drain, &drained).ok());
-  CHECK(drained.controller().cordoned());
-  CHECK(drained.remaining_sessions() == 1);
-
   v1::DeleteControllerRequest del;
   del.set_id(node.id());
   v1::DeleteControllerResponse deleted;
@@ -135,6 +129,27 @@ TEST_CASE("controllers: listed, cordoned (never chosen), drained, protected from
   }, absl::Seconds(5));
   CHECK(summarized);
 
+  // Drained: no new placement there, and its session stopped through the normal stop path.
+  const auto pids = PidsWithCmdline("sleep 3600.6868");
+  REQUIRE(pids.size() == 1);
+  v1::DrainControllerRequest drain;
+  drain.set_id(node.id());
+  v1::DrainControllerResponse drained;
+  REQUIRE(admin->DrainController(Ctx().get(), drain, &drained).ok());
+  CHECK(drained.controller().cordoned());
+  CHECK(drained.stopped_sessions() == 1);
+  CHECK(drained.remaining_sessions() == 0);
+  CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + s.id() + "'") == "TERMINATED");
+  CHECK(fleet.db().Scalar("SELECT count(*) FROM session_events WHERE session_id = '" + s.id() +
+                          "' AND to_phase = 'TERMINATING'") == "1");
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.6868").empty(); }, absl::Seconds(10)));
+  v1::Session refused;
+  CHECK(sessions->CreateSession(Ctx().get(), create, &refused).error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions") == "1");
+  // Nothing left: it can be forgotten now (not here: the rotation below needs it).
+  REQUIRE(admin->DrainController(Ctx().get(), drain, &drained).ok());
+  CHECK(drained.stopped_sessions() == 0);
+
   // Rotation: the new token works, the old one does not.
   v1::RotateControllerTokenRequest rotate;
   rotate.set_id(node.id());
@@ -147,6 +162,63 @@ TEST_CASE("controllers: listed, cordoned (never chosen), drained, protected from
   v1::HeartbeatResponse hb;
   CHECK(registry->Heartbeat(Ctx().get(), beat, &hb).ok());
   CHECK(hb.cordoned());
+}
+
+TEST_CASE("a drain of a node with running sessions ends with none running there and no new placement; the other node "
+          "carries on",
+          "[e2e][admin]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController("node1");
+  fleet.StartWorker("w1", "4", 0);
+  fleet.StartController("node2");
+  fleet.StartWorker("w2", "4", 1);
+  fleet.WaitUntilWorkersOnline(2);
+  fleet.WaitUntilSchedulable(4);
+  const std::string node1 = fleet.db().Scalar("SELECT id FROM controllers WHERE name = 'node1'");
+  const std::string node2 = fleet.db().Scalar("SELECT id FROM controllers WHERE name = 'node2'");
+  auto sessions = fleet.AdminSessions();
+  auto create_on = [&](const std::string& controller, const std::string& marker, v1::Session* out) {
+    v1::CreateSessionRequest req;
+    *req.mutable_spec() = SleepSpec(marker, 1);
+    req.set_controller_id(controller);
+    return sessions->CreateSession(Ctx().get(), req, out);
+  };
+  std::vector<std::string> drained_ids;
+  for (int i = 0; i < 4; ++i) {
+    v1::Session s;
+    REQUIRE(create_on(node1, "3600.3821", &s).ok());
+    drained_ids.push_back(s.id());
+  }
+  v1::Session elsewhere;
+  REQUIRE(create_on(node2, "3600.3822", &elsewhere).ok());
+  REQUIRE(PidsWithCmdline("sleep 3600.3821").size() == 4);
+
+  auto admin = v1::AdminService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
+  v1::DrainControllerRequest drain;
+  drain.set_id(node1);
+  v1::DrainControllerResponse drained;
+  auto ctx = Ctx();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  REQUIRE(admin->DrainController(ctx.get(), drain, &drained).ok());
+  CHECK(drained.stopped_sessions() == 4);
+  CHECK(drained.remaining_sessions() == 0);
+  for (const auto& id : drained_ids) {
+    CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + id + "'") == "TERMINATED");
+  }
+  CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.3821").empty(); }, absl::Seconds(10)));
+  CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + elsewhere.id() + "'") == "RUNNING");
+  CHECK(PidsWithCmdline("sleep 3600.3822").size() == 1);
+
+  // No new placement there: what names it is refused, the rest goes to node2.
+  v1::Session refused;
+  CHECK(create_on(node1, "3600.3823", &refused).error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions WHERE controller_id = '" + node1 +
+                          "' AND phase NOT IN ('TERMINATED', 'FAILED')") == "0");
+  v1::Session next;
+  REQUIRE(fleet.CreateAsAdmin(SleepSpec("3600.3824", 1), &next).ok());
+  CHECK(next.controller_id() == node2);
+  RequireInvariants(fleet, {drained_ids[0], drained_ids[1], drained_ids[2], drained_ids[3], elsewhere.id(), next.id()});
 }
 
 }  // namespace gantry::testing

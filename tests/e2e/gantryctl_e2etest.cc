@@ -250,11 +250,15 @@ TEST_CASE("gantryctl: controllers, workers, cluster status, API keys, join token
   CHECK(absl::StrContains(status.out, "Workers:      1 online\n"));
   CHECK(absl::StrContains(status.out, "Sessions:     1 running\n"));
 
-  Ran drained = ctl({"controllers", "drain", "node1"});
-  CHECK(absl::StrContains(drained.out, "1 session(s) still live"));
   Ran refused = ctl({"controllers", "delete", "node1"});
   CHECK(refused.code == 19);
   CHECK(fleet.db().Scalar("SELECT count(*) FROM controllers") == "1");
+  // Drained: its session stopped as delete stops it, then nothing left to wait for.
+  Ran drained = ctl({"controllers", "drain", "node1", "--wait"});
+  CHECK(drained.code == 0);
+  CHECK(absl::StrContains(drained.out, "controller node1 cordoned; 1 session(s) stopped, 0 still live\n"));
+  CHECK(Phase(fleet, Trim(session.out)) == "TERMINATED");
+  CHECK(ctl({"create", "sleep", "305"}).code >= 10);  // Cordoned: nowhere to place it.
   CHECK(ctl({"controllers", "uncordon", "node1"}).code == 0);
   CHECK(absl::StrContains(ctl({"controllers", "rotate-token", "node1"}).out, "new token"));
 

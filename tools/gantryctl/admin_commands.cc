@@ -147,14 +147,40 @@ std::function<int(Cli&)> OnController(Method method) {
   };
 }
 
+// Each call stops what it can within its deadline; --wait calls again until none is left.
 int ControllersDrain(Cli& cli) {
-  v1::DrainControllerResponse response;
-  grpc::Status s = CallOnController<v1::DrainControllerRequest>(cli, &v1::AdminService::Stub::DrainController, &response);
-  if (!s.ok()) return cli.Fail(s);
-  if (PrintStructured(cli.format(), response)) return kExitOk;
-  std::cout << "controller " << response.controller().name() << " cordoned and draining: "
-            << response.remaining_sessions() << " session(s) still live\n";
-  return kExitOk;
+  absl::Duration wait_timeout = absl::Minutes(10);
+  if (auto s = ParseDurationFlag(cli.args(), "wait-timeout", &wait_timeout); !s.ok()) {
+    return Complain(std::string(s.message()), kExitUsage);
+  }
+  const bool wait = cli.args().Has("wait");
+  const absl::Time give_up = absl::Now() + wait_timeout;
+  int stopped = 0;
+  while (true) {
+    v1::DrainControllerResponse response;
+    grpc::Status s =
+        CallOnController<v1::DrainControllerRequest>(cli, &v1::AdminService::Stub::DrainController, &response);
+    if (!s.ok()) return cli.Fail(s);
+    stopped += response.stopped_sessions();
+    const bool done = response.remaining_sessions() == 0;
+    if (!wait || done) {
+      response.set_stopped_sessions(stopped);
+      if (PrintStructured(cli.format(), response)) return kExitOk;
+      std::cout << "controller " << response.controller().name() << " cordoned; " << stopped
+                << " session(s) stopped, " << response.remaining_sessions() << " still live"
+                << (done ? "" : " (drain again, or --wait)") << "\n";
+      return kExitOk;
+    }
+    std::cerr << "controller " << response.controller().name() << ": " << stopped << " session(s) stopped, "
+              << response.remaining_sessions() << " still live\n";
+    if (absl::Now() >= give_up) {
+      return Complain(absl::StrCat("controller ", response.controller().name(), " still has ",
+                                   response.remaining_sessions(), " live session(s) after ",
+                                   absl::FormatDuration(wait_timeout)),
+                      kExitRpcBase + static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
+    }
+    absl::SleepFor(absl::Seconds(1));  // Sessions slow to stop: asked again in a moment.
+  }
 }
 
 int ControllersDelete(Cli& cli) {
@@ -401,8 +427,11 @@ std::vector<Command> AdminCommands() {
        OnController<v1::CordonControllerRequest>(&v1::AdminService::Stub::CordonController)},
       {"controllers uncordon", "CONTROLLER", "let a controller take new sessions again", by, {}, 1, 1, false,
        OnController<v1::UncordonControllerRequest>(&v1::AdminService::Stub::UncordonController)},
-      {"controllers drain", "CONTROLLER", "cordon a controller and report its live sessions", by, {}, 1, 1, false,
-       ControllersDrain},
+      {"controllers drain", "CONTROLLER", "cordon a controller and stop its sessions",
+       by + " Sessions are stopped as DeleteSession stops them; uncordon to end the drain.",
+       {{"wait", 'w', false, "", "drain until no live session is left"},
+        {"wait-timeout", 0, true, "DURATION", "give up waiting after this long (default 10m)"}},
+       1, 1, false, ControllersDrain},
       {"controllers delete", "CONTROLLER", "forget a controller that has no live sessions", by, {}, 1, 1, false,
        ControllersDelete},
       {"controllers rotate-token", "CONTROLLER", "issue a new controller token; the old one stops working", by, {},
