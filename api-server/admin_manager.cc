@@ -109,11 +109,24 @@ absl::Status AdminManager::DeleteController(const std::string& id) {
 absl::StatusOr<v1::RotateControllerTokenResponse> AdminManager::RotateToken(const std::string& id) {
   ASSIGN_OR_RETURN(v1::Controller controller, store_->GetController(id));
   std::string token = RandomToken(32);
-  ASSIGN_OR_RETURN(absl::Time expiry, store_->ReplaceToken(id, Sha256Hex(token), token_lifetime_));
-  spdlog::info("controller {} token rotated; the previous one no longer works", controller.name());
+  ASSIGN_OR_RETURN(absl::Time expiry, store_->ReplaceToken(id, Sha256Hex(token), token_lifetime_, rotation_grace_));
+  const absl::Time previous_expiry = absl::Now() + rotation_grace_;
+  // Handed over in memory, over mTLS, to the controller's own endpoint: it is never stored but
+  // as its hash. A controller that cannot be reached now registers again with the join token
+  // once the old one stops working, as it did before rotation could be handed over.
+  absl::Status handed = client_->HandOverToken(controller.endpoint(), controller.id(), token);
+  if (handed.ok()) {
+    spdlog::info("controller {} token rotated and handed over; the previous one works until {}", controller.name(),
+                 absl::FormatTime(previous_expiry));
+  } else {
+    spdlog::warn("controller {} token rotated, but not handed over ({}); the previous one works until {}",
+                 controller.name(), handed.ToString(), absl::FormatTime(previous_expiry));
+  }
   v1::RotateControllerTokenResponse response;
   response.set_controller_token(token);
   response.mutable_expire_time()->set_seconds(absl::ToUnixSeconds(expiry));
+  response.set_delivered(handed.ok());
+  response.mutable_previous_expire_time()->set_seconds(absl::ToUnixSeconds(previous_expiry));
   return response;
 }
 

@@ -15,8 +15,12 @@ namespace gantry::api {
 class AdminManager {
  public:
   AdminManager(AdminStore* store, ControllerClient* client, TemplateStore* templates,
-               absl::Duration token_lifetime = absl::Hours(24 * 30))
-      : store_(store), client_(client), templates_(templates), token_lifetime_(token_lifetime) {}
+               absl::Duration token_lifetime = absl::Hours(24 * 30), absl::Duration rotation_grace = absl::Seconds(30))
+      : store_(store),
+        client_(client),
+        templates_(templates),
+        token_lifetime_(token_lifetime),
+        rotation_grace_(rotation_grace) {}
 
   absl::StatusOr<v1::CreateApiKeyResponse> CreateApiKey(const v1::CreateApiKeyRequest& request);
   absl::Status RevokeApiKey(const v1::RevokeApiKeyRequest& request);
@@ -36,6 +40,7 @@ class AdminManager {
   ControllerClient* client_;
   TemplateStore* templates_;
   absl::Duration token_lifetime_;
+  absl::Duration rotation_grace_;  // How long a rotated-away token still works.
 };
 
 }  // namespace gantry::api

@@ -175,12 +175,12 @@ absl::Status AdminStore::DeleteController(const std::string& id) {
 
 absl::StatusOr<absl::Time> AdminStore::ReplaceToken(const std::string& id,
                                                     const std::string& token_sha256,
-                                                    absl::Duration lifetime) {
+                                                    absl::Duration lifetime, absl::Duration grace) {
   absl::Time expiry;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     pqxx::result r = tx.exec_params(std::string(sql::kUpsertControllerToken), id, token_sha256,
-                                    absl::ToDoubleSeconds(lifetime));
+                                    absl::ToDoubleSeconds(lifetime), absl::ToDoubleSeconds(grace));
     expiry = absl::FromUnixSeconds(r[0][0].as<int64_t>());
     return absl::OkStatus();
   });

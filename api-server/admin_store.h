@@ -38,8 +38,9 @@ class AdminStore {
   absl::StatusOr<std::vector<std::string>> LiveSessionIdsOn(const std::string& id, int limit);
   absl::Status DeleteController(const std::string& id);  // NOT_FOUND
   // Returns the new token's expiry.
+  // The new token's expiry; the previous one works for `grace` more.
   absl::StatusOr<absl::Time> ReplaceToken(const std::string& id, const std::string& token_sha256,
-                                          absl::Duration lifetime);
+                                          absl::Duration lifetime, absl::Duration grace);
   absl::StatusOr<v1::ClusterStatus> ClusterStatus();
   // Controllers that are not offline ("" = all of them).
   absl::StatusOr<std::vector<ControllerTarget>> Reachable(const std::string& id);

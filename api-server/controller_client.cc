@@ -100,6 +100,20 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::SetHibernate
   return response;
 }
 
+absl::Status GrpcControllerClient::HandOverToken(const std::string& endpoint, const std::string& controller_id,
+                                                 const std::string& token) {
+  grpc::ClientContext ctx;
+  AddRequestId(&ctx);
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + std::min(timeout_, absl::Seconds(5))));
+  v1::AdoptTokenRequest request;
+  request.set_controller_id(controller_id);
+  request.set_controller_token(token);
+  v1::AdoptTokenResponse response;
+  grpc::Status s = StubFor(endpoint)->AdoptToken(&ctx, request, &response);
+  if (!s.ok()) return Forget(endpoint, s);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::ListWorkersResponse> GrpcControllerClient::ListWorkers(
     const std::string& endpoint, absl::Duration timeout) {
   grpc::ClientContext ctx;

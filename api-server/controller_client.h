@@ -31,6 +31,9 @@ class ControllerClient {
   // Hibernate (true) or wake (false).
   virtual absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(
       const std::string& endpoint, const std::string& session_id, bool hibernate) = 0;
+  // Hands a rotated token to the running controller.
+  virtual absl::Status HandOverToken(const std::string& endpoint, const std::string& controller_id,
+                                     const std::string& token) = 0;
   virtual absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string& endpoint,
                                                               absl::Duration timeout) = 0;
   // Health-checks every endpoint, many at once (at most `parallel` in flight, each for at most
@@ -66,6 +69,8 @@ class GrpcControllerClient : public ControllerClient {
       const std::string& endpoint, const std::string& session_id) override;
   absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(
       const std::string& endpoint, const std::string& session_id, bool hibernate) override;
+  absl::Status HandOverToken(const std::string& endpoint, const std::string& controller_id,
+                             const std::string& token) override;
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string& endpoint,
                                                       absl::Duration timeout) override;
   std::vector<absl::StatusOr<v1::HealthCheckResponse>> HealthCheckAll(const std::vector<std::string>& endpoints,

@@ -57,7 +57,7 @@ absl::StatusOr<std::pair<std::string, absl::Time>> ControllerStore::Register(
         cap.max_gpu_memory_bytes());
     out.first = row[0][0].as<std::string>();
     pqxx::result expiry = tx.exec_params(std::string(sql::kUpsertControllerToken), out.first,
-                                         token_sha256, absl::ToDoubleSeconds(token_lifetime));
+                                         token_sha256, absl::ToDoubleSeconds(token_lifetime), 0.0);
     out.second = absl::FromUnixSeconds(expiry[0][0].as<int64_t>());
     tx.commit();
     return absl::OkStatus();
@@ -94,7 +94,10 @@ absl::Status ControllerStore::VerifyToken(const std::string& controller_id, cons
     // Hash even when there is no row so the time taken does not reveal whether the id exists.
     std::string presented = Sha256Hex(token);
     if (r.empty()) return absl::OkStatus();
-    ok = ConstantTimeEquals(presented, r[0][0].as<std::string>()) && r[0][1].as<bool>();
+    // Both compared, whichever matches, so the time taken does not say which one did.
+    const bool current = ConstantTimeEquals(presented, r[0][0].as<std::string>()) && r[0][1].as<bool>();
+    const bool previous = ConstantTimeEquals(presented, r[0][3].as<std::string>()) && r[0][4].as<bool>();
+    ok = current || previous;
     name = r[0][2].as<std::string>();
     return absl::OkStatus();
   });

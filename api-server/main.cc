@@ -62,6 +62,7 @@ struct ApiConfig {
   absl::Duration deregistered_grace = absl::Minutes(2);
   absl::Duration unheld_session_grace = absl::Minutes(2);
   absl::Duration session_retention = absl::Hours(7 * 24);
+  absl::Duration token_rotation_grace = absl::Seconds(30);
   absl::Duration shutdown_grace = absl::Seconds(10);
   int64_t max_message_bytes = 16 * 1024 * 1024;
   int64_t max_invoke_payload_bytes = 4 * 1024 * 1024;
@@ -151,6 +152,9 @@ absl::Status CheckHealthChecks(const ApiConfig& cfg) {
   if (cfg.unheld_session_grace < absl::Seconds(1)) {
     return absl::InvalidArgumentError("--unheld-session-grace: at least 1s");
   }
+  if (cfg.token_rotation_grace < absl::ZeroDuration() || cfg.token_rotation_grace > absl::Hours(24)) {
+    return absl::InvalidArgumentError("--token-rotation-grace: 0s..24h");
+  }
   if (cfg.session_retention < absl::Seconds(1)) {
     return absl::InvalidArgumentError("--session-retention: at least 1s");
   }
@@ -209,6 +213,8 @@ int main(int argc, char** argv) {
   flags.AddDuration("unheld-session-grace", &cfg.unheld_session_grace,
                     "how long a live session may be missing from its controller's heartbeats before it is FAILED as lost "
                     "(longer than a controller restart takes to re-adopt its sessions)");
+  flags.AddDuration("token-rotation-grace", &cfg.token_rotation_grace,
+                    "how long a controller token still works after RotateControllerToken replaced it");
   flags.AddDuration("session-retention", &cfg.session_retention,
                     "how long an ended (TERMINATED or FAILED) session and its events are kept before they are pruned");
   flags.AddInt("offline-after", &cfg.offline_after,
@@ -305,7 +311,8 @@ int main(int argc, char** argv) {
   SessionServiceImpl session_service(&db_monitor, &authenticator, &watch_quota, &session_manager, &watch_hub);
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager, &failed_auth_limiter);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
-  AdminManager admin_manager(&admin_store, &controller_client, &template_store);
+  AdminManager admin_manager(&admin_store, &controller_client, &template_store, absl::Hours(24 * 30),
+                             cfg.token_rotation_grace);
   ControllerDrainer drainer(&admin_manager, &admin_store, &session_manager);
   JoinTokenStore join_tokens(&pool);
   AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager, &drainer, &join_tokens);

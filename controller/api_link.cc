@@ -3,6 +3,7 @@
 #include <grpcpp/create_channel.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/backoff.h"
 #include "common/tls.h"
 
@@ -81,6 +82,18 @@ bool ApiLink::Register() {
   }
   spdlog::info("registered with the API server as {}", controller_id_);
   return true;
+}
+
+absl::Status ApiLink::AdoptToken(const std::string& controller_id, const std::string& token) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (controller_id_.empty()) return absl::UnavailableError("not registered with the API server yet");
+  if (controller_id != controller_id_ || token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("controller_id: this controller is ", controller_id_, ", not ", controller_id.substr(0, 64)));
+  }
+  token_ = token;
+  spdlog::info("controller token rotated: the new one is in use");
+  return absl::OkStatus();
 }
 
 bool ApiLink::SendHeartbeat() {

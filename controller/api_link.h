@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "controller/fleet.h"
 #include "gantry/v1/registry_service.grpc.pb.h"
@@ -49,6 +50,9 @@ class ApiLink {
   void Report(const v1::SessionEvent& event);
 
   bool registered() const;
+  // Uses `token` (rotated by the API server) from the next call on; refused for another id,
+  // or before registration.
+  absl::Status AdoptToken(const std::string& controller_id, const std::string& token);
 
  private:
   void Loop();

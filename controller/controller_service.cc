@@ -161,6 +161,13 @@ grpc::Status ControllerServiceImpl::GetCapabilities(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status ControllerServiceImpl::AdoptToken(grpc::ServerContext* ctx, const v1::AdoptTokenRequest* request,
+                                               v1::AdoptTokenResponse*) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  if (!config_.adopt_token) return ToGrpcStatus(absl::UnavailableError("not registered with the API server yet"));
+  return ToGrpcStatus(config_.adopt_token(request->controller_id(), request->controller_token()));
+}
+
 grpc::Status ControllerServiceImpl::HealthCheck(grpc::ServerContext* ctx,
                                                 const v1::HealthCheckRequest*,
                                                 v1::HealthCheckResponse* response) {

@@ -15,6 +15,8 @@ struct ControllerServiceConfig {
   absl::Duration start_wait = absl::Seconds(10);
   absl::Duration stop_grace = absl::Seconds(10);
   int64_t max_invoke_payload_bytes = 4 << 20;
+  // Takes a rotated token for this controller's id (ApiLink::AdoptToken).
+  std::function<absl::Status(const std::string& controller_id, const std::string& token)> adopt_token;
 };
 
 class ControllerServiceImpl final : public v1::ControllerService::Service {
@@ -48,6 +50,8 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
                            v1::ListWorkersResponse* response) override;
   grpc::Status Invoke(grpc::ServerContext* ctx, const v1::InvokeRequest* request,
                       grpc::ServerWriter<v1::InvokeChunk>* writer) override;
+  grpc::Status AdoptToken(grpc::ServerContext* ctx, const v1::AdoptTokenRequest* request,
+                          v1::AdoptTokenResponse* response) override;
 
  private:
   struct InvokeProgress {

@@ -159,9 +159,12 @@ int main(int argc, char** argv) {
   LogRelay log_relay("logs", 8);
   InvokeRelay invoke_relay("invoke", 16);
   WorkerServiceImpl worker_service(&fleet, &log_relay, &invoke_relay, cfg.worker_heartbeat_interval);
-  ControllerServiceImpl controller_service(&fleet, &log_relay, &invoke_relay,
-                                           {cfg.type, *labels, cfg.start_wait, cfg.stop_grace,
-                                            cfg.max_invoke_payload_bytes});
+  ControllerServiceImpl controller_service(
+      &fleet, &log_relay, &invoke_relay,
+      {cfg.type, *labels, cfg.start_wait, cfg.stop_grace, cfg.max_invoke_payload_bytes,
+       [&api_link](const std::string& id, const std::string& token) {
+         return api_link ? api_link->AdoptToken(id, token) : absl::UnavailableError("starting up");
+       }});
 
   auto server = gantry::StartGrpcServer(cfg.listen, *server_creds, {&controller_service, &worker_service});
   if (!server.ok()) return Fail(server.status());

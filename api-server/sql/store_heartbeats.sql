@@ -21,7 +21,9 @@ WITH beat AS (
   -- controller has one token and one name, so at most one of its heartbeats here is accepted.
   SELECT b.* FROM beat b JOIN controller_tokens t ON t.controller_id = b.id
   JOIN controllers n ON n.id = b.id AND n.name = b.name
-  WHERE t.token_sha256 = b.token_sha256 AND t.expires_at > now()
+  WHERE (t.token_sha256 = b.token_sha256 AND t.expires_at > now())
+     -- The token rotated away, during its grace (upsert_controller_token.sql).
+     OR (t.previous_token_sha256 = b.token_sha256 AND t.previous_valid_until > now())
 ), locked AS (
   -- In id order (as record_health_checks_ok.sql), so two such statements never deadlock. NO KEY
   -- UPDATE, as the UPDATE below takes anyway: sessions being inserted for the controller hold a

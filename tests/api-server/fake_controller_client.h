@@ -58,6 +58,9 @@ class FakeControllerClient : public ControllerClient {
                                                               bool) override {
     return absl::NotFoundError("session " + session_id + " not held");
   }
+  absl::Status HandOverToken(const std::string&, const std::string&, const std::string&) override {
+    return absl::UnavailableError("scripted: no controller to hand a token to");
+  }
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string&, absl::Duration) override {
     return v1::ListWorkersResponse();
   }

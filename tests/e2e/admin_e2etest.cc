@@ -221,4 +221,54 @@ TEST_CASE("a drain of a node with running sessions ends with none running there 
   RequireInvariants(fleet, {drained_ids[0], drained_ids[1], drained_ids[2], drained_ids[3], elsewhere.id(), next.id()});
 }
 
+TEST_CASE("a rotated token is handed to the running controller, which uses it; the old one is refused after the grace",
+          "[e2e][admin]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_TOKEN_ROTATION_GRACE"] = "2s";
+  fleet.StartSingleNode("1");
+  const std::string node = fleet.db().Scalar("SELECT id FROM controllers WHERE name = 'node1'");
+  auto admin = v1::AdminService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
+  auto rotate = [&] {
+    v1::RotateControllerTokenRequest request;
+    request.set_id(node);
+    v1::RotateControllerTokenResponse token;
+    REQUIRE(admin->RotateControllerToken(Ctx().get(), request, &token).ok());
+    CHECK(token.delivered());
+    return token;
+  };
+  // As the controller (its certificate), heartbeating with `token`.
+  auto registry = v1::RegistryService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/controller-node1"));
+  auto heartbeat_with = [&](const std::string& token) {
+    v1::HeartbeatRequest beat;
+    beat.set_controller_id(node);
+    beat.set_controller_token(token);
+    v1::HeartbeatResponse answer;
+    return registry->Heartbeat(Ctx().get(), beat, &answer);
+  };
+
+  const v1::RotateControllerTokenResponse first = rotate();
+  const v1::RotateControllerTokenResponse second = rotate();
+  CHECK(second.previous_expire_time().seconds() - absl::ToUnixSeconds(absl::Now()) <= 2);
+  // The first is the previous one now: good for the grace, then refused.
+  CHECK(heartbeat_with(first.controller_token()).ok());
+  CHECK(WaitFor([&] { return !heartbeat_with(first.controller_token()).ok(); }, absl::Seconds(10)));
+  CHECK(heartbeat_with(first.controller_token()).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  CHECK(heartbeat_with(second.controller_token()).ok());
+
+  // The controller switched to each new token without a restart or a new registration: its
+  // heartbeats go on being accepted past the grace, and it stays healthy.
+  const std::string after_grace = fleet.db().Scalar("SELECT now()::text");
+  CHECK(WaitFor([&] {
+    return fleet.db().Scalar("SELECT count(*) FROM controllers WHERE last_heartbeat > '" + after_grace +
+                             "'::timestamptz + interval '1 second'") == "1";
+  }, absl::Seconds(10)));
+  CHECK(fleet.db().Scalar("SELECT status FROM controllers") == "healthy");
+  const std::string controller_log = fleet.controller().Log();
+  INFO(controller_log);
+  size_t adopted = 0;
+  for (size_t at = 0; (at = controller_log.find("the new one is in use", at)) != std::string::npos; ++at) ++adopted;
+  CHECK(adopted == 2);
+  CHECK(controller_log.find("registered with the API server as") == controller_log.rfind("registered with the API server as"));
+}
+
 }  // namespace gantry::testing

@@ -198,8 +198,12 @@ int ControllersRotateToken(Cli& cli) {
       cli, &v1::AdminService::Stub::RotateControllerToken, &response);
   if (!s.ok()) return cli.Fail(s);
   if (PrintStructured(cli.format(), response)) return kExitOk;
-  std::cout << "new token (shown once; the old one no longer works): " << response.controller_token() << "\n"
-            << "expires: " << google::protobuf::util::TimeUtil::ToString(response.expire_time()) << "\n";
+  std::cout << "new token (shown once): " << response.controller_token() << "\n"
+            << "expires: " << google::protobuf::util::TimeUtil::ToString(response.expire_time()) << "\n"
+            << (response.delivered() ? "the running controller uses it already"
+                                     : "the controller could not be reached: it registers again with the join token")
+            << "; the old one works until "
+            << google::protobuf::util::TimeUtil::ToString(response.previous_expire_time()) << "\n";
   return kExitOk;
 }
 
@@ -434,7 +438,7 @@ std::vector<Command> AdminCommands() {
        1, 1, false, ControllersDrain},
       {"controllers delete", "CONTROLLER", "forget a controller that has no live sessions", by, {}, 1, 1, false,
        ControllersDelete},
-      {"controllers rotate-token", "CONTROLLER", "issue a new controller token; the old one stops working", by, {},
+      {"controllers rotate-token", "CONTROLLER", "issue a new controller token and hand it to the controller", by, {},
        1, 1, 0, ControllersRotateToken},
       {"workers list", "", "list the workers of every controller (or one)", "",
        {{"controller", 0, true, "CONTROLLER", "only this controller's workers"}}, 0, 0, 0, WorkersList},
