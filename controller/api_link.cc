@@ -126,6 +126,7 @@ bool ApiLink::SendHeartbeat() {
     Redial(status);
     return false;
   }
+  fleet_->SetDraining(response.cordoned());
   StopUnwanted(response.sessions_to_stop());
   return true;
 }

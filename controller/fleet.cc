@@ -56,6 +56,12 @@ absl::Status ValidateHardware(const v1::RegisterWorkerRequest& r) {
   return absl::OkStatus();
 }
 
+v1::ControllerMessage DrainMessage(bool draining) {
+  v1::ControllerMessage drain;
+  drain.mutable_drain()->set_resume(!draining);
+  return drain;
+}
+
 }  // namespace
 
 Fleet::Fleet(std::string node_id, absl::Duration heartbeat_interval, int missed_beats,
@@ -115,6 +121,7 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
       return absl::InvalidArgumentError("hello.worker_id: does not match RegisterWorker's answer");
     }
     w.channel = std::move(channel);
+    if (draining_.load()) w.channel->Send(DrainMessage(true));
     ++generation_;
     w.last_heartbeat = absl::Now();
     w.deadline = w.last_heartbeat + heartbeat_interval_ * missed_beats_;
@@ -220,6 +227,18 @@ void Fleet::Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat&
         g.set_utilization_percent(reported.utilization_percent());
       }
     }
+  }
+}
+
+void Fleet::SetDraining(bool draining) {
+  // Under mu_, as Attach sends it, so a worker connecting meanwhile gets the last word. Send
+  // only queues (WorkerStreamChannel): nothing waits on a worker here.
+  std::lock_guard<std::mutex> lock(mu_);
+  if (draining_.exchange(draining) == draining) return;
+  spdlog::info(draining ? "cordoned by the API server: workers take no new sessions or invokes"
+                        : "uncordoned by the API server: workers take new work again");
+  for (auto& [name, w] : workers_) {
+    if (w.channel != nullptr) w.channel->Send(DrainMessage(draining));
   }
 }
 
@@ -415,6 +434,10 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
   {
     std::unique_lock<std::mutex> lock(mu_);
     if (sessions_.count(session_id) > 0) return AnswerRetriedStart(session_id, wait, lock);
+    if (draining_.load()) {
+      // A create that chose this controller just before its cordon: the next candidate takes it.
+      return absl::UnavailableError("this controller is cordoned (draining): it takes no new session");
+    }
     auto placement = Place(session_id, spec);
     if (!placement.ok()) {
       spdlog::info("refused session {}: {}", session_id, placement.status().ToString());

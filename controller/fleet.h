@@ -116,6 +116,12 @@ class Fleet {
   // workers that stayed offline past the reconnect grace period.
   void ExpireSilentWorkers();
 
+  // The API server cordoned this controller (a cordon or a drain): no new session is placed
+  // here, and every worker, now and as it connects, is told so (DrainCommand) and refuses new
+  // sessions and invokes; `false` ends it. Idempotent.
+  void SetDraining(bool draining);
+  bool draining() const { return draining_.load(); }
+
   FleetSnapshot Snapshot();
   // Bumped whenever capacity changes (a worker comes or goes, GPUs are taken or freed), so
   // the API link can heartbeat early instead of advertising stale capacity.
@@ -182,6 +188,7 @@ class Fleet {
   std::map<std::string, std::string> gpu_owner_ ABSL_GUARDED_BY(mu_);
   uint64_t round_robin_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace gantry::controller

@@ -220,6 +220,12 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
       case v1::ControllerMessage::kCancelInvoke:
         if (invokes_ != nullptr) invokes_->Cancel(command.cancel_invoke().invoke_id());
         break;
+      case v1::ControllerMessage::kDrain:
+        spdlog::info(command.drain().resume() ? "drain over: taking new sessions and invokes again"
+                                              : "draining: no new sessions or invokes; running ones carry on");
+        runner_->SetDraining(!command.drain().resume());
+        if (invokes_ != nullptr) invokes_->SetDraining(!command.drain().resume());
+        break;
       default:
         spdlog::warn("controller sent a command this worker does not handle yet ({})",
                      static_cast<int>(command.msg_case()));

@@ -127,6 +127,7 @@ absl::Status InvokeRunner::Admit(const v1::InvokeCommand& command) {
   ReapFinished();
   auto cap = capabilities_.find(name);
   if (stopping_) return absl::UnavailableError("the worker is stopping");
+  if (draining_) return absl::UnavailableError("the worker is draining");
   if (cap == capabilities_.end()) return absl::NotFoundError(absl::StrCat("this worker has no capability ", name));
   if (running_.count(id) != 0) return absl::OkStatus();  // A repeated command: the first one runs.
   if (cap->second.in_flight >= options_.max_concurrency) {
@@ -153,6 +154,11 @@ absl::Status InvokeRunner::Admit(const v1::InvokeCommand& command) {
     });
   }
   return absl::OkStatus();
+}
+
+void InvokeRunner::SetDraining(bool draining) {
+  std::lock_guard<std::mutex> lock(mu_);
+  draining_ = draining;
 }
 
 void InvokeRunner::AddCredit(const std::string& invoke_id, int credit) {

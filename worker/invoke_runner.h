@@ -52,6 +52,8 @@ class InvokeRunner {
   ~InvokeRunner();  // Cancels everything and stops the persistent handlers.
 
   void Start(const v1::InvokeCommand& command);
+  // While draining (DrainCommand), new invokes are refused; running ones carry on.
+  void SetDraining(bool draining);
   void AddCredit(const std::string& invoke_id, int credit);
   void Cancel(const std::string& invoke_id);
   // The stream to the controller broke: nobody is waiting for any output.
@@ -94,6 +96,7 @@ class InvokeRunner {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, Capability> capabilities_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::shared_ptr<Invocation>> running_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Invocation>> finished_ ABSL_GUARDED_BY(mu_);

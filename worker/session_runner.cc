@@ -129,6 +129,9 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
       return;
     }
   }
+  if (draining_.load()) {
+    return ReportStartFailure(c.session_id(), "this worker is draining: it takes no new session");
+  }
   auto user = identities_.Acquire(c.session_id());
   if (!user.ok()) return ReportStartFailure(c.session_id(), std::string(user.status().message()));
   if (!user->drop) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <atomic>
 #include <map>
 #include <condition_variable>
 #include <mutex>
@@ -46,6 +47,8 @@ class SessionRunner {
   std::vector<v1::RunningSession> Running() const;
   int active() const;
   bool IsRunning(const std::string& session_id) const { return supervisor_.Has(session_id); }
+  // While draining (DrainCommand), Start refuses new sessions; running ones carry on.
+  void SetDraining(bool draining) { draining_.store(draining); }
   // Session id -> its process group, for the metrics sampler.
   std::map<std::string, pid_t> Groups() const;
 
@@ -69,6 +72,7 @@ class SessionRunner {
   // at once is reported STARTED before EXITED.
   mutable std::mutex report_mu_;
   mutable std::mutex mu_;
+  std::atomic<bool> draining_{false};
   std::map<std::string, std::vector<std::string>> gpus_ ABSL_GUARDED_BY(mu_);
   struct Idle {
     absl::Duration timeout;

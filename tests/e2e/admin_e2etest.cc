@@ -1,10 +1,13 @@
 // AdminService against a real fleet: API keys, controllers, cordon/drain/delete, token
 // rotation, workers and the cluster summary.
 #include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
 
 #include <catch2/catch.hpp>
 
+#include "common/tls.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
+#include "gantry/v1/controller_service.grpc.pb.h"
 #include "tests/support/invariants.h"
 #include "tests/support/local_fleet.h"
 
@@ -218,7 +221,36 @@ TEST_CASE("a drain of a node with running sessions ends with none running there 
   v1::Session next;
   REQUIRE(fleet.CreateAsAdmin(SleepSpec("3600.3824", 1), &next).ok());
   CHECK(next.controller_id() == node2);
-  RequireInvariants(fleet, {drained_ids[0], drained_ids[1], drained_ids[2], drained_ids[3], elsewhere.id(), next.id()});
+
+  // The node itself knows (its next heartbeat's answer): its controller refuses a placement that
+  // raced the cordon, and its worker has been told to take no new work (DrainCommand).
+  REQUIRE(WaitFor([&] { return fleet.worker(0).Log().find("draining: no new sessions") != std::string::npos; },
+                  absl::Seconds(10)));
+  CHECK(fleet.worker(1).Log().find("draining: no new sessions") == std::string::npos);
+  const std::string api_cert = fleet.pki().dir() + "/api-server";
+  auto creds = MakeChannelCredentials({fleet.pki().ca(), api_cert + ".crt", api_cert + ".key"});
+  REQUIRE(creds.ok());
+  auto as_api = v1::ControllerService::NewStub(grpc::CreateChannel(fleet.controller_address(0), *creds));
+  v1::ControllerCreateSessionRequest raced;
+  raced.set_session_id("00000000-0000-4000-8000-000000003825");
+  *raced.mutable_spec() = SleepSpec("3600.3825", 1);
+  v1::ControllerSessionResponse answer;
+  grpc::Status raced_status = as_api->CreateSession(Ctx().get(), raced, &answer);
+  CHECK(raced_status.error_code() == grpc::StatusCode::UNAVAILABLE);
+  CHECK(raced_status.error_message().find("draining") != std::string::npos);
+  CHECK(PidsWithCmdline("sleep 3600.3825").empty());
+
+  // Uncordoned: the drain is over, on the node too.
+  v1::UncordonControllerRequest uncordon;
+  uncordon.set_id(node1);
+  v1::Controller back;
+  REQUIRE(admin->UncordonController(Ctx().get(), uncordon, &back).ok());
+  REQUIRE(WaitFor([&] { return fleet.worker(0).Log().find("drain over") != std::string::npos; }, absl::Seconds(10)));
+  v1::Session again;
+  REQUIRE(create_on(node1, "3600.3826", &again).ok());
+  CHECK(again.phase() == v1::SESSION_PHASE_RUNNING);
+  RequireInvariants(fleet, {drained_ids[0], drained_ids[1], drained_ids[2], drained_ids[3], elsewhere.id(), next.id(),
+                            again.id()});
 }
 
 TEST_CASE("a rotated token is handed to the running controller, which uses it; the old one is refused after the grace",

@@ -87,6 +87,21 @@ TEST_CASE("exec handlers: payload in, output out, the exit code decides", "[work
   CHECK(d.error_code() == 5);
 }
 
+TEST_CASE("a draining worker refuses new invokes, UNAVAILABLE, until the drain is over", "[worker][invoke]") {
+  Outputs outputs;
+  InvokeRunner runner({Exec("echo", {"cat"})}, {}, [&](const v1::WorkerInvokeOutput& o) { return outputs.Add(o); });
+  runner.SetDraining(true);
+  runner.Start(Command("a", "echo", "hello"));
+  auto a = outputs.Last("a");
+  CHECK(a.error_code() == 14);
+  CHECK(a.error_message() == "the worker is draining");
+  runner.SetDraining(false);
+  runner.Start(Command("b", "echo", "hello"));
+  auto b = outputs.Last("b");
+  CHECK(b.error_code() == 0);
+  CHECK(b.chunk().last());
+}
+
 TEST_CASE("capabilities files: good lines parse, bad ones are refused naming the line", "[worker][invoke]") {
   auto good = ParseCapabilities("# comment\n\ndemo/echo 1.4 exec cat -u  # trailing\nm/x 0.1.0 persistent python3 s.py\n");
   REQUIRE(good.ok());
