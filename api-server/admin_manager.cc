@@ -89,8 +89,12 @@ absl::StatusOr<v1::Controller> AdminManager::GetController(const std::string& id
 
 absl::StatusOr<v1::Controller> AdminManager::SetCordoned(const std::string& id, bool cordoned) {
   RETURN_IF_ERROR(store_->SetCordoned(id, cordoned));
-  spdlog::info("controller {} {}", id, cordoned ? "cordoned" : "uncordoned");
-  return store_->GetController(id);
+  ASSIGN_OR_RETURN(v1::Controller controller, store_->GetController(id));
+  // Best effort: a controller not told now learns it from its next heartbeat's answer.
+  absl::Status told = client_->TellCordoned(controller.endpoint(), controller.id(), cordoned);
+  spdlog::info("controller {} ({}) {}{}", controller.name(), id, cordoned ? "cordoned" : "uncordoned",
+               told.ok() ? "" : "; it learns so from its next heartbeat (not reachable now)");
+  return controller;
 }
 
 absl::Status AdminManager::DeleteController(const std::string& id) {

@@ -100,6 +100,20 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::SetHibernate
   return response;
 }
 
+absl::Status GrpcControllerClient::TellCordoned(const std::string& endpoint, const std::string& controller_id,
+                                                bool cordoned) {
+  grpc::ClientContext ctx;
+  AddRequestId(&ctx);
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + std::min(timeout_, absl::Seconds(2))));
+  v1::SetCordonedRequest request;
+  request.set_controller_id(controller_id);
+  request.set_cordoned(cordoned);
+  v1::SetCordonedResponse response;
+  grpc::Status s = StubFor(endpoint)->SetCordoned(&ctx, request, &response);
+  if (!s.ok()) return Forget(endpoint, s);
+  return absl::OkStatus();
+}
+
 absl::Status GrpcControllerClient::HandOverToken(const std::string& endpoint, const std::string& controller_id,
                                                  const std::string& token) {
   grpc::ClientContext ctx;

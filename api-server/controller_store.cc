@@ -1,5 +1,7 @@
 #include "api-server/controller_store.h"
 
+#include <algorithm>
+
 #include <pqxx/connection>
 #include <pqxx/result>
 #include <pqxx/nontransaction>
@@ -120,7 +122,8 @@ struct ControllerStore::PendingHeartbeat {
 
 absl::StatusOr<HeartbeatAnswer> ControllerStore::Heartbeat(const v1::HeartbeatRequest& r,
                                                            const std::string& caller_name,
-                                                           absl::Duration unheld_grace, absl::Duration recent) {
+                                                           absl::Duration unheld_grace, absl::Duration recent,
+                                                           absl::Time deadline) {
   // Anything but a UUID would fail the whole batch's statement, not just this heartbeat.
   if (!IsUuid(r.controller_id()) || r.controller_token().empty()) return CredentialsRefused();
   const std::string id = absl::AsciiStrToLower(r.controller_id());  // as PostgreSQL returns it
@@ -144,7 +147,18 @@ absl::StatusOr<HeartbeatAnswer> ControllerStore::Heartbeat(const v1::HeartbeatRe
   // the others wait for the write that takes theirs.
   while (!mine.answer.has_value()) {
     if (writing_heartbeats_) {
-      heartbeat_written_.wait(lock);
+      if (deadline == absl::InfiniteFuture()) {
+        heartbeat_written_.wait(lock);
+      } else if (heartbeat_written_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout &&
+                 !mine.answer.has_value()) {
+        auto queued = std::find(queued_heartbeats_.begin(), queued_heartbeats_.end(), &mine);
+        if (queued != queued_heartbeats_.end()) {
+          queued_heartbeats_.erase(queued);
+          return absl::UnavailableError(
+              "the database did not answer in time: the heartbeat waited its whole deadline behind another write");
+        }
+        // In the write being made: it ends within the pool's bound, and answers this one.
+      }
       continue;
     }
     writing_heartbeats_ = true;

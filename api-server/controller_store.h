@@ -85,8 +85,11 @@ class ControllerStore {
   // sessions before it came). Heartbeats that arrive while one is being written are written
   // together next, in one statement and one commit: at thousands of controllers, round trips
   // and commits of their own would queue behind the database (docs/PERFORMANCE.md).
+  // A heartbeat still queued behind another write at `deadline` (its caller's) leaves the queue
+  // and is UNAVAILABLE; one already in the write being made waits for it (bounded by the pool).
   absl::StatusOr<HeartbeatAnswer> Heartbeat(const v1::HeartbeatRequest& request, const std::string& caller_name,
-                                            absl::Duration unheld_grace, absl::Duration recent);
+                                            absl::Duration unheld_grace, absl::Duration recent,
+                                            absl::Time deadline = absl::InfiniteFuture());
   absl::Status MarkOffline(const std::string& controller_id);
 
   // Controllers that could take the placement, best first (least loaded, then round-robin).

@@ -59,7 +59,8 @@ absl::StatusOr<v1::RegisterControllerResponse> RegistryManager::Register(const I
 constexpr int kMaxHeldSessions = 100000;
 
 absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const Identity& caller,
-                                                                 const v1::HeartbeatRequest& request) {
+                                                                 const v1::HeartbeatRequest& request,
+                                                                 absl::Time deadline) {
   if (request.session_ids_size() > kMaxHeldSessions) {
     return absl::InvalidArgumentError(absl::StrCat("session_ids: at most ", kMaxHeldSessions));
   }
@@ -69,7 +70,7 @@ absl::StatusOr<v1::HeartbeatResponse> RegistryManager::Heartbeat(const Identity&
   // it were lost. A session placed after the controller took this heartbeat's snapshot is not
   // in it: one changed within a heartbeat interval is not counted missing.
   ASSIGN_OR_RETURN(HeartbeatAnswer answer, controllers_->Heartbeat(request, caller.name, config_.unheld_session_grace,
-                                                                   config_.heartbeat_interval));
+                                                                   config_.heartbeat_interval, deadline));
   v1::HeartbeatResponse response;
   response.set_cordoned(answer.cordoned);
   EndLostSessions(request.controller_id(), answer.lost);

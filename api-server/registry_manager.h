@@ -34,7 +34,9 @@ class RegistryManager {
   absl::StatusOr<v1::RegisterControllerResponse> Register(const Identity& caller, const std::string& caller_key_sha256,
                                                           const v1::RegisterControllerRequest& request);
   // Each acts only on the controller `caller`'s certificate names (PERMISSION_DENIED otherwise).
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const Identity& caller, const v1::HeartbeatRequest& request);
+  // `deadline`: the caller's; a heartbeat that cannot be stored by then is UNAVAILABLE.
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const Identity& caller, const v1::HeartbeatRequest& request,
+                                                  absl::Time deadline = absl::InfiniteFuture());
   absl::Status Deregister(const Identity& caller, const v1::DeregisterRequest& request);
   absl::StatusOr<v1::ReportSessionEventsResponse> ReportSessionEvents(
       const Identity& caller, const v1::ReportSessionEventsRequest& request);

@@ -1,5 +1,7 @@
 #include "api-server/registry_service.h"
 
+#include <chrono>
+
 #include "common/status.h"
 
 namespace gantry::api {
@@ -31,7 +33,12 @@ grpc::Status RegistryServiceImpl::Heartbeat(grpc::ServerContext* ctx,
                                             v1::HeartbeatResponse* response) {
   auto identity = Admit(ctx);
   if (!identity.ok()) return ToGrpcStatus(identity.status());
-  auto result = registry_->Heartbeat(*identity, *request);
+  // Answered before the caller gives up (a moment to spare for the way back), or UNAVAILABLE.
+  absl::Time deadline = absl::InfiniteFuture();
+  if (ctx->deadline() != std::chrono::system_clock::time_point::max()) {
+    deadline = absl::FromChrono(ctx->deadline()) - absl::Milliseconds(200);
+  }
+  auto result = registry_->Heartbeat(*identity, *request, deadline);
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;

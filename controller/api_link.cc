@@ -84,6 +84,11 @@ bool ApiLink::Register() {
   return true;
 }
 
+std::string ApiLink::controller_id() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return controller_id_;
+}
+
 absl::Status ApiLink::AdoptToken(const std::string& controller_id, const std::string& token) {
   std::lock_guard<std::mutex> lock(mu_);
   if (controller_id_.empty()) return absl::UnavailableError("not registered with the API server yet");
@@ -111,7 +116,8 @@ bool ApiLink::SendHeartbeat() {
   for (auto& id : snap.session_ids) request.add_session_ids(std::move(id));
   request.set_session_ids_complete(true);
   grpc::ClientContext ctx;
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
+  const absl::Time sent_at = absl::Now();
+  ctx.set_deadline(absl::ToChronoTime(sent_at + kCallTimeout));
   v1::HeartbeatResponse response;
   grpc::Status status = stub_->Heartbeat(&ctx, request, &response);
   if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
@@ -126,7 +132,7 @@ bool ApiLink::SendHeartbeat() {
     Redial(status);
     return false;
   }
-  fleet_->SetDraining(response.cordoned());
+  fleet_->SetDraining(response.cordoned(), sent_at);
   StopUnwanted(response.sessions_to_stop());
   return true;
 }

@@ -50,6 +50,8 @@ class ApiLink {
   void Report(const v1::SessionEvent& event);
 
   bool registered() const;
+  // The id the API server gave this controller; "" before registration.
+  std::string controller_id() const;
   // Uses `token` (rotated by the API server) from the next call on; refused for another id,
   // or before registration.
   absl::Status AdoptToken(const std::string& controller_id, const std::string& token);

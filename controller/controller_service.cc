@@ -168,6 +168,18 @@ grpc::Status ControllerServiceImpl::AdoptToken(grpc::ServerContext* ctx, const v
   return ToGrpcStatus(config_.adopt_token(request->controller_id(), request->controller_token()));
 }
 
+grpc::Status ControllerServiceImpl::SetCordoned(grpc::ServerContext* ctx, const v1::SetCordonedRequest* request,
+                                                v1::SetCordonedResponse*) {
+  GANTRY_REQUIRE_API_SERVER(ctx);
+  const std::string mine = config_.controller_id ? config_.controller_id() : "";
+  if (mine.empty() || request->controller_id() != mine) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("controller_id: this controller is ", mine.empty() ? "not registered yet" : mine)));
+  }
+  fleet_->SetDraining(request->cordoned(), absl::Now());
+  return grpc::Status::OK;
+}
+
 grpc::Status ControllerServiceImpl::HealthCheck(grpc::ServerContext* ctx,
                                                 const v1::HealthCheckRequest*,
                                                 v1::HealthCheckResponse* response) {

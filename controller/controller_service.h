@@ -17,6 +17,8 @@ struct ControllerServiceConfig {
   int64_t max_invoke_payload_bytes = 4 << 20;
   // Takes a rotated token for this controller's id (ApiLink::AdoptToken).
   std::function<absl::Status(const std::string& controller_id, const std::string& token)> adopt_token;
+  // This controller's id, once registered ("" before): what SetCordoned must name.
+  std::function<std::string()> controller_id;
 };
 
 class ControllerServiceImpl final : public v1::ControllerService::Service {
@@ -52,6 +54,8 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
                       grpc::ServerWriter<v1::InvokeChunk>* writer) override;
   grpc::Status AdoptToken(grpc::ServerContext* ctx, const v1::AdoptTokenRequest* request,
                           v1::AdoptTokenResponse* response) override;
+  grpc::Status SetCordoned(grpc::ServerContext* ctx, const v1::SetCordonedRequest* request,
+                           v1::SetCordonedResponse* response) override;
 
  private:
   struct InvokeProgress {

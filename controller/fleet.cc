@@ -230,10 +230,12 @@ void Fleet::Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat&
   }
 }
 
-void Fleet::SetDraining(bool draining) {
+void Fleet::SetDraining(bool draining, absl::Time as_of) {
   // Under mu_, as Attach sends it, so a worker connecting meanwhile gets the last word. Send
   // only queues (WorkerStreamChannel): nothing waits on a worker here.
   std::lock_guard<std::mutex> lock(mu_);
+  if (as_of < draining_as_of_) return;
+  draining_as_of_ = as_of;
   if (draining_.exchange(draining) == draining) return;
   spdlog::info(draining ? "cordoned by the API server: workers take no new sessions or invokes"
                         : "uncordoned by the API server: workers take new work again");

@@ -119,7 +119,10 @@ class Fleet {
   // The API server cordoned this controller (a cordon or a drain): no new session is placed
   // here, and every worker, now and as it connects, is told so (DrainCommand) and refuses new
   // sessions and invokes; `false` ends it. Idempotent.
-  void SetDraining(bool draining);
+  // `as_of`: when the API server's word was current (a heartbeat: when it was sent). An older
+  // word than the last one applied is ignored: a heartbeat answered before an uncordon must not
+  // undo it.
+  void SetDraining(bool draining, absl::Time as_of);
   bool draining() const { return draining_.load(); }
 
   FleetSnapshot Snapshot();
@@ -189,6 +192,7 @@ class Fleet {
   uint64_t round_robin_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> draining_{false};
+  absl::Time draining_as_of_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace gantry::controller

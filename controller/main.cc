@@ -164,7 +164,8 @@ int main(int argc, char** argv) {
       {cfg.type, *labels, cfg.start_wait, cfg.stop_grace, cfg.max_invoke_payload_bytes,
        [&api_link](const std::string& id, const std::string& token) {
          return api_link ? api_link->AdoptToken(id, token) : absl::UnavailableError("starting up");
-       }});
+       },
+       [&api_link] { return api_link ? api_link->controller_id() : std::string(); }});
 
   auto server = gantry::StartGrpcServer(cfg.listen, *server_creds, {&controller_service, &worker_service});
   if (!server.ok()) return Fail(server.status());

@@ -6,7 +6,9 @@
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
+#include <pqxx/transaction>
 
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -316,6 +318,48 @@ TEST_CASE("a health check that finds what PostgreSQL already has writes nothing,
   record(0);
   CHECK(versions() != first);
   CHECK(f.db.Scalar("SELECT gpus_free FROM controllers WHERE name = 'a'") == "0");
+}
+
+}  // namespace gantry::api
+
+namespace gantry::api {
+
+TEST_CASE("a heartbeat queued behind a stuck write gives up at its own deadline, and the stuck one is answered once "
+          "the write goes through",
+          "[pg][registry]") {
+  testing::StoreFixture f;
+  const std::string a = f.RegisterController("a", 1), b = f.RegisterController("b", 1);
+  auto beat = [](const std::string& id, const std::string& name) {
+    v1::HeartbeatRequest r;
+    r.set_controller_id(id);
+    r.set_controller_token("token-" + name);
+    return r;
+  };
+  // Another transaction holds a's row: the write that takes a's heartbeat waits on it.
+  pqxx::connection other(f.db.dsn());
+  auto holding = std::make_unique<pqxx::work>(other);
+  holding->exec("SELECT 1 FROM controllers WHERE id = '" + a + "' FOR UPDATE");
+  auto stuck = std::async(std::launch::async, [&] {
+    return f.controllers.Heartbeat(beat(a, "a"), "a", absl::Seconds(30), absl::Seconds(1)).status();
+  });
+  REQUIRE(gantry::testing::WaitFor([&] {
+    return f.db.Scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") == "1";
+  }, absl::Seconds(10)));
+
+  // b's heartbeat queues behind that write, and gives up at its deadline, not the write's.
+  const absl::Time start = absl::Now();
+  auto queued = f.controllers.Heartbeat(beat(b, "b"), "b", absl::Seconds(30), absl::Seconds(1),
+                                        start + absl::Milliseconds(500));
+  CHECK(queued.status().code() == absl::StatusCode::kUnavailable);
+  CHECK(absl::StrContains(queued.status().message(), "did not answer in time"));
+  CHECK(absl::Now() - start < absl::Seconds(2));
+  CHECK(stuck.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+
+  holding->commit();
+  CHECK(stuck.get().ok());
+  // Nothing of b's was left queued: its next heartbeat is written on its own.
+  CHECK(f.controllers.Heartbeat(beat(b, "b"), "b", absl::Seconds(30), absl::Seconds(1), absl::Now() + absl::Seconds(5))
+            .ok());
 }
 
 }  // namespace gantry::api

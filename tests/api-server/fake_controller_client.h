@@ -58,6 +58,9 @@ class FakeControllerClient : public ControllerClient {
                                                               bool) override {
     return absl::NotFoundError("session " + session_id + " not held");
   }
+  absl::Status TellCordoned(const std::string&, const std::string&, bool) override {
+    return absl::UnavailableError("scripted: no controller to tell");
+  }
   absl::Status HandOverToken(const std::string&, const std::string&, const std::string&) override {
     return absl::UnavailableError("scripted: no controller to hand a token to");
   }

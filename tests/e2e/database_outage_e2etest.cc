@@ -23,11 +23,6 @@
 namespace gantry::testing {
 namespace {
 
-int FreePort() {
-  std::string out = RunCommand(SourcePath("tools/lib/free-port.sh"));
-  return std::stoi(out);
-}
-
 grpc::health::v1::HealthCheckResponse::ServingStatus Health(LocalFleet& fleet) {
   auto stub = grpc::health::v1::Health::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
   grpc::ClientContext ctx;

@@ -117,7 +117,11 @@ TEST_CASE("logs: refusals say why", "[e2e][logs]") {
 
 TEST_CASE("logs: 100 MB read by a slow client keeps every hop's memory bounded", "[e2e][logs]") {
   LocalFleet fleet;
-  fleet.StartSingleNode("1");
+  fleet.StartApi();
+  fleet.StartController();
+  // The whole 100 MB stays on disk: a cap above it (the default, 64 MiB, would rotate it away).
+  fleet.StartWorker("w1", "1", 0, {"--session-log-max-bytes", "268435456"});
+  fleet.WaitUntilSchedulable(1);
   // 10,000 numbered lines of about 10 KB: 100 MB.
   v1::Session s = Run(fleet,
                       "awk 'BEGIN { x = \"x\"; while (length(x) < 10000) x = x x; x = substr(x, 1, 10000);"
@@ -158,9 +162,6 @@ TEST_CASE("logs: 100 MB read by a slow client keeps every hop's memory bounded",
   CHECK(bytes == 10000u * 10007u);
 }
 
-}  // namespace gantry::testing
-
-namespace gantry::testing {
 
 TEST_CASE("logs: a session writing 10x its log cap uses at most the cap on disk, keeps its newest output, and its log "
           "goes after the retention",

@@ -5,10 +5,15 @@
 // partition (packets to the controller's port dropped; its own connections out still work) is
 // shown as a controller that heartbeats but cannot be reached, and costs creates no wait.
 #include <grpcpp/client_context.h>
+#include <signal.h>
+
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
 
 #include <catch2/catch.hpp>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
 #include "tests/support/gantryctl_runner.h"
@@ -189,7 +194,7 @@ TEST_CASE("partition: a worker cut off from its controller past the offline dead
   RequireInvariants(fleet, {s.id()});
 }
 
-TEST_CASE("partition: a controller that heartbeats but cannot be called is shown unreachable and gets no new session; its own run on",
+TEST_CASE("partition: a controller that heartbeats but cannot be called is shown unreachable and gets no new session, and its own sessions run on",
           "[e2e][faults][partition]") {
   NetNamespace ns;
   LocalFleet fleet;
@@ -291,7 +296,7 @@ TEST_CASE("partition: a controller that heartbeats but cannot be called is shown
   RequireInvariants(fleet, ids);
 }
 
-TEST_CASE("partition: a placement on a controller that cannot be called is a refusal; the create moves on within its deadline",
+TEST_CASE("partition: a placement on a controller that cannot be called is a refusal: the create moves on within its deadline",
           "[e2e][faults][partition]") {
   NetNamespace ns;
   LocalFleet fleet;
@@ -333,6 +338,62 @@ TEST_CASE("partition: a placement on a controller that cannot be called is a ref
   CHECK(PidsWithCmdline("sleep 3600.5555").size() == 3);
   ns.AllowInboundTo(fleet.controller_port(0));
   RequireInvariants(fleet, ids);
+}
+
+TEST_CASE("partition: the health check leader cut off from PostgreSQL loses the lead, and another replica takes over "
+          "within 15 s",
+          "[e2e][faults][partition]") {
+  NetNamespace ns;
+  // A PostgreSQL of its own, listening on this side of the link too.
+  TempDir pg_dir;
+  const int pg_port = FreePort();
+  const std::string script = SourcePath("tools/lib/throwaway-pg.sh");
+  RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", pg_port, " ", ns.host_ip()));
+  struct StopPostgres {
+    std::string command;
+    ~StopPostgres() { (void)std::system(command.c_str()); }
+  } stop_postgres{absl::StrCat(script, " purge ", pg_dir.Sub("pg"), " >/dev/null 2>&1")};
+  const std::string local_dsn = absl::StrCat("host=", pg_dir.Sub("pg"), "/sock port=", pg_port,
+                                             " user=postgres dbname=postgres connect_timeout=5");
+  const std::string over_link = absl::StrCat("host=", ns.host_ip(), " port=", pg_port,
+                                             " user=postgres dbname=postgres connect_timeout=5");
+  LocalFleet fleet;
+  // The controller listens where both replicas can check it: this side's end of the link.
+  fleet.node_network.controller_ip = ns.host_ip();
+  // The replica behind the link starts first, so it leads.
+  Process& far = fleet.StartApiReplicaIn(ns.Exec(), ns.far_ip(), over_link);
+  REQUIRE(WaitFor([&] { return far.Log().find("this replica now runs the controller health checks") != std::string::npos; },
+                  absl::Seconds(20)));
+  // This fleet's database is that PostgreSQL, not the suite's.
+  auto status = [&] {
+    pqxx::connection conn(local_dsn);
+    pqxx::nontransaction tx(conn);
+    pqxx::result r = tx.exec("SELECT status FROM controllers");
+    return r.empty() ? std::string() : r[0][0].as<std::string>();
+  };
+  fleet.StartApi(local_dsn);
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  REQUIRE(WaitFor([&] { return status() == "healthy"; }, absl::Seconds(20)));
+  CHECK(fleet.api().Log().find("now runs the controller health checks") == std::string::npos);
+
+  // The link goes down: the leader's connection, and the advisory lock it holds, are
+  // blackholed, not closed.
+  ns.Cut();
+  const absl::Time cut_at = absl::Now();
+  REQUIRE(WaitFor([&] {
+    return fleet.api().Log().find("this replica now runs the controller health checks") != std::string::npos;
+  }, absl::Seconds(20)));
+  const absl::Duration took_over_after = absl::Now() - cut_at;
+  INFO("took over after " << absl::FormatDuration(took_over_after) << "\n" << far.Log());
+  CHECK(took_over_after < absl::Seconds(15));
+  CHECK(WaitFor([&] { return far.Log().find("no longer runs the controller health checks") != std::string::npos; },
+                absl::Seconds(15)));
+  // The new leader checks: a controller that stops answering is marked unhealthy.
+  fleet.controller().Signal(SIGSTOP);
+  const bool marked = WaitFor([&] { return status() == "unhealthy"; }, absl::Seconds(15));
+  fleet.controller().Signal(SIGCONT);
+  CHECK(marked);
 }
 
 }  // namespace gantry::testing

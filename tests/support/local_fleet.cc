@@ -36,7 +36,9 @@ LocalFleet::~LocalFleet() {
 }
 
 std::unique_ptr<Process> LocalFleet::LaunchApi(const std::string& name, const std::string& dsn,
-                                               bool wait_until_serving, int* port) {
+                                               bool wait_until_serving, int* port,
+                                               const std::vector<std::string>& exec_prefix,
+                                               const std::string& listen_ip) {
   std::string port_file = dir_.Sub(name + ".port");
   std::remove(port_file.c_str());
   std::map<std::string, std::string> env{
@@ -55,10 +57,10 @@ std::unique_ptr<Process> LocalFleet::LaunchApi(const std::string& name, const st
           {"GANTRY_SHUTDOWN_GRACE", "2s"},
           {"GRPC_DNS_RESOLVER", "native"}};
   for (const auto& [k, v] : api_env) env[k] = v;
-  auto api = std::make_unique<Process>(
-      std::vector<std::string>{BinaryPath("gantry-api"), "--listen", api_listen_ip + ":0", "--port-file",
-                               port_file},
-      env, dir_.Sub(name + ".log"));
+  std::vector<std::string> argv = exec_prefix;
+  argv.insert(argv.end(), {BinaryPath("gantry-api"), "--listen", (listen_ip.empty() ? api_listen_ip : listen_ip) + ":0",
+                           "--port-file", port_file});
+  auto api = std::make_unique<Process>(argv, env, dir_.Sub(name + ".log"));
   *port = WaitForPortFile(port_file, absl::Seconds(10));
   INFO(api->Log());
   REQUIRE(*port > 0);
@@ -88,6 +90,14 @@ int LocalFleet::StartApiReplica() {
   api_replicas_.push_back(LaunchApi(absl::StrCat("api", api_replicas_.size() + 2), "", true, &port));
   api_replica_ports_.push_back(port);
   return port;
+}
+
+Process& LocalFleet::StartApiReplicaIn(const std::vector<std::string>& exec_prefix, const std::string& listen_ip,
+                                       const std::string& dsn) {
+  int port = 0;
+  api_replicas_.push_back(
+      LaunchApi(absl::StrCat("api", api_replicas_.size() + 2), dsn, false, &port, exec_prefix, listen_ip));
+  return *api_replicas_.back();
 }
 
 std::string LocalFleet::ApiAddresses(const std::string& ip) const {

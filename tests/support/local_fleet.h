@@ -32,6 +32,11 @@ class LocalFleet {
   void StartApi(const std::string& dsn = "", bool wait_until_serving = true);
   // Another API server replica on this fleet's database, once SERVING; returns its port.
   int StartApiReplica();
+  // An API server replica elsewhere: run through `exec_prefix` (a network namespace), listening
+  // on `listen_ip`, on database `dsn` (TCP, for a replica behind a veth). Not waited on: it may
+  // not be reachable from here.
+  Process& StartApiReplicaIn(const std::vector<std::string>& exec_prefix, const std::string& listen_ip,
+                             const std::string& dsn);
   void StartController(const std::string& name = "node1");
   // Kills controller `index` with SIGKILL and starts it again on the same address, with the
   // same name and certificate (its workers dial that address).
@@ -117,7 +122,8 @@ class LocalFleet {
   std::unique_ptr<Process> LaunchController(const std::string& name, const NodeNetwork& network,
                                             int port, const std::string& port_file);
   std::unique_ptr<Process> LaunchApi(const std::string& name, const std::string& dsn,
-                                     bool wait_until_serving, int* port);
+                                     bool wait_until_serving, int* port,
+                                     const std::vector<std::string>& exec_prefix = {}, const std::string& listen_ip = "");
   std::unique_ptr<Process> api_;
   std::vector<std::unique_ptr<Process>> api_replicas_;
   std::vector<int> api_replica_ports_;

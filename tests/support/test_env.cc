@@ -281,6 +281,8 @@ std::string RunCommand(const std::string& command) {
   return out;
 }
 
+int FreePort() { return std::stoi(RunCommand(SourcePath("tools/lib/free-port.sh"))); }
+
 int64_t RssKib(pid_t pid) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   for (std::string line; std::getline(in, line);) {

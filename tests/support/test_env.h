@@ -116,6 +116,8 @@ std::vector<pid_t> PidsWithCmdline(const std::string& marker);
 // Runs `command` with /bin/sh and returns its stdout; fails the test (showing the output) unless
 // it exits 0.
 std::string RunCommand(const std::string& command);
+// A TCP port nothing listens on now (tools/lib/free-port.sh).
+int FreePort();
 
 // GET https://127.0.0.1:PORT/metrics, verifying the server against `ca`; the body.
 std::string ScrapeMetrics(const std::string& ca, int port);

@@ -128,9 +128,6 @@ TEST_CASE("log pump: a session's pipe reaches its log, which is complete at EOF"
   CHECK(pump.Find("s2") != nullptr);
 }
 
-}  // namespace gantry::worker
-
-namespace gantry::worker {
 
 TEST_CASE("session log: a capped log keeps its newest half-caps on disk and says what it dropped", "[worker]") {
   std::string dir = TempDir();

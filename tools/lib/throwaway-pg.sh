@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL 15 server for development and tests.
-#   throwaway-pg.sh start DIR PORT   initialise (once) and start; prints the DSN
+#   throwaway-pg.sh start DIR PORT [IP]
+#                                    initialise (once) and start; prints the DSN. With IP, it also
+#                                    listens there, trusting its directly connected subnets (for a
+#                                    test's network namespace behind a veth)
 #   throwaway-pg.sh stop DIR         stop it (fast shutdown)
 #   throwaway-pg.sh purge DIR        stop it and remove its stand-in directory, if any
 #   throwaway-pg.sh dsn DIR PORT     print the DSN
@@ -41,9 +44,15 @@ case "$cmd" in
       as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     fi
+    listen=127.0.0.1
+    if [ -n "${4:-}" ]; then
+      listen="127.0.0.1,$4"
+      grep -q '^host all all samenet trust' "$dir/data/pg_hba.conf" \
+        || echo 'host all all samenet trust' | as_pg tee -a "$dir/data/pg_hba.conf" >/dev/null
+    fi
     if ! as_pg "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
       as_pg "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200" start >/dev/null \
+        -o "-p $port -k $dir/sock -c listen_addresses=$listen -c fsync=on -c max_connections=200" start >/dev/null \
         || { tail -20 "$dir/server.log" >&2; exit 1; }
     fi
     dsn "$port"
