@@ -14,18 +14,7 @@ namespace gantry::api {
 SessionPruner::SessionPruner(SessionPruneConfig config, PgPool* pool, std::function<bool()> leading)
     : config_(config), pool_(pool), leading_(std::move(leading)) {}
 
-SessionPruner::~SessionPruner() { Stop(); }
-
-void SessionPruner::Start() { thread_ = std::thread([this] { Loop(); }); }
-
-void SessionPruner::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void SessionPruner::Start() { task_.Start(interval(), /*run_at_start=*/false, [this] { Pass(); }); }
 
 absl::Duration SessionPruner::interval() const {
   return std::clamp(config_.retention / 4, absl::Seconds(1), absl::Minutes(1));
@@ -50,20 +39,14 @@ absl::StatusOr<int64_t> SessionPruner::PruneOnce() {
   return removed;
 }
 
-void SessionPruner::Loop() {
-  while (true) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (cv_.wait_for(lock, absl::ToChronoMilliseconds(interval()), [&] { return stopping_; })) return;
-    }
-    if (!leading_()) continue;
-    auto removed = PruneOnce();
-    if (!removed.ok()) {
-      spdlog::warn("pruning ended sessions skipped this time: {}", removed.status().ToString());
-    } else if (*removed > 0) {
-      spdlog::info("{} ended session(s) older than {} pruned, with their events", *removed,
-                   absl::FormatDuration(config_.retention));
-    }
+void SessionPruner::Pass() {
+  if (!leading_()) return;
+  auto removed = PruneOnce();
+  if (!removed.ok()) {
+    spdlog::warn("pruning ended sessions skipped this time: {}", removed.status().ToString());
+  } else if (*removed > 0) {
+    spdlog::info("{} ended session(s) older than {} pruned, with their events", *removed,
+                 absl::FormatDuration(config_.retention));
   }
 }
 

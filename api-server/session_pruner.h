@@ -6,14 +6,12 @@
 // NOT_FOUND, and its request_id may be used again.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/periodic_task.h"
 
 namespace gantry {
 class PgPool;
@@ -32,25 +30,20 @@ class SessionPruner {
  public:
   // `leading`: whether this replica leads (HealthChecker::leading).
   SessionPruner(SessionPruneConfig config, PgPool* pool, std::function<bool()> leading);
-  ~SessionPruner();
-
   void Start();
-  void Stop();
+  void Stop() { task_.Stop(); }
   // One pass, batch after batch until none is left or the budget is spent: sessions removed.
   absl::StatusOr<int64_t> PruneOnce();
   // Between passes: a quarter of the retention, between 1 s and a minute.
   absl::Duration interval() const;
 
  private:
-  void Loop();
+  void Pass();
 
   const SessionPruneConfig config_;
   PgPool* const pool_;
   const std::function<bool()> leading_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask task_;  // Last: stopped before the rest goes.
 };
 
 }  // namespace gantry::api

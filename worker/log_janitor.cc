@@ -51,18 +51,7 @@ struct SessionLogs {
 LogJanitor::LogJanitor(std::string session_dir, LogRetention retention, IsRunning running)
     : dir_(std::move(session_dir)), retention_(retention), running_(std::move(running)) {}
 
-LogJanitor::~LogJanitor() { Stop(); }
-
-void LogJanitor::Start() { thread_ = std::thread([this] { Loop(); }); }
-
-void LogJanitor::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void LogJanitor::Start() { task_.Start(interval(), /*run_at_start=*/true, [this] { SweepOnce(); }); }
 
 absl::Duration LogJanitor::interval() const {
   return std::clamp(retention_.keep_ended / 4, absl::Seconds(1), absl::Minutes(1));
@@ -118,14 +107,6 @@ int LogJanitor::SweepOnce() {
                  total, retention_.budget_bytes);
   }
   return removed;
-}
-
-void LogJanitor::Loop() {
-  while (true) {
-    SweepOnce();
-    std::unique_lock<std::mutex> lock(mu_);
-    if (cv_.wait_for(lock, absl::ToChronoMilliseconds(interval()), [&] { return stopping_; })) return;
-  }
 }
 
 }  // namespace gantry::worker

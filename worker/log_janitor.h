@@ -6,14 +6,12 @@
 // a size limit: over it, the kubelet evicts the whole worker pod, with every session on it.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "absl/time/time.h"
+#include "common/periodic_task.h"
 
 namespace gantry::worker {
 
@@ -26,25 +24,18 @@ class LogJanitor {
  public:
   using IsRunning = std::function<bool(const std::string& session_id)>;
   LogJanitor(std::string session_dir, LogRetention retention, IsRunning running);
-  ~LogJanitor();
-
   void Start();
-  void Stop();
+  void Stop() { task_.Stop(); }
   // One sweep: the sessions whose logs it removed.
   int SweepOnce();
   // Between sweeps: a quarter of the retention, between 1 s and a minute.
   absl::Duration interval() const;
 
  private:
-  void Loop();
-
   const std::string dir_;
   const LogRetention retention_;
   const IsRunning running_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask task_;  // Last: stopped before the rest goes.
 };
 
 }  // namespace gantry::worker
