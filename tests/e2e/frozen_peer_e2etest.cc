@@ -2,7 +2,7 @@
 // to it fills its stream's flow-control window, so the controller's next write to it blocks.
 // That write must hold up nothing else: the other worker's log lines, the controller's
 // heartbeats to the API server, new sessions and invokes elsewhere all go on, and the frozen
-// worker is declared gone by its missed heartbeats (3 s), not only when the transport's
+// worker is declared gone by its missed heartbeats (6 s here), not only when the transport's
 // keepalive gives up on it (15 s): a blocked gRPC write does not end when its call is
 // cancelled, and one made under the lock that closing the stream needed held everything up.
 #include <grpcpp/client_context.h>
@@ -61,7 +61,11 @@ int Occurrences(const std::string& text, const std::string& what) {
 
 TEST_CASE("a worker frozen mid-stream stalls only its own streams, and is gone within the heartbeat bound",
           "[e2e][faults]") {
-  LocalFleet fleet;  // Worker heartbeats every 1 s; offline after 3 missed.
+  LocalFleet fleet;
+  // Worker heartbeats every 2 s, offline after 3 missed: 6 s, time enough for the requests below
+  // to reach the frozen worker's stream even in the sanitized build, and well short of the 15 s
+  // in which the transport's keepalive would drop it.
+  fleet.controller_env["GANTRY_WORKER_HEARTBEAT_INTERVAL"] = "2s";
   fleet.StartApi();
   fleet.StartController();
   // Only w1 serves demo/hold, so requests for it are written to w1's stream; w2 has the GPU
@@ -111,21 +115,28 @@ TEST_CASE("a worker frozen mid-stream stalls only its own streams, and is gone w
   // w1 is declared gone by its missed heartbeats, not by the transport's keepalive.
   const bool gone = WaitFor([&] {
     return absl::StrContains(fleet.controller().Log(), "worker w1 offline");
-  }, absl::Seconds(10));
+  }, absl::Seconds(15));
   INFO(fleet.controller().Log());
   REQUIRE(gone);
   const absl::Duration gone_after = absl::Now() - frozen_at;
-  CHECK(gone_after < absl::Seconds(8));
+  CHECK(gone_after < absl::Seconds(12));
   CHECK(lines.load() >= before + 10);  // 100 ms apart: dozens in the time it took.
   CHECK(fleet.db().Scalar("SELECT (last_heartbeat > now() - interval '3 seconds')::text FROM controllers") == "true");
   CHECK(fleet.db().Scalar("SELECT status FROM controllers") == "healthy");
-  // Each request for w1 ends with a clear status once its worker is gone, long before its deadline.
+  // Each request for w1 ends with a clear status once its worker is gone, long before its
+  // deadline: UNAVAILABLE for those written to its stream. One that reached the controller only
+  // after w1 was gone is NOT_FOUND (no worker serves demo/hold): in the sanitized build, 3 MB
+  // requests can take that long; in the plain build all six reach w1 first.
   for (auto& t : flood) t.join();
+  int written_to_w1 = 0;
   for (const Invoked& r : flooded) {
     INFO(r.status.error_code() << ": " << r.status.error_message());
-    CHECK(r.status.error_code() == grpc::StatusCode::UNAVAILABLE);
-    CHECK(r.took < absl::Seconds(10));
+    CHECK((r.status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+           r.status.error_code() == grpc::StatusCode::NOT_FOUND));
+    CHECK(r.took < absl::Seconds(20));
+    written_to_w1 += r.status.error_code() == grpc::StatusCode::UNAVAILABLE;
   }
+  CHECK(written_to_w1 >= (kSanitizedBuild ? 1 : 6));
   // A new session on the fleet is placed at once (w2's GPU is taken: one without a GPU).
   v1::Session next;
   grpc::Status created = fleet.CreateAsAdmin(SleepSpec("3600.6262", 0), &next);
