@@ -1,19 +1,19 @@
 #include "api-server/admin_service.h"
 
 #include <algorithm>
-#include <chrono>
 
+#include "common/call_deadline.h"
 #include "common/status.h"
 
 namespace gantry::api {
 
-absl::Status AdminServiceImpl::Admit(grpc::ServerContext* ctx) {
+absl::StatusOr<Caller> AdminServiceImpl::Admit(grpc::ServerContext* ctx) {
   RETURN_IF_ERROR(db_->CheckReady());
-  return auth_->AuthenticateAdmin(*ctx).status();
+  return auth_->AuthenticateAdmin(*ctx);
 }
 
 #define GANTRY_ADMIT(ctx) \
-  if (absl::Status s = Admit(ctx); !s.ok()) return ToGrpcStatus(s)
+  if (absl::Status s = Admit(ctx).status(); !s.ok()) return ToGrpcStatus(s)
 
 grpc::Status AdminServiceImpl::ListControllers(grpc::ServerContext* ctx,
                                                const v1::ListControllersRequest* request,
@@ -46,14 +46,10 @@ grpc::Status AdminServiceImpl::UncordonController(grpc::ServerContext* ctx,
 grpc::Status AdminServiceImpl::DrainController(grpc::ServerContext* ctx,
                                                const v1::DrainControllerRequest* request,
                                                v1::DrainControllerResponse* response) {
-  if (absl::Status s = db_->CheckReady(); !s.ok()) return ToGrpcStatus(s);
-  auto caller = auth_->AuthenticateAdmin(*ctx);
+  auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   // Within the caller's deadline (a second to spare for the answer), a minute at most.
-  absl::Time deadline = absl::Now() + absl::Minutes(1);
-  if (ctx->deadline() != std::chrono::system_clock::time_point::max()) {
-    deadline = std::min(deadline, absl::FromChrono(ctx->deadline()) - absl::Seconds(1));
-  }
+  const absl::Time deadline = std::min(absl::Now() + absl::Minutes(1), CallDeadline(*ctx) - absl::Seconds(1));
   return Reply(drainer_->Drain(*caller, request->id(), deadline), response);
 }
 

@@ -2,8 +2,8 @@
 #pragma once
 
 #include "api-server/admin_manager.h"
-#include "api-server/controller_drainer.h"
 #include "api-server/authenticator.h"
+#include "api-server/controller_drainer.h"
 #include "api-server/database_monitor.h"
 #include "api-server/join_token_store.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
@@ -54,7 +54,8 @@ class AdminServiceImpl final : public v1::AdminService::Service {
                                v1::RevokeJoinTokenResponse* response) override;
 
  private:
-  absl::Status Admit(grpc::ServerContext* ctx);
+  // The admin calling, once the database is ready and the caller authenticated as one.
+  absl::StatusOr<Caller> Admit(grpc::ServerContext* ctx);
 
   const DatabaseMonitor* db_;
   Authenticator* auth_;

@@ -1,7 +1,6 @@
 #include "api-server/registry_service.h"
 
-#include <chrono>
-
+#include "common/call_deadline.h"
 #include "common/status.h"
 
 namespace gantry::api {
@@ -34,11 +33,7 @@ grpc::Status RegistryServiceImpl::Heartbeat(grpc::ServerContext* ctx,
   auto identity = Admit(ctx);
   if (!identity.ok()) return ToGrpcStatus(identity.status());
   // Answered before the caller gives up (a moment to spare for the way back), or UNAVAILABLE.
-  absl::Time deadline = absl::InfiniteFuture();
-  if (ctx->deadline() != std::chrono::system_clock::time_point::max()) {
-    deadline = absl::FromChrono(ctx->deadline()) - absl::Milliseconds(200);
-  }
-  auto result = registry_->Heartbeat(*identity, *request, deadline);
+  auto result = registry_->Heartbeat(*identity, *request, CallDeadline(*ctx) - absl::Milliseconds(200));
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = std::move(*result);
   return grpc::Status::OK;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
+#include "common/call_deadline.h"
 #include "common/pg_pool.h"
 #include "common/session_phase.h"
 #include "common/request_ids.h"
@@ -29,7 +30,7 @@ grpc::Status SessionServiceImpl::CreateSession(grpc::ServerContext* ctx,
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   // Every wait on the database ends in time for the answer to reach the caller (a connection
   // attempt may overrun its share by half a second: pg_pool.cc).
-  const absl::Time deadline = absl::FromChrono(ctx->deadline());
+  const absl::Time deadline = CallDeadline(*ctx);
   DbDeadlineScope scope(deadline - absl::Seconds(1));
   return Reply(sessions_->Create(*caller, *request, deadline), response);
 }

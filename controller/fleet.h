@@ -123,7 +123,6 @@ class Fleet {
   // word than the last one applied is ignored: a heartbeat answered before an uncordon must not
   // undo it.
   void SetDraining(bool draining, absl::Time as_of);
-  bool draining() const { return draining_.load(); }
 
   FleetSnapshot Snapshot();
   // Bumped whenever capacity changes (a worker comes or goes, GPUs are taken or freed), so

@@ -11,7 +11,6 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
-#include <fstream>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -21,13 +20,6 @@
 
 namespace gantry::testing {
 namespace {
-
-void StartCapableWorker(LocalFleet& fleet, const std::string& name, const std::string& gpus,
-                        const std::string& capabilities) {
-  const std::string file = fleet.dir().Sub(name + ".capabilities");
-  std::ofstream(file) << capabilities;
-  fleet.StartWorker(name, gpus, 0, {"--capabilities", file});
-}
 
 struct Invoked {
   grpc::Status status;
@@ -70,8 +62,8 @@ TEST_CASE("a worker frozen mid-stream stalls only its own streams, and is gone w
   fleet.StartController();
   // Only w1 serves demo/hold, so requests for it are written to w1's stream; w2 has the GPU
   // and serves demo/echo.
-  StartCapableWorker(fleet, "w1", "", "demo/hold 1.0.0 exec cat\n");
-  StartCapableWorker(fleet, "w2", "1", "demo/echo 1.0.0 exec cat\n");
+  fleet.StartWorkerServing("w1", "", "demo/hold 1.0.0 exec cat\n");
+  fleet.StartWorkerServing("w2", "1", "demo/echo 1.0.0 exec cat\n");
   fleet.WaitUntilSchedulable(1);
   REQUIRE(WaitFor([&] {
     return fleet.db().Scalar("SELECT count(*) FROM controllers WHERE capabilities @> '[{\"name\": \"demo/hold\"}]' "

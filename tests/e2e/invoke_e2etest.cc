@@ -34,14 +34,6 @@ std::string TokensHandler(LocalFleet& fleet, int delay_ms, const std::string& re
                       record.empty() ? "" : " --record " + record);
 }
 
-// A worker serving the capabilities in `lines` (the --capabilities file format).
-void StartCapableWorker(LocalFleet& fleet, const std::string& name, const std::string& lines,
-                        const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> args = {"--capabilities", WriteFile(fleet, name + ".capabilities", lines)};
-  args.insert(args.end(), extra.begin(), extra.end());
-  fleet.StartWorker(name, "", 0, args);
-}
-
 void WaitUntilAdvertised(LocalFleet& fleet, const std::string& capability) {
   bool seen = WaitFor([&] {
     return fleet.db().Scalar("SELECT count(*) FROM controllers WHERE capabilities @> '[{\"name\": \"" +
@@ -57,7 +49,7 @@ void StartSingleCapableNode(LocalFleet& fleet, const std::string& lines, const s
                             const std::vector<std::string>& extra = {}) {
   fleet.StartApi();
   fleet.StartController();
-  StartCapableWorker(fleet, "w1", lines, extra);
+  fleet.StartWorkerServing("w1", "", lines, extra);
   WaitUntilAdvertised(fleet, capability);
 }
 
@@ -307,8 +299,8 @@ TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it th
   std::string hang = WriteFile(fleet, "hang.sh", "#!/bin/sh\nexec sleep 3600.4848\n", true);
   fleet.StartApi();
   fleet.StartController();
-  StartCapableWorker(fleet, "w1", "demo/flaky 1.0.0 exec " + hang + "\n");
-  StartCapableWorker(fleet, "w2", "demo/flaky 1.0.0 exec cat\n");
+  fleet.StartWorkerServing("w1", "", "demo/flaky 1.0.0 exec " + hang + "\n");
+  fleet.StartWorkerServing("w2", "", "demo/flaky 1.0.0 exec cat\n");
   fleet.WaitUntilWorkersOnline(2);
   WaitUntilAdvertised(fleet, "demo/flaky");
   std::thread killer([&] {
@@ -373,7 +365,7 @@ TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spre
   fleet.StartApi();
   fleet.StartController();
   for (const char* name : {"w1", "w2", "w3"}) {
-    StartCapableWorker(fleet, name, "demo/tokens 1.0.0 persistent " + TokensHandler(fleet, 20) + "\n",
+    fleet.StartWorkerServing(name, "", "demo/tokens 1.0.0 persistent " + TokensHandler(fleet, 20) + "\n",
                        {"--invoke-concurrency", "100"});
   }
   fleet.WaitUntilWorkersOnline(3);

@@ -149,6 +149,14 @@ void LocalFleet::RestartController(size_t index) {
   REQUIRE(port == controller_ports_[index]);
 }
 
+void LocalFleet::StartWorkerServing(const std::string& name, const std::string& gpus, const std::string& lines,
+                                    std::vector<std::string> extra_args) {
+  const std::string file = dir_.Sub(name + ".capabilities");
+  std::ofstream(file) << lines;
+  extra_args.insert(extra_args.begin(), {"--capabilities", file});
+  StartWorker(name, gpus, 0, extra_args);
+}
+
 void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, size_t controller,
                              const std::vector<std::string>& extra_args) {
   // A worker started again under a name it had keeps that name's certificate and session

@@ -62,6 +62,9 @@ class LocalFleet {
   // name started again (after its worker died) keeps its certificate and session directory.
   void StartWorker(const std::string& name, const std::string& gpus, size_t controller = 0,
                    const std::vector<std::string>& extra_args = {});
+  // The same, serving the capabilities in `lines` (the --capabilities file format).
+  void StartWorkerServing(const std::string& name, const std::string& gpus, const std::string& lines,
+                          std::vector<std::string> extra_args = {});
   // Waits until the API server would place a session needing `gpus` GPUs (on an online worker).
   void WaitUntilSchedulable(int gpus = 1);
   // Waits until the controllers have told the API server of `n` online workers in all.
