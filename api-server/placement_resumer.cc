@@ -1,5 +1,7 @@
 #include "api-server/placement_resumer.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace gantry::api {
@@ -32,7 +34,7 @@ absl::StatusOr<v1::Session> StoreControllerAnswer(SessionStore* sessions, const 
   return placed;
 }
 
-absl::StatusOr<v1::Session> PlacementResumer::Resume(const v1::Session& session) {
+absl::StatusOr<v1::Session> PlacementResumer::Resume(const v1::Session& session, absl::Time deadline) {
   if (session.phase() != v1::SESSION_PHASE_SCHEDULED) {
     return absl::FailedPreconditionError(absl::StrCat("session ", session.id(), " is not SCHEDULED"));
   }
@@ -43,9 +45,18 @@ absl::StatusOr<v1::Session> PlacementResumer::Resume(const v1::Session& session)
   call.set_owner(session.owner());
   call.set_template_id(session.template_id());
   *call.mutable_spec() = session.spec();
-  auto answer = client_->CreateSession(target->endpoint, call, call_timeout_);
+  const absl::Time answer_by = deadline - absl::Seconds(1);
+  absl::Duration call_timeout = call_timeout_;
+  if (answer_by != absl::InfiniteFuture() && (call_timeout == absl::ZeroDuration() || absl::Now() + call_timeout > answer_by)) {
+    call_timeout = answer_by - absl::Now();
+    if (call_timeout <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("no time left to ask the controller before the call's deadline");
+    }
+  }
+  auto answer = client_->CreateSession(target->endpoint, call, call_timeout);
   if (!answer.ok()) return answer.status();
-  return StoreControllerAnswer(sessions_, session.id(), target->id, *answer, store_patience_);
+  const absl::Duration patience = std::clamp(answer_by - absl::Now(), absl::ZeroDuration(), store_patience_);
+  return StoreControllerAnswer(sessions_, session.id(), target->id, *answer, patience);
 }
 
 }  // namespace gantry::api

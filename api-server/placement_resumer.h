@@ -45,8 +45,10 @@ class PlacementResumer {
 
   // Asks the controller `session` is reserved on to start it, and stores the answer. Writes
   // nothing unless the controller accepted: the controller's refusal (or the reason it could
-  // not be asked) is returned for the caller to decide on.
-  absl::StatusOr<v1::Session> Resume(const v1::Session& session);
+  // not be asked) is returned for the caller to decide on. A client's retried create passes its
+  // own deadline: the call and the storing then end a second before it (the reply's way back),
+  // whatever the configured timeout and patience, so the retry is answered, not timed out.
+  absl::StatusOr<v1::Session> Resume(const v1::Session& session, absl::Time deadline = absl::InfiniteFuture());
 
  private:
   SessionStore* sessions_;

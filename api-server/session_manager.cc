@@ -106,7 +106,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
   RETURN_IF_ERROR(ValidateCreateSessionRequest(request));
   if (!request.request_id().empty()) {
     ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
-    if (existing) return Retried(*existing);
+    if (existing) return Retried(*existing, deadline);
   }
 
   // How long placing takes (candidates, reservation, the controller's answer), by outcome.
@@ -141,7 +141,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     if (created.status().code() == absl::StatusCode::kAlreadyExists) {
       // A concurrent retry with the same request_id won the insert: return its session.
       ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
-      if (existing) return Retried(*existing);
+      if (existing) return Retried(*existing, deadline);
     }
     if (created.status().code() == absl::StatusCode::kResourceExhausted) {
       refusals.push_back(absl::StrCat(target.name, ": ", created.status().message()));
@@ -211,13 +211,13 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
   return absl::Status(code, absl::StrCat(none.message(), " (tried ", absl::StrJoin(refusals, "; "), ")"));
 }
 
-absl::StatusOr<v1::Session> SessionManager::Retried(const std::string& id) {
+absl::StatusOr<v1::Session> SessionManager::Retried(const std::string& id, absl::Time deadline) {
   ASSIGN_OR_RETURN(v1::Session session, sessions_->Get(id));
   if (session.phase() != v1::SESSION_PHASE_SCHEDULED) return session;
   // The first attempt may have died with its replica before the controller was asked or its
   // answer stored: this retry finishes it. Any refusal is left to the first attempt (still
   // alive, it is deciding) or to the health check leader's sweep, so nothing is written here.
-  auto resumed = resumer_.Resume(session);
+  auto resumed = resumer_.Resume(session, deadline);
   return resumed.ok() ? resumed : session;
 }
 

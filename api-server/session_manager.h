@@ -49,7 +49,7 @@ class SessionManager {
  private:
   // The session a retried create (same request_id) finds, its placement finished if the first
   // attempt left it SCHEDULED.
-  absl::StatusOr<v1::Session> Retried(const std::string& id);
+  absl::StatusOr<v1::Session> Retried(const std::string& id, absl::Time deadline);
   absl::Status NoCapacityError(const v1::CreateSessionRequest& request);
 
   SessionStore* sessions_;

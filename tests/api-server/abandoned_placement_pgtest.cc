@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <pqxx/pqxx>
+
 #include "absl/strings/match.h"
 
 #include "api-server/session_manager.h"
@@ -99,6 +101,44 @@ TEST_CASE("a placement its controller refuses is failed at once, with the refusa
   CHECK(absl::StrContains(f.Message(refused), "not resumed: its controller refused it: spec.command: empty"));
   // Its reservation is released.
   CHECK(f.db.Scalar("SELECT count(*) FROM sessions WHERE phase NOT IN ('FAILED', 'TERMINATED')") == "0");
+}
+
+}  // namespace gantry::api
+
+namespace gantry::api {
+
+// A client retrying a create whose first attempt was left SCHEDULED finishes the placement on
+// the retry; when the answer cannot be stored (here: the session's row held by another
+// transaction, as under a PostgreSQL that stopped answering), the retry is answered SCHEDULED
+// before the client's deadline, not after the resumer's own 20 s of patience.
+TEST_CASE("a retried create whose placement cannot be stored is answered SCHEDULED before its deadline",
+          "[pg][placement]") {
+  Fixture f;
+  f.RegisterController("node1", 1);
+  f.client.ScriptCreate({absl::DeadlineExceededError("controller at 127.0.0.1:1: Deadline Exceeded"),
+                         FakeControllerClient::Running()});
+  auto first = f.manager.Create(f.alice, f.OneGpu("held"));
+  REQUIRE(first.ok());
+  REQUIRE(first->phase() == v1::SESSION_PHASE_SCHEDULED);
+
+  pqxx::connection holder(f.db.dsn());
+  pqxx::work hold(holder);
+  hold.exec("SELECT 1 FROM sessions WHERE id = '" + first->id() + "' FOR UPDATE");
+
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + absl::Seconds(3);
+  DbDeadlineScope scope(deadline - absl::Seconds(1));  // as SessionService sets it
+  auto retried = f.manager.Create(f.alice, f.OneGpu("held"), deadline);
+  const absl::Duration took = absl::Now() - start;
+  INFO("took " << absl::FormatDuration(took) << ": " << retried.status());
+  REQUIRE(retried.ok());
+  CHECK(retried->id() == first->id());
+  CHECK(retried->phase() == v1::SESSION_PHASE_SCHEDULED);
+  CHECK(took < absl::Seconds(3));
+  CHECK(f.CreateCalls(first->id()) == 2);  // the retry did ask the controller
+  hold.abort();
+  // Nothing was written while it was held: still SCHEDULED, for the sweep to finish.
+  CHECK(f.Phase(first->id()) == "SCHEDULED");
 }
 
 }  // namespace gantry::api

@@ -3,7 +3,7 @@
 // That write must hold up nothing else: the other worker's log lines, the controller's
 // heartbeats to the API server, new sessions and invokes elsewhere all go on, and the frozen
 // worker is declared gone by its missed heartbeats (6 s here), not only when the transport's
-// keepalive gives up on it (15 s): a blocked gRPC write does not end when its call is
+// keepalive gives up on it (8 s): a blocked gRPC write does not end when its call is
 // cancelled, and one made under the lock that closing the stream needed held everything up.
 #include <grpcpp/client_context.h>
 #include <signal.h>
@@ -13,8 +13,10 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"
+#include "tests/support/client_threads.h"
 #include "tests/support/invariants.h"
 #include "tests/support/local_fleet.h"
 
@@ -55,8 +57,8 @@ TEST_CASE("a worker frozen mid-stream stalls only its own streams, and is gone w
           "[e2e][faults]") {
   LocalFleet fleet;
   // Worker heartbeats every 2 s, offline after 3 missed: 6 s, time enough for the requests below
-  // to reach the frozen worker's stream even in the sanitized build, and well short of the 15 s
-  // in which the transport's keepalive would drop it.
+  // to reach the frozen worker's stream even in the sanitized build, and short of the 8 s in
+  // which the transport's keepalive would drop it.
   fleet.controller_env["GANTRY_WORKER_HEARTBEAT_INTERVAL"] = "2s";
   fleet.StartApi();
   fleet.StartController();
@@ -85,17 +87,22 @@ TEST_CASE("a worker frozen mid-stream stalls only its own streams, and is gone w
     while (reader->Read(&entry)) ++lines;
     (void)reader->Finish();
   });
+  // Ended on every way out of the test: a failed REQUIRE with it joinable would abort the run.
+  absl::Cleanup stop_following = [&] {
+    follow_ctx.TryCancel();
+    follower.join();
+  };
   REQUIRE(WaitFor([&] { return lines.load() >= 5; }, absl::Seconds(10)));
 
   fleet.worker(0).Signal(SIGSTOP);
   const absl::Time frozen_at = absl::Now();
   // Requests for w1 while it cannot read: 6 payloads of 3 MB fill its window and the sockets'
   // buffers, so a write to its stream blocks.
-  std::vector<std::thread> flood;
+  ClientThreads flood;  // each a single call, which ends by its deadline
   std::vector<Invoked> flooded(6);
   const std::string payload(3 << 20, 'x');
   for (size_t i = 0; i < flooded.size(); ++i) {
-    flood.emplace_back([&, i] { flooded[i] = Invoke(fleet, "demo/hold", payload, absl::Seconds(60)); });
+    flood.Start([&, i] { flooded[i] = Invoke(fleet, "demo/hold", payload, absl::Seconds(60)); });
   }
 
   // Meanwhile everything else flows: w2's log lines, invokes on w2, the controller's heartbeats.
@@ -119,7 +126,7 @@ TEST_CASE("a worker frozen mid-stream stalls only its own streams, and is gone w
   // deadline: UNAVAILABLE for those written to its stream. One that reached the controller only
   // after w1 was gone is NOT_FOUND (no worker serves demo/hold): in the sanitized build, 3 MB
   // requests can take that long; in the plain build all six reach w1 first.
-  for (auto& t : flood) t.join();
+  flood.Join();
   int written_to_w1 = 0;
   for (const Invoked& r : flooded) {
     INFO(r.status.error_code() << ": " << r.status.error_message());
@@ -140,9 +147,38 @@ TEST_CASE("a worker frozen mid-stream stalls only its own streams, and is gone w
   // It reconnects: "connected" a second time.
   CHECK(WaitFor([&] { return Occurrences(fleet.controller().Log(), "worker w1 connected") == 2; },
                 absl::Seconds(20)));
-  follow_ctx.TryCancel();
-  follower.join();
+  std::move(stop_following).Invoke();
   RequireInvariants(fleet, {ticking.id(), next.id()});
+}
+
+}  // namespace gantry::testing
+
+namespace gantry::testing {
+
+// The transport's own bound, where nothing above it would notice: a worker's stream to a
+// controller that froze carries no answers the worker waits for, and its writes go into socket
+// buffers, so only the keepalive's unanswered ping ends it (common/keepalive.h: 2 s + 6 s).
+TEST_CASE("a controller frozen mid-stream is noticed by its worker within the keepalive bound", "[e2e][faults]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.StartWorker("w1", "");
+  REQUIRE(WaitFor([&] { return absl::StrContains(fleet.worker().Log(), "connected to controller"); },
+                  absl::Seconds(20)));
+
+  fleet.controller().Signal(SIGSTOP);
+  const absl::Time frozen_at = absl::Now();
+  const bool noticed = WaitFor([&] {
+    return absl::StrContains(fleet.worker().Log(), "stream to controller ended");
+  }, absl::Seconds(20));
+  const absl::Duration noticed_after = absl::Now() - frozen_at;
+  fleet.controller().Signal(SIGCONT);
+  INFO("noticed after " << absl::FormatDuration(noticed_after) << "\n" << fleet.worker().Log());
+  REQUIRE(noticed);
+  CHECK(noticed_after < absl::Seconds(10));
+  // And it comes back by itself once the controller runs again.
+  CHECK(WaitFor([&] { return Occurrences(fleet.worker().Log(), "connected to controller") == 2; },
+                absl::Seconds(20)));
 }
 
 }  // namespace gantry::testing

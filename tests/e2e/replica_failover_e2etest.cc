@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/support/invariants.h"
+#include "tests/support/client_threads.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -44,10 +45,10 @@ TEST_CASE("a replica SIGKILLed during 500 concurrent creates: retries on the oth
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
     return fleet.AdminSessions(port)->CreateSession(&ctx, req, out);
   };
-  std::vector<std::thread> clients;
+  ClientThreads clients;
   for (int c = 0; c < kClients; ++c) {
-    clients.emplace_back([&, c] {
-      for (int i = c; i < kRequests; i += kClients) {
+    clients.Start([&, c] {
+      for (int i = c; i < kRequests && !clients.stopping(); i += kClients) {
         const std::string request_id = absl::StrCat("failover-", i);
         v1::Session s;
         grpc::Status st = create(0, request_id, &s);
@@ -70,7 +71,7 @@ TEST_CASE("a replica SIGKILLed during 500 concurrent creates: retries on the oth
   // The first replica dies with creates in flight.
   REQUIRE(WaitFor([&] { return acknowledged >= kRequests / 5; }, absl::Seconds(60)));
   fleet.api().Signal(SIGKILL);
-  for (auto& t : clients) t.join();
+  clients.Join();
   INFO("retried " << retried << " times; failures: " << absl::StrJoin(failures, "\n"));
   REQUIRE(failures.empty());
   REQUIRE(acked_ids.size() == static_cast<size_t>(kRequests));

@@ -133,6 +133,9 @@ std::string PresentedSerial(const std::string& ca, int port, const std::string& 
 int64_t RssKib(pid_t pid);
 // Threads of a process (/proc status), -1 if unknown.
 int ThreadCount(pid_t pid);
+// Threads of a process whose name (its comm, at most 15 characters) starts with `prefix`, e.g.
+// "grpcpp_sync_ser" for a synchronous gRPC server's call threads.
+int ThreadCountNamed(pid_t pid, const std::string& prefix);
 // True in the ASan build (GANTRY_SANITIZE=1) and the TSan one (tools/tsan.sh), where everything
 // runs 2-10x slower and the sanitizer's own memory swamps a process's resident memory, which
 // then says nothing about what Gantry keeps. The plain build checks the memory bounds; the

@@ -9,6 +9,8 @@ cleanup_test_database() {
 }
 trap cleanup_test_database EXIT
 PG_PORT="$("$ROOT/tools/lib/free-port.sh")"
-export GANTRY_TEST_DATABASE_URL="$("$ROOT/tools/lib/throwaway-pg.sh" start "$PG_ROOT/pg" "$PG_PORT")"
+# Assigned apart from the export, whose own status would hide a server that failed to start.
+GANTRY_TEST_DATABASE_URL="$("$ROOT/tools/lib/throwaway-pg.sh" start "$PG_ROOT/pg" "$PG_PORT")"
+export GANTRY_TEST_DATABASE_URL
 # Debian's c-ares leaks a little when resolving; the native resolver does not.
 export GRPC_DNS_RESOLVER=native
