@@ -3,7 +3,7 @@
 // That write must hold up nothing else: the other worker's log lines, the controller's
 // heartbeats to the API server, new sessions and invokes elsewhere all go on, and the frozen
 // worker is declared gone by its missed heartbeats (6 s here), not only when the transport's
-// keepalive gives up on it (8 s): a blocked gRPC write does not end when its call is
+// keepalive gives up on it (15 s): a blocked gRPC write does not end when its call is
 // cancelled, and one made under the lock that closing the stream needed held everything up.
 #include <grpcpp/client_context.h>
 #include <signal.h>
@@ -15,6 +15,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
+#include "common/keepalive.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"
 #include "tests/support/client_threads.h"
 #include "tests/support/invariants.h"
@@ -57,7 +58,7 @@ TEST_CASE("a worker frozen mid-stream stalls only its own streams, and is gone w
           "[e2e][faults]") {
   LocalFleet fleet;
   // Worker heartbeats every 2 s, offline after 3 missed: 6 s, time enough for the requests below
-  // to reach the frozen worker's stream even in the sanitized build, and short of the 8 s in
+  // to reach the frozen worker's stream even in the sanitized build, and short of the 15 s in
   // which the transport's keepalive would drop it.
   fleet.controller_env["GANTRY_WORKER_HEARTBEAT_INTERVAL"] = "2s";
   fleet.StartApi();
@@ -157,7 +158,7 @@ namespace gantry::testing {
 
 // The transport's own bound, where nothing above it would notice: a worker's stream to a
 // controller that froze carries no answers the worker waits for, and its writes go into socket
-// buffers, so only the keepalive's unanswered ping ends it (common/keepalive.h: 2 s + 6 s).
+// buffers, so only the keepalive's unanswered ping ends it (common/keepalive.h).
 TEST_CASE("a controller frozen mid-stream is noticed by its worker within the keepalive bound", "[e2e][faults]") {
   LocalFleet fleet;
   fleet.StartApi();
@@ -168,14 +169,15 @@ TEST_CASE("a controller frozen mid-stream is noticed by its worker within the ke
 
   fleet.controller().Signal(SIGSTOP);
   const absl::Time frozen_at = absl::Now();
+  const absl::Duration bound = absl::Milliseconds(kKeepaliveTimeMs + kKeepaliveTimeoutMs);
   const bool noticed = WaitFor([&] {
     return absl::StrContains(fleet.worker().Log(), "stream to controller ended");
-  }, absl::Seconds(20));
+  }, bound + absl::Seconds(10));
   const absl::Duration noticed_after = absl::Now() - frozen_at;
   fleet.controller().Signal(SIGCONT);
   INFO("noticed after " << absl::FormatDuration(noticed_after) << "\n" << fleet.worker().Log());
   REQUIRE(noticed);
-  CHECK(noticed_after < absl::Seconds(10));
+  CHECK(noticed_after < bound + absl::Seconds(2));  // the timer fires on time; a loaded machine reads the log late
   // And it comes back by itself once the controller runs again.
   CHECK(WaitFor([&] { return Occurrences(fleet.worker().Log(), "connected to controller") == 2; },
                 absl::Seconds(20)));
