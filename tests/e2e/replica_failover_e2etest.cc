@@ -97,6 +97,8 @@ TEST_CASE("a replica SIGKILLed during 500 concurrent creates: retries on the oth
   INFO("why the others are not RUNNING: "
        << fleet.db().Scalar("SELECT string_agg(DISTINCT phase || ': ' || message, '; ') FROM sessions "
                             "WHERE phase <> 'RUNNING'"));
+  // A worker lost mid-test says why its stream to the controller ended.
+  INFO("worker streams:\n" << LinesContaining(fleet.worker().Log(), "controller"));
   CHECK(all_running);
   CHECK(PidsWithCmdline("sleep 3600.3707").size() == static_cast<size_t>(kRequests));
   InvariantOptions options;

@@ -301,6 +301,15 @@ int ThreadCount(pid_t pid) {
   return -1;
 }
 
+std::string LinesContaining(const std::string& text, const std::string& needle) {
+  std::string out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (absl::StrContains(line, needle)) absl::StrAppend(&out, line, "\n");
+  }
+  return out;
+}
+
 int ThreadCountNamed(pid_t pid, const std::string& prefix) {
   int n = 0;
   std::error_code ec;

@@ -133,6 +133,9 @@ std::string PresentedSerial(const std::string& ca, int port, const std::string& 
 int64_t RssKib(pid_t pid);
 // Threads of a process (/proc status), -1 if unknown.
 int ThreadCount(pid_t pid);
+// The lines of `text` that contain `needle`, each with its newline: what a failure message
+// needs from a long log.
+std::string LinesContaining(const std::string& text, const std::string& needle);
 // Threads of a process whose name (its comm, at most 15 characters) starts with `prefix`, e.g.
 // "grpcpp_sync_ser" for a synchronous gRPC server's call threads.
 int ThreadCountNamed(pid_t pid, const std::string& prefix);
