@@ -141,34 +141,9 @@ absl::StatusOr<HeartbeatAnswer> ControllerStore::Heartbeat(const v1::HeartbeatRe
                           ",\"held_complete\":", r.session_ids_complete() ? "true" : "false",
                           ",\"unheld_grace_s\":", absl::ToDoubleSeconds(unheld_grace),
                           ",\"recent_s\":", absl::ToDoubleSeconds(recent), "}");
-  std::unique_lock<std::mutex> lock(heartbeats_mu_);
-  queued_heartbeats_.push_back(&mine);
-  // Whoever finds no write in progress writes everything queued, its own heartbeat included;
-  // the others wait for the write that takes theirs.
-  while (!mine.answer.has_value()) {
-    if (writing_heartbeats_) {
-      if (deadline == absl::InfiniteFuture()) {
-        heartbeat_written_.wait(lock);
-      } else if (heartbeat_written_.wait_until(lock, absl::ToChronoTime(deadline)) == std::cv_status::timeout &&
-                 !mine.answer.has_value()) {
-        auto queued = std::find(queued_heartbeats_.begin(), queued_heartbeats_.end(), &mine);
-        if (queued != queued_heartbeats_.end()) {
-          queued_heartbeats_.erase(queued);
-          return absl::UnavailableError(
-              "the database did not answer in time: the heartbeat waited its whole deadline behind another write");
-        }
-        // In the write being made: it ends within the pool's bound, and answers this one.
-      }
-      continue;
-    }
-    writing_heartbeats_ = true;
-    std::vector<PendingHeartbeat*> batch = std::move(queued_heartbeats_);
-    queued_heartbeats_.clear();
-    lock.unlock();
-    WriteHeartbeats(batch);
-    lock.lock();
-    writing_heartbeats_ = false;
-    heartbeat_written_.notify_all();
+  if (!heartbeats_.Submit("", &mine, deadline)) {
+    return absl::UnavailableError(
+        "the database did not answer in time: the heartbeat waited its whole deadline behind another write");
   }
   absl::StatusOr<HeartbeatAnswer> answer = *std::move(mine.answer);
   if (answer.status().code() == absl::StatusCode::kUnauthenticated) {
@@ -199,7 +174,6 @@ void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batc
     }
     return absl::OkStatus();
   });
-  std::lock_guard<std::mutex> lock(heartbeats_mu_);
   for (PendingHeartbeat* p : batch) {
     auto it = answers.find(p->key);
     if (!s.ok()) {
@@ -262,7 +236,7 @@ absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::InvokeCandidates(
 absl::Status ControllerStore::NoteSelected(const std::string& controller_id) {
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    tx.exec_params(std::string(sql::kNoteControllerSelected), controller_id);
+    tx.exec_params(std::string(sql::kNoteControllerSelected), controller_id, 1);
     return absl::OkStatus();
   });
 }

@@ -2,15 +2,13 @@
 // heartbeats and candidate selection. Thread-safe; blocking (see SessionStore).
 #pragma once
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/group_commit.h"
 #include "gantry/v1/registry_service.pb.h"
 
 namespace gantry {
@@ -62,7 +60,9 @@ struct HeartbeatAnswer {
 class ControllerStore {
  public:
   ControllerStore(PgPool* pool, absl::Duration heartbeat_freshness)
-      : pool_(pool), freshness_(heartbeat_freshness) {}
+      : pool_(pool),
+        freshness_(heartbeat_freshness),
+        heartbeats_([this](const std::vector<PendingHeartbeat*>& batch) { WriteHeartbeats(batch); }) {}
 
   // Inserts or updates the controller by name (keeping its id) and replaces its token hash.
   // Returns the id and the token's expiry.
@@ -109,10 +109,7 @@ class ControllerStore {
 
   PgPool* pool_;
   absl::Duration freshness_;
-  std::mutex heartbeats_mu_;
-  std::condition_variable heartbeat_written_;
-  std::vector<PendingHeartbeat*> queued_heartbeats_ ABSL_GUARDED_BY(heartbeats_mu_);
-  bool writing_heartbeats_ ABSL_GUARDED_BY(heartbeats_mu_) = false;
+  GroupCommit<PendingHeartbeat> heartbeats_;  // One queue, for every controller's heartbeats.
 };
 
 }  // namespace gantry::api

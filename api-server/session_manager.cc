@@ -151,7 +151,6 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     if (!created.ok()) return created.status();
     v1::Session session = *std::move(created);
     NoteSession(session.id());
-    (void)controllers_->NoteSelected(target.id);
 
     v1::ControllerCreateSessionRequest call;
     call.set_session_id(session.id());

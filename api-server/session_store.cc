@@ -54,6 +54,19 @@ absl::StatusOr<v1::Session> ReadSession(Tx& tx, const std::string& id) {
 
 }  // namespace
 
+struct SessionStore::PendingCreate {
+  std::string controller_id, owner, request_id, template_id, spec_json, labels_json, message;
+  int gpus = 0;
+  absl::StatusOr<v1::Session> out = absl::InternalError("not written");
+};
+
+SessionStore::SessionStore(PgPool* pool)
+    : pool_(pool),
+      reservations_([this](const std::vector<PendingCreate*>& batch) { WriteReservations(batch); },
+                    kMaxReservationBatch) {}
+
+size_t SessionStore::reservations_queued() const { return reservations_.queued(); }
+
 absl::StatusOr<std::optional<std::string>> SessionStore::FindByRequestId(
     const std::string& owner, const std::string& request_id) {
   std::optional<std::string> found;
@@ -73,28 +86,26 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
                                                  const v1::SessionSpec& spec,
                                                  const Reservation* reservation) {
   const int gpus = spec.resources().gpus().count();
+  if (reservation != nullptr && gpus > 0) {
+    PendingCreate mine;
+    mine.controller_id = reservation->controller_id;
+    mine.owner = owner;
+    mine.request_id = request_id;
+    mine.template_id = template_id;
+    mine.spec_json = ToJson(spec);
+    mine.labels_json = JsonStringMap(spec.labels());
+    mine.message = reservation->message;
+    mine.gpus = gpus;
+    if (!reservations_.Submit(reservation->controller_id, &mine, DbDeadlineScope::Current())) {
+      return absl::UnavailableError(absl::StrCat(
+          "the database did not answer in time: the create waited its whole deadline for its turn to reserve GPUs "
+          "on controller ", reservation->controller_id, "; nothing was written"));
+    }
+    return std::move(mine.out);
+  }
   absl::StatusOr<v1::Session> out = absl::InternalError("not run");
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    if (reservation != nullptr && gpus > 0) {
-      tx.exec_params(std::string(sql::kLockControllerForReservation), reservation->controller_id);
-      // A statement of its own, after the lock: its snapshot has the reservations committed
-      // by whoever held the lock before.
-      pqxx::result room = tx.exec_params(std::string(sql::kSelectControllerRoom), reservation->controller_id);
-      if (room.empty()) {
-        out = absl::ResourceExhaustedError(absl::StrCat(
-            "controller ", reservation->controller_id, " is no longer healthy and uncordoned"));
-        return absl::OkStatus();  // Rolled back: nothing written.
-      }
-      const int total = room[0][0].as<int>();
-      const int held = room[0][1].as<int>();
-      if (total - held < gpus) {
-        out = absl::ResourceExhaustedError(absl::StrCat("controller ", reservation->controller_id, " has ",
-                                                        total - held, " of its ", total,
-                                                        " GPU(s) unreserved; the session needs ", gpus));
-        return absl::OkStatus();
-      }
-    }
     const std::string pending(PhaseName(v1::SESSION_PHASE_PENDING));
     const std::string scheduled(PhaseName(v1::SESSION_PHASE_SCHEDULED));
     const std::string& phase = reservation != nullptr ? scheduled : pending;
@@ -107,6 +118,7 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
     tx.exec_params(std::string(sql::kInsertSessionEvent), id, std::string(), pending, std::string("created"));
     if (reservation != nullptr) {
       tx.exec_params(std::string(sql::kInsertSessionEvent), id, pending, scheduled, message);
+      tx.exec_params(std::string(sql::kNoteControllerSelected), controller_id, 1);
     }
     out = ReadSession(tx, id);
     tx.commit();
@@ -114,6 +126,54 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
   });
   if (!s.ok()) return s;
   return out;
+}
+
+void SessionStore::WriteReservations(const std::vector<PendingCreate*>& batch) {
+  const std::string& controller_id = batch.front()->controller_id;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    int placed = 0;
+    {
+      pqxx::work tx(c);
+      tx.exec_params(std::string(sql::kLockControllerForReservation), controller_id);
+      // A statement of its own, after the lock: its snapshot has the reservations committed
+      // by whoever held the lock before.
+      pqxx::result room = tx.exec_params(std::string(sql::kSelectControllerRoom), controller_id);
+      if (room.empty()) {
+        for (PendingCreate* p : batch) {
+          p->out = absl::ResourceExhaustedError(
+              absl::StrCat("controller ", controller_id, " is no longer healthy and uncordoned"));
+        }
+        return absl::OkStatus();  // Rolled back: nothing written.
+      }
+      const int total = room[0][0].as<int>();
+      int unreserved = total - room[0][1].as<int>();
+      for (PendingCreate* p : batch) {
+        if (unreserved < p->gpus) {
+          p->out = absl::ResourceExhaustedError(absl::StrCat("controller ", controller_id, " has ", unreserved,
+                                                             " of its ", total, " GPU(s) unreserved; the session needs ",
+                                                             p->gpus));
+          continue;
+        }
+        pqxx::result r = tx.exec_params(std::string(sql::kInsertReservedSession), p->owner, p->request_id,
+                                        p->template_id, p->spec_json, p->labels_json, p->gpus, controller_id,
+                                        p->message);
+        if (r.empty()) {
+          p->out = absl::AlreadyExistsError(
+              absl::StrCat("request_id \"", p->request_id, "\" was used already by ", p->owner));
+          continue;
+        }
+        p->out = RowToSession(r[0]);
+        unreserved -= p->gpus;
+        ++placed;
+      }
+      if (placed > 0) tx.exec_params(std::string(sql::kNoteControllerSelected), controller_id, placed);
+      tx.commit();
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) {
+    for (PendingCreate* p : batch) p->out = s;  // Rolled back, or in doubt: the caller retries by request_id.
+  }
 }
 
 absl::Status SessionStore::Discard(const std::string& id) {

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "api-server/request_validation.h"  // IsUuid
+#include "common/group_commit.h"
 #include "gantry/v1/session_service.pb.h"
 
 namespace gantry {
@@ -54,7 +55,7 @@ struct SessionPage {
 
 class SessionStore {
  public:
-  explicit SessionStore(PgPool* pool) : pool_(pool) {}
+  explicit SessionStore(PgPool* pool);
 
   // The id of the session `owner` created with `request_id`, if any.
   absl::StatusOr<std::optional<std::string>> FindByRequestId(const std::string& owner,
@@ -62,10 +63,14 @@ class SessionStore {
 
   // Inserts a session and its first events. ALREADY_EXISTS if (owner, request_id) is taken.
   // Without a reservation the session is PENDING. With one, it is SCHEDULED on that controller
-  // and holds its GPUs there from this moment, checked against the controller's total under a
-  // lock on its row, so that concurrent creates through any replica never promise one GPU
-  // twice: RESOURCE_EXHAUSTED, and nothing written, when they are no longer free or the
-  // controller can no longer be chosen.
+  // and holds its GPUs there from this moment, checked against the controller's total under
+  // the controller's reservation lock, so that concurrent creates through any replica never
+  // promise one GPU twice: RESOURCE_EXHAUSTED, and nothing written, when they are no longer
+  // free or the controller can no longer be chosen. Creates that reserve GPUs on one controller
+  // while another batch for it is being written are written together next (GroupCommit): one
+  // lock turn and one commit for up to kMaxReservationBatch of them, first come first served
+  // for the room left. Bounded by this thread's DbDeadlineScope: still queued at that deadline,
+  // the create is UNAVAILABLE with nothing written.
   absl::StatusOr<v1::Session> Create(const std::string& owner, const std::string& request_id,
                                      const std::string& template_id, const v1::SessionSpec& spec,
                                      const Reservation* reservation = nullptr);
@@ -82,8 +87,19 @@ class SessionStore {
 
   absl::StatusOr<SessionPage> List(const SessionQuery& query);
 
+  // Reserving creates waiting for a batch (not those being written).
+  size_t reservations_queued() const;
+
+  static constexpr size_t kMaxReservationBatch = 64;
+
  private:
+  struct PendingCreate;
+  // Inserts `batch` (creates reserving GPUs on one controller) in one transaction under the
+  // controller's reservation lock, and sets each one's outcome.
+  void WriteReservations(const std::vector<PendingCreate*>& batch);
+
   PgPool* pool_;
+  GroupCommit<PendingCreate> reservations_;  // Keyed by controller id.
 };
 
 }  // namespace gantry::api

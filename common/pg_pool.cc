@@ -29,6 +29,8 @@ DbDeadlineScope::DbDeadlineScope(absl::Time deadline) : previous_(t_call_deadlin
 
 DbDeadlineScope::~DbDeadlineScope() { t_call_deadline = previous_; }
 
+absl::Time DbDeadlineScope::Current() { return t_call_deadline; }
+
 PgPool::PgPool(const std::string& dsn, int size, PgBounds bounds, absl::Duration acquire_timeout)
     : dsn_(BoundedDsn(dsn, bounds)), size_(size), bounds_(bounds), acquire_timeout_(acquire_timeout), slots_(size) {
   watchdog_ = std::thread([this] { Watch(); });

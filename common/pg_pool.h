@@ -88,6 +88,8 @@ class DbDeadlineScope {
  public:
   explicit DbDeadlineScope(absl::Time deadline);
   ~DbDeadlineScope();
+  // This thread's deadline (InfiniteFuture outside any scope).
+  static absl::Time Current();
   DbDeadlineScope(const DbDeadlineScope&) = delete;
   DbDeadlineScope& operator=(const DbDeadlineScope&) = delete;
 

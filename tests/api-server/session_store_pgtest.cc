@@ -163,16 +163,7 @@ TEST_CASE("an unreachable database is UNAVAILABLE, not a crash", "[pg][sessions]
 }  // namespace gantry::api
 
 namespace gantry::api {
-namespace {
-
-v1::SessionSpec GpuSpec(int gpus) {
-  v1::SessionSpec spec;
-  spec.add_command("sleep");
-  spec.mutable_resources()->mutable_gpus()->set_count(gpus);
-  return spec;
-}
-
-}  // namespace
+using testing::GpuSpec;
 
 TEST_CASE("a reservation holds GPUs from SCHEDULED until the session ends, and never twice", "[pg][reservation]") {
   Fixture f;

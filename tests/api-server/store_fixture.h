@@ -20,6 +20,14 @@
 
 namespace gantry::api::testing {
 
+// `sleep` asking for `gpus` GPUs.
+inline v1::SessionSpec GpuSpec(int gpus) {
+  v1::SessionSpec spec;
+  spec.add_command("sleep");
+  spec.mutable_resources()->mutable_gpus()->set_count(gpus);
+  return spec;
+}
+
 struct StoreFixture {
   gantry::testing::TestDatabase db;
   PgPool pool{db.dsn(), 8};

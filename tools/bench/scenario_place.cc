@@ -94,7 +94,6 @@ TEST_CASE("place", "[bench]") {
       }
       if (!created.ok()) return false;
       const api::ControllerTarget& target = *chosen;
-      (void)controllers.NoteSelected(target.id);
       api::PhaseChange running;
       running.phase = v1::SESSION_PHASE_RUNNING;
       running.controller_id = target.id;
