@@ -50,10 +50,10 @@ absl::StatusOr<std::string> ReadJoinToken(const std::string& flag_value, const s
   return token;
 }
 
-absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeBootstrapOptions::StartIfSet(NodeCertificateTarget target,
-                                                                                TlsFiles* tls) const {
+absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeBootstrapOptions::StartIfSet(
+    const NodeCertificateTarget& target, TlsFiles* tls) const {
   if (dir.empty()) return std::unique_ptr<NodeCertificate>();
-  return NodeCertificate::Start(*this, std::move(target), tls);
+  return NodeCertificate::Start(*this, target, tls);
 }
 
 NodeCertificate::NodeCertificate(const NodeBootstrapOptions& options, Target target, std::string ca_file)

@@ -40,7 +40,8 @@ struct NodeBootstrapOptions {
   absl::Duration startup_timeout = absl::Minutes(2);
   void AddTo(Flags& flags);
   // NodeCertificate::Start with these options, or nullptr when no --tls-bootstrap-dir is set.
-  absl::StatusOr<std::unique_ptr<NodeCertificate>> StartIfSet(NodeCertificateTarget target, TlsFiles* tls) const;
+  absl::StatusOr<std::unique_ptr<NodeCertificate>> StartIfSet(const NodeCertificateTarget& target,
+                                                              TlsFiles* tls) const;
 };
 
 // The join token from --join-token or --join-token-file (one of them; the file's surrounding
