@@ -50,10 +50,17 @@ absl::StatusOr<std::string> ReadJoinToken(const std::string& flag_value, const s
   return token;
 }
 
-absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeBootstrapOptions::StartIfSet(
-    const NodeCertificateTarget& target, TlsFiles* tls) const {
+absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeBootstrapOptions::StartIfSet(Role role, const std::string& name,
+                                                                                const std::string& api_url,
+                                                                                const std::string& join_token,
+                                                                                TlsFiles* tls) const {
   if (dir.empty()) return std::unique_ptr<NodeCertificate>();
-  return NodeCertificate::Start(*this, target, tls);
+  NodeCertificateTarget target;
+  target.identity.role = role;
+  target.identity.name = name;
+  target.api_url = api_url;
+  target.join_token = join_token;
+  return NodeCertificate::Start(*this, std::move(target), tls);
 }
 
 NodeCertificate::NodeCertificate(const NodeBootstrapOptions& options, Target target, std::string ca_file)

@@ -40,8 +40,11 @@ struct NodeBootstrapOptions {
   absl::Duration startup_timeout = absl::Minutes(2);
   void AddTo(Flags& flags);
   // NodeCertificate::Start with these options, or nullptr when no --tls-bootstrap-dir is set.
-  absl::StatusOr<std::unique_ptr<NodeCertificate>> StartIfSet(const NodeCertificateTarget& target,
-                                                              TlsFiles* tls) const;
+  // The target's parts one by one: a braced NodeCertificateTarget built in the mains made GCC 12
+  // at -O2 take its strings for maybe-uninitialized on main's exit paths (-Werror in Release).
+  absl::StatusOr<std::unique_ptr<NodeCertificate>> StartIfSet(Role role, const std::string& name,
+                                                              const std::string& api_url,
+                                                              const std::string& join_token, TlsFiles* tls) const;
 };
 
 // The join token from --join-token or --join-token-file (one of them; the file's surrounding

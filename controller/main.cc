@@ -70,18 +70,6 @@ absl::StatusOr<std::map<std::string, std::string>> ParseLabels(const std::string
   return out;
 }
 
-// The node certificate from --tls-bootstrap-dir, when set (renewed in the background). The target
-// is filled field by field: from a braced temporary, GCC 12 at -O2 took its strings for
-// maybe-uninitialized on main's exit paths (-Werror), which broke the Release build.
-absl::StatusOr<std::unique_ptr<gantry::NodeCertificate>> StartNodeCertificate(ControllerConfig& cfg) {
-  gantry::NodeCertificateTarget target;
-  target.identity.role = gantry::Role::kController;
-  target.identity.name = cfg.name;
-  target.api_url = cfg.api_url;
-  target.join_token = cfg.join_token;
-  return cfg.bootstrap.StartIfSet(target, &cfg.tls);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -153,7 +141,8 @@ int main(int argc, char** argv) {
   }
 
   // With --tls-bootstrap-dir, the certificate comes from the API server (and is renewed).
-  auto node_certificate = StartNodeCertificate(cfg);
+  auto node_certificate =
+      cfg.bootstrap.StartIfSet(gantry::Role::kController, cfg.name, cfg.api_url, cfg.join_token, &cfg.tls);
   if (!node_certificate.ok()) return Fail(node_certificate.status());
   auto server_creds = gantry::MakeServerCredentials(cfg.tls, gantry::ClientCertPolicy::kRequire);
   if (!server_creds.ok()) return Fail(server_creds.status());

@@ -250,7 +250,7 @@ int main(int argc, char** argv) {
   if (!join_token.ok()) return Fail(join_token.status());
   // With --tls-bootstrap-dir, the certificate comes from the API server (and is renewed).
   auto node_certificate =
-      cfg.bootstrap.StartIfSet({{gantry::Role::kWorker, cfg.name}, cfg.api_url, *join_token}, &cfg.tls);
+      cfg.bootstrap.StartIfSet(gantry::Role::kWorker, cfg.name, cfg.api_url, *join_token, &cfg.tls);
   if (!node_certificate.ok()) return Fail(node_certificate.status());
   auto creds = gantry::MakeChannelCredentials(cfg.tls);
   if (!creds.ok()) return Fail(creds.status());
