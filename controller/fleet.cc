@@ -190,7 +190,13 @@ void Fleet::Detach(const std::string& worker_name, const std::string& reason) {
     WorkerState& w = it->second;
     w.channel = nullptr;
     ++generation_;
-    if (w.silent && !w.sessions.empty()) {
+    // Silent is what the heartbeats say, whether or not ExpireSilentWorkers has looked yet: a
+    // controller that was stalled itself (a loaded node, a debugger, swap) past the worker's
+    // keepalive finds, when it runs again, the stream ended by the worker and its heartbeats
+    // overdue, and must not take the worker's live processes for dead. A worker that died
+    // heartbeated until its end, so its stream breaks before the deadline: FAILED at once.
+    const bool silent = w.silent || w.deadline < absl::Now();
+    if (silent && !w.sessions.empty()) {
       // Silent, not gone: its processes may well be running. Keep them (and their GPUs) for the
       // grace period; ExpireSilentWorkers fails them if it does not come back.
       w.offline_since = absl::Now();

@@ -76,9 +76,11 @@ class Fleet {
   // A Connect stream opened with `hello`. Re-adopts the sessions the worker reports.
   absl::Status Attach(const std::string& worker_name, const v1::WorkerHello& hello,
                       std::shared_ptr<WorkerChannel> channel);
-  // The stream ended; the worker is offline. If the stream broke (the worker process is gone,
-  // and its keepers took its sessions with it) the sessions are FAILED at once; if the worker
-  // only went silent, they wait `reconnect_grace` for it to come back.
+  // The stream ended; the worker is offline. If the stream broke while the worker's heartbeats
+  // were on time (the worker process is gone, and its keepers took its sessions with it) the
+  // sessions are FAILED at once; if the worker had gone silent (missed its heartbeat deadline,
+  // whether or not ExpireSilentWorkers noticed yet), they wait `reconnect_grace` for it to
+  // come back.
   void Detach(const std::string& worker_name, const std::string& reason);
   void Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat& beat);
   // A worker's report on a session; INVALID_ARGUMENT if the session is not on that worker.

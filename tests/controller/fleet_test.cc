@@ -207,6 +207,22 @@ TEST_CASE("a silent worker keeps its sessions through the grace period if it com
   CHECK(h.fleet.Snapshot().capacity.gpus_free() == 1);
 }
 
+TEST_CASE("a stream that ends after its worker's heartbeats went overdue keeps the sessions for the grace period",
+          "[placement]") {
+  // As a controller stalled past the worker's keepalive sees it when it runs again: the stream
+  // ended by the worker reaches it before its own sweep for silent workers has run.
+  Harness h;
+  h.AddWorker("w", 1, "GPU", 16);
+  REQUIRE(h.Start("s", 1).ok());
+  h.Report("w", "s", v1::WorkerSessionEvent::KIND_STARTED);
+  h.events.clear();
+  usleep(350 * 1000);  // 3 x 100 ms beats missed; ExpireSilentWorkers not run.
+  h.fleet.Detach("w", "missed heartbeats or cancelled");
+  CHECK(h.events.empty());
+  CHECK(h.fleet.SessionStatus("s")->phase() == v1::SESSION_PHASE_RUNNING);
+  CHECK(h.fleet.Snapshot().capacity.workers_online() == 0);
+}
+
 TEST_CASE("a silent worker that does not come back loses its sessions after the grace period", "[placement]") {
   Harness h;
   h.AddWorker("w", 1, "GPU", 16);

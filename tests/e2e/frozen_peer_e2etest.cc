@@ -159,13 +159,21 @@ namespace gantry::testing {
 // The transport's own bound, where nothing above it would notice: a worker's stream to a
 // controller that froze carries no answers the worker waits for, and its writes go into socket
 // buffers, so only the keepalive's unanswered ping ends it (common/keepalive.h).
-TEST_CASE("a controller frozen mid-stream is noticed by its worker within the keepalive bound", "[e2e][faults]") {
+TEST_CASE("a controller frozen mid-stream is noticed by its worker within the keepalive bound and its sessions live on",
+          "[e2e][faults]") {
   LocalFleet fleet;
+  // The API server takes a controller silent this long for gone only after 30 s, as in
+  // production (6 checks 5 s apart), not after the suite's 6 x 300 ms: the freeze here is about
+  // the worker's stream, and the session must outlive it.
+  fleet.api_env["GANTRY_OFFLINE_AFTER"] = "100";
   fleet.StartApi();
   fleet.StartController();
   fleet.StartWorker("w1", "");
   REQUIRE(WaitFor([&] { return absl::StrContains(fleet.worker().Log(), "connected to controller"); },
                   absl::Seconds(20)));
+  v1::Session session;
+  REQUIRE(fleet.CreateAsAdmin(SleepSpec("3600.7474", 0), &session).ok());
+  REQUIRE(session.phase() == v1::SESSION_PHASE_RUNNING);
 
   fleet.controller().Signal(SIGSTOP);
   const absl::Time frozen_at = absl::Now();
@@ -179,8 +187,19 @@ TEST_CASE("a controller frozen mid-stream is noticed by its worker within the ke
   REQUIRE(noticed);
   CHECK(noticed_after < bound + absl::Seconds(2));  // the timer fires on time; a loaded machine reads the log late
   // And it comes back by itself once the controller runs again.
-  CHECK(WaitFor([&] { return Occurrences(fleet.worker().Log(), "connected to controller") == 2; },
-                absl::Seconds(20)));
+  REQUIRE(WaitFor([&] { return Occurrences(fleet.worker().Log(), "connected to controller") == 2; },
+                  absl::Seconds(20)));
+  // The session's process ran on through all of it, and the controller, finding the stream ended
+  // and the heartbeats overdue when it ran again, took the worker for silent, not dead: it kept
+  // the session for the worker's return instead of failing it.
+  INFO(fleet.controller().Log() << fleet.api().Log()
+       << fleet.db().Scalar("SELECT string_agg(to_phase || ': ' || message, ' | ' ORDER BY id) FROM session_events "
+                            "WHERE session_id = '" + session.id() + "'"));
+  CHECK(PidsWithCmdline("sleep 3600.7474").size() == 1);
+  CHECK(fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + session.id() + "'") == "RUNNING");
+  CHECK(fleet.db().Scalar("SELECT count(*) FROM session_events WHERE session_id = '" + session.id() +
+                          "' AND to_phase = 'FAILED'") == "0");
+  CHECK(absl::StrContains(fleet.controller().Log(), "session(s) wait"));
 }
 
 }  // namespace gantry::testing
