@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/backoff.h"
+#include "worker/command_queue.h"
 #include "worker/process_metrics.h"
 
 namespace gantry::worker {
@@ -185,50 +186,16 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
     }
   });
 
-  v1::ControllerMessage command;
-  while (stream->Read(&command)) {
-    switch (command.msg_case()) {
-      case v1::ControllerMessage::kStartSession:
-        runner_->Start(command.start_session());
-        break;
-      case v1::ControllerMessage::kStopSession:
-        runner_->Stop(command.stop_session());
-        break;
-      case v1::ControllerMessage::kHibernateSession:
-        runner_->Hibernate(command.hibernate_session().session_id());
-        break;
-      case v1::ControllerMessage::kWakeSession:
-        runner_->Wake(command.wake_session().session_id());
-        break;
-      case v1::ControllerMessage::kStreamLogs:
-        if (logs_ != nullptr) logs_->Start(command.stream_logs());
-        break;
-      case v1::ControllerMessage::kLogCredit:
-        if (logs_ != nullptr) logs_->AddCredit(command.log_credit().stream_id(), command.log_credit().credit());
-        break;
-      case v1::ControllerMessage::kCancelLogs:
-        if (logs_ != nullptr) logs_->Cancel(command.cancel_logs().stream_id());
-        break;
-      case v1::ControllerMessage::kInvoke:
-        if (invokes_ != nullptr) invokes_->Start(command.invoke());
-        break;
-      case v1::ControllerMessage::kInvokeCredit:
-        if (invokes_ != nullptr) {
-          invokes_->AddCredit(command.invoke_credit().invoke_id(), command.invoke_credit().credit());
-        }
-        break;
-      case v1::ControllerMessage::kCancelInvoke:
-        if (invokes_ != nullptr) invokes_->Cancel(command.cancel_invoke().invoke_id());
-        break;
-      case v1::ControllerMessage::kDrain:
-        spdlog::info(command.drain().resume() ? "drain over: taking new sessions and invokes again"
-                                              : "draining: no new sessions or invokes; running ones carry on");
-        runner_->SetDraining(!command.drain().resume());
-        if (invokes_ != nullptr) invokes_->SetDraining(!command.drain().resume());
-        break;
-      default:
-        spdlog::warn("controller sent a command this worker does not handle yet ({})",
-                     static_cast<int>(command.msg_case()));
+  {
+    // Acted on in order on a thread of their own (command_queue.h), so this thread is back in
+    // Read at once and the connection is always read, pings included. Leaving this scope runs
+    // every command received before the stream ended, as reading them here one by one did.
+    CommandQueue commands;
+    v1::ControllerMessage command;
+    while (stream->Read(&command)) {
+      const size_t bytes = command.ByteSizeLong();
+      commands.Push([this, c = std::move(command)] { Execute(c); }, bytes);
+      command.Clear();
     }
   }
   {
@@ -254,6 +221,52 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
   grpc::Status status = stream->Finish();
   spdlog::warn("stream to controller ended: {} (code {}); reconnecting", status.error_message(),
                static_cast<int>(status.error_code()));
+}
+
+void ControllerConnection::Execute(const v1::ControllerMessage& command) {
+  switch (command.msg_case()) {
+    case v1::ControllerMessage::kStartSession:
+      runner_->Start(command.start_session());
+      break;
+    case v1::ControllerMessage::kStopSession:
+      runner_->Stop(command.stop_session());
+      break;
+    case v1::ControllerMessage::kHibernateSession:
+      runner_->Hibernate(command.hibernate_session().session_id());
+      break;
+    case v1::ControllerMessage::kWakeSession:
+      runner_->Wake(command.wake_session().session_id());
+      break;
+    case v1::ControllerMessage::kStreamLogs:
+      if (logs_ != nullptr) logs_->Start(command.stream_logs());
+      break;
+    case v1::ControllerMessage::kLogCredit:
+      if (logs_ != nullptr) logs_->AddCredit(command.log_credit().stream_id(), command.log_credit().credit());
+      break;
+    case v1::ControllerMessage::kCancelLogs:
+      if (logs_ != nullptr) logs_->Cancel(command.cancel_logs().stream_id());
+      break;
+    case v1::ControllerMessage::kInvoke:
+      if (invokes_ != nullptr) invokes_->Start(command.invoke());
+      break;
+    case v1::ControllerMessage::kInvokeCredit:
+      if (invokes_ != nullptr) {
+        invokes_->AddCredit(command.invoke_credit().invoke_id(), command.invoke_credit().credit());
+      }
+      break;
+    case v1::ControllerMessage::kCancelInvoke:
+      if (invokes_ != nullptr) invokes_->Cancel(command.cancel_invoke().invoke_id());
+      break;
+    case v1::ControllerMessage::kDrain:
+      spdlog::info(command.drain().resume() ? "drain over: taking new sessions and invokes again"
+                                            : "draining: no new sessions or invokes; running ones carry on");
+      runner_->SetDraining(!command.drain().resume());
+      if (invokes_ != nullptr) invokes_->SetDraining(!command.drain().resume());
+      break;
+    default:
+      spdlog::warn("controller sent a command this worker does not handle yet ({})",
+                   static_cast<int>(command.msg_case()));
+  }
 }
 
 bool ControllerConnection::connected() {

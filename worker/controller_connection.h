@@ -72,6 +72,8 @@ class ControllerConnection {
   void Loop();
   // One stream's lifetime; returns when it ends.
   void RunStream(int32_t* heartbeat_ms);
+  // Acts on one command from the controller (on the stream's CommandQueue thread).
+  void Execute(const v1::ControllerMessage& command);
   bool Write(const v1::WorkerMessage& message);
   Stream* CurrentStream() ABSL_LOCKS_EXCLUDED(mu_);
 
