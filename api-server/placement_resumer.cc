@@ -34,28 +34,33 @@ absl::StatusOr<v1::Session> StoreControllerAnswer(SessionStore* sessions, const 
   return placed;
 }
 
+v1::ControllerCreateSessionRequest StartRequestFor(const v1::Session& session) {
+  v1::ControllerCreateSessionRequest call;
+  call.set_session_id(session.id());
+  call.set_owner(session.owner());
+  call.set_template_id(session.template_id());
+  *call.mutable_spec() = session.spec();
+  return call;
+}
+
 absl::StatusOr<v1::Session> PlacementResumer::Resume(const v1::Session& session, absl::Time deadline) {
   if (session.phase() != v1::SESSION_PHASE_SCHEDULED) {
     return absl::FailedPreconditionError(absl::StrCat("session ", session.id(), " is not SCHEDULED"));
   }
   auto target = controllers_->Get(session.controller_id());
   if (!target.ok()) return target.status();
-  v1::ControllerCreateSessionRequest call;
-  call.set_session_id(session.id());
-  call.set_owner(session.owner());
-  call.set_template_id(session.template_id());
-  *call.mutable_spec() = session.spec();
-  const absl::Time answer_by = deadline - absl::Seconds(1);
-  absl::Duration call_timeout = call_timeout_;
-  if (answer_by != absl::InfiniteFuture() && (call_timeout == absl::ZeroDuration() || absl::Now() + call_timeout > answer_by)) {
-    call_timeout = answer_by - absl::Now();
-    if (call_timeout <= absl::ZeroDuration()) {
-      return absl::DeadlineExceededError("no time left to ask the controller before the call's deadline");
-    }
+  const absl::Duration left = TimeLeftToAnswer(deadline);
+  if (left <= absl::ZeroDuration()) {
+    return absl::DeadlineExceededError("no time left to ask the controller before the call's deadline");
   }
-  auto answer = client_->CreateSession(target->endpoint, call, call_timeout);
+  // The configured timeout (zero: the client's own), cut to what the caller has left.
+  absl::Duration call_timeout = call_timeout_;
+  if (left != absl::InfiniteDuration() && (call_timeout == absl::ZeroDuration() || call_timeout > left)) {
+    call_timeout = left;
+  }
+  auto answer = client_->CreateSession(target->endpoint, StartRequestFor(session), call_timeout);
   if (!answer.ok()) return answer.status();
-  const absl::Duration patience = std::clamp(answer_by - absl::Now(), absl::ZeroDuration(), store_patience_);
+  const absl::Duration patience = std::clamp(TimeLeftToAnswer(deadline), absl::ZeroDuration(), store_patience_);
   return StoreControllerAnswer(sessions_, session.id(), target->id, *answer, patience);
 }
 

@@ -20,6 +20,14 @@
 
 namespace gantry::api {
 
+// What a call serving a client whose deadline is `deadline` has left to wait on others: a
+// second is kept for the reply's way back. InfiniteDuration without a deadline; not positive
+// once too late.
+inline absl::Duration TimeLeftToAnswer(absl::Time deadline) { return deadline - absl::Seconds(1) - absl::Now(); }
+
+// The request that asks a session's controller to start it.
+v1::ControllerCreateSessionRequest StartRequestFor(const v1::Session& session);
+
 // What a controller's answer about a session changes in PostgreSQL.
 PhaseChange FromControllerAnswer(const v1::ControllerSessionResponse& answer, const std::string& controller_id);
 

@@ -152,21 +152,15 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     v1::Session session = *std::move(created);
     NoteSession(session.id());
 
-    v1::ControllerCreateSessionRequest call;
-    call.set_session_id(session.id());
-    call.set_owner(session.owner());
-    call.set_template_id(session.template_id());
-    *call.mutable_spec() = session.spec();
-    // Within the create's own deadline (a second to spare for the reply's way back), so a
-    // controller that cannot be reached leaves time for the next candidate.
-    const absl::Duration left = deadline - absl::Now() - absl::Seconds(1);
-    auto response = client_->CreateSession(target.endpoint, call,
+    // Within the create's own deadline, so a controller that cannot be reached leaves time for
+    // the next candidate.
+    const absl::Duration left = TimeLeftToAnswer(deadline);
+    auto response = client_->CreateSession(target.endpoint, StartRequestFor(session),
                                            left > absl::ZeroDuration() ? left : absl::Milliseconds(100));
     if (response.ok()) {
-      // Retried through a database outage, but answered before the caller gives up (a second
-      // to spare for the reply's way back).
+      // Retried through a database outage, but answered before the caller gives up.
       const absl::Duration patience =
-          std::max(absl::ZeroDuration(), std::min(placement_store_patience_, deadline - absl::Now() - absl::Seconds(1)));
+          std::clamp(TimeLeftToAnswer(deadline), absl::ZeroDuration(), placement_store_patience_);
       auto placed = StoreControllerAnswer(sessions_, session.id(), target.id, *response, patience);
       if (placed.status().code() == absl::StatusCode::kUnavailable) {
         placing.labels()[0].second = "deferred";

@@ -4,7 +4,8 @@
 
 #include <catch2/catch.hpp>
 
-#include <pqxx/pqxx>
+#include <pqxx/connection>
+#include <pqxx/transaction>
 
 #include "absl/strings/match.h"
 
@@ -103,10 +104,6 @@ TEST_CASE("a placement its controller refuses is failed at once, with the refusa
   CHECK(f.db.Scalar("SELECT count(*) FROM sessions WHERE phase NOT IN ('FAILED', 'TERMINATED')") == "0");
 }
 
-}  // namespace gantry::api
-
-namespace gantry::api {
-
 // A client retrying a create whose first attempt was left SCHEDULED finishes the placement on
 // the retry; when the answer cannot be stored (here: the session's row held by another
 // transaction, as under a PostgreSQL that stopped answering), the retry is answered SCHEDULED
@@ -115,9 +112,7 @@ TEST_CASE("a retried create whose placement cannot be stored is answered SCHEDUL
           "[pg][placement]") {
   Fixture f;
   f.RegisterController("node1", 1);
-  f.client.ScriptCreate({absl::DeadlineExceededError("controller at 127.0.0.1:1: Deadline Exceeded"),
-                         FakeControllerClient::Running()});
-  auto first = f.manager.Create(f.alice, f.OneGpu("held"));
+  auto first = f.CreateAnsweredLate("held");
   REQUIRE(first.ok());
   REQUIRE(first->phase() == v1::SESSION_PHASE_SCHEDULED);
 

@@ -50,54 +50,63 @@ struct Outcomes {
   std::vector<std::string> messages;  // Of the refusals.
 };
 
-// Starts a one-GPU create on `controller` by alice with `request_id`, on a thread of its own.
-void StartCreate(testing::StoreFixture& f, const std::string& controller, const std::string& request_id,
-                 Outcomes* out, gantry::testing::ClientThreads& threads) {
-  threads.Start([&f, controller, request_id, out] {
-    Reservation on{controller, "batch"};
-    auto s = f.sessions.Create("user/alice", request_id, "", GpuSpec(1), &on);
-    std::lock_guard<std::mutex> lock(out->mu);
-    ++out->by_code[s.status().code()];
-    if (!s.ok()) out->messages.emplace_back(s.status().message());
-  });
-}
+// A controller with `gpus` GPUs whose reservation lock another replica holds, and creates on it
+// by alice, each on a thread of its own. Members in this order: a failed REQUIRE releases the
+// lock first, then joins the creates.
+struct HeldController : testing::StoreFixture {
+  explicit HeldController(int gpus) : controller(RegisterController("c1", gpus)), held(db.dsn(), controller) {}
 
-// The create that becomes this API server's writer for the controller, while another holds the
-// reservation lock: it waits in PostgreSQL, and what comes next queues behind it here.
-void StartWriter(testing::StoreFixture& f, const std::string& controller, const std::string& request_id,
-                 Outcomes* out, gantry::testing::ClientThreads& threads) {
-  StartCreate(f, controller, request_id, out, threads);
-  REQUIRE(gantry::testing::WaitFor([&] { return AdvisoryLockWaiters(f.db) == 1; }, absl::Seconds(10)));
-}
-
-// Starts `count` creates, request ids "<tag>-<i>", one after another: each has joined the queue
-// behind the writer before the next starts.
-void QueueCreates(testing::StoreFixture& f, const std::string& controller, int count, const std::string& tag,
-                  Outcomes* out, gantry::testing::ClientThreads& threads) {
-  for (int i = 0; i < count; ++i) {
-    const size_t queued_before = f.sessions.reservations_queued();
-    StartCreate(f, controller, absl::StrCat(tag, "-", i), out, threads);
-    REQUIRE(gantry::testing::WaitFor([&] { return f.sessions.reservations_queued() == queued_before + 1; },
-                                     absl::Seconds(10)));
+  // The create that becomes this API server's writer for the controller: it waits in
+  // PostgreSQL for the lock, and what comes next queues behind it here.
+  void StartWriter(const std::string& request_id, Outcomes* out) {
+    StartCreate(request_id, out);
+    REQUIRE(gantry::testing::WaitFor([&] { return AdvisoryLockWaiters(db) == 1; }, absl::Seconds(10)));
   }
-}
+
+  // `count` creates, request ids "<tag>-<i>", one after another: each has joined the queue
+  // behind the writer before the next starts.
+  void QueueCreates(int count, const std::string& tag, Outcomes* out) {
+    for (int i = 0; i < count; ++i) {
+      const size_t queued_before = sessions.reservations_queued();
+      StartCreate(absl::StrCat(tag, "-", i), out);
+      REQUIRE(gantry::testing::WaitFor([&] { return sessions.reservations_queued() == queued_before + 1; },
+                                       absl::Seconds(10)));
+    }
+  }
+
+  // Lets the other replica's reservation go, and waits for every create to be answered.
+  void ReleaseAndJoin() {
+    held.Release();
+    threads.Join();
+  }
+
+  const std::string controller;
+  gantry::testing::ClientThreads threads;
+  HeldReservationLock held;
+
+ private:
+  void StartCreate(const std::string& request_id, Outcomes* out) {
+    threads.Start([this, request_id, out] {
+      Reservation on{controller, "batch"};
+      auto s = sessions.Create("user/alice", request_id, "", GpuSpec(1), &on);
+      std::lock_guard<std::mutex> lock(out->mu);
+      ++out->by_code[s.status().code()];
+      if (!s.ok()) out->messages.emplace_back(s.status().message());
+    });
+  }
+};
 
 }  // namespace
 
 TEST_CASE("creates queued behind a controller's reservation lock commit together and get its room in arrival order",
           "[pg][reservation]") {
-  testing::StoreFixture f;
-  const std::string controller = f.RegisterController("c1", 30);
+  HeldController f(30);
   Outcomes out, first;
-  // Declared before the lock: a failed REQUIRE releases the lock, then joins the creates.
-  gantry::testing::ClientThreads threads;
-  HeldReservationLock held(f.db.dsn(), controller);
-  StartWriter(f, controller, "first", &first, threads);
+  f.StartWriter("first", &first);
   // The next 40 wait in the API server, not on a database connection each.
-  QueueCreates(f, controller, 40, "r", &out, threads);
+  f.QueueCreates(40, "r", &out);
   CHECK(AdvisoryLockWaiters(f.db) == 1);
-  held.Release();
-  threads.Join();
+  f.ReleaseAndJoin();
   CHECK(first.by_code[absl::StatusCode::kOk] == 1);
   // 30 GPUs: the first and the 29 oldest of the rest fit, the last 11 are refused.
   CHECK(out.by_code[absl::StatusCode::kOk] == 29);
@@ -114,22 +123,18 @@ TEST_CASE("creates queued behind a controller's reservation lock commit together
   CHECK(f.db.Scalar("SELECT count(*) FROM session_events") == "60");
   CHECK(f.db.Scalar("SELECT count(*) FROM session_events a JOIN session_events b ON a.session_id = b.session_id "
                     "WHERE a.to_phase = 'PENDING' AND b.to_phase = 'SCHEDULED' AND a.id < b.id") == "30");
-  CHECK(f.db.Scalar("SELECT active_sessions FROM controllers WHERE id = '" + controller + "'") == "30");
+  CHECK(f.db.Scalar("SELECT active_sessions FROM controllers WHERE id = '" + f.controller + "'") == "30");
 }
 
 TEST_CASE("a request_id used twice in one reservation batch places one session and fails no other",
           "[pg][reservation]") {
-  testing::StoreFixture f;
-  const std::string controller = f.RegisterController("c1", 8);
+  HeldController f(8);
   Outcomes out;
-  gantry::testing::ClientThreads threads;
-  HeldReservationLock held(f.db.dsn(), controller);
-  StartWriter(f, controller, "lead", &out, threads);
+  f.StartWriter("lead", &out);
   // Behind the writer, in one batch: "same-0" twice (as retries of one create would come), with
   // another create between them.
-  for (const std::string tag : {"same", "other", "same"}) QueueCreates(f, controller, 1, tag, &out, threads);
-  held.Release();
-  threads.Join();
+  for (const std::string tag : {"same", "other", "same"}) f.QueueCreates(1, tag, &out);
+  f.ReleaseAndJoin();
   CHECK(out.by_code[absl::StatusCode::kOk] == 3);
   CHECK(out.by_code[absl::StatusCode::kAlreadyExists] == 1);
   CHECK(f.db.Scalar("SELECT count(*) FROM sessions") == "3");
@@ -139,23 +144,19 @@ TEST_CASE("a request_id used twice in one reservation batch places one session a
 
 TEST_CASE("a create still queued for its reservation at its deadline is UNAVAILABLE and writes nothing",
           "[pg][reservation]") {
-  testing::StoreFixture f;
-  const std::string controller = f.RegisterController("c1", 8);
+  HeldController f(8);
   Outcomes lead;
-  gantry::testing::ClientThreads threads;
-  HeldReservationLock held(f.db.dsn(), controller);
-  StartWriter(f, controller, "lead", &lead, threads);
+  f.StartWriter("lead", &lead);
   const absl::Time start = absl::Now();
   absl::Status late = absl::InternalError("not run");
   {
     DbDeadlineScope deadline(start + absl::Milliseconds(500));
-    Reservation on{controller, "batch"};
+    Reservation on{f.controller, "batch"};
     late = f.sessions.Create("user/alice", "late", "", GpuSpec(1), &on).status();
   }
   const absl::Duration waited = absl::Now() - start;
   CHECK(f.sessions.reservations_queued() == 0);
-  held.Release();
-  threads.Join();
+  f.ReleaseAndJoin();
   CHECK(late.code() == absl::StatusCode::kUnavailable);
   CHECK(std::string(late.message()).find("nothing was written") != std::string::npos);
   CHECK(waited >= absl::Milliseconds(500));

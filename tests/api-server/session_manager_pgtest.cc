@@ -25,10 +25,7 @@ TEST_CASE("a controller that answers too late leaves the session SCHEDULED and r
           "[pg][placement]") {
   Fixture f;
   f.RegisterController("node1", 1);
-  f.client.ScriptCreate({absl::DeadlineExceededError("controller at 127.0.0.1:1: Deadline Exceeded"),
-                         FakeControllerClient::Running()});
-
-  auto first = f.manager.Create(f.alice, f.OneGpu("late-1"));
+  auto first = f.CreateAnsweredLate("late-1");
   REQUIRE(first.ok());  // Durable and reserved: acknowledged, not failed and not discarded.
   CHECK(first->phase() == v1::SESSION_PHASE_SCHEDULED);
   CHECK(f.Count("phase = 'SCHEDULED' AND gpu_count = 1") == "1");

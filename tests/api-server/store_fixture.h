@@ -74,6 +74,14 @@ struct ManagerFixture : StoreFixture {
     r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);
     return r;
   }
+
+  // OneGpu(request_id) created while the controller's answer comes too late (so the session is
+  // left SCHEDULED and reserved); the controller's next answer, to a retry or the sweep, is RUNNING.
+  absl::StatusOr<v1::Session> CreateAnsweredLate(const std::string& request_id) {
+    client.ScriptCreate({absl::DeadlineExceededError("controller at 127.0.0.1:1: Deadline Exceeded"),
+                         FakeControllerClient::Running()});
+    return manager.Create(alice, OneGpu(request_id));
+  }
 };
 
 }  // namespace gantry::api::testing

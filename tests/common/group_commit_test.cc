@@ -36,7 +36,8 @@ class ScriptedWriter {
     }
     batches_.push_back(ns);
     ++writing_;
-    released_cv_.wait(lock, [&] { return key != key_held_ || released_; });
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return key != key_held_ || released_; });
     --writing_;
   }
   void Hold(const std::string& key) {
@@ -46,11 +47,12 @@ class ScriptedWriter {
   void Release() {
     std::lock_guard<std::mutex> lock(mu_);
     released_ = true;
-    released_cv_.notify_all();
+    changed_.notify_all();
   }
-  int writing() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return writing_;
+  // Waits (up to 10 s) until a write is in progress; false if none began.
+  bool WaitWriting() {
+    std::unique_lock<std::mutex> lock(mu_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return writing_ > 0; });
   }
   std::vector<std::vector<int>> batches() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -59,15 +61,15 @@ class ScriptedWriter {
 
  private:
   std::mutex mu_;
-  std::condition_variable released_cv_;
+  std::condition_variable changed_;
   std::string key_held_;
   bool released_ = false;
   int writing_ = 0;
   std::vector<std::vector<int>> batches_;
 };
 
-// True once `done` holds, polled each millisecond for up to 10 s (the unit tests link no test
-// support library).
+// True once `done` holds, polled each millisecond for up to 10 s: GroupCommit signals no one
+// when an item joins its queue (and the unit tests link no test support library).
 bool Eventually(const std::function<bool()>& done) {
   for (int i = 0; i < 10000; ++i) {
     if (done()) return true;
@@ -89,7 +91,7 @@ TEST_CASE("group commit: what queues behind a write goes out together next in ar
   // The first becomes the writer and is held; the other eight queue, one after another.
   items[0].n = 0;
   threads.emplace_back([&] { written[0] = commits.Submit("c1", &items[0], absl::InfiniteFuture()); });
-  REQUIRE(Eventually([&] { return writer.writing() == 1; }));
+  REQUIRE(writer.WaitWriting());
   for (int i = 1; i < 9; ++i) {
     items[static_cast<size_t>(i)].n = i;
     threads.emplace_back([&, i] {
@@ -123,7 +125,7 @@ TEST_CASE("group commit: a write on one key holds back no other key and a caller
   Item first, late, other;
   bool first_written = false;
   std::thread holder([&] { first_written = commits.Submit("held", &first, absl::InfiniteFuture()); });
-  REQUIRE(Eventually([&] { return writer.writing() == 1; }));
+  REQUIRE(writer.WaitWriting());
   {
     std::lock_guard<std::mutex> lock(key_mu);
     next_key = "free";
