@@ -367,6 +367,9 @@ int main(int argc, char** argv) {
   pruner.Stop();
   health_checker.Stop();
   server->server->Shutdown(absl::ToChronoTime(absl::Now() + cfg.shutdown_grace));
+  if (size_t left = session_manager.StopStarting(); left > 0) {
+    spdlog::info("{} acknowledged session(s) not started yet: SCHEDULED, the placement sweep starts them", left);
+  }
   watch_hub.Stop();
   db_monitor.Stop();
   spdlog::info("stopped");

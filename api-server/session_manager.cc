@@ -1,5 +1,7 @@
 #include "api-server/session_manager.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -85,6 +87,15 @@ absl::Status SessionManager::NoCapacityError(const v1::CreateSessionRequest& req
   return absl::ResourceExhaustedError(absl::StrCat(asked, why, ". Ask for fewer or wait for GPUs to free up"));
 }
 
+absl::Status SessionManager::NoCapacityError(const v1::CreateSessionRequest& request,
+                                             const PlacementRefusals& refusals) {
+  absl::Status none = NoCapacityError(request);
+  if (refusals.reasons.empty()) return none;
+  // Every candidate unreachable is an outage to retry, not a full fleet.
+  const absl::StatusCode code = refusals.all_unavailable ? absl::StatusCode::kUnavailable : none.code();
+  return absl::Status(code, absl::StrCat(none.message(), " (tried ", absl::StrJoin(refusals.reasons, "; "), ")"));
+}
+
 absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v1::CreateSessionRequest& original,
                                                    absl::Time deadline) {
   v1::CreateSessionRequest request = original;
@@ -104,12 +115,14 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     }
   }
   RETURN_IF_ERROR(ValidateCreateSessionRequest(request));
+  const bool wait = request.wait_for_running();
   if (!request.request_id().empty()) {
     ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
-    if (existing) return Retried(*existing, deadline);
+    if (existing) return Retried(*existing, deadline, wait);
   }
 
-  // How long placing takes (candidates, reservation, the controller's answer), by outcome.
+  // How long placing takes (candidates, reservation, and when the caller waits for it, the
+  // controller's answer), by outcome.
   ScopedLatency placing("gantry_placement_seconds", "Time to place a new session, by outcome",
                         {{"outcome", "refused"}});
   PlacementRequest placement;
@@ -128,12 +141,12 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
   }
   if (!candidates.ok()) return candidates.status();
 
-  // Each candidate in turn: reserve its GPUs in PostgreSQL together with inserting the session,
-  // then ask the controller. A reservation that no longer fits or a controller that refuses
-  // sends the session to the next candidate; when none takes it, nothing is left written.
-  std::vector<std::string> refusals;
-  bool all_unavailable = true;
-  for (const ControllerTarget& target : *candidates) {
+  // The first candidate with room gets the session: its GPUs reserved in PostgreSQL together
+  // with inserting it, SCHEDULED. A reservation that no longer fits (taken by a concurrent
+  // create since the candidates were listed) sends it to the next.
+  PlacementRefusals refusals;
+  for (size_t i = 0; i < candidates->size(); ++i) {
+    const ControllerTarget& target = (*candidates)[i];
     NoteController(target.name);
     Reservation reservation{target.id, absl::StrCat("placing on controller ", target.name)};
     auto created = sessions_->Create(caller.principal, request.request_id(), request.template_id(),
@@ -141,72 +154,57 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     if (created.status().code() == absl::StatusCode::kAlreadyExists) {
       // A concurrent retry with the same request_id won the insert: return its session.
       ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
-      if (existing) return Retried(*existing, deadline);
+      if (existing) return Retried(*existing, deadline, wait);
     }
     if (created.status().code() == absl::StatusCode::kResourceExhausted) {
-      refusals.push_back(absl::StrCat(target.name, ": ", created.status().message()));
-      all_unavailable = false;
-      continue;  // Taken by a concurrent create since the candidates were listed.
+      refusals.reasons.push_back(absl::StrCat(target.name, ": ", created.status().message()));
+      refusals.all_unavailable = false;
+      continue;
     }
     if (!created.ok()) return created.status();
-    v1::Session session = *std::move(created);
-    NoteSession(session.id());
-
-    // Within the create's own deadline, so a controller that cannot be reached leaves time for
-    // the next candidate.
-    const absl::Duration left = TimeLeftToAnswer(deadline);
-    auto response = client_->CreateSession(target.endpoint, StartRequestFor(session),
-                                           left > absl::ZeroDuration() ? left : absl::Milliseconds(100));
-    if (response.ok()) {
-      // Retried through a database outage, but answered before the caller gives up.
-      const absl::Duration patience =
-          std::clamp(TimeLeftToAnswer(deadline), absl::ZeroDuration(), placement_store_patience_);
-      auto placed = StoreControllerAnswer(sessions_, session.id(), target.id, *response, patience);
-      if (placed.status().code() == absl::StatusCode::kUnavailable) {
-        placing.labels()[0].second = "deferred";
-        return session;  // Durable and SCHEDULED: acknowledged, finished by PlacementResumer.
-      }
-      placing.labels()[0].second = "placed";
-      if (placed.ok()) NoteWorker(placed->worker_id());
-      return placed;
+    NoteSession(created->id());
+    std::vector<ControllerTarget> others(candidates->begin() + static_cast<std::ptrdiff_t>(i) + 1, candidates->end());
+    if (!wait) {
+      // Durable, its GPUs reserved: acknowledged now, started on the pool's threads.
+      placing.labels()[0].second = "acknowledged";
+      return StartLater(*created, target, std::move(others), deadline);
     }
-    const absl::Status& refused = response.status();
-    if (refused.code() == absl::StatusCode::kDeadlineExceeded) {
-      // Not a refusal: the controller may have started the session and only its answer be
-      // late (a busy node). The session is durable and its GPUs reserved, so it is
-      // acknowledged SCHEDULED; PlacementResumer finishes it (CreateSession is idempotent on
-      // the controller) on a retry with this request_id or in the health check leader's sweep,
-      // which fails it if the controller stays silent. Failing it here would kill a process
-      // the controller may be starting, and trying the next candidate could run it twice.
-      placing.labels()[0].second = "deferred";
-      return session;
-    }
-    if (refused.code() != absl::StatusCode::kResourceExhausted &&
-        refused.code() != absl::StatusCode::kUnavailable) {
-      // Not a refusal another controller could fix: the session keeps the record of why.
-      PhaseChange failed;
-      failed.phase = v1::SESSION_PHASE_FAILED;
-      failed.message = absl::StrCat("placement failed: ", refused.message());
-      (void)sessions_->Transition(session.id(), failed);
-      return Annotate(refused, absl::StrCat("session ", session.id(), " FAILED"));
-    }
-    // Never acknowledged to anyone: remove it, which releases its reservation. (Had an
-    // UNAVAILABLE controller started it after all, its next heartbeat lists it, and the
-    // reconciliation there tells it to stop a session PostgreSQL does not know.)
-    RETURN_IF_ERROR(sessions_->Discard(session.id()));
-    refusals.push_back(absl::StrCat(target.name, ": ", refused.message()));
-    all_unavailable = all_unavailable && refused.code() == absl::StatusCode::kUnavailable;
+    auto placed = placer_.Place(*created, target, std::move(others), deadline, /*acknowledged=*/false, &refusals);
+    if (refusals.taken_by_none && !placed.ok()) return NoCapacityError(request, refusals);
+    if (placed.ok()) placing.labels()[0].second = placed->phase() == v1::SESSION_PHASE_SCHEDULED ? "deferred" : "placed";
+    return placed;
   }
-  absl::Status none = NoCapacityError(request);
-  if (refusals.empty()) return none;
-  // Every candidate unreachable is an outage to retry, not a full fleet.
-  absl::StatusCode code = all_unavailable ? absl::StatusCode::kUnavailable : none.code();
-  return absl::Status(code, absl::StrCat(none.message(), " (tried ", absl::StrJoin(refusals, "; "), ")"));
+  return NoCapacityError(request, refusals);
 }
 
-absl::StatusOr<v1::Session> SessionManager::Retried(const std::string& id, absl::Time deadline) {
+v1::Session SessionManager::StartLater(const v1::Session& session, const ControllerTarget& target,
+                                       std::vector<ControllerTarget> others, absl::Time caller_deadline) {
+  const RequestIds* ids = CurrentRequestIds();
+  const RequestIds carried = ids != nullptr ? *ids : RequestIds{};
+  auto start = [this, session, target, others = std::move(others), carried](absl::Time deadline) {
+    RequestIdScope scope(carried);
+    ScopedLatency starting("gantry_session_start_seconds",
+                           "Time from a create's acknowledgement to its controller's answer stored", {});
+    PlacementRefusals refusals;
+    auto placed = placer_.Place(session, target, others, deadline, /*acknowledged=*/true, &refusals);
+    if (placed.ok()) return *std::move(placed);
+    // Durable and SCHEDULED: the health check leader's sweep resumes or fails it.
+    spdlog::warn("session {}: not started yet, left to the placement sweep: {}", session.id(),
+                 placed.status().ToString());
+    return session;
+  };
+  if (starting_.TrySubmit([start] { (void)start(absl::InfiniteFuture()); })) return session;
+  // A full queue: this caller starts it, within its own deadline, which slows the burst down.
+  return start(caller_deadline);
+}
+
+size_t SessionManager::StopStarting() { return starting_.Stop(); }
+
+absl::StatusOr<v1::Session> SessionManager::Retried(const std::string& id, absl::Time deadline, bool wait) {
   ASSIGN_OR_RETURN(v1::Session session, sessions_->Get(id));
-  if (session.phase() != v1::SESSION_PHASE_SCHEDULED) return session;
+  // Acknowledged SCHEDULED is the answer a create without wait_for_running gets: the first
+  // attempt's start, or the sweep, finishes it.
+  if (session.phase() != v1::SESSION_PHASE_SCHEDULED || !wait) return session;
   // The first attempt may have died with its replica before the controller was asked or its
   // answer stored: this retry finishes it. Any refusal is left to the first attempt (still
   // alive, it is deciding) or to the health check leader's sweep, so nothing is written here.

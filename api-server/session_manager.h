@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -11,22 +12,35 @@
 #include "api-server/controller_client.h"
 #include "api-server/controller_store.h"
 #include "api-server/placement_resumer.h"
+#include "api-server/session_placer.h"
 #include "api-server/session_store.h"
 #include "api-server/template_store.h"
+#include "common/work_pool.h"
 
 namespace gantry::api {
 
 class SessionManager {
  public:
+  // `start_threads`: how many acknowledged sessions are started at once (controller calls and
+  // storing their answers, off the creates' path); past `max_starts_queued` waiting, a create
+  // starts its own session before answering, which slows a burst down instead of growing memory.
   SessionManager(SessionStore* sessions, ControllerStore* controllers, ControllerClient* client,
-                 TemplateStore* templates, int max_placement_attempts = 3)
+                 TemplateStore* templates, int max_placement_attempts = 3, int start_threads = 16,
+                 size_t max_starts_queued = 4096)
       : sessions_(sessions),
         controllers_(controllers),
         client_(client),
         templates_(templates),
         max_attempts_(max_placement_attempts),
-        resumer_(sessions, controllers, client, absl::ZeroDuration(), placement_store_patience_) {}
+        placer_(sessions, client, placement_store_patience_),
+        resumer_(sessions, controllers, client, absl::ZeroDuration(), placement_store_patience_),
+        starting_(start_threads, max_starts_queued) {}
 
+  // Validates, chooses candidates and reserves the session's GPUs on the first with room,
+  // storing it SCHEDULED. Without request.wait_for_running that is the answer: its controller
+  // is asked to start it afterwards (on the pool's threads; a refusal there moves it to the
+  // next candidate, or fails it with every reason). With it, the controller is asked first, as
+  // SessionPlacer describes, and a refusal from every candidate leaves nothing written.
   // `deadline`: the caller's. Past it nothing waits for PostgreSQL on the caller's behalf: a
   // session the controller started whose answer cannot be stored in time (the database is not
   // answering) is acknowledged as it is durably stored, SCHEDULED, and PlacementResumer stores
@@ -46,11 +60,22 @@ class SessionManager {
                           const std::function<bool(const v1::LogEntry&)>& sink,
                           const std::function<bool()>& cancelled);
 
+  // At shutdown: lets the starts in progress finish and drops those queued, returning how many.
+  // Those stay SCHEDULED, durable, and the health check leader's sweep starts them.
+  size_t StopStarting();
+
  private:
-  // The session a retried create (same request_id) finds, its placement finished if the first
-  // attempt left it SCHEDULED.
-  absl::StatusOr<v1::Session> Retried(const std::string& id, absl::Time deadline);
+  // The session a retried create (same request_id) finds; when the caller waits for RUNNING,
+  // its placement finished if the first attempt left it SCHEDULED.
+  absl::StatusOr<v1::Session> Retried(const std::string& id, absl::Time deadline, bool wait);
+  // Starts an acknowledged session on the pool's threads, and returns it as acknowledged; or,
+  // when the pool's queue is full, on this thread within `caller_deadline`, and returns it as
+  // its controller's answer left it.
+  v1::Session StartLater(const v1::Session& session, const ControllerTarget& target, std::vector<ControllerTarget> others,
+                  absl::Time caller_deadline);
   absl::Status NoCapacityError(const v1::CreateSessionRequest& request);
+  // The same, with why the controllers tried refused.
+  absl::Status NoCapacityError(const v1::CreateSessionRequest& request, const PlacementRefusals& refusals);
 
   SessionStore* sessions_;
   ControllerStore* controllers_;
@@ -61,7 +86,10 @@ class SessionManager {
   // unreachable, before the client gets UNAVAILABLE (a retry with its request_id then finds the
   // session; the abandoned-placement sweep is the last resort).
   absl::Duration placement_store_patience_ = absl::Seconds(20);
+  SessionPlacer placer_;
   PlacementResumer resumer_;
+  // Last: its threads use the members above, so it stops first.
+  WorkPool starting_;
 };
 
 }  // namespace gantry::api

@@ -176,6 +176,43 @@ void SessionStore::WriteReservations(const std::vector<PendingCreate*>& batch) {
   }
 }
 
+absl::StatusOr<v1::Session> SessionStore::MoveReservation(const v1::Session& session,
+                                                          const std::string& from_controller_id,
+                                                          const Reservation& reservation) {
+  const std::string& to = reservation.controller_id;
+  const int gpus = session.spec().resources().gpus().count();
+  absl::StatusOr<v1::Session> out = absl::InternalError("not run");
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(std::string(sql::kLockControllerForReservation), to);
+    pqxx::result room = tx.exec_params(std::string(sql::kSelectControllerRoom), to);
+    if (room.empty()) {
+      out = absl::ResourceExhaustedError(absl::StrCat("controller ", to, " is no longer healthy and uncordoned"));
+      return absl::OkStatus();  // Rolled back: nothing written.
+    }
+    const int total = room[0][0].as<int>();
+    const int unreserved = total - room[0][1].as<int>();
+    if (gpus > 0 && unreserved < gpus) {
+      out = absl::ResourceExhaustedError(absl::StrCat("controller ", to, " has ", unreserved, " of its ", total,
+                                                      " GPU(s) unreserved; the session needs ", gpus));
+      return absl::OkStatus();
+    }
+    pqxx::result moved = tx.exec_params(std::string(sql::kMoveReservation), session.id(), from_controller_id, to,
+                                        reservation.message);
+    if (moved.empty()) {
+      out = absl::FailedPreconditionError(absl::StrCat("session ", session.id(),
+                                                       " is no longer SCHEDULED on controller ", from_controller_id));
+      return absl::OkStatus();
+    }
+    tx.exec_params(std::string(sql::kNoteControllerSelected), to, 1);
+    out = ReadSession(tx, session.id());
+    tx.commit();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::Status SessionStore::Discard(const std::string& id) {
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);

@@ -75,6 +75,14 @@ class SessionStore {
                                      const std::string& template_id, const v1::SessionSpec& spec,
                                      const Reservation* reservation = nullptr);
 
+  // Moves a SCHEDULED session's reservation from `from_controller_id` (which refused to start
+  // it) to reservation->controller_id, checked against that controller's room under its
+  // reservation lock as Create does. RESOURCE_EXHAUSTED, nothing written, when it has no room
+  // or can no longer be chosen; FAILED_PRECONDITION when the session is no longer SCHEDULED on
+  // `from_controller_id` (it moved on meanwhile).
+  absl::StatusOr<v1::Session> MoveReservation(const v1::Session& session, const std::string& from_controller_id,
+                                              const Reservation& reservation);
+
   // Deletes a SCHEDULED session that no client was told about (every controller refused it),
   // with its events, releasing its reservation.
   absl::Status Discard(const std::string& id);

@@ -66,6 +66,9 @@ std::string Checked(const std::string& id) {
 }
 }  // namespace
 
+RequestIdScope::RequestIdScope(const RequestIds& ids) : previous_(current) { current = ids; }
+RequestIdScope::~RequestIdScope() { current = previous_; }
+
 void NoteSession(const std::string& id) {
   if (current) current->session = Checked(id);
 }

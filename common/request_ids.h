@@ -10,6 +10,7 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/server_interceptor.h>
 
+#include <optional>
 #include <string>
 
 namespace gantry {
@@ -29,6 +30,20 @@ void NoteController(const std::string& id);
 void NoteWorker(const std::string& id);
 // Sends the current request id on an outgoing call.
 void AddRequestId(grpc::ClientContext* context);
+
+// Carries a call's ids onto another thread that goes on with its work (e.g. starting an
+// acknowledged session), so that thread's log lines and outgoing calls name the same request.
+// Restores what the thread had before on destruction.
+class RequestIdScope {
+ public:
+  explicit RequestIdScope(const RequestIds& ids);
+  ~RequestIdScope();
+  RequestIdScope(const RequestIdScope&) = delete;
+  RequestIdScope& operator=(const RequestIdScope&) = delete;
+
+ private:
+  std::optional<RequestIds> previous_;
+};
 
 class RequestIdInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:

@@ -34,9 +34,9 @@ bool IsTerminal(SessionPhase phase) {
 
 bool IsLegalTransition(SessionPhase from, SessionPhase to) {
   if (IsTerminal(from)) return false;
-  // Nothing moves to where it is (a duplicate report is not a change). A refused placement is
-  // not moved either: the unacknowledged session is discarded and placed afresh.
-  if (from == to) return false;
+  // Nothing moves to where it is (a duplicate report is not a change), except a placement that
+  // a controller refused: SCHEDULED again, on the next controller (move_reservation.sql).
+  if (from == to && to != v1::SESSION_PHASE_SCHEDULED) return false;
   if (from == v1::SESSION_PHASE_UNSPECIFIED || to == v1::SESSION_PHASE_UNSPECIFIED ||
       to == v1::SESSION_PHASE_PENDING) {
     return false;
@@ -48,7 +48,7 @@ bool IsLegalTransition(SessionPhase from, SessionPhase to) {
     case v1::SESSION_PHASE_TERMINATING:
       return from != v1::SESSION_PHASE_TERMINATING;
     case v1::SESSION_PHASE_SCHEDULED:
-      return from == v1::SESSION_PHASE_PENDING;
+      return from == v1::SESSION_PHASE_PENDING || from == v1::SESSION_PHASE_SCHEDULED;
     case v1::SESSION_PHASE_STARTING:
       return from == v1::SESSION_PHASE_PENDING || from == v1::SESSION_PHASE_SCHEDULED;
     case v1::SESSION_PHASE_RUNNING:

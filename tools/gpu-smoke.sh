@@ -79,7 +79,7 @@ spec = t.SessionSpec(command=["/bin/sh", "-c", f"{python} {state}/cuda_visible.p
 spec.resources.gpus.count = 1
 for _ in range(50):
     try:
-        session = stub.CreateSession(s.CreateSessionRequest(spec=spec), timeout=30)
+        session = stub.CreateSession(s.CreateSessionRequest(spec=spec, wait_for_running=True), timeout=30)
         break
     except grpc.RpcError as err:
         if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):

@@ -46,14 +46,15 @@ for attempt in range(5):
     except grpc.RpcError as e:
         if e.code() != grpc.StatusCode.UNAVAILABLE or attempt == 4:
             sys.exit(f"CreateSession: {e.code().name}: {e.details()}")
-print(f"session {session.id}: {types_pb2.SessionPhase.Name(session.phase)} on {session.worker_id}, "
-      f"GPUs {list(session.gpu_uuids)}")
+# Answered once durable: SCHEDULED, its GPU reserved on a controller; the process starts next.
+print(f"session {session.id}: {types_pb2.SessionPhase.Name(session.phase)} on controller {session.controller_id}")
 
 try:
     # 4. Follow it until it runs (WatchSession streams the session on every change).
     for update in sessions.WatchSession(session_service_pb2.WatchSessionRequest(id=session.id), timeout=60):
         if update.phase in (types_pb2.SESSION_PHASE_RUNNING, types_pb2.SESSION_PHASE_FAILED):
-            print("phase:", types_pb2.SessionPhase.Name(update.phase))
+            print("phase:", types_pb2.SessionPhase.Name(update.phase), "on", update.worker_id,
+                  "GPUs", list(update.gpu_uuids))
             break
 
     # 5. Its first line of output, as it comes (follow, then hang up).

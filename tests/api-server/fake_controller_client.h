@@ -3,6 +3,7 @@
 // answer as a controller that holds nothing would. Thread-safe.
 #pragma once
 
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -28,6 +29,19 @@ class FakeControllerClient : public ControllerClient {
     for (const auto& g : gpus) r.add_gpu_uuids(g);
     return r;
   }
+  // While held, CreateSession calls are recorded and then wait, unanswered, until released: a
+  // controller still deciding.
+  void HoldCreates() {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = true;
+  }
+  void ReleaseCreates() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      hold_ = false;
+    }
+    released_.notify_all();
+  }
   std::vector<std::string> created_ids() const {
     std::lock_guard<std::mutex> lock(mu_);
     return created_ids_;
@@ -40,8 +54,9 @@ class FakeControllerClient : public ControllerClient {
   absl::StatusOr<v1::ControllerSessionResponse> CreateSession(const std::string&,
                                                               const v1::ControllerCreateSessionRequest& request,
                                                               absl::Duration) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     created_ids_.push_back(request.session_id());
+    released_.wait(lock, [this] { return !hold_; });
     if (create_answers_.empty()) return absl::InternalError("FakeControllerClient: no CreateSession answer scripted");
     auto answer = create_answers_.front();
     if (create_answers_.size() > 1) create_answers_.pop_front();
@@ -87,6 +102,8 @@ class FakeControllerClient : public ControllerClient {
 
  private:
   mutable std::mutex mu_;
+  std::condition_variable released_;
+  bool hold_ = false;
   std::deque<absl::StatusOr<v1::ControllerSessionResponse>> create_answers_;
   std::vector<std::string> created_ids_;
   std::vector<std::string> deleted_ids_;

@@ -65,10 +65,12 @@ struct ManagerFixture : StoreFixture {
   SessionManager manager{&sessions, &controllers, &client, &templates};
   Caller alice{Role::kUser, "user/alice"};
 
-  // A one-GPU `sleep 60` create with `request_id`.
-  v1::CreateSessionRequest OneGpu(const std::string& request_id) const {
+  // A one-GPU `sleep 60` create with `request_id`, whose caller waits for the controller's
+  // answer (wait_for_running) unless `wait` is false.
+  v1::CreateSessionRequest OneGpu(const std::string& request_id, bool wait = true) const {
     v1::CreateSessionRequest r;
     r.set_request_id(request_id);
+    r.set_wait_for_running(wait);
     r.mutable_spec()->add_command("sleep");
     r.mutable_spec()->add_command("60");
     r.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);

@@ -99,6 +99,7 @@ TEST_CASE("one client's open streams are capped, and other clients are unaffecte
   auto bob = v1::SessionService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "bob")));
   auto create = [](v1::SessionService::Stub& stub) {
     v1::CreateSessionRequest req;
+    req.set_wait_for_running(true);
     *req.mutable_spec() = ShellSpec("exec sleep 3600");
     v1::Session s;
     grpc::ClientContext ctx;
@@ -158,6 +159,7 @@ TEST_CASE("an oversized message is refused and the server carries on", "[e2e][ab
   fleet.api_env["GANTRY_MAX_MESSAGE_BYTES"] = "1048576";
   fleet.StartApi();
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = ShellSpec("true");
   (*req.mutable_spec()->mutable_env())["BIG"] = std::string(2 * 1024 * 1024, 'x');
   v1::Session s;

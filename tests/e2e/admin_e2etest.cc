@@ -39,6 +39,7 @@ TEST_CASE("API keys: created for a user, usable at once, stored hashed, revocabl
 
   auto sessions = v1::SessionService::NewStub(fleet.ChannelWithoutCert());
   v1::CreateSessionRequest create;
+  create.set_wait_for_running(true);
   *create.mutable_spec() = SleepSpec("3600.5757");
   v1::Session s;
   REQUIRE(sessions->CreateSession(Ctx(key.api_key()).get(), create, &s).ok());
@@ -96,6 +97,7 @@ TEST_CASE("controllers: listed, cordoned (never chosen), drained, protected from
   REQUIRE(admin->CordonController(Ctx().get(), cordon, &c).ok());
   CHECK(c.cordoned());
   v1::CreateSessionRequest create;
+  create.set_wait_for_running(true);
   *create.mutable_spec() = SleepSpec("3600.6868");
   v1::Session s;
   CHECK(sessions->CreateSession(Ctx().get(), create, &s).error_code() == grpc::StatusCode::UNAVAILABLE);
@@ -183,6 +185,7 @@ TEST_CASE("a drain of a node with running sessions ends with none running there 
   auto sessions = fleet.AdminSessions();
   auto create_on = [&](const std::string& controller, const std::string& marker, v1::Session* out) {
     v1::CreateSessionRequest req;
+    req.set_wait_for_running(true);
     *req.mutable_spec() = SleepSpec(marker, 1);
     req.set_controller_id(controller);
     return sessions->CreateSession(Ctx().get(), req, out);

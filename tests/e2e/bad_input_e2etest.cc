@@ -41,6 +41,7 @@ TEST_CASE("bad session requests are refused naming the field, leaving nothing be
   for (const auto& c : cases) {
     INFO(c.what);
     v1::CreateSessionRequest req;
+    req.set_wait_for_running(true);
     *req.mutable_spec() = SleepSpec("3600.7171", 1);
     c.mutate(req);
     grpc::ClientContext ctx;

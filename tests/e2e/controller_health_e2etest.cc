@@ -18,6 +18,7 @@ TEST_CASE("a controller that stops answering is unhealthy, then offline, its ses
   LocalFleet fleet;  // Health checks every 300 ms: unhealthy after 3 misses, offline after 6.
   fleet.StartSingleNode("1");
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec("3600.7979");
   v1::Session s;
   grpc::ClientContext ctx;
@@ -79,6 +80,7 @@ TEST_CASE("a controller that shuts down and does not come back loses its session
   fleet.api_env["GANTRY_DEREGISTERED_GRACE"] = "6s";
   fleet.StartSingleNode("1");
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec("3600.3708");
   v1::Session s;
   grpc::ClientContext ctx;
@@ -178,6 +180,7 @@ TEST_CASE("a create retried with its request_id finishes the placement its first
   std::string left = InsertScheduled(
       fleet, R"({"command": ["sleep", "3600.3704"], "resources": {"gpus": {"count": 1}}})", "0 seconds", "retry-me");
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec("3600.3704");
   req.set_request_id("retry-me");
   v1::Session got;
@@ -215,6 +218,7 @@ TEST_CASE("a controller stays selectable and the API server SERVING while client
   const std::string wedged_at = db.Scalar("SELECT clock_timestamp()");
   auto create = [&](const std::string& request_id) {
     v1::CreateSessionRequest req;
+    req.set_wait_for_running(true);
     *req.mutable_spec() = SleepSpec("3600.3709", 0);
     req.set_request_id(request_id);
     v1::Session s;

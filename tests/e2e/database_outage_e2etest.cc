@@ -153,6 +153,7 @@ TEST_CASE("PostgreSQL stopped, then SIGKILLed, under load: UNAVAILABLE meanwhile
       auto stub = fleet.AdminSessions();
       for (int i = 0; i < kEach; ++i) {
         v1::CreateSessionRequest req;
+        req.set_wait_for_running(true);
         *req.mutable_spec() = SleepSpec("3600.9292", 0);
         req.set_request_id(absl::StrCat("client", c, "-", i));
         while (absl::Now() < give_up && !clients.stopping()) {
@@ -245,6 +246,7 @@ TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time w
       auto stub = fleet.AdminSessions();
       for (int i = 0; i < kEach; ++i) {
         v1::CreateSessionRequest req;
+        req.set_wait_for_running(true);
         *req.mutable_spec() = SleepSpec("3600.9293", 0);
         req.set_request_id(absl::StrCat("frozen", c, "-", i));
         const absl::Time give_up = absl::Now() + absl::Seconds(120);

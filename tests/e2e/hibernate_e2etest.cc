@@ -39,6 +39,7 @@ TEST_CASE("hibernate stops the process group and wake resumes it", "[e2e]") {
   fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   // A shell with a child: the whole group must stop, not only its leader.
   *req.mutable_spec() = ShellSpec("sleep 3600.2323 & wait");
   req.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);
@@ -104,6 +105,7 @@ TEST_CASE("a session idle past its idle_timeout is hibernated by its worker", "[
   fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   // Talks for a second and a half, then falls silent.
   *req.mutable_spec() = ShellSpec("for i in 1 2 3 4 5 6; do echo $i; sleep 0.25; done; exec sleep 3600.2424");
   req.mutable_spec()->mutable_idle_timeout()->set_seconds(1);

@@ -20,6 +20,7 @@ namespace {
 
 v1::Session Run(LocalFleet& fleet, const std::string& script) {
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   req.mutable_spec()->add_command("/bin/sh");
   req.mutable_spec()->add_command("-c");
   req.mutable_spec()->add_command(script);
@@ -103,6 +104,7 @@ TEST_CASE("logs: refusals say why", "[e2e][logs]") {
   CHECK(reader->Finish().error_code() == grpc::StatusCode::NOT_FOUND);
   // A session whose command does not exist.
   v1::CreateSessionRequest bad;
+  bad.set_wait_for_running(true);
   bad.mutable_spec()->add_command("/no/such/thing");
   v1::Session failed;
   grpc::ClientContext create_ctx;

@@ -24,6 +24,7 @@ TEST_CASE("metrics show a busy session's CPU and memory, and none once hibernate
   fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   req.mutable_spec()->add_command("/usr/bin/python3");
   req.mutable_spec()->add_command("-c");
   // 64 MiB held, one core kept busy.

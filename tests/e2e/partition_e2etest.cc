@@ -85,6 +85,7 @@ const v1::ControllerCondition& Condition(const v1::Controller& c, const std::str
 grpc::Status TimedCreate(LocalFleet& fleet, const v1::SessionSpec& spec, v1::Session* out, absl::Duration* took) {
   const absl::Time start = absl::Now();
   v1::CreateSessionRequest request;
+  request.set_wait_for_running(true);
   *request.mutable_spec() = spec;
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(start + absl::Seconds(30)));
@@ -203,6 +204,7 @@ TEST_CASE("partition: a controller that heartbeats but cannot be called is shown
   v1::Session steady;
   {
     v1::CreateSessionRequest request;
+    request.set_wait_for_running(true);
     *request.mutable_spec() = SleepSpec("3600.3811", 1);
     request.set_controller_id(node1_id);
     grpc::ClientContext ctx;
@@ -275,6 +277,7 @@ TEST_CASE("partition: a controller that heartbeats but cannot be called is shown
   // One that must go to node1 is refused at once, naming the field, and leaves nothing behind.
   {
     v1::CreateSessionRequest request;
+    request.set_wait_for_running(true);
     *request.mutable_spec() = SleepSpec("3600.3813", 1);
     request.set_controller_id(node1_id);
     grpc::ClientContext ctx;
@@ -308,6 +311,7 @@ TEST_CASE("partition: a placement on a controller that cannot be called is a ref
   v1::Session busy;
   {
     v1::CreateSessionRequest request;
+    request.set_wait_for_running(true);
     *request.mutable_spec() = SleepSpec("3600.5454", 0);
     request.set_controller_id(fleet.db().Scalar("SELECT id FROM controllers WHERE name = 'node2'"));
     grpc::ClientContext ctx;

@@ -17,6 +17,7 @@ namespace {
 
 grpc::Status Create(LocalFleet& fleet, v1::SessionSpec spec, v1::Session* out) {
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = std::move(spec);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));

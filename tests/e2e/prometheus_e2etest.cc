@@ -48,6 +48,7 @@ class Scraper {
 
 grpc::Status Create(LocalFleet& fleet, int gpus, v1::Session* session) {
   v1::CreateSessionRequest request;
+  request.set_wait_for_running(true);
   *request.mutable_spec() = SleepSpec("407", gpus);
   grpc::ClientContext ctx;
   return fleet.AdminSessions()->CreateSession(&ctx, request, session);

@@ -38,6 +38,8 @@ TEST_CASE("a replica SIGKILLed during 500 concurrent creates: retries on the oth
   std::vector<std::string> acked_ids;
   std::vector<std::string> failures;
   auto create = [&](int port, const std::string& request_id, v1::Session* out) {
+    // Acknowledged once durable (no wait_for_running): what the killed replica acknowledged
+    // but had not started yet is the sweep's to start.
     v1::CreateSessionRequest req;
     *req.mutable_spec() = ShellSpec("exec sleep 3600.3707");
     req.set_request_id(request_id);

@@ -42,6 +42,7 @@ void CreateConcurrently(LocalFleet& fleet, int replica_port, int count, const st
   for (int i = 0; i < count; ++i) {
     threads.emplace_back([&, i] {
       auto& stub = stubs[i];
+      // Acknowledged once reserved (no wait_for_running): the reservation alone decides.
       v1::CreateSessionRequest req;
       *req.mutable_spec() = SleepSpec(kMarker, 1);
       req.set_request_id(absl::StrCat(tag, "-", i));
@@ -87,9 +88,11 @@ TEST_CASE("two replicas take 200 concurrent creates for room for 50: exactly 50 
   CHECK(first.exhausted_example.find("only 0 of the 50 GPU(s) on the fleet's 1 healthy controller(s) are unreserved") !=
         std::string::npos);
 
-  // PostgreSQL holds exactly the acknowledged sessions, each RUNNING on its own GPU, and the
-  // refused ones left nothing behind: no row, no event, no reservation.
+  // PostgreSQL holds exactly the acknowledged sessions, each RUNNING on its own GPU once
+  // started, and the refused ones left nothing behind: no row, no event, no reservation.
   auto& db = fleet.db();
+  REQUIRE(WaitFor([&] { return db.Scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == "50"; },
+                  absl::Seconds(60)));
   CHECK(db.Scalar("SELECT count(*) FROM sessions") == "50");
   CHECK(db.Scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == "50");
   CHECK(db.Scalar("SELECT count(DISTINCT g) FROM sessions, jsonb_array_elements_text(gpu_uuids) g") == "50");
@@ -116,7 +119,8 @@ TEST_CASE("two replicas take 200 concurrent creates for room for 50: exactly 50 
   INFO(second.unexpected);
   CHECK(second.by_code[grpc::StatusCode::OK] == 10);
   CHECK(second.by_code[grpc::StatusCode::RESOURCE_EXHAUSTED] == 20);
-  CHECK(db.Scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == "50");
+  REQUIRE(WaitFor([&] { return db.Scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING'") == "50"; },
+                  absl::Seconds(60)));
   CHECK(db.Scalar("SELECT count(*) FROM sessions") == "60");  // 50 live, 10 TERMINATED.
   CHECK(PidsWithCmdline(std::string("sleep ") + kMarker).size() == 50);
 }

@@ -35,6 +35,7 @@ TEST_CASE("a session runs in its own cgroup, and limits it cannot have are named
   LocalFleet fleet;
   fleet.StartSingleNode("1");
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   // The background sleep leaves the session's process group, as a daemonising tool would.
   *req.mutable_spec() = ShellSpec("setsid sleep 3600.3805 & echo started; exec sleep 3600.3807");
   req.mutable_spec()->mutable_resources()->set_cpu_millis(500);

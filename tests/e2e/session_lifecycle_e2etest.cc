@@ -32,6 +32,7 @@ TEST_CASE("a session runs on a worker with its GPUs and is gone after delete", "
 
   const std::string marker = "3600.1717";
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec(marker, 2);
   v1::Session session;
   grpc::Status status = Create(*stub, req, &session);
@@ -102,6 +103,7 @@ TEST_CASE("CreateSession is idempotent per owner on request_id", "[e2e]") {
   fleet.StartSingleNode("2");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   req.set_request_id("retry-me");
   *req.mutable_spec() = SleepSpec("3600.2121");
   v1::Session first, second;
@@ -117,6 +119,7 @@ TEST_CASE("a process that exits by itself is recorded with its exit code", "[e2e
   fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = ShellSpec("sleep 0.5; exit 3");
   v1::Session session;
   REQUIRE(Create(*stub, req, &session).ok());
@@ -132,6 +135,7 @@ TEST_CASE("a process that exits by itself is recorded with its exit code", "[e2e
   // Its GPU is free again: a new one-GPU session fits on the one-GPU worker.
   fleet.WaitUntilSchedulable(1);
   v1::CreateSessionRequest next;
+  next.set_wait_for_running(true);
   *next.mutable_spec() = SleepSpec("3600.3131");
   v1::Session s2;
   REQUIRE(Create(*stub, next, &s2).ok());
@@ -143,6 +147,7 @@ TEST_CASE("a command that does not exist fails with the reason instead of hangin
   fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   req.mutable_spec()->add_command("/no/such/program");
   req.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(1);
   v1::Session session;
@@ -153,6 +158,7 @@ TEST_CASE("a command that does not exist fails with the reason instead of hangin
   // The GPU was released: the same one-GPU worker takes the next session.
   fleet.WaitUntilSchedulable(1);
   v1::CreateSessionRequest ok;
+  ok.set_wait_for_running(true);
   *ok.mutable_spec() = SleepSpec("3600.4141");
   v1::Session s2;
   REQUIRE(Create(*stub, ok, &s2).ok());
@@ -165,6 +171,7 @@ TEST_CASE("users see and touch only their own sessions", "[e2e]") {
   auto alice = v1::SessionService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "alice")));
   auto bob = v1::SessionService::NewStub(fleet.ChannelWithCert(fleet.pki().Issue("user", "bob")));
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec("3600.3806");
   v1::Session mine;
   grpc::Status created = Create(*alice, req, &mine);

@@ -83,6 +83,7 @@ void Churn(LocalFleet& fleet, std::atomic<bool>& stop, std::atomic<int64_t>& rou
   };
   while (!stop) {
     v1::CreateSessionRequest create;
+    create.set_wait_for_running(true);
     *create.mutable_spec() = ShellSpec("while :; do echo tick; sleep 0.1; done", 1);
     v1::Session s;
     {

@@ -211,6 +211,7 @@ TEST_CASE("a request's log lines carry its request id from the API server to the
   grpc::ClientContext ctx;
   ctx.AddMetadata("x-request-id", "trace-42");
   v1::CreateSessionRequest request;
+  request.set_wait_for_running(true);
   *request.mutable_spec() = SleepSpec("408");
   v1::Session session;
   REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, request, &session).ok());

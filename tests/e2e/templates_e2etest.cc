@@ -34,6 +34,7 @@ TEST_CASE("a session made from a template gets the template's spec under the req
   }
 
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   req.set_template_id("sleeper");
   (*req.mutable_spec()->mutable_env())["FROM_REQUEST"] = "yes";
   req.mutable_spec()->mutable_resources()->mutable_gpus()->set_count(2);
@@ -62,6 +63,7 @@ TEST_CASE("a session made from a template gets the template's spec under the req
     grpc::ClientContext ctx;
     REQUIRE(admin->CreateTemplate(&ctx, elsewhere, &stored).ok());
     v1::CreateSessionRequest r2;
+    r2.set_wait_for_running(true);
     r2.set_template_id("elsewhere");
     grpc::ClientContext ctx2;
     grpc::Status st = sessions->CreateSession(&ctx2, r2, &s);
@@ -71,6 +73,7 @@ TEST_CASE("a session made from a template gets the template's spec under the req
 
   {
     v1::CreateSessionRequest unknown;
+    unknown.set_wait_for_running(true);
     unknown.set_template_id("nope");
     grpc::ClientContext ctx;
     grpc::Status st = sessions->CreateSession(&ctx, unknown, &s);

@@ -100,6 +100,7 @@ TEST_CASE("a hostile tenant's session reaches none of the node's secrets, other 
 
   // Bob's session keeps a secret in its home and writes another to its log.
   v1::CreateSessionRequest bob_req;
+  bob_req.set_wait_for_running(true);
   *bob_req.mutable_spec() = ShellSpec("echo bob-log-secret; echo bob-file-secret > \"$HOME/secret\"; exec sleep 3600.3901", 0);
   v1::Session bob;
   REQUIRE(sessions->CreateSession(Ctx(UserKey(fleet, "bob")).get(), bob_req, &bob).ok());
@@ -111,6 +112,7 @@ TEST_CASE("a hostile tenant's session reaches none of the node's secrets, other 
 
   // Alice's session tries everything.
   v1::CreateSessionRequest alice_req;
+  alice_req.set_wait_for_running(true);
   *alice_req.mutable_spec() = ShellSpec(std::string(kHostileScript) + "exec sleep 3600.3902\n", 0);
   auto& env = *alice_req.mutable_spec()->mutable_env();
   env["WORKER_PID"] = std::to_string(fleet.worker().pid());
@@ -182,6 +184,7 @@ TEST_CASE("a hostile capability handler reaches none of the node's secrets, the 
   // Bob's session keeps a secret in its home and writes another to its log.
   auto sessions = v1::SessionService::NewStub(fleet.ChannelWithoutCert());
   v1::CreateSessionRequest bob_req;
+  bob_req.set_wait_for_running(true);
   *bob_req.mutable_spec() = ShellSpec("echo bob-log-secret; echo bob-file-secret > \"$HOME/secret\"; exec sleep 3600.3903", 0);
   v1::Session bob;
   REQUIRE(sessions->CreateSession(Ctx(UserKey(fleet, "bob")).get(), bob_req, &bob).ok());
@@ -241,6 +244,7 @@ TEST_CASE("an ended session's home is removed as its own uid, and what it plante
   auto sessions = v1::SessionService::NewStub(fleet.ChannelWithoutCert());
   const std::string key = UserKey(fleet, "mallory");
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = ShellSpec(
       "mkdir -p \"$HOME/a/b\" && echo x > \"$HOME/a/b/f\" && ln -s \"$VICTIM\" \"$HOME/link\" && "
       "ln -s \"$VICTIM/keep\" \"$HOME/a/link\" && echo READY; exec sleep 3600.3906",
@@ -276,6 +280,7 @@ TEST_CASE("homes of sessions that died with their worker are removed when it sta
   auto sessions = v1::SessionService::NewStub(fleet.ChannelWithoutCert());
   const std::string key = UserKey(fleet, "mallory");
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = ShellSpec(
       "mkdir -p \"$HOME/a/b\" && echo x > \"$HOME/a/b/f\" && chmod 0500 \"$HOME/a\" && echo READY; "
       "exec sleep 3600.3917",

@@ -25,6 +25,7 @@ TEST_CASE("a watch on one replica sees changes made through another, and ends wh
   auto on_first = fleet.AdminSessions();
 
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec("3600.3535");
   v1::Session s;
   {
@@ -85,6 +86,7 @@ TEST_CASE("a session's id is accepted in upper case everywhere, and a watch by i
   fleet.StartSingleNode("1");
   auto sessions = fleet.AdminSessions();
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec("3600.3536");
   v1::Session s;
   {

@@ -17,6 +17,7 @@ TEST_CASE("a worker killed with SIGKILL takes its session processes with it", "[
   fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec("3600.8181");
   v1::Session session;
   grpc::ClientContext ctx;
@@ -42,6 +43,7 @@ TEST_CASE("a worker stopped with SIGTERM stops its sessions and exits", "[e2e][f
   fleet.StartSingleNode("1");
   auto stub = fleet.AdminSessions();
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec("3600.9191");
   v1::Session session;
   grpc::ClientContext ctx;
@@ -71,6 +73,7 @@ TEST_CASE("a controller killed and restarted re-adopts the same 50 running proce
   std::vector<v1::Session> sessions;
   for (const char* marker : {"3600.1313", "3600.1414"}) {
     v1::CreateSessionRequest req;
+    req.set_wait_for_running(true);
     *req.mutable_spec() = SleepSpec(marker);
     v1::Session s;
     grpc::ClientContext ctx;
@@ -162,6 +165,7 @@ TEST_CASE("a SIGKILLed worker leaves no grandchild behind, even with the session
   auto stub = fleet.AdminSessions();
   auto create = [&](const std::string& script) {
     v1::CreateSessionRequest req;
+    req.set_wait_for_running(true);
     req.mutable_spec()->add_command("/bin/sh");
     req.mutable_spec()->add_command("-c");
     req.mutable_spec()->add_command(script);
@@ -196,6 +200,7 @@ TEST_CASE("a worker frozen past the offline deadline keeps its sessions when it 
   LocalFleet fleet;  // Worker heartbeats every 1 s; offline after 3 missed.
   fleet.StartSingleNode("1");
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec("3600.9898");
   v1::Session s;
   grpc::ClientContext ctx;

@@ -106,6 +106,7 @@ TEST_CASE("the worker protocol refuses impostors and garbage, and other workers 
   }
   // The real worker never noticed: a session still lands on it.
   v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
   *req.mutable_spec() = SleepSpec("3600.1212");
   v1::Session s;
   grpc::ClientContext ctx;

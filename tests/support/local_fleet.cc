@@ -270,6 +270,7 @@ std::shared_ptr<grpc::Channel> LocalFleet::ChannelWithCert(const std::string& ce
 
 grpc::Status LocalFleet::CreateAsAdmin(const v1::SessionSpec& spec, v1::Session* session) const {
   v1::CreateSessionRequest request;
+  request.set_wait_for_running(true);
   *request.mutable_spec() = spec;
   grpc::ClientContext ctx;
   return AdminSessions()->CreateSession(&ctx, request, session);

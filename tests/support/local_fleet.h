@@ -87,7 +87,8 @@ class LocalFleet {
   // As the admin (client certificate), on the first API server or the replica on `port`.
   std::unique_ptr<v1::SessionService::Stub> AdminSessions(int port = 0) const;
   std::shared_ptr<grpc::Channel> ChannelTo(int port, const std::string& cert_prefix) const;
-  // CreateSession as the admin; the call's status (`session` gets the reply).
+  // CreateSession as the admin, answered once placed (wait_for_running); the call's status
+  // (`session` gets the reply).
   grpc::Status CreateAsAdmin(const v1::SessionSpec& spec, v1::Session* session) const;
 
   // Resident memory (KiB) of the API server, the first controller and the first worker.

@@ -1,6 +1,9 @@
 // place: control-plane throughput. 64 clients create sessions (1 GPU each) through gantry-api,
-// which reserves GPUs in PostgreSQL and asks the controller, which places them on hollow
-// workers that acknowledge at once; a create returns once RUNNING is persisted. Two baselines,
+// which reserves GPUs in PostgreSQL and acknowledges (SCHEDULED, durable), then asks the
+// controller, which places them on hollow workers that acknowledge at once, and persists
+// RUNNING. The rate counts sessions RUNNING in PostgreSQL per second (the round ends when the
+// last one is), the acknowledgement's latency is the client's, and the time to RUNNING is
+// PostgreSQL's own (insert to RUNNING stored). Two baselines,
 // each at the same concurrency in the same round: the physical one, raw PostgreSQL commits (two
 // a session, an insert and an update, on rows of each client's own: what the disk and the
 // server allow); and Gantry's own statements issued directly (the stores gantry-api uses:
@@ -8,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "api-server/controller_store.h"
 #include "api-server/session_store.h"
 #include "common/pg_pool.h"
@@ -64,7 +68,7 @@ TEST_CASE("place", "[bench]") {
       v1::Session session;
       grpc::ClientContext ctx;
       grpc::Status s = stubs[i % kChannels]->CreateSession(&ctx, request, &session);
-      if (!s.ok() || session.phase() != v1::SESSION_PHASE_RUNNING) return false;
+      if (!s.ok() || session.phase() != v1::SESSION_PHASE_SCHEDULED) return false;
       std::lock_guard<std::mutex> lock(*mu);
       ids->push_back(session.id());
       return true;
@@ -107,24 +111,54 @@ TEST_CASE("place", "[bench]") {
     };
   };
 
+  // When the last of `ids` was stored RUNNING (seconds since the epoch, PostgreSQL's clock: this
+  // machine's), once all are; and their times from insert to RUNNING stored, p50 and p99.
+  struct Started {
+    double last_running = 0, p50_ms = 0, p99_ms = 0;
+  };
+  auto all_running = [&](const std::vector<std::string>& ids) {
+    const std::string these = absl::StrCat("id = ANY('{", absl::StrJoin(ids, ","), "}'::uuid[])");
+    REQUIRE(testing::WaitFor([&] {
+      return fleet.db().Scalar("SELECT count(*) FROM sessions WHERE phase = 'RUNNING' AND " + these) ==
+             std::to_string(ids.size());
+    }, absl::Seconds(120)));
+    Started started;
+    started.last_running = std::stod(fleet.db().Scalar("SELECT extract(epoch FROM max(updated_at)) FROM sessions WHERE " + these));
+    started.p50_ms = std::stod(fleet.db().Scalar(
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at) * 1000) "
+        "FROM sessions WHERE " + these));
+    started.p99_ms = std::stod(fleet.db().Scalar(
+        "SELECT percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM updated_at - created_at) * 1000) "
+        "FROM sessions WHERE " + these));
+    return started;
+  };
+
   // Warm-up, not recorded: connections, caches, the planner.
   {
     std::vector<std::string> ids;
     std::mutex mu;
     ClosedLoop(n / 10, kClients, create(&ids, &mu));
+    (void)all_running(ids);
     DeleteAll(fleet, ids);
   }
-  Figure rate{"place", "sessions placed per second", "1/s"}, p99{"place", "create to RUNNING persisted p99", "ms"};
-  Figure p50{"place", "create to RUNNING persisted p50", "ms"};
+  Figure rate{"place", "sessions placed (RUNNING stored) per second", "1/s"};
+  Figure p99{"place", "create acknowledged (SCHEDULED, durable) p99", "ms"};
+  Figure p50{"place", "create acknowledged (SCHEDULED, durable) p50", "ms"};
+  Figure running_p50{"place", "insert to RUNNING stored p50", "ms"}, running_p99{"place", "insert to RUNNING stored p99", "ms"};
   Figure ratio_rate{"place", "sessions per second vs Gantry's statements issued directly", "1/s"};
   Figure ratio_raw{"place", "sessions per second vs raw PostgreSQL commits (2 a session)", "1/s"};
   std::vector<double> all_latencies;
   for (int round = 0; round < Options().rounds; ++round) {
     std::vector<std::string> ids;
     std::mutex mu;
+    const absl::Time round_start = absl::Now();
     LoadResult placed = ClosedLoop(n, kClients, create(&ids, &mu));
     INFO("failed creates: " << placed.failures);
     CHECK(placed.failures == 0);
+    const Started started = all_running(ids);
+    const double placing_seconds = started.last_running - absl::ToDoubleSeconds(round_start - absl::UnixEpoch());
+    running_p50.rounds.push_back(started.p50_ms);
+    running_p99.rounds.push_back(started.p99_ms);
     DeleteAll(fleet, ids);
 
     std::vector<std::string> direct_ids;
@@ -140,7 +174,7 @@ TEST_CASE("place", "[bench]") {
     LoadResult raw = RawCommitCeiling(fleet.db().dsn(), Size(kClients, 8), n, 2);
     CHECK(raw.failures == 0);
 
-    double per_second = placed.latency_ms.size() / placed.seconds;
+    double per_second = ids.size() / placing_seconds;
     double ceiling_per_second = ceiling.latency_ms.size() / ceiling.seconds;
     rate.rounds.push_back(per_second);
     ratio_rate.rounds.push_back(per_second);
@@ -170,15 +204,18 @@ TEST_CASE("place", "[bench]") {
   Report::Global().Add(ratio_rate);
   Report::Global().Add(p50);
   Report::Global().Add(p99);
+  Report::Global().Add(running_p50);
+  Report::Global().Add(running_p99);
   Report::Global().Note("place", absl::StrCat(n, " creates a round by ", kClients, " clients on ", kChannels,
                                               " connections; ", nodes, " controllers with ", workers_per_node,
                                               " hollow workers of 32 GPUs each; all rounds: p50 ",
                                               l.p50, " p90 ", l.p90, " p99 ", l.p99, " p99.9 ", l.p999, " max ", l.max,
-                                              " ms. A create is acknowledged only once RUNNING is persisted, so "
-                                              "ack latency and time-to-RUNNING are the same figure. Gantry commits "
-                                              "twice a session, as the raw baseline does: the reservation (shared by "
-                                              "the creates for one controller that arrive together) and RUNNING "
-                                              "(one commit each)."));
+                                              " ms acknowledged (at full closed-loop load, not half). A create is "
+                                              "acknowledged once its reservation commits (SCHEDULED); RUNNING is "
+                                              "stored after the controller's answer, off the acknowledgement's path. "
+                                              "Gantry commits twice a session, as the raw baseline does: the "
+                                              "reservation (shared by the creates for one controller that arrive "
+                                              "together) and RUNNING (one commit each)."));
 }
 
 }  // namespace gantry::bench

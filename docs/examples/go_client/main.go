@@ -85,7 +85,8 @@ func main() {
 			log.Fatalf("CreateSession: %v", err) // codes.ResourceExhausted when no GPU is free
 		}
 	}
-	fmt.Printf("session %s: %s on %s, GPUs %v\n", session.Id, session.Phase, session.WorkerId, session.GpuUuids)
+	// Answered once durable: SCHEDULED, its GPU reserved on a controller; the process starts next.
+	fmt.Printf("session %s: %s on controller %s\n", session.Id, session.Phase, session.ControllerId)
 	// However the rest goes, the session is stopped and its GPU freed at the end.
 	defer func() {
 		ctx, cancel := call(30 * time.Second)
@@ -104,7 +105,7 @@ func main() {
 		var update *gantry.Session
 		if update, err = watch.Recv(); err == nil && (update.Phase == gantry.SessionPhase_SESSION_PHASE_RUNNING ||
 			update.Phase == gantry.SessionPhase_SESSION_PHASE_FAILED) {
-			fmt.Println("phase:", update.Phase)
+			fmt.Println("phase:", update.Phase, "on", update.WorkerId, "GPUs", update.GpuUuids)
 			break
 		}
 	}
