@@ -52,6 +52,31 @@ absl::StatusOr<v1::Session> ReadSession(Tx& tx, const std::string& id) {
   return RowToSession(r[0]);
 }
 
+// A controller's GPUs and how many are not reserved, read under its reservation lock.
+struct Room {
+  int total = 0;
+  int unreserved = 0;
+};
+
+// Takes `controller_id`'s reservation lock until `tx` ends and reads its room; none when it may
+// no longer take sessions (not healthy, or cordoned).
+std::optional<Room> LockRoom(pqxx::work& tx, const std::string& controller_id) {
+  tx.exec_params(std::string(sql::kLockControllerForReservation), controller_id);
+  // A statement of its own, after the lock: its snapshot has the reservations committed by
+  // whoever held the lock before.
+  pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerRoom), controller_id);
+  if (r.empty()) return std::nullopt;
+  const int total = r[0][0].as<int>();
+  return Room{total, total - r[0][1].as<int>()};
+}
+
+// Why `gpus` GPUs do not fit on `controller_id` (room: none when it may no longer be chosen).
+absl::Status NoRoom(const std::string& controller_id, const std::optional<Room>& room, int gpus) {
+  if (!room) return absl::ResourceExhaustedError(absl::StrCat("controller ", controller_id, " is no longer healthy and uncordoned"));
+  return absl::ResourceExhaustedError(absl::StrCat("controller ", controller_id, " has ", room->unreserved, " of its ",
+                                                   room->total, " GPU(s) unreserved; the session needs ", gpus));
+}
+
 }  // namespace
 
 struct SessionStore::PendingCreate {
@@ -134,24 +159,14 @@ void SessionStore::WriteReservations(const std::vector<PendingCreate*>& batch) {
     int placed = 0;
     {
       pqxx::work tx(c);
-      tx.exec_params(std::string(sql::kLockControllerForReservation), controller_id);
-      // A statement of its own, after the lock: its snapshot has the reservations committed
-      // by whoever held the lock before.
-      pqxx::result room = tx.exec_params(std::string(sql::kSelectControllerRoom), controller_id);
-      if (room.empty()) {
-        for (PendingCreate* p : batch) {
-          p->out = absl::ResourceExhaustedError(
-              absl::StrCat("controller ", controller_id, " is no longer healthy and uncordoned"));
-        }
+      std::optional<Room> room = LockRoom(tx, controller_id);
+      if (!room) {
+        for (PendingCreate* p : batch) p->out = NoRoom(controller_id, room, p->gpus);
         return absl::OkStatus();  // Rolled back: nothing written.
       }
-      const int total = room[0][0].as<int>();
-      int unreserved = total - room[0][1].as<int>();
       for (PendingCreate* p : batch) {
-        if (unreserved < p->gpus) {
-          p->out = absl::ResourceExhaustedError(absl::StrCat("controller ", controller_id, " has ", unreserved,
-                                                             " of its ", total, " GPU(s) unreserved; the session needs ",
-                                                             p->gpus));
+        if (room->unreserved < p->gpus) {
+          p->out = NoRoom(controller_id, room, p->gpus);
           continue;
         }
         pqxx::result r = tx.exec_params(std::string(sql::kInsertReservedSession), p->owner, p->request_id,
@@ -163,7 +178,7 @@ void SessionStore::WriteReservations(const std::vector<PendingCreate*>& batch) {
           continue;
         }
         p->out = RowToSession(r[0]);
-        unreserved -= p->gpus;
+        room->unreserved -= p->gpus;
         ++placed;
       }
       if (placed > 0) tx.exec_params(std::string(sql::kNoteControllerSelected), controller_id, placed);
@@ -184,18 +199,10 @@ absl::StatusOr<v1::Session> SessionStore::MoveReservation(const v1::Session& ses
   absl::StatusOr<v1::Session> out = absl::InternalError("not run");
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params(std::string(sql::kLockControllerForReservation), to);
-    pqxx::result room = tx.exec_params(std::string(sql::kSelectControllerRoom), to);
-    if (room.empty()) {
-      out = absl::ResourceExhaustedError(absl::StrCat("controller ", to, " is no longer healthy and uncordoned"));
+    const std::optional<Room> room = LockRoom(tx, to);
+    if (!room || (gpus > 0 && room->unreserved < gpus)) {
+      out = NoRoom(to, room, gpus);
       return absl::OkStatus();  // Rolled back: nothing written.
-    }
-    const int total = room[0][0].as<int>();
-    const int unreserved = total - room[0][1].as<int>();
-    if (gpus > 0 && unreserved < gpus) {
-      out = absl::ResourceExhaustedError(absl::StrCat("controller ", to, " has ", unreserved, " of its ", total,
-                                                      " GPU(s) unreserved; the session needs ", gpus));
-      return absl::OkStatus();
     }
     pqxx::result moved = tx.exec_params(std::string(sql::kMoveReservation), session.id(), from_controller_id, to,
                                         reservation.message);
