@@ -17,6 +17,7 @@
 #include "api-server/sql_queries.h"
 #include "common/json_util.h"
 #include "common/pg_pool.h"
+#include "common/pg_prepared.h"
 #include "common/tokens.h"
 
 namespace gantry::api {
@@ -58,7 +59,7 @@ absl::StatusOr<std::pair<std::string, absl::Time>> ControllerStore::Register(
         ToJson(cap), cap.gpus_total(), cap.gpus_free(), cap.max_free_gpus_per_worker(),
         cap.max_gpu_memory_bytes());
     out.first = row[0][0].as<std::string>();
-    pqxx::result expiry = tx.exec_params(std::string(sql::kUpsertControllerToken), out.first,
+    pqxx::result expiry = ExecPrepared(tx, sql::kUpsertControllerToken, out.first,
                                          token_sha256, absl::ToDoubleSeconds(token_lifetime), 0.0);
     out.second = absl::FromUnixSeconds(expiry[0][0].as<int64_t>());
     tx.commit();
@@ -92,7 +93,7 @@ absl::Status ControllerStore::VerifyToken(const std::string& controller_id, cons
   std::string name;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerToken), controller_id);
+    pqxx::result r = ExecPrepared(tx, sql::kSelectControllerToken, controller_id);
     // Hash even when there is no row so the time taken does not reveal whether the id exists.
     std::string presented = Sha256Hex(token);
     if (r.empty()) return absl::OkStatus();
@@ -168,7 +169,7 @@ void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batc
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     answers.clear();  // Run may retry.
     pqxx::nontransaction tx(c);  // One statement: atomic on its own.
-    for (const auto& row : tx.exec_params(std::string(sql::kStoreHeartbeats), rows)) {
+    for (const auto& row : ExecPrepared(tx, sql::kStoreHeartbeats, rows)) {
       answers[HeartbeatKey(row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>())] =
           HeartbeatAnswer{row[3].as<bool>(), ids(row[4]), ids(row[5])};
     }
@@ -189,7 +190,7 @@ void ControllerStore::WriteHeartbeats(const std::vector<PendingHeartbeat*>& batc
 absl::Status ControllerStore::MarkOffline(const std::string& controller_id) {
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    tx.exec_params(std::string(sql::kMarkControllerOffline), controller_id);
+    ExecPrepared(tx, sql::kMarkControllerOffline, controller_id);
     return absl::OkStatus();
   });
 }
@@ -199,6 +200,8 @@ absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::Candidates(
   std::vector<ControllerTarget> out;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
+    // Not prepared: a generic plan cannot see which of its optional filters are empty, and the
+    // custom plan reads a few rows by the selection index where a generic one might scan all.
     pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerCandidates), p.gpu_count,
                                     p.min_gpu_memory_bytes, absl::ToDoubleSeconds(freshness_),
                                     p.controller_id, p.controller_type, p.selector_json, limit,
@@ -236,7 +239,7 @@ absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::InvokeCandidates(
 absl::Status ControllerStore::NoteSelected(const std::string& controller_id) {
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    tx.exec_params(std::string(sql::kNoteControllerSelected), controller_id, 1);
+    ExecPrepared(tx, sql::kNoteControllerSelected, controller_id, 1);
     return absl::OkStatus();
   });
 }
@@ -266,7 +269,7 @@ absl::StatusOr<ControllerTarget> ControllerStore::Get(const std::string& control
       absl::StrCat("controller ", controller_id, " not found"));
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerEndpoint), controller_id);
+    pqxx::result r = ExecPrepared(tx, sql::kSelectControllerEndpoint, controller_id);
     if (!r.empty()) out = ControllerTarget{controller_id, r[0][0].as<std::string>(), r[0][1].as<std::string>()};
     return absl::OkStatus();
   });

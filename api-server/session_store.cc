@@ -10,6 +10,7 @@
 #include "api-server/sql_queries.h"
 #include "common/json_util.h"
 #include "common/pg_pool.h"
+#include "common/pg_prepared.h"
 #include "common/proto_time.h"
 #include "common/session_phase.h"
 
@@ -47,7 +48,7 @@ absl::StatusOr<v1::Session> RowToSession(const pqxx::row& row) {
 
 template <typename Tx>
 absl::StatusOr<v1::Session> ReadSession(Tx& tx, const std::string& id) {
-  pqxx::result r = tx.exec_params(std::string(sql::kSelectSession), id);
+  pqxx::result r = ExecPrepared(tx, sql::kSelectSession, id);
   if (r.empty()) return absl::NotFoundError(absl::StrCat("session ", id, " not found"));
   return RowToSession(r[0]);
 }
@@ -61,10 +62,10 @@ struct Room {
 // Takes `controller_id`'s reservation lock until `tx` ends and reads its room; none when it may
 // no longer take sessions (not healthy, or cordoned).
 std::optional<Room> LockRoom(pqxx::work& tx, const std::string& controller_id) {
-  tx.exec_params(std::string(sql::kLockControllerForReservation), controller_id);
+  ExecPrepared(tx, sql::kLockControllerForReservation, controller_id);
   // A statement of its own, after the lock: its snapshot has the reservations committed by
   // whoever held the lock before.
-  pqxx::result r = tx.exec_params(std::string(sql::kSelectControllerRoom), controller_id);
+  pqxx::result r = ExecPrepared(tx, sql::kSelectControllerRoom, controller_id);
   if (r.empty()) return std::nullopt;
   const int total = r[0][0].as<int>();
   return Room{total, total - r[0][1].as<int>()};
@@ -97,7 +98,7 @@ absl::StatusOr<std::optional<std::string>> SessionStore::FindByRequestId(
   std::optional<std::string> found;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    pqxx::result r = tx.exec_params(std::string(sql::kSelectSessionByRequestId), owner, request_id);
+    pqxx::result r = ExecPrepared(tx, sql::kSelectSessionByRequestId, owner, request_id);
     if (!r.empty()) found = r[0][0].as<std::string>();
     return absl::OkStatus();
   });
@@ -136,14 +137,14 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
     const std::string& phase = reservation != nullptr ? scheduled : pending;
     const std::string controller_id = reservation != nullptr ? reservation->controller_id : "";
     const std::string message = reservation != nullptr ? reservation->message : "";
-    pqxx::result r = tx.exec_params(std::string(sql::kInsertSession), owner, request_id, template_id,
+    pqxx::result r = ExecPrepared(tx, sql::kInsertSession, owner, request_id, template_id,
                                     ToJson(spec), JsonStringMap(spec.labels()), gpus, phase,
                                     controller_id, message);
     std::string id = r[0][0].as<std::string>();
-    tx.exec_params(std::string(sql::kInsertSessionEvent), id, std::string(), pending, std::string("created"));
+    ExecPrepared(tx, sql::kInsertSessionEvent, id, std::string(), pending, std::string("created"));
     if (reservation != nullptr) {
-      tx.exec_params(std::string(sql::kInsertSessionEvent), id, pending, scheduled, message);
-      tx.exec_params(std::string(sql::kNoteControllerSelected), controller_id, 1);
+      ExecPrepared(tx, sql::kInsertSessionEvent, id, pending, scheduled, message);
+      ExecPrepared(tx, sql::kNoteControllerSelected, controller_id, 1);
     }
     out = ReadSession(tx, id);
     tx.commit();
@@ -169,7 +170,7 @@ void SessionStore::WriteReservations(const std::vector<PendingCreate*>& batch) {
           p->out = NoRoom(controller_id, room, p->gpus);
           continue;
         }
-        pqxx::result r = tx.exec_params(std::string(sql::kInsertReservedSession), p->owner, p->request_id,
+        pqxx::result r = ExecPrepared(tx, sql::kInsertReservedSession, p->owner, p->request_id,
                                         p->template_id, p->spec_json, p->labels_json, p->gpus, controller_id,
                                         p->message);
         if (r.empty()) {
@@ -181,7 +182,7 @@ void SessionStore::WriteReservations(const std::vector<PendingCreate*>& batch) {
         room->unreserved -= p->gpus;
         ++placed;
       }
-      if (placed > 0) tx.exec_params(std::string(sql::kNoteControllerSelected), controller_id, placed);
+      if (placed > 0) ExecPrepared(tx, sql::kNoteControllerSelected, controller_id, placed);
       tx.commit();
     }
     return absl::OkStatus();
@@ -204,14 +205,14 @@ absl::StatusOr<v1::Session> SessionStore::MoveReservation(const v1::Session& ses
       out = NoRoom(to, room, gpus);
       return absl::OkStatus();  // Rolled back: nothing written.
     }
-    pqxx::result moved = tx.exec_params(std::string(sql::kMoveReservation), session.id(), from_controller_id, to,
+    pqxx::result moved = ExecPrepared(tx, sql::kMoveReservation, session.id(), from_controller_id, to,
                                         reservation.message);
     if (moved.empty()) {
       out = absl::FailedPreconditionError(absl::StrCat("session ", session.id(),
                                                        " is no longer SCHEDULED on controller ", from_controller_id));
       return absl::OkStatus();
     }
-    tx.exec_params(std::string(sql::kNoteControllerSelected), to, 1);
+    ExecPrepared(tx, sql::kNoteControllerSelected, to, 1);
     out = ReadSession(tx, session.id());
     tx.commit();
     return absl::OkStatus();
@@ -223,7 +224,7 @@ absl::StatusOr<v1::Session> SessionStore::MoveReservation(const v1::Session& ses
 absl::Status SessionStore::Discard(const std::string& id) {
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    tx.exec_params(std::string(sql::kDeleteUnacknowledgedSession), id);
+    ExecPrepared(tx, sql::kDeleteUnacknowledgedSession, id);
     return absl::OkStatus();
   });
 }
@@ -269,7 +270,7 @@ absl::StatusOr<v1::Session> SessionStore::Transition(const std::string& id,
         conflict = true;  // Someone else changed it since we read it: re-read and re-check.
         return absl::OkStatus();
       }
-      tx.exec_params(std::string(sql::kInsertSessionEvent), id,
+      ExecPrepared(tx, sql::kInsertSessionEvent, id,
                      std::string(PhaseName(current->phase())),
                      std::string(PhaseName(change.phase)), change.message);
       out = ReadSession(tx, id);
@@ -300,7 +301,7 @@ absl::StatusOr<SessionPage> SessionStore::List(const SessionQuery& query) {
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     // One extra row tells whether another page exists.
-    pqxx::result r = tx.exec_params(std::string(sql::kListSessions), query.owner, phase,
+    pqxx::result r = ExecPrepared(tx, sql::kListSessions, query.owner, phase,
                                     query.controller_id, query.labels_json, cursor_time, cursor_id,
                                     query.page_size + 1);
     for (int i = 0; i < static_cast<int>(r.size()) && i < query.page_size; ++i) {
