@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "common/pg_pool.h"
+#include "common/pg_prepared.h"
 #include "tests/support/test_env.h"
 
 namespace gantry {
@@ -73,6 +74,53 @@ TEST_CASE("a call whose server stops answering is cut at the bound by the watchd
   // The cut connection is not reused: the next call gets a fresh one, with the bound again.
   CHECK(Exec(pool, "SELECT 1").ok());
   CHECK(Exec(pool, "SELECT pg_sleep(10)").code() == absl::StatusCode::kUnavailable);
+}
+
+}  // namespace gantry
+
+namespace gantry {
+
+TEST_CASE("a statement run prepared is prepared once per connection and again on a reopened one", "[pg]") {
+  testing::TestDatabase db;
+  PgPool pool(db.dsn(), 1);
+  static constexpr std::string_view kAddOne = "SELECT $1::int + 1";
+  auto add_one = [&](int n, int* out, int* prepared, int* backend) {
+    return pool.Run([&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      *out = ExecPrepared(tx, kAddOne, n)[0][0].as<int>();
+      *prepared = tx.exec_params("SELECT count(*) FROM pg_prepared_statements WHERE statement = $1",
+                                 std::string(kAddOne))[0][0]
+                      .as<int>();
+      *backend = tx.exec("SELECT pg_backend_pid()")[0][0].as<int>();
+      tx.commit();
+      return absl::OkStatus();
+    });
+  };
+  int out = 0, prepared = 0, first_backend = 0, backend = 0;
+  REQUIRE(add_one(41, &out, &prepared, &first_backend).ok());
+  CHECK(out == 42);
+  CHECK(prepared == 1);
+  REQUIRE(add_one(1, &out, &prepared, &backend).ok());  // Defined again with the same text: a no-op.
+  CHECK(out == 2);
+  CHECK(prepared == 1);
+  CHECK(backend == first_backend);  // The same connection, the statement not prepared twice.
+
+  // The connection ends under the pool (its backend terminated from outside): the next call
+  // finds it lost, the pool reopens it, and the new connection, which has no prepared
+  // statements, prepares it again.
+  {
+    pqxx::connection admin(db.dsn());
+    pqxx::nontransaction tx(admin);
+    tx.exec_params("SELECT pg_terminate_backend($1)", first_backend);
+  }
+  REQUIRE(testing::WaitFor([&] {
+    return db.Scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = " + std::to_string(first_backend)) == "0";
+  }, absl::Seconds(10)));
+  CHECK(add_one(2, &out, &prepared, &backend).code() == absl::StatusCode::kUnavailable);
+  REQUIRE(add_one(2, &out, &prepared, &backend).ok());
+  CHECK(out == 3);
+  CHECK(prepared == 1);
+  CHECK(backend != first_backend);
 }
 
 }  // namespace gantry
