@@ -27,6 +27,16 @@ struct Fixture : testing::ManagerFixture {
   bool Asked(size_t n) {
     return WaitFor([&] { return client.created_ids().size() == n; }, absl::Seconds(10));
   }
+  // OneGpu(request_id) acknowledged while the controller, asked to start it, holds its answer
+  // (RUNNING once released).
+  v1::Session AcknowledgedWhileAsked(const std::string& request_id) {
+    client.ScriptCreate({FakeControllerClient::Running()});
+    client.HoldCreates();
+    auto acked = manager.Create(alice, OneGpu(request_id, /*wait=*/false));
+    REQUIRE(acked.ok());
+    REQUIRE(Asked(1));
+    return *acked;
+  }
 };
 
 }  // namespace
@@ -103,18 +113,14 @@ TEST_CASE("a retried create finds its acknowledged session as it stands, without
           "[pg][placement]") {
   Fixture f;
   f.RegisterController("node1", 2);
-  f.client.ScriptCreate({FakeControllerClient::Running()});
-  f.client.HoldCreates();
-  auto acked = f.manager.Create(f.alice, f.OneGpu("retry-me", false));
-  REQUIRE(acked.ok());
-  REQUIRE(f.Asked(1));
+  const v1::Session acked = f.AcknowledgedWhileAsked("retry-me");
   auto retried = f.manager.Create(f.alice, f.OneGpu("retry-me", false));
   REQUIRE(retried.ok());
-  CHECK(retried->id() == acked->id());
+  CHECK(retried->id() == acked.id());
   CHECK(retried->phase() == v1::SESSION_PHASE_SCHEDULED);
   CHECK(f.Scalar("SELECT count(*) FROM sessions") == "1");
   f.client.ReleaseCreates();
-  REQUIRE(f.Reaches(acked->id(), "RUNNING"));
+  REQUIRE(f.Reaches(acked.id(), "RUNNING"));
   CHECK(f.client.created_ids().size() == 1);
 }
 
@@ -122,12 +128,8 @@ TEST_CASE("a session deleted while its controller is being asked to start it is 
           "[pg][placement]") {
   Fixture f;
   f.RegisterController("node1", 1);
-  f.client.ScriptCreate({FakeControllerClient::Running()});
-  f.client.HoldCreates();
-  auto acked = f.manager.Create(f.alice, f.OneGpu("short-lived", false));
-  REQUIRE(acked.ok());
-  REQUIRE(f.Asked(1));
-  auto deleted = f.manager.Delete(f.alice, acked->id());
+  const v1::Session acked = f.AcknowledgedWhileAsked("short-lived");
+  auto deleted = f.manager.Delete(f.alice, acked.id());
   REQUIRE(deleted.ok());
   CHECK(deleted->phase() == v1::SESSION_PHASE_TERMINATED);
   const size_t stops_by_delete = f.client.deleted_ids().size();
@@ -135,8 +137,8 @@ TEST_CASE("a session deleted while its controller is being asked to start it is 
   // The start answered after the delete: the controller is told to stop it once more, and
   // PostgreSQL keeps it TERMINATED.
   REQUIRE(WaitFor([&] { return f.client.deleted_ids().size() == stops_by_delete + 1; }, absl::Seconds(10)));
-  CHECK(f.client.deleted_ids().back() == acked->id());
-  CHECK(f.PhaseOf(acked->id()) == "TERMINATED");
+  CHECK(f.client.deleted_ids().back() == acked.id());
+  CHECK(f.PhaseOf(acked.id()) == "TERMINATED");
 }
 
 TEST_CASE("with the start queue full a create starts its own session before answering", "[pg][placement]") {

@@ -65,6 +65,10 @@ struct ManagerFixture : StoreFixture {
   SessionManager manager{&sessions, &controllers, &client, &templates};
   Caller alice{Role::kUser, "user/alice"};
 
+  // A test that fails while the controller holds its answers must not leave the manager's start
+  // threads waiting on them forever: the manager joins them as it goes.
+  ~ManagerFixture() { client.ReleaseCreates(); }
+
   // A one-GPU `sleep 60` create with `request_id`, whose caller waits for the controller's
   // answer (wait_for_running) unless `wait` is false.
   v1::CreateSessionRequest OneGpu(const std::string& request_id, bool wait = true) const {
