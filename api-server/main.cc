@@ -296,18 +296,19 @@ int main(int argc, char** argv) {
   Authenticator authenticator(&pool, &failed_auth_limiter);
   GrpcControllerClient controller_client(*client_creds, cfg.controller_call_timeout);
   TemplateStore template_store(&pool);
-  SessionManager session_manager(&session_store, &controller_store, &controller_client, &template_store);
+  SessionWatchHub watch_hub(gantry::BoundedDsn(cfg.database_url, db_bounds));
+  SessionManager session_manager(&session_store, &controller_store, &controller_client, &template_store, &watch_hub);
   // The same stores on the control pool, for what controllers and the health checks do.
   SessionStore control_session_store(&control_pool);
   ControllerStore control_controller_store(&control_pool, cfg.controller_heartbeat_interval * 3);
+  ControllerEventStore controller_events(&control_pool);
   NodeEnrollment enrollment(&pool, {cfg.join_token, cfg.worker_join_token});
   RegistryManager registry_manager({absl::Hours(24 * 30), cfg.controller_heartbeat_interval, cfg.unheld_session_grace},
-                                   &enrollment, &control_controller_store, &control_session_store);
+                                   &enrollment, &control_controller_store, &control_session_store, &controller_events);
   DatabaseMonitor db_monitor(&control_pool, absl::Seconds(1), [&] {
     return authenticator.InstallBootstrapKey(cfg.bootstrap_admin_key);
   });
 
-  SessionWatchHub watch_hub(gantry::BoundedDsn(cfg.database_url, db_bounds));
   SessionServiceImpl session_service(&db_monitor, &authenticator, &watch_quota, &session_manager, &watch_hub);
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager, &failed_auth_limiter);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
@@ -323,6 +324,8 @@ int main(int argc, char** argv) {
   InvokeServiceImpl invoke_service(&authenticator, &invoke_quota, &controller_store, &controller_client,
                                    cfg.max_invoke_payload_bytes);
 
+  // Listening before serving: callers waiting for an outcome hear of it through the hub.
+  watch_hub.Start();
   auto server = gantry::StartGrpcServer(
       cfg.listen, *server_creds,
       {&session_service, &registry_service, &admin_service, &invoke_service, &node_certificate_service},
@@ -347,10 +350,9 @@ int main(int argc, char** argv) {
   health.placement_timeout = 3 * cfg.controller_call_timeout;
   health.placement_give_up = std::max(10 * cfg.controller_call_timeout, absl::Minutes(5));
   health.database_ready = [&db_monitor] { return db_monitor.CheckReady().ok(); };
-  // Short calls and patience: this runs on the health check thread, and the sweep comes round
-  // again. (A controller answers STARTING when the deadline is near, so a short call suffices.)
-  PlacementResumer leader_resumer(&control_session_store, &control_controller_store, &controller_client,
-                                  absl::Seconds(5), absl::Seconds(2));
+  // Short calls: this runs on the health check thread, and the sweep comes round again. (A
+  // controller answers as soon as it has sent the start to a worker.)
+  PlacementResumer leader_resumer(&control_controller_store, &controller_client, absl::Seconds(5));
   HealthChecker health_checker(std::move(health), &control_pool, &control_session_store, &controller_client,
                                &leader_resumer);
   health_checker.Start();
@@ -358,7 +360,6 @@ int main(int argc, char** argv) {
   prune.retention = cfg.session_retention;
   SessionPruner pruner(prune, &control_pool, [&health_checker] { return health_checker.leading(); });
   pruner.Start();
-  watch_hub.Start();
   spdlog::info("serving on port {}", server->port);
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
 

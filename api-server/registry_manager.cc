@@ -110,46 +110,59 @@ absl::Status RegistryManager::Deregister(const Identity& caller, const v1::Dereg
   return controllers_->MarkOffline(request.controller_id());
 }
 
+ReportVerdict JudgeControllerReport(const std::string& controller_id, const v1::Session& stored,
+                                    const ReportedChange& reported) {
+  // A controller may only report on sessions placed on it.
+  if (stored.controller_id() != controller_id) {
+    spdlog::warn("controller {} reported session {} which belongs to controller {}", controller_id, stored.id(),
+                 stored.controller_id());
+    return ReportVerdict::kIgnore;
+  }
+  const v1::SessionPhase phase = reported.change.phase;
+  // Ended here (deleted, or failed by the API server): a process still running is unwanted.
+  if (IsTerminal(stored.phase())) return IsTerminal(phase) ? ReportVerdict::kIgnore : ReportVerdict::kStop;
+  // A deletion in progress wins over a late "running" report.
+  if (stored.phase() == v1::SESSION_PHASE_TERMINATING && !IsTerminal(phase)) return ReportVerdict::kIgnore;
+  // The same phase again (a controller re-reporting a session it was asked to start twice).
+  if (!IsLegalTransition(stored.phase(), phase) || stored.phase() == phase) return ReportVerdict::kIgnore;
+  return ReportVerdict::kApply;
+}
+
 absl::StatusOr<v1::ReportSessionEventsResponse> RegistryManager::ReportSessionEvents(
     const Identity& caller, const v1::ReportSessionEventsRequest& request) {
   RETURN_IF_ERROR(controllers_->VerifyToken(request.controller_id(), request.controller_token(), caller.name));
   if (request.events_size() > 1000) {
     return absl::InvalidArgumentError("events: at most 1000 per call");
   }
-  v1::ReportSessionEventsResponse response;
+  if (request.stream_id().size() > 64) return absl::InvalidArgumentError("stream_id: at most 64 bytes");
+  std::vector<ReportedChange> changes;
+  changes.reserve(static_cast<size_t>(request.events_size()));
+  uint64_t previous = 0;
   for (const auto& event : request.events()) {
-    auto current = sessions_->Get(event.session_id());
-    if (current.status().code() == absl::StatusCode::kNotFound) {
-      response.add_sessions_to_stop(event.session_id());
-      continue;
+    if (!request.stream_id().empty() && event.sequence() <= previous) {
+      return absl::InvalidArgumentError(absl::StrCat("events.sequence: ", event.sequence(), " after ", previous,
+                                                     "; a stream's events are numbered 1, 2, 3, ... in order"));
     }
-    if (!current.ok()) return current.status();
-    // A controller may only report on sessions placed on it.
-    if (current->controller_id() != request.controller_id()) {
-      spdlog::warn("controller {} reported session {} which belongs to controller {}",
-                   request.controller_id(), event.session_id(), current->controller_id());
-      continue;
-    }
-    if (IsTerminal(current->phase())) {
-      if (!IsTerminal(event.phase())) response.add_sessions_to_stop(event.session_id());
-      continue;
-    }
-    // A deletion in progress wins over a late "running" report.
-    if (current->phase() == v1::SESSION_PHASE_TERMINATING && !IsTerminal(event.phase())) continue;
-    if (!IsLegalTransition(current->phase(), event.phase())) continue;
-    PhaseChange change;
-    change.phase = event.phase();
-    change.message = event.message();
-    change.worker_id = event.worker_id();
-    change.node_id = event.node_id();
+    previous = event.sequence();
+    ReportedChange& reported = changes.emplace_back();
+    reported.session_id = event.session_id();
+    reported.sequence = event.sequence();
+    reported.change.phase = event.phase();
+    reported.change.message = event.message();
+    reported.change.worker_id = event.worker_id();
+    reported.change.node_id = event.node_id();
     if (event.gpu_uuids_size() > 0) {
-      change.gpu_uuids = std::vector<std::string>(event.gpu_uuids().begin(), event.gpu_uuids().end());
-    }
-    auto applied = sessions_->Transition(event.session_id(), change);
-    if (!applied.ok() && applied.status().code() != absl::StatusCode::kFailedPrecondition) {
-      return applied.status();
+      reported.change.gpu_uuids = std::vector<std::string>(event.gpu_uuids().begin(), event.gpu_uuids().end());
     }
   }
+  const std::string& controller_id = request.controller_id();
+  auto judge = [&controller_id](const v1::Session& stored, const ReportedChange& reported) {
+    return JudgeControllerReport(controller_id, stored, reported);
+  };
+  ASSIGN_OR_RETURN(AppliedReports applied, events_->Apply(controller_id, request.stream_id(), changes, judge));
+  v1::ReportSessionEventsResponse response;
+  response.set_applied_through(applied.applied_through);
+  for (auto& id : applied.sessions_to_stop) response.add_sessions_to_stop(std::move(id));
   return response;
 }
 

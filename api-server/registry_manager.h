@@ -1,5 +1,6 @@
 // The controller registry use cases: join-token registration, heartbeats, deregistration and
-// the session events controllers push. Thread-safe; blocking.
+// the one route of session phase changes from controllers (their ordered, numbered event
+// stream). Thread-safe; blocking.
 #pragma once
 
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "api-server/controller_event_store.h"
 #include "api-server/controller_store.h"
 #include "api-server/node_enrollment.h"
 #include "api-server/session_store.h"
@@ -23,11 +25,21 @@ struct RegistryConfig {
   absl::Duration unheld_session_grace = absl::Minutes(2);
 };
 
+// What becomes of a change `controller_id` reported for a session as stored now: applied; ignored
+// (not its session, stale, or a repeat); or ignored with the controller told to stop the
+// session's process (the session ended here, e.g. deleted while it was starting).
+ReportVerdict JudgeControllerReport(const std::string& controller_id, const v1::Session& stored,
+                                    const ReportedChange& reported);
+
 class RegistryManager {
  public:
   RegistryManager(RegistryConfig config, const NodeEnrollment* enrollment, ControllerStore* controllers,
-                  SessionStore* sessions)
-      : config_(std::move(config)), enrollment_(enrollment), controllers_(controllers), sessions_(sessions) {}
+                  SessionStore* sessions, ControllerEventStore* events)
+      : config_(std::move(config)),
+        enrollment_(enrollment),
+        controllers_(controllers),
+        sessions_(sessions),
+        events_(events) {}
 
   // `caller_key_sha256`: the caller's certificate key, which must hold the name (see
   // NodeEnrollment::AdmitRegistration).
@@ -38,6 +50,8 @@ class RegistryManager {
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const Identity& caller, const v1::HeartbeatRequest& request,
                                                   absl::Time deadline = absl::InfiniteFuture());
   absl::Status Deregister(const Identity& caller, const v1::DeregisterRequest& request);
+  // Applies a part of the controller's event stream (see ControllerEventStore) and answers how
+  // far it is applied, with the sessions the controller should stop.
   absl::StatusOr<v1::ReportSessionEventsResponse> ReportSessionEvents(
       const Identity& caller, const v1::ReportSessionEventsRequest& request);
 
@@ -50,6 +64,7 @@ class RegistryManager {
   const NodeEnrollment* enrollment_;
   ControllerStore* controllers_;
   SessionStore* sessions_;
+  ControllerEventStore* events_;
 };
 
 }  // namespace gantry::api

@@ -171,6 +171,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     }
     auto placed = placer_.Place(*created, target, std::move(others), deadline, /*acknowledged=*/false, &refusals);
     if (refusals.taken_by_none && !placed.ok()) return NoCapacityError(request, refusals);
+    if (placed.ok() && placed->phase() == v1::SESSION_PHASE_SCHEDULED) placed = AwaitStarted(placed->id(), deadline);
     if (placed.ok()) placing.labels()[0].second = placed->phase() == v1::SESSION_PHASE_SCHEDULED ? "deferred" : "placed";
     return placed;
   }
@@ -184,7 +185,7 @@ v1::Session SessionManager::StartLater(const v1::Session& session, const Control
   auto start = [this, session, target, others = std::move(others), carried](absl::Time deadline) {
     RequestIdScope scope(carried);
     ScopedLatency starting("gantry_session_start_seconds",
-                           "Time from a create's acknowledgement to its controller's answer stored", {});
+                           "Time from a create's acknowledgement to its controller taking it", {});
     PlacementRefusals refusals;
     auto placed = placer_.Place(session, target, others, deadline, /*acknowledged=*/true, &refusals);
     if (placed.ok()) return *std::move(placed);
@@ -205,11 +206,17 @@ absl::StatusOr<v1::Session> SessionManager::Retried(const std::string& id, absl:
   // Acknowledged SCHEDULED is the answer a create without wait_for_running gets: the first
   // attempt's start, or the sweep, finishes it.
   if (session.phase() != v1::SESSION_PHASE_SCHEDULED || !wait) return session;
-  // The first attempt may have died with its replica before the controller was asked or its
-  // answer stored: this retry finishes it. Any refusal is left to the first attempt (still
-  // alive, it is deciding) or to the health check leader's sweep, so nothing is written here.
-  auto resumed = resumer_.Resume(session, deadline);
-  return resumed.ok() ? resumed : session;
+  // The first attempt may have died with its replica before the controller was asked, or the
+  // controller's report be late: this retry asks again (the controller reports its state anew).
+  // Any refusal is left to the first attempt (still alive, it is deciding) or to the health
+  // check leader's sweep, so nothing is written here.
+  if (!resumer_.Resume(session, deadline).ok()) return session;
+  return AwaitStarted(id, deadline);
+}
+
+absl::StatusOr<v1::Session> SessionManager::AwaitStarted(const std::string& id, absl::Time deadline) {
+  const absl::Time until = std::min(absl::Now() + kOutcomeWait, deadline - absl::Seconds(1));
+  return waiter_.Until(id, [](const v1::Session& s) { return s.phase() != v1::SESSION_PHASE_SCHEDULED; }, until);
 }
 
 absl::StatusOr<v1::Session> SessionManager::Get(const Caller& caller, const std::string& id) {
@@ -280,10 +287,11 @@ absl::StatusOr<v1::Session> SessionManager::SetHibernated(const Caller& caller,
         hibernate ? "only a RUNNING session can be hibernated" : "only a HIBERNATED session can be woken"));
   }
   ASSIGN_OR_RETURN(ControllerTarget target_controller, controllers_->Get(session.controller_id()));
-  ASSIGN_OR_RETURN(auto response, client_->SetHibernated(target_controller.endpoint, id, hibernate));
-  auto updated = sessions_->Transition(id, FromControllerAnswer(response, session.controller_id()));
-  if (updated.status().code() == absl::StatusCode::kFailedPrecondition) return sessions_->Get(id);
-  return updated;
+  RETURN_IF_ERROR(client_->SetHibernated(target_controller.endpoint, id, hibernate).status());
+  // Confirmed by the worker; stored when the controller's report of it arrives.
+  return waiter_.Until(
+      id, [target](const v1::Session& s) { return s.phase() == target || IsTerminal(s.phase()); },
+      absl::Now() + kOutcomeWait);
 }
 
 absl::StatusOr<v1::SessionMetrics> SessionManager::Metrics(const Caller& caller,

@@ -14,6 +14,8 @@
 #include "api-server/placement_resumer.h"
 #include "api-server/session_placer.h"
 #include "api-server/session_store.h"
+#include "api-server/session_waiter.h"
+#include "api-server/session_watch_hub.h"
 #include "api-server/template_store.h"
 #include "common/work_pool.h"
 
@@ -21,37 +23,41 @@ namespace gantry::api {
 
 class SessionManager {
  public:
-  // `start_threads`: how many acknowledged sessions are started at once (controller calls and
-  // storing their answers, off the creates' path); past `max_starts_queued` waiting, a create
-  // starts its own session before answering, which slows a burst down instead of growing memory.
+  // `changes`: how this replica hears of stored changes, which is how a caller waiting for an
+  // outcome (wait_for_running, a hibernate, a wake) learns it: outcomes reach PostgreSQL on the
+  // controllers' event route, through whichever replica a controller reports to.
+  // `start_threads`: how many acknowledged sessions are started at once (controller calls, off
+  // the creates' path); past `max_starts_queued` waiting, a create starts its own session before
+  // answering, which slows a burst down instead of growing memory.
   SessionManager(SessionStore* sessions, ControllerStore* controllers, ControllerClient* client,
-                 TemplateStore* templates, int max_placement_attempts = 3, int start_threads = 16,
-                 size_t max_starts_queued = 4096)
+                 TemplateStore* templates, SessionWatchHub* changes, int max_placement_attempts = 3,
+                 int start_threads = 16, size_t max_starts_queued = 4096)
       : sessions_(sessions),
         controllers_(controllers),
         client_(client),
         templates_(templates),
         max_attempts_(max_placement_attempts),
-        placer_(sessions, client, placement_store_patience_),
-        resumer_(sessions, controllers, client, absl::ZeroDuration(), placement_store_patience_),
+        waiter_(changes, sessions),
+        placer_(sessions, client),
+        resumer_(controllers, client, absl::ZeroDuration()),
         starting_(start_threads, max_starts_queued) {}
 
   // Validates, chooses candidates and reserves the session's GPUs on the first with room,
   // storing it SCHEDULED. Without request.wait_for_running that is the answer: its controller
   // is asked to start it afterwards (on the pool's threads; a refusal there moves it to the
   // next candidate, or fails it with every reason). With it, the controller is asked first, as
-  // SessionPlacer describes, and a refusal from every candidate leaves nothing written.
-  // `deadline`: the caller's. Past it nothing waits for PostgreSQL on the caller's behalf: a
-  // session the controller started whose answer cannot be stored in time (the database is not
-  // answering) is acknowledged as it is durably stored, SCHEDULED, and PlacementResumer stores
-  // the answer later.
+  // SessionPlacer describes, and a refusal from every candidate leaves nothing written; once a
+  // controller took it, the create answers with what its controller reported (RUNNING, or
+  // FAILED with why), or SCHEDULED if no report came within kOutcomeWait (WatchSession has
+  // the rest). `deadline`: the caller's; every wait ends a second before it.
   absl::StatusOr<v1::Session> Create(const Caller& caller, const v1::CreateSessionRequest& request,
                                      absl::Time deadline = absl::InfiniteFuture());
   absl::StatusOr<v1::Session> Get(const Caller& caller, const std::string& id);
   absl::StatusOr<v1::ListSessionsResponse> List(const Caller& caller,
                                                 const v1::ListSessionsRequest& request);
   absl::StatusOr<v1::Session> Delete(const Caller& caller, const std::string& id);
-  // RUNNING -> HIBERNATED (SIGSTOP; GPUs stay reserved) or back (SIGCONT).
+  // RUNNING -> HIBERNATED (SIGSTOP; GPUs stay reserved) or back (SIGCONT); answers once the
+  // controller's report of it is stored (or as stored after kOutcomeWait).
   absl::StatusOr<v1::Session> SetHibernated(const Caller& caller, const std::string& id,
                                             bool hibernate);
   absl::StatusOr<v1::SessionMetrics> Metrics(const Caller& caller, const std::string& id);
@@ -69,10 +75,13 @@ class SessionManager {
   // its placement finished if the first attempt left it SCHEDULED.
   absl::StatusOr<v1::Session> Retried(const std::string& id, absl::Time deadline, bool wait);
   // Starts an acknowledged session on the pool's threads, and returns it as acknowledged; or,
-  // when the pool's queue is full, on this thread within `caller_deadline`, and returns it as
-  // its controller's answer left it.
+  // when the pool's queue is full, on this thread within `caller_deadline`, and returns it
+  // once its controller has taken it (or FAILED, when none would).
   v1::Session StartLater(const v1::Session& session, const ControllerTarget& target, std::vector<ControllerTarget> others,
                   absl::Time caller_deadline);
+  // The session as stored once it has left SCHEDULED (its controller's report arrived), or
+  // after kOutcomeWait, or a second before `deadline`.
+  absl::StatusOr<v1::Session> AwaitStarted(const std::string& id, absl::Time deadline);
   absl::Status NoCapacityError(const v1::CreateSessionRequest& request);
   // The same, with why the controllers tried refused.
   absl::Status NoCapacityError(const v1::CreateSessionRequest& request, const PlacementRefusals& refusals);
@@ -82,10 +91,11 @@ class SessionManager {
   ControllerClient* client_;
   TemplateStore* templates_;
   int max_attempts_;
-  // How long a controller's answer to CreateSession is retried into PostgreSQL while it is
-  // unreachable, before the client gets UNAVAILABLE (a retry with its request_id then finds the
-  // session; the abandoned-placement sweep is the last resort).
-  absl::Duration placement_store_patience_ = absl::Seconds(20);
+  // How long a caller waits for a controller's report once the controller has taken the work:
+  // a process start or a signal takes milliseconds; a node slower than this still finishes it,
+  // and the caller sees the outcome on WatchSession.
+  static constexpr absl::Duration kOutcomeWait = absl::Seconds(10);
+  SessionWaiter waiter_;
   SessionPlacer placer_;
   PlacementResumer resumer_;
   // Last: its threads use the members above, so it stops first.

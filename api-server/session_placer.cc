@@ -21,18 +21,11 @@ absl::StatusOr<v1::Session> SessionPlacer::Place(v1::Session session, Controller
     auto response = client_->CreateSession(target.endpoint, StartRequestFor(session),
                                            left > absl::ZeroDuration() ? left : absl::Milliseconds(100));
     if (response.ok()) {
-      // Retried through a database outage, but answered before the caller gives up.
-      const absl::Duration patience = std::clamp(TimeLeftToAnswer(deadline), absl::ZeroDuration(), store_patience_);
-      auto placed = StoreControllerAnswer(sessions_, session.id(), target.id, *response, patience);
-      if (placed.status().code() == absl::StatusCode::kUnavailable) return session;  // PlacementResumer's now.
-      if (placed.ok()) NoteWorker(placed->worker_id());
-      if (placed.ok() && (placed->phase() == v1::SESSION_PHASE_TERMINATING ||
-                          placed->phase() == v1::SESSION_PHASE_TERMINATED)) {
-        // Deleted while its controller was being asked: the delete may have reached the
-        // controller before the start did, so it is stopped again (idempotent there).
-        (void)client_->DeleteSession(target.endpoint, session.id());
-      }
-      return placed;
+      // Taken. Its outcome (RUNNING, or FAILED with why) comes on the controller's event route,
+      // and a delete that raced this start is settled there too (a report on a session that
+      // ended is answered "stop it"): this answer is never stored.
+      NoteWorker(response->worker_id());
+      return session;
     }
     const absl::Status& refused = response.status();
     if (refused.code() == absl::StatusCode::kDeadlineExceeded) {

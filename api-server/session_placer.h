@@ -1,7 +1,8 @@
-// Starts a session whose GPUs are reserved on a controller: asks that controller to start it
-// and stores the answer; when the controller refuses, moves the reservation to the next
-// candidate and asks that one, until one takes it or none is left. Runs on a create's own
-// thread when its caller waits for RUNNING, and on PlacementStarter's threads for a create
+// Starts a session whose GPUs are reserved on a controller: asks that controller to start it;
+// when the controller refuses, moves the reservation to the next candidate and asks that one,
+// until one takes it or none is left. What becomes of it once taken reaches PostgreSQL on the
+// controller's event route (RegistryManager), never from the answer here. Runs on a create's
+// own thread when its caller waits for RUNNING, and on the start pool's threads for a create
 // acknowledged as soon as its reservation was durable. Thread-safe; blocking.
 #pragma once
 
@@ -25,21 +26,18 @@ struct PlacementRefusals {
 
 class SessionPlacer {
  public:
-  // `store_patience`: how long a controller's answer is retried into PostgreSQL while it is
-  // unreachable (the controller reports that outcome only in its answer).
-  SessionPlacer(SessionStore* sessions, ControllerClient* client, absl::Duration store_patience)
-      : sessions_(sessions), client_(client), store_patience_(store_patience) {}
+  SessionPlacer(SessionStore* sessions, ControllerClient* client) : sessions_(sessions), client_(client) {}
 
   // `session` is SCHEDULED and reserved on `target`; `others` are the candidates it may move
-  // to, in order. Returns the session as stored after its controller's answer; SCHEDULED when
-  // the answer is late or cannot be stored yet (PlacementResumer finishes it); FAILED when a
-  // controller failed it for a reason no other controller could fix. When every controller
-  // refuses (RESOURCE_EXHAUSTED or UNAVAILABLE), `refusals->taken_by_none` is set and:
+  // to, in order. Returns the session, SCHEDULED on the controller that took it (or whose
+  // answer is late: PlacementResumer asks it again); FAILED when a controller failed it for a
+  // reason no other controller could fix. When every controller refuses (RESOURCE_EXHAUSTED
+  // or UNAVAILABLE), `refusals->taken_by_none` is set and:
   // - `acknowledged` (its client was told about it): the session becomes FAILED with the
   //   reasons, which releases its reservation, and is returned;
   // - not acknowledged: it is removed, with nothing left written, and the status is
   //   RESOURCE_EXHAUSTED (UNAVAILABLE when every one was unreachable) for the caller to word.
-  // Controller calls and storing end a second before `deadline` (the reply's way back).
+  // Controller calls end a second before `deadline` (the reply's way back).
   absl::StatusOr<v1::Session> Place(v1::Session session, ControllerTarget target,
                                     std::vector<ControllerTarget> others, absl::Time deadline, bool acknowledged,
                                     PlacementRefusals* refusals);
@@ -53,7 +51,6 @@ class SessionPlacer {
 
   SessionStore* sessions_;
   ControllerClient* client_;
-  absl::Duration store_patience_;
 };
 
 }  // namespace gantry::api

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "api-server/session_rows.h"
 #include "api-server/sql_queries.h"
 #include "common/json_util.h"
 #include "common/pg_pool.h"
@@ -18,40 +19,6 @@ namespace gantry::api {
 namespace {
 
 constexpr int kMaxOptimisticRetries = 8;
-
-// Columns as in select_session.sql.
-absl::StatusOr<v1::Session> RowToSession(const pqxx::row& row) {
-  v1::Session s;
-  s.set_id(row[0].as<std::string>());
-  s.set_owner(row[1].as<std::string>());
-  s.set_request_id(row[2].as<std::string>());
-  s.set_template_id(row[3].as<std::string>());
-  s.set_controller_id(row[4].as<std::string>());
-  s.set_worker_id(row[5].as<std::string>());
-  s.set_node_id(row[6].as<std::string>());
-  auto phase = ParsePhase(row[7].as<std::string>());
-  if (!phase.ok()) return phase.status();
-  s.set_phase(*phase);
-  absl::Status spec_ok = FromJson(row[8].as<std::string>(), s.mutable_spec());
-  if (!spec_ok.ok()) return spec_ok;
-  auto gpus = ParseJsonStringArray(row[9].as<std::string>());
-  if (!gpus.ok()) return gpus.status();
-  for (auto& g : *gpus) s.add_gpu_uuids(std::move(g));
-  s.set_url(row[10].as<std::string>());
-  s.set_message(row[11].as<std::string>());
-  s.set_version(row[12].as<int64_t>());
-  EpochSecondsToProto(row[13].as<double>(), s.mutable_create_time());
-  EpochSecondsToProto(row[14].as<double>(), s.mutable_update_time());
-  if (double ended = row[15].as<double>(); ended > 0) EpochSecondsToProto(ended, s.mutable_end_time());
-  return s;
-}
-
-template <typename Tx>
-absl::StatusOr<v1::Session> ReadSession(Tx& tx, const std::string& id) {
-  pqxx::result r = ExecPrepared(tx, sql::kSelectSession, id);
-  if (r.empty()) return absl::NotFoundError(absl::StrCat("session ", id, " not found"));
-  return RowToSession(r[0]);
-}
 
 // A controller's GPUs and how many are not reserved, read under its reservation lock.
 struct Room {
@@ -261,19 +228,16 @@ absl::StatusOr<v1::Session> SessionStore::Transition(const std::string& id,
                          PhaseName(change.phase)));
         return absl::OkStatus();
       }
-      std::string gpus = change.gpu_uuids ? JsonStringArray(*change.gpu_uuids) : std::string();
-      pqxx::result r = tx.exec_params(
-          std::string(sql::kUpdateSessionPhase), id, current->version(),
-          std::string(PhaseName(change.phase)), change.message, change.controller_id,
-          change.worker_id, change.node_id, gpus, change.url, IsTerminal(change.phase));
-      if (r.empty()) {
+      auto written = WritePhaseChange(tx, *current, change);
+      if (!written.ok()) {
+        out = written.status();
+        return absl::OkStatus();
+      }
+      if (!*written) {
         conflict = true;  // Someone else changed it since we read it: re-read and re-check.
         return absl::OkStatus();
       }
-      ExecPrepared(tx, sql::kInsertSessionEvent, id,
-                     std::string(PhaseName(current->phase())),
-                     std::string(PhaseName(change.phase)), change.message);
-      out = ReadSession(tx, id);
+      out = std::move(**written);
       tx.commit();
       return absl::OkStatus();
     });

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/backoff.h"
 #include "common/tls.h"
+#include "common/tokens.h"
 
 namespace gantry::controller {
 namespace {
@@ -19,7 +20,8 @@ ApiLink::ApiLink(ApiLinkConfig config, std::shared_ptr<grpc::ChannelCredentials>
       creds_(creds),
       api_urls_(SplitAddressList(config_.api_url)),
       fleet_(fleet),
-      stop_session_(std::move(stop_session)) {
+      stop_session_(std::move(stop_session)),
+      stream_id_(RandomToken(16)) {
   stub_ = v1::RegistryService::NewStub(CreateInternalChannel(api_url(), creds_, true));
 }
 
@@ -32,18 +34,26 @@ bool ApiLink::registered() const {
   return !controller_id_.empty();
 }
 
-void ApiLink::Report(const v1::SessionEvent& event) {
+void ApiLink::Report(v1::SessionEvent event) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (pending_.size() >= config_.max_pending_events) {
-      // Bounded: the oldest report is dropped; the API server reconciles it on re-adoption.
+      // Bounded: the oldest report is dropped. What it said is healed from the other side: the
+      // heartbeats list the sessions held here (the API server fails the ones missing), and a
+      // session left SCHEDULED is asked for again, which reports its state anew.
       spdlog::error("API server unreachable for too long: dropping event for session {}",
                     pending_.front().session_id());
       pending_.pop_front();
     }
-    pending_.push_back(event);
+    event.set_sequence(next_sequence_++);
+    pending_.push_back(std::move(event));
   }
   cv_.notify_all();
+}
+
+size_t ApiLink::unacknowledged() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
 }
 
 void ApiLink::Redial(const grpc::Status& status) {
@@ -144,6 +154,7 @@ bool ApiLink::FlushEvents() {
     if (pending_.empty()) return true;
     request.set_controller_id(controller_id_);
     request.set_controller_token(token_);
+    request.set_stream_id(stream_id_);
     for (size_t i = 0; i < pending_.size() && i < kMaxEventsPerCall; ++i) {
       *request.add_events() = pending_[i];
     }
@@ -162,8 +173,13 @@ bool ApiLink::FlushEvents() {
     return false;
   }
   {
+    // Forget what is acknowledged: everything through applied_through (a sequence numbers one
+    // event, so nothing queued after this part can be among them).
+    // An API server from before numbered streams answers 0 having applied the whole part.
+    const uint64_t through = response.applied_through() != 0 ? response.applied_through()
+                                                              : request.events(request.events_size() - 1).sequence();
     std::lock_guard<std::mutex> lock(mu_);
-    pending_.erase(pending_.begin(), pending_.begin() + request.events_size());
+    while (!pending_.empty() && pending_.front().sequence() <= through) pending_.pop_front();
   }
   StopUnwanted(response.sessions_to_stop());
   return true;

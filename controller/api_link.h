@@ -1,7 +1,9 @@
 // The controller's side of RegistryService: registers with the API server (retrying with
-// backoff until it is up), heartbeats what the node has and does, pushes session events in
-// order (retrying until delivered, so no change is lost while the API server is away), and
-// deregisters on shutdown.
+// backoff until it is up), heartbeats what the node has and does, and deregisters on shutdown.
+// It also carries the one route of session phase changes: every change the Fleet reports is
+// numbered in a stream new to this process, sent in order, and kept until the API server
+// acknowledges its sequence, so a lost answer or a lost API server resends from the first
+// change not acknowledged and the API server applies each once.
 #pragma once
 
 #include <grpcpp/security/credentials.h>
@@ -46,8 +48,10 @@ class ApiLink {
   // Flushes pending events (bounded by `deadline`), deregisters, stops the thread.
   void Shutdown(absl::Time deadline);
 
-  // Queues an event for the API server. Thread-safe; never blocks on the network.
-  void Report(const v1::SessionEvent& event);
+  // Numbers `event` and queues it for the API server. Thread-safe; never blocks on the network.
+  void Report(v1::SessionEvent event);
+  // Events reported and not yet acknowledged.
+  size_t unacknowledged() const;
 
   bool registered() const;
   // The id the API server gave this controller; "" before registration.
@@ -79,7 +83,10 @@ class ApiLink {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Numbered events not yet acknowledged, oldest first.
   std::deque<v1::SessionEvent> pending_ ABSL_GUARDED_BY(mu_);
+  const std::string stream_id_;  // New at each start: a restarted controller numbers from 1 again.
+  uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
   std::string controller_id_ ABSL_GUARDED_BY(mu_);
   std::string token_ ABSL_GUARDED_BY(mu_);
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(5);

@@ -31,11 +31,7 @@ grpc::Status ControllerServiceImpl::CreateSession(grpc::ServerContext* ctx,
   if (request->spec().command_size() == 0) {
     return ToGrpcStatus(absl::InvalidArgumentError("spec.command: empty"));
   }
-  // Never wait past the caller's deadline.
-  absl::Duration wait = config_.start_wait;
-  absl::Duration left = absl::FromChrono(ctx->deadline()) - absl::Now() - absl::Milliseconds(200);
-  if (left < wait) wait = std::max(left, absl::ZeroDuration());
-  return Reply(fleet_->StartSession(request->session_id(), request->spec(), wait), response);
+  return Reply(fleet_->StartSession(request->session_id(), request->spec()), response);
 }
 
 grpc::Status ControllerServiceImpl::DeleteSession(grpc::ServerContext* ctx,

@@ -12,7 +12,6 @@ namespace gantry::controller {
 struct ControllerServiceConfig {
   std::string type = "gpu-node";
   std::map<std::string, std::string> labels;
-  absl::Duration start_wait = absl::Seconds(10);
   absl::Duration stop_grace = absl::Seconds(10);
   int64_t max_invoke_payload_bytes = 4 << 20;
   // Takes a rotated token for this controller's id (ApiLink::AdoptToken).

@@ -106,7 +106,6 @@ absl::StatusOr<std::string> Fleet::RegisterWorker(const v1::RegisterWorkerReques
 
 absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello& hello,
                            std::shared_ptr<WorkerChannel> channel) {
-  std::vector<v1::SessionEvent> events;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = workers_.find(worker_name);
@@ -133,7 +132,7 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
     std::set<std::string> kept = w.sessions;
     for (const auto& id : kept) {
       if (reported.count(id) == 0) {
-        FailSession(id, absl::StrCat("worker ", worker_name, " came back without it"), &events);
+        FailSession(id, absl::StrCat("worker ", worker_name, " came back without it"));
       }
     }
     // Re-adopt what the worker still runs (after a controller restart or a reconnect).
@@ -153,36 +152,36 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
       s.gpu_uuids.assign(running.gpu_uuids().begin(), running.gpu_uuids().end());
       for (const auto& g : s.gpu_uuids) gpu_owner_[g] = running.session_id();
       w.sessions.insert(running.session_id());
-      events.push_back(MakeEvent(running.session_id(), s));
+      Report(running.session_id(), s);
     }
     spdlog::info("worker {} connected with {} running session(s)", worker_name, hello.sessions_size());
   }
-  for (const auto& e : events) sink_(e);
   return absl::OkStatus();
 }
 
-void Fleet::FailSession(const std::string& session_id, const std::string& message,
-                        std::vector<v1::SessionEvent>* events) {
+void Fleet::Report(const std::string& session_id, const SessionState& s) {
+  // Under mu_, so the stream numbers a session's changes in the order they happened here.
+  sink_(MakeEvent(session_id, s));
+}
+
+void Fleet::FailSession(const std::string& session_id, const std::string& message) {
   auto s = sessions_.find(session_id);
   if (s == sessions_.end()) return;
   s->second.phase = v1::SESSION_PHASE_FAILED;
   s->second.message = message;
   Release(session_id);
-  // An end is reported even while a call waits for it (see OnWorkerEvent).
-  events->push_back(MakeEvent(session_id, s->second));
-  if (!s->second.waiter) sessions_.erase(s);  // Else the waiting call erases it.
+  Report(session_id, s->second);
+  sessions_.erase(s);
 }
 
-std::vector<v1::SessionEvent> Fleet::FailSessionsOf(WorkerState& worker, const std::string& why) {
-  std::vector<v1::SessionEvent> events;
+size_t Fleet::FailSessionsOf(WorkerState& worker, const std::string& why) {
   std::set<std::string> lost = worker.sessions;
-  for (const auto& id : lost) FailSession(id, absl::StrCat("worker ", worker.name, " lost: ", why), &events);
+  for (const auto& id : lost) FailSession(id, absl::StrCat("worker ", worker.name, " lost: ", why));
   worker.sessions.clear();
-  return events;
+  return lost.size();
 }
 
 void Fleet::Detach(const std::string& worker_name, const std::string& reason) {
-  std::vector<v1::SessionEvent> events;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = workers_.find(worker_name);
@@ -203,13 +202,11 @@ void Fleet::Detach(const std::string& worker_name, const std::string& reason) {
       spdlog::warn("worker {} offline ({}); its {} session(s) wait {} for it to return", worker_name,
                    reason, w.sessions.size(), absl::FormatDuration(reconnect_grace_));
     } else {
-      size_t n = w.sessions.size();
-      events = FailSessionsOf(w, reason);
+      const size_t n = FailSessionsOf(w, reason);
       spdlog::warn("worker {} offline ({}); {} session(s) failed", worker_name, reason, n);
     }
   }
   changed_.notify_all();
-  for (const auto& e : events) sink_(e);
 }
 
 void Fleet::Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat& beat) {
@@ -252,7 +249,7 @@ void Fleet::SetDraining(bool draining, absl::Time as_of) {
 
 void Fleet::ExpireSilentWorkers() {
   std::vector<std::shared_ptr<WorkerChannel>> silent;
-  std::vector<v1::SessionEvent> events;
+  size_t failed = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     absl::Time now = absl::Now();
@@ -264,22 +261,18 @@ void Fleet::ExpireSilentWorkers() {
       }
       if (w.channel == nullptr && !w.sessions.empty() && w.offline_since != absl::Time() &&
           now - w.offline_since > reconnect_grace_) {
-        auto failed = FailSessionsOf(w, absl::StrCat("did not come back within ",
-                                                     absl::FormatDuration(reconnect_grace_)));
-        events.insert(events.end(), failed.begin(), failed.end());
+        failed += FailSessionsOf(w, absl::StrCat("did not come back within ", absl::FormatDuration(reconnect_grace_)));
         w.offline_since = absl::Time();
       }
     }
   }
   // Closing ends the worker's Connect handler, which detaches it.
   for (auto& c : silent) c->Close();
-  if (!events.empty()) changed_.notify_all();
-  for (const auto& e : events) sink_(e);
+  if (failed > 0) changed_.notify_all();
 }
 
 absl::Status Fleet::OnWorkerEvent(const std::string& worker_name,
                                   const v1::WorkerSessionEvent& event) {
-  std::optional<v1::SessionEvent> report;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = sessions_.find(event.session_id());
@@ -323,15 +316,12 @@ absl::Status Fleet::OnWorkerEvent(const std::string& worker_name,
       default:
         return absl::InvalidArgumentError("session_event.kind: unspecified");
     }
-    // A change a call waits for is reported by that call's answer: reported as an event too, it
-    // could arrive after a later change and undo it (a late "woken" after the next hibernate).
-    // An end is reported both ways: the answer can die with its caller (an API server replica
-    // SIGKILLed mid-call), and an end cannot be undone, so a late repeat is harmless.
-    if (!s.waiter || IsTerminal(s.phase)) report = MakeEvent(event.session_id(), s);
-    if (!s.waiter && IsTerminal(s.phase)) sessions_.erase(it);
+    // Every change goes to the API server on the one event route, in the order it happened here;
+    // a call waiting for it (StopSession, SetHibernated) only looks, and never reports it.
+    Report(event.session_id(), s);
+    if (IsTerminal(s.phase)) sessions_.erase(it);
   }
   changed_.notify_all();
-  if (report) sink_(*report);
   return absl::OkStatus();
 }
 
@@ -435,13 +425,19 @@ v1::ControllerSessionResponse Fleet::MakeResponse(const std::string& session_id,
 }
 
 absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::string& session_id,
-                                                                  const v1::SessionSpec& spec,
-                                                                  absl::Duration wait) {
+                                                                  const v1::SessionSpec& spec) {
   std::shared_ptr<WorkerChannel> channel;
   v1::ControllerMessage command;
+  v1::ControllerSessionResponse response;
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (sessions_.count(session_id) > 0) return AnswerRetriedStart(session_id, wait, lock);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto known = sessions_.find(session_id); known != sessions_.end()) {
+      // Asked again (an API server resuming a placement whose first caller may be gone, or whose
+      // report was lost): never started twice. Its state is reported again on the event route,
+      // so the API server learns it whatever became of the first report.
+      if (known->second.phase != v1::SESSION_PHASE_STARTING) Report(session_id, known->second);
+      return MakeResponse(session_id, known->second);
+    }
     if (draining_.load()) {
       // A create that chose this controller just before its cordon: the next candidate takes it.
       return absl::UnavailableError("this controller is cordoned (draining): it takes no new session");
@@ -459,12 +455,12 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
     s.gpu_uuids = placement->gpu_uuids;
     s.phase = v1::SESSION_PHASE_STARTING;
     s.message = absl::StrCat("starting on worker ", placement->worker_name);
-    s.waiter = true;
     channel = workers_[placement->worker_name].channel;
     auto* start = command.mutable_start_session();
     start->set_session_id(session_id);
     *start->mutable_spec() = spec;
     for (const auto& g : placement->gpu_uuids) start->add_gpu_uuids(g);
+    response = MakeResponse(session_id, s);
   }
   if (!channel->Send(command)) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -472,33 +468,8 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
     sessions_.erase(session_id);
     return absl::UnavailableError("the chosen worker disconnected; retry");
   }
-  std::unique_lock<std::mutex> lock(mu_);
-  changed_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] {
-    auto it = sessions_.find(session_id);
-    return it == sessions_.end() || it->second.phase != v1::SESSION_PHASE_STARTING;
-  });
-  auto it = sessions_.find(session_id);
-  if (it == sessions_.end()) return absl::InternalError("session vanished while starting");
-  it->second.waiter = false;
-  v1::ControllerSessionResponse response = MakeResponse(session_id, it->second);
-  if (IsTerminal(it->second.phase)) sessions_.erase(it);
+  // Taken: the worker's answer (RUNNING, or FAILED with why) travels the event route.
   return response;
-}
-
-absl::StatusOr<v1::ControllerSessionResponse> Fleet::AnswerRetriedStart(const std::string& session_id,
-                                                                        absl::Duration wait,
-                                                                        std::unique_lock<std::mutex>& lock) {
-  // A retried call (an API server resuming a placement whose first caller may be gone): the
-  // same answer, once the start is decided, so the retry can store RUNNING. The first call
-  // keeps the waiter's place (and erases the session if it ends); this one only looks.
-  changed_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] {
-    auto it = sessions_.find(session_id);
-    return it == sessions_.end() || it->second.phase != v1::SESSION_PHASE_STARTING;
-  });
-  auto it = sessions_.find(session_id);
-  // Ended meanwhile: that was reported as an event (ends always are), so PostgreSQL has it.
-  if (it == sessions_.end()) return absl::FailedPreconditionError(absl::StrCat("session ", session_id, " ended"));
-  return MakeResponse(session_id, it->second);
 }
 
 absl::StatusOr<v1::ControllerSessionResponse> Fleet::StopSession(const std::string& session_id,
@@ -511,7 +482,6 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StopSession(const std::stri
     if (it == sessions_.end()) {
       return absl::NotFoundError(absl::StrCat("session ", session_id, " is not on this controller"));
     }
-    it->second.waiter = true;
     it->second.phase = v1::SESSION_PHASE_TERMINATING;
     auto w = workers_.find(it->second.worker_name);
     if (w != workers_.end()) channel = w->second.channel;
@@ -521,21 +491,19 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StopSession(const std::stri
   command.mutable_stop_session()->set_grace_period_ms(absl::ToInt64Milliseconds(grace));
   bool sent = channel != nullptr && channel->Send(command);
   std::unique_lock<std::mutex> lock(mu_);
+  // Its end is reported (and the session forgotten here) by OnWorkerEvent.
   if (sent) {
-    changed_.wait_for(lock, absl::ToChronoMilliseconds(grace + wait), [&] {
-      auto it = sessions_.find(session_id);
-      return it == sessions_.end() || IsTerminal(it->second.phase);
-    });
+    changed_.wait_for(lock, absl::ToChronoMilliseconds(grace + wait),
+                      [&] { return sessions_.count(session_id) == 0; });
   }
-  auto it = sessions_.find(session_id);
-  if (it == sessions_.end()) return absl::InternalError("session vanished while stopping");
-  it->second.waiter = false;
-  if (!IsTerminal(it->second.phase)) {
+  if (sessions_.count(session_id) > 0) {
     return absl::UnavailableError(absl::StrCat("session ", session_id,
                                                sent ? " did not exit in time" : "'s worker is offline"));
   }
-  v1::ControllerSessionResponse response = MakeResponse(session_id, it->second);
-  sessions_.erase(it);
+  v1::ControllerSessionResponse response;
+  response.set_session_id(session_id);
+  response.set_phase(v1::SESSION_PHASE_TERMINATED);
+  response.set_message("process exited after a stop request");
   return response;
 }
 
@@ -562,7 +530,6 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::SetHibernated(const std::st
       return absl::UnavailableError(absl::StrCat("session ", session_id, "'s worker is offline"));
     }
     channel = w->second.channel;
-    it->second.waiter = true;
   }
   v1::ControllerMessage command;
   if (hibernate) {
@@ -572,6 +539,8 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::SetHibernated(const std::st
   }
   bool sent = channel->Send(command);
   std::unique_lock<std::mutex> lock(mu_);
+  // The change itself is reported on the event route by OnWorkerEvent; this answer only says
+  // whether the worker confirmed it in time.
   if (sent) {
     changed_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] {
       auto it = sessions_.find(session_id);
@@ -579,19 +548,14 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::SetHibernated(const std::st
     });
   }
   auto it = sessions_.find(session_id);
-  if (it == sessions_.end()) return absl::InternalError("session vanished");
-  it->second.waiter = false;
-  v1::ControllerSessionResponse response = MakeResponse(session_id, it->second);
-  if (IsTerminal(it->second.phase)) {
-    // It ended meanwhile: the API server learns it from this answer.
-    sessions_.erase(it);
-    return response;
+  if (it == sessions_.end()) {
+    return absl::FailedPreconditionError(absl::StrCat("session ", session_id, " ended meanwhile"));
   }
   if (it->second.phase != to) {
     return absl::UnavailableError(absl::StrCat("worker did not confirm ",
                                                hibernate ? "hibernation" : "wake-up", " in time"));
   }
-  return response;
+  return MakeResponse(session_id, it->second);
 }
 
 absl::StatusOr<std::pair<std::string, std::shared_ptr<WorkerChannel>>> Fleet::LogSource(

@@ -61,7 +61,9 @@ struct InvokeTarget {
 
 class Fleet {
  public:
-  // Called (outside the lock) with every session change that the API server should learn of.
+  // Called with every session phase change, once, in the order they happened (under the Fleet's
+  // lock: it must only queue, never call back into the Fleet). The one route by which the API
+  // server learns them: answers to ControllerService calls are never stored there.
   using EventSink = std::function<void(const v1::SessionEvent&)>;
 
   // `reconnect_grace`: how long a worker that went silent (missed heartbeats) keeps its sessions
@@ -86,17 +88,21 @@ class Fleet {
   // A worker's report on a session; INVALID_ARGUMENT if the session is not on that worker.
   absl::Status OnWorkerEvent(const std::string& worker_name, const v1::WorkerSessionEvent& event);
 
-  // Chooses a worker, allocates GPUs, sends the start command and waits up to `wait` for the
-  // worker's answer. RESOURCE_EXHAUSTED if nothing fits; UNAVAILABLE with no online worker.
-  // Idempotent: a session already here is not started again; the call gets its state.
-  absl::StatusOr<v1::ControllerSessionResponse> StartSession(
-      const std::string& session_id, const v1::SessionSpec& spec, absl::Duration wait);
-  // Sends stop and waits up to `wait` for the exit. NOT_FOUND if the session is unknown here.
+  // Chooses a worker, allocates GPUs and sends the start command: answers STARTING with the
+  // worker and GPUs; the worker's outcome (RUNNING, or FAILED with why) is reported as an event.
+  // RESOURCE_EXHAUSTED if nothing fits; UNAVAILABLE with no online worker. Idempotent: a
+  // session already here is not started again; the call gets its state, and a state past
+  // STARTING is reported again (the first report may be what the caller is missing).
+  absl::StatusOr<v1::ControllerSessionResponse> StartSession(const std::string& session_id,
+                                                             const v1::SessionSpec& spec);
+  // Sends stop and waits up to grace + `wait` for the exit (reported as an event).
+  // NOT_FOUND if the session is unknown here.
   absl::StatusOr<v1::ControllerSessionResponse> StopSession(const std::string& session_id,
                                                            absl::Duration grace,
                                                            absl::Duration wait);
-  // Hibernates (SIGSTOP) or wakes (SIGCONT) a session and waits up to `wait` for the worker's
-  // answer. FAILED_PRECONDITION unless it is RUNNING (hibernate) or HIBERNATED (wake).
+  // Hibernates (SIGSTOP) or wakes (SIGCONT) a session and waits up to `wait` for the worker to
+  // confirm (the change is reported as an event). FAILED_PRECONDITION unless it is RUNNING
+  // (hibernate) or HIBERNATED (wake).
   absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(const std::string& session_id,
                                                              bool hibernate, absl::Duration wait);
   // Where a session's log lives: its worker (by session, or by worker id for sessions that
@@ -133,11 +139,6 @@ class Fleet {
   std::vector<v1::Worker> Workers();
 
  private:
-  // StartSession for a session already here: its state once it is no longer STARTING (or
-  // `wait` passed). FAILED_PRECONDITION if it ended meanwhile. `lock` holds mu_.
-  absl::StatusOr<v1::ControllerSessionResponse> AnswerRetriedStart(const std::string& session_id,
-                                                                   absl::Duration wait,
-                                                                   std::unique_lock<std::mutex>& lock);
   struct WorkerState {
     std::string id;
     std::string name;
@@ -159,7 +160,6 @@ class Fleet {
     v1::SessionPhase phase = v1::SESSION_PHASE_STARTING;
     int64_t pid = 0;
     std::string message;
-    bool waiter = false;  // A ControllerService call is waiting for this session's next change.
     v1::ResourceUsage usage;
     absl::Time sampled_at;
   };
@@ -167,13 +167,12 @@ class Fleet {
   absl::StatusOr<Placement> Place(const std::string& session_id, const v1::SessionSpec& spec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Marks one session FAILED and releases its GPUs; adds the event to report unless a
-  // ControllerService call is waiting for it (that call reports it).
-  void FailSession(const std::string& session_id, const std::string& message,
-                   std::vector<v1::SessionEvent>* events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Marks the worker's sessions FAILED and releases them; returns the events to report.
-  std::vector<v1::SessionEvent> FailSessionsOf(WorkerState& worker, const std::string& why)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Hands the session's state to the sink, numbered in order with every other change.
+  void Report(const std::string& session_id, const SessionState& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks one session FAILED, releases its GPUs, reports it and forgets it.
+  void FailSession(const std::string& session_id, const std::string& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails every session of the worker; returns how many.
+  size_t FailSessionsOf(WorkerState& worker, const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::SessionEvent MakeEvent(const std::string& session_id, const SessionState& s) const;
   v1::ControllerSessionResponse MakeResponse(const std::string& session_id,
                                              const SessionState& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -45,7 +45,6 @@ struct ControllerConfig {
   absl::Duration worker_heartbeat_interval = absl::Seconds(1);
   int64_t worker_missed_heartbeats = 3;
   absl::Duration worker_reconnect_grace = absl::Seconds(60);
-  absl::Duration start_wait = absl::Seconds(10);
   absl::Duration stop_grace = absl::Seconds(10);
   int64_t max_invoke_payload_bytes = 4 << 20;
   absl::Duration shutdown_grace = absl::Seconds(10);
@@ -104,8 +103,6 @@ int main(int argc, char** argv) {
                "missed heartbeats before a worker is offline");
   flags.AddDuration("worker-reconnect-grace", &cfg.worker_reconnect_grace,
                     "how long a silent (offline) worker keeps its sessions, waiting to come back");
-  flags.AddDuration("start-wait", &cfg.start_wait,
-                    "how long CreateSession waits for the process to start before answering STARTING");
   flags.AddDuration("stop-grace", &cfg.stop_grace, "SIGTERM to SIGKILL grace period when stopping a session");
   flags.AddInt("max-invoke-payload-bytes", &cfg.max_invoke_payload_bytes, "largest invoke payload accepted");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
@@ -161,7 +158,7 @@ int main(int argc, char** argv) {
   WorkerServiceImpl worker_service(&fleet, &log_relay, &invoke_relay, cfg.worker_heartbeat_interval);
   ControllerServiceImpl controller_service(
       &fleet, &log_relay, &invoke_relay,
-      {cfg.type, *labels, cfg.start_wait, cfg.stop_grace, cfg.max_invoke_payload_bytes,
+      {cfg.type, *labels, cfg.stop_grace, cfg.max_invoke_payload_bytes,
        [&api_link](const std::string& id, const std::string& token) {
          return api_link ? api_link->AdoptToken(id, token) : absl::UnavailableError("starting up");
        },

@@ -1,10 +1,13 @@
 // A ControllerClient for tests of the API server's decisions: CreateSession answers from a
-// script, one entry per call (the last repeats), and every call is recorded. The other calls
-// answer as a controller that holds nothing would. Thread-safe.
+// script, one entry per call (the last repeats), and every call is recorded. A scripted answer
+// that took the session with an outcome (RUNNING, FAILED) is also reported, before the answer,
+// to the sink given to ReportTo, as a real controller reports it on its event route. The other
+// calls answer as a controller that holds nothing would. Thread-safe.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -20,6 +23,12 @@ class FakeControllerClient : public ControllerClient {
     std::lock_guard<std::mutex> lock(mu_);
     create_answers_.assign(answers.begin(), answers.end());
   }
+  // Where taken sessions' outcomes are reported (the test's stand-in for the event route).
+  using ReportSink = std::function<void(const std::string& session_id, const v1::ControllerSessionResponse&)>;
+  void ReportTo(ReportSink sink) {
+    std::lock_guard<std::mutex> lock(mu_);
+    report_ = std::move(sink);
+  }
   // A controller that took the session: RUNNING on worker w1 with `gpus`.
   static v1::ControllerSessionResponse Running(const std::vector<std::string>& gpus = {"GPU-0"}) {
     v1::ControllerSessionResponse r;
@@ -27,6 +36,12 @@ class FakeControllerClient : public ControllerClient {
     r.set_worker_id("node1/w1");
     r.set_node_id("node1");
     for (const auto& g : gpus) r.add_gpu_uuids(g);
+    return r;
+  }
+  // A controller that took the session and has not heard from its worker yet: nothing to report.
+  static v1::ControllerSessionResponse Starting() {
+    v1::ControllerSessionResponse r = Running();
+    r.set_phase(v1::SESSION_PHASE_STARTING);
     return r;
   }
   // While held, CreateSession calls are recorded and then wait, unanswered, until released: a
@@ -60,6 +75,12 @@ class FakeControllerClient : public ControllerClient {
     if (create_answers_.empty()) return absl::InternalError("FakeControllerClient: no CreateSession answer scripted");
     auto answer = create_answers_.front();
     if (create_answers_.size() > 1) create_answers_.pop_front();
+    ReportSink report = report_;
+    lock.unlock();
+    if (answer.ok() && report && answer->phase() != v1::SESSION_PHASE_STARTING &&
+        answer->phase() != v1::SESSION_PHASE_UNSPECIFIED) {
+      report(request.session_id(), *answer);
+    }
     return answer;
   }
   absl::StatusOr<v1::ControllerSessionResponse> DeleteSession(const std::string&, const std::string& session_id) override {
@@ -105,6 +126,7 @@ class FakeControllerClient : public ControllerClient {
   std::condition_variable released_;
   bool hold_ = false;
   std::deque<absl::StatusOr<v1::ControllerSessionResponse>> create_answers_;
+  ReportSink report_;
   std::vector<std::string> created_ids_;
   std::vector<std::string> deleted_ids_;
 };

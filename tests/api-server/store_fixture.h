@@ -6,12 +6,17 @@
 #include <catch2/catch.hpp>
 #include <pqxx/connection>
 
+#include <mutex>
 #include <string>
+#include <vector>
 
+#include "api-server/controller_event_store.h"
 #include "api-server/controller_store.h"
 #include "api-server/migration_runner.h"
+#include "api-server/registry_manager.h"
 #include "api-server/session_manager.h"
 #include "api-server/session_store.h"
+#include "api-server/session_watch_hub.h"
 #include "api-server/template_store.h"
 #include "common/pg_pool.h"
 #include "common/tokens.h"
@@ -58,16 +63,66 @@ struct StoreFixture {
   }
 };
 
-// The stores with a SessionManager placing through a scripted controller, as user alice.
+// The stores with a SessionManager placing through a scripted controller, as user alice. The
+// controller's reports (FakeControllerClient::ReportTo) are applied as RegistryManager applies
+// a controller's event stream.
 struct ManagerFixture : StoreFixture {
   FakeControllerClient client;
   TemplateStore templates{&pool};
-  SessionManager manager{&sessions, &controllers, &client, &templates};
+  SessionWatchHub changes{db.dsn()};
+  ControllerEventStore events{&pool};
+  SessionManager manager{&sessions, &controllers, &client, &templates, &changes};
   Caller alice{Role::kUser, "user/alice"};
 
+  ManagerFixture() {
+    changes.Start();
+    client.ReportTo([this](const std::string& id, const v1::ControllerSessionResponse& answer) {
+      ReportAsController(id, answer);
+    });
+  }
   // A test that fails while the controller holds its answers must not leave the manager's start
   // threads waiting on them forever: the manager joins them as it goes.
-  ~ManagerFixture() { client.ReleaseCreates(); }
+  ~ManagerFixture() {
+    client.ReleaseCreates();
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    CHECK(report_errors_.empty());  // Reports run on the start pool's threads: checked here.
+  }
+
+  // Applies `answer`'s outcome as the report of the controller the session is placed on; the
+  // sessions the API server answers "stop" for are kept in told_to_stop(). Any thread.
+  void ReportAsController(const std::string& id, const v1::ControllerSessionResponse& answer) {
+    auto placed = sessions.Get(id);
+    if (!placed.ok()) return NoteReportError(placed.status());
+    ReportedChange reported;
+    reported.session_id = id;
+    reported.change.phase = answer.phase();
+    reported.change.message = answer.message();
+    reported.change.worker_id = answer.worker_id();
+    reported.change.node_id = answer.node_id();
+    reported.change.gpu_uuids = std::vector<std::string>(answer.gpu_uuids().begin(), answer.gpu_uuids().end());
+    const std::string controller_id = placed->controller_id();
+    auto applied = events.Apply(controller_id, "", {reported}, [&](const v1::Session& stored, const ReportedChange& r) {
+      return JudgeControllerReport(controller_id, stored, r);
+    });
+    if (!applied.ok()) return NoteReportError(applied.status());
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    for (const auto& s : applied->sessions_to_stop) told_to_stop_.push_back(s);
+  }
+  std::vector<std::string> told_to_stop() {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    return told_to_stop_;
+  }
+
+ private:
+  void NoteReportError(const absl::Status& s) {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    report_errors_.push_back(s.ToString());
+  }
+  std::mutex stop_mu_;
+  std::vector<std::string> told_to_stop_;
+  std::vector<std::string> report_errors_;
+
+ public:
 
   // A one-GPU `sleep 60` create with `request_id`, whose caller waits for the controller's
   // answer (wait_for_running) unless `wait` is false.

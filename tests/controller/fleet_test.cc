@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <mutex>
 
 namespace gantry::controller {
@@ -10,10 +11,14 @@ namespace {
 class FakeChannel : public WorkerChannel {
  public:
   bool Send(const v1::ControllerMessage& m) override {
-    std::lock_guard<std::mutex> lock(mu);
-    sent.push_back(m);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      sent.push_back(m);
+    }
+    if (on_send) on_send(m);  // A worker answering at once.
     return open;
   }
+  std::function<void(const v1::ControllerMessage&)> on_send;
   void Close() override { closed = true; }
   std::mutex mu;
   std::vector<v1::ControllerMessage> sent;
@@ -56,7 +61,7 @@ struct Harness {
     spec.mutable_resources()->mutable_gpus()->set_model(model);
     spec.mutable_resources()->mutable_gpus()->set_min_memory_bytes(min_gib << 30);
     for (auto& s : skills) spec.add_skills(s);
-    return fleet.StartSession(id, spec, absl::ZeroDuration());
+    return fleet.StartSession(id, spec);
   }
 
   void Report(const std::string& worker, const std::string& session,
@@ -257,6 +262,52 @@ TEST_CASE("workers with impossible hardware or a duplicate connection are refuse
   stolen.set_name("y");
   stolen.mutable_hardware()->add_gpus()->set_uuid("GPU-w-0");  // w's GPU.
   CHECK(h.fleet.RegisterWorker(stolen).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("every phase change is reported once and in order, also those a call waits for", "[placement]") {
+  Harness h;
+  h.AddWorker("w", 1, "GPU", 16);
+  auto started = h.Start("s", 1);
+  REQUIRE(started.ok());
+  CHECK(started->phase() == v1::SESSION_PHASE_STARTING);  // The outcome is the event's to tell.
+  CHECK(h.events.empty());
+  h.Report("w", "s", v1::WorkerSessionEvent::KIND_STARTED);
+  // A hibernate waits for the worker's confirmation; the change itself is an event all the same.
+  h.channels["w"]->on_send = [&](const v1::ControllerMessage& m) {
+    if (m.has_hibernate_session()) h.Report("w", "s", v1::WorkerSessionEvent::KIND_HIBERNATED);
+  };
+  auto hibernated = h.fleet.SetHibernated("s", true, absl::Seconds(30));
+  REQUIRE(hibernated.ok());
+  CHECK(hibernated->phase() == v1::SESSION_PHASE_HIBERNATED);
+  h.Report("w", "s", v1::WorkerSessionEvent::KIND_WOKEN);
+  h.Report("w", "s", v1::WorkerSessionEvent::KIND_EXITED, 3);
+  std::vector<v1::SessionPhase> phases;
+  for (const auto& e : h.events) phases.push_back(e.phase());
+  CHECK(phases == std::vector<v1::SessionPhase>{v1::SESSION_PHASE_RUNNING, v1::SESSION_PHASE_HIBERNATED,
+                                                v1::SESSION_PHASE_RUNNING, v1::SESSION_PHASE_FAILED});
+  CHECK(h.events.back().message() == "process exited with code 3");
+}
+
+TEST_CASE("a start asked for again is not started twice and its state is reported again", "[placement]") {
+  Harness h;
+  h.AddWorker("w", 2, "GPU", 16);
+  REQUIRE(h.Start("s", 1).ok());
+  // Asked again while starting: the same answer, no second command, nothing to report yet.
+  auto again = h.Start("s", 1);
+  REQUIRE(again.ok());
+  CHECK(again->phase() == v1::SESSION_PHASE_STARTING);
+  CHECK(h.events.empty());
+  h.Report("w", "s", v1::WorkerSessionEvent::KIND_STARTED);
+  // Asked again once running (a lost report, a resumed placement): RUNNING, reported anew.
+  auto resumed = h.Start("s", 1);
+  REQUIRE(resumed.ok());
+  CHECK(resumed->phase() == v1::SESSION_PHASE_RUNNING);
+  CHECK(h.channels["w"]->sent.size() == 1);
+  REQUIRE(h.events.size() == 2);
+  CHECK(h.events[1].session_id() == "s");
+  CHECK(h.events[1].phase() == v1::SESSION_PHASE_RUNNING);
+  CHECK(h.events[1].worker_id() == "node1/w");
+  CHECK(h.fleet.Snapshot().capacity.gpus_free() == 1);
 }
 
 TEST_CASE("events for sessions a worker does not hold are rejected", "[placement]") {

@@ -1,0 +1,29 @@
+#include "api-server/session_waiter.h"
+
+#include <algorithm>
+
+#include "absl/time/clock.h"
+
+namespace gantry::api {
+
+absl::StatusOr<v1::Session> SessionWaiter::Until(const std::string& id,
+                                                 const std::function<bool(const v1::Session&)>& reached,
+                                                 absl::Time deadline) {
+  // Subscribed before the first read, so no change can slip between the two.
+  auto subscription = hub_->Subscribe(id);
+  auto session = sessions_->Get(id);
+  if (!subscription.ok()) return session;
+  // Re-read now and then even without a notification (one lost with the hub's connection is
+  // made up by waking everyone, but a safety net costs one read): not the mechanism.
+  constexpr absl::Duration kRecheck = absl::Seconds(30);
+  while (session.ok() && !reached(*session)) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) break;
+    const bool changed = (*subscription)->Wait(std::min(left, kRecheck));
+    if (!changed && absl::Now() >= deadline) break;
+    session = sessions_->Get(id);
+  }
+  return session;
+}
+
+}  // namespace gantry::api
