@@ -37,7 +37,7 @@ SessionWatchHub::Subscription::~Subscription() {
 
 bool SessionWatchHub::Subscription::Wait(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(hub_->mu_);
-  hub_->cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return signalled_; });
+  changed_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return signalled_; });
   bool was = signalled_;
   signalled_ = false;
   return was;
@@ -80,19 +80,23 @@ void SessionWatchHub::Notify(const std::string& session_id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = by_session_.find(absl::AsciiStrToLower(session_id));
     if (it == by_session_.end()) return;
-    for (Subscription* s : it->second) s->signalled_ = true;
+    for (Subscription* s : it->second) {
+      s->signalled_ = true;
+      s->changed_.notify_one();
+    }
   }
-  cv_.notify_all();
 }
 
 void SessionWatchHub::NotifyAll() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [id, subs] : by_session_) {
-      for (Subscription* s : subs) s->signalled_ = true;
+      for (Subscription* s : subs) {
+        s->signalled_ = true;
+        s->changed_.notify_one();
+      }
     }
   }
-  cv_.notify_all();
 }
 
 void SessionWatchHub::Loop() {

@@ -35,6 +35,9 @@ class SessionWatchHub {
     SessionWatchHub* hub_;
     std::string id_;
     bool signalled_ = false;  // Guarded by hub_->mu_.
+    // Its own, so that a change wakes the calls waiting on that session and no others (a burst
+    // of creates waiting for RUNNING would otherwise wake each other once per change).
+    std::condition_variable changed_;
   };
 
   explicit SessionWatchHub(std::string dsn, size_t max_watchers = 10000);
@@ -53,7 +56,7 @@ class SessionWatchHub {
   const std::string dsn_;
   const size_t max_watchers_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;  // The listener's pause between reconnects.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   size_t count_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, std::set<Subscription*>> by_session_ ABSL_GUARDED_BY(mu_);

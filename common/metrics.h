@@ -27,7 +27,7 @@ class Metrics {
 
   void CounterAdd(const std::string& name, const std::string& help, const MetricLabels& labels, double delta = 1);
   void GaugeAdd(const std::string& name, const std::string& help, const MetricLabels& labels, double delta);
-  // Latency histograms in seconds, buckets from 1 ms to 10 s; with `fine`, from 1 µs to 10 ms
+  // Latency histograms in seconds, buckets from 1 ms to 10 s; with `fine`, from 1 µs to 100 ms
   // (for decisions made in memory). A family keeps the buckets of its first observation.
   void Observe(const std::string& name, const std::string& help, const MetricLabels& labels, double seconds,
                bool fine = false);

@@ -429,8 +429,15 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
   std::shared_ptr<WorkerChannel> channel;
   v1::ControllerMessage command;
   v1::ControllerSessionResponse response;
+  // Measured apart: the wait for the fleet's lock (heartbeats, events and other starts hold it)
+  // and the decision under it (Place's own histogram), and the two together.
+  const int64_t asked_ns = absl::GetCurrentTimeNanos();
   {
     std::lock_guard<std::mutex> lock(mu_);
+    const int64_t locked_ns = absl::GetCurrentTimeNanos();
+    Metrics::Global().Observe("gantry_placement_lock_wait_seconds",
+                              "Time a start waits for the controller's fleet lock before its placement decision", {},
+                              static_cast<double>(locked_ns - asked_ns) * 1e-9, /*fine=*/true);
     if (auto known = sessions_.find(session_id); known != sessions_.end()) {
       // Asked again (an API server resuming a placement whose first caller may be gone, or whose
       // report was lost): never started twice. Its state is reported again on the event route,
@@ -443,6 +450,10 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
       return absl::UnavailableError("this controller is cordoned (draining): it takes no new session");
     }
     auto placement = Place(session_id, spec);
+    Metrics::Global().Observe("gantry_placement_choice_seconds",
+                              "Time from a start reaching the controller to its worker and GPUs chosen (the wait for "
+                              "the fleet lock and the decision)",
+                              {}, static_cast<double>(absl::GetCurrentTimeNanos() - asked_ns) * 1e-9, /*fine=*/true);
     if (!placement.ok()) {
       spdlog::info("refused session {}: {}", session_id, placement.status().ToString());
       return placement.status();

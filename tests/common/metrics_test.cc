@@ -25,6 +25,22 @@ TEST_CASE("metrics render in the Prometheus text format", "[metrics]") {
   CHECK(text.find("latency_seconds_sum{capability=\"x\"} 20.003\n") != std::string::npos);
 }
 
+TEST_CASE("fine histograms resolve microseconds and the milliseconds of a loaded node's tail", "[metrics]") {
+  Metrics m;
+  m.Observe("decision_seconds", "Decision", {}, 3e-6, /*fine=*/true);
+  m.Observe("decision_seconds", "Decision", {}, 0.003, /*fine=*/true);
+  m.Observe("decision_seconds", "Decision", {}, 0.04, /*fine=*/true);
+  const std::string text = m.Render();
+  INFO(text);
+  CHECK(text.find("decision_seconds_bucket{le=\"2.5e-06\"} 0\n") != std::string::npos);
+  CHECK(text.find("decision_seconds_bucket{le=\"5e-06\"} 1\n") != std::string::npos);
+  // Between 1 and 10 ms: a 3 ms decision is told from a 9 ms one.
+  CHECK(text.find("decision_seconds_bucket{le=\"0.0025\"} 1\n") != std::string::npos);
+  CHECK(text.find("decision_seconds_bucket{le=\"0.005\"} 2\n") != std::string::npos);
+  CHECK(text.find("decision_seconds_bucket{le=\"0.025\"} 2\n") != std::string::npos);
+  CHECK(text.find("decision_seconds_bucket{le=\"0.1\"} 3\n") != std::string::npos);
+}
+
 TEST_CASE("metric values are printed exactly: counters past a million, and doubles that read back the same",
           "[metrics]") {
   Metrics m;

@@ -98,6 +98,8 @@ TEST_CASE("metrics: API server, controller and worker serve /metrics that follow
                       "grpc_code=\"OK\"}",
                       "1"));
   CHECK(metrics.Shows("controller", "gantry_placement_decision_seconds_count{outcome=\"placed\"}", "1"));
+  CHECK(metrics.Shows("controller", "gantry_placement_lock_wait_seconds_count", "1"));
+  CHECK(metrics.Shows("controller", "gantry_placement_choice_seconds_count", "1"));
   CHECK(metrics.Shows("controller", "gantry_gpus_used", "1"));
   CHECK(metrics.Shows("worker", "gantry_worker_sessions{phase=\"RUNNING\"}", "1"));
   CHECK(metrics.Shows("worker", "gantry_gpus_used", "1"));

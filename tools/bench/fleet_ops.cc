@@ -27,11 +27,15 @@ void ServeControllerMetrics(testing::LocalFleet& fleet) {
   fleet.controller_env["GANTRY_METRICS_PORT_FILE"] = fleet.dir().Sub("controller-metrics.port");
 }
 
-double ControllerDecisionP99Micros(testing::LocalFleet& fleet) {
+ControllerPlacementP99 ControllerPlacementP99Micros(testing::LocalFleet& fleet) {
   int port = testing::WaitForPortFile(fleet.dir().Sub("controller-metrics.port"), absl::Seconds(5));
   REQUIRE(port > 0);
-  return HistogramP99Micros(testing::ScrapeMetrics(fleet.pki().ca(), port), "gantry_placement_decision_seconds",
-                            "outcome=\"placed\"");
+  const std::string metrics = testing::ScrapeMetrics(fleet.pki().ca(), port);
+  ControllerPlacementP99 p99;
+  p99.decision_us = HistogramP99Micros(metrics, "gantry_placement_decision_seconds", "outcome=\"placed\"");
+  p99.lock_wait_us = HistogramP99Micros(metrics, "gantry_placement_lock_wait_seconds", "");
+  p99.choice_us = HistogramP99Micros(metrics, "gantry_placement_choice_seconds", "");
+  return p99;
 }
 
 double HistogramP99Micros(const std::string& metrics, const std::string& name, const std::string& label) {

@@ -13,8 +13,12 @@ void DeleteAll(testing::LocalFleet& fleet, const std::vector<std::string>& ids);
 
 // Makes the controllers started after it serve /metrics (the last one started keeps the port).
 void ServeControllerMetrics(testing::LocalFleet& fleet);
-// The placement decision p99 (µs) from that controller's /metrics; see HistogramP99Micros.
-double ControllerDecisionP99Micros(testing::LocalFleet& fleet);
+// What that controller's /metrics say of its placements, p99 in µs (see HistogramP99Micros):
+// the decision alone, the wait for the fleet's lock before it, and the two together.
+struct ControllerPlacementP99 {
+  double decision_us = -1, lock_wait_us = -1, choice_us = -1;
+};
+ControllerPlacementP99 ControllerPlacementP99Micros(testing::LocalFleet& fleet);
 
 // From /metrics text: the 99th percentile (µs) of histogram `name` in the series whose labels
 // contain `label` ("" for the first series), interpolated within its bucket as Prometheus'

@@ -3,6 +3,11 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
 
+#include <pqxx/connection>
+#include <pqxx/nontransaction>
+#include <pqxx/result>
+
+#include <functional>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -43,11 +48,15 @@ v1::ControllerCapacity HollowCapacity(int gpus) {
 }  // namespace
 
 // Answers for every hollow controller alike: healthy with its GPUs free, and every placement
-// RUNNING at once. What a hollow controller does not do is refused as such.
+// taken at once and reported RUNNING. What a hollow controller does not do is refused as such.
 class HollowControllers::Service final : public v1::ControllerService::Service {
  public:
-  Service(int gpus, std::atomic<int64_t>* placements, std::atomic<int64_t>* health_checks)
-      : capacity_(HollowCapacity(gpus)), placements_(placements), health_checks_(health_checks) {}
+  Service(int gpus, std::atomic<int64_t>* placements, std::atomic<int64_t>* health_checks,
+          std::function<void(const std::string& session_id, int gpus)> taken)
+      : capacity_(HollowCapacity(gpus)),
+        placements_(placements),
+        health_checks_(health_checks),
+        taken_(std::move(taken)) {}
 
   grpc::Status HealthCheck(grpc::ServerContext*, const v1::HealthCheckRequest*,
                            v1::HealthCheckResponse* response) override {
@@ -59,8 +68,9 @@ class HollowControllers::Service final : public v1::ControllerService::Service {
   grpc::Status CreateSession(grpc::ServerContext*, const v1::ControllerCreateSessionRequest* request,
                              v1::ControllerSessionResponse* response) override {
     ++*placements_;
+    taken_(request->session_id(), request->spec().resources().gpus().count());
     response->set_session_id(request->session_id());
-    response->set_phase(v1::SESSION_PHASE_RUNNING);
+    response->set_phase(v1::SESSION_PHASE_STARTING);
     response->set_worker_id("hollow-worker");
     for (int g = 0; g < request->spec().resources().gpus().count(); ++g) {
       response->add_gpu_uuids(absl::StrCat("GPU-hollow-", g));
@@ -78,6 +88,7 @@ class HollowControllers::Service final : public v1::ControllerService::Service {
   const v1::ControllerCapacity capacity_;
   std::atomic<int64_t>* placements_;
   std::atomic<int64_t>* health_checks_;
+  std::function<void(const std::string&, int)> taken_;
 };
 
 struct HollowControllers::Controller {
@@ -121,7 +132,9 @@ absl::Status HollowControllers::Start() {
     return file;
   };
 
-  service_ = std::make_unique<Service>(options_.gpus_each, &placements_, &health_checks_);
+  db_ = std::make_unique<PgPool>(options_.database_dsn, 4);
+  service_ = std::make_unique<Service>(options_.gpus_each, &placements_, &health_checks_,
+                                       [this](const std::string& id, int gpus) { ReportRunning(id, gpus); });
   std::vector<int> ports;
   const int endpoints = options_.endpoints > 0 ? std::min(options_.endpoints, options_.count) : options_.count;
   for (int first = 0; first < endpoints; first += kControllersPerServer) {
@@ -182,7 +195,33 @@ absl::Status HollowControllers::Start() {
     return true;
   });
   if (refused > 0) return absl::UnavailableError(absl::StrCat(refused.load(), " registrations failed; first: ", error));
+  for (auto& c : controllers_) by_id_[c->beat.controller_id()] = c.get();
   return absl::OkStatus();
+}
+
+void HollowControllers::ReportRunning(const std::string& session_id, int gpus) {
+  std::string controller_id;
+  absl::Status looked_up = db_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params("SELECT coalesce(controller_id::text, '') FROM sessions WHERE id = $1::uuid",
+                                    session_id);
+    if (!r.empty()) controller_id = r[0][0].as<std::string>();
+    return absl::OkStatus();
+  });
+  auto c = by_id_.find(controller_id);
+  if (!looked_up.ok() || c == by_id_.end()) return;  // Its create then fails, and the scenario says so.
+  v1::ReportSessionEventsRequest report;
+  report.set_controller_id(c->second->beat.controller_id());
+  report.set_controller_token(c->second->beat.controller_token());
+  v1::SessionEvent* event = report.add_events();
+  event->set_session_id(session_id);
+  event->set_phase(v1::SESSION_PHASE_RUNNING);
+  event->set_worker_id("hollow-worker");
+  for (int g = 0; g < gpus; ++g) event->add_gpu_uuids(absl::StrCat("GPU-hollow-", g));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  v1::ReportSessionEventsResponse answer;
+  (void)c->second->stub->ReportSessionEvents(&ctx, report, &answer);
 }
 
 void HollowControllers::Beat(Controller* c, absl::Time due) {

@@ -1,13 +1,15 @@
 // Hollow controllers, the API server's counterpart of hollow workers: many simulated
 // controllers, each registered with its own certificate and heartbeating over its own mTLS
 // connection, and each reachable by the API server at its own loopback address, where a
-// ControllerService answers health checks and acknowledges every placement at once. The API
-// server and PostgreSQL under them do all their real work.
+// ControllerService answers health checks and takes every placement at once, reporting it
+// RUNNING on the event route as a real controller does. The API server and PostgreSQL under
+// them do all their real work.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/grpc_server.h"
+#include "common/pg_pool.h"
 
 namespace gantry::bench {
 
@@ -25,6 +28,9 @@ struct HollowControllerOptions {
   std::string join_token;
   std::string ca_dir;  // ca.crt and ca.key: every certificate is issued here
   std::string work_dir;
+  // The fleet's database: a placement's controller is looked up there, since controllers that
+  // share an address (below) cannot tell which of them a call was for.
+  std::string database_dsn;
   std::string name_prefix = "hollow-controller-";
   int count = 1;
   int gpus_each = 8;  // on one simulated worker each
@@ -59,12 +65,17 @@ class HollowControllers {
   struct Controller;
   class Service;
   void Beat(Controller* c, absl::Time due);
+  // Reports `session_id` RUNNING as the controller it is placed on (CreateSession's answer is
+  // never stored: a session is RUNNING once its controller reports it).
+  void ReportRunning(const std::string& session_id, int gpus);
   void Scheduler(absl::Duration interval);
 
   HollowControllerOptions options_;
   std::vector<RunningServer> servers_;
   std::vector<std::unique_ptr<Controller>> controllers_;
   std::unique_ptr<Service> service_;
+  std::unique_ptr<PgPool> db_;
+  std::map<std::string, Controller*> by_id_;  // Filled once every controller is registered.
   std::atomic<int64_t> placements_{0}, health_checks_{0}, failures_{0};
   std::atomic<int> in_flight_{0};
   std::atomic<bool> stopping_{false};
