@@ -4,8 +4,6 @@
 
 #include <algorithm>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/identity.h"
@@ -13,20 +11,12 @@
 #include "common/request_ids.h"
 #include "common/proto_time.h"
 #include "common/session_phase.h"
+#include "common/status.h"
 
 namespace gantry::controller {
 namespace {
 
 constexpr int kMaxGpusPerWorker = 64;
-
-bool GpuMatches(const v1::GpuInfo& gpu, const v1::GpuRequirements& req) {
-  if (req.min_memory_bytes() > 0 && gpu.memory_total_bytes() < req.min_memory_bytes()) return false;
-  if (!req.model().empty() &&
-      !absl::StrContains(absl::AsciiStrToLower(gpu.name()), absl::AsciiStrToLower(req.model()))) {
-    return false;
-  }
-  return true;
-}
 
 absl::Status ValidateHardware(const v1::RegisterWorkerRequest& r) {
   if (!IsValidName(r.name())) return absl::InvalidArgumentError("name: not a valid worker name");
@@ -65,12 +55,13 @@ v1::ControllerMessage DrainMessage(bool draining) {
 }  // namespace
 
 Fleet::Fleet(std::string node_id, absl::Duration heartbeat_interval, int missed_beats,
-             EventSink sink, absl::Duration reconnect_grace)
+             EventSink sink, absl::Duration reconnect_grace, std::unique_ptr<PlacementPolicy> policy)
     : node_id_(std::move(node_id)),
       heartbeat_interval_(heartbeat_interval),
       missed_beats_(missed_beats),
       sink_(std::move(sink)),
-      reconnect_grace_(reconnect_grace) {}
+      reconnect_grace_(reconnect_grace),
+      policy_(policy != nullptr ? std::move(policy) : std::make_unique<BalancedPlacement>()) {}
 
 absl::StatusOr<std::string> Fleet::RegisterWorker(const v1::RegisterWorkerRequest& r) {
   absl::Status valid = ValidateHardware(r);
@@ -150,7 +141,10 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
       s.pid = running.pid();
       s.message = absl::StrCat("re-adopted from worker ", worker_name);
       s.gpu_uuids.assign(running.gpu_uuids().begin(), running.gpu_uuids().end());
-      for (const auto& g : s.gpu_uuids) gpu_owner_[g] = running.session_id();
+      if (!gpus_.Assign(running.session_id(), s.gpu_uuids)) {
+        spdlog::error("worker {} re-reports session {} on GPU(s) [{}] another session holds; they stay with it",
+                      worker_name, running.session_id(), absl::StrJoin(s.gpu_uuids, ", "));
+      }
       w.sessions.insert(running.session_id());
       Report(running.session_id(), s);
     }
@@ -329,66 +323,39 @@ absl::StatusOr<Placement> Fleet::Place(const std::string& session_id, const v1::
   ScopedLatency deciding("gantry_placement_decision_seconds",
                          "Time the balancer takes to choose a worker and GPUs, by outcome", {{"outcome", "refused"}},
                          /*fine=*/true);
-  const auto& req = spec.resources().gpus();
-  struct Candidate {
-    WorkerState* worker;
-    std::vector<std::string> gpus;
-  };
-  std::vector<Candidate> fits;
-  int online = 0, with_skills = 0, best_free = 0;
+  std::vector<WorkerCandidate> online;
+  std::vector<WorkerState*> workers;
   for (auto& [name, w] : workers_) {
     if (w.channel == nullptr) continue;
-    ++online;
-    bool has_skills = std::all_of(spec.skills().begin(), spec.skills().end(), [&](const std::string& k) {
-      return std::find(w.skills.begin(), w.skills.end(), k) != w.skills.end();
-    });
-    if (!has_skills) continue;
-    ++with_skills;
-    std::vector<std::string> free;
-    for (const auto& g : w.gpus) {
-      if (gpu_owner_.count(g.uuid()) == 0 && GpuMatches(g, req)) free.push_back(g.uuid());
-    }
-    best_free = std::max(best_free, static_cast<int>(free.size()));
-    if (static_cast<int>(free.size()) < req.count()) continue;
-    free.resize(req.count());
-    fits.push_back({&w, std::move(free)});
+    online.push_back({&w.name, &w.gpus, &w.skills, w.sessions.size()});
+    workers.push_back(&w);
   }
-  if (online == 0) {
-    return absl::UnavailableError(absl::StrCat("no online worker on node ", node_id_));
+  ASSIGN_OR_RETURN(PlacementChoice choice, policy_->Choose(online, gpus_, spec, node_id_));
+  if (choice.worker >= workers.size() ||
+      static_cast<int>(choice.gpus.size()) != spec.resources().gpus().count()) {
+    return absl::InternalError("the placement policy chose no worker or the wrong number of GPUs");
   }
-  if (with_skills == 0) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "spec.skills: no online worker has all of [", absl::StrJoin(spec.skills(), ", "), "]"));
+  WorkerState& chosen = *workers[choice.worker];
+  for (const auto& g : choice.gpus) {
+    const bool its_own = std::any_of(chosen.gpus.begin(), chosen.gpus.end(),
+                                     [&](const v1::GpuInfo& mine) { return mine.uuid() == g; });
+    if (!its_own) return absl::InternalError(absl::StrCat("the placement policy chose GPU ", g, " off its worker"));
   }
-  if (fits.empty()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "spec.resources.gpus: asked for ", req.count(), " GPU(s)",
-        req.model().empty() ? "" : absl::StrCat(" of model \"", req.model(), "\""),
-        req.min_memory_bytes() > 0 ? absl::StrCat(" with at least ", req.min_memory_bytes(), " bytes") : "",
-        "; the most matching free GPUs on one worker of node ", node_id_, " is ", best_free));
+  // The ledger has the last word: a GPU is never given twice, whatever a policy chose.
+  if (!gpus_.Assign(session_id, choice.gpus)) {
+    return absl::InternalError(absl::StrCat("the placement policy chose a GPU another session holds: [",
+                                            absl::StrJoin(choice.gpus, ", "), "]"));
   }
-  // Least active sessions first; round-robin among equals.
-  size_t least = fits[0].worker->sessions.size();
-  for (const auto& c : fits) least = std::min(least, c.worker->sessions.size());
-  std::vector<Candidate*> tied;
-  for (auto& c : fits) {
-    if (c.worker->sessions.size() == least) tied.push_back(&c);
-  }
-  Candidate* chosen = tied[round_robin_++ % tied.size()];
-  for (const auto& g : chosen->gpus) gpu_owner_[g] = session_id;
-  chosen->worker->sessions.insert(session_id);
+  chosen.sessions.insert(session_id);
   ++generation_;
   deciding.labels()[0].second = "placed";
-  return Placement{chosen->worker->name, chosen->worker->id, chosen->worker->node_id, chosen->gpus};
+  return Placement{chosen.name, chosen.id, chosen.node_id, std::move(choice.gpus)};
 }
 
 void Fleet::Release(const std::string& session_id) {
   auto s = sessions_.find(session_id);
   if (s == sessions_.end()) return;
-  for (const auto& g : s->second.gpu_uuids) {
-    auto owner = gpu_owner_.find(g);
-    if (owner != gpu_owner_.end() && owner->second == session_id) gpu_owner_.erase(owner);
-  }
+  gpus_.Release(session_id, s->second.gpu_uuids);
   auto w = workers_.find(s->second.worker_name);
   if (w != workers_.end()) w->second.sessions.erase(session_id);
   ++generation_;
@@ -692,7 +659,7 @@ FleetSnapshot Fleet::Snapshot() {
     for (const auto& g : w.gpus) {
       snap.capacity.set_gpus_total(snap.capacity.gpus_total() + 1);
       models.insert(g.name());
-      if (gpu_owner_.count(g.uuid()) == 0) {
+      if (gpus_.IsFree(g.uuid())) {
         ++free;
         snap.capacity.set_max_gpu_memory_bytes(
             std::max(snap.capacity.max_gpu_memory_bytes(), g.memory_total_bytes()));
@@ -726,8 +693,7 @@ std::vector<v1::Worker> Fleet::Workers() {
     worker.set_node_id(w.node_id);
     worker.set_status(w.channel != nullptr ? v1::WORKER_STATUS_ONLINE : v1::WORKER_STATUS_OFFLINE);
     for (auto g : w.gpus) {
-      auto owner = gpu_owner_.find(g.uuid());
-      if (owner != gpu_owner_.end()) g.set_session_id(owner->second);
+      if (auto holder = gpus_.Holder(g.uuid())) g.set_session_id(*holder);
       *worker.add_gpus() = g;
     }
     for (const auto& s : w.skills) worker.add_skills(s);

@@ -1,6 +1,7 @@
 // The controller's picture of its node: which workers are connected, their GPUs, and which
-// session runs where. Placement (the smart balancer) happens here, under one mutex, so a GPU
-// is never handed to two sessions and is released on every exit path.
+// session runs where. Placement happens here, under one mutex: a PlacementPolicy (the
+// production balancer by default) chooses, and the GpuLedger makes sure a GPU is never handed
+// to two sessions and is released on every exit path.
 //
 // Thread-safe. Callers are the WorkerService stream handlers (one per worker), the
 // ControllerService handlers and the liveness monitor.
@@ -20,6 +21,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "controller/balanced_placement.h"
+#include "controller/gpu_ledger.h"
+#include "controller/placement_policy.h"
 #include "gantry/v1/admin_service.pb.h"
 #include "gantry/v1/controller_service.pb.h"
 #include "gantry/v1/registry_service.pb.h"
@@ -67,9 +71,10 @@ class Fleet {
   using EventSink = std::function<void(const v1::SessionEvent&)>;
 
   // `reconnect_grace`: how long a worker that went silent (missed heartbeats) keeps its sessions
-  // while it is offline, waiting for it to come back and re-report them.
+  // while it is offline, waiting for it to come back and re-report them. `policy`: how a worker
+  // and GPUs are chosen (default: BalancedPlacement).
   Fleet(std::string node_id, absl::Duration heartbeat_interval, int missed_beats, EventSink sink,
-        absl::Duration reconnect_grace = absl::Seconds(60));
+        absl::Duration reconnect_grace = absl::Seconds(60), std::unique_ptr<PlacementPolicy> policy = nullptr);
 
   // RegisterWorker: records the worker's hardware. ALREADY_EXISTS while a worker of that name
   // is connected; INVALID_ARGUMENT for impossible hardware.
@@ -187,9 +192,8 @@ class Fleet {
   std::condition_variable changed_;
   std::map<std::string, WorkerState> workers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, SessionState> sessions_ ABSL_GUARDED_BY(mu_);
-  // GPU uuid -> session holding it.
-  std::map<std::string, std::string> gpu_owner_ ABSL_GUARDED_BY(mu_);
-  uint64_t round_robin_ ABSL_GUARDED_BY(mu_) = 0;
+  GpuLedger gpus_ ABSL_GUARDED_BY(mu_);
+  const std::unique_ptr<PlacementPolicy> policy_;  // Called under mu_ only.
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> draining_{false};
   absl::Time draining_as_of_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

@@ -1,4 +1,5 @@
 #include "controller/fleet.h"
+#include "tests/controller/fake_placement_policy.h"
 
 #include <catch2/catch.hpp>
 
@@ -308,6 +309,43 @@ TEST_CASE("a start asked for again is not started twice and its state is reporte
   CHECK(h.events[1].phase() == v1::SESSION_PHASE_RUNNING);
   CHECK(h.events[1].worker_id() == "node1/w");
   CHECK(h.fleet.Snapshot().capacity.gpus_free() == 1);
+}
+
+TEST_CASE("the fleet offers a policy its online workers and never lets it give a GPU twice", "[placement]") {
+  auto owned = std::make_unique<testing::FakePlacementPolicy>();
+  testing::FakePlacementPolicy* policy = owned.get();
+  std::vector<v1::SessionEvent> events;
+  Fleet fleet{"node1", absl::Seconds(1), 3, [&](const v1::SessionEvent& e) { events.push_back(e); },
+              absl::Seconds(1), std::move(owned)};
+  for (const std::string name : {"w1", "w2"}) {
+    v1::RegisterWorkerRequest r;
+    r.set_name(name);
+    for (int i = 0; i < 2; ++i) r.mutable_hardware()->add_gpus()->set_uuid("GPU-" + name + "-" + std::to_string(i));
+    auto id = fleet.RegisterWorker(r);
+    REQUIRE(id.ok());
+    v1::WorkerHello hello;
+    hello.set_worker_id(*id);
+    REQUIRE(fleet.Attach(name, hello, std::make_shared<FakeChannel>()).ok());
+  }
+  v1::SessionSpec one;
+  one.add_command("sleep");
+  one.mutable_resources()->mutable_gpus()->set_count(1);
+  policy->worker = "w2";
+  policy->gpus = {"GPU-w2-1"};
+  auto first = fleet.StartSession("a", one);
+  REQUIRE(first.ok());
+  CHECK(policy->offered == std::vector<std::string>{"w1", "w2"});
+  CHECK(first->worker_id() == "node1/w2");
+  CHECK(first->gpu_uuids(0) == "GPU-w2-1");
+  // The same GPU again, another worker's GPU, or too many: refused, nothing taken.
+  auto twice = fleet.StartSession("b", one);
+  CHECK(twice.status().code() == absl::StatusCode::kInternal);
+  policy->gpus = {"GPU-w1-0"};
+  CHECK(fleet.StartSession("c", one).status().code() == absl::StatusCode::kInternal);
+  policy->gpus = {"GPU-w2-0", "GPU-w2-1"};
+  CHECK(fleet.StartSession("d", one).status().code() == absl::StatusCode::kInternal);
+  CHECK(fleet.Snapshot().capacity.gpus_free() == 3);
+  CHECK(fleet.SessionStatus("b").status().code() == absl::StatusCode::kNotFound);
 }
 
 TEST_CASE("events for sessions a worker does not hold are rejected", "[placement]") {

@@ -1,0 +1,111 @@
+// The production balancer on its own, without a Fleet: candidates and a ledger in, a choice
+// or a refusal naming the field out.
+#include "controller/balanced_placement.h"
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace gantry::controller {
+namespace {
+
+struct TestWorker {
+  std::string name;
+  std::vector<v1::GpuInfo> gpus;
+  std::vector<std::string> skills;
+  size_t active = 0;
+};
+
+TestWorker Worker(const std::string& name, int gpus, const std::string& model, int64_t gib,
+                  std::vector<std::string> skills = {}, size_t active = 0) {
+  TestWorker w{name, {}, std::move(skills), active};
+  for (int i = 0; i < gpus; ++i) {
+    v1::GpuInfo g;
+    g.set_uuid("GPU-" + name + "-" + std::to_string(i));
+    g.set_name(model);
+    g.set_memory_total_bytes(gib << 30);
+    w.gpus.push_back(g);
+  }
+  return w;
+}
+
+std::vector<WorkerCandidate> Candidates(const std::vector<TestWorker>& workers) {
+  std::vector<WorkerCandidate> out;
+  for (const auto& w : workers) out.push_back({&w.name, &w.gpus, &w.skills, w.active});
+  return out;
+}
+
+v1::SessionSpec Asking(int gpus, const std::string& model = "", int64_t min_gib = 0,
+                       std::vector<std::string> skills = {}) {
+  v1::SessionSpec spec;
+  spec.mutable_resources()->mutable_gpus()->set_count(gpus);
+  spec.mutable_resources()->mutable_gpus()->set_model(model);
+  spec.mutable_resources()->mutable_gpus()->set_min_memory_bytes(min_gib << 30);
+  for (auto& s : skills) spec.add_skills(s);
+  return spec;
+}
+
+}  // namespace
+
+TEST_CASE("the balancer matches skills, then GPU model and memory among free GPUs", "[placement]") {
+  BalancedPlacement policy;
+  GpuLedger ledger;
+  const std::vector<TestWorker> workers = {Worker("small", 2, "NVIDIA A10", 24),
+                                           Worker("big", 2, "NVIDIA H100 80GB HBM3", 80, {"model/llama"})};
+  const auto online = Candidates(workers);
+  auto h100 = policy.Choose(online, ledger, Asking(1, "h100"), "node1");
+  REQUIRE(h100.ok());
+  CHECK(workers[h100->worker].name == "big");
+  CHECK(h100->gpus == std::vector<std::string>{"GPU-big-0"});
+  // The big worker's first GPU held: the next free one is chosen, never a held one.
+  REQUIRE(ledger.Assign("s1", {"GPU-big-0"}));
+  auto roomy = policy.Choose(online, ledger, Asking(1, "", 40), "node1");
+  REQUIRE(roomy.ok());
+  CHECK(roomy->gpus == std::vector<std::string>{"GPU-big-1"});
+  auto skilled = policy.Choose(online, ledger, Asking(0, "", 0, {"model/llama"}), "node1");
+  REQUIRE(skilled.ok());
+  CHECK(workers[skilled->worker].name == "big");
+
+  auto no_skill = policy.Choose(online, ledger, Asking(0, "", 0, {"model/unknown"}), "node1");
+  CHECK(no_skill.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(std::string(no_skill.status().message()) == "spec.skills: no online worker has all of [model/unknown]");
+  auto too_many = policy.Choose(online, ledger, Asking(2, "h100"), "node1");
+  CHECK(too_many.status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(std::string(too_many.status().message()) ==
+        "spec.resources.gpus: asked for 2 GPU(s) of model \"h100\"; the most matching free GPUs on one worker of "
+        "node node1 is 1");
+  CHECK(policy.Choose({}, ledger, Asking(0), "node1").status().code() == absl::StatusCode::kUnavailable);
+}
+
+TEST_CASE("the balancer prefers the least active worker and takes turns among equals", "[placement]") {
+  BalancedPlacement policy;
+  GpuLedger ledger;
+  const std::vector<TestWorker> workers = {Worker("w1", 1, "GPU", 16, {}, 2), Worker("w2", 1, "GPU", 16, {}, 0),
+                                           Worker("w3", 1, "GPU", 16, {}, 0)};
+  const auto online = Candidates(workers);
+  std::map<std::string, int> chosen;
+  for (int i = 0; i < 4; ++i) {
+    auto c = policy.Choose(online, ledger, Asking(0), "node1");
+    REQUIRE(c.ok());
+    ++chosen[workers[c->worker].name];
+  }
+  CHECK(chosen["w1"] == 0);
+  CHECK(chosen["w2"] == 2);
+  CHECK(chosen["w3"] == 2);
+}
+
+TEST_CASE("the GPU ledger never gives a GPU to two sessions and releases only its holder's", "[placement]") {
+  GpuLedger ledger;
+  REQUIRE(ledger.Assign("a", {"GPU-0", "GPU-1"}));
+  CHECK_FALSE(ledger.Assign("b", {"GPU-2", "GPU-1"}));
+  CHECK(ledger.IsFree("GPU-2"));  // Refused whole: nothing of it was taken.
+  CHECK(ledger.Assign("a", {"GPU-0"}));  // Its own again (a re-adoption).
+  ledger.Release("b", {"GPU-0"});        // Not b's: stays a's.
+  CHECK(ledger.Holder("GPU-0") == std::optional<std::string>("a"));
+  ledger.Release("a", {"GPU-0", "GPU-1"});
+  CHECK(ledger.held() == 0);
+}
+
+}  // namespace gantry::controller
