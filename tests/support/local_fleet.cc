@@ -170,13 +170,16 @@ void LocalFleet::StartWorker(const std::string& name, const std::string& gpus, s
   argv.insert(argv.end(), {BinaryPath("gantry-worker"), "--name", name, "--simulated-gpus", gpus, "--session-dir",
                            session_dir});
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  std::map<std::string, std::string> env{{"CONTROLLER_URL", controller_address(controller)},
-                                         {"GANTRY_TLS_CA", pki_->ca()},
-                                         {"GANTRY_TLS_CERT", prefix + ".crt"},
-                                         {"GANTRY_TLS_KEY", prefix + ".key"},
-                                         {"GANTRY_DRAIN_GRACE", "2s"},
-                                         {"GANTRY_METRICS_INTERVAL", "300ms"},
-                                         {"GRPC_DNS_RESOLVER", "native"}};
+  // worker_env may name another controller (a benchmark's stand-in): then none need be started.
+  auto url = worker_env.find("CONTROLLER_URL");
+  std::map<std::string, std::string> env{
+      {"CONTROLLER_URL", url != worker_env.end() ? url->second : controller_address(controller)},
+      {"GANTRY_TLS_CA", pki_->ca()},
+      {"GANTRY_TLS_CERT", prefix + ".crt"},
+      {"GANTRY_TLS_KEY", prefix + ".key"},
+      {"GANTRY_DRAIN_GRACE", "2s"},
+      {"GANTRY_METRICS_INTERVAL", "300ms"},
+      {"GRPC_DNS_RESOLVER", "native"}};
   // Sessions run as uids of their own, as in production, wherever the suite can give them
   // (as root); elsewhere as the worker's user. The tenant isolation test requires root.
   if (geteuid() == 0) {

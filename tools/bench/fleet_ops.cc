@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 
 #include "tools/bench/load.h"
@@ -20,6 +21,18 @@ void DeleteAll(testing::LocalFleet& fleet, const std::vector<std::string>& ids) 
   REQUIRE(testing::WaitFor([&] {
     return fleet.db().Scalar("SELECT count(*) FROM sessions WHERE phase NOT IN ('TERMINATED', 'FAILED')") == "0";
   }, absl::Seconds(60)));
+}
+
+void WaitForHomesRemoved(testing::LocalFleet& fleet, const std::string& worker) {
+  const std::string dir = fleet.dir().Sub("sessions-" + worker);
+  auto homes = [&] {
+    int n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      if (entry.is_directory() && entry.path().filename().string().size() == 36) ++n;
+    }
+    return n;
+  };
+  REQUIRE(testing::WaitFor([&] { return homes() == 0; }, absl::Seconds(120)));
 }
 
 void ServeControllerMetrics(testing::LocalFleet& fleet) {

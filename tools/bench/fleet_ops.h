@@ -11,6 +11,11 @@ namespace gantry::bench {
 // Deletes the sessions through the API, 8 at a time, and waits until none is live.
 void DeleteAll(testing::LocalFleet& fleet, const std::vector<std::string>& ids);
 
+// Waits until `worker` has removed the homes of the sessions that ended (directories named by
+// session UUIDs in its session directory): that cleanup runs two processes a session as the
+// session's uid, and left running it would be measured as part of the next phase.
+void WaitForHomesRemoved(testing::LocalFleet& fleet, const std::string& worker = "w1");
+
 // Makes the controllers started after it serve /metrics (the last one started keeps the port).
 void ServeControllerMetrics(testing::LocalFleet& fleet);
 // What that controller's /metrics say of its placements, p99 in µs (see HistogramP99Micros):

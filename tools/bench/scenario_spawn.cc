@@ -3,11 +3,6 @@
 // same command in a loop, keeping the children alive: the machine's spawn ceiling. Then an
 // open-loop run at half the ceiling's rate for the time-to-RUNNING percentiles.
 #include <catch2/catch.hpp>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
-#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/local_fleet.h"
@@ -15,44 +10,12 @@
 #include "tools/bench/bench_report.h"
 #include "tools/bench/fleet_ops.h"
 #include "tools/bench/load.h"
-
-extern char** environ;
+#include "tools/bench/spawn_ceiling.h"
 
 namespace gantry::bench {
 namespace {
 
 using testing::LocalFleet;
-
-// posix_spawn of `sleep N` n times; the children stay until the end. Spawns per second.
-double SpawnCeiling(int n) {
-  std::vector<pid_t> children;
-  std::string seconds = "3600";
-  char* argv[] = {const_cast<char*>("/bin/sleep"), seconds.data(), nullptr};
-  absl::Time begin = absl::Now();
-  for (int i = 0; i < n; ++i) {
-    pid_t pid;
-    if (posix_spawn(&pid, "/bin/sleep", nullptr, nullptr, argv, environ) == 0) children.push_back(pid);
-  }
-  double rate = children.size() / absl::ToDoubleSeconds(absl::Now() - begin);
-  for (pid_t pid : children) kill(pid, SIGKILL);
-  for (pid_t pid : children) waitpid(pid, nullptr, 0);
-  return rate;
-}
-
-// Waits until worker w1 has removed the homes of the sessions deleted so far (directories named
-// by session UUIDs in its session directory): that cleanup runs two processes a session as the
-// session's uid, and left running it would be measured as part of the next phase.
-void WaitForHomesRemoved(LocalFleet& fleet) {
-  const std::string dir = fleet.dir().Sub("sessions-w1");
-  auto homes = [&] {
-    int n = 0;
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-      if (entry.is_directory() && entry.path().filename().string().size() == 36) ++n;
-    }
-    return n;
-  };
-  REQUIRE(testing::WaitFor([&] { return homes() == 0; }, absl::Seconds(120)));
-}
 
 }  // namespace
 
