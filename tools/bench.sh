@@ -9,7 +9,7 @@
 #   tools/bench.sh --rounds 5 place      more rounds
 #   tools/bench.sh --quick               the smoke run the test suite does
 #
-# Scenarios: place, spawn, invoke-latency, stream, failure-detection, footprint,
+# Scenarios: place, spawn, spawn-worker, invoke-latency, stream, failure-detection, footprint,
 # footprint-invoke, scale-workers, scale-controllers (docs/PERFORMANCE.md).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
