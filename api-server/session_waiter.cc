@@ -21,7 +21,13 @@ absl::StatusOr<v1::Session> SessionWaiter::Until(const std::string& id,
     if (left <= absl::ZeroDuration()) break;
     const bool changed = (*subscription)->Wait(std::min(left, kRecheck));
     if (!changed && absl::Now() >= deadline) break;
-    session = sessions_->Get(id);
+    auto again = sessions_->Get(id);
+    // A re-read the database cannot answer in time (a wake at the edge of the caller's
+    // deadline, whose database calls end with it) leaves the session as last read: the caller
+    // gets that, not an outage it did not have.
+    const auto code = again.status().code();
+    if (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded) break;
+    session = std::move(again);
   }
   return session;
 }

@@ -20,7 +20,8 @@ class SessionWaiter {
   SessionWaiter(SessionWatchHub* hub, SessionStore* sessions) : hub_(hub), sessions_(sessions) {}
 
   // The session as stored once `reached` holds for it, or as last read when `deadline` passes
-  // first. With every watch slot of the hub taken, the session as it is now.
+  // first or a re-read finds the database not answering in time (the first read's error is
+  // returned as it is). With every watch slot of the hub taken, the session as it is now.
   absl::StatusOr<v1::Session> Until(const std::string& id, const std::function<bool(const v1::Session&)>& reached,
                                     absl::Time deadline);
 
