@@ -1,7 +1,5 @@
 #include "api-server/session_placer.h"
 
-#include <algorithm>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "api-server/placement_resumer.h"

@@ -46,6 +46,37 @@ absl::Status ValidateHardware(const v1::RegisterWorkerRequest& r) {
   return absl::OkStatus();
 }
 
+// A start's wait for the fleet's lock (heartbeats, events and other starts hold it), and that
+// wait with the decision under it (Place times the decision alone), recorded when it goes out
+// of scope: after the lock is released, so the metrics registry's own lock is never taken
+// while the fleet's is held.
+class PlacementClock {
+ public:
+  PlacementClock() : asked_ns_(absl::GetCurrentTimeNanos()) {}
+  ~PlacementClock() {
+    if (locked_ns_ != 0) {
+      Metrics::Global().Observe("gantry_placement_lock_wait_seconds",
+                                "Time a start waits for the controller's fleet lock before its placement decision",
+                                {}, static_cast<double>(locked_ns_ - asked_ns_) * 1e-9, /*fine=*/true);
+    }
+    if (chosen_ns_ != 0) {
+      Metrics::Global().Observe("gantry_placement_choice_seconds",
+                                "Time from a start reaching the controller to its worker and GPUs chosen (the wait "
+                                "for the fleet lock and the decision)",
+                                {}, static_cast<double>(chosen_ns_ - asked_ns_) * 1e-9, /*fine=*/true);
+    }
+  }
+  PlacementClock(const PlacementClock&) = delete;
+  PlacementClock& operator=(const PlacementClock&) = delete;
+  void Locked() { locked_ns_ = absl::GetCurrentTimeNanos(); }
+  void Chosen() { chosen_ns_ = absl::GetCurrentTimeNanos(); }
+
+ private:
+  const int64_t asked_ns_;
+  int64_t locked_ns_ = 0;
+  int64_t chosen_ns_ = 0;
+};
+
 v1::ControllerMessage DrainMessage(bool draining) {
   v1::ControllerMessage drain;
   drain.mutable_drain()->set_resume(!draining);
@@ -396,15 +427,11 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
   std::shared_ptr<WorkerChannel> channel;
   v1::ControllerMessage command;
   v1::ControllerSessionResponse response;
-  // Measured apart: the wait for the fleet's lock (heartbeats, events and other starts hold it)
-  // and the decision under it (Place's own histogram), and the two together.
-  const int64_t asked_ns = absl::GetCurrentTimeNanos();
+  // Declared before the lock: it records once the lock is released, whichever way this returns.
+  PlacementClock clock;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const int64_t locked_ns = absl::GetCurrentTimeNanos();
-    Metrics::Global().Observe("gantry_placement_lock_wait_seconds",
-                              "Time a start waits for the controller's fleet lock before its placement decision", {},
-                              static_cast<double>(locked_ns - asked_ns) * 1e-9, /*fine=*/true);
+    clock.Locked();
     if (auto known = sessions_.find(session_id); known != sessions_.end()) {
       // Asked again (an API server resuming a placement whose first caller may be gone, or whose
       // report was lost): never started twice. Its state is reported again on the event route,
@@ -417,10 +444,7 @@ absl::StatusOr<v1::ControllerSessionResponse> Fleet::StartSession(const std::str
       return absl::UnavailableError("this controller is cordoned (draining): it takes no new session");
     }
     auto placement = Place(session_id, spec);
-    Metrics::Global().Observe("gantry_placement_choice_seconds",
-                              "Time from a start reaching the controller to its worker and GPUs chosen (the wait for "
-                              "the fleet lock and the decision)",
-                              {}, static_cast<double>(absl::GetCurrentTimeNanos() - asked_ns) * 1e-9, /*fine=*/true);
+    clock.Chosen();
     if (!placement.ok()) {
       spdlog::info("refused session {}: {}", session_id, placement.status().ToString());
       return placement.status();
