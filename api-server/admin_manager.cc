@@ -90,8 +90,14 @@ absl::StatusOr<v1::Controller> AdminManager::GetController(const std::string& id
 absl::StatusOr<v1::Controller> AdminManager::SetCordoned(const std::string& id, bool cordoned) {
   RETURN_IF_ERROR(store_->SetCordoned(id, cordoned));
   ASSIGN_OR_RETURN(v1::Controller controller, store_->GetController(id));
-  // Best effort: a controller not told now learns it from its next heartbeat's answer.
-  absl::Status told = client_->TellCordoned(controller.endpoint(), controller.id(), cordoned);
+  // Best effort: a controller not told now learns it from its next heartbeat's answer. One told
+  // answers with what it holds now, stored before the call returns: after a drain, the GPUs
+  // its stops freed are placeable at once, not after its next heartbeat.
+  auto told = client_->TellCordoned(controller.endpoint(), controller.id(), cordoned);
+  if (told.ok()) {
+    absl::Status stored = store_->RecordAnswered(controller.id(), told->capacity(), told->load());
+    if (!stored.ok()) spdlog::warn("controller {}: its capacity is stored at its next heartbeat ({})", id, stored.ToString());
+  }
   spdlog::info("controller {} ({}) {}{}", controller.name(), id, cordoned ? "cordoned" : "uncordoned",
                told.ok() ? "" : "; it learns so from its next heartbeat (not reachable now)");
   return controller;

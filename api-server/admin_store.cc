@@ -137,6 +137,17 @@ absl::Status AdminStore::SetCordoned(const std::string& id, bool cordoned) {
   return found ? absl::OkStatus() : ControllerNotFound(id);
 }
 
+absl::Status AdminStore::RecordAnswered(const std::string& id, const v1::ControllerCapacity& capacity,
+                                        const v1::ControllerLoad& load) {
+  const std::string rows =
+      absl::StrCat("[{\"id\":\"", id, "\",", CapacityJsonFields(capacity, load), "}]");
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    tx.exec_params(std::string(sql::kRecordHealthChecksOk), rows);
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<int> AdminStore::LiveSessionsOn(const std::string& id) {
   int n = 0;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {

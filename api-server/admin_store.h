@@ -33,6 +33,10 @@ class AdminStore {
                                                              int limit);
   absl::StatusOr<v1::Controller> GetController(const std::string& id);  // NOT_FOUND
   absl::Status SetCordoned(const std::string& id, bool cordoned);       // NOT_FOUND
+  // Stores what controller `id` answered a call with, as a health check's answer is stored: it
+  // was reachable, and holds this now.
+  absl::Status RecordAnswered(const std::string& id, const v1::ControllerCapacity& capacity,
+                              const v1::ControllerLoad& load);
   absl::StatusOr<int> LiveSessionsOn(const std::string& id);
   // Ids of the live sessions on controller `id`, oldest first, at most `limit`.
   absl::StatusOr<std::vector<std::string>> LiveSessionIdsOn(const std::string& id, int limit);

@@ -100,8 +100,9 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::SetHibernate
   return response;
 }
 
-absl::Status GrpcControllerClient::TellCordoned(const std::string& endpoint, const std::string& controller_id,
-                                                bool cordoned) {
+absl::StatusOr<v1::SetCordonedResponse> GrpcControllerClient::TellCordoned(const std::string& endpoint,
+                                                                           const std::string& controller_id,
+                                                                           bool cordoned) {
   grpc::ClientContext ctx;
   AddRequestId(&ctx);
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + std::min(timeout_, absl::Seconds(2))));
@@ -111,7 +112,7 @@ absl::Status GrpcControllerClient::TellCordoned(const std::string& endpoint, con
   v1::SetCordonedResponse response;
   grpc::Status s = StubFor(endpoint)->SetCordoned(&ctx, request, &response);
   if (!s.ok()) return Forget(endpoint, s);
-  return absl::OkStatus();
+  return response;
 }
 
 absl::Status GrpcControllerClient::HandOverToken(const std::string& endpoint, const std::string& controller_id,

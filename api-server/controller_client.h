@@ -31,8 +31,9 @@ class ControllerClient {
   // Hibernate (true) or wake (false).
   virtual absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(
       const std::string& endpoint, const std::string& session_id, bool hibernate) = 0;
-  // Tells the running controller it is cordoned, or no longer.
-  virtual absl::Status TellCordoned(const std::string& endpoint, const std::string& controller_id, bool cordoned) = 0;
+  // Tells the running controller it is cordoned, or no longer; it answers with its capacity.
+  virtual absl::StatusOr<v1::SetCordonedResponse> TellCordoned(const std::string& endpoint,
+                                                               const std::string& controller_id, bool cordoned) = 0;
   // Hands a rotated token to the running controller.
   virtual absl::Status HandOverToken(const std::string& endpoint, const std::string& controller_id,
                                      const std::string& token) = 0;
@@ -71,7 +72,8 @@ class GrpcControllerClient : public ControllerClient {
       const std::string& endpoint, const std::string& session_id) override;
   absl::StatusOr<v1::ControllerSessionResponse> SetHibernated(
       const std::string& endpoint, const std::string& session_id, bool hibernate) override;
-  absl::Status TellCordoned(const std::string& endpoint, const std::string& controller_id, bool cordoned) override;
+  absl::StatusOr<v1::SetCordonedResponse> TellCordoned(const std::string& endpoint, const std::string& controller_id,
+                                                       bool cordoned) override;
   absl::Status HandOverToken(const std::string& endpoint, const std::string& controller_id,
                              const std::string& token) override;
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string& endpoint,

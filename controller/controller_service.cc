@@ -165,7 +165,7 @@ grpc::Status ControllerServiceImpl::AdoptToken(grpc::ServerContext* ctx, const v
 }
 
 grpc::Status ControllerServiceImpl::SetCordoned(grpc::ServerContext* ctx, const v1::SetCordonedRequest* request,
-                                                v1::SetCordonedResponse*) {
+                                                v1::SetCordonedResponse* response) {
   GANTRY_REQUIRE_API_SERVER(ctx);
   const std::string mine = config_.controller_id ? config_.controller_id() : "";
   if (mine.empty() || request->controller_id() != mine) {
@@ -173,6 +173,9 @@ grpc::Status ControllerServiceImpl::SetCordoned(grpc::ServerContext* ctx, const 
         absl::StrCat("controller_id: this controller is ", mine.empty() ? "not registered yet" : mine)));
   }
   fleet_->SetDraining(request->cordoned(), absl::Now());
+  FleetSnapshot snap = fleet_->Snapshot();
+  *response->mutable_capacity() = snap.capacity;
+  *response->mutable_load() = snap.load;
   return grpc::Status::OK;
 }
 

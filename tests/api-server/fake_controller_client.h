@@ -57,6 +57,11 @@ class FakeControllerClient : public ControllerClient {
     }
     released_.notify_all();
   }
+  // What a SetCordoned call is answered (unreachable unless scripted).
+  void ScriptCordon(absl::StatusOr<v1::SetCordonedResponse> answer) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cordon_answer_ = std::move(answer);
+  }
   std::vector<std::string> created_ids() const {
     std::lock_guard<std::mutex> lock(mu_);
     return created_ids_;
@@ -94,8 +99,9 @@ class FakeControllerClient : public ControllerClient {
                                                               bool) override {
     return absl::NotFoundError("session " + session_id + " not held");
   }
-  absl::Status TellCordoned(const std::string&, const std::string&, bool) override {
-    return absl::UnavailableError("scripted: no controller to tell");
+  absl::StatusOr<v1::SetCordonedResponse> TellCordoned(const std::string&, const std::string&, bool) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cordon_answer_;
   }
   absl::Status HandOverToken(const std::string&, const std::string&, const std::string&) override {
     return absl::UnavailableError("scripted: no controller to hand a token to");
@@ -127,6 +133,7 @@ class FakeControllerClient : public ControllerClient {
   bool hold_ = false;
   std::deque<absl::StatusOr<v1::ControllerSessionResponse>> create_answers_;
   ReportSink report_;
+  absl::StatusOr<v1::SetCordonedResponse> cordon_answer_ = absl::UnavailableError("scripted: no controller to tell");
   std::vector<std::string> created_ids_;
   std::vector<std::string> deleted_ids_;
 };
