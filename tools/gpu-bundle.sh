@@ -16,7 +16,7 @@ chmod 755 "$STAGE"
 trap 'rm -rf "$STAGE"' EXIT
 
 mkdir -p "$STAGE/lib" "$STAGE/py" "$STAGE$PG/bin" "$STAGE$PG/lib" "$STAGE/usr/share/postgresql"
-for b in api-server/gantry-api controller/gantry-controller worker/gantry-worker tools/gantry-pki; do
+for b in api-server/gantry-api controller/gantry-controller worker/gantry-worker worker/gantry-keeper tools/gantry-pki; do
   mkdir -p "$STAGE/build/$(dirname "$b")"
   strip -o "$STAGE/build/$b" "$BUILD_DIR/$b"
 done

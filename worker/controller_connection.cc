@@ -187,14 +187,15 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
   });
 
   {
-    // Acted on in order on a thread of their own (command_queue.h), so this thread is back in
-    // Read at once and the connection is always read, pings included. Leaving this scope runs
-    // every command received before the stream ended, as reading them here one by one did.
+    // Acted on off this thread (command_queue.h), in order within each session's lane, so this
+    // thread is back in Read at once and the connection is always read, pings included. Leaving
+    // this scope runs every command received before the stream ended.
     CommandQueue commands;
     v1::ControllerMessage command;
     while (stream->Read(&command)) {
       const size_t bytes = command.ByteSizeLong();
-      commands.Push([this, c = std::move(command)] { Execute(c); }, bytes);
+      std::string lane = SessionLane(command);
+      commands.Push(std::move(lane), [this, c = std::move(command)] { Execute(c); }, bytes);
       command.Clear();
     }
   }
@@ -221,6 +222,23 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
   grpc::Status status = stream->Finish();
   spdlog::warn("stream to controller ended: {} (code {}); reconnecting", status.error_message(),
                static_cast<int>(status.error_code()));
+}
+
+std::string ControllerConnection::SessionLane(const v1::ControllerMessage& command) {
+  // A session's own lifecycle commands; everything else (logs, invokes, drain) keeps the
+  // stream's order with all of them, as when one thread ran every command.
+  switch (command.msg_case()) {
+    case v1::ControllerMessage::kStartSession:
+      return command.start_session().session_id();
+    case v1::ControllerMessage::kStopSession:
+      return command.stop_session().session_id();
+    case v1::ControllerMessage::kHibernateSession:
+      return command.hibernate_session().session_id();
+    case v1::ControllerMessage::kWakeSession:
+      return command.wake_session().session_id();
+    default:
+      return "";
+  }
 }
 
 void ControllerConnection::Execute(const v1::ControllerMessage& command) {

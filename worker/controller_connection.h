@@ -72,7 +72,9 @@ class ControllerConnection {
   void Loop();
   // One stream's lifetime; returns when it ends.
   void RunStream(int32_t* heartbeat_ms);
-  // Acts on one command from the controller (on the stream's CommandQueue thread).
+  // The CommandQueue lane of a command: its session's id for a session's lifecycle, else "".
+  static std::string SessionLane(const v1::ControllerMessage& command);
+  // Acts on one command from the controller (on one of the stream's CommandQueue threads).
   void Execute(const v1::ControllerMessage& command);
   bool Write(const v1::WorkerMessage& message);
   Stream* CurrentStream() ABSL_LOCKS_EXCLUDED(mu_);

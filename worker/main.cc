@@ -51,6 +51,7 @@ struct WorkerConfig {
   std::string nvml_library = "libnvidia-ml.so.1";
   std::string skills;
   std::string session_dir;
+  std::string keeper_path;  // gantry-keeper; "" = beside this program.
   std::string models_dir;
   absl::Duration models_rescan_interval = absl::Seconds(60);
   absl::Duration drain_grace = absl::Seconds(10);
@@ -107,6 +108,8 @@ int main(int argc, char** argv) {
                   "directory whose sub-directories are models, offered as skills model/<name>");
   flags.AddDuration("models-rescan-interval", &cfg.models_rescan_interval,
                     "how often the models directory is re-scanned (also on SIGHUP)");
+  flags.AddString("keeper", &cfg.keeper_path,
+                  "the gantry-keeper program that stands between the worker and each session (default: next to gantry-worker)");
   flags.AddString("session-dir", &cfg.session_dir, "where session logs go (default: /tmp/gantry-worker-NAME)");
   flags.AddInt("log-ring-bytes", &cfg.log_ring_bytes,
                "recent output kept in memory per session, for tail and follow (at least 4096)");
@@ -160,6 +163,11 @@ int main(int argc, char** argv) {
   // Nobody else may read this process's memory, environment or file descriptors through
   // /proc, or attach a debugger, whatever the uids.
   prctl(PR_SET_DUMPABLE, 0);
+  if (cfg.keeper_path.empty()) cfg.keeper_path = gantry::worker::DefaultKeeperPath();
+  if (access(cfg.keeper_path.c_str(), X_OK) != 0) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("--keeper: cannot execute ", cfg.keeper_path, " (", std::strerror(errno),
+                                                        "): install gantry-keeper beside gantry-worker")));
+  }
   if (cfg.session_dir.empty()) cfg.session_dir = "/tmp/gantry-worker-" + cfg.name;
   if (mkdir(cfg.session_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Fail(absl::InvalidArgumentError("--session-dir: cannot create " + cfg.session_dir));
@@ -295,7 +303,7 @@ int main(int argc, char** argv) {
     spdlog::warn("{}", cgroups.summary());
   }
   gantry::worker::LogPump pump(static_cast<size_t>(std::max<int64_t>(cfg.log_ring_bytes, 0)), cfg.session_log_max_bytes);
-  gantry::worker::SessionRunner runner(cfg.session_dir, pump, cgroups, *identities, [&connection](const gantry::v1::WorkerSessionEvent& e) {
+  gantry::worker::SessionRunner runner(cfg.session_dir, cfg.keeper_path, pump, cgroups, *identities, [&connection](const gantry::v1::WorkerSessionEvent& e) {
     connection.Send(e);
   });
   connection.set_runner(&runner);

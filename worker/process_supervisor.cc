@@ -1,24 +1,26 @@
 #include "worker/process_supervisor.h"
 
 #include <fcntl.h>
-#include <grp.h>  // setgroups
-#include <linux/sched.h>  // struct clone_args, CLONE_INTO_CGROUP
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
+#include <spawn.h>
+#include <sys/mman.h>  // memfd_create
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "worker/handler_children.h"
+#include "worker/keeper_protocol.h"
 
 namespace gantry::worker {
 
-ProcessSupervisor::ProcessSupervisor(ExitCallback on_exit)
-    : on_exit_(std::move(on_exit)), self_pid_(getpid()) {
+ProcessSupervisor::ProcessSupervisor(ExitCallback on_exit, std::string keeper_path)
+    : on_exit_(std::move(on_exit)), keeper_path_(std::move(keeper_path)), self_pid_(getpid()) {
   spawner_ = std::thread([this] { SpawnerLoop(); });
   reaper_ = std::thread([this] { ReaperLoop(); });
   killer_ = std::thread([this] { KillerLoop(); });
@@ -68,13 +70,19 @@ absl::StatusOr<pid_t> ProcessSupervisor::Spawn(const SpawnSpec& spec) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("worker is shutting down");
-    if (by_session_.count(spec.session_id) != 0) {
+    if (by_session_.count(spec.session_id) != 0 || !launching_.insert(spec.session_id).second) {
       return absl::AlreadyExistsError(absl::StrCat("session ", spec.session_id, " already has a process"));
     }
     spawn_queue_.push_back(&job);
   }
   cv_.notify_all();
-  return future.get();
+  // The keeper is launched on the spawner thread; its reports are awaited here, so that other
+  // sessions' keepers are launched while this one's command is still being exec'ed.
+  absl::StatusOr<Launched> launched = future.get();
+  absl::StatusOr<pid_t> started = launched.ok() ? AwaitSession(spec, *launched) : launched.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  launching_.erase(spec.session_id);
+  return started;
 }
 
 void ProcessSupervisor::SpawnerLoop() {
@@ -87,39 +95,20 @@ void ProcessSupervisor::SpawnerLoop() {
       job = spawn_queue_.front();
       spawn_queue_.pop_front();
     }
-    job->result.set_value(ForkExec(job->spec));
+    job->result.set_value(LaunchKeeper(job->spec));
   }
 }
 
 namespace {
 
-// The keeper's process group to kill when the worker dies; set in the keeper only.
-volatile pid_t g_keeper_target_group = 0;
+using keeper::ExecFailure;
 
-// Runs in the keeper when the worker dies (PR_SET_PDEATHSIG). kill() is async-signal-safe, and
-// SIGKILL reaches the session's processes even while they are stopped (hibernated).
-void KillSessionGroup(int) {
-  if (g_keeper_target_group > 0) kill(-g_keeper_target_group, SIGKILL);
-  _exit(137);
-}
+// The keeper's death signal: not one a session would send to its own group.
+int DeathSignal() { return SIGRTMIN + 7; }
 
-// What a session process reports when it cannot become its command.
-struct ExecFailure {
-  enum Stage : int { kCgroup, kIdentity, kChdir, kExec } stage;
-  int err;
-};
-
-bool WriteAll(int fd, const void* data, size_t size) {
-  const char* p = static_cast<const char*>(data);
-  while (size > 0) {
-    ssize_t n = write(fd, p, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
+// Descriptors handed to the keeper are first moved at or above this, clear of the fixed ones
+// (keeper_protocol.h) they are placed at, so no placement overwrites one still to be placed.
+constexpr int kAboveFixedFds = 10;
 
 size_t ReadUpTo(int fd, void* data, size_t size) {
   char* p = static_cast<char*>(data);
@@ -133,149 +122,165 @@ size_t ReadUpTo(int fd, void* data, size_t size) {
   return got;
 }
 
+// Descriptors this start opened, closed when it returns.
+class OwnedFds {
+ public:
+  ~OwnedFds() {
+    for (int fd : fds_) close(fd);
+  }
+  int Add(int fd) {
+    if (fd >= 0) fds_.push_back(fd);
+    return fd;
+  }
+  // Closes the write ends at once: only the keeper and the session may hold them when the
+  // reports are read, or no EOF comes.
+  void CloseNow(std::initializer_list<int> fds) {
+    for (int fd : fds) {
+      auto it = std::find(fds_.begin(), fds_.end(), fd);
+      if (fd < 0 || it == fds_.end()) continue;
+      close(fd);
+      fds_.erase(it);
+    }
+  }
+  // No longer closed here: the caller owns it.
+  int Release(int fd) {
+    fds_.erase(std::find(fds_.begin(), fds_.end(), fd));
+    return fd;
+  }
+  // A copy of `fd` clear of the keeper's fixed descriptors (-1 stays -1).
+  int CopyAboveFixed(int fd) { return fd < 0 ? -1 : Add(fcntl(fd, F_DUPFD_CLOEXEC, kAboveFixedFds)); }
+
+ private:
+  std::vector<int> fds_;
+};
+
+// The keeper's spec (keeper_protocol.h) in a sealed memfd clear of the fixed descriptors; -1
+// with errno on failure.
+int WriteSpec(const SpawnSpec& spec) {
+  std::string text = spec.working_dir;
+  text.push_back('\0');
+  for (const auto& a : spec.argv) {
+    text += a;
+    text.push_back('\0');
+  }
+  int fd = memfd_create("gantry-keeper-spec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -1;
+  size_t put = 0;
+  while (put < text.size()) {
+    ssize_t n = write(fd, text.data() + put, text.size() - put);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = errno;
+      close(fd);
+      errno = err;
+      return -1;
+    }
+    put += static_cast<size_t>(n);
+  }
+  fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  if (fd >= kAboveFixedFds) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, kAboveFixedFds);
+  close(fd);
+  return moved;
+}
+
 }  // namespace
 
-// Process tree of one session:
-//
-//   worker ── keeper (own process group; PDEATHSIG -> kill the session group)
-//                └── session process (leader of the session's process group) ── its children
-//
-// The keeper is a plain fork of the worker that only waits: it exists because the death signal
-// reaches one direct child, and a process that receives it while stopped cannot act. The keeper
-// is never in the session's group, so hibernation (SIGSTOP to the group) never stops it, and a
-// worker killed with SIGKILL still takes every session process with it. The keeper exits with
-// the session process's status (re-raising its signal), which is what the reaper sees.
-absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
-  // Everything the children need is prepared before fork: after it, only async-signal-safe calls.
+std::string DefaultKeeperPath() {
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return "gantry-keeper";
+  std::string path(self, static_cast<size_t>(n));
+  return path.substr(0, path.rfind('/') + 1) + "gantry-keeper";
+}
+
+// The keeper (keeper_main.cc) is posix_spawned: the worker's address space is not copied (a
+// forked keeper shared the worker's pages, copy-on-write, for as long as its session ran), and
+// the spawning thread waits only until the keeper has exec'ed. It is spawned from the spawner
+// thread, whose exit fires the keeper's death signal.
+absl::StatusOr<ProcessSupervisor::Launched> ProcessSupervisor::LaunchKeeper(const SpawnSpec& spec) {
+  std::vector<std::string> args = {keeper_path_,        spec.session_id, absl::StrCat(self_pid_), absl::StrCat(DeathSignal()),
+                                   "",  "0", "0", ""};
+  if (spec.cgroup_dir_fd >= 0) args[4] += 'c';
+  if (spec.cgroup_procs_fd >= 0) args[4] += 'p';
+  if (spec.user.drop) {
+    args[4] += 'u';
+    args[5] = absl::StrCat(spec.user.uid);
+    args[6] = absl::StrCat(spec.user.gid);
+    args[7] = absl::StrJoin(spec.user.groups, ",");
+  }
   std::vector<char*> argv;
-  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  std::vector<char*> envp;
+  std::vector<char*> envp;  // The keeper's environment is the session's.
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  const char* workdir = spec.working_dir.empty() ? nullptr : spec.working_dir.c_str();
-  const int death_signal = SIGRTMIN + 7;  // Not one a session would send to its own group.
-  const SessionUser& user = spec.user;
 
-  int log_fd = spec.output_fd >= 0
-                   ? fcntl(spec.output_fd, F_DUPFD_CLOEXEC, 3)
-                   : open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  OwnedFds fds;
+  const int log_fd =
+      spec.output_fd >= 0
+          ? fds.CopyAboveFixed(spec.output_fd)
+          : fds.CopyAboveFixed(fds.Add(open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)));
   if (log_fd < 0) {
     return absl::InternalError(absl::StrCat("cannot open log ", spec.log_path, ": ", std::strerror(errno)));
   }
-  const int cgroup_fd = spec.cgroup_procs_fd;
-  const int cgroup_dir_fd = spec.cgroup_dir_fd;
-  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int null_fd = fds.CopyAboveFixed(fds.Add(open("/dev/null", O_RDONLY | O_CLOEXEC)));
+  const int spec_fd = fds.Add(WriteSpec(spec));
+  const int cgroup_dir_fd = fds.CopyAboveFixed(spec.cgroup_dir_fd);
+  const int cgroup_procs_fd = fds.CopyAboveFixed(spec.cgroup_procs_fd);
   // The keeper reports the session's pid on one pipe; the session reports errno on the other
-  // if exec fails. Both close on exec/exit, so EOF on the second means the command is running.
+  // if exec fails. EOF on the second means the command is running.
   int pid_report[2] = {-1, -1};
   int exec_report[2] = {-1, -1};
-  if (null_fd < 0 || pipe2(pid_report, O_CLOEXEC) != 0 || pipe2(exec_report, O_CLOEXEC) != 0) {
-    int err = errno;
-    for (int fd : {log_fd, null_fd, pid_report[0], pid_report[1], exec_report[0], exec_report[1]}) {
-      if (fd >= 0) close(fd);
-    }
-    return absl::InternalError(absl::StrCat("cannot create pipe: ", std::strerror(err)));
+  const bool piped = pipe2(pid_report, O_CLOEXEC) == 0 && pipe2(exec_report, O_CLOEXEC) == 0;
+  const int pid_read = fds.Add(pid_report[0]), exec_read = fds.Add(exec_report[0]);
+  const int pid_write = fds.CopyAboveFixed(fds.Add(pid_report[1]));
+  const int exec_write = fds.CopyAboveFixed(fds.Add(exec_report[1]));
+  if (spec_fd < 0) return absl::InternalError(absl::StrCat("cannot hand the command to the keeper: ", std::strerror(errno)));
+  if (null_fd < 0 || !piped || pid_write < 0 || exec_write < 0 || (spec.cgroup_dir_fd >= 0 && cgroup_dir_fd < 0) ||
+      (spec.cgroup_procs_fd >= 0 && cgroup_procs_fd < 0)) {
+    return absl::InternalError(absl::StrCat("cannot create the keeper's pipes: ", std::strerror(errno)));
   }
-  sigset_t empty;
-  sigemptyset(&empty);
-  const pid_t worker = self_pid_;
 
-  pid_t keeper = fork();
-  if (keeper == 0) {
-    setpgid(0, 0);
-    struct sigaction on_death = {};
-    on_death.sa_handler = KillSessionGroup;
-    sigaction(death_signal, &on_death, nullptr);
-    prctl(PR_SET_PDEATHSIG, death_signal);
-    if (getppid() != worker) _exit(127);  // The worker died before prctl took effect.
-    const pid_t self = getpid();
-    pid_t session = -1;
-    bool born_in_cgroup = false;
-    if (cgroup_dir_fd >= 0) {
-      struct clone_args args = {};
-      args.flags = CLONE_INTO_CGROUP;
-      args.exit_signal = SIGCHLD;
-      args.cgroup = static_cast<uint64_t>(cgroup_dir_fd);
-      session = static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
-      born_in_cgroup = session >= 0;
-    }
-    if (!born_in_cgroup) session = fork();  // Older kernels: the child joins through cgroup.procs.
-    if (session == 0) {
-      setpgid(0, 0);
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // If the keeper dies, so does the session.
-      if (getppid() != self) _exit(127);
-      sigprocmask(SIG_SETMASK, &empty, nullptr);  // The worker blocks SIGTERM; sessions must not.
-      dup2(null_fd, 0);
-      dup2(log_fd, 1);
-      dup2(log_fd, 2);
-      // Nothing of the worker's (sockets, files opened without O_CLOEXEC) reaches the session.
-      close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-      // Joins its cgroup before exec, so that everything it starts is inside too.
-      ExecFailure failure = {ExecFailure::kCgroup, 0};
-      if (!born_in_cgroup && cgroup_fd >= 0 && write(cgroup_fd, "0", 1) != 1) {
-        failure.err = errno;
-      } else if (user.drop && (setgroups(user.groups.size(), user.groups.data()) != 0 ||
-                               setresgid(user.gid, user.gid, user.gid) != 0 ||
-                               setresuid(user.uid, user.uid, user.uid) != 0)) {
-        // Groups first, then the gid, then the uid: after setresuid there is no way back.
-        failure = {ExecFailure::kIdentity, errno};
-      } else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-        failure = {ExecFailure::kIdentity, errno};
-      } else if (workdir != nullptr && chdir(workdir) != 0) {
-        failure = {ExecFailure::kChdir, errno};
-      } else {
-        execvpe(argv[0], argv.data(), envp.data());
-        failure = {ExecFailure::kExec, errno};
-      }
-      WriteAll(exec_report[1], &failure, sizeof(failure));
-      _exit(127);
-    }
-    if (session < 0) _exit(126);
-    setpgid(session, session);  // Also from here, so the group exists before anyone signals it.
-    g_keeper_target_group = session;
-    WriteAll(pid_report[1], &session, sizeof(session));
-    // The keeper holds nothing of the worker's: no sockets kept open behind its back.
-    close_range(3, ~0U, 0);
-    int status = 0;
-    while (waitpid(session, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFSIGNALED(status)) {
-      int sig = WTERMSIG(status);
-      struct sigaction dfl = {};
-      dfl.sa_handler = SIG_DFL;
-      sigaction(sig, &dfl, nullptr);
-      sigset_t only;
-      sigemptyset(&only);
-      sigaddset(&only, sig);
-      sigprocmask(SIG_UNBLOCK, &only, nullptr);
-      prctl(PR_SET_DUMPABLE, 0);  // Re-raising SIGSEGV and friends should not dump the keeper.
-      kill(getpid(), sig);
-    }
-    _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128);
-  }
-  int fork_errno = errno;
-  close(pid_report[1]);
-  close(exec_report[1]);
-  close(log_fd);
-  close(null_fd);
-  if (keeper < 0) {
-    close(pid_report[0]);
-    close(exec_report[0]);
-    return absl::ResourceExhaustedError(absl::StrCat("fork failed: ", std::strerror(fork_errno)));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, null_fd, 0);
+  posix_spawn_file_actions_adddup2(&actions, log_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, log_fd, 2);
+  posix_spawn_file_actions_adddup2(&actions, pid_write, keeper::kPidReportFd);
+  posix_spawn_file_actions_adddup2(&actions, exec_write, keeper::kExecReportFd);
+  posix_spawn_file_actions_adddup2(&actions, spec_fd, keeper::kSpecFd);
+  if (cgroup_dir_fd >= 0) posix_spawn_file_actions_adddup2(&actions, cgroup_dir_fd, keeper::kCgroupDirFd);
+  if (cgroup_procs_fd >= 0) posix_spawn_file_actions_adddup2(&actions, cgroup_procs_fd, keeper::kCgroupProcsFd);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // Its own group, before it runs.
+  posix_spawnattr_setpgroup(&attr, 0);
+  pid_t keeper = 0;
+  const int spawn_error = posix_spawn(&keeper, keeper_path_.c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  fds.CloseNow({pid_write, exec_write, pid_report[1], exec_report[1]});
+  if (spawn_error != 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot start the session's keeper ", keeper_path_, ": ", std::strerror(spawn_error)));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++live_children_;
   }
   cv_.notify_all();  // Wakes the reaper if it was idle.
+  return Launched{keeper, fds.Release(pid_read), fds.Release(exec_read)};
+}
 
+absl::StatusOr<pid_t> ProcessSupervisor::AwaitSession(const SpawnSpec& spec, const Launched& launched) {
+  const pid_t keeper = launched.keeper;
   pid_t session = 0;
   ExecFailure failure = {};
-  bool got_pid = ReadUpTo(pid_report[0], &session, sizeof(session)) == sizeof(session) && session > 0;
-  bool exec_failed = ReadUpTo(exec_report[0], &failure, sizeof(failure)) == sizeof(failure);
-  close(pid_report[0]);
-  close(exec_report[0]);
+  bool got_pid = ReadUpTo(launched.pid_read, &session, sizeof(session)) == sizeof(session) && session > 0;
+  bool exec_failed = ReadUpTo(launched.exec_read, &failure, sizeof(failure)) == sizeof(failure);
+  close(launched.pid_read);
+  close(launched.exec_read);
 
   std::lock_guard<std::mutex> lock(mu_);
   if (!got_pid || exec_failed) {
@@ -287,7 +292,7 @@ absl::StatusOr<pid_t> ProcessSupervisor::ForkExec(const SpawnSpec& spec) {
         return absl::InternalError(
             absl::StrCat("cannot join the session's cgroup: ", std::strerror(failure.err)));
       case ExecFailure::kIdentity:
-        return absl::InternalError(absl::StrCat("cannot become uid ", user.uid, " gid ", user.gid,
+        return absl::InternalError(absl::StrCat("cannot become uid ", spec.user.uid, " gid ", spec.user.gid,
                                                 " (the worker needs CAP_SETUID and CAP_SETGID): ",
                                                 std::strerror(failure.err)));
       case ExecFailure::kChdir:

@@ -1,11 +1,11 @@
 // Runs session processes and watches them until they exit.
 //
 // Each session is its own process group with stdout/stderr going to a pipe or a log file.
-// Each has a small keeper process between it and the worker (see ForkExec): if the worker dies,
-// even by SIGKILL and even while the session is hibernated, the keeper kills the session's whole
-// process group. Keepers are forked from one long-lived spawner thread because the death signal
-// fires when the *thread* that forked exits. When a session's main process exits, the rest of
-// its process group is killed too: no orphans.
+// Each has a small keeper process between it and the worker (gantry-keeper, keeper_main.cc): if
+// the worker dies, even by SIGKILL and even while the session is hibernated, the keeper kills the
+// session's whole process group. Keepers are spawned from one long-lived spawner thread because
+// the death signal fires when the *thread* that spawned exits. When a session's main process
+// exits, the rest of its process group is killed too: no orphans.
 //
 // Thread-safe. Exit notifications arrive on the supervisor's reaper thread.
 #pragma once
@@ -65,17 +65,22 @@ struct ProcessInfo {
   bool suspended = false;
 };
 
+// gantry-keeper in the directory of the running program (where the build and the images put it).
+std::string DefaultKeeperPath();
+
 class ProcessSupervisor {
  public:
   using ExitCallback = std::function<void(const ExitInfo&)>;
 
-  explicit ProcessSupervisor(ExitCallback on_exit);
+  // `keeper_path`: the gantry-keeper program (DefaultKeeperPath(): next to this one).
+  ProcessSupervisor(ExitCallback on_exit, std::string keeper_path);
   ~ProcessSupervisor();  // Kills every remaining process group and joins the threads.
 
   ProcessSupervisor(const ProcessSupervisor&) = delete;
   ProcessSupervisor& operator=(const ProcessSupervisor&) = delete;
 
-  // Starts the process; returns its pid (also its process group id) once exec has succeeded. FAILED_PRECONDITION naming
+  // Starts the process; returns its pid (also its process group id) once exec has succeeded.
+  // Callers on several threads overlap: each waits for its own exec. FAILED_PRECONDITION naming
   // command[0] if it cannot be executed (not found, not executable), ALREADY_EXISTS if the
   // session already has a process.
   absl::StatusOr<pid_t> Spawn(const SpawnSpec& spec);
@@ -102,25 +107,36 @@ class ProcessSupervisor {
     bool stop_requested = false;
     bool suspended = false;
   };
+  // A keeper started, and the read ends of its reports (keeper_protocol.h).
+  struct Launched {
+    pid_t keeper = 0;
+    int pid_read = -1;
+    int exec_read = -1;
+  };
   struct SpawnJob {
     SpawnSpec spec;
-    std::promise<absl::StatusOr<pid_t>> result;
+    std::promise<absl::StatusOr<Launched>> result;
   };
 
   void SpawnerLoop();
-  absl::StatusOr<pid_t> ForkExec(const SpawnSpec& spec);
+  // On the spawner thread: posix_spawns the session's keeper.
+  absl::StatusOr<Launched> LaunchKeeper(const SpawnSpec& spec);
+  // On Spawn's caller's thread: waits for the keeper's reports and records the session.
+  absl::StatusOr<pid_t> AwaitSession(const SpawnSpec& spec, const Launched& launched);
   void ReaperLoop();
   // Sends SIGKILL when a stop's grace period ends; delivers deferred exits.
   void KillerLoop();
   void HandleExit(pid_t pid, int status);
 
   ExitCallback on_exit_;
+  const std::string keeper_path_;
   const pid_t self_pid_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, Running> by_session_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> launching_ ABSL_GUARDED_BY(mu_);  // Spawns under way, by session.
   std::map<pid_t, std::string> by_pid_ ABSL_GUARDED_BY(mu_);
   // Exits the reaper saw before Spawn recorded the pid (a process that exits at once).
   std::map<pid_t, int> early_exits_ ABSL_GUARDED_BY(mu_);

@@ -17,15 +17,15 @@
 
 namespace gantry::worker {
 
-SessionRunner::SessionRunner(std::string session_dir, LogPump& pump, const SessionCgroups& cgroups,
-                             SessionIdentities& identities, EventSink sink)
+SessionRunner::SessionRunner(std::string session_dir, std::string keeper_path, LogPump& pump,
+                             const SessionCgroups& cgroups, SessionIdentities& identities, EventSink sink)
     : session_dir_(std::move(session_dir)),
       pump_(pump),
       cgroups_(cgroups),
       identities_(identities),
       sink_(std::move(sink)),
       cleaner_(identities),
-      supervisor_([this](const ExitInfo& exit) { OnExit(exit); }) {
+      supervisor_([this](const ExitInfo& exit) { OnExit(exit); }, std::move(keeper_path)) {
   idle_thread_ = std::thread([this] { IdleLoop(); });
   // Homes of sessions that died with an earlier run of this worker (no session is live yet).
   if (int n = cleaner_.SweepLeftovers(session_dir_); n > 0) {
@@ -106,7 +106,6 @@ void SessionRunner::ReportStartFailure(const std::string& session_id, const std:
 }
 
 void SessionRunner::Start(const v1::StartSessionCommand& c) {
-  std::lock_guard<std::mutex> report(report_mu_);
   if (!IsSafeSessionId(c.session_id())) {
     // It becomes a file name: refuse anything that could leave the session directory.
     v1::WorkerSessionEvent refused;
@@ -116,6 +115,20 @@ void SessionRunner::Start(const v1::StartSessionCommand& c) {
     sink_(refused);
     return;
   }
+  // Other sessions start meanwhile; this one's exit waits until its start is reported.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    starting_.insert(c.session_id());
+  }
+  StartNow(c);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    starting_.erase(c.session_id());
+  }
+  started_.notify_all();
+}
+
+void SessionRunner::StartNow(const v1::StartSessionCommand& c) {
   v1::WorkerSessionEvent event;
   event.set_session_id(c.session_id());
   ToProto(absl::Now(), event.mutable_time());
@@ -247,6 +260,11 @@ void SessionRunner::Wake(const std::string& session_id) {
 void SessionRunner::StopAll(absl::Duration grace) { supervisor_.StopAll(grace); }
 
 void SessionRunner::OnExit(const ExitInfo& exit) {
+  {
+    // A process that exits at once is reported STARTED before EXITED.
+    std::unique_lock<std::mutex> lock(mu_);
+    started_.wait(lock, [&] { return starting_.count(exit.session_id) == 0; });
+  }
   std::lock_guard<std::mutex> report(report_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);

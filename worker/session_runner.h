@@ -7,6 +7,7 @@
 #include <functional>
 #include <atomic>
 #include <map>
+#include <set>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -31,8 +32,9 @@ class SessionRunner {
 
   // Session output goes through `pump` into <session_dir>/<id>.log; `cgroups` confines sessions
   // where it can; `identities` says who each runs as, its home <session_dir>/<id>/ its own
-  // (0700). All must outlive the runner.
-  SessionRunner(std::string session_dir, LogPump& pump, const SessionCgroups& cgroups,
+  // (0700); `keeper_path` is the gantry-keeper program each starts through. All must outlive
+  // the runner.
+  SessionRunner(std::string session_dir, std::string keeper_path, LogPump& pump, const SessionCgroups& cgroups,
                 SessionIdentities& identities, EventSink sink);
   ~SessionRunner();
 
@@ -62,16 +64,22 @@ class SessionRunner {
   absl::StatusOr<std::string> MakeHome(const std::string& session_id, const SessionUser& user) const;
 
   void ReportStartFailure(const std::string& session_id, const std::string& why);
+  // Start's work, once the session is marked starting.
+  void StartNow(const v1::StartSessionCommand& command);
 
   const std::string session_dir_;
   LogPump& pump_;
   const SessionCgroups& cgroups_;
   SessionIdentities& identities_;
   EventSink sink_;
-  // Held while starting a session and while reporting an exit, so that a process which exits
-  // at once is reported STARTED before EXITED.
+  // Held while reporting an exit, a hibernate or a wake, so that a session's reports of these
+  // never cross.
   mutable std::mutex report_mu_;
   mutable std::mutex mu_;
+  // Sessions whose start is under way (several at once, CommandQueue's lanes); their exits wait
+  // for started_.
+  std::set<std::string> starting_ ABSL_GUARDED_BY(mu_);
+  std::condition_variable started_;
   std::atomic<bool> draining_{false};
   std::map<std::string, std::vector<std::string>> gpus_ ABSL_GUARDED_BY(mu_);
   struct Idle {

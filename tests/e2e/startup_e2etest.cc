@@ -95,7 +95,9 @@ static void CheckRefusesToStart(const std::vector<std::string>& argv, const std:
   CHECK(p.Log().find(named) != std::string::npos);
 }
 
-TEST_CASE("gantry-controller and gantry-worker refuse sizes out of range at start, naming the flag", "[e2e]") {
+TEST_CASE("gantry-controller and gantry-worker refuse sizes out of range and a keeper they cannot run at start, naming "
+          "the flag",
+          "[e2e]") {
   TempDir dir;
   struct Case {
     std::vector<std::string> argv;
@@ -112,7 +114,8 @@ TEST_CASE("gantry-controller and gantry-worker refuse sizes out of range at star
                         Case{with(controller, {"--max-invoke-payload-bytes", "4294967296"}),
                              "--max-invoke-payload-bytes: 1..1073741824"},
                         Case{with(worker, {"--invoke-concurrency", "0"}), "--invoke-concurrency: 1..10000"},
-                        Case{with(worker, {"--log-ring-bytes", "-1"}), "--log-ring-bytes: 4096..1073741824"}}) {
+                        Case{with(worker, {"--log-ring-bytes", "-1"}), "--log-ring-bytes: 4096..1073741824"},
+                        Case{with(worker, {"--keeper", dir.Sub("no-such-keeper")}), "--keeper: cannot execute"}}) {
     CheckRefusesToStart(c.argv, c.named, dir);
   }
 }

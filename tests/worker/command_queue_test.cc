@@ -1,5 +1,6 @@
-// CommandQueue: the controller's commands run in arrival order off the reading thread, every
-// one queued runs before the queue goes away, and a full queue holds the reader back.
+// CommandQueue: the controller's commands run in arrival order off the reading thread (within a
+// session's lane; one of no lane in order with all), sessions side by side, every one queued runs
+// before the queue goes away, and a full queue holds the reader back.
 #include "worker/command_queue.h"
 
 #include <catch2/catch.hpp>
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,7 +24,7 @@ TEST_CASE("worker command queue: commands run in arrival order off the reading t
   {
     CommandQueue queue;
     for (int i = 0; i < 100; ++i) {
-      queue.Push([&, i] {
+      queue.Push("", [&, i] {
         if (std::this_thread::get_id() == reader) on_reader = true;
         std::lock_guard<std::mutex> lock(mu);
         ran.push_back(i);
@@ -41,16 +43,16 @@ TEST_CASE("worker command queue: a full queue holds the reader back until a comm
   std::promise<void> first_running;
   std::atomic<bool> third_pushed{false};
   CommandQueue queue;
-  queue.Push([&] {
+  queue.Push("", [&] {
     first_running.set_value();
     open.wait();
   }, 0);
   first_running.get_future().wait();
   // One command as large as the whole bound still goes, alone...
-  queue.Push([] {}, CommandQueue::kMaxQueuedBytes);
+  queue.Push("", [] {}, CommandQueue::kMaxQueuedBytes);
   // ...and the next waits for room.
   std::thread reader([&] {
-    queue.Push([] {}, 1);
+    queue.Push("", [] {}, 1);
     third_pushed = true;
   });
   // A negative observation needs a while: Push returning at all while the queue is full fails it.
@@ -59,6 +61,47 @@ TEST_CASE("worker command queue: a full queue holds the reader back until a comm
   gate.set_value();
   reader.join();
   CHECK(third_pushed);
+}
+
+TEST_CASE("worker command queue: one session's commands run in order while another session's run beside them, and "
+          "a command of no lane waits for all before it",
+          "[worker]") {
+  std::mutex mu;
+  std::vector<std::string> ran;
+  auto note = [&](const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu);
+    ran.push_back(what);
+  };
+  std::promise<void> release_a;
+  std::shared_future<void> a_released = release_a.get_future().share();
+  std::promise<void> b_ran;
+  std::promise<void> barrier_ran;
+  {
+    CommandQueue queue;
+    queue.Push("a", [&] {
+      a_released.wait();  // Session a's start is slow...
+      note("a1");
+    }, 0);
+    queue.Push("a", [&] { note("a2"); }, 0);
+    queue.Push("b", [&] {
+      note("b1");  // ...and session b's runs meanwhile.
+      b_ran.set_value();
+    }, 0);
+    queue.Push("", [&] {
+      note("stream");
+      barrier_ran.set_value();
+    }, 0);
+    queue.Push("c", [&] { note("c1"); }, 0);
+    b_ran.get_future().wait();  // Before a1 has run: would hang if b waited for a.
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      CHECK(ran == std::vector<std::string>{"b1"});
+    }
+    release_a.set_value();
+    barrier_ran.get_future().wait();
+  }
+  // a in order; the unlaned command after a1, a2 and b1; c, pushed after it, after it.
+  CHECK(ran == std::vector<std::string>{"b1", "a1", "a2", "stream", "c1"});
 }
 
 }  // namespace gantry::worker
