@@ -1,6 +1,8 @@
 #include "api-server/health_checker.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
@@ -17,9 +19,6 @@ namespace {
 // Distinct from the migration lock; the same on every replica.
 constexpr int64_t kHealthLeaderLockKey = 0x67616e747279 + 1;
 
-struct Target {
-  std::string id, endpoint, name;
-};
 // Health checks in flight at once: enough for 10,000 controllers in a fraction of a 5 s
 // interval, few enough that a new leader's first round does not stall on TLS handshakes.
 constexpr int kParallelChecks = 256;
@@ -94,18 +93,22 @@ void HealthChecker::Loop() {
 
 void HealthChecker::CheckAll() {
   if (!config_.database_ready()) return;  // Start-up (migrating) or an outage the monitor reports.
-  std::vector<Target> targets;
-  absl::Status listed = pool_->Run([&](pqxx::connection& c) {
+  std::vector<std::pair<Target, bool>> listed;  // And whether it is urgent.
+  absl::Status read = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    for (const auto& row : tx.exec(std::string(sql::kSelectControllersToCheck))) {
-      targets.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()});
+    for (const auto& row : tx.exec_params(std::string(sql::kSelectControllersToCheck),
+                                          absl::ToDoubleSeconds(config_.heartbeat_late))) {
+      listed.push_back({Target{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                               row[4].as<bool>()},
+                        row[3].as<bool>()});
     }
     return absl::OkStatus();
   });
-  if (!listed.ok()) {
-    spdlog::warn("health checks skipped: {}", listed.ToString());
+  if (!read.ok()) {
+    spdlog::warn("health checks skipped: {}", read.ToString());
     return;
   }
+  std::vector<Target> targets = ChooseTargets(std::move(listed));
   std::vector<std::string> endpoints;
   for (const Target& t : targets) endpoints.push_back(t.endpoint);
   auto answers = client_->HealthCheckAll(endpoints, config_.timeout, kParallelChecks);
@@ -123,8 +126,8 @@ void HealthChecker::CheckAll() {
     const std::string why = std::string(answers[i].status().message()).substr(0, 300);
     absl::Status recorded = pool_->Run([&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      pqxx::result r = tx.exec_params(std::string(sql::kRecordHealthCheckMiss), t.id,
-                                      config_.unhealthy_after, config_.offline_after, silent_for, why);
+      pqxx::result r = tx.exec_params(std::string(sql::kRecordHealthCheckMiss), t.id, config_.unhealthy_after,
+                                      config_.offline_after, silent_for, why, t.late);
       if (!r.empty()) {
         before = r[0][0].as<std::string>();
         after = r[0][1].as<std::string>();
@@ -137,6 +140,38 @@ void HealthChecker::CheckAll() {
   RecordHealthy(healthy);
   FailSessionsOfLostControllers();
   RecoverAbandonedPlacements();
+}
+
+std::vector<HealthChecker::Target> HealthChecker::ChooseTargets(std::vector<std::pair<Target, bool>> listed) {
+  const absl::Time now = absl::Now();
+  std::vector<Target> chosen;
+  std::vector<std::pair<absl::Time, Target>> sweep;  // Not urgent: by when last called.
+  std::map<std::string, absl::Time> still_there;
+  for (auto& [target, urgent] : listed) {
+    auto it = last_called_.find(target.id);
+    const absl::Time last = it == last_called_.end() ? absl::InfinitePast() : it->second;
+    still_there[target.id] = last;
+    if (urgent) {
+      chosen.push_back(std::move(target));
+    } else {
+      sweep.emplace_back(last, std::move(target));
+    }
+  }
+  last_called_ = std::move(still_there);  // Forgets deleted and offline controllers.
+  // A share each round so that every one is called within the sweep; and any overdue.
+  const double rounds_per_sweep = std::max(1.0, absl::FDivDuration(config_.reachability_sweep, config_.interval));
+  size_t share = static_cast<size_t>(std::ceil(static_cast<double>(sweep.size()) / rounds_per_sweep));
+  std::sort(sweep.begin(), sweep.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Never called by this leader (it has just taken the lead) counts as oldest, but is spread
+  // over the sweep like the rest: its status and heartbeats are in PostgreSQL meanwhile.
+  for (size_t i = 0; i < sweep.size(); ++i) {
+    const absl::Time last = sweep[i].first;
+    if (i < share || (last != absl::InfinitePast() && last < now - config_.reachability_sweep)) {
+      chosen.push_back(std::move(sweep[i].second));
+    }
+  }
+  for (const Target& t : chosen) last_called_[t.id] = now;
+  return chosen;
 }
 
 void HealthChecker::RecordHealthy(const std::vector<HealthyAnswer>& healthy) {

@@ -56,6 +56,7 @@ struct ApiConfig {
   absl::Duration controller_heartbeat_interval = absl::Seconds(5);
   absl::Duration controller_call_timeout = absl::Seconds(30);
   absl::Duration health_check_interval = absl::Seconds(5);
+  absl::Duration reachability_sweep = absl::Seconds(60);
   absl::Duration health_check_timeout = absl::Seconds(2);
   int64_t unhealthy_after = 3;
   int64_t offline_after = 6;
@@ -149,6 +150,9 @@ absl::Status CheckHealthChecks(const ApiConfig& cfg) {
   if (cfg.health_check_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--health-check-timeout: more than 0");
   }
+  if (cfg.reachability_sweep < cfg.health_check_interval) {
+    return absl::InvalidArgumentError("--reachability-sweep: at least --health-check-interval");
+  }
   if (cfg.unheld_session_grace < absl::Seconds(1)) {
     return absl::InvalidArgumentError("--unheld-session-grace: at least 1s");
   }
@@ -203,7 +207,9 @@ int main(int argc, char** argv) {
   flags.AddDuration("controller-call-timeout", &cfg.controller_call_timeout,
                     "deadline for each call to a controller");
   flags.AddDuration("health-check-interval", &cfg.health_check_interval,
-                    "how often the leading replica calls HealthCheck on every controller");
+                    "how often the leading replica calls HealthCheck on controllers whose heartbeats are late or that missed a check");
+  flags.AddDuration("reachability-sweep", &cfg.reachability_sweep,
+                    "every controller is health-checked at least this often; those with late heartbeats, every interval");
   flags.AddDuration("health-check-timeout", &cfg.health_check_timeout,
                     "how long one controller may take to answer a health check before it counts as missed");
   flags.AddInt("unhealthy-after", &cfg.unhealthy_after,
@@ -343,6 +349,9 @@ int main(int argc, char** argv) {
   health.interval = cfg.health_check_interval;
   health.timeout = cfg.health_check_timeout;
   health.unhealthy_after = static_cast<int>(cfg.unhealthy_after);
+  // Late: a heartbeat missed, and a second of slack for its batched write.
+  health.heartbeat_late = std::max(cfg.controller_heartbeat_interval * 1.2, cfg.controller_heartbeat_interval + absl::Seconds(1));
+  health.reachability_sweep = cfg.reachability_sweep;
   health.offline_after = static_cast<int>(cfg.offline_after);
   health.deregistered_grace = cfg.deregistered_grace;
   // The replica placing a session has its controller's answer, or has died, after one call.

@@ -5,6 +5,7 @@
 // calls answer as a controller that holds nothing would. Thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -109,9 +110,27 @@ class FakeControllerClient : public ControllerClient {
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers(const std::string&, absl::Duration) override {
     return v1::ListWorkersResponse();
   }
+  // Health checks of `endpoint` fail with UNAVAILABLE from now on (all answer until then).
+  void FailHealthChecksOf(const std::string& endpoint) {
+    std::lock_guard<std::mutex> lock(mu_);
+    unreachable_.push_back(endpoint);
+  }
+  // The endpoints each HealthCheckAll call was asked for, one entry per call (a round).
+  std::vector<std::vector<std::string>> health_rounds() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return health_rounds_;
+  }
   std::vector<absl::StatusOr<v1::HealthCheckResponse>> HealthCheckAll(const std::vector<std::string>& endpoints,
                                                                       absl::Duration, int) override {
-    return std::vector<absl::StatusOr<v1::HealthCheckResponse>>(endpoints.size(), v1::HealthCheckResponse());
+    std::lock_guard<std::mutex> lock(mu_);
+    health_rounds_.push_back(endpoints);
+    std::vector<absl::StatusOr<v1::HealthCheckResponse>> answers;
+    for (const auto& e : endpoints) {
+      bool down = std::find(unreachable_.begin(), unreachable_.end(), e) != unreachable_.end();
+      answers.push_back(down ? absl::StatusOr<v1::HealthCheckResponse>(absl::UnavailableError("scripted: unreachable"))
+                             : v1::HealthCheckResponse());
+    }
+    return answers;
   }
   absl::StatusOr<v1::SessionMetricsResponse> GetSessionMetrics(const std::string&,
                                                                const std::string& session_id) override {
@@ -133,6 +152,8 @@ class FakeControllerClient : public ControllerClient {
   bool hold_ = false;
   std::deque<absl::StatusOr<v1::ControllerSessionResponse>> create_answers_;
   ReportSink report_;
+  std::vector<std::string> unreachable_;
+  std::vector<std::vector<std::string>> health_rounds_;
   absl::StatusOr<v1::SetCordonedResponse> cordon_answer_ = absl::UnavailableError("scripted: no controller to tell");
   std::vector<std::string> created_ids_;
   std::vector<std::string> deleted_ids_;
