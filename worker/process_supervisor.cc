@@ -71,7 +71,8 @@ absl::StatusOr<pid_t> ProcessSupervisor::Spawn(const SpawnSpec& spec) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return absl::UnavailableError("worker is shutting down");
     if (by_session_.count(spec.session_id) != 0 || !launching_.insert(spec.session_id).second) {
-      return absl::AlreadyExistsError(absl::StrCat("session ", spec.session_id, " already has a process"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("session ", spec.session_id, " already has a process"));
     }
     spawn_queue_.push_back(&job);
   }
@@ -144,11 +145,14 @@ class OwnedFds {
   }
   // No longer closed here: the caller owns it.
   int Release(int fd) {
-    fds_.erase(std::find(fds_.begin(), fds_.end(), fd));
+    auto it = std::find(fds_.begin(), fds_.end(), fd);
+    if (it != fds_.end()) fds_.erase(it);
     return fd;
   }
   // A copy of `fd` clear of the keeper's fixed descriptors (-1 stays -1).
-  int CopyAboveFixed(int fd) { return fd < 0 ? -1 : Add(fcntl(fd, F_DUPFD_CLOEXEC, kAboveFixedFds)); }
+  int CopyAboveFixed(int fd) {
+    return fd < 0 ? -1 : Add(fcntl(fd, F_DUPFD_CLOEXEC, kAboveFixedFds));
+  }
 
  private:
   std::vector<int> fds_;
@@ -199,8 +203,9 @@ std::string DefaultKeeperPath() {
 // the spawning thread waits only until the keeper has exec'ed. It is spawned from the spawner
 // thread, whose exit fires the keeper's death signal.
 absl::StatusOr<ProcessSupervisor::Launched> ProcessSupervisor::LaunchKeeper(const SpawnSpec& spec) {
-  std::vector<std::string> args = {keeper_path_,        spec.session_id, absl::StrCat(self_pid_), absl::StrCat(DeathSignal()),
-                                   "",  "0", "0", ""};
+  // keeper_protocol.h: SESSION_ID WORKER_PID DEATH_SIGNAL FLAGS UID GID GROUPS.
+  std::vector<std::string> args = {keeper_path_, spec.session_id, absl::StrCat(self_pid_),
+                                   absl::StrCat(DeathSignal()), "", "0", "0", ""};
   if (spec.cgroup_dir_fd >= 0) args[4] += 'c';
   if (spec.cgroup_procs_fd >= 0) args[4] += 'p';
   if (spec.user.drop) {
@@ -220,12 +225,18 @@ absl::StatusOr<ProcessSupervisor::Launched> ProcessSupervisor::LaunchKeeper(cons
   const int log_fd =
       spec.output_fd >= 0
           ? fds.CopyAboveFixed(spec.output_fd)
-          : fds.CopyAboveFixed(fds.Add(open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)));
+          : fds.CopyAboveFixed(fds.Add(
+                open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)));
   if (log_fd < 0) {
-    return absl::InternalError(absl::StrCat("cannot open log ", spec.log_path, ": ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("cannot open log ", spec.log_path, ": ", std::strerror(errno)));
   }
   const int null_fd = fds.CopyAboveFixed(fds.Add(open("/dev/null", O_RDONLY | O_CLOEXEC)));
   const int spec_fd = fds.Add(WriteSpec(spec));
+  if (spec_fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot hand the command to the keeper: ", std::strerror(errno)));
+  }
   const int cgroup_dir_fd = fds.CopyAboveFixed(spec.cgroup_dir_fd);
   const int cgroup_procs_fd = fds.CopyAboveFixed(spec.cgroup_procs_fd);
   // The keeper reports the session's pid on one pipe; the session reports errno on the other
@@ -236,10 +247,11 @@ absl::StatusOr<ProcessSupervisor::Launched> ProcessSupervisor::LaunchKeeper(cons
   const int pid_read = fds.Add(pid_report[0]), exec_read = fds.Add(exec_report[0]);
   const int pid_write = fds.CopyAboveFixed(fds.Add(pid_report[1]));
   const int exec_write = fds.CopyAboveFixed(fds.Add(exec_report[1]));
-  if (spec_fd < 0) return absl::InternalError(absl::StrCat("cannot hand the command to the keeper: ", std::strerror(errno)));
-  if (null_fd < 0 || !piped || pid_write < 0 || exec_write < 0 || (spec.cgroup_dir_fd >= 0 && cgroup_dir_fd < 0) ||
+  if (null_fd < 0 || !piped || pid_write < 0 || exec_write < 0 ||
+      (spec.cgroup_dir_fd >= 0 && cgroup_dir_fd < 0) ||
       (spec.cgroup_procs_fd >= 0 && cgroup_procs_fd < 0)) {
-    return absl::InternalError(absl::StrCat("cannot create the keeper's pipes: ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("cannot create the keeper's pipes: ", std::strerror(errno)));
   }
 
   posix_spawn_file_actions_t actions;
@@ -250,20 +262,23 @@ absl::StatusOr<ProcessSupervisor::Launched> ProcessSupervisor::LaunchKeeper(cons
   posix_spawn_file_actions_adddup2(&actions, pid_write, keeper::kPidReportFd);
   posix_spawn_file_actions_adddup2(&actions, exec_write, keeper::kExecReportFd);
   posix_spawn_file_actions_adddup2(&actions, spec_fd, keeper::kSpecFd);
-  if (cgroup_dir_fd >= 0) posix_spawn_file_actions_adddup2(&actions, cgroup_dir_fd, keeper::kCgroupDirFd);
-  if (cgroup_procs_fd >= 0) posix_spawn_file_actions_adddup2(&actions, cgroup_procs_fd, keeper::kCgroupProcsFd);
+  if (cgroup_dir_fd >= 0)
+    posix_spawn_file_actions_adddup2(&actions, cgroup_dir_fd, keeper::kCgroupDirFd);
+  if (cgroup_procs_fd >= 0)
+    posix_spawn_file_actions_adddup2(&actions, cgroup_procs_fd, keeper::kCgroupProcsFd);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);  // Its own group, before it runs.
   posix_spawnattr_setpgroup(&attr, 0);
   pid_t keeper = 0;
-  const int spawn_error = posix_spawn(&keeper, keeper_path_.c_str(), &actions, &attr, argv.data(), envp.data());
+  const int spawn_error =
+      posix_spawn(&keeper, keeper_path_.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   fds.CloseNow({pid_write, exec_write, pid_report[1], exec_report[1]});
   if (spawn_error != 0) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot start the session's keeper ", keeper_path_, ": ", std::strerror(spawn_error)));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot start the session's keeper ", keeper_path_, ": ", std::strerror(spawn_error)));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -273,11 +288,13 @@ absl::StatusOr<ProcessSupervisor::Launched> ProcessSupervisor::LaunchKeeper(cons
   return Launched{keeper, fds.Release(pid_read), fds.Release(exec_read)};
 }
 
-absl::StatusOr<pid_t> ProcessSupervisor::AwaitSession(const SpawnSpec& spec, const Launched& launched) {
+absl::StatusOr<pid_t> ProcessSupervisor::AwaitSession(const SpawnSpec& spec,
+                                                      const Launched& launched) {
   const pid_t keeper = launched.keeper;
   pid_t session = 0;
   ExecFailure failure = {};
-  bool got_pid = ReadUpTo(launched.pid_read, &session, sizeof(session)) == sizeof(session) && session > 0;
+  bool got_pid =
+      ReadUpTo(launched.pid_read, &session, sizeof(session)) == sizeof(session) && session > 0;
   bool exec_failed = ReadUpTo(launched.exec_read, &failure, sizeof(failure)) == sizeof(failure);
   close(launched.pid_read);
   close(launched.exec_read);
@@ -286,18 +303,19 @@ absl::StatusOr<pid_t> ProcessSupervisor::AwaitSession(const SpawnSpec& spec, con
   if (!got_pid || exec_failed) {
     // The keeper exits on its own; its exit is not a session's.
     if (early_exits_.erase(keeper) == 0) ignored_pids_.insert(keeper);
-    if (!got_pid) return absl::ResourceExhaustedError("could not start the session's keeper process");
+    if (!got_pid)
+      return absl::ResourceExhaustedError("could not start the session's keeper process");
     switch (failure.stage) {
       case ExecFailure::kCgroup:
         return absl::InternalError(
             absl::StrCat("cannot join the session's cgroup: ", std::strerror(failure.err)));
       case ExecFailure::kIdentity:
-        return absl::InternalError(absl::StrCat("cannot become uid ", spec.user.uid, " gid ", spec.user.gid,
-                                                " (the worker needs CAP_SETUID and CAP_SETGID): ",
-                                                std::strerror(failure.err)));
+        return absl::InternalError(absl::StrCat(
+            "cannot become uid ", spec.user.uid, " gid ", spec.user.gid,
+            " (the worker needs CAP_SETUID and CAP_SETGID): ", std::strerror(failure.err)));
       case ExecFailure::kChdir:
-        return absl::FailedPreconditionError(
-            absl::StrCat("cannot enter working_dir ", spec.working_dir, ": ", std::strerror(failure.err)));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "cannot enter working_dir ", spec.working_dir, ": ", std::strerror(failure.err)));
       case ExecFailure::kExec:
         break;
     }

@@ -66,7 +66,8 @@ TEST_CASE("a reservation in flight holds back neither its controller's heartbeat
   miss = std::async(std::launch::async, [&] {
     return f.pool.Run([&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
-      tx.exec_params(std::string(sql::kRecordHealthCheckMiss), controller, 3, 6, 30.0, std::string("no answer"));
+      tx.exec_params(std::string(sql::kRecordHealthCheckMiss), controller, 3, 6, 30.0, std::string("no answer"),
+                     /*heartbeats_late=*/false);
       return absl::OkStatus();
     });
   });
