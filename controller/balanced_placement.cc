@@ -23,8 +23,10 @@ absl::StatusOr<PlacementChoice> BalancedPlacement::Choose(const std::vector<Work
                                                           const std::string& node_id) {
   if (online.empty()) return absl::UnavailableError(absl::StrCat("no online worker on node ", node_id));
   const auto& req = spec.resources().gpus();
-  std::vector<PlacementChoice> fits;
-  int with_skills = 0, best_free = 0;
+  const size_t wanted = static_cast<size_t>(std::max(0, req.count()));
+  int with_skills = 0;
+  size_t best_free = 0;
+  std::vector<std::string> free;
   for (size_t i = 0; i < online.size(); ++i) {
     const WorkerCandidate& w = online[i];
     const bool has_skills = std::all_of(spec.skills().begin(), spec.skills().end(), [&](const std::string& k) {
@@ -32,34 +34,23 @@ absl::StatusOr<PlacementChoice> BalancedPlacement::Choose(const std::vector<Work
     });
     if (!has_skills) continue;
     ++with_skills;
-    std::vector<std::string> free;
+    free.clear();
     for (const auto& g : *w.gpus) {
+      if (free.size() == wanted) break;
       if (ledger.IsFree(g.uuid()) && GpuMatches(g, req)) free.push_back(g.uuid());
     }
-    best_free = std::max(best_free, static_cast<int>(free.size()));
-    if (static_cast<int>(free.size()) < req.count()) continue;
-    free.resize(static_cast<size_t>(req.count()));
-    fits.push_back({i, std::move(free)});
+    if (free.size() == wanted) return PlacementChoice{i, std::move(free)};  // The most preferred that fits.
+    best_free = std::max(best_free, free.size());
   }
   if (with_skills == 0) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "spec.skills: no online worker has all of [", absl::StrJoin(spec.skills(), ", "), "]"));
   }
-  if (fits.empty()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "spec.resources.gpus: asked for ", req.count(), " GPU(s)",
-        req.model().empty() ? "" : absl::StrCat(" of model \"", req.model(), "\""),
-        req.min_memory_bytes() > 0 ? absl::StrCat(" with at least ", req.min_memory_bytes(), " bytes") : "",
-        "; the most matching free GPUs on one worker of node ", node_id, " is ", best_free));
-  }
-  // Least active sessions first; round-robin among equals.
-  size_t least = online[fits[0].worker].active_sessions;
-  for (const auto& c : fits) least = std::min(least, online[c.worker].active_sessions);
-  std::vector<PlacementChoice*> tied;
-  for (auto& c : fits) {
-    if (online[c.worker].active_sessions == least) tied.push_back(&c);
-  }
-  return std::move(*tied[round_robin_++ % tied.size()]);
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "spec.resources.gpus: asked for ", req.count(), " GPU(s)",
+      req.model().empty() ? "" : absl::StrCat(" of model \"", req.model(), "\""),
+      req.min_memory_bytes() > 0 ? absl::StrCat(" with at least ", req.min_memory_bytes(), " bytes") : "",
+      "; the most matching free GPUs on one worker of node ", node_id, " is ", best_free));
 }
 
 }  // namespace gantry::controller

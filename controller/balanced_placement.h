@@ -1,10 +1,10 @@
 // The production balancer (DESIGN.md, "Selection and placement"): among online workers, those
 // with every skill asked for, then those with enough free GPUs of the model and memory asked
-// for, then the fewest active sessions, round-robin among equals. GPUs are taken in the
+// for, then the fewest active sessions, round-robin among equals. The candidates come in that
+// last order (WorkerLoadOrder), so the first that fits is the choice: a decision looks at
+// workers until one fits, and at every one only to explain a refusal. GPUs are taken in the
 // worker's order.
 #pragma once
-
-#include <cstdint>
 
 #include "controller/placement_policy.h"
 
@@ -18,9 +18,6 @@ class BalancedPlacement : public PlacementPolicy {
  public:
   absl::StatusOr<PlacementChoice> Choose(const std::vector<WorkerCandidate>& online, const GpuLedger& ledger,
                                          const v1::SessionSpec& spec, const std::string& node_id) override;
-
- private:
-  uint64_t round_robin_ = 0;
 };
 
 }  // namespace gantry::controller

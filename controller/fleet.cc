@@ -143,6 +143,7 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
     }
     w.channel = std::move(channel);
     if (draining_.load()) w.channel->Send(DrainMessage(true));
+    inventory_stale_ = true;
     ++generation_;
     w.last_heartbeat = absl::Now();
     w.deadline = w.last_heartbeat + heartbeat_interval_ * missed_beats_;
@@ -179,6 +180,7 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
       w.sessions.insert(running.session_id());
       Report(running.session_id(), s);
     }
+    Reindex(w);
     spdlog::info("worker {} connected with {} running session(s)", worker_name, hello.sessions_size());
   }
   return absl::OkStatus();
@@ -203,6 +205,7 @@ size_t Fleet::FailSessionsOf(WorkerState& worker, const std::string& why) {
   std::set<std::string> lost = worker.sessions;
   for (const auto& id : lost) FailSession(id, absl::StrCat("worker ", worker.name, " lost: ", why));
   worker.sessions.clear();
+  Reindex(worker);
   return lost.size();
 }
 
@@ -213,6 +216,8 @@ void Fleet::Detach(const std::string& worker_name, const std::string& reason) {
     if (it == workers_.end()) return;
     WorkerState& w = it->second;
     w.channel = nullptr;
+    Reindex(w);
+    inventory_stale_ = true;
     ++generation_;
     // Silent is what the heartbeats say, whether or not ExpireSilentWorkers has looked yet: a
     // controller that was stalled itself (a loaded node, a debugger, swap) past the worker's
@@ -245,6 +250,7 @@ void Fleet::Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat&
   std::vector<std::string> skills(beat.skills().begin(), beat.skills().end());
   if (skills != it->second.skills) {
     it->second.skills = std::move(skills);
+    inventory_stale_ = true;
     ++generation_;
   }
   // Live figures (free memory, utilisation) for GPUs the worker registered.
@@ -356,11 +362,12 @@ absl::StatusOr<Placement> Fleet::Place(const std::string& session_id, const v1::
                          /*fine=*/true);
   std::vector<WorkerCandidate> online;
   std::vector<WorkerState*> workers;
-  for (auto& [name, w] : workers_) {
-    if (w.channel == nullptr) continue;
-    online.push_back({&w.name, &w.gpus, &w.skills, w.sessions.size()});
-    workers.push_back(&w);
-  }
+  online.reserve(load_order_.size());
+  workers.reserve(load_order_.size());
+  load_order_.ForEach([&](WorkerState* w, size_t load) {
+    online.push_back({&w->name, &w->gpus, &w->skills, load});
+    workers.push_back(w);
+  });
   ASSIGN_OR_RETURN(PlacementChoice choice, policy_->Choose(online, gpus_, spec, node_id_));
   if (choice.worker >= workers.size() ||
       static_cast<int>(choice.gpus.size()) != spec.resources().gpus().count()) {
@@ -378,6 +385,8 @@ absl::StatusOr<Placement> Fleet::Place(const std::string& session_id, const v1::
                                             absl::StrJoin(choice.gpus, ", "), "]"));
   }
   chosen.sessions.insert(session_id);
+  Reindex(chosen);
+  load_order_.Update(&chosen, &chosen.name, chosen.sessions.size(), /*chosen=*/true);
   ++generation_;
   deciding.labels()[0].second = "placed";
   return Placement{chosen.name, chosen.id, chosen.node_id, std::move(choice.gpus)};
@@ -388,8 +397,26 @@ void Fleet::Release(const std::string& session_id) {
   if (s == sessions_.end()) return;
   gpus_.Release(session_id, s->second.gpu_uuids);
   auto w = workers_.find(s->second.worker_name);
-  if (w != workers_.end()) w->second.sessions.erase(session_id);
+  if (w != workers_.end()) {
+    w->second.sessions.erase(session_id);
+    Reindex(w->second);
+  }
   ++generation_;
+}
+
+void Fleet::Reindex(WorkerState& worker) {
+  worker.free_gpus = 0;
+  worker.max_free_memory = 0;
+  for (const auto& g : worker.gpus) {
+    if (!gpus_.IsFree(g.uuid())) continue;
+    ++worker.free_gpus;
+    worker.max_free_memory = std::max(worker.max_free_memory, g.memory_total_bytes());
+  }
+  if (worker.channel == nullptr) {
+    load_order_.Remove(&worker);
+  } else {
+    load_order_.Update(&worker, &worker.name, worker.sessions.size());
+  }
 }
 
 v1::SessionEvent Fleet::MakeEvent(const std::string& session_id, const SessionState& s) const {
@@ -668,8 +695,6 @@ std::vector<InvokeTarget> Fleet::WorkersWithCapability(
 FleetSnapshot Fleet::Snapshot() {
   std::lock_guard<std::mutex> lock(mu_);
   FleetSnapshot snap;
-  std::set<std::string> models, skills;
-  std::set<std::pair<std::string, std::string>> capabilities;
   int live = 0;
   for (const auto& [id, s] : sessions_) {
     if (IsTerminal(s.phase)) continue;
@@ -679,32 +704,40 @@ FleetSnapshot Fleet::Snapshot() {
   for (const auto& [name, w] : workers_) {
     if (w.channel == nullptr) continue;
     snap.capacity.set_workers_online(snap.capacity.workers_online() + 1);
-    int free = 0;
-    for (const auto& g : w.gpus) {
-      snap.capacity.set_gpus_total(snap.capacity.gpus_total() + 1);
-      models.insert(g.name());
-      if (gpus_.IsFree(g.uuid())) {
-        ++free;
-        snap.capacity.set_max_gpu_memory_bytes(
-            std::max(snap.capacity.max_gpu_memory_bytes(), g.memory_total_bytes()));
-      }
-    }
+    const int free = w.free_gpus;
+    snap.capacity.set_max_gpu_memory_bytes(std::max(snap.capacity.max_gpu_memory_bytes(), w.max_free_memory));
+    snap.capacity.set_gpus_total(snap.capacity.gpus_total() + static_cast<int>(w.gpus.size()));
     snap.capacity.set_gpus_free(snap.capacity.gpus_free() + free);
     snap.capacity.set_max_free_gpus_per_worker(std::max(snap.capacity.max_free_gpus_per_worker(), free));
-    skills.insert(w.skills.begin(), w.skills.end());
-    for (const auto& c : w.capabilities) capabilities.emplace(c.name(), c.version());
     snap.load.set_active_invokes(snap.load.active_invokes() + w.active_invokes);
   }
+  if (inventory_stale_) RebuildInventory();
+  for (const auto& m : inventory_.gpu_models) snap.capacity.add_gpu_models(m);
+  snap.skills = inventory_.skills;
+  snap.capabilities = inventory_.capabilities;
+  snap.load.set_active_sessions(live);
+  return snap;
+}
+
+void Fleet::RebuildInventory() {
+  std::set<std::string> models, skills;
+  std::set<std::pair<std::string, std::string>> capabilities;
+  for (const auto& [name, w] : workers_) {
+    if (w.channel == nullptr) continue;
+    for (const auto& g : w.gpus) models.insert(g.name());
+    skills.insert(w.skills.begin(), w.skills.end());
+    for (const auto& c : w.capabilities) capabilities.emplace(c.name(), c.version());
+  }
+  inventory_.gpu_models.assign(models.begin(), models.end());
+  inventory_.skills.assign(skills.begin(), skills.end());
+  inventory_.capabilities.clear();
   for (const auto& [name, version] : capabilities) {
     v1::CapabilityInfo info;
     info.set_name(name);
     info.set_version(version);
-    snap.capabilities.push_back(std::move(info));
+    inventory_.capabilities.push_back(std::move(info));
   }
-  for (const auto& m : models) snap.capacity.add_gpu_models(m);
-  snap.load.set_active_sessions(live);
-  snap.skills.assign(skills.begin(), skills.end());
-  return snap;
+  inventory_stale_ = false;
 }
 
 std::vector<v1::Worker> Fleet::Workers() {

@@ -24,6 +24,7 @@
 #include "controller/balanced_placement.h"
 #include "controller/gpu_ledger.h"
 #include "controller/placement_policy.h"
+#include "controller/worker_load_order.h"
 #include "gantry/v1/admin_service.pb.h"
 #include "gantry/v1/controller_service.pb.h"
 #include "gantry/v1/registry_service.pb.h"
@@ -158,6 +159,10 @@ class Fleet {
     bool silent = false;            // Its stream was closed for missed heartbeats.
     absl::Time offline_since;       // Set while offline with sessions kept in grace.
     std::set<std::string> sessions;
+    // Its GPUs free in the ledger and the most memory among them: kept with its sessions (see
+    // Reindex), so a snapshot adds them up instead of looking up every GPU under the lock.
+    int free_gpus = 0;
+    int64_t max_free_memory = 0;
   };
   struct SessionState {
     std::string worker_name;
@@ -172,6 +177,10 @@ class Fleet {
   absl::StatusOr<Placement> Place(const std::string& session_id, const v1::SessionSpec& spec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RebuildInventory() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts `worker` where its sessions now place it in load_order_ (out of it while offline), and
+  // counts its free GPUs again.
+  void Reindex(WorkerState& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands the session's state to the sink, numbered in order with every other change.
   void Report(const std::string& session_id, const SessionState& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks one session FAILED, releases its GPUs, reports it and forgets it.
@@ -191,6 +200,18 @@ class Fleet {
   std::mutex mu_;
   std::condition_variable changed_;
   std::map<std::string, WorkerState> workers_ ABSL_GUARDED_BY(mu_);
+  // What the online workers have, for Snapshot: GPU models, skills and capabilities, each once.
+  // Rebuilt only after a worker came, went or changed its skills, not on every snapshot (at
+  // 1,000 workers the rebuild was most of the controller's time under its lock).
+  struct Inventory {
+    std::vector<std::string> gpu_models;
+    std::vector<std::string> skills;
+    std::vector<v1::CapabilityInfo> capabilities;
+  };
+  Inventory inventory_ ABSL_GUARDED_BY(mu_);
+  bool inventory_stale_ ABSL_GUARDED_BY(mu_) = true;
+  // The online ones, in placement's order of preference (entries point into workers_).
+  WorkerLoadOrder<WorkerState> load_order_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, SessionState> sessions_ ABSL_GUARDED_BY(mu_);
   GpuLedger gpus_ ABSL_GUARDED_BY(mu_);
   const std::unique_ptr<PlacementPolicy> policy_;  // Called under mu_ only.

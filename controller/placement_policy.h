@@ -1,7 +1,8 @@
 // How the controller chooses a worker and GPUs for a session, apart from everything else the
 // Fleet keeps (streams, liveness, sessions), so the choice can be tested, and replaced, on its
-// own. The Fleet lists the online workers and holds its lock across Choose; a policy keeps no
-// lock of its own and may keep state between calls (round-robin).
+// own. The Fleet lists the online workers in its order of preference (WorkerLoadOrder: fewest
+// active sessions first, round-robin among equals) and holds its lock across Choose; a policy
+// keeps no lock of its own.
 #pragma once
 
 #include <string>
@@ -29,7 +30,8 @@ struct PlacementChoice {
 class PlacementPolicy {
  public:
   virtual ~PlacementPolicy() = default;
-  // Chooses for `spec` among `online` workers, with `ledger` saying which GPUs are free.
+  // Chooses for `spec` among `online` workers (most preferred first), with `ledger` saying
+  // which GPUs are free.
   // RESOURCE_EXHAUSTED naming the field that cannot be met, with `node_id` in the message;
   // UNAVAILABLE when `online` is empty.
   virtual absl::StatusOr<PlacementChoice> Choose(const std::vector<WorkerCandidate>& online,

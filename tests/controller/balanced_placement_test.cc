@@ -1,6 +1,7 @@
 // The production balancer on its own, without a Fleet: candidates and a ledger in, a choice
 // or a refusal naming the field out.
 #include "controller/balanced_placement.h"
+#include "controller/worker_load_order.h"
 
 #include <catch2/catch.hpp>
 
@@ -79,21 +80,50 @@ TEST_CASE("the balancer matches skills, then GPU model and memory among free GPU
   CHECK(policy.Choose({}, ledger, Asking(0), "node1").status().code() == absl::StatusCode::kUnavailable);
 }
 
-TEST_CASE("the balancer prefers the least active worker and takes turns among equals", "[placement]") {
+TEST_CASE("the balancer takes the first candidate in the order given that fits", "[placement]") {
   BalancedPlacement policy;
   GpuLedger ledger;
-  const std::vector<TestWorker> workers = {Worker("w1", 1, "GPU", 16, {}, 2), Worker("w2", 1, "GPU", 16, {}, 0),
-                                           Worker("w3", 1, "GPU", 16, {}, 0)};
+  const std::vector<TestWorker> workers = {Worker("full", 1, "GPU", 16), Worker("w2", 2, "GPU", 16),
+                                           Worker("w3", 2, "GPU", 16)};
+  REQUIRE(ledger.Assign("s0", {"GPU-full-0"}));
   const auto online = Candidates(workers);
-  std::map<std::string, int> chosen;
-  for (int i = 0; i < 4; ++i) {
-    auto c = policy.Choose(online, ledger, Asking(0), "node1");
-    REQUIRE(c.ok());
-    ++chosen[workers[c->worker].name];
-  }
-  CHECK(chosen["w1"] == 0);
-  CHECK(chosen["w2"] == 2);
-  CHECK(chosen["w3"] == 2);
+  auto one = policy.Choose(online, ledger, Asking(1), "node1");
+  REQUIRE(one.ok());
+  CHECK(workers[one->worker].name == "w2");  // "full" comes first but has no free GPU.
+  CHECK(one->gpus == std::vector<std::string>{"GPU-w2-0"});
+  auto none = policy.Choose(online, ledger, Asking(0), "node1");
+  REQUIRE(none.ok());
+  CHECK(workers[none->worker].name == "full");  // No GPU asked: the first fits.
+}
+
+TEST_CASE("workers are offered least loaded first, the one chosen longest ago first among equals", "[placement]") {
+  struct W {
+    std::string name;
+  } a{"a"}, b{"b"}, c{"c"};
+  WorkerLoadOrder<W> order;
+  auto names = [&] {
+    std::string out;
+    order.ForEach([&](W* w, size_t load) { out += w->name + std::to_string(load) + " "; });
+    return out;
+  };
+  order.Update(&c, &c.name, 0);
+  order.Update(&b, &b.name, 2);
+  order.Update(&a, &a.name, 0);
+  CHECK(names() == "a0 c0 b2 ");  // Never chosen: by name.
+  // Chosen (and now with one session more), a goes behind its new equals.
+  order.Update(&a, &a.name, 1, /*chosen=*/true);
+  CHECK(names() == "c0 a1 b2 ");
+  order.Update(&c, &c.name, 1, /*chosen=*/true);
+  CHECK(names() == "a1 c1 b2 ");  // Both at one: a was chosen longer ago.
+  // Its session ended: a is back at zero, still remembered as chosen before c.
+  order.Update(&a, &a.name, 0);
+  order.Update(&c, &c.name, 0);
+  CHECK(names() == "a0 c0 b2 ");
+  order.Update(&a, &a.name, 0, /*chosen=*/true);
+  CHECK(names() == "c0 a0 b2 ");  // Taking turns among equals.
+  order.Remove(&c);
+  CHECK(names() == "a0 b2 ");
+  CHECK(order.size() == 2);
 }
 
 TEST_CASE("the GPU ledger never gives a GPU to two sessions and releases only its holder's", "[placement]") {

@@ -48,10 +48,12 @@ ControllerPlacementP99 ControllerPlacementP99Micros(testing::LocalFleet& fleet) 
   p99.decision_us = HistogramP99Micros(metrics, "gantry_placement_decision_seconds", "outcome=\"placed\"");
   p99.lock_wait_us = HistogramP99Micros(metrics, "gantry_placement_lock_wait_seconds", "");
   p99.choice_us = HistogramP99Micros(metrics, "gantry_placement_choice_seconds", "");
+  p99.decision_p50_us = HistogramP99Micros(metrics, "gantry_placement_decision_seconds", "outcome=\"placed\"", 0.5);
   return p99;
 }
 
-double HistogramP99Micros(const std::string& metrics, const std::string& name, const std::string& label) {
+double HistogramP99Micros(const std::string& metrics, const std::string& name, const std::string& label,
+                          double quantile) {
   std::vector<std::pair<double, double>> buckets;  // (le, cumulative count)
   std::istringstream in(metrics);
   const std::string prefix = name + "_bucket{";
@@ -64,7 +66,7 @@ double HistogramP99Micros(const std::string& metrics, const std::string& name, c
     buckets.emplace_back(bound == "+Inf" ? 1e9 : std::stod(bound), count);
   }
   if (buckets.empty() || buckets.back().second == 0) return -1;
-  const double rank = 0.99 * buckets.back().second;
+  const double rank = quantile * buckets.back().second;
   double lower = 0, below = 0;
   for (const auto& [le, count] : buckets) {
     if (count >= rank) {

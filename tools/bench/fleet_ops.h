@@ -19,15 +19,18 @@ void WaitForHomesRemoved(testing::LocalFleet& fleet, const std::string& worker =
 // Makes the controllers started after it serve /metrics (the last one started keeps the port).
 void ServeControllerMetrics(testing::LocalFleet& fleet);
 // What that controller's /metrics say of its placements, p99 in µs (see HistogramP99Micros):
-// the decision alone, the wait for the fleet's lock before it, and the two together.
+// the decision alone, the wait for the fleet's lock before it, and the two together; and the
+// decision's median (on two loaded cores the p99 is mostly the scheduler's).
 struct ControllerPlacementP99 {
   double decision_us = -1, lock_wait_us = -1, choice_us = -1;
+  double decision_p50_us = -1;
 };
 ControllerPlacementP99 ControllerPlacementP99Micros(testing::LocalFleet& fleet);
 
-// From /metrics text: the 99th percentile (µs) of histogram `name` in the series whose labels
+// From /metrics text: the 99th percentile (or `quantile`) in µs of histogram `name` in the series whose labels
 // contain `label` ("" for the first series), interpolated within its bucket as Prometheus'
 // histogram_quantile does; -1 without observations.
-double HistogramP99Micros(const std::string& metrics, const std::string& name, const std::string& label);
+double HistogramP99Micros(const std::string& metrics, const std::string& name, const std::string& label,
+                          double quantile = 0.99);
 
 }  // namespace gantry::bench

@@ -78,6 +78,8 @@ TEST_CASE("scale-workers", "[bench]") {
                   {placement.decision_us}};
   decision.target = Target::AtMost(50);
   Report::Global().Add(decision);
+  Report::Global().Add({"scale-workers", absl::StrCat("placement decision p50, ", workers, " workers"), "us",
+                        {placement.decision_p50_us}});
   Report::Global().Add({"scale-workers", absl::StrCat("wait for the fleet lock p99, ", workers, " workers"), "us",
                         {placement.lock_wait_us}});
   Figure choice{"scale-workers", absl::StrCat("placement decision including the lock wait p99, ", workers, " workers"),
