@@ -350,6 +350,12 @@ TEST_CASE("the worker isolates sessions and handlers with CHOWN, KILL, SETGID an
   REQUIRE(WaitFor([&] { return PidsWithCmdline("sleep 3600.3907").size() == 1; }, absl::Seconds(10)));
   CHECK(WaitFor([&] { return absl::StrContains(Contents(log), "UID=200"); }, absl::Seconds(10)));
 
+  // Routable once the controller's heartbeat has stored what its worker serves: the GPUs that
+  // made it schedulable can come first, with a health check's answer.
+  REQUIRE(WaitFor([&] {
+    return fleet.db().Scalar("SELECT count(*) FROM controllers WHERE capabilities @> '[{\"name\": \"demo/echo\"}]'") ==
+           "1";
+  }, absl::Seconds(10)));
   auto invoker = v1::InvokeService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
   v1::InvokeRequest req;
   req.set_capability("demo/echo");
