@@ -168,6 +168,13 @@ int main(int argc, char** argv) {
     return Fail(absl::InvalidArgumentError(absl::StrCat("--keeper: cannot execute ", cfg.keeper_path, " (", std::strerror(errno),
                                                         "): install gantry-keeper beside gantry-worker")));
   }
+  // It runs with the worker's privileges until it has become a session's uid: only root or the
+  // worker's own user may be able to change it.
+  if (struct stat keeper; stat(cfg.keeper_path.c_str(), &keeper) != 0 || (keeper.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
+                          (keeper.st_uid != 0 && keeper.st_uid != geteuid())) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--keeper: ", cfg.keeper_path, " must be owned by root or this user and writable by its owner alone")));
+  }
   if (cfg.session_dir.empty()) cfg.session_dir = "/tmp/gantry-worker-" + cfg.name;
   if (mkdir(cfg.session_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return Fail(absl::InvalidArgumentError("--session-dir: cannot create " + cfg.session_dir));

@@ -224,7 +224,15 @@ void SessionRunner::Stop(const v1::StopSessionCommand& c) {
 
 void SessionRunner::Hibernate(const std::string& session_id) { Suspend(session_id, ""); }
 
+void SessionRunner::WaitUntilStarted(const std::string& session_id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  started_.wait(lock, [&] { return starting_.count(session_id) == 0; });
+}
+
 void SessionRunner::Suspend(const std::string& session_id, const std::string& why) {
+  // The idle clock runs from the start's beginning: a start slower than the idle timeout must
+  // finish (and be reported) before it is hibernated.
+  WaitUntilStarted(session_id);
   std::lock_guard<std::mutex> report(report_mu_);
   v1::WorkerSessionEvent event;
   event.set_session_id(session_id);
@@ -241,6 +249,7 @@ void SessionRunner::Suspend(const std::string& session_id, const std::string& wh
 }
 
 void SessionRunner::Wake(const std::string& session_id) {
+  WaitUntilStarted(session_id);
   std::lock_guard<std::mutex> report(report_mu_);
   v1::WorkerSessionEvent event;
   event.set_session_id(session_id);
@@ -260,11 +269,7 @@ void SessionRunner::Wake(const std::string& session_id) {
 void SessionRunner::StopAll(absl::Duration grace) { supervisor_.StopAll(grace); }
 
 void SessionRunner::OnExit(const ExitInfo& exit) {
-  {
-    // A process that exits at once is reported STARTED before EXITED.
-    std::unique_lock<std::mutex> lock(mu_);
-    started_.wait(lock, [&] { return starting_.count(exit.session_id) == 0; });
-  }
+  WaitUntilStarted(exit.session_id);  // A process that exits at once is reported STARTED first.
   std::lock_guard<std::mutex> report(report_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);

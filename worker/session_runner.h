@@ -66,6 +66,8 @@ class SessionRunner {
   void ReportStartFailure(const std::string& session_id, const std::string& why);
   // Start's work, once the session is marked starting.
   void StartNow(const v1::StartSessionCommand& command);
+  // Returns once `session_id` is not starting: its STARTED (or start failure) is reported.
+  void WaitUntilStarted(const std::string& session_id);
 
   const std::string session_dir_;
   LogPump& pump_;
@@ -76,8 +78,8 @@ class SessionRunner {
   // never cross.
   mutable std::mutex report_mu_;
   mutable std::mutex mu_;
-  // Sessions whose start is under way (several at once, CommandQueue's lanes); their exits wait
-  // for started_.
+  // Sessions whose start is under way (several at once, CommandQueue's lanes); their exits,
+  // hibernates and wakes wait for started_.
   std::set<std::string> starting_ ABSL_GUARDED_BY(mu_);
   std::condition_variable started_;
   std::atomic<bool> draining_{false};

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -110,12 +111,17 @@ TEST_CASE("gantry-controller and gantry-worker refuse sizes out of range and a k
     argv.insert(argv.end(), more);
     return argv;
   };
+  // A keeper anyone may replace would run their code with the worker's privileges.
+  const std::string open_keeper = dir.Sub("open-keeper");
+  std::ofstream(open_keeper) << "#!/bin/sh\n";
+  REQUIRE(chmod(open_keeper.c_str(), 0777) == 0);
   for (const Case& c : {Case{with(controller, {"--worker-missed-heartbeats", "0"}), "--worker-missed-heartbeats: 1..1000"},
                         Case{with(controller, {"--max-invoke-payload-bytes", "4294967296"}),
                              "--max-invoke-payload-bytes: 1..1073741824"},
                         Case{with(worker, {"--invoke-concurrency", "0"}), "--invoke-concurrency: 1..10000"},
                         Case{with(worker, {"--log-ring-bytes", "-1"}), "--log-ring-bytes: 4096..1073741824"},
-                        Case{with(worker, {"--keeper", dir.Sub("no-such-keeper")}), "--keeper: cannot execute"}}) {
+                        Case{with(worker, {"--keeper", dir.Sub("no-such-keeper")}), "--keeper: cannot execute"},
+                        Case{with(worker, {"--keeper", open_keeper}), "--keeper: " + open_keeper + " must be owned"}}) {
     CheckRefusesToStart(c.argv, c.named, dir);
   }
 }
