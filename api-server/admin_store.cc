@@ -139,8 +139,7 @@ absl::Status AdminStore::SetCordoned(const std::string& id, bool cordoned) {
 
 absl::Status AdminStore::RecordAnswered(const std::string& id, const v1::ControllerCapacity& capacity,
                                         const v1::ControllerLoad& load) {
-  const std::string rows =
-      absl::StrCat("[{\"id\":\"", id, "\",", CapacityJsonFields(capacity, load), "}]");
+  const std::string rows = absl::StrCat("[", AnsweredRowJson(id, capacity, load), "]");
   return pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     tx.exec_params(std::string(sql::kRecordHealthChecksOk), rows);

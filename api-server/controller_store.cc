@@ -46,6 +46,11 @@ std::string CapacityJsonFields(const v1::ControllerCapacity& cap, const v1::Cont
                       ",\"active_sessions\":", load.active_sessions());
 }
 
+std::string AnsweredRowJson(const std::string& id, const v1::ControllerCapacity& capacity,
+                            const v1::ControllerLoad& load) {
+  return absl::StrCat("{\"id\":\"", id, "\",", CapacityJsonFields(capacity, load), "}");
+}
+
 absl::StatusOr<std::pair<std::string, absl::Time>> ControllerStore::Register(
     const v1::RegisterControllerRequest& r, const std::string& token_sha256,
     absl::Duration token_lifetime) {

@@ -45,6 +45,9 @@ struct FleetSummary {
 // load as protobuf JSON, and the columns selection filters on. One row of the batched
 // statements that store heartbeats and health checks.
 std::string CapacityJsonFields(const v1::ControllerCapacity& capacity, const v1::ControllerLoad& load);
+// One element of record_health_checks_ok.sql's array: controller `id` answered with these.
+std::string AnsweredRowJson(const std::string& id, const v1::ControllerCapacity& capacity,
+                            const v1::ControllerLoad& load);
 
 // What storing a heartbeat found.
 struct HeartbeatAnswer {

@@ -93,14 +93,13 @@ void HealthChecker::Loop() {
 
 void HealthChecker::CheckAll() {
   if (!config_.database_ready()) return;  // Start-up (migrating) or an outage the monitor reports.
-  std::vector<std::pair<Target, bool>> listed;  // And whether it is urgent.
+  std::vector<Target> listed;
   absl::Status read = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     for (const auto& row : tx.exec_params(std::string(sql::kSelectControllersToCheck),
                                           absl::ToDoubleSeconds(config_.heartbeat_late))) {
-      listed.push_back({Target{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
-                               row[4].as<bool>()},
-                        row[3].as<bool>()});
+      listed.push_back({row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+                        row[4].as<bool>(), row[3].as<bool>()});
     }
     return absl::OkStatus();
   });
@@ -142,16 +141,16 @@ void HealthChecker::CheckAll() {
   RecoverAbandonedPlacements();
 }
 
-std::vector<HealthChecker::Target> HealthChecker::ChooseTargets(std::vector<std::pair<Target, bool>> listed) {
+std::vector<HealthChecker::Target> HealthChecker::ChooseTargets(std::vector<Target> listed) {
   const absl::Time now = absl::Now();
   std::vector<Target> chosen;
   std::vector<std::pair<absl::Time, Target>> sweep;  // Not urgent: by when last called.
   std::map<std::string, absl::Time> still_there;
-  for (auto& [target, urgent] : listed) {
+  for (auto& target : listed) {
     auto it = last_called_.find(target.id);
     const absl::Time last = it == last_called_.end() ? absl::InfinitePast() : it->second;
     still_there[target.id] = last;
-    if (urgent) {
+    if (target.urgent) {
       chosen.push_back(std::move(target));
     } else {
       sweep.emplace_back(last, std::move(target));
@@ -182,8 +181,7 @@ void HealthChecker::RecordHealthy(const std::vector<HealthyAnswer>& healthy) {
     std::string rows = "[";
     for (size_t i = first; i < std::min(healthy.size(), first + kRowsPerStatement); ++i) {
       const auto& [id, answer] = healthy[i];
-      absl::StrAppend(&rows, i == first ? "" : ",", "{\"id\":\"", id, "\",",
-                      CapacityJsonFields(answer.capacity(), answer.load()), "}");
+      absl::StrAppend(&rows, i == first ? "" : ",", AnsweredRowJson(id, answer.capacity(), answer.load()));
     }
     rows += "]";
     absl::Status s = pool_->Run([&](pqxx::connection& c) {

@@ -87,10 +87,11 @@ class HealthChecker {
   void CheckAll();
   struct Target {
     std::string id, endpoint, name;
-    bool late = false;  // Its heartbeats are late.
+    bool late = false;    // Its heartbeats are late.
+    bool urgent = false;  // Late, not healthy, or it missed the last check: called every round.
   };
   // The controllers to call this round: every urgent one, and the sweep's share of the rest.
-  std::vector<Target> ChooseTargets(std::vector<std::pair<Target, bool>> listed);
+  std::vector<Target> ChooseTargets(std::vector<Target> listed);
   struct HealthyAnswer {
     std::string controller_id;
     v1::HealthCheckResponse answer;

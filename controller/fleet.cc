@@ -385,8 +385,7 @@ absl::StatusOr<Placement> Fleet::Place(const std::string& session_id, const v1::
                                             absl::StrJoin(choice.gpus, ", "), "]"));
   }
   chosen.sessions.insert(session_id);
-  Reindex(chosen);
-  load_order_.Update(&chosen, &chosen.name, chosen.sessions.size(), /*chosen=*/true);
+  Reindex(chosen, /*chosen=*/true);
   ++generation_;
   deciding.labels()[0].second = "placed";
   return Placement{chosen.name, chosen.id, chosen.node_id, std::move(choice.gpus)};
@@ -404,7 +403,7 @@ void Fleet::Release(const std::string& session_id) {
   ++generation_;
 }
 
-void Fleet::Reindex(WorkerState& worker) {
+void Fleet::Reindex(WorkerState& worker, bool chosen) {
   worker.free_gpus = 0;
   worker.max_free_memory = 0;
   for (const auto& g : worker.gpus) {
@@ -415,7 +414,7 @@ void Fleet::Reindex(WorkerState& worker) {
   if (worker.channel == nullptr) {
     load_order_.Remove(&worker);
   } else {
-    load_order_.Update(&worker, &worker.name, worker.sessions.size());
+    load_order_.Update(&worker, &worker.name, worker.sessions.size(), chosen);
   }
 }
 

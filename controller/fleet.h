@@ -178,9 +178,9 @@ class Fleet {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RebuildInventory() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Puts `worker` where its sessions now place it in load_order_ (out of it while offline), and
-  // counts its free GPUs again.
-  void Reindex(WorkerState& worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts `worker` where its sessions now place it in load_order_ (out of it while offline;
+  // `chosen`: behind its equals), and counts its free GPUs again.
+  void Reindex(WorkerState& worker, bool chosen = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands the session's state to the sink, numbered in order with every other change.
   void Report(const std::string& session_id, const SessionState& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks one session FAILED, releases its GPUs, reports it and forgets it.

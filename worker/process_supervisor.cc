@@ -158,8 +158,7 @@ class OwnedFds {
   std::vector<int> fds_;
 };
 
-// The keeper's spec (keeper_protocol.h) in a sealed memfd clear of the fixed descriptors; -1
-// with errno on failure.
+// The keeper's spec (keeper_protocol.h) in a sealed memfd; -1 with errno on failure.
 int WriteSpec(const SpawnSpec& spec) {
   std::string text = spec.working_dir;
   text.push_back('\0');
@@ -182,10 +181,7 @@ int WriteSpec(const SpawnSpec& spec) {
     put += static_cast<size_t>(n);
   }
   fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-  if (fd >= kAboveFixedFds) return fd;
-  int moved = fcntl(fd, F_DUPFD_CLOEXEC, kAboveFixedFds);
-  close(fd);
-  return moved;
+  return fd;
 }
 
 }  // namespace
@@ -232,7 +228,7 @@ absl::StatusOr<ProcessSupervisor::Launched> ProcessSupervisor::LaunchKeeper(cons
         absl::StrCat("cannot open log ", spec.log_path, ": ", std::strerror(errno)));
   }
   const int null_fd = fds.CopyAboveFixed(fds.Add(open("/dev/null", O_RDONLY | O_CLOEXEC)));
-  const int spec_fd = fds.Add(WriteSpec(spec));
+  const int spec_fd = fds.CopyAboveFixed(fds.Add(WriteSpec(spec)));
   if (spec_fd < 0) {
     return absl::InternalError(
         absl::StrCat("cannot hand the command to the keeper: ", std::strerror(errno)));

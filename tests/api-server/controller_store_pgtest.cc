@@ -294,7 +294,7 @@ TEST_CASE("a health check that finds what PostgreSQL already has writes nothing,
     load.set_active_sessions(2 - gpus_free);
     std::string rows = "[";
     for (const auto& id : {a, b}) {
-      absl::StrAppend(&rows, rows.size() > 1 ? "," : "", "{\"id\":\"", id, "\",", CapacityJsonFields(capacity, load), "}");
+      absl::StrAppend(&rows, rows.size() > 1 ? "," : "", AnsweredRowJson(id, capacity, load));
     }
     pqxx::connection c(f.db.dsn());
     pqxx::nontransaction tx(c);

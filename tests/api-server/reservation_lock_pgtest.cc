@@ -75,7 +75,7 @@ TEST_CASE("a reservation in flight holds back neither its controller's heartbeat
   CHECK(miss.get().ok());
   // As the health checker writes a controller's answer.
   const std::string answered =
-      "[{\"id\":\"" + controller + "\"," + CapacityJsonFields(beat.capacity(), v1::ControllerLoad()) + "}]";
+      "[" + AnsweredRowJson(controller, beat.capacity(), v1::ControllerLoad()) + "]";
   ok = std::async(std::launch::async, [&] {
     return f.pool.Run([&](pqxx::connection& c) {
       pqxx::nontransaction tx(c);
