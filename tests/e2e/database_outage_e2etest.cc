@@ -209,10 +209,15 @@ namespace gantry::testing {
 namespace {
 
 // SIGSTOP or SIGCONT to the postmaster and every backend: a server that hangs, not one that
-// dies. Its kernel still accepts and acknowledges connections.
+// dies. Its kernel still accepts and acknowledges connections. The postmaster is stopped first
+// and continued last: while it is stopped it neither forks a backend nor reaps one, so the
+// list of its children holds. A backend that exited between the listing and its signal (before
+// the stop) needs none; the postmaster's own signal must land.
 void SignalPostgres(const std::string& data_dir, const std::string& signal) {
-  RunCommand(absl::StrCat("pm=$(head -1 ", data_dir, "/postmaster.pid); kill -", signal,
-                          " $pm $(pgrep -P $pm)"));
+  const std::string each_child = absl::StrCat("for c in $(pgrep -P $pm); do kill -", signal, " $c 2>/dev/null; done");
+  RunCommand(absl::StrCat("pm=$(head -1 ", data_dir, "/postmaster.pid); ",
+                          signal == "STOP" ? absl::StrCat("kill -STOP $pm && { ", each_child, "; true; }")
+                                           : absl::StrCat(each_child, "; kill -", signal, " $pm")));
 }
 
 }  // namespace
