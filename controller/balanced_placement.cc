@@ -1,6 +1,7 @@
 #include "controller/balanced_placement.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -18,30 +19,34 @@ bool GpuMatches(const v1::GpuInfo& gpu, const v1::GpuRequirements& req) {
   return true;
 }
 
-absl::StatusOr<PlacementChoice> BalancedPlacement::Choose(const std::vector<WorkerCandidate>& online,
-                                                          const GpuLedger& ledger, const v1::SessionSpec& spec,
-                                                          const std::string& node_id) {
+absl::StatusOr<PlacementChoice> BalancedPlacement::Choose(const CandidateWalk& online, const GpuLedger& ledger,
+                                                          const v1::SessionSpec& spec, const std::string& node_id) {
   if (online.empty()) return absl::UnavailableError(absl::StrCat("no online worker on node ", node_id));
   const auto& req = spec.resources().gpus();
   const size_t wanted = static_cast<size_t>(std::max(0, req.count()));
   int with_skills = 0;
   size_t best_free = 0;
   std::vector<std::string> free;
-  for (size_t i = 0; i < online.size(); ++i) {
-    const WorkerCandidate& w = online[i];
+  std::optional<PlacementChoice> chosen;
+  online.Walk([&](size_t position, const WorkerCandidate& w) {
     const bool has_skills = std::all_of(spec.skills().begin(), spec.skills().end(), [&](const std::string& k) {
       return std::find(w.skills->begin(), w.skills->end(), k) != w.skills->end();
     });
-    if (!has_skills) continue;
+    if (!has_skills) return true;
     ++with_skills;
     free.clear();
     for (const auto& g : *w.gpus) {
       if (free.size() == wanted) break;
       if (ledger.IsFree(g.uuid()) && GpuMatches(g, req)) free.push_back(g.uuid());
     }
-    if (free.size() == wanted) return PlacementChoice{i, std::move(free)};  // The most preferred that fits.
+    if (free.size() == wanted) {
+      chosen = PlacementChoice{position, std::move(free)};  // The most preferred that fits.
+      return false;
+    }
     best_free = std::max(best_free, free.size());
-  }
+    return true;
+  });
+  if (chosen.has_value()) return *std::move(chosen);
   if (with_skills == 0) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "spec.skills: no online worker has all of [", absl::StrJoin(spec.skills(), ", "), "]"));

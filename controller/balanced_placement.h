@@ -16,7 +16,7 @@ bool GpuMatches(const v1::GpuInfo& gpu, const v1::GpuRequirements& req);
 
 class BalancedPlacement : public PlacementPolicy {
  public:
-  absl::StatusOr<PlacementChoice> Choose(const std::vector<WorkerCandidate>& online, const GpuLedger& ledger,
+  absl::StatusOr<PlacementChoice> Choose(const CandidateWalk& online, const GpuLedger& ledger,
                                          const v1::SessionSpec& spec, const std::string& node_id) override;
 };
 

@@ -121,6 +121,11 @@ absl::StatusOr<std::string> Fleet::RegisterWorker(const v1::RegisterWorkerReques
   w.gpus.assign(r.hardware().gpus().begin(), r.hardware().gpus().end());
   w.skills.assign(r.skills().begin(), r.skills().end());
   w.capabilities.assign(r.capabilities().begin(), r.capabilities().end());
+  w.pulse = std::make_shared<WorkerPulse>(w.gpus, w.skills, absl::Now(), heartbeat_interval_ * missed_beats_);
+  {
+    std::unique_lock<std::shared_mutex> pulses(pulses_mu_);
+    pulses_[r.name()] = w.pulse;
+  }
   spdlog::info("worker {} registered: {} GPU(s), {} skill(s), {} capabilit(ies)", r.name(), w.gpus.size(),
                w.skills.size(), w.capabilities.size());
   return w.id;
@@ -145,8 +150,7 @@ absl::Status Fleet::Attach(const std::string& worker_name, const v1::WorkerHello
     if (draining_.load()) w.channel->Send(DrainMessage(true));
     inventory_stale_ = true;
     ++generation_;
-    w.last_heartbeat = absl::Now();
-    w.deadline = w.last_heartbeat + heartbeat_interval_ * missed_beats_;
+    w.pulse->Restart(absl::Now());
     w.silent = false;
     w.offline_since = absl::Time();
     // Sessions kept through the grace period that the worker no longer runs ended meanwhile.
@@ -222,9 +226,10 @@ void Fleet::Detach(const std::string& worker_name, const std::string& reason) {
     // Silent is what the heartbeats say, whether or not ExpireSilentWorkers has looked yet: a
     // controller that was stalled itself (a loaded node, a debugger, swap) past the worker's
     // keepalive finds, when it runs again, the stream ended by the worker and its heartbeats
-    // overdue, and must not take the worker's live processes for dead. A worker that died
+    // overdue (or only the backlog the worker sent meanwhile, read in one burst: WentSilent),
+    // and must not take the worker's live processes for dead. A worker that died
     // heartbeated until its end, so its stream breaks before the deadline: FAILED at once.
-    const bool silent = w.silent || w.deadline < absl::Now();
+    const bool silent = w.silent || w.pulse->WentSilent(absl::Now());
     if (silent && !w.sessions.empty()) {
       // Silent, not gone: its processes may well be running. Keep them (and their GPUs) for the
       // grace period; ExpireSilentWorkers fails them if it does not come back.
@@ -240,28 +245,22 @@ void Fleet::Detach(const std::string& worker_name, const std::string& reason) {
 }
 
 void Fleet::Heartbeat(const std::string& worker_name, const v1::WorkerHeartbeat& beat) {
+  std::shared_ptr<WorkerPulse> pulse;
+  {
+    std::shared_lock<std::shared_mutex> pulses(pulses_mu_);
+    auto it = pulses_.find(worker_name);
+    if (it == pulses_.end()) return;
+    pulse = it->second;
+  }
+  std::optional<std::vector<std::string>> skills = pulse->Beat(beat, absl::Now());
+  if (!skills.has_value()) return;
+  // New skills change what placement and the API server see: the fleet's lock, rarely.
   std::lock_guard<std::mutex> lock(mu_);
   auto it = workers_.find(worker_name);
-  if (it == workers_.end() || it->second.channel == nullptr) return;
-  it->second.last_heartbeat = absl::Now();
-  it->second.deadline = it->second.last_heartbeat + heartbeat_interval_ * missed_beats_;
-  it->second.active_invokes = beat.active_invokes();
-  // Skills follow the worker's models directory.
-  std::vector<std::string> skills(beat.skills().begin(), beat.skills().end());
-  if (skills != it->second.skills) {
-    it->second.skills = std::move(skills);
-    inventory_stale_ = true;
-    ++generation_;
-  }
-  // Live figures (free memory, utilisation) for GPUs the worker registered.
-  for (const auto& reported : beat.gpus()) {
-    for (auto& g : it->second.gpus) {
-      if (g.uuid() == reported.uuid()) {
-        g.set_memory_free_bytes(reported.memory_free_bytes());
-        g.set_utilization_percent(reported.utilization_percent());
-      }
-    }
-  }
+  if (it == workers_.end() || it->second.pulse != pulse) return;  // Registered again meanwhile.
+  it->second.skills = *std::move(skills);
+  inventory_stale_ = true;
+  ++generation_;
 }
 
 void Fleet::SetDraining(bool draining, absl::Time as_of) {
@@ -285,7 +284,7 @@ void Fleet::ExpireSilentWorkers() {
     std::lock_guard<std::mutex> lock(mu_);
     absl::Time now = absl::Now();
     for (auto& [name, w] : workers_) {
-      if (w.channel != nullptr && w.deadline < now && !w.silent) {
+      if (w.channel != nullptr && !w.silent && w.pulse->deadline() < now) {
         spdlog::warn("worker {} missed {} heartbeats; closing its stream", name, missed_beats_);
         w.silent = true;
         silent.push_back(w.channel);
@@ -360,20 +359,31 @@ absl::StatusOr<Placement> Fleet::Place(const std::string& session_id, const v1::
   ScopedLatency deciding("gantry_placement_decision_seconds",
                          "Time the balancer takes to choose a worker and GPUs, by outcome", {{"outcome", "refused"}},
                          /*fine=*/true);
-  std::vector<WorkerCandidate> online;
-  std::vector<WorkerState*> workers;
-  online.reserve(load_order_.size());
-  workers.reserve(load_order_.size());
-  load_order_.ForEach([&](WorkerState* w, size_t load) {
-    online.push_back({&w->name, &w->gpus, &w->skills, load});
-    workers.push_back(w);
-  });
+  // The walk remembers the workers it showed, so the choice (a position in it) names one. The
+  // order cannot change under the lock: a policy that walks again sees the same positions.
+  class LoadOrderWalk : public CandidateWalk {
+   public:
+    explicit LoadOrderWalk(const WorkerLoadOrder<WorkerState>& order) : order_(order) {}
+    bool empty() const override { return order_.size() == 0; }
+    void Walk(absl::FunctionRef<bool(size_t, const WorkerCandidate&)> visit) const override {
+      size_t position = 0;
+      order_.ForEach([&](WorkerState* w, size_t load) {
+        if (position == shown.size()) shown.push_back(w);
+        return visit(position++, WorkerCandidate{&w->name, &w->gpus, &w->skills, load});
+      });
+    }
+    mutable std::vector<WorkerState*> shown;
+
+   private:
+    const WorkerLoadOrder<WorkerState>& order_;
+  };
+  LoadOrderWalk online(load_order_);
   ASSIGN_OR_RETURN(PlacementChoice choice, policy_->Choose(online, gpus_, spec, node_id_));
-  if (choice.worker >= workers.size() ||
+  if (choice.worker >= online.shown.size() ||
       static_cast<int>(choice.gpus.size()) != spec.resources().gpus().count()) {
-    return absl::InternalError("the placement policy chose no worker or the wrong number of GPUs");
+    return absl::InternalError("the placement policy chose no worker it was shown or the wrong number of GPUs");
   }
-  WorkerState& chosen = *workers[choice.worker];
+  WorkerState& chosen = *online.shown[choice.worker];
   for (const auto& g : choice.gpus) {
     const bool its_own = std::any_of(chosen.gpus.begin(), chosen.gpus.end(),
                                      [&](const v1::GpuInfo& mine) { return mine.uuid() == g; });
@@ -663,13 +673,15 @@ absl::StatusOr<v1::SessionMetricsResponse> Fleet::Metrics(const std::string& ses
       it->second.sampled_at == absl::Time() ? "never" : absl::FormatTime(absl::RFC3339_sec, it->second.sampled_at, absl::UTCTimeZone());
   auto w = workers_.find(it->second.worker_name);
   if (w != workers_.end()) {
-    for (auto g : w->second.gpus) {
+    std::vector<v1::GpuInfo> gpus = w->second.gpus;
+    w->second.pulse->CopyLiveFigures(gpus);
+    for (auto& g : gpus) {
       if (std::find(it->second.gpu_uuids.begin(), it->second.gpu_uuids.end(), g.uuid()) ==
           it->second.gpu_uuids.end()) {
         continue;
       }
       g.set_session_id(session_id);
-      *r.add_gpus() = g;
+      *r.add_gpus() = std::move(g);
     }
   }
   return r;
@@ -708,7 +720,7 @@ FleetSnapshot Fleet::Snapshot() {
     snap.capacity.set_gpus_total(snap.capacity.gpus_total() + static_cast<int>(w.gpus.size()));
     snap.capacity.set_gpus_free(snap.capacity.gpus_free() + free);
     snap.capacity.set_max_free_gpus_per_worker(std::max(snap.capacity.max_free_gpus_per_worker(), free));
-    snap.load.set_active_invokes(snap.load.active_invokes() + w.active_invokes);
+    snap.load.set_active_invokes(snap.load.active_invokes() + w.pulse->active_invokes());
   }
   if (inventory_stale_) RebuildInventory();
   for (const auto& m : inventory_.gpu_models) snap.capacity.add_gpu_models(m);
@@ -748,14 +760,16 @@ std::vector<v1::Worker> Fleet::Workers() {
     worker.set_name(name);
     worker.set_node_id(w.node_id);
     worker.set_status(w.channel != nullptr ? v1::WORKER_STATUS_ONLINE : v1::WORKER_STATUS_OFFLINE);
-    for (auto g : w.gpus) {
+    std::vector<v1::GpuInfo> gpus = w.gpus;
+    w.pulse->CopyLiveFigures(gpus);
+    for (auto& g : gpus) {
       if (auto holder = gpus_.Holder(g.uuid())) g.set_session_id(*holder);
-      *worker.add_gpus() = g;
+      *worker.add_gpus() = std::move(g);
     }
     for (const auto& s : w.skills) worker.add_skills(s);
     for (const auto& c : w.capabilities) *worker.add_capabilities() = c;
     worker.set_active_sessions(static_cast<int32_t>(w.sessions.size()));
-    if (w.last_heartbeat != absl::Time()) ToProto(w.last_heartbeat, worker.mutable_last_heartbeat());
+    ToProto(w.pulse->last_beat(), worker.mutable_last_heartbeat());
     out.push_back(std::move(worker));
   }
   return out;

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@
 #include "controller/gpu_ledger.h"
 #include "controller/placement_policy.h"
 #include "controller/worker_load_order.h"
+#include "controller/worker_pulse.h"
 #include "gantry/v1/admin_service.pb.h"
 #include "gantry/v1/controller_service.pb.h"
 #include "gantry/v1/registry_service.pb.h"
@@ -152,10 +154,8 @@ class Fleet {
     std::vector<v1::GpuInfo> gpus;
     std::vector<std::string> skills;
     std::vector<v1::CapabilityInfo> capabilities;
-    int active_invokes = 0;  // As of its last heartbeat.
+    std::shared_ptr<WorkerPulse> pulse;  // Its heartbeats (and the attach of its stream).
     std::shared_ptr<WorkerChannel> channel;  // null when offline
-    absl::Time deadline;
-    absl::Time last_heartbeat;      // Registration or its last heartbeat.
     bool silent = false;            // Its stream was closed for missed heartbeats.
     absl::Time offline_since;       // Set while offline with sessions kept in grace.
     std::set<std::string> sessions;
@@ -196,6 +196,10 @@ class Fleet {
   const int missed_beats_;
   EventSink sink_;
   const absl::Duration reconnect_grace_;
+
+  // Taken after mu_ where both are (RegisterWorker); a heartbeat takes it alone, shared.
+  std::shared_mutex pulses_mu_;
+  std::map<std::string, std::shared_ptr<WorkerPulse>> pulses_ ABSL_GUARDED_BY(pulses_mu_);
 
   std::mutex mu_;
   std::condition_variable changed_;

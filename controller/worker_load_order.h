@@ -37,10 +37,12 @@ class WorkerLoadOrder {
     order_.erase(it->second);
     keys_.erase(it);
   }
-  // Calls `visit(worker, load)` in order.
+  // Calls `visit(worker, load)` in order until it returns false.
   template <typename Visit>
   void ForEach(Visit visit) const {
-    for (const Key& k : order_) visit(k.worker, k.load);
+    for (const Key& k : order_) {
+      if (!visit(k.worker, k.load)) return;
+    }
   }
   size_t size() const { return order_.size(); }
 

@@ -32,10 +32,10 @@ TestWorker Worker(const std::string& name, int gpus, const std::string& model, i
   return w;
 }
 
-std::vector<WorkerCandidate> Candidates(const std::vector<TestWorker>& workers) {
+CandidateList Candidates(const std::vector<TestWorker>& workers) {
   std::vector<WorkerCandidate> out;
   for (const auto& w : workers) out.push_back({&w.name, &w.gpus, &w.skills, w.active});
-  return out;
+  return CandidateList(std::move(out));
 }
 
 v1::SessionSpec Asking(int gpus, const std::string& model = "", int64_t min_gib = 0,
@@ -77,7 +77,7 @@ TEST_CASE("the balancer matches skills, then GPU model and memory among free GPU
   CHECK(std::string(too_many.status().message()) ==
         "spec.resources.gpus: asked for 2 GPU(s) of model \"h100\"; the most matching free GPUs on one worker of "
         "node node1 is 1");
-  CHECK(policy.Choose({}, ledger, Asking(0), "node1").status().code() == absl::StatusCode::kUnavailable);
+  CHECK(policy.Choose(CandidateList({}), ledger, Asking(0), "node1").status().code() == absl::StatusCode::kUnavailable);
 }
 
 TEST_CASE("the balancer takes the first candidate in the order given that fits", "[placement]") {
@@ -96,6 +96,39 @@ TEST_CASE("the balancer takes the first candidate in the order given that fits",
   CHECK(workers[none->worker].name == "full");  // No GPU asked: the first fits.
 }
 
+TEST_CASE("the balancer looks at workers only until one fits", "[placement]") {
+  // Placement by index: at 1,000 workers a decision must not visit every one of them.
+  class CountingWalk : public CandidateWalk {
+   public:
+    explicit CountingWalk(const std::vector<TestWorker>& workers) : list_(Candidates(workers)) {}
+    bool empty() const override { return list_.empty(); }
+    void Walk(absl::FunctionRef<bool(size_t, const WorkerCandidate&)> visit) const override {
+      list_.Walk([&](size_t i, const WorkerCandidate& c) {
+        ++visited;
+        return visit(i, c);
+      });
+    }
+    mutable int visited = 0;
+
+   private:
+    CandidateList list_;
+  };
+  BalancedPlacement policy;
+  GpuLedger ledger;
+  std::vector<TestWorker> workers;
+  for (int i = 0; i < 1000; ++i) workers.push_back(Worker("w" + std::to_string(i), 8, "GPU", 16));
+  for (int g = 0; g < 8; ++g) REQUIRE(ledger.Assign("s" + std::to_string(g), {"GPU-w0-" + std::to_string(g)}));
+  CountingWalk online(workers);
+  auto chosen = policy.Choose(online, ledger, Asking(1), "node1");
+  REQUIRE(chosen.ok());
+  CHECK(workers[chosen->worker].name == "w1");
+  CHECK(online.visited == 2);  // w0 is full; w1 fits; nothing after it is looked at.
+  // A refusal must explain itself, so it looks at every worker.
+  online.visited = 0;
+  CHECK(policy.Choose(online, ledger, Asking(9), "node1").status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(online.visited == 1000);
+}
+
 TEST_CASE("workers are offered least loaded first, the one chosen longest ago first among equals", "[placement]") {
   struct W {
     std::string name;
@@ -103,7 +136,10 @@ TEST_CASE("workers are offered least loaded first, the one chosen longest ago fi
   WorkerLoadOrder<W> order;
   auto names = [&] {
     std::string out;
-    order.ForEach([&](W* w, size_t load) { out += w->name + std::to_string(load) + " "; });
+    order.ForEach([&](W* w, size_t load) {
+      out += w->name + std::to_string(load) + " ";
+      return true;
+    });
     return out;
   };
   order.Update(&c, &c.name, 0);

@@ -2,6 +2,7 @@
 // whatever the ledger says, and records what it was offered.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,13 +16,16 @@ class FakePlacementPolicy : public PlacementPolicy {
   std::vector<std::string> gpus;  // Chosen as they are.
   std::vector<std::string> offered;  // Names of the workers offered at the last call.
 
-  absl::StatusOr<PlacementChoice> Choose(const std::vector<WorkerCandidate>& online, const GpuLedger&,
-                                         const v1::SessionSpec&, const std::string&) override {
+  absl::StatusOr<PlacementChoice> Choose(const CandidateWalk& online, const GpuLedger&, const v1::SessionSpec&,
+                                         const std::string&) override {
     offered.clear();
-    for (const auto& w : online) offered.push_back(*w.name);
-    for (size_t i = 0; i < online.size(); ++i) {
-      if (*online[i].name == worker) return PlacementChoice{i, gpus};
-    }
+    std::optional<size_t> position;
+    online.Walk([&](size_t i, const WorkerCandidate& w) {
+      offered.push_back(*w.name);
+      if (*w.name == worker && !position.has_value()) position = i;
+      return true;
+    });
+    if (position.has_value()) return PlacementChoice{*position, gpus};
     return absl::UnavailableError("fake policy: worker " + worker + " was not offered");
   }
 };

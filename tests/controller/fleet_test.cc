@@ -3,8 +3,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <thread>
 
 namespace gantry::controller {
 namespace {
@@ -346,6 +349,88 @@ TEST_CASE("the fleet offers a policy its online workers and never lets it give a
   CHECK(fleet.StartSession("d", one).status().code() == absl::StatusCode::kInternal);
   CHECK(fleet.Snapshot().capacity.gpus_free() == 3);
   CHECK(fleet.SessionStatus("b").status().code() == absl::StatusCode::kNotFound);
+}
+
+TEST_CASE("a heartbeat is recorded while a placement holds the fleet and new skills reach placement",
+          "[placement]") {
+  // A policy that holds the fleet's lock (Choose runs under it) until the test lets it go.
+  class HeldPolicy : public PlacementPolicy {
+   public:
+    absl::StatusOr<PlacementChoice> Choose(const CandidateWalk&, const GpuLedger&, const v1::SessionSpec&,
+                                           const std::string&) override {
+      std::unique_lock<std::mutex> lock(mu);
+      choosing = true;
+      changed.notify_all();
+      changed.wait(lock, [&] { return released; });
+      return absl::ResourceExhaustedError("held policy: nothing fits");
+    }
+    std::mutex mu;
+    std::condition_variable changed;
+    bool choosing = false;
+    bool released = false;
+  };
+  auto owned = std::make_unique<HeldPolicy>();
+  HeldPolicy* policy = owned.get();
+  Fleet fleet{"node1", absl::Seconds(1), 3, [](const v1::SessionEvent&) {}, absl::Seconds(1), std::move(owned)};
+  v1::RegisterWorkerRequest r;
+  r.set_name("w");
+  auto* gpu = r.mutable_hardware()->add_gpus();
+  gpu->set_uuid("GPU-w-0");
+  gpu->set_memory_total_bytes(16 << 20);
+  auto id = fleet.RegisterWorker(r);
+  REQUIRE(id.ok());
+  v1::WorkerHello hello;
+  hello.set_worker_id(*id);
+  REQUIRE(fleet.Attach("w", hello, std::make_shared<FakeChannel>()).ok());
+
+  v1::SessionSpec spec;
+  spec.add_command("sleep");
+  std::thread placing([&] { CHECK_FALSE(fleet.StartSession("s", spec).ok()); });
+  {
+    std::unique_lock<std::mutex> lock(policy->mu);
+    policy->changed.wait(lock, [&] { return policy->choosing; });
+  }
+  // The placement holds the fleet's lock now; the heartbeat must not need it.
+  v1::WorkerHeartbeat beat;
+  beat.set_active_invokes(3);
+  auto* live = beat.add_gpus();
+  live->set_uuid("GPU-w-0");
+  live->set_memory_free_bytes(5 << 20);
+  live->set_utilization_percent(40);
+  std::mutex mu;
+  std::condition_variable beaten_cv;
+  bool beaten = false;
+  std::thread beating([&] {
+    fleet.Heartbeat("w", beat);
+    std::lock_guard<std::mutex> lock(mu);
+    beaten = true;
+    beaten_cv.notify_all();
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    // Bounded only so that a heartbeat blocked behind the placement fails here instead of hanging.
+    CHECK(beaten_cv.wait_for(lock, std::chrono::seconds(30), [&] { return beaten; }));
+  }
+  {
+    std::lock_guard<std::mutex> lock(policy->mu);
+    policy->released = true;
+    policy->changed.notify_all();
+  }
+  beating.join();
+  placing.join();
+  CHECK(fleet.Snapshot().load.active_invokes() == 3);
+  auto workers = fleet.Workers();
+  REQUIRE(workers.size() == 1);
+  CHECK(workers[0].gpus(0).memory_free_bytes() == 5 << 20);
+  CHECK(workers[0].gpus(0).utilization_percent() == 40);
+
+  // New skills are the fleet's to know: the snapshot (and so placement) sees them.
+  const uint64_t generation = fleet.generation();
+  beat.add_skills("model/llama");
+  fleet.Heartbeat("w", beat);
+  CHECK(fleet.generation() > generation);
+  CHECK(fleet.Snapshot().skills == std::vector<std::string>{"model/llama"});
+  REQUIRE(fleet.Workers()[0].skills_size() == 1);
 }
 
 TEST_CASE("events for sessions a worker does not hold are rejected", "[placement]") {
