@@ -45,21 +45,32 @@ absl::StatusOr<Caller> Authenticator::LookupApiKey(const std::string& key) {
   return out;
 }
 
-absl::StatusOr<Caller> Authenticator::AuthenticateClient(const grpc::ServerContext& context) {
+CallCredentials CallCredentials::Of(const grpc::ServerContextBase& context) {
+  CallCredentials out;
   const auto& metadata = context.client_metadata();
   auto auth = metadata.find("authorization");
-  if (auth != metadata.end()) {
-    absl::string_view value(auth->second.data(), auth->second.size());
-    return limiter_->Guard(context.peer(), [&]() -> absl::StatusOr<Caller> {
+  if (auth != metadata.end()) out.authorization.emplace(auth->second.data(), auth->second.size());
+  out.peer = context.peer();
+  out.auth_context = context.auth_context();
+  return out;
+}
+
+absl::StatusOr<Caller> Authenticator::AuthenticateClient(const grpc::ServerContext& context) {
+  return AuthenticateClient(CallCredentials::Of(context));
+}
+
+absl::StatusOr<Caller> Authenticator::AuthenticateClient(const CallCredentials& credentials) {
+  if (credentials.authorization.has_value()) {
+    absl::string_view value(*credentials.authorization);
+    return limiter_->Guard(credentials.peer, [&]() -> absl::StatusOr<Caller> {
       if (!absl::StartsWith(value, kBearerPrefix)) {
         return absl::UnauthenticatedError("authorization header must be \"Bearer <api key>\"");
       }
       return LookupApiKey(std::string(value.substr(kBearerPrefix.size())));
     });
   }
-  auto auth_context = context.auth_context();
-  if (auth_context == nullptr) return absl::UnauthenticatedError("no credentials presented");
-  auto identity = PeerIdentity(*auth_context);
+  if (credentials.auth_context == nullptr) return absl::UnauthenticatedError("no credentials presented");
+  auto identity = PeerIdentity(*credentials.auth_context);
   if (!identity.ok()) {
     return absl::UnauthenticatedError(absl::StrCat(
         identity.status().message(),

@@ -3,6 +3,8 @@
 // APIs; controllers use RegistryService only.
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -10,7 +12,9 @@
 #include "common/identity.h"
 
 namespace grpc {
+class AuthContext;
 class ServerContext;
+class ServerContextBase;
 }
 
 namespace gantry {
@@ -26,6 +30,17 @@ struct Caller {
   bool is_admin() const { return role == Role::kAdmin; }
 };
 
+// What a call presents to prove who it comes from, copied out of its context so it can be
+// checked on another thread, after the call's handler has returned (a reactor's admission runs
+// on a pool: an API key is looked up in PostgreSQL).
+struct CallCredentials {
+  std::optional<std::string> authorization;  // The "authorization" header, as sent.
+  std::string peer;                          // Where it comes from (the guessing limiter's key).
+  std::shared_ptr<const grpc::AuthContext> auth_context;  // The TLS peer's certificate.
+
+  static CallCredentials Of(const grpc::ServerContextBase& context);
+};
+
 class Authenticator {
  public:
   // `limiter` slows down guessing of API keys.
@@ -35,6 +50,7 @@ class Authenticator {
   // certificate of another role (a worker or controller calling client APIs), RESOURCE_EXHAUSTED
   // for an API key from an address that has presented too many wrong ones.
   absl::StatusOr<Caller> AuthenticateClient(const grpc::ServerContext& context);
+  absl::StatusOr<Caller> AuthenticateClient(const CallCredentials& credentials);
 
   // As AuthenticateClient, and PERMISSION_DENIED unless the caller is an admin.
   absl::StatusOr<Caller> AuthenticateAdmin(const grpc::ServerContext& context);

@@ -39,6 +39,9 @@
 
 namespace {
 
+// Concurrent WatchSession streams one API server holds.
+constexpr size_t kMaxWatchers = 10000;
+
 struct ApiConfig {
   std::string listen = "127.0.0.1:7443";
   std::string port_file;
@@ -302,7 +305,7 @@ int main(int argc, char** argv) {
   Authenticator authenticator(&pool, &failed_auth_limiter);
   GrpcControllerClient controller_client(*client_creds, cfg.controller_call_timeout);
   TemplateStore template_store(&pool);
-  SessionWatchHub watch_hub(gantry::BoundedDsn(cfg.database_url, db_bounds));
+  SessionWatchHub watch_hub(gantry::BoundedDsn(cfg.database_url, db_bounds), kMaxWatchers);
   SessionManager session_manager(&session_store, &controller_store, &controller_client, &template_store, &watch_hub);
   // The same stores on the control pool, for what controllers and the health checks do.
   SessionStore control_session_store(&control_pool);
@@ -315,7 +318,11 @@ int main(int argc, char** argv) {
     return authenticator.InstallBootstrapKey(cfg.bootstrap_admin_key);
   });
 
-  SessionServiceImpl session_service(&db_monitor, &authenticator, &watch_quota, &session_manager, &watch_hub);
+  // Watches park no thread (WatchSessionReactor); their admission and reads run here. Each
+  // watch has at most one job queued, so the bound is never reached before the hub's own.
+  gantry::WorkPool watch_reads(4, 2 * kMaxWatchers);
+  SessionServiceImpl session_service(&db_monitor, &authenticator, &watch_quota, &session_manager, &watch_hub,
+                                     &watch_reads);
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager, &failed_auth_limiter);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
   AdminManager admin_manager(&admin_store, &controller_client, &template_store, absl::Hours(24 * 30),
@@ -380,6 +387,7 @@ int main(int argc, char** argv) {
   if (size_t left = session_manager.StopStarting(); left > 0) {
     spdlog::info("{} acknowledged session(s) not started yet: SCHEDULED, the placement sweep starts them", left);
   }
+  watch_reads.Drain();  // Every watch has ended; a job still queued only lets its watch go.
   watch_hub.Stop();
   db_monitor.Stop();
   spdlog::info("stopped");

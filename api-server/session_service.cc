@@ -79,38 +79,10 @@ grpc::Status SessionServiceImpl::WakeSession(grpc::ServerContext* ctx,
   return Reply(sessions_->SetHibernated(*caller, CanonicalId(request->id()), false), response);
 }
 
-grpc::Status SessionServiceImpl::WatchSession(grpc::ServerContext* ctx,
-                                              const v1::WatchSessionRequest* request,
-                                              grpc::ServerWriter<v1::Session>* writer) {
+grpc::ServerWriteReactor<v1::Session>* SessionServiceImpl::WatchSession(grpc::CallbackServerContext* ctx,
+                                                                        const v1::WatchSessionRequest* request) {
   NoteSession(CanonicalId(request->id()));
-  auto caller = Admit(ctx);
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  auto lease = streams_->Acquire(caller->principal);
-  if (!lease.ok()) return ToGrpcStatus(lease.status());
-  // Subscribe before the first read, so no change can slip between the two.
-  auto subscription = watches_->Subscribe(CanonicalId(request->id()));
-  if (!subscription.ok()) return ToGrpcStatus(subscription.status());
-  auto session = sessions_->Get(*caller, CanonicalId(request->id()));
-  if (!session.ok()) return ToGrpcStatus(session.status());
-  int64_t sent_version = session->version();
-  if (!writer->Write(*session)) return grpc::Status::CANCELLED;
-  // Re-read now and then even without a notification: a safety net, not the mechanism.
-  constexpr absl::Duration kRecheck = absl::Seconds(30);
-  absl::Time next_recheck = absl::Now() + kRecheck;
-  while (!IsTerminal(session->phase())) {
-    if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
-    bool changed = (*subscription)->Wait(absl::Milliseconds(500));
-    if (!changed && absl::Now() < next_recheck) continue;
-    next_recheck = absl::Now() + kRecheck;
-    session = sessions_->Get(*caller, CanonicalId(request->id()));
-    if (!session.ok()) return ToGrpcStatus(session.status());
-    if (session->version() == sent_version) continue;
-    // Changes that land faster than a read coalesce: the watcher sees the latest state, and
-    // always the terminal one.
-    sent_version = session->version();
-    if (!writer->Write(*session)) return grpc::Status::CANCELLED;
-  }
-  return grpc::Status::OK;
+  return WatchSessionReactor::Start(watch_deps_, ctx, CanonicalId(request->id()));
 }
 
 grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,

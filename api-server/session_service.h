@@ -6,15 +6,25 @@
 #include "api-server/session_manager.h"
 #include "api-server/session_watch_hub.h"
 #include "api-server/stream_quota.h"
+#include "api-server/watch_session_reactor.h"
+#include "common/work_pool.h"
 #include "gantry/v1/session_service.grpc.pb.h"
 
 namespace gantry::api {
 
-class SessionServiceImpl final : public v1::SessionService::Service {
+// WatchSession is on gRPC's callback API (WatchSessionReactor: no thread per open watch); the
+// rest are synchronous.
+class SessionServiceImpl final : public v1::SessionService::WithCallbackMethod_WatchSession<v1::SessionService::Service> {
  public:
+  // `watch_reads`: the pool on which watches are admitted and read (see WatchSessionDeps).
   SessionServiceImpl(const DatabaseMonitor* db, Authenticator* auth, StreamQuota* streams,
-                     SessionManager* sessions, SessionWatchHub* watches)
-      : db_(db), auth_(auth), streams_(streams), sessions_(sessions), watches_(watches) {}
+                     SessionManager* sessions, SessionWatchHub* watches, WorkPool* watch_reads)
+      : db_(db),
+        auth_(auth),
+        streams_(streams),
+        sessions_(sessions),
+        watches_(watches),
+        watch_deps_{db, auth, streams, sessions, watches, watch_reads} {}
 
   grpc::Status CreateSession(grpc::ServerContext* ctx, const v1::CreateSessionRequest* request,
                              v1::Session* response) override;
@@ -28,8 +38,8 @@ class SessionServiceImpl final : public v1::SessionService::Service {
                                 v1::Session* response) override;
   grpc::Status WakeSession(grpc::ServerContext* ctx, const v1::WakeSessionRequest* request,
                            v1::Session* response) override;
-  grpc::Status WatchSession(grpc::ServerContext* ctx, const v1::WatchSessionRequest* request,
-                            grpc::ServerWriter<v1::Session>* writer) override;
+  grpc::ServerWriteReactor<v1::Session>* WatchSession(grpc::CallbackServerContext* ctx,
+                                                      const v1::WatchSessionRequest* request) override;
   grpc::Status StreamLogs(grpc::ServerContext* ctx, const v1::StreamLogsRequest* request,
                           grpc::ServerWriter<v1::LogEntry>* writer) override;
   grpc::Status GetSessionMetrics(grpc::ServerContext* ctx,
@@ -45,6 +55,7 @@ class SessionServiceImpl final : public v1::SessionService::Service {
   StreamQuota* streams_;
   SessionManager* sessions_;
   SessionWatchHub* watches_;
+  const WatchSessionDeps watch_deps_;
 };
 
 }  // namespace gantry::api

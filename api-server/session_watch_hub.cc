@@ -43,8 +43,17 @@ bool SessionWatchHub::Subscription::Wait(absl::Duration timeout) {
   return was;
 }
 
-SessionWatchHub::SessionWatchHub(std::string dsn, size_t max_watchers)
-    : dsn_(std::move(dsn)), max_watchers_(max_watchers) {}
+void SessionWatchHub::Subscription::Signal() {
+  signalled_ = true;
+  if (on_change_) {
+    on_change_();
+  } else {
+    changed_.notify_one();
+  }
+}
+
+SessionWatchHub::SessionWatchHub(std::string dsn, size_t max_watchers, absl::Duration recheck)
+    : dsn_(std::move(dsn)), max_watchers_(max_watchers), recheck_(recheck) {}
 
 SessionWatchHub::~SessionWatchHub() { Stop(); }
 
@@ -61,6 +70,11 @@ void SessionWatchHub::Stop() {
 
 absl::StatusOr<std::unique_ptr<SessionWatchHub::Subscription>> SessionWatchHub::Subscribe(
     const std::string& session_id) {
+  return SubscribeCalls(session_id, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<SessionWatchHub::Subscription>> SessionWatchHub::SubscribeCalls(
+    const std::string& session_id, std::function<void()> on_change) {
   std::lock_guard<std::mutex> lock(mu_);
   if (count_ >= max_watchers_) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -69,7 +83,7 @@ absl::StatusOr<std::unique_ptr<SessionWatchHub::Subscription>> SessionWatchHub::
   // Keyed as PostgreSQL prints ids (lower case), which is what NOTIFY carries: a watch by an
   // upper-case id is told of each change at once too, not at its next periodic re-read.
   const std::string key = absl::AsciiStrToLower(session_id);
-  std::unique_ptr<Subscription> sub(new Subscription(this, key));
+  std::unique_ptr<Subscription> sub(new Subscription(this, key, std::move(on_change)));
   by_session_[key].insert(sub.get());
   ++count_;
   return sub;
@@ -80,10 +94,7 @@ void SessionWatchHub::Notify(const std::string& session_id) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = by_session_.find(absl::AsciiStrToLower(session_id));
     if (it == by_session_.end()) return;
-    for (Subscription* s : it->second) {
-      s->signalled_ = true;
-      s->changed_.notify_one();
-    }
+    for (Subscription* s : it->second) s->Signal();
   }
 }
 
@@ -91,10 +102,7 @@ void SessionWatchHub::NotifyAll() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [id, subs] : by_session_) {
-      for (Subscription* s : subs) {
-        s->signalled_ = true;
-        s->changed_.notify_one();
-      }
+      for (Subscription* s : subs) s->Signal();
     }
   }
 }
@@ -114,12 +122,17 @@ void SessionWatchHub::Loop() {
       NotifyAll();  // Anything may have changed while we were not listening.
       if (warned) spdlog::info("listening for session changes again");
       warned = false;
+      absl::Time next_recheck = absl::Now() + recheck_;
       while (true) {
         {
           std::lock_guard<std::mutex> lock(mu_);
           if (stopping_) return;
         }
         conn.await_notification(0, 300000);
+        if (absl::Now() >= next_recheck) {
+          NotifyAll();
+          next_recheck = absl::Now() + recheck_;
+        }
       }
     } catch (const std::exception& e) {
       if (!warned) spdlog::warn("session change listener: {}; retrying", e.what());

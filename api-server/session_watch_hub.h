@@ -8,6 +8,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,22 +32,33 @@ class SessionWatchHub {
 
    private:
     friend class SessionWatchHub;
-    Subscription(SessionWatchHub* hub, std::string id) : hub_(hub), id_(std::move(id)) {}
+    Subscription(SessionWatchHub* hub, std::string id, std::function<void()> on_change)
+        : hub_(hub), id_(std::move(id)), on_change_(std::move(on_change)) {}
+    void Signal();  // Under hub_->mu_.
     SessionWatchHub* hub_;
     std::string id_;
+    std::function<void()> on_change_;  // Set: called instead of waking Wait.
     bool signalled_ = false;  // Guarded by hub_->mu_.
     // Its own, so that a change wakes the calls waiting on that session and no others (a burst
     // of creates waiting for RUNNING would otherwise wake each other once per change).
     std::condition_variable changed_;
   };
 
-  explicit SessionWatchHub(std::string dsn, size_t max_watchers = 10000);
+  explicit SessionWatchHub(std::string dsn, size_t max_watchers = 10000,
+                           absl::Duration recheck = absl::Seconds(30));
   ~SessionWatchHub();
 
   void Start();
   void Stop();
 
   absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& session_id);
+  // As Subscribe, but each change calls `on_change` (from the hub's thread, under its lock: it
+  // must only queue work, never block or call into the hub) instead of waking Wait. Once the
+  // subscription is destroyed it is not called again, nor running. For reactors, which never
+  // wait. These are also called every `recheck` (30 s) whatever happened: a safety net for a
+  // notification lost in a way the hub could not tell, not the mechanism.
+  absl::StatusOr<std::unique_ptr<Subscription>> SubscribeCalls(const std::string& session_id,
+                                                              std::function<void()> on_change);
   void Notify(const std::string& session_id);
 
  private:
@@ -55,6 +67,7 @@ class SessionWatchHub {
 
   const std::string dsn_;
   const size_t max_watchers_;
+  const absl::Duration recheck_;
   std::mutex mu_;
   std::condition_variable cv_;  // The listener's pause between reconnects.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

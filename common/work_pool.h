@@ -56,6 +56,19 @@ class WorkPool {
     return dropped;
   }
 
+  // Takes no more jobs and returns once every queued one has run: for jobs that must not be
+  // dropped, because each owns what it works on. Idempotent.
+  void Drain() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
   size_t queued() const {
     std::lock_guard<std::mutex> lock(mu_);
     return queue_.size();
@@ -68,7 +81,7 @@ class WorkPool {
       {
         std::unique_lock<std::mutex> lock(mu_);
         wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (stopping_) return;
+        if (queue_.empty()) return;  // Stopping (Stop empties the queue; Drain lets it run out).
         job = std::move(queue_.front());
         queue_.pop_front();
       }

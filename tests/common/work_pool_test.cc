@@ -93,4 +93,19 @@ TEST_CASE("work pool: Stop finishes running jobs, drops queued ones and takes no
   CHECK(pool.Stop() == 0);
 }
 
+TEST_CASE("work pool: Drain runs every queued job before it returns and takes no more", "[work_pool]") {
+  Gate gate;
+  WorkPool pool(1, 10);
+  REQUIRE(pool.TrySubmit(gate.Job()));
+  gate.WaitStarted(1);
+  REQUIRE(pool.TrySubmit(gate.Job()));
+  REQUIRE(pool.TrySubmit(gate.Job()));
+  std::thread drainer([&] { pool.Drain(); });
+  gate.Open();
+  drainer.join();
+  CHECK(gate.finished() == 3);  // The queued ones too: each owns what it works on.
+  CHECK_FALSE(pool.TrySubmit(gate.Job()));
+  CHECK(pool.Stop() == 0);
+}
+
 }  // namespace gantry

@@ -162,4 +162,75 @@ TEST_CASE("watching someone else's or a missing session is NOT_FOUND", "[e2e][wa
   CHECK(reader->Finish().error_code() == grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_CASE("a thousand open watches park no thread in the API server, and each hears the end",
+          "[e2e][watch]") {
+  constexpr int kWatches = 1000;
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_MAX_STREAMS_PER_CLIENT"] = std::to_string(kWatches + 10);
+  fleet.StartSingleNode("1");
+  auto sessions = fleet.AdminSessions();
+  v1::CreateSessionRequest req;
+  req.set_wait_for_running(true);
+  *req.mutable_spec() = SleepSpec("3600.3537");
+  v1::Session s;
+  {
+    grpc::ClientContext ctx;
+    REQUIRE(sessions->CreateSession(&ctx, req, &s).ok());
+  }
+  struct Watch {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::Session>> reader;
+  };
+  auto open = [&](Watch& w) {
+    w.ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    v1::WatchSessionRequest request;
+    request.set_id(s.id());
+    w.reader = sessions->WatchSession(&w.ctx, request);
+    v1::Session first;
+    REQUIRE(w.reader->Read(&first));  // The state as it is: the watch is open and admitted.
+    CHECK(first.phase() == v1::SESSION_PHASE_RUNNING);
+  };
+  // Idle: a few watches opened and closed, so whatever the server starts on first use exists.
+  for (int i = 0; i < 3; ++i) {
+    Watch w;
+    open(w);
+    w.ctx.TryCancel();
+    v1::Session ignored;
+    while (w.reader->Read(&ignored)) {
+    }
+    w.reader->Finish();
+  }
+  const int idle_threads = ThreadCount(fleet.api().pid());
+  const int64_t idle_rss_kib = RssKib(fleet.api().pid());
+  REQUIRE(idle_threads > 0);
+
+  std::vector<std::unique_ptr<Watch>> watches;
+  for (int i = 0; i < kWatches; ++i) {
+    watches.push_back(std::make_unique<Watch>());
+    open(*watches.back());
+  }
+  const int open_threads = ThreadCount(fleet.api().pid());
+  const int64_t open_rss_kib = RssKib(fleet.api().pid());
+  INFO("gantry-api threads: " << idle_threads << " idle, " << open_threads << " with " << kWatches
+                              << " watches open; RSS " << idle_rss_kib << " -> " << open_rss_kib << " KiB");
+  CHECK(open_threads - idle_threads <= 8);  // Memory per watch is a figure: gantry-bench footprint.
+
+  // One change, a thousand watchers: each is told, and each watch ends by itself.
+  {
+    grpc::ClientContext ctx;
+    v1::DeleteSessionRequest d;
+    d.set_id(s.id());
+    v1::Session out;
+    REQUIRE(sessions->DeleteSession(&ctx, d, &out).ok());
+  }
+  int ended_terminated = 0;
+  for (auto& w : watches) {
+    v1::Session update, last;
+    while (w->reader->Read(&update)) last = update;
+    grpc::Status status = w->reader->Finish();
+    if (status.ok() && last.phase() == v1::SESSION_PHASE_TERMINATED) ++ended_terminated;
+  }
+  CHECK(ended_terminated == kWatches);
+}
+
 }  // namespace gantry::testing
