@@ -196,30 +196,6 @@ absl::StatusOr<v1::SessionMetricsResponse> GrpcControllerClient::GetSessionMetri
   return response;
 }
 
-absl::Status GrpcControllerClient::Invoke(const std::string& endpoint, const grpc::ServerContext& caller,
-                                          const v1::InvokeRequest& request,
-                                          const std::function<bool(const v1::InvokeChunk&)>& sink,
-                                          int64_t* chunks) {
-  // Propagates the deadline and cancellation: a client that hangs up cancels this call, and
-  // through it the controller's and the handler's work.
-  auto ctx = grpc::ClientContext::FromServerContext(caller);
-  AddRequestId(ctx.get());
-  auto stub = StubFor(endpoint);  // Outlives the reader, which uses its channel.
-  auto reader = stub->Invoke(ctx.get(), request);
-  v1::InvokeChunk chunk;
-  *chunks = 0;
-  while (reader->Read(&chunk)) {
-    ++*chunks;
-    if (!sink(chunk)) {
-      ctx->TryCancel();
-      break;
-    }
-  }
-  grpc::Status status = reader->Finish();
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE && *chunks == 0) return Forget(endpoint, status);
-  return FromGrpcStatus(status);
-}
-
 absl::Status GrpcControllerClient::StreamLogs(const std::string& endpoint,
                                               const v1::ControllerStreamLogsRequest& request,
                                               const std::function<bool(const v1::LogEntry&)>& sink,

@@ -52,13 +52,12 @@ class ControllerClient {
                                   const v1::ControllerStreamLogsRequest& request,
                                   const std::function<bool(const v1::LogEntry&)>& sink,
                                   const std::function<bool()>& cancelled) = 0;
-  // Relays an invoke: each chunk goes to `sink` as it arrives (a slow sink slows the stream
-  // down). The caller's deadline and cancellation carry over to the controller. Returns the
-  // controller's status; `*chunks` counts the chunks relayed, so a caller can tell whether
-  // another controller may still try.
-  virtual absl::Status Invoke(const std::string& endpoint, const grpc::ServerContext& caller,
-                              const v1::InvokeRequest& request,
-                              const std::function<bool(const v1::InvokeChunk&)>& sink, int64_t* chunks) = 0;
+  // The controller at `endpoint` for a call on gRPC's callback API (the invoke relay): its
+  // stub, on the channel every call there shares, to keep for the whole call; null if there
+  // is none. A call that found it UNAVAILABLE before any answer says so with Unavailable, and
+  // the next call dials afresh.
+  virtual std::shared_ptr<v1::ControllerService::StubInterface> AsyncStub(const std::string& endpoint) = 0;
+  virtual void Unavailable(const std::string& endpoint) = 0;
 };
 
 class GrpcControllerClient : public ControllerClient {
@@ -82,9 +81,12 @@ class GrpcControllerClient : public ControllerClient {
                                                                       absl::Duration timeout, int parallel) override;
   absl::StatusOr<v1::SessionMetricsResponse> GetSessionMetrics(
       const std::string& endpoint, const std::string& session_id) override;
-  absl::Status Invoke(const std::string& endpoint, const grpc::ServerContext& caller,
-                      const v1::InvokeRequest& request,
-                      const std::function<bool(const v1::InvokeChunk&)>& sink, int64_t* chunks) override;
+  std::shared_ptr<v1::ControllerService::StubInterface> AsyncStub(const std::string& endpoint) override {
+    return StubFor(endpoint);
+  }
+  void Unavailable(const std::string& endpoint) override {
+    (void)Forget(endpoint, grpc::Status(grpc::StatusCode::UNAVAILABLE, ""));
+  }
   absl::Status StreamLogs(const std::string& endpoint, const v1::ControllerStreamLogsRequest& request,
                           const std::function<bool(const v1::LogEntry&)>& sink,
                           const std::function<bool()>& cancelled) override;

@@ -5,31 +5,21 @@
 // a failure ends the stream. The client's deadline and cancellation reach the handler.
 #pragma once
 
-#include "api-server/authenticator.h"
-#include "api-server/controller_client.h"
-#include "api-server/controller_store.h"
-#include "api-server/stream_quota.h"
+#include "api-server/invoke_reactor.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"
 
 namespace gantry::api {
 
-class InvokeServiceImpl final : public v1::InvokeService::Service {
+// On gRPC's callback API (InvokeReactor): an invoke in flight parks no thread here.
+class InvokeServiceImpl final : public v1::InvokeService::CallbackService {
  public:
-  InvokeServiceImpl(Authenticator* auth, StreamQuota* streams, ControllerStore* controllers,
-                    ControllerClient* client, int64_t max_payload_bytes, int max_attempts = 3)
-      : auth_(auth), streams_(streams), controllers_(controllers), client_(client),
-        max_payload_bytes_(max_payload_bytes), max_attempts_(max_attempts) {}
+  explicit InvokeServiceImpl(const InvokeDeps& deps) : deps_(deps) {}
 
-  grpc::Status Invoke(grpc::ServerContext* ctx, const v1::InvokeRequest* request,
-                      grpc::ServerWriter<v1::InvokeChunk>* writer) override;
+  grpc::ServerWriteReactor<v1::InvokeChunk>* Invoke(grpc::CallbackServerContext* ctx,
+                                                    const v1::InvokeRequest* request) override;
 
  private:
-  Authenticator* auth_;
-  StreamQuota* streams_;
-  ControllerStore* controllers_;
-  ControllerClient* client_;
-  const int64_t max_payload_bytes_;
-  const int max_attempts_;
+  const InvokeDeps deps_;
 };
 
 }  // namespace gantry::api

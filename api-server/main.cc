@@ -334,8 +334,11 @@ int main(int argc, char** argv) {
       {cfg.node_signer_cert, cfg.node_signer_key, cfg.node_cert_ttl,
        absl::StrSplit(cfg.node_cert_dns, ',', absl::SkipEmpty())},
       &enrollment, &failed_auth_limiter);
-  InvokeServiceImpl invoke_service(&authenticator, &invoke_quota, &controller_store, &controller_client,
-                                   cfg.max_invoke_payload_bytes);
+  // Invokes park no thread (InvokeReactor); their admission and each choice of a controller
+  // (PostgreSQL) run here, one job per invoke at a time.
+  gantry::WorkPool invoke_jobs(4, 50000);
+  InvokeServiceImpl invoke_service({&authenticator, &invoke_quota, &controller_store, &controller_client, &invoke_jobs,
+                                    cfg.max_invoke_payload_bytes, /*max_attempts=*/3});
 
   // Listening before serving: callers waiting for an outcome hear of it through the hub.
   watch_hub.Start();
@@ -388,6 +391,7 @@ int main(int argc, char** argv) {
     spdlog::info("{} acknowledged session(s) not started yet: SCHEDULED, the placement sweep starts them", left);
   }
   watch_reads.Drain();  // Every watch has ended; a job still queued only lets its watch go.
+  invoke_jobs.Drain();  // The same for invokes.
   watch_hub.Stop();
   db_monitor.Stop();
   spdlog::info("stopped");

@@ -9,22 +9,6 @@
 namespace gantry::api {
 namespace {
 
-std::optional<RequestIds> CurrentIds() {
-  const RequestIds* ids = CurrentRequestIds();
-  return ids != nullptr ? std::optional<RequestIds>(*ids) : std::nullopt;
-}
-
-// A job's log lines and calls name the watch's request, as its handler's would.
-class JobScope {
- public:
-  explicit JobScope(const std::optional<RequestIds>& ids) {
-    if (ids.has_value()) scope_.emplace(*ids);
-  }
-
- private:
-  std::optional<RequestIdScope> scope_;
-};
-
 const grpc::Status kBusy(grpc::StatusCode::UNAVAILABLE,
                          "this API server has too many watch reads queued; watch again, here or on another replica");
 
@@ -47,10 +31,10 @@ WatchSessionReactor::WatchSessionReactor(const WatchSessionDeps& deps, grpc::Cal
     : deps_(deps),
       session_id_(std::move(session_id)),
       credentials_(CallCredentials::Of(*context)),
-      ids_(CurrentIds()) {}
+      ids_(CopyCurrentRequestIds()) {}
 
 void WatchSessionReactor::Admit() {
-  JobScope scope(ids_);
+  MaybeRequestIdScope scope(ids_);
   bool cancelled = false;  // Before its turn came.
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -91,7 +75,7 @@ void WatchSessionReactor::Admit() {
 }
 
 void WatchSessionReactor::Read() {
-  JobScope scope(ids_);
+  MaybeRequestIdScope scope(ids_);
   ReadUntilCurrent();
   JobDone();
 }

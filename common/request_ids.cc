@@ -52,6 +52,8 @@ class RequestIdInterceptor : public grpc::experimental::Interceptor {
 
 const RequestIds* CurrentRequestIds() { return current ? &*current : nullptr; }
 
+std::optional<RequestIds> CopyCurrentRequestIds() { return current; }
+
 namespace {
 // Noted ids are printed as they are in every log line of the request (logging.cc): one that
 // a caller made up is noted by what it is not, never printed. Ids of ours are UUIDs, names and

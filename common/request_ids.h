@@ -45,6 +45,21 @@ class RequestIdScope {
   std::optional<RequestIds> previous_;
 };
 
+// A call's ids to carry to a job that runs after its handler returned (a reactor's work on a
+// pool): a copy of the current thread's, if it has any.
+std::optional<RequestIds> CopyCurrentRequestIds();
+
+// As RequestIdScope, for ids that may be absent (nothing changes then).
+class MaybeRequestIdScope {
+ public:
+  explicit MaybeRequestIdScope(const std::optional<RequestIds>& ids) {
+    if (ids.has_value()) scope_.emplace(*ids);
+  }
+
+ private:
+  std::optional<RequestIdScope> scope_;
+};
+
 class RequestIdInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override;

@@ -140,11 +140,9 @@ class FakeControllerClient : public ControllerClient {
                           const std::function<bool(const v1::LogEntry&)>&, const std::function<bool()>&) override {
     return absl::OkStatus();
   }
-  absl::Status Invoke(const std::string&, const grpc::ServerContext&, const v1::InvokeRequest&,
-                      const std::function<bool(const v1::InvokeChunk&)>&, int64_t* chunks) override {
-    *chunks = 0;
-    return absl::UnavailableError("FakeControllerClient: no invoke");
-  }
+  // No controller to invoke on: an invoke finds no connection.
+  std::shared_ptr<v1::ControllerService::StubInterface> AsyncStub(const std::string&) override { return nullptr; }
+  void Unavailable(const std::string&) override {}
 
  private:
   mutable std::mutex mu_;

@@ -127,7 +127,7 @@ TEST_CASE("invoke: exec and persistent handlers stream through API, controller a
                          "demo/tokens", {"--models-dir", models, "--model-handler", "exec printenv GANTRY_MODEL"});
 
   Result echo = Call(fleet, "demo/echo", "hello gantry");
-  INFO(echo.status.error_message() << "\n" << fleet.worker().Log());
+  INFO(echo.status.error_message() << "\n" << fleet.worker().Log() << fleet.api().Log());
   REQUIRE(echo.status.ok());
   CHECK(echo.Data() == "hello gantry");
   REQUIRE_FALSE(echo.chunks.empty());
@@ -357,6 +357,50 @@ TEST_CASE("invoke: a worker lost mid-stream fails the stream with UNAVAILABLE", 
 
 // GET /metrics from the controller, over TLS verified against the cluster CA (as Prometheus
 // would scrape it), with Python's standard library.
+TEST_CASE("invoke: 200 invokes in flight park no thread in the API server, and each ends when cancelled",
+          "[e2e][invoke]") {
+  constexpr int kInFlight = 200;
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_MAX_INVOKES_PER_CLIENT"] = std::to_string(kInFlight + 10);
+  // A persistent handler that never answers (its requests wait in its stdin's pipe, 40 bytes
+  // each): each invoke stays open.
+  StartSingleCapableNode(fleet, "demo/hold 1.0.0 persistent sleep 3600.4242\n", "demo/hold",
+                         {"--invoke-concurrency", std::to_string(kInFlight + 10)});
+  auto stub = Invoker(fleet);
+  // Idle: one invoke through and done, so whatever the servers start on first use exists.
+  {
+    auto warm = Open(*stub, "demo/hold");
+    REQUIRE(WaitFor([&] {
+      return fleet.db().Scalar("SELECT COALESCE(sum((load->>'active_invokes')::int), 0) FROM controllers") == "1";
+    }, absl::Seconds(20)));
+    warm->ctx.TryCancel();
+    CHECK(warm->reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
+  }
+  const int idle_threads = ThreadCount(fleet.api().pid());
+  REQUIRE(idle_threads > 0);
+
+  std::vector<std::unique_ptr<OpenCall>> calls;
+  for (int i = 0; i < kInFlight; ++i) calls.push_back(Open(*stub, "demo/hold", "request " + std::to_string(i)));
+  // All of them at the handler (the worker's heartbeat counts them, the controller relays it).
+  REQUIRE(WaitFor([&] {
+    return fleet.db().Scalar("SELECT COALESCE(sum((load->>'active_invokes')::int), 0) FROM controllers") ==
+           std::to_string(kInFlight);
+  }, absl::Seconds(30)));
+  const int open_threads = ThreadCount(fleet.api().pid());
+  INFO("gantry-api threads: " << idle_threads << " idle, " << open_threads << " with " << kInFlight
+                              << " invokes in flight");
+  CHECK(open_threads - idle_threads <= 8);
+
+  for (auto& call : calls) call->ctx.TryCancel();
+  int cancelled = 0;
+  for (auto& call : calls) cancelled += call->reader->Finish().error_code() == grpc::StatusCode::CANCELLED;
+  CHECK(cancelled == kInFlight);
+  // Each cancellation reached the handler's worker: nothing is left in flight.
+  CHECK(WaitFor([&] {
+    return fleet.db().Scalar("SELECT COALESCE(sum((load->>'active_invokes')::int), 0) FROM controllers") == "0";
+  }, absl::Seconds(30)));
+}
+
 TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spread by load, with affinity",
           "[e2e][invoke]") {
   LocalFleet fleet;
