@@ -4,6 +4,7 @@
 
 #include "controller/fleet.h"
 #include "controller/credit_relay.h"
+#include "controller/invoke_reactor.h"
 #include "controller/invoke_router.h"
 #include "gantry/v1/controller_service.grpc.pb.h"
 
@@ -20,7 +21,9 @@ struct ControllerServiceConfig {
   std::function<std::string()> controller_id;
 };
 
-class ControllerServiceImpl final : public v1::ControllerService::Service {
+// Invoke is on gRPC's callback API (InvokeReactor: no thread per invoke in flight); the rest
+// are synchronous.
+class ControllerServiceImpl final : public v1::ControllerService::WithCallbackMethod_Invoke<v1::ControllerService::Service> {
  public:
   ControllerServiceImpl(Fleet* fleet, LogRelay* logs, InvokeRelay* invokes, ControllerServiceConfig config)
       : fleet_(fleet), logs_(logs), invokes_(invokes), config_(std::move(config)) {}
@@ -49,27 +52,14 @@ class ControllerServiceImpl final : public v1::ControllerService::Service {
                            v1::HealthCheckResponse* response) override;
   grpc::Status ListWorkers(grpc::ServerContext* ctx, const v1::ListWorkersRequest* request,
                            v1::ListWorkersResponse* response) override;
-  grpc::Status Invoke(grpc::ServerContext* ctx, const v1::InvokeRequest* request,
-                      grpc::ServerWriter<v1::InvokeChunk>* writer) override;
+  grpc::ServerWriteReactor<v1::InvokeChunk>* Invoke(grpc::CallbackServerContext* ctx,
+                                                    const v1::InvokeRequest* request) override;
   grpc::Status AdoptToken(grpc::ServerContext* ctx, const v1::AdoptTokenRequest* request,
                           v1::AdoptTokenResponse* response) override;
   grpc::Status SetCordoned(grpc::ServerContext* ctx, const v1::SetCordonedRequest* request,
                            v1::SetCordonedResponse* response) override;
 
  private:
-  struct InvokeProgress {
-    bool served = false;  // Some worker here serves the capability.
-    int64_t chunks = 0;
-    absl::Time first_chunk;
-  };
-  // Invoke without the metrics: validation, the choice of worker, one retry.
-  grpc::Status Route(grpc::ServerContext* ctx, const v1::InvokeRequest& request,
-                     grpc::ServerWriter<v1::InvokeChunk>* writer, InvokeProgress* progress);
-  // One attempt at serving an invoke on `target`. Sets *retry when the worker failed (or was
-  // busy) before the first chunk, so another worker may take the request.
-  grpc::Status InvokeOn(grpc::ServerContext* ctx, const v1::InvokeRequest& request, const InvokeTarget& target,
-                        grpc::ServerWriter<v1::InvokeChunk>* writer, bool* retry, InvokeProgress* progress);
-
   Fleet* fleet_;
   LogRelay* logs_;
   InvokeRelay* invokes_;

@@ -4,15 +4,23 @@
 // item it has written to its client, so memory per stream is bounded however slow the reader
 // is. A worker that sends beyond that has its stream closed with RESOURCE_EXHAUSTED.
 //
-// Thread-safe: items arrive on Connect handler threads, callers wait on theirs.
+// A stream is read one of two ways: a caller waits for each item (Next), or a consumer that
+// must never wait (a reactor) is handed each item as it arrives (OpenWithSink) and returns a
+// credit per item it has passed on (Credit); the window is the same.
+//
+// Thread-safe: items arrive on Connect handler threads, callers wait on theirs. A sink is
+// called on the delivering thread, never under the relay's lock.
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -33,6 +41,13 @@ class CreditRelay {
 
   int window() const { return window_; }
 
+  // Where a stream opened with OpenWithSink goes: each item, in order, and once, if the stream
+  // fails (worker lost, credit violated), why. Neither may block.
+  struct Sink {
+    std::function<void(Item)> on_item;
+    std::function<void(const absl::Status&)> on_failure;
+  };
+
   // A new stream from `worker_name`; returns its id.
   std::string Open(const std::string& worker_name) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -42,6 +57,21 @@ class CreditRelay {
     return id;
   }
 
+  // As Open, for a consumer told of each item by `sink`.
+  std::string OpenWithSink(const std::string& worker_name, std::shared_ptr<const Sink> sink) {
+    std::string id = Open(worker_name);
+    std::lock_guard<std::mutex> lock(mu_);
+    streams_[id].sink = std::move(sink);
+    return id;
+  }
+
+  // The consumer of a sink stream has passed one item on: the worker may send one more.
+  void Credit(const std::string& stream_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = streams_.find(stream_id);
+    if (it != streams_.end() && it->second.in_hand > 0) --it->second.in_hand;
+  }
+
   void Close(const std::string& stream_id) {
     std::lock_guard<std::mutex> lock(mu_);
     streams_.erase(stream_id);
@@ -49,32 +79,50 @@ class CreditRelay {
 
   // An item from a worker. Items for unknown (already closed) streams are dropped.
   void Deliver(const std::string& worker_name, const Item& item) {
+    std::shared_ptr<const Sink> sink;
+    absl::Status failed;
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = streams_.find(RelayKey(item));
       if (it == streams_.end() || it->second.worker != worker_name || !it->second.failure.ok()) return;
-      if (static_cast<int>(it->second.items.size()) > window_) {
-        it->second.failure = absl::ResourceExhaustedError(
+      Stream& stream = it->second;
+      const int held = stream.sink != nullptr ? stream.in_hand : static_cast<int>(stream.items.size());
+      if (held > window_) {
+        stream.failure = absl::ResourceExhaustedError(
             absl::StrCat("the worker sent ", kind_, " beyond its credit; stream closed"));
-        it->second.items.clear();
+        stream.items.clear();
+        failed = stream.failure;
+      } else if (stream.sink != nullptr) {
+        ++stream.in_hand;
       } else {
-        it->second.items.push_back(item);
+        stream.items.push_back(item);
       }
+      sink = stream.sink;
     }
-    cv_.notify_all();
+    if (sink == nullptr) {
+      cv_.notify_all();
+    } else if (!failed.ok()) {
+      sink->on_failure(failed);
+    } else {
+      sink->on_item(item);
+    }
   }
 
   // The worker's connection broke: its streams end with UNAVAILABLE.
   void WorkerLost(const std::string& worker_name) {
+    std::vector<std::shared_ptr<const Sink>> sinks;
+    const absl::Status lost = absl::UnavailableError(absl::StrCat("worker ", worker_name, " disconnected"));
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (auto& [id, s] : streams_) {
         if (s.worker == worker_name && s.failure.ok()) {
-          s.failure = absl::UnavailableError(absl::StrCat("worker ", worker_name, " disconnected"));
+          s.failure = lost;
+          if (s.sink != nullptr) sinks.push_back(s.sink);
         }
       }
     }
     cv_.notify_all();
+    for (const auto& sink : sinks) sink->on_failure(lost);
   }
 
   // The next item, or nullopt after `timeout`. Once the stream failed (worker lost, credit
@@ -105,7 +153,9 @@ class CreditRelay {
  private:
   struct Stream {
     std::string worker;
-    std::deque<Item> items;
+    std::deque<Item> items;               // Waiting for Next.
+    std::shared_ptr<const Sink> sink;     // Set: items go here instead.
+    int in_hand = 0;                      // Items given to the sink and not yet credited.
     absl::Status failure;
   };
 

@@ -357,14 +357,14 @@ TEST_CASE("invoke: a worker lost mid-stream fails the stream with UNAVAILABLE", 
 
 // GET /metrics from the controller, over TLS verified against the cluster CA (as Prometheus
 // would scrape it), with Python's standard library.
-TEST_CASE("invoke: 200 invokes in flight park no thread in the API server, and each ends when cancelled",
+TEST_CASE("invoke: 200 invokes in flight park no thread in the API server or the controller, and each ends when cancelled",
           "[e2e][invoke]") {
   constexpr int kInFlight = 200;
   LocalFleet fleet;
   fleet.api_env["GANTRY_MAX_INVOKES_PER_CLIENT"] = std::to_string(kInFlight + 10);
   // A persistent handler that never answers (its requests wait in its stdin's pipe, 40 bytes
   // each): each invoke stays open.
-  StartSingleCapableNode(fleet, "demo/hold 1.0.0 persistent sleep 3600.4242\n", "demo/hold",
+  StartSingleCapableNode(fleet, "demo/hold 1.0.0 persistent sleep 3600.4343\n", "demo/hold",
                          {"--invoke-concurrency", std::to_string(kInFlight + 10)});
   auto stub = Invoker(fleet);
   // Idle: one invoke through and done, so whatever the servers start on first use exists.
@@ -377,7 +377,9 @@ TEST_CASE("invoke: 200 invokes in flight park no thread in the API server, and e
     CHECK(warm->reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
   }
   const int idle_threads = ThreadCount(fleet.api().pid());
+  const int idle_controller_threads = ThreadCount(fleet.controller().pid());
   REQUIRE(idle_threads > 0);
+  REQUIRE(idle_controller_threads > 0);
 
   std::vector<std::unique_ptr<OpenCall>> calls;
   for (int i = 0; i < kInFlight; ++i) calls.push_back(Open(*stub, "demo/hold", "request " + std::to_string(i)));
@@ -387,9 +389,11 @@ TEST_CASE("invoke: 200 invokes in flight park no thread in the API server, and e
            std::to_string(kInFlight);
   }, absl::Seconds(30)));
   const int open_threads = ThreadCount(fleet.api().pid());
-  INFO("gantry-api threads: " << idle_threads << " idle, " << open_threads << " with " << kInFlight
-                              << " invokes in flight");
+  const int open_controller_threads = ThreadCount(fleet.controller().pid());
+  INFO("threads with " << kInFlight << " invokes in flight: gantry-api " << idle_threads << " -> " << open_threads
+                       << ", gantry-controller " << idle_controller_threads << " -> " << open_controller_threads);
   CHECK(open_threads - idle_threads <= 8);
+  CHECK(open_controller_threads - idle_controller_threads <= 8);
 
   for (auto& call : calls) call->ctx.TryCancel();
   int cancelled = 0;

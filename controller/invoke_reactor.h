@@ -1,0 +1,100 @@
+// ControllerService.Invoke on gRPC's callback API: an invoke in flight parks no thread in the
+// controller. It chooses a worker (InvokeRouter), sends it the request on its stream, and the
+// worker's output is handed to this reactor by the InvokeRelay on the worker stream's own
+// thread (a sink: nobody waits for it); each chunk goes on to the API server as it comes, and a
+// credit goes back to the worker as each is written, so at most the relay's window of chunks
+// is held here however slow the caller. A worker that fails or is busy before the first chunk
+// gives the request to another worker, once. The caller's deadline travels to the worker, and
+// its cancellation reaches the handler at once (OnCancel, not a polling loop).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
+#include "common/semver.h"
+#include "controller/credit_relay.h"
+#include "controller/fleet.h"
+#include "controller/invoke_router.h"
+#include "gantry/v1/controller_service.grpc.pb.h"
+
+namespace gantry::controller {
+
+struct InvokeDeps {
+  Fleet* fleet;
+  InvokeRelay* invokes;
+  InvokeRouter* router;
+  int64_t max_invoke_payload_bytes;
+};
+
+class InvokeReactor final : public grpc::ServerWriteReactor<v1::InvokeChunk> {
+ public:
+  // Starts the invoke for the call of `context`; the reactor deletes itself in OnDone.
+  static InvokeReactor* Start(const InvokeDeps& deps, grpc::CallbackServerContext* context,
+                              const v1::InvokeRequest* request);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  // What the relay's sink holds: the reactor while it lives. A delivery holds `mu` while it
+  // calls in, so OnDone, which clears it, waits out a delivery in progress.
+  struct Mailbox {
+    std::mutex mu;
+    InvokeReactor* reactor = nullptr;
+  };
+
+  InvokeReactor(const InvokeDeps& deps, grpc::CallbackServerContext* context, const v1::InvokeRequest* request,
+                SemVerRange range);
+
+  // From the relay (a worker stream's thread).
+  void OnOutput(v1::WorkerInvokeOutput output);
+  void OnFailure(const absl::Status& status);
+
+  // The worker to try next (InvokeRouter: affinity, then the least busy), none tried before.
+  std::optional<InvokeTarget> PickWorkerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends the request to `target`; UNAVAILABLE if its stream is gone.
+  grpc::Status StartOnLocked(const InvokeTarget& target) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The current worker is done with (its output complete, failed, or no longer wanted: then it
+  // is told to stop).
+  void LeaveWorkerLocked(bool tell_it_to_stop) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A worker that failed or was busy: the next one, if this was the first and nothing has
+  // reached the caller; else the invoke ends with `status`.
+  void RetryOrEndLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EndLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const InvokeDeps deps_;
+  const v1::InvokeRequest* const request_;  // gRPC's, valid until OnDone.
+  const SemVerRange range_;
+  const std::string affinity_key_;
+  const std::chrono::system_clock::time_point deadline_;
+  const absl::Time started_;
+  const std::shared_ptr<Mailbox> mailbox_;
+
+  std::mutex mu_;
+  std::set<std::string> tried_ ABSL_GUARDED_BY(mu_);
+  std::optional<InvokeTarget> worker_ ABSL_GUARDED_BY(mu_);  // Set while a worker serves it.
+  std::string stream_id_ ABSL_GUARDED_BY(mu_);
+  bool served_ ABSL_GUARDED_BY(mu_) = false;  // Some worker here serves the capability.
+  int64_t received_ ABSL_GUARDED_BY(mu_) = 0;  // Chunks from the current worker.
+  int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;      // Chunks written to the caller.
+  absl::Time first_chunk_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::InvokeChunk> waiting_ ABSL_GUARDED_BY(mu_);
+  v1::InvokeChunk in_flight_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> worker_status_ ABSL_GUARDED_BY(mu_);  // The caller's, once waiting_ is written.
+  std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace gantry::controller
