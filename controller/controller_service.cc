@@ -78,67 +78,13 @@ grpc::Status ControllerServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,
   return Reply(fleet_->Metrics(request->session_id()), response);
 }
 
-grpc::Status ControllerServiceImpl::StreamLogs(grpc::ServerContext* ctx,
-                                               const v1::ControllerStreamLogsRequest* request,
-                                               grpc::ServerWriter<v1::LogEntry>* writer) {
+grpc::ServerWriteReactor<v1::LogEntry>* ControllerServiceImpl::StreamLogs(
+    grpc::CallbackServerContext* ctx, const v1::ControllerStreamLogsRequest* request) {
   NoteSession(request->session_id());
-  GANTRY_REQUIRE_API_SERVER(ctx);
-  if (absl::Status s = CheckSessionId(request->session_id()); !s.ok()) return ToGrpcStatus(s);
-  if (request->tail_lines() < 0) {
-    return ToGrpcStatus(absl::InvalidArgumentError("tail_lines: must not be negative"));
-  }
-  auto source = fleet_->LogSource(request->session_id(), request->worker_id());
-  if (!source.ok()) return ToGrpcStatus(source.status());
-  const std::string stream_id = logs_->Open(source->first);
-  auto send = [&](const v1::ControllerMessage& m) { return source->second->Send(m); };
-  auto cancel_upstream = [&] {
-    v1::ControllerMessage cancel;
-    cancel.mutable_cancel_logs()->set_stream_id(stream_id);
-    send(cancel);
-    logs_->Close(stream_id);
-  };
-  v1::ControllerMessage start;
-  auto* cmd = start.mutable_stream_logs();
-  cmd->set_stream_id(stream_id);
-  cmd->set_session_id(request->session_id());
-  cmd->set_tail_lines(request->tail_lines());
-  cmd->set_follow(request->follow());
-  cmd->set_credit(logs_->window());
-  if (!send(start)) {
-    logs_->Close(stream_id);
-    return ToGrpcStatus(absl::UnavailableError("the session's worker disconnected"));
-  }
-  while (true) {
-    if (ctx->IsCancelled()) {
-      cancel_upstream();
-      return grpc::Status::CANCELLED;
-    }
-    auto next = logs_->Next(stream_id, absl::Milliseconds(200));
-    if (!next.ok()) {
-      logs_->Close(stream_id);
-      return ToGrpcStatus(next.status());
-    }
-    if (!next->has_value()) continue;  // Nothing yet; look at the caller again.
-    const v1::WorkerLogLines& batch = **next;
-    for (const auto& entry : batch.entries()) {
-      // Blocks while the caller is slow: that is the backpressure.
-      if (!writer->Write(entry)) {
-        cancel_upstream();
-        return grpc::Status::CANCELLED;
-      }
-    }
-    if (batch.end()) {
-      logs_->Close(stream_id);
-      if (batch.error_code() != 0) {
-        return grpc::Status(static_cast<grpc::StatusCode>(batch.error_code()), batch.error_message());
-      }
-      return grpc::Status::OK;
-    }
-    v1::ControllerMessage credit;
-    credit.mutable_log_credit()->set_stream_id(stream_id);
-    credit.mutable_log_credit()->set_credit(1);
-    send(credit);
-  }
+  absl::Status refused = RequirePeerRole(ctx->auth_context().get(), Role::kApiServer, "ControllerService").status();
+  if (refused.ok()) refused = CheckSessionId(request->session_id());
+  if (refused.ok() && request->tail_lines() < 0) refused = absl::InvalidArgumentError("tail_lines: must not be negative");
+  return LogStreamReactor::Start(fleet_, logs_, *request, refused);
 }
 
 grpc::Status ControllerServiceImpl::GetCapabilities(grpc::ServerContext* ctx,

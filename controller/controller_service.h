@@ -6,6 +6,7 @@
 #include "controller/credit_relay.h"
 #include "controller/invoke_reactor.h"
 #include "controller/invoke_router.h"
+#include "controller/log_stream_reactor.h"
 #include "gantry/v1/controller_service.grpc.pb.h"
 
 namespace gantry::controller {
@@ -21,9 +22,11 @@ struct ControllerServiceConfig {
   std::function<std::string()> controller_id;
 };
 
-// Invoke is on gRPC's callback API (InvokeReactor: no thread per invoke in flight); the rest
-// are synchronous.
-class ControllerServiceImpl final : public v1::ControllerService::WithCallbackMethod_Invoke<v1::ControllerService::Service> {
+// Invoke and StreamLogs are on gRPC's callback API (InvokeReactor, LogStreamReactor: no thread
+// per stream); the rest are synchronous.
+class ControllerServiceImpl final
+    : public v1::ControllerService::WithCallbackMethod_StreamLogs<
+          v1::ControllerService::WithCallbackMethod_Invoke<v1::ControllerService::Service>> {
  public:
   ControllerServiceImpl(Fleet* fleet, LogRelay* logs, InvokeRelay* invokes, ControllerServiceConfig config)
       : fleet_(fleet), logs_(logs), invokes_(invokes), config_(std::move(config)) {}
@@ -44,8 +47,8 @@ class ControllerServiceImpl final : public v1::ControllerService::WithCallbackMe
   grpc::Status GetSessionMetrics(grpc::ServerContext* ctx,
                                  const v1::ControllerSessionRequest* request,
                                  v1::SessionMetricsResponse* response) override;
-  grpc::Status StreamLogs(grpc::ServerContext* ctx, const v1::ControllerStreamLogsRequest* request,
-                          grpc::ServerWriter<v1::LogEntry>* writer) override;
+  grpc::ServerWriteReactor<v1::LogEntry>* StreamLogs(grpc::CallbackServerContext* ctx,
+                                                     const v1::ControllerStreamLogsRequest* request) override;
   grpc::Status GetCapabilities(grpc::ServerContext* ctx, const v1::GetCapabilitiesRequest* request,
                                v1::CapabilitiesResponse* response) override;
   grpc::Status HealthCheck(grpc::ServerContext* ctx, const v1::HealthCheckRequest* request,

@@ -253,14 +253,23 @@ TEST_CASE("invoke: every worker at its concurrency limit -> RESOURCE_EXHAUSTED",
   v1::InvokeChunk first;
   REQUIRE(call->reader->Read(&first));  // The one slot is taken.
   CheckFailed(Call(fleet, "demo/slow", ""), grpc::StatusCode::RESOURCE_EXHAUSTED, "demo/slow is busy");
+  // The worker's own count of what it runs, as its heartbeats carry it: the slot is its to free.
+  auto in_flight = [&] {
+    return fleet.db().Scalar("SELECT COALESCE(sum((load->>'active_invokes')::int), 0) FROM controllers");
+  };
+  REQUIRE(WaitFor([&] { return in_flight() == "1"; }, absl::Seconds(10)));
   call->ctx.TryCancel();
   (void)call->reader->Finish();
-  // Freed once the first request is gone.
+  // Freed once the first request is gone: its process, then its slot (the process is reaped
+  // before the worker counts the invoke done).
   CHECK(WaitFor([] { return PidsWithCmdline("sleep 3600.5353").empty(); }, absl::Seconds(3)));
+  REQUIRE(WaitFor([&] { return in_flight() == "0"; }, absl::Seconds(10)));
   auto again = Open(*stub, "demo/slow");
-  CHECK(again->reader->Read(&first));
+  const bool answered = again->reader->Read(&first);
   again->ctx.TryCancel();
-  (void)again->reader->Finish();
+  const grpc::Status status = again->reader->Finish();
+  INFO(status.error_code() << " " << status.error_message());
+  CHECK(answered);
 }
 
 TEST_CASE("invoke: one client's calls in flight are capped, and other clients are unaffected", "[e2e][invoke][abuse]") {
