@@ -196,48 +196,5 @@ absl::StatusOr<v1::SessionMetricsResponse> GrpcControllerClient::GetSessionMetri
   return response;
 }
 
-absl::Status GrpcControllerClient::StreamLogs(const std::string& endpoint,
-                                              const v1::ControllerStreamLogsRequest& request,
-                                              const std::function<bool(const v1::LogEntry&)>& sink,
-                                              const std::function<bool()>& cancelled) {
-  grpc::ClientContext ctx;
-  AddRequestId(&ctx);
-  auto stub = StubFor(endpoint);  // Outlives the reader, which uses its channel.
-  auto reader = stub->StreamLogs(&ctx, request);
-  // A following stream can sit idle for a long time: watch the caller from the side so that a
-  // client who hangs up cancels the relay (and, through it, the worker's reading) at once.
-  std::mutex mu;
-  std::condition_variable done_cv;
-  bool done = false;
-  std::thread watcher([&] {
-    std::unique_lock<std::mutex> lock(mu);
-    while (!done) {
-      if (cancelled()) {
-        ctx.TryCancel();
-        return;
-      }
-      done_cv.wait_for(lock, std::chrono::milliseconds(100));
-    }
-  });
-  v1::LogEntry entry;
-  bool sink_refused = false;
-  while (reader->Read(&entry)) {
-    if (!sink(entry)) {
-      sink_refused = true;
-      ctx.TryCancel();
-      break;
-    }
-  }
-  grpc::Status status = reader->Finish();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    done = true;
-  }
-  done_cv.notify_all();
-  watcher.join();
-  if (sink_refused || cancelled()) return absl::CancelledError("the client went away");
-  if (!status.ok()) return Forget(endpoint, status);
-  return absl::OkStatus();
-}
 
 }  // namespace gantry::api

@@ -46,12 +46,6 @@ class ControllerClient {
       const std::vector<std::string>& endpoints, absl::Duration timeout, int parallel) = 0;
   virtual absl::StatusOr<v1::SessionMetricsResponse> GetSessionMetrics(
       const std::string& endpoint, const std::string& session_id) = 0;
-  // Relays a session's log: each entry goes to `sink` as it arrives (a slow sink slows the
-  // stream down). Ends when the log ends, `sink` returns false, or `cancelled()` turns true.
-  virtual absl::Status StreamLogs(const std::string& endpoint,
-                                  const v1::ControllerStreamLogsRequest& request,
-                                  const std::function<bool(const v1::LogEntry&)>& sink,
-                                  const std::function<bool()>& cancelled) = 0;
   // The controller at `endpoint` for a call on gRPC's callback API (the invoke relay): its
   // stub, on the channel every call there shares, to keep for the whole call; null if there
   // is none. A call that found it UNAVAILABLE before any answer says so with Unavailable, and
@@ -87,9 +81,6 @@ class GrpcControllerClient : public ControllerClient {
   void Unavailable(const std::string& endpoint) override {
     (void)Forget(endpoint, grpc::Status(grpc::StatusCode::UNAVAILABLE, ""));
   }
-  absl::Status StreamLogs(const std::string& endpoint, const v1::ControllerStreamLogsRequest& request,
-                          const std::function<bool(const v1::LogEntry&)>& sink,
-                          const std::function<bool()>& cancelled) override;
 
  private:
   struct Link {

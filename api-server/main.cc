@@ -318,11 +318,11 @@ int main(int argc, char** argv) {
     return authenticator.InstallBootstrapKey(cfg.bootstrap_admin_key);
   });
 
-  // Watches park no thread (WatchSessionReactor); their admission and reads run here. Each
-  // watch has at most one job queued, so the bound is never reached before the hub's own.
-  gantry::WorkPool watch_reads(4, 2 * kMaxWatchers);
+  // Watches and log streams park no thread (WatchSessionReactor, LogFollowReactor); their
+  // admission and the watches' reads run here. Each has at most one job queued at a time.
+  gantry::WorkPool stream_jobs(4, 2 * kMaxWatchers);
   SessionServiceImpl session_service(&db_monitor, &authenticator, &watch_quota, &session_manager, &watch_hub,
-                                     &watch_reads);
+                                     &controller_client, &stream_jobs);
   RegistryServiceImpl registry_service(&db_monitor, &authenticator, &registry_manager, &failed_auth_limiter);
   AdminStore admin_store(&pool, cfg.controller_heartbeat_interval * 3);
   AdminManager admin_manager(&admin_store, &controller_client, &template_store, absl::Hours(24 * 30),
@@ -390,7 +390,7 @@ int main(int argc, char** argv) {
   if (size_t left = session_manager.StopStarting(); left > 0) {
     spdlog::info("{} acknowledged session(s) not started yet: SCHEDULED, the placement sweep starts them", left);
   }
-  watch_reads.Drain();  // Every watch has ended; a job still queued only lets its watch go.
+  stream_jobs.Drain();  // Every stream has ended; a job still queued only lets its stream go.
   invoke_jobs.Drain();  // The same for invokes.
   watch_hub.Stop();
   db_monitor.Stop();

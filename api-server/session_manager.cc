@@ -311,9 +311,8 @@ absl::StatusOr<v1::SessionMetrics> SessionManager::Metrics(const Caller& caller,
   return metrics;
 }
 
-absl::Status SessionManager::StreamLogs(const Caller& caller, const v1::StreamLogsRequest& request,
-                                        const std::function<bool(const v1::LogEntry&)>& sink,
-                                        const std::function<bool()>& cancelled) {
+absl::StatusOr<LogUpstream> SessionManager::LogUpstreamOf(const Caller& caller,
+                                                         const v1::StreamLogsRequest& request) {
   if (request.tail_lines() < 0 || request.tail_lines() > 1000000) {
     return absl::InvalidArgumentError("tail_lines: must be 0..1000000 (0 = from the start)");
   }
@@ -323,14 +322,14 @@ absl::Status SessionManager::StreamLogs(const Caller& caller, const v1::StreamLo
         "session ", request.id(), " is ", PhaseName(session.phase()),
         " and never ran on a worker: it has no log"));
   }
-  ASSIGN_OR_RETURN(ControllerTarget target, controllers_->Get(session.controller_id()));
-  v1::ControllerStreamLogsRequest upstream;
-  upstream.set_session_id(session.id());
-  upstream.set_worker_id(session.worker_id());
-  upstream.set_tail_lines(request.tail_lines());
+  LogUpstream upstream;
+  ASSIGN_OR_RETURN(upstream.controller, controllers_->Get(session.controller_id()));
+  upstream.request.set_session_id(session.id());
+  upstream.request.set_worker_id(session.worker_id());
+  upstream.request.set_tail_lines(request.tail_lines());
   // Following a finished session would only wait for lines that never come.
-  upstream.set_follow(request.follow() && !IsTerminal(session.phase()));
-  return client_->StreamLogs(target.endpoint, upstream, sink, cancelled);
+  upstream.request.set_follow(request.follow() && !IsTerminal(session.phase()));
+  return upstream;
 }
 
 }  // namespace gantry::api

@@ -21,6 +21,11 @@
 
 namespace gantry::api {
 
+struct LogUpstream {
+  ControllerTarget controller;
+  v1::ControllerStreamLogsRequest request;
+};
+
 class SessionManager {
  public:
   // `changes`: how this replica hears of stored changes, which is how a caller waiting for an
@@ -61,10 +66,9 @@ class SessionManager {
   absl::StatusOr<v1::Session> SetHibernated(const Caller& caller, const std::string& id,
                                             bool hibernate);
   absl::StatusOr<v1::SessionMetrics> Metrics(const Caller& caller, const std::string& id);
-  // Relays the session's output to `sink` (see ControllerClient::StreamLogs).
-  absl::Status StreamLogs(const Caller& caller, const v1::StreamLogsRequest& request,
-                          const std::function<bool(const v1::LogEntry&)>& sink,
-                          const std::function<bool()>& cancelled);
+  // Where the session's log comes from: its controller, and what to ask it for (the request
+  // checked, the session looked up for `caller`).
+  absl::StatusOr<LogUpstream> LogUpstreamOf(const Caller& caller, const v1::StreamLogsRequest& request);
 
   // At shutdown: lets the starts in progress finish and drops those queued, returning how many.
   // Those stay SCHEDULED, durable, and the health check leader's sweep starts them.

@@ -85,20 +85,12 @@ grpc::ServerWriteReactor<v1::Session>* SessionServiceImpl::WatchSession(grpc::Ca
   return WatchSessionReactor::Start(watch_deps_, ctx, CanonicalId(request->id()));
 }
 
-grpc::Status SessionServiceImpl::StreamLogs(grpc::ServerContext* ctx,
-                                            const v1::StreamLogsRequest* request,
-                                            grpc::ServerWriter<v1::LogEntry>* writer) {
+grpc::ServerWriteReactor<v1::LogEntry>* SessionServiceImpl::StreamLogs(grpc::CallbackServerContext* ctx,
+                                                                       const v1::StreamLogsRequest* request) {
   NoteSession(CanonicalId(request->id()));
-  auto caller = Admit(ctx);
-  if (!caller.ok()) return ToGrpcStatus(caller.status());
-  auto lease = streams_->Acquire(caller->principal);
-  if (!lease.ok()) return ToGrpcStatus(lease.status());
   v1::StreamLogsRequest canonical = *request;
   canonical.set_id(CanonicalId(request->id()));
-  absl::Status s = sessions_->StreamLogs(
-      *caller, canonical, [writer](const v1::LogEntry& e) { return writer->Write(e); },
-      [ctx] { return ctx->IsCancelled(); });
-  return ToGrpcStatus(s);
+  return LogFollowReactor::Start(log_deps_, ctx, canonical);
 }
 
 grpc::Status SessionServiceImpl::GetSessionMetrics(grpc::ServerContext* ctx,

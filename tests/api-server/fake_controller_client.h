@@ -136,10 +136,6 @@ class FakeControllerClient : public ControllerClient {
                                                                const std::string& session_id) override {
     return absl::NotFoundError("session " + session_id + " not held");
   }
-  absl::Status StreamLogs(const std::string&, const v1::ControllerStreamLogsRequest&,
-                          const std::function<bool(const v1::LogEntry&)>&, const std::function<bool()>&) override {
-    return absl::OkStatus();
-  }
   // No controller to invoke on: an invoke finds no connection.
   std::shared_ptr<v1::ControllerService::StubInterface> AsyncStub(const std::string&) override { return nullptr; }
   void Unavailable(const std::string&) override {}

@@ -87,6 +87,50 @@ TEST_CASE("logs: tail, everything, and following until the session ends", "[e2e]
   CHECK(cut.status.error_code() == grpc::StatusCode::CANCELLED);
 }
 
+TEST_CASE("logs: 60 followed logs park no thread in the API server or the controller, and each ends on hang-up",
+          "[e2e][logs]") {
+  constexpr int kFollowers = 60;  // Within the worker's 64 log streams.
+  LocalFleet fleet;
+  fleet.StartSingleNode("1");
+  v1::Session s = Run(fleet, "echo ready; exec sleep 3600.7272");
+  auto stub = fleet.AdminSessions();
+  struct Follower {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<v1::LogEntry>> reader;
+  };
+  auto follow = [&](Follower& f) {
+    v1::StreamLogsRequest req;
+    req.set_id(s.id());
+    req.set_follow(true);
+    f.reader = stub->StreamLogs(&f.ctx, req);
+    v1::LogEntry first;
+    REQUIRE(f.reader->Read(&first));  // Open end to end.
+    CHECK(first.message() == "ready");
+  };
+  // Idle: one followed and hung up, so whatever the servers start on first use exists.
+  {
+    Follower warm;
+    follow(warm);
+    warm.ctx.TryCancel();
+    CHECK(warm.reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
+  }
+  const int idle_api = ThreadCount(fleet.api().pid()), idle_controller = ThreadCount(fleet.controller().pid());
+  std::vector<std::unique_ptr<Follower>> followers;
+  for (int i = 0; i < kFollowers; ++i) {
+    followers.push_back(std::make_unique<Follower>());
+    follow(*followers.back());
+  }
+  const int open_api = ThreadCount(fleet.api().pid()), open_controller = ThreadCount(fleet.controller().pid());
+  INFO("threads with " << kFollowers << " logs followed: gantry-api " << idle_api << " -> " << open_api
+                       << ", gantry-controller " << idle_controller << " -> " << open_controller);
+  CHECK(open_api - idle_api <= 8);
+  CHECK(open_controller - idle_controller <= 8);
+  for (auto& f : followers) f->ctx.TryCancel();
+  int cancelled = 0;
+  for (auto& f : followers) cancelled += f->reader->Finish().error_code() == grpc::StatusCode::CANCELLED;
+  CHECK(cancelled == kFollowers);
+}
+
 TEST_CASE("logs: refusals say why", "[e2e][logs]") {
   LocalFleet fleet;
   fleet.StartSingleNode("1");
