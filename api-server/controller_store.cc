@@ -243,8 +243,13 @@ absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::InvokeCandidates(
 
 absl::Status ControllerStore::NoteSelected(const std::string& controller_id) {
   return pool_->Run([&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
+    // A hint that spreads invokes until the controller's next heartbeat says how busy it is,
+    // not a decision anyone was told of: a crash may lose it, so it does not wait for the disk
+    // (it was a flushed commit per invoke, on the invoke's path).
+    pqxx::work tx(c);
+    tx.exec("SET LOCAL synchronous_commit = off");
     ExecPrepared(tx, sql::kNoteControllerSelected, controller_id, 1);
+    tx.commit();
     return absl::OkStatus();
   });
 }

@@ -101,6 +101,8 @@ class ControllerStore {
   // Controllers whose workers serve `capability` at a version `matches` accepts, best first.
   absl::StatusOr<std::vector<ControllerTarget>> InvokeCandidates(
       const std::string& capability, const std::function<bool(const std::string& version)>& matches, int limit);
+  // An invoke went to the controller: counted against it (and behind its equals) until its next
+  // heartbeat. Not flushed to disk: a hint, not a decision.
   absl::Status NoteSelected(const std::string& controller_id);
   absl::StatusOr<FleetSummary> Summary();
   absl::StatusOr<ControllerTarget> Get(const std::string& controller_id);
