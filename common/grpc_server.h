@@ -15,6 +15,7 @@
 
 namespace grpc {
 class Service;
+class ServerBuilder;
 class ServerCredentials;
 }  // namespace grpc
 
@@ -40,6 +41,11 @@ absl::StatusOr<RunningServer> StartGrpcServer(const std::string& listen_address,
 
 // Writes the port to `path` (atomically, via rename) so scripts and tests can find a server
 // that bound port 0. No-op when path is empty.
+// The keepalive every Gantry server applies (keepalive.h): its pings, and how often it takes
+// its clients'. A server built otherwise (the benchmark's bare relay) needs the same, or our
+// clients' pings get its connections closed for "too many pings".
+void ApplyKeepalive(grpc::ServerBuilder& builder);
+
 absl::Status WritePortFile(const std::string& path, int port);
 
 // Replaces the port of "host:port" (IPv6 "[::1]:port" too).

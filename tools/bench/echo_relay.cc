@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_server.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"
 
 namespace gantry::bench {
@@ -72,6 +73,7 @@ EchoRelay::EchoRelay(const TlsFiles& tls, int relays) : impl_(std::make_unique<I
     int port = 0;
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", *server_creds, &port);
+    ApplyKeepalive(builder);  // As Gantry's servers: the relays' clients are Gantry's channels.
     builder.RegisterService(impl_->services.back().get());
     impl_->servers.push_back(builder.BuildAndStart());
     next = absl::StrCat("127.0.0.1:", port);
