@@ -29,23 +29,10 @@ InvokeReactor::InvokeReactor(const InvokeDeps& deps, grpc::CallbackServerContext
 
 void InvokeReactor::Admit() {
   MaybeRequestIdScope scope(ids());
-  bool cancelled = false;  // Before its turn came.
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    cancelled = ended();
-  }
-  if (cancelled) {
-    JobDone();
-    return;
-  }
-  absl::StatusOr<Caller> caller = deps_.auth->AuthenticateClient(credentials_);
-  absl::Status admitted = caller.status();
-  std::optional<StreamQuota::Lease> lease;
-  if (admitted.ok()) {
-    auto acquired = deps_.streams->Acquire(caller->principal);
-    admitted = acquired.status();
-    if (acquired.ok()) lease.emplace(std::move(*acquired));
-  }
+  if (!StillWanted()) return;
+  absl::StatusOr<StreamAdmission> admission =
+      AdmitStream(/*db=*/nullptr, deps_.auth, deps_.streams, credentials_);
+  absl::Status admitted = admission.status();
   std::vector<ControllerTarget> candidates;
   if (admitted.ok()) {
     auto range = ValidateInvokeRequest(request_, deps_.max_payload_bytes);
@@ -64,7 +51,7 @@ void InvokeReactor::Admit() {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (lease.has_value()) lease_.emplace(std::move(*lease));
+    if (admission.ok()) lease_.emplace(std::move(admission->lease));
     candidates_ = std::move(candidates);
     if (!admitted.ok()) EndLocked(ToGrpcStatus(admitted));
   }

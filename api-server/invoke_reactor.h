@@ -15,6 +15,7 @@
 #include "api-server/controller_client.h"
 #include "api-server/controller_store.h"
 #include "api-server/relayed_stream.h"
+#include "api-server/stream_admission.h"
 #include "api-server/stream_quota.h"
 #include "common/work_pool.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"

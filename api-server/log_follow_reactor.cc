@@ -23,33 +23,18 @@ LogFollowReactor::LogFollowReactor(const LogFollowDeps& deps, grpc::CallbackServ
 
 void LogFollowReactor::Admit() {
   MaybeRequestIdScope scope(ids());
-  bool cancelled = false;  // Before its turn came.
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    cancelled = ended();
-  }
-  if (cancelled) {
-    JobDone();
-    return;
-  }
-  absl::Status ready = deps_.db->CheckReady();
-  absl::StatusOr<Caller> caller = ready.ok() ? deps_.auth->AuthenticateClient(credentials_) : ready;
-  absl::Status admitted = caller.status();
-  std::optional<StreamQuota::Lease> lease;
-  if (admitted.ok()) {
-    auto acquired = deps_.streams->Acquire(caller->principal);
-    admitted = acquired.status();
-    if (acquired.ok()) lease.emplace(std::move(*acquired));
-  }
+  if (!StillWanted()) return;
+  absl::StatusOr<StreamAdmission> admission = AdmitStream(deps_.db, deps_.auth, deps_.streams, credentials_);
+  absl::Status admitted = admission.status();
   std::optional<LogUpstream> upstream;
   if (admitted.ok()) {
-    auto found = deps_.sessions->LogUpstreamOf(*caller, request_);
+    auto found = deps_.sessions->LogUpstreamOf(admission->caller, request_);
     admitted = found.status();
     if (found.ok()) upstream = *std::move(found);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (lease.has_value()) lease_.emplace(std::move(*lease));
+    if (admission.ok()) lease_.emplace(std::move(admission->lease));
     if (!admitted.ok()) EndLocked(ToGrpcStatus(admitted));
   }
   if (!upstream.has_value()) {

@@ -11,6 +11,7 @@
 #include "api-server/database_monitor.h"
 #include "api-server/relayed_stream.h"
 #include "api-server/session_manager.h"
+#include "api-server/stream_admission.h"
 #include "api-server/stream_quota.h"
 #include "gantry/v1/session_service.grpc.pb.h"
 

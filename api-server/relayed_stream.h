@@ -94,6 +94,18 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
     }
   }
 
+  // A job's first step: false, and the job over (the reactor may be gone: return at once), if
+  // the call ended before the job's turn came.
+  bool StillWanted() {
+    bool wanted = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      wanted = !ended();
+    }
+    if (!wanted) JobDone();
+    return wanted;
+  }
+
   // The end of a job: deletes the reactor if nothing else refers to it.
   void JobDone() {
     bool unreferenced = false;

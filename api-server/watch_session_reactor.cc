@@ -44,16 +44,9 @@ void WatchSessionReactor::Admit() {
     JobDone();
     return;
   }
-  absl::Status ready = deps_.db->CheckReady();
-  absl::StatusOr<Caller> caller = ready.ok() ? deps_.auth->AuthenticateClient(credentials_) : ready;
-  absl::Status admitted = caller.status();
-  std::optional<StreamQuota::Lease> lease;
+  absl::StatusOr<StreamAdmission> admission = AdmitStream(deps_.db, deps_.auth, deps_.streams, credentials_);
+  absl::Status admitted = admission.status();
   std::unique_ptr<SessionWatchHub::Subscription> subscription;
-  if (admitted.ok()) {
-    auto acquired = deps_.streams->Acquire(caller->principal);
-    admitted = acquired.status();
-    if (acquired.ok()) lease.emplace(std::move(*acquired));
-  }
   if (admitted.ok()) {
     // Subscribed before the first read, so no change can slip between the two.
     auto subscribed = deps_.watches->SubscribeCalls(session_id_, [this] { Changed(); });
@@ -62,12 +55,12 @@ void WatchSessionReactor::Admit() {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (lease.has_value()) lease_.emplace(std::move(*lease));
     subscription_ = std::move(subscription);
     if (!admitted.ok()) {
       EndLocked(ToGrpcStatus(admitted));
     } else {
-      caller_ = *std::move(caller);
+      caller_ = admission->caller;
+      lease_.emplace(std::move(admission->lease));
     }
   }
   if (admitted.ok()) ReadUntilCurrent();

@@ -22,6 +22,7 @@
 #include "api-server/database_monitor.h"
 #include "api-server/session_manager.h"
 #include "api-server/session_watch_hub.h"
+#include "api-server/stream_admission.h"
 #include "api-server/stream_quota.h"
 #include "common/request_ids.h"
 #include "common/work_pool.h"

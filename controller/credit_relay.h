@@ -167,6 +167,31 @@ class CreditRelay {
   std::map<std::string, Stream> streams_ ABSL_GUARDED_BY(mu_);
 };
 
+// What a sink holds of a consumer that must never wait (a reactor): the consumer while it lives.
+// A delivery holds `mu` while it calls in, so the consumer's end, which clears `consumer` under
+// `mu`, waits out a delivery in progress, and none comes after.
+template <typename Consumer>
+struct RelayMailbox {
+  std::mutex mu;
+  Consumer* consumer = nullptr;
+};
+
+// A sink handing each item to the mailbox's consumer (OnRelayed) and a failure to
+// OnRelayFailed, while it has one.
+template <typename Item, typename Consumer>
+std::shared_ptr<const typename CreditRelay<Item>::Sink> SinkTo(std::shared_ptr<RelayMailbox<Consumer>> mailbox) {
+  auto sink = std::make_shared<typename CreditRelay<Item>::Sink>();
+  sink->on_item = [mailbox](Item item) {
+    std::lock_guard<std::mutex> lock(mailbox->mu);
+    if (mailbox->consumer != nullptr) mailbox->consumer->OnRelayed(std::move(item));
+  };
+  sink->on_failure = [mailbox](const absl::Status& status) {
+    std::lock_guard<std::mutex> lock(mailbox->mu);
+    if (mailbox->consumer != nullptr) mailbox->consumer->OnRelayFailed(status);
+  };
+  return sink;
+}
+
 using LogRelay = CreditRelay<v1::WorkerLogLines>;
 using InvokeRelay = CreditRelay<v1::WorkerInvokeOutput>;
 

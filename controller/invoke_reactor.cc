@@ -54,8 +54,8 @@ InvokeReactor::InvokeReactor(const InvokeDeps& deps, grpc::CallbackServerContext
       affinity_key_(AffinityKey(*request)),
       deadline_(context->deadline()),
       started_(absl::Now()),
-      mailbox_(std::make_shared<Mailbox>()) {
-  mailbox_->reactor = this;
+      mailbox_(std::make_shared<RelayMailbox<InvokeReactor>>()) {
+  mailbox_->consumer = this;
 }
 
 std::optional<InvokeTarget> InvokeReactor::PickWorkerLocked() {
@@ -71,16 +71,7 @@ grpc::Status InvokeReactor::StartOnLocked(const InvokeTarget& target) {
   Metrics::Global().GaugeAdd(kInFlight, kInFlightHelp, {{"capability", request_->capability()}}, 1);
   worker_ = target;
   received_ = 0;
-  auto sink = std::make_shared<InvokeRelay::Sink>();
-  sink->on_item = [mailbox = mailbox_](v1::WorkerInvokeOutput output) {
-    std::lock_guard<std::mutex> lock(mailbox->mu);
-    if (mailbox->reactor != nullptr) mailbox->reactor->OnOutput(std::move(output));
-  };
-  sink->on_failure = [mailbox = mailbox_](const absl::Status& status) {
-    std::lock_guard<std::mutex> lock(mailbox->mu);
-    if (mailbox->reactor != nullptr) mailbox->reactor->OnFailure(status);
-  };
-  stream_id_ = deps_.invokes->OpenWithSink(target.worker_name, std::move(sink));
+  stream_id_ = deps_.invokes->OpenWithSink(target.worker_name, SinkTo<v1::WorkerInvokeOutput>(mailbox_));
   v1::ControllerMessage start;
   auto* cmd = start.mutable_invoke();
   cmd->set_invoke_id(stream_id_);
@@ -123,7 +114,7 @@ void InvokeReactor::RetryOrEndLocked(const grpc::Status& status) {
   if (!started.ok()) EndLocked(started);
 }
 
-void InvokeReactor::OnOutput(v1::WorkerInvokeOutput output) {
+void InvokeReactor::OnRelayed(v1::WorkerInvokeOutput output) {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_ || end_.has_value() || !worker_.has_value() || output.invoke_id() != stream_id_) return;
   if (output.error_code() != 0) {
@@ -149,7 +140,7 @@ void InvokeReactor::OnOutput(v1::WorkerInvokeOutput output) {
   if (!writing_) WriteNextLocked();
 }
 
-void InvokeReactor::OnFailure(const absl::Status& failure) {
+void InvokeReactor::OnRelayFailed(const absl::Status& failure) {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_ || end_.has_value() || !worker_.has_value()) return;
   const std::string worker = worker_->worker_name;
@@ -240,7 +231,7 @@ void InvokeReactor::OnDone() {
   {
     // Waits out a delivery in progress; none comes after.
     std::lock_guard<std::mutex> lock(mailbox_->mu);
-    mailbox_->reactor = nullptr;
+    mailbox_->consumer = nullptr;
   }
   delete this;
 }

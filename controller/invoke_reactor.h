@@ -45,19 +45,15 @@ class InvokeReactor final : public grpc::ServerWriteReactor<v1::InvokeChunk> {
   void OnDone() override;
 
  private:
-  // What the relay's sink holds: the reactor while it lives. A delivery holds `mu` while it
-  // calls in, so OnDone, which clears it, waits out a delivery in progress.
-  struct Mailbox {
-    std::mutex mu;
-    InvokeReactor* reactor = nullptr;
-  };
+  template <typename Item, typename Consumer>
+  friend std::shared_ptr<const typename CreditRelay<Item>::Sink> SinkTo(std::shared_ptr<RelayMailbox<Consumer>>);
 
   InvokeReactor(const InvokeDeps& deps, grpc::CallbackServerContext* context, const v1::InvokeRequest* request,
                 SemVerRange range);
 
   // From the relay (a worker stream's thread).
-  void OnOutput(v1::WorkerInvokeOutput output);
-  void OnFailure(const absl::Status& status);
+  void OnRelayed(v1::WorkerInvokeOutput output);
+  void OnRelayFailed(const absl::Status& status);
 
   // The worker to try next (InvokeRouter: affinity, then the least busy), none tried before.
   std::optional<InvokeTarget> PickWorkerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -79,7 +75,7 @@ class InvokeReactor final : public grpc::ServerWriteReactor<v1::InvokeChunk> {
   const std::string affinity_key_;
   const std::chrono::system_clock::time_point deadline_;
   const absl::Time started_;
-  const std::shared_ptr<Mailbox> mailbox_;
+  const std::shared_ptr<RelayMailbox<InvokeReactor>> mailbox_;
 
   std::mutex mu_;
   std::set<std::string> tried_ ABSL_GUARDED_BY(mu_);

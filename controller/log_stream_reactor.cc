@@ -16,17 +16,8 @@ LogStreamReactor* LogStreamReactor::Start(Fleet* fleet, LogRelay* logs, const v1
     stream->EndLocked(ToGrpcStatus(source.status()), /*now=*/true);
     return stream;
   }
-  auto sink = std::make_shared<LogRelay::Sink>();
-  sink->on_item = [mailbox = stream->mailbox_](v1::WorkerLogLines batch) {
-    std::lock_guard<std::mutex> lock(mailbox->mu);
-    if (mailbox->reactor != nullptr) mailbox->reactor->OnBatch(std::move(batch));
-  };
-  sink->on_failure = [mailbox = stream->mailbox_](const absl::Status& status) {
-    std::lock_guard<std::mutex> lock(mailbox->mu);
-    if (mailbox->reactor != nullptr) mailbox->reactor->OnFailure(status);
-  };
   stream->worker_ = source->second;
-  stream->stream_id_ = logs->OpenWithSink(source->first, std::move(sink));
+  stream->stream_id_ = logs->OpenWithSink(source->first, SinkTo<v1::WorkerLogLines>(stream->mailbox_));
   v1::ControllerMessage start;
   auto* cmd = start.mutable_stream_logs();
   cmd->set_stream_id(stream->stream_id_);
@@ -42,11 +33,11 @@ LogStreamReactor* LogStreamReactor::Start(Fleet* fleet, LogRelay* logs, const v1
   return stream;
 }
 
-LogStreamReactor::LogStreamReactor(LogRelay* logs) : logs_(logs), mailbox_(std::make_shared<Mailbox>()) {
-  mailbox_->reactor = this;
+LogStreamReactor::LogStreamReactor(LogRelay* logs) : logs_(logs), mailbox_(std::make_shared<RelayMailbox<LogStreamReactor>>()) {
+  mailbox_->consumer = this;
 }
 
-void LogStreamReactor::OnBatch(v1::WorkerLogLines batch) {
+void LogStreamReactor::OnRelayed(v1::WorkerLogLines batch) {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_ || end_.has_value() || worker_ == nullptr) return;
   for (auto& entry : *batch.mutable_entries()) waiting_.push_back({std::move(entry), false});
@@ -71,7 +62,7 @@ void LogStreamReactor::OnBatch(v1::WorkerLogLines batch) {
   if (!writing_) WriteNextLocked();
 }
 
-void LogStreamReactor::OnFailure(const absl::Status& status) {
+void LogStreamReactor::OnRelayFailed(const absl::Status& status) {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_ || end_.has_value() || worker_ == nullptr) return;
   LeaveWorkerLocked(/*tell_it_to_stop=*/false);
@@ -145,7 +136,7 @@ void LogStreamReactor::OnDone() {
   {
     // Waits out a delivery in progress; none comes after.
     std::lock_guard<std::mutex> lock(mailbox_->mu);
-    mailbox_->reactor = nullptr;
+    mailbox_->consumer = nullptr;
   }
   delete this;
 }

@@ -32,11 +32,8 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::LogEntry> {
   void OnDone() override;
 
  private:
-  // What the relay's sink holds: the reactor while it lives (see InvokeReactor::Mailbox).
-  struct Mailbox {
-    std::mutex mu;
-    LogStreamReactor* reactor = nullptr;
-  };
+  template <typename Item, typename Consumer>
+  friend std::shared_ptr<const typename CreditRelay<Item>::Sink> SinkTo(std::shared_ptr<RelayMailbox<Consumer>>);
   struct Line {
     v1::LogEntry entry;
     bool ends_batch = false;  // Written: the worker may send one more batch.
@@ -44,8 +41,8 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::LogEntry> {
 
   explicit LogStreamReactor(LogRelay* logs);
 
-  void OnBatch(v1::WorkerLogLines batch);
-  void OnFailure(const absl::Status& status);
+  void OnRelayed(v1::WorkerLogLines batch);
+  void OnRelayFailed(const absl::Status& status);
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the call with `status` once what is waiting is written (at once if `now`).
   void EndLocked(const grpc::Status& status, bool now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -53,7 +50,7 @@ class LogStreamReactor final : public grpc::ServerWriteReactor<v1::LogEntry> {
   void LeaveWorkerLocked(bool tell_it_to_stop) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   LogRelay* const logs_;
-  const std::shared_ptr<Mailbox> mailbox_;
+  const std::shared_ptr<RelayMailbox<LogStreamReactor>> mailbox_;
 
   std::mutex mu_;
   std::shared_ptr<WorkerChannel> worker_ ABSL_GUARDED_BY(mu_);  // Set while the worker streams.
