@@ -15,6 +15,7 @@
 #include "api-server/database_monitor.h"
 #include "api-server/health_checker.h"
 #include "api-server/invoke_service.h"
+#include "api-server/live_relays.h"
 #include "api-server/migration_runner.h"
 #include "api-server/node_certificate_service.h"
 #include "api-server/registry_manager.h"
@@ -392,6 +393,11 @@ int main(int argc, char** argv) {
   }
   stream_jobs.Drain();  // Every stream has ended; a job still queued only lets its stream go.
   invoke_jobs.Drain();  // The same for invokes.
+  // A relay ends once its call to the controller has: cancelled by now, it ends on a gRPC thread
+  // shortly. Before the client and stores it uses go.
+  if (!gantry::api::LiveRelays::WaitUntilNone(absl::Now() + absl::Seconds(10))) {
+    spdlog::warn("relayed streams still open 10 s after shutdown; exiting with them");
+  }
   watch_hub.Stop();
   db_monitor.Stop();
   spdlog::info("stopped");

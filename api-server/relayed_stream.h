@@ -11,7 +11,8 @@
 // upstream call at once.
 //
 // Lifetime: the reactor deletes itself once gRPC is done with the client's call (OnDone), the
-// upstream call is done, and no job of its own is queued or running.
+// upstream call is done, and no job of its own is queued or running; shutdown waits for the
+// last one (LiveRelays).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -28,6 +29,7 @@
 #include "absl/base/thread_annotations.h"
 #include "api-server/controller_client.h"
 #include "api-server/controller_store.h"
+#include "api-server/live_relays.h"
 #include "common/request_ids.h"
 #include "common/work_pool.h"
 #include "gantry/v1/controller_service.grpc.pb.h"
@@ -79,8 +81,10 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
 
   RelayedStream(WorkPool* jobs, ControllerClient* client, std::optional<RequestIds> ids,
                 std::chrono::system_clock::time_point deadline)
-      : jobs_(jobs), client_(client), ids_(std::move(ids)), deadline_(deadline) {}
-  ~RelayedStream() override = default;
+      : jobs_(jobs), client_(client), ids_(std::move(ids)), deadline_(deadline) {
+    LiveRelays::Add();
+  }
+  ~RelayedStream() override { LiveRelays::Remove(); }
 
   // Queues `job` (the reactor's own; it ends with JobDone). The call ends UNAVAILABLE naming
   // `what` if the pool is full.

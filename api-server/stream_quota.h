@@ -1,6 +1,6 @@
 // Caps the streams of one kind (watches and logs; invokes) one client may hold open at once.
-// Each open stream holds a server thread and a connection's worth of buffers; one runaway
-// script must not take them from everyone else. Keyed by principal ("user/alice"), so clients
+// Each open stream holds an HTTP/2 stream's buffers and its relay (20-50 KiB; no thread: the
+// streams are reactors); one runaway script must not take them from everyone else. Keyed by principal ("user/alice"), so clients
 // behind one address are counted apart and one client's many connections together.
 //
 // Thread-safe.
