@@ -45,12 +45,13 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
   void OnWriteDone(bool ok) override {
     std::lock_guard<std::mutex> lock(mu_);
     writing_ = false;
-    if (!ok && !end_.has_value()) EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
-    if (end_.has_value()) {
+    // (Nothing is being written now: this finishes at once, unless an end was already waiting.)
+    if (!ok) EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+    if (end_.has_value() && !finished_) {
       finished_ = true;
       this->Finish(*end_);
-      return;
     }
+    if (finished_) return;  // Never a write after Finish.
     if (!waiting_.empty()) {
       WriteNextLocked();
     } else if (relay_status_.has_value()) {
@@ -137,7 +138,8 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
       if (finished_ || end_.has_value()) {
         unreferenced = UnreferencedLocked();  // The client went meanwhile.
       } else if (upstream->stub == nullptr) {
-        RefusedLocked(target, grpc::Status(grpc::StatusCode::UNAVAILABLE, "no connection to it"));
+        RefusedLocked(target, grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                           "controller at " + target.endpoint + ": no connection to it"));
       } else {
         Upstream* relay = upstream.get();
         upstreams_.push_back(std::move(upstream));

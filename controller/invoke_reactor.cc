@@ -172,11 +172,10 @@ void InvokeReactor::WriteNextLocked() {
 void InvokeReactor::OnWriteDone(bool ok) {
   std::lock_guard<std::mutex> lock(mu_);
   writing_ = false;
-  if (!ok && !end_.has_value()) EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away"));
-  if (end_.has_value()) {
-    FinishLocked(*end_);
-    return;
-  }
+  // (Nothing is being written now: this finishes at once, unless an end was already waiting.)
+  if (!ok) EndLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away"));
+  if (end_.has_value() && !finished_) FinishLocked(*end_);
+  if (finished_) return;  // Never a write or a credit after Finish.
   if (sent_++ == 0) first_chunk_ = absl::Now();
   // Written on: the worker may send one more.
   if (worker_.has_value()) {
