@@ -297,6 +297,10 @@ LocalFleet::Rss LocalFleet::ResidentKib() {
   return {RssKib(api().pid()), RssKib(controller().pid()), RssKib(worker().pid())};
 }
 
+LocalFleet::Threads LocalFleet::ThreadCounts() {
+  return {ThreadCount(api().pid()), ThreadCount(controller().pid()), ThreadCount(worker().pid())};
+}
+
 void LocalFleet::CheckGrowthBelow(const Rss& before, int64_t limit_kib) {
   if (kSanitizedBuild) {
     WARN("memory bound not checked: ASan's quarantine inflates resident memory");

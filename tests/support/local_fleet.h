@@ -96,6 +96,11 @@ class LocalFleet {
     int64_t api, controller, worker;
   };
   Rss ResidentKib();
+  // Threads of the same three.
+  struct Threads {
+    int api, controller, worker;
+  };
+  Threads ThreadCounts();
   // Checks that none of the three grew by `limit_kib` or more since `before`.
   void CheckGrowthBelow(const Rss& before, int64_t limit_kib);
 

@@ -39,9 +39,10 @@ struct EchoFleet {
     // The handler runs as the handlers' uid when the bench runs as root: a copy it can reach.
     std::ofstream(capabilities) << "bench/echo 1.0.0 persistent " << fleet.ReadableCopy(SelfPath(), 0755)
                                 << " echo-handler\n";
+    fleet.api_env["GANTRY_MAX_INVOKES_PER_CLIENT"] = "2000";  // footprint-invoke holds 1,000.
     fleet.StartApi();
     fleet.StartController("node1");
-    fleet.StartWorker("w1", "0", 0, {"--capabilities", capabilities, "--invoke-concurrency", "128"});
+    fleet.StartWorker("w1", "0", 0, {"--capabilities", capabilities, "--invoke-concurrency", "1100"});
     fleet.WaitUntilWorkersOnline(1);
     std::string admin = fleet.pki().dir() + "/admin-ops";
     std::string relay_cert = fleet.pki().Issue("api-server", "", fleet.dir().Sub("relay"));
@@ -145,9 +146,10 @@ TEST_CASE("stream", "[bench]") {
 // echo handler never answers "HOLD"), in the same fleet the invoke figures come from.
 TEST_CASE("footprint-invoke", "[bench]") {
   EchoFleet echo;
-  // Under the worker's 128 requests at once and the API server's 100 streams per client.
-  const int k = Size(96, 16);
+  // Under the worker's 1,100 requests at once and the API server's 2,000 invokes per client.
+  const int k = Size(1000, 16);
   FootprintSample before = TakeFootprint(echo.fleet);
+  const testing::LocalFleet::Threads idle_threads = echo.fleet.ThreadCounts();
   v1::InvokeRequest request;
   request.set_capability("bench/echo");
   request.set_payload("HOLD");
@@ -165,6 +167,17 @@ TEST_CASE("footprint-invoke", "[bench]") {
   }, absl::Seconds(20)));
   FootprintSample held = TakeFootprint(echo.fleet);
   AddFootprintPerItem("per in-flight invoke", before, held, k);
+  // Streams on reactors park no thread: each process's threads over idle, with k in flight.
+  const testing::LocalFleet::Threads held_threads = echo.fleet.ThreadCounts();
+  auto add_threads = [&](const char* process, int idle, int with) {
+    Figure threads{"footprint-invoke", absl::StrCat(process, " threads with ", k, " invokes in flight, over idle"),
+                   "threads", {static_cast<double>(with - idle)}};
+    threads.target = Target::AtMost(8);
+    Report::Global().Add(threads);
+  };
+  add_threads("API server", idle_threads.api, held_threads.api);
+  add_threads("controller", idle_threads.controller, held_threads.controller);
+  add_threads("worker", idle_threads.worker, held_threads.worker);
   for (auto& c : contexts) c->TryCancel();
   for (auto& r : readers) CHECK(r->Finish().error_code() == grpc::StatusCode::CANCELLED);
 }
