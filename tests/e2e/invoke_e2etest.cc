@@ -327,6 +327,7 @@ TEST_CASE("invoke: a worker lost before the first chunk is replaced, after it th
 TEST_CASE("invoke: a slow client reading 100 MB slows the handler, and no hop buffers it", "[e2e][invoke]") {
   LocalFleet fleet;
   std::string big = WriteFile(fleet, "big.sh", "#!/bin/sh\nexec head -c 104857600 /dev/zero\n", true);
+  fleet.MeasureMemory();
   StartSingleCapableNode(fleet, "demo/big 1.0.0 exec " + big + "\n", "demo/big");
   const LocalFleet::Rss before = fleet.ResidentKib();
 

@@ -163,6 +163,7 @@ TEST_CASE("logs: refusals say why", "[e2e][logs]") {
 
 TEST_CASE("logs: 100 MB read by a slow client keeps every hop's memory bounded", "[e2e][logs]") {
   LocalFleet fleet;
+  fleet.MeasureMemory();
   fleet.StartApi();
   fleet.StartController();
   // The whole 100 MB stays on disk: a cap above it (the default, 64 MiB, would rotate it away).

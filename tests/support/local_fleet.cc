@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -301,11 +303,16 @@ LocalFleet::Threads LocalFleet::ThreadCounts() {
   return {ThreadCount(api().pid()), ThreadCount(controller().pid()), ThreadCount(worker().pid())};
 }
 
+void LocalFleet::MeasureMemory() {
+  if (!kSanitizedBuild) return;
+  const char* options = std::getenv("ASAN_OPTIONS");
+  const std::string without_quarantine =
+      absl::StrCat(options != nullptr ? options : "", options != nullptr && *options != '\0' ? ":" : "",
+                   "quarantine_size_mb=0:thread_local_quarantine_size_kb=0");
+  for (auto* env : {&api_env, &controller_env, &worker_env}) (*env)["ASAN_OPTIONS"] = without_quarantine;
+}
+
 void LocalFleet::CheckGrowthBelow(const Rss& before, int64_t limit_kib) {
-  if (kSanitizedBuild) {
-    WARN("memory bound not checked: ASan's quarantine inflates resident memory");
-    return;
-  }
   const Rss now = ResidentKib();
   const Rss grew = {now.api - before.api, now.controller - before.controller, now.worker - before.worker};
   INFO("RSS growth (KiB): api " << grew.api << ", controller " << grew.controller << ", worker " << grew.worker);
