@@ -69,6 +69,7 @@ struct ApiConfig {
   absl::Duration session_retention = absl::Hours(7 * 24);
   absl::Duration token_rotation_grace = absl::Seconds(30);
   absl::Duration shutdown_grace = absl::Seconds(10);
+  absl::Duration watch_recheck_interval = absl::Seconds(30);
   int64_t max_message_bytes = 16 * 1024 * 1024;
   int64_t max_invoke_payload_bytes = 4 * 1024 * 1024;
   int64_t max_streams_per_client = 100;
@@ -118,6 +119,9 @@ absl::Status CheckAbuseLimits(const ApiConfig& cfg) {
   }
   if (cfg.auth_failure_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--auth-failure-interval: more than 0");
+  }
+  if (cfg.watch_recheck_interval < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--watch-recheck-interval: at least 1s");
   }
   return absl::OkStatus();
 }
@@ -230,6 +234,9 @@ int main(int argc, char** argv) {
   flags.AddInt("offline-after", &cfg.offline_after,
                "missed health checks in a row that make a controller offline and fail its sessions");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
+  flags.AddDuration("watch-recheck-interval", &cfg.watch_recheck_interval,
+                    "every open watch re-reads its session at least this often, whatever it was told: a safety net, "
+                    "not how changes are delivered");
   flags.AddInt("max-message-bytes", &cfg.max_message_bytes, "largest request accepted");
   flags.AddInt("max-concurrent-calls", &cfg.max_concurrent_calls,
                "calls served at once, streams included (each holds a thread); beyond it a call is "
@@ -306,7 +313,7 @@ int main(int argc, char** argv) {
   Authenticator authenticator(&pool, &failed_auth_limiter);
   GrpcControllerClient controller_client(*client_creds, cfg.controller_call_timeout);
   TemplateStore template_store(&pool);
-  SessionWatchHub watch_hub(gantry::BoundedDsn(cfg.database_url, db_bounds), kMaxWatchers);
+  SessionWatchHub watch_hub(gantry::BoundedDsn(cfg.database_url, db_bounds), kMaxWatchers, cfg.watch_recheck_interval);
   SessionManager session_manager(&session_store, &controller_store, &controller_client, &template_store, &watch_hub);
   // The same stores on the control pool, for what controllers and the health checks do.
   SessionStore control_session_store(&control_pool);

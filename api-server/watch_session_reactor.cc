@@ -168,6 +168,13 @@ void WatchSessionReactor::JobDone() {
   bool done = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // A change that came after the job's last read began, and too late for the job to see it
+    // (Changed found the job still running), is read by the next job: clearing job_ here
+    // without looking would lose it.
+    if (read_again_ && !terminal_seen_ && !done_ && !finished_ && !end_.has_value()) {
+      if (deps_.reads->TrySubmit([this] { Read(); })) return;  // job_ stays set.
+      EndLocked(kBusy);
+    }
     job_ = false;
     done = done_;
   }

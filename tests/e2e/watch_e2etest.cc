@@ -10,6 +10,8 @@
 #include <grpcpp/create_channel.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/tls.h"
 #include "tests/support/local_fleet.h"
 
@@ -231,6 +233,56 @@ TEST_CASE("a thousand open watches park no thread in the API server, and each he
     if (status.ok() && last.phase() == v1::SESSION_PHASE_TERMINATED) ++ended_terminated;
   }
   CHECK(ended_terminated == kWatches);
+}
+
+
+// Sessions that fail at once change phase in quick succession while their watches read: a
+// change that lands between a watch's last read and the end of its read job must start another
+// read. With the periodic re-read pushed out of reach, a change lost there leaves its watch
+// open on RUNNING until the deadline.
+TEST_CASE("watches of sessions that fail at once each hear the FAILED, with no periodic re-read to fall back on",
+          "[e2e][watch]") {
+  constexpr int kClients = 16;
+  constexpr int kRounds = 8;
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_WATCH_RECHECK_INTERVAL"] = "1h";
+  fleet.StartSingleNode("1");
+  auto sessions = fleet.AdminSessions();
+  std::mutex mu;
+  std::vector<std::string> unheard;  // Guarded by mu: each watch that ended without the FAILED.
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      for (int round = 0; round < kRounds; ++round) {
+        v1::CreateSessionRequest req;
+        *req.mutable_spec() = ShellSpec("exit 1");
+        v1::Session s;
+        grpc::ClientContext create;
+        grpc::Status created = sessions->CreateSession(&create, req, &s);
+        if (!created.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          unheard.push_back("create: " + created.error_message());
+          continue;
+        }
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        v1::WatchSessionRequest w;
+        w.set_id(s.id());
+        auto reader = sessions->WatchSession(&ctx, w);
+        v1::Session update, last;
+        while (reader->Read(&update)) last = update;
+        grpc::Status status = reader->Finish();
+        if (!status.ok() || last.phase() != v1::SESSION_PHASE_FAILED) {
+          std::lock_guard<std::mutex> lock(mu);
+          unheard.push_back(absl::StrCat(s.id(), ": last ", v1::SessionPhase_Name(last.phase()), ", ",
+                                         status.error_message()));
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  INFO(absl::StrJoin(unheard, "\n"));
+  CHECK(unheard.empty());
 }
 
 }  // namespace gantry::testing
