@@ -30,14 +30,19 @@ PersistentHandler::PersistentHandler(CapabilityConfig capability, std::vector<st
       user_(std::move(user)) {}
 
 PersistentHandler::~PersistentHandler() {
+  Stop();
   std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    KillHandler(pid_);
     threads.swap(threads_);
   }
   for (auto& t : threads) t.join();
+}
+
+void PersistentHandler::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopping_ = true;
+  KillHandler(pid_);
 }
 
 pid_t PersistentHandler::pid() const {

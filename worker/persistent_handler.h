@@ -36,7 +36,10 @@ class PersistentHandler {
 
   PersistentHandler(CapabilityConfig capability, std::vector<std::string> env, std::string working_dir,
                     SessionUser user);
-  ~PersistentHandler();  // Kills the process.
+  ~PersistentHandler();  // Stop(), then waits for its threads.
+
+  // Kills the process and starts no other: a write to it blocked on a full pipe fails.
+  void Stop();
 
   // Sends the request; `sink` receives its frames until kEnd or kError.
   absl::Status Submit(const std::string& id, const std::string& payload, Sink sink);

@@ -367,52 +367,59 @@ TEST_CASE("invoke: a worker lost mid-stream fails the stream with UNAVAILABLE", 
 
 // GET /metrics from the controller, over TLS verified against the cluster CA (as Prometheus
 // would scrape it), with Python's standard library.
-TEST_CASE("invoke: 200 invokes in flight park no thread in the API server or the controller, and each ends when cancelled",
+TEST_CASE("invoke: 200 invokes in flight park no thread in the API server, the controller or the worker, and each "
+          "ends when cancelled",
           "[e2e][invoke]") {
   constexpr int kInFlight = 200;
   LocalFleet fleet;
   fleet.api_env["GANTRY_MAX_INVOKES_PER_CLIENT"] = std::to_string(kInFlight + 10);
-  // A persistent handler that never answers (its requests wait in its stdin's pipe, 40 bytes
-  // each): each invoke stays open.
-  StartSingleCapableNode(fleet, "demo/hold 1.0.0 persistent sleep 3600.4343\n", "demo/hold",
-                         {"--invoke-concurrency", std::to_string(kInFlight + 10)});
+  // Half to a persistent handler that never answers (its requests wait in its stdin's pipe, 40
+  // bytes each), half to an exec handler that never ends (a process each): each invoke stays open.
+  StartSingleCapableNode(fleet, "demo/hold 1.0.0 persistent sleep 3600.4343\ndemo/hold-exec 1.0.0 exec sleep 3600.4344\n",
+                         "demo/hold-exec", {"--invoke-concurrency", std::to_string(kInFlight + 10)});
   auto stub = Invoker(fleet);
-  // Idle: one invoke through and done, so whatever the servers start on first use exists.
-  {
-    auto warm = Open(*stub, "demo/hold");
-    REQUIRE(WaitFor([&] {
-      return fleet.db().Scalar("SELECT COALESCE(sum((load->>'active_invokes')::int), 0) FROM controllers") == "1";
-    }, absl::Seconds(20)));
+  auto active_invokes = [&] {
+    return fleet.db().Scalar("SELECT COALESCE(sum((load->>'active_invokes')::int), 0) FROM controllers");
+  };
+  // Idle: one invoke of each kind through and done, so whatever the servers start on first use exists.
+  for (const char* capability : {"demo/hold", "demo/hold-exec"}) {
+    auto warm = Open(*stub, capability);
+    REQUIRE(WaitFor([&] { return active_invokes() == "1"; }, absl::Seconds(20)));
     warm->ctx.TryCancel();
     CHECK(warm->reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
+    REQUIRE(WaitFor([&] { return active_invokes() == "0"; }, absl::Seconds(20)));
   }
   const int idle_threads = ThreadCount(fleet.api().pid());
   const int idle_controller_threads = ThreadCount(fleet.controller().pid());
+  const int idle_worker_threads = ThreadCount(fleet.worker().pid());
   REQUIRE(idle_threads > 0);
   REQUIRE(idle_controller_threads > 0);
+  REQUIRE(idle_worker_threads > 0);
 
   std::vector<std::unique_ptr<OpenCall>> calls;
-  for (int i = 0; i < kInFlight; ++i) calls.push_back(Open(*stub, "demo/hold", "request " + std::to_string(i)));
+  for (int i = 0; i < kInFlight; ++i) {
+    calls.push_back(Open(*stub, i % 2 == 0 ? "demo/hold" : "demo/hold-exec", "request " + std::to_string(i)));
+  }
   // All of them at the handler (the worker's heartbeat counts them, the controller relays it).
-  REQUIRE(WaitFor([&] {
-    return fleet.db().Scalar("SELECT COALESCE(sum((load->>'active_invokes')::int), 0) FROM controllers") ==
-           std::to_string(kInFlight);
-  }, absl::Seconds(30)));
+  REQUIRE(WaitFor([&] { return active_invokes() == std::to_string(kInFlight); }, absl::Seconds(30)));
   const int open_threads = ThreadCount(fleet.api().pid());
   const int open_controller_threads = ThreadCount(fleet.controller().pid());
+  const int open_worker_threads = ThreadCount(fleet.worker().pid());
   INFO("threads with " << kInFlight << " invokes in flight: gantry-api " << idle_threads << " -> " << open_threads
-                       << ", gantry-controller " << idle_controller_threads << " -> " << open_controller_threads);
+                       << ", gantry-controller " << idle_controller_threads << " -> " << open_controller_threads
+                       << ", gantry-worker " << idle_worker_threads << " -> " << open_worker_threads);
   CHECK(open_threads - idle_threads <= 8);
   CHECK(open_controller_threads - idle_controller_threads <= 8);
+  CHECK(open_worker_threads - idle_worker_threads <= 8);
+  CHECK(PidsWithCmdline("sleep 3600.4344").size() == kInFlight / 2);
 
   for (auto& call : calls) call->ctx.TryCancel();
   int cancelled = 0;
   for (auto& call : calls) cancelled += call->reader->Finish().error_code() == grpc::StatusCode::CANCELLED;
   CHECK(cancelled == kInFlight);
-  // Each cancellation reached the handler's worker: nothing is left in flight.
-  CHECK(WaitFor([&] {
-    return fleet.db().Scalar("SELECT COALESCE(sum((load->>'active_invokes')::int), 0) FROM controllers") == "0";
-  }, absl::Seconds(30)));
+  // Each cancellation reached the handler's worker: nothing is left in flight, no exec handler runs.
+  CHECK(WaitFor([&] { return active_invokes() == "0"; }, absl::Seconds(30)));
+  CHECK(WaitFor([&] { return PidsWithCmdline("sleep 3600.4344").empty(); }, absl::Seconds(10)));
 }
 
 TEST_CASE("invoke: 200 concurrent requests over three workers all complete, spread by load, with affinity",

@@ -2,9 +2,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <filesystem>
+#include <thread>
 #include <fstream>
 #include <mutex>
 
@@ -159,6 +164,58 @@ TEST_CASE("persistent handlers that exit at once or write garbage fail their req
   auto g = outputs.Last("g");
   CHECK(g.error_code() == 14);
   CHECK(g.error_message().find("not a frame") != std::string::npos);
+}
+
+namespace {
+
+int ThreadsOfThisProcess() {
+  int n = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/task", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+bool Gone(pid_t pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
+
+}  // namespace
+
+TEST_CASE("200 exec invokes in flight hold no thread each, and each one's process is gone once cancelled",
+          "[worker][invoke]") {
+  constexpr int kInvokes = 200;
+  Outputs outputs;
+  InvokeRunner::Options options;
+  options.max_concurrency = kInvokes;
+  // Its pid first, then it waits: each invoke is in flight, its handler running.
+  InvokeRunner runner({Exec("hold", {"sh", "-c", "echo $$; exec sleep 3600"})}, options,
+                      [&](const v1::WorkerInvokeOutput& o) { return outputs.Add(o); });
+  const int idle_threads = ThreadsOfThisProcess();
+  for (int i = 0; i < kInvokes; ++i) runner.Start(Command("h" + std::to_string(i), "hold", ""));
+  std::vector<pid_t> pids;
+  {
+    std::unique_lock<std::mutex> lock(outputs.mu);
+    REQUIRE(outputs.cv.wait_for(lock, std::chrono::seconds(60), [&] { return outputs.seen.size() >= kInvokes; }));
+    for (const auto& o : outputs.seen) {
+      REQUIRE(o.error_code() == 0);
+      pids.push_back(std::stoi(o.chunk().data()));
+    }
+  }
+  CHECK(runner.active() == kInvokes);
+  const int busy_threads = ThreadsOfThisProcess();
+  INFO("threads: " << idle_threads << " idle, " << busy_threads << " with " << kInvokes << " invokes in flight");
+  CHECK(busy_threads - idle_threads <= 2);
+
+  for (int i = 0; i < kInvokes; ++i) runner.Cancel("h" + std::to_string(i));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto all_gone = [&] { return std::all_of(pids.begin(), pids.end(), Gone) && runner.active() == 0; };
+  while (!all_gone() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // Polling what has no event to wait on.
+  }
+  CHECK(all_gone());
+  std::lock_guard<std::mutex> lock(outputs.mu);
+  CHECK(outputs.seen.size() == kInvokes);  // A cancelled invoke sends nothing more.
 }
 
 }  // namespace gantry::worker

@@ -1,0 +1,152 @@
+#include "worker/persistent_invocation.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace gantry::worker {
+
+PersistentInvocation::PersistentInvocation(EventLoop* loop, const Send* send, std::string id, std::string capability,
+                                           PersistentHandler* handler, WorkPool* writer,
+                                           const PersistentLimits& limits, std::function<void()> ended)
+    : loop_(loop),
+      out_(send, std::move(id)),
+      capability_(std::move(capability)),
+      handler_(handler),
+      writer_(writer),
+      limits_(limits),
+      ended_(std::move(ended)) {}
+
+PersistentInvocation::~PersistentInvocation() { loop_->CancelTimer(deadline_timer_); }
+
+void PersistentInvocation::Begin(std::string payload, int credit, absl::Time deadline) {
+  credit_ = credit;
+  std::weak_ptr<PersistentInvocation> self = weak_from_this();
+  auto sink = [inbox = inbox_, loop = loop_, self, &limits = limits_](HandlerFrame frame) {
+    Receive(inbox, loop, self, limits, std::move(frame));
+  };
+  // The writer's queue holds a request and a cancel for each request the capability admits.
+  const bool queued = writer_->TrySubmit([handler = handler_, loop = loop_, self, id = out_.id(),
+                                          payload = std::move(payload), sink = std::move(sink)]() mutable {
+    absl::Status submitted = handler->Submit(id, payload, std::move(sink));
+    if (!submitted.ok()) {
+      loop->Post([self, submitted] {
+        if (auto invocation = self.lock()) invocation->SubmitFailed(submitted);
+      });
+    }
+  });
+  if (!queued) {
+    SubmitFailed(absl::UnavailableError("the worker is stopping"));
+    return;
+  }
+  if (deadline != absl::InfiniteFuture()) {
+    deadline_timer_ = loop_->After(deadline - absl::Now(), [this] {
+      deadline_timer_ = 0;
+      if (ended_called_) return;
+      CancelOnHandler();
+      out_.Error(absl::StatusCode::kDeadlineExceeded,
+                 absl::StrCat("capability ", capability_, " ran past the request's deadline; the handler was told to cancel"));
+      End();
+    });
+  }
+}
+
+void PersistentInvocation::Receive(const std::shared_ptr<Inbox>& inbox, EventLoop* loop,
+                                   std::weak_ptr<PersistentInvocation> self, const PersistentLimits& limits,
+                                   HandlerFrame frame) {
+  std::lock_guard<std::mutex> lock(inbox->mu);
+  if (frame.kind == HandlerFrame::Kind::kChunk &&
+      (inbox->frames.size() >= limits.max_buffered_chunks ||
+       inbox->bytes + frame.data.size() > limits.max_buffered_bytes)) {
+    inbox->overflow = true;
+  } else {
+    inbox->bytes += frame.data.size();
+    inbox->frames.push_back(std::move(frame));
+  }
+  if (inbox->nudged) return;  // The Drain on its way takes this frame too.
+  inbox->nudged = true;
+  loop->Post([self = std::move(self)] {
+    if (auto invocation = self.lock()) invocation->Drain();
+  });
+}
+
+void PersistentInvocation::Drain() {
+  if (ended_called_) return;
+  std::vector<HandlerFrame> batch;
+  bool overflow = false;
+  {
+    std::lock_guard<std::mutex> lock(inbox_->mu);
+    inbox_->nudged = false;
+    overflow = inbox_->overflow;
+    while (!overflow && !inbox_->frames.empty()) {
+      HandlerFrame& front = inbox_->frames.front();
+      if (front.kind == HandlerFrame::Kind::kChunk) {
+        if (credit_ <= 0) break;
+        --credit_;
+      }
+      inbox_->bytes -= front.data.size();
+      batch.push_back(std::move(front));
+      inbox_->frames.pop_front();
+    }
+  }
+  if (overflow) {
+    CancelOnHandler();
+    out_.Error(absl::StatusCode::kResourceExhausted,
+               absl::StrCat("capability ", capability_, ": the client read too slowly (more than ",
+                            limits_.max_buffered_chunks, " chunks or ", limits_.max_buffered_bytes,
+                            " bytes waiting); the request was cut off"));
+    End();
+    return;
+  }
+  for (HandlerFrame& frame : batch) {
+    switch (frame.kind) {
+      case HandlerFrame::Kind::kChunk:
+        if (!out_.Chunk(std::move(frame.data), false)) {  // The stream is gone.
+          CancelOnHandler();
+          End();
+          return;
+        }
+        break;
+      case HandlerFrame::Kind::kEnd:
+        out_.Chunk("", true);
+        End();
+        return;
+      case HandlerFrame::Kind::kError:
+        out_.Error(frame.code, absl::StrCat("capability ", capability_, ": ", frame.data));
+        End();
+        return;
+    }
+  }
+}
+
+void PersistentInvocation::AddCredit(int credit) {
+  if (credit <= 0 || ended_called_) return;
+  credit_ += credit;
+  Drain();
+}
+
+void PersistentInvocation::Cancel() {
+  if (ended_called_) return;
+  CancelOnHandler();
+  End();
+}
+
+void PersistentInvocation::SubmitFailed(const absl::Status& status) {
+  if (ended_called_) return;
+  out_.Error(status.code(), absl::StrCat("capability ", capability_, ": ", status.message()));
+  End();
+}
+
+void PersistentInvocation::CancelOnHandler() {
+  writer_->TrySubmit([handler = handler_, id = out_.id()] { handler->Cancel(id); });
+}
+
+void PersistentInvocation::End() {
+  ended_called_ = true;
+  loop_->CancelTimer(deadline_timer_);
+  deadline_timer_ = 0;
+  ended_();
+}
+
+}  // namespace gantry::worker

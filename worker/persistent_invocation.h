@@ -1,0 +1,80 @@
+// One request to a `persistent` capability, driven by the EventLoop with no thread of its own.
+// The request is written to the shared handler process by the capability's writer (one thread
+// per persistent capability: a handler slow to read its input delays only its own requests,
+// and requests and cancels reach it in order). Frames come from the handler's reader thread
+// into a bounded inbox, which nudges the loop once per batch; the loop sends them while the
+// request has credit. The handler's pipe is shared by every request, so a request whose client
+// reads too slowly cannot slow the handler: past `max_buffered_chunks` or
+// `max_buffered_bytes` waiting it is cut off with RESOURCE_EXHAUSTED.
+//
+// Loop thread only, but for the inbox, which the handler's reader thread fills.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
+#include "common/work_pool.h"
+#include "worker/event_loop.h"
+#include "worker/handler_frames.h"
+#include "worker/invocation.h"
+#include "worker/persistent_handler.h"
+
+namespace gantry::worker {
+
+struct PersistentLimits {
+  size_t max_buffered_chunks = 16384;
+  size_t max_buffered_bytes = 8 << 20;
+};
+
+class PersistentInvocation final : public Invocation, public std::enable_shared_from_this<PersistentInvocation> {
+ public:
+  // `ended` as for ExecInvocation: once, on the loop's thread, after the last output.
+  PersistentInvocation(EventLoop* loop, const Send* send, std::string id, std::string capability,
+                       PersistentHandler* handler, WorkPool* writer, const PersistentLimits& limits,
+                       std::function<void()> ended);
+  ~PersistentInvocation() override;
+
+  // Hands the request to the writer; needs the invocation held by a shared_ptr.
+  void Begin(std::string payload, int credit, absl::Time deadline);
+  void AddCredit(int credit) override;
+  void Cancel() override;
+
+ private:
+  // What the reader thread hands over: frames waiting for credit, within the limits.
+  struct Inbox {
+    std::mutex mu;
+    std::deque<HandlerFrame> frames ABSL_GUARDED_BY(mu);
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;
+    bool overflow ABSL_GUARDED_BY(mu) = false;
+    bool nudged ABSL_GUARDED_BY(mu) = false;  // A Drain is posted and has not taken the batch yet.
+  };
+
+  // On the handler's reader thread.
+  static void Receive(const std::shared_ptr<Inbox>& inbox, EventLoop* loop, std::weak_ptr<PersistentInvocation> self,
+                      const PersistentLimits& limits, HandlerFrame frame);
+  void Drain();
+  void SubmitFailed(const absl::Status& status);
+  // Tells the handler to drop the request (through the writer, after the request itself).
+  void CancelOnHandler();
+  void End();
+
+  EventLoop* const loop_;
+  OutputSender out_;
+  const std::string capability_;
+  PersistentHandler* const handler_;
+  WorkPool* const writer_;
+  const PersistentLimits& limits_;
+  std::function<void()> ended_;
+  const std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
+
+  int credit_ = 0;
+  bool ended_called_ = false;
+  EventLoop::TimerId deadline_timer_ = 0;
+};
+
+}  // namespace gantry::worker
