@@ -400,8 +400,10 @@ TEST_CASE("invoke: 200 invokes in flight park no thread in the API server, the c
   for (int i = 0; i < kInFlight; ++i) {
     calls.push_back(Open(*stub, i % 2 == 0 ? "demo/hold" : "demo/hold-exec", "request " + std::to_string(i)));
   }
-  // All of them at the handler (the worker's heartbeat counts them, the controller relays it).
+  // All of them at the handler (the worker's heartbeat counts them, the controller relays it),
+  // and every exec handler started (the worker counts a request from its admission).
   REQUIRE(WaitFor([&] { return active_invokes() == std::to_string(kInFlight); }, absl::Seconds(30)));
+  REQUIRE(WaitFor([&] { return PidsWithCmdline("sleep 3600.4344").size() == kInFlight / 2; }, absl::Seconds(30)));
   const int open_threads = ThreadCount(fleet.api().pid());
   const int open_controller_threads = ThreadCount(fleet.controller().pid());
   const int open_worker_threads = ThreadCount(fleet.worker().pid());
@@ -411,7 +413,6 @@ TEST_CASE("invoke: 200 invokes in flight park no thread in the API server, the c
   CHECK(open_threads - idle_threads <= 8);
   CHECK(open_controller_threads - idle_controller_threads <= 8);
   CHECK(open_worker_threads - idle_worker_threads <= 8);
-  CHECK(PidsWithCmdline("sleep 3600.4344").size() == kInFlight / 2);
 
   for (auto& call : calls) call->ctx.TryCancel();
   int cancelled = 0;
