@@ -39,6 +39,12 @@ absl::StatusOr<std::optional<HandlerFrameParser::Parsed>> HandlerFrameParser::Ne
     }
     parsed.frame.kind = words[0] == "CHUNK" ? HandlerFrame::Kind::kChunk : HandlerFrame::Kind::kError;
     if (parsed.frame.kind == HandlerFrame::Kind::kError) parsed.frame.code = absl::StatusCode::kUnknown;
+  } else if (words.size() >= 2 && words[0] == "HELLO") {
+    // No id: it is about the handler, not a request.
+    parsed.frame.kind = HandlerFrame::Kind::kHello;
+    parsed.frame.data = std::string(header.substr(words[0].size() + 1));
+    start_ += eol + 1;
+    return parsed;
   } else if (!(words.size() == 2 && words[0] == "END")) {
     error_ = absl::InvalidArgumentError(
         absl::StrCat("wrote something that is not a frame: \"", header.substr(0, 64), "\""));

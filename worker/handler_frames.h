@@ -2,6 +2,7 @@
 // it arrives, in pieces of any size:
 //
 //   CHUNK <id> <length>\n<bytes>      END <id>\n      ERROR <id> <length>\n<message>
+//   HELLO <feature>...\n               (what it understands beyond the base protocol)
 //
 // Anything else (a header over 256 bytes, an unknown word, a bad or over-large length) is an
 // error that ends the stream: the handler is not speaking the protocol, and nothing after it
@@ -17,8 +18,8 @@
 namespace gantry::worker {
 
 struct HandlerFrame {
-  enum class Kind { kChunk, kEnd, kError } kind;
-  std::string data;  // Chunk bytes, or the error message.
+  enum class Kind { kChunk, kEnd, kError, kHello } kind;
+  std::string data;  // Chunk bytes, the error message, or HELLO's features (space-separated).
   absl::StatusCode code = absl::StatusCode::kOk;  // For kError.
 };
 

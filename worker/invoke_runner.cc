@@ -7,11 +7,26 @@
 #include "common/proto_time.h"
 
 namespace gantry::worker {
+namespace {
+
+// A pause well inside the bounds however they are set: a quarter of them at most.
+PersistentLimits LimitsFor(const InvokeRunner::Options& options) {
+  PersistentLimits limits;
+  limits.max_buffered_chunks = options.max_buffered_chunks;
+  limits.max_buffered_bytes = options.max_buffered_bytes;
+  limits.pause_at_chunks = std::max<size_t>(1, std::min(limits.pause_at_chunks, limits.max_buffered_chunks / 4));
+  limits.pause_at_bytes = std::max<size_t>(1, std::min(limits.pause_at_bytes, limits.max_buffered_bytes / 4));
+  limits.resume_at_chunks = limits.pause_at_chunks / 4;
+  limits.resume_at_bytes = limits.pause_at_bytes / 4;
+  return limits;
+}
+
+}  // namespace
 
 InvokeRunner::InvokeRunner(std::vector<CapabilityConfig> capabilities, Options options, Sender send)
     : options_(std::move(options)),
       exec_settings_{options_.max_chunk_bytes, options_.working_dir, options_.user},
-      persistent_limits_{options_.max_buffered_chunks, options_.max_buffered_bytes},
+      persistent_limits_(LimitsFor(options_)),
       send_(std::move(send)) {
   for (auto& c : capabilities) {
     Capability& cap = capabilities_[c.name];
@@ -19,8 +34,9 @@ InvokeRunner::InvokeRunner(std::vector<CapabilityConfig> capabilities, Options o
       std::vector<std::string> env = HandlerEnv(c.name, "");
       env.insert(env.end(), c.env.begin(), c.env.end());
       cap.persistent = std::make_unique<PersistentHandler>(c, std::move(env), options_.working_dir, options_.user);
-      // A request and a cancel for each request admitted: it never refuses one.
-      cap.writer = std::make_unique<WorkPool>(1, 2 * static_cast<size_t>(std::max(options_.max_concurrency, 1)) + 2);
+      // Room for every job of every request admitted: it never refuses one.
+      cap.writer = std::make_unique<WorkPool>(
+          1, PersistentInvocation::kWriterJobsPerRequest * static_cast<size_t>(std::max(options_.max_concurrency, 1)));
     }
     cap.config = std::move(c);
   }

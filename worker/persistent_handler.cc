@@ -7,8 +7,11 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "worker/handler_process.h"
 
 namespace gantry::worker {
@@ -101,6 +104,12 @@ void PersistentHandler::Serve(uint64_t generation, std::shared_ptr<std::promise<
       }
       if (!next->has_value()) break;
       HandlerFrameParser::Parsed& parsed = **next;
+      if (parsed.frame.kind == HandlerFrame::Kind::kHello) {
+        const std::vector<absl::string_view> features = absl::StrSplit(parsed.frame.data, ' ');
+        std::lock_guard<std::mutex> lock(mu_);
+        if (generation == generation_) pauses_ = absl::c_linear_search(features, "pause");
+        continue;
+      }
       Sink sink;
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -142,6 +151,7 @@ void PersistentHandler::Lost(uint64_t generation, const std::string& why) {
     std::lock_guard<std::mutex> lock(mu_);
     if (generation != generation_) return;
     pid_ = -1;
+    pauses_ = false;  // The next process says for itself.
     last_end_ = why;
     if (stdin_fd_ >= 0) close(stdin_fd_);
     stdin_fd_ = -1;
@@ -210,6 +220,16 @@ void PersistentHandler::Cancel(const std::string& id) {
     generation = generation_;
   }
   (void)WriteFrame(generation, absl::StrCat("CANCEL ", id, "\n"));
+}
+
+bool PersistentHandler::Pause(const std::string& id, bool pause) {
+  uint64_t generation;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!pauses_ || sinks_.count(id) == 0) return false;
+    generation = generation_;
+  }
+  return WriteFrame(generation, absl::StrCat(pause ? "PAUSE " : "RESUME ", id, "\n"));
 }
 
 }  // namespace gantry::worker

@@ -2,7 +2,9 @@
 // over the framed protocol of docs/invoke-protocol.md:
 //
 //   to the handler:    REQ <id> <length>\n<payload>      CANCEL <id>\n
+//                      PAUSE <id>\n   RESUME <id>\n      (only to a handler that said HELLO pause)
 //   from the handler:  CHUNK <id> <length>\n<bytes>      END <id>\n      ERROR <id> <length>\n<message>
+//                      HELLO <feature>...\n
 //
 // Started on the first request; restarted on the next request after it exits. A handler that
 // exits, or writes anything that is not a frame, fails every request in flight (it is killed
@@ -45,6 +47,11 @@ class PersistentHandler {
   absl::Status Submit(const std::string& id, const std::string& payload, Sink sink);
   // Sends CANCEL and forgets the request: no more frames reach its sink.
   void Cancel(const std::string& id);
+  // Asks the handler to stop (or go on) writing the request's output: PAUSE or RESUME, if the
+  // process running now said `HELLO pause` and the request is still in flight. Otherwise
+  // nothing: a handler that does not pause is cut off by its invocation's bounds instead.
+  // True if the frame was written.
+  bool Pause(const std::string& id, bool pause);
   pid_t pid() const;
 
  private:
@@ -72,6 +79,7 @@ class PersistentHandler {
   bool starting_ ABSL_GUARDED_BY(mu_) = false;
   std::condition_variable started_cv_;
   std::map<std::string, Sink> sinks_ ABSL_GUARDED_BY(mu_);
+  bool pauses_ ABSL_GUARDED_BY(mu_) = false;  // The process running now said HELLO pause.
   std::string last_end_ ABSL_GUARDED_BY(mu_);  // How the last process ended.
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);  // One per generation.
 };

@@ -16,16 +16,15 @@ PersistentInvocation::PersistentInvocation(EventLoop* loop, const Send* send, st
       handler_(handler),
       writer_(writer),
       limits_(limits),
-      ended_(std::move(ended)) {}
+      ended_(std::move(ended)),
+      inbox_(std::make_shared<Inbox>(out_.id(), handler, writer, limits)) {}
 
 PersistentInvocation::~PersistentInvocation() { loop_->CancelTimer(deadline_timer_); }
 
 void PersistentInvocation::Begin(std::string payload, int credit, absl::Time deadline) {
   credit_ = credit;
   std::weak_ptr<PersistentInvocation> self = weak_from_this();
-  auto sink = [inbox = inbox_, loop = loop_, self, &limits = limits_](HandlerFrame frame) {
-    Receive(inbox, loop, self, limits, std::move(frame));
-  };
+  auto sink = [inbox = inbox_, loop = loop_, self](HandlerFrame frame) { Receive(inbox, loop, self, std::move(frame)); };
   // The writer's queue holds a request and a cancel for each request the capability admits.
   const bool queued = writer_->TrySubmit([handler = handler_, loop = loop_, self, id = out_.id(),
                                           payload = std::move(payload), sink = std::move(sink)]() mutable {
@@ -53,9 +52,9 @@ void PersistentInvocation::Begin(std::string payload, int credit, absl::Time dea
 }
 
 void PersistentInvocation::Receive(const std::shared_ptr<Inbox>& inbox, EventLoop* loop,
-                                   std::weak_ptr<PersistentInvocation> self, const PersistentLimits& limits,
-                                   HandlerFrame frame) {
+                                   std::weak_ptr<PersistentInvocation> self, HandlerFrame frame) {
   std::lock_guard<std::mutex> lock(inbox->mu);
+  const PersistentLimits& limits = inbox->limits;
   if (frame.kind == HandlerFrame::Kind::kChunk &&
       (inbox->frames.size() >= limits.max_buffered_chunks ||
        inbox->bytes + frame.data.size() > limits.max_buffered_bytes)) {
@@ -63,12 +62,39 @@ void PersistentInvocation::Receive(const std::shared_ptr<Inbox>& inbox, EventLoo
   } else {
     inbox->bytes += frame.data.size();
     inbox->frames.push_back(std::move(frame));
+    if (inbox->frames.size() >= limits.pause_at_chunks || inbox->bytes >= limits.pause_at_bytes) {
+      WantPauseLocked(inbox, true);
+    }
   }
   if (inbox->nudged) return;  // The Drain on its way takes this frame too.
   inbox->nudged = true;
   loop->Post([self = std::move(self)] {
     if (auto invocation = self.lock()) invocation->Drain();
   });
+}
+
+void PersistentInvocation::WantPauseLocked(const std::shared_ptr<Inbox>& inbox, bool pause) {
+  if (inbox->pause_wanted == pause) return;
+  inbox->pause_wanted = pause;
+  if (inbox->pause_queued) return;  // The job queued reads what is wanted when it runs.
+  // The writer's queue has room for it (kWriterJobsPerRequest); if it has stopped, so has all.
+  inbox->pause_queued = inbox->writer->TrySubmit([inbox] { SyncPause(inbox); });
+}
+
+void PersistentInvocation::SyncPause(const std::shared_ptr<Inbox>& inbox) {
+  bool pause;
+  {
+    std::lock_guard<std::mutex> lock(inbox->mu);
+    inbox->pause_queued = false;
+    if (inbox->pause_wanted == inbox->pause_sent) return;
+    pause = inbox->pause_wanted;
+  }
+  // Not written when the handler does not pause, or the request has ended there: nothing to
+  // undo later either.
+  if (inbox->handler->Pause(inbox->id, pause)) {
+    std::lock_guard<std::mutex> lock(inbox->mu);
+    inbox->pause_sent = pause;
+  }
 }
 
 void PersistentInvocation::Drain() {
@@ -88,6 +114,9 @@ void PersistentInvocation::Drain() {
       inbox_->bytes -= front.data.size();
       batch.push_back(std::move(front));
       inbox_->frames.pop_front();
+    }
+    if (inbox_->frames.size() <= limits_.resume_at_chunks && inbox_->bytes <= limits_.resume_at_bytes) {
+      WantPauseLocked(inbox_, false);
     }
   }
   if (overflow) {
@@ -116,6 +145,8 @@ void PersistentInvocation::Drain() {
         out_.Error(frame.code, absl::StrCat("capability ", capability_, ": ", frame.data));
         End();
         return;
+      case HandlerFrame::Kind::kHello:
+        break;  // The handler's, never a request's (PersistentHandler keeps it).
     }
   }
 }

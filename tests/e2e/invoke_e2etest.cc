@@ -16,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"
+#include "absl/strings/match.h"
+#include "tests/support/gantryctl_runner.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -345,6 +347,30 @@ TEST_CASE("invoke: a slow client reading 100 MB slows the handler, and no hop bu
   while (call->reader->Read(&chunk)) bytes += chunk.data().size();
   CHECK(call->reader->Finish().ok());
   CHECK(bytes == 104857600u);
+}
+
+TEST_CASE("invoke: a persistent handler that pauses is paused for a stalled client, which then gets a long answer whole",
+          "[e2e][invoke]") {
+  constexpr int kWords = 40000;  // More chunks than a request may hold waiting (16,384).
+  LocalFleet fleet;
+  const std::string record = fleet.WritableFile("frames.log");  // The handler appends what it is sent.
+  StartSingleCapableNode(fleet, "demo/tokens 1.0.0 persistent " + TokensHandler(fleet, 0, record) + "\n",
+                         "demo/tokens");
+  std::string words;
+  for (int i = 0; i < kWords; ++i) absl::StrAppend(&words, "w", i, " ");
+  auto stub = Invoker(fleet);
+  auto call = Open(*stub, "demo/tokens", words);
+  v1::InvokeChunk chunk;
+  REQUIRE(call->reader->Read(&chunk));
+  std::string answer = chunk.data();
+  // The client reads no more: the handler is told to pause, instead of the request being cut off.
+  CHECK(WaitFor([&] { return absl::StrContains(Slurp(record), "PAUSE "); }, absl::Seconds(30)));
+  while (call->reader->Read(&chunk)) answer += chunk.data();
+  grpc::Status status = call->reader->Finish();
+  INFO(status.error_message());
+  CHECK(status.ok());
+  CHECK(answer == words);
+  CHECK(absl::StrContains(Slurp(record), "RESUME "));
 }
 
 TEST_CASE("invoke: a worker lost mid-stream fails the stream with UNAVAILABLE", "[e2e][invoke]") {

@@ -19,9 +19,10 @@ std::vector<std::string> ParseInPieces(const std::string& input, size_t piece, s
       }
       if (!next->has_value()) break;
       const auto& p = **next;
-      const char* kind = p.frame.kind == HandlerFrame::Kind::kChunk ? "CHUNK"
-                         : p.frame.kind == HandlerFrame::Kind::kEnd ? "END"
-                                                                     : "ERROR";
+      const char* kind = p.frame.kind == HandlerFrame::Kind::kChunk   ? "CHUNK"
+                         : p.frame.kind == HandlerFrame::Kind::kEnd   ? "END"
+                         : p.frame.kind == HandlerFrame::Kind::kHello ? "HELLO"
+                                                                       : "ERROR";
       out.push_back(std::string(kind) + " " + p.id + " " + p.frame.data);
     }
   }
@@ -31,8 +32,9 @@ std::vector<std::string> ParseInPieces(const std::string& input, size_t piece, s
 }  // namespace
 
 TEST_CASE("handler frames parse the same however the bytes arrive", "[worker][invoke]") {
-  const std::string input = "CHUNK a 5\nhel\nlCHUNK b 0\nEND b\nERROR a 4\nboomCHUNK c 3\nxyz";
-  const std::vector<std::string> expected = {"CHUNK a hel\nl", "CHUNK b ", "END b ", "ERROR a boom", "CHUNK c xyz"};
+  const std::string input = "HELLO pause future\nCHUNK a 5\nhel\nlCHUNK b 0\nEND b\nERROR a 4\nboomCHUNK c 3\nxyz";
+  const std::vector<std::string> expected = {"HELLO  pause future", "CHUNK a hel\nl", "CHUNK b ", "END b ",
+                                             "ERROR a boom", "CHUNK c xyz"};
   for (size_t piece = 1; piece <= input.size(); ++piece) {
     std::string error;
     INFO("pieces of " << piece);
@@ -49,6 +51,7 @@ TEST_CASE("handler frames: what is not a frame ends the stream, saying what it w
            {"hello world\n", "wrote something that is not a frame: \"hello world\""},
            {"CHUNK a\n", "wrote something that is not a frame: \"CHUNK a\""},
            {"END a b\n", "wrote something that is not a frame: \"END a b\""},
+           {"HELLO\n", "wrote something that is not a frame: \"HELLO\""},
            {"CHUNK a -1\n", "wrote a bad frame length \"-1\""},
            {"CHUNK a 16777217\n", "wrote a bad frame length \"16777217\""},
            {"CHUNK a 1x\n", "wrote a bad frame length \"1x\""},

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <filesystem>
 #include <thread>
 #include <fstream>
@@ -216,6 +217,100 @@ TEST_CASE("200 exec invokes in flight hold no thread each, and each one's proces
   CHECK(all_gone());
   std::lock_guard<std::mutex> lock(outputs.mu);
   CHECK(outputs.seen.size() == kInvokes);  // A cancelled invoke sends nothing more.
+}
+
+namespace {
+
+// A persistent handler that says HELLO pause (when its argument is "hello"), writes N numbered
+// 1 KiB chunks per request (N its payload) honouring PAUSE and RESUME, then a 20-byte chunk
+// saying how often it was paused.
+constexpr char kPausingHandler[] = R"(
+import sys, threading
+out, lock = sys.stdout.buffer, threading.Lock()
+gates, pauses = {}, {}
+def send(b):
+    with lock:
+        out.write(b)
+        out.flush()
+if sys.argv[1] == "hello":
+    send(b"HELLO pause\n")
+def serve(rid, n):
+    for i in range(n):
+        gates[rid].wait()
+        body = b"%08d" % i + b"." * 1016
+        send(b"CHUNK %s %d\n" % (rid, len(body)) + body)
+    send(b"CHUNK %s 20\n" % rid + b"pauses=%-13d" % pauses[rid])
+    send(b"END %s\n" % rid)
+for line in iter(sys.stdin.buffer.readline, b""):
+    kind, rid, *rest = line.split()
+    if kind == b"REQ":
+        n = int(sys.stdin.buffer.read(int(rest[0])))
+        gates[rid], pauses[rid] = threading.Event(), 0
+        gates[rid].set()
+        threading.Thread(target=serve, args=(rid, n), daemon=True).start()
+    elif kind == b"PAUSE":
+        pauses[rid] += 1
+        gates[rid].clear()
+    elif kind == b"RESUME":
+        gates[rid].set()
+)";
+
+}  // namespace
+
+TEST_CASE("a persistent handler that says HELLO pause is paused for a slow client and finishes a long answer, and "
+          "one that does not is cut off",
+          "[worker][invoke]") {
+  constexpr int kChunks = 20000;  // 20 MB: more than the 8 MiB a request may hold waiting.
+  char dir[] = "/tmp/gantry-pausing-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string script = std::string(dir) + "/pausing.py";
+  std::ofstream(script) << kPausingHandler;
+  for (const std::string mode : {"hello", "silent"}) {
+    INFO("the handler: " << mode);
+    Outputs outputs;
+    bool ended = false;  // Guarded by outputs.mu.
+    InvokeRunner runner({{"pausing", "1.0.0", CapabilityConfig::Kind::kPersistent, {"python3", script, mode}, {}}}, {},
+                        [&](const v1::WorkerInvokeOutput& o) {
+                          std::lock_guard<std::mutex> lock(outputs.mu);
+                          outputs.seen.push_back(o);
+                          ended = ended || o.error_code() != 0 || o.chunk().last();
+                          outputs.cv.notify_all();
+                          return true;
+                        });
+    v1::InvokeCommand command = Command("long", "pausing", std::to_string(kChunks));
+    command.set_credit(16);
+    runner.Start(command);
+    // A slow client: 16 chunks a millisecond at most, some 16 MB/s (the pace is the point here).
+    std::unique_lock<std::mutex> lock(outputs.mu);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!ended && std::chrono::steady_clock::now() < deadline) {
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      runner.AddCredit("long", 16);
+      lock.lock();
+    }
+    REQUIRE(ended);
+    const v1::WorkerInvokeOutput& last = outputs.seen.back();
+    if (mode == "silent") {
+      CHECK(last.error_code() == 8);  // RESOURCE_EXHAUSTED
+      CHECK(last.error_message().find("read too slowly") != std::string::npos);
+      continue;
+    }
+    REQUIRE(outputs.seen.size() == kChunks + 2);
+    CHECK(last.error_code() == 0);
+    CHECK(last.chunk().last());
+    int in_order = 0;
+    for (int i = 0; i < kChunks; ++i) {
+      char number[9];
+      std::snprintf(number, sizeof(number), "%08d", i);
+      in_order += outputs.seen[i].chunk().data().rfind(number, 0) == 0 && outputs.seen[i].chunk().sequence() == i;
+    }
+    CHECK(in_order == kChunks);
+    const std::string pauses = outputs.seen[kChunks].chunk().data();
+    INFO(pauses);
+    CHECK(pauses.rfind("pauses=", 0) == 0);
+    CHECK(std::stoi(pauses.substr(7)) >= 1);
+  }
 }
 
 }  // namespace gantry::worker
