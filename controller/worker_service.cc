@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/identity.h"
 #include "common/status.h"
-#include "controller/worker_stream_channel.h"
+#include "controller/worker_connect_reactor.h"
 
 namespace gantry::controller {
 namespace {
@@ -34,57 +34,9 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::Connect(
-    grpc::ServerContext* ctx,
-    grpc::ServerReaderWriter<v1::ControllerMessage, v1::WorkerMessage>* stream) {
-  auto identity = WorkerIdentity(*ctx);
-  if (!identity.ok()) return ToGrpcStatus(identity.status());
-  v1::WorkerMessage message;
-  if (!stream->Read(&message)) return grpc::Status::CANCELLED;
-  if (message.msg_case() != v1::WorkerMessage::kHello) {
-    return ToGrpcStatus(absl::InvalidArgumentError("the first message on Connect must be hello"));
-  }
-  auto channel = std::make_shared<WorkerStreamChannel>(ctx, stream);
-  absl::Status attached = fleet_->Attach(identity->name, message.hello(), channel);
-  if (!attached.ok()) {
-    channel->Invalidate();
-    return ToGrpcStatus(attached);
-  }
-  absl::Status ended = absl::OkStatus();
-  std::string reason = "stream closed";
-  while (stream->Read(&message)) {
-    switch (message.msg_case()) {
-      case v1::WorkerMessage::kHeartbeat:
-        fleet_->Heartbeat(identity->name, message.heartbeat());
-        break;
-      case v1::WorkerMessage::kSessionEvent:
-        ended = fleet_->OnWorkerEvent(identity->name, message.session_event());
-        break;
-      case v1::WorkerMessage::kLogs:
-        logs_->Deliver(identity->name, message.logs());
-        break;
-      case v1::WorkerMessage::kMetrics:
-        fleet_->OnMetrics(identity->name, message.metrics());
-        break;
-      case v1::WorkerMessage::kInvokeOutput:
-        invokes_->Deliver(identity->name, message.invoke_output());
-        break;
-      default:
-        ended = absl::InvalidArgumentError("WorkerMessage: unknown or empty message");
-    }
-    if (!ended.ok()) {
-      reason = absl::StrCat("malformed message: ", ended.message());
-      break;
-    }
-  }
-  if (ctx->IsCancelled()) reason = "missed heartbeats or cancelled";
-  // Gone for everyone at once; only then wait for a write still stuck on a worker that stopped
-  // reading (see WorkerStreamChannel), which the transport's keepalive ends.
-  logs_->WorkerLost(identity->name);
-  invokes_->WorkerLost(identity->name);
-  fleet_->Detach(identity->name, reason);
-  channel->Invalidate();
-  return ToGrpcStatus(ended);
+grpc::ServerBidiReactor<v1::WorkerMessage, v1::ControllerMessage>* WorkerServiceImpl::Connect(
+    grpc::CallbackServerContext* context) {
+  return WorkerConnectReactor::Start({fleet_, logs_, invokes_}, context);
 }
 
 }  // namespace gantry::controller

@@ -1,19 +1,9 @@
-// The controller's handle on one worker's Connect stream. Send never blocks: messages go to a
-// queue that a writer thread of this stream drains. A worker that stops reading (frozen,
-// partitioned) fills its flow-control window, and a gRPC write to it then blocks until the
-// transport gives up on it (keepalive: up to 15 s); cancelling the call does not end such a
-// write. Only this stream's writer waits on it: callers of Send (placements, invokes, stops),
-// the liveness sweep that closes silent workers, and every other worker's stream go on.
+// The Fleet's handle on one worker's Connect stream (WorkerConnectReactor), which may end
+// while the Fleet still holds the handle: from then on Send refuses and Close does nothing.
+// Send never blocks: the message is queued, bounded, and written when the worker takes it.
 #pragma once
 
-#include <grpcpp/server_context.h>
-#include <grpcpp/support/sync_stream.h>
-
-#include <condition_variable>
-#include <cstddef>
-#include <deque>
 #include <mutex>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "controller/fleet.h"
@@ -21,36 +11,22 @@
 
 namespace gantry::controller {
 
-class WorkerStreamChannel : public WorkerChannel {
+class WorkerConnectReactor;
+
+class WorkerStreamChannel final : public WorkerChannel {
  public:
-  using Stream = grpc::ServerReaderWriter<v1::ControllerMessage, v1::WorkerMessage>;
-  // Messages queued for a worker that is not reading them, at most: beyond it Send refuses
-  // (the caller treats the worker as gone) rather than buffer without bound.
-  static constexpr size_t kMaxQueuedBytes = 64 << 20;
+  explicit WorkerStreamChannel(WorkerConnectReactor* reactor) : reactor_(reactor) {}
 
-  WorkerStreamChannel(grpc::ServerContext* ctx, Stream* stream);
-  ~WorkerStreamChannel() override;
-
-  // Queues `message`; false once the stream is closed or its queue is full.
+  // Queues `message`; false once the stream is over or its queue is full.
   bool Send(const v1::ControllerMessage& message) override;
-  // Cancels the call: the handler's reads end, and with them the stream.
+  // Cancels the call: its reads end, and with them the stream.
   void Close() override;
-  // Called before the handler returns; afterwards the stream and context are gone. Waits for
-  // a write still in flight, so call it after the worker has been detached.
-  void Invalidate();
+  // The reactor is going: called from its OnDone, after which nothing reaches it.
+  void Detach();
 
  private:
-  void WriteLoop();
-
-  grpc::ServerContext* const ctx_;
-  Stream* const stream_;  // Written by the writer thread only.
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<v1::ControllerMessage> queue_ ABSL_GUARDED_BY(mu_);
-  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool context_valid_ ABSL_GUARDED_BY(mu_) = true;
-  std::thread writer_;
+  std::mutex mu_;  // Before the reactor's own.
+  WorkerConnectReactor* reactor_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace gantry::controller

@@ -53,10 +53,16 @@ TEST_CASE("scale-workers", "[bench]") {
   fleet.StartController("node1");
   // The controller on a core of its own; the hollow workers and the API server on the rest.
   PinnedApart apart(fleet.controller().pid(), {fleet.api().pid()});
+  pid_t controller = fleet.controller().pid();
+  const int idle_threads = testing::ThreadCount(controller);
   HollowWorkers hollow({fleet.controller_address(), fleet.pki().dir(), fleet.dir().path(), "hollow", workers, 8});
   REQUIRE(hollow.Start().ok());
   fleet.WaitUntilWorkersOnline(workers);
-  pid_t controller = fleet.controller().pid();
+  // Each worker's Connect stream is a reactor: connected workers park no thread.
+  Figure threads{"scale-workers", absl::StrCat("controller threads with ", workers, " workers connected, over idle"),
+                 "threads", {static_cast<double>(testing::ThreadCount(controller) - idle_threads)}};
+  threads.target = Target::AtMost(8);
+  Report::Global().Add(threads);
 
   // Idle: heartbeats only, for 10 s (3 with --quick).
   double cpu_before = CpuSeconds(controller);
