@@ -301,7 +301,7 @@ TEST_CASE("a persistent handler that says HELLO pause is paused for a slow clien
     CHECK(last.chunk().last());
     int in_order = 0;
     for (int i = 0; i < kChunks; ++i) {
-      char number[9];
+      char number[16];
       std::snprintf(number, sizeof(number), "%08d", i);
       in_order += outputs.seen[i].chunk().data().rfind(number, 0) == 0 && outputs.seen[i].chunk().sequence() == i;
     }
