@@ -220,38 +220,21 @@ absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::Candidates(
   return out;
 }
 
-absl::StatusOr<std::vector<ControllerTarget>> ControllerStore::InvokeCandidates(
-    const std::string& capability, const std::function<bool(const std::string& version)>& matches, int limit) {
-  std::vector<ControllerTarget> out;
+absl::StatusOr<std::vector<InvokeCandidateRow>> ControllerStore::InvokeCandidateRows(const std::string& capability) {
+  std::vector<InvokeCandidateRow> out;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     pqxx::result r = tx.exec_params(std::string(sql::kSelectInvokeCandidates), capability,
                                     absl::ToDoubleSeconds(freshness_));
     for (const auto& row : r) {
-      if (static_cast<int>(out.size()) >= limit) break;
-      std::string id = row[0].as<std::string>();
-      if (!matches(row[3].as<std::string>())) continue;
-      bool seen = false;
-      for (const auto& t : out) seen = seen || t.id == id;
-      if (!seen) out.push_back({id, row[1].as<std::string>(), row[2].as<std::string>()});
+      out.push_back({{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()},
+                     row[3].as<std::string>(),
+                     row[4].as<int>()});
     }
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
   return out;
-}
-
-absl::Status ControllerStore::NoteSelected(const std::string& controller_id) {
-  return pool_->Run([&](pqxx::connection& c) {
-    // A hint that spreads invokes until the controller's next heartbeat says how busy it is,
-    // not a decision anyone was told of: a crash may lose it, so it does not wait for the disk
-    // (it was a flushed commit per invoke, on the invoke's path).
-    pqxx::work tx(c);
-    tx.exec("SET LOCAL synchronous_commit = off");
-    ExecPrepared(tx, sql::kNoteControllerSelected, controller_id, 1);
-    tx.commit();
-    return absl::OkStatus();
-  });
 }
 
 absl::StatusOr<FleetSummary> ControllerStore::Summary() {

@@ -23,6 +23,14 @@ struct ControllerTarget {
   std::string name;
 };
 
+// A controller serving a capability at `version`, with the invokes in flight its last
+// heartbeat reported.
+struct InvokeCandidateRow {
+  ControllerTarget target;
+  std::string version;
+  int active_invokes = 0;
+};
+
 struct PlacementRequest {
   int gpu_count = 0;
   int64_t min_gpu_memory_bytes = 0;
@@ -98,12 +106,9 @@ class ControllerStore {
   // Controllers that could take the placement, best first (least loaded, then round-robin).
   absl::StatusOr<std::vector<ControllerTarget>> Candidates(const PlacementRequest& request,
                                                            int limit);
-  // Controllers whose workers serve `capability` at a version `matches` accepts, best first.
-  absl::StatusOr<std::vector<ControllerTarget>> InvokeCandidates(
-      const std::string& capability, const std::function<bool(const std::string& version)>& matches, int limit);
-  // An invoke went to the controller: counted against it (and behind its equals) until its next
-  // heartbeat. Not flushed to disk: a hint, not a decision.
-  absl::Status NoteSelected(const std::string& controller_id);
+  // Controllers whose workers serve `capability`, one row per version each serves, best first
+  // (least busy, then least recently chosen). InvokeCandidateCache matches versions.
+  absl::StatusOr<std::vector<InvokeCandidateRow>> InvokeCandidateRows(const std::string& capability);
   absl::StatusOr<FleetSummary> Summary();
   absl::StatusOr<ControllerTarget> Get(const std::string& controller_id);
 

@@ -36,7 +36,7 @@ void InvokeReactor::Admit() {
   std::vector<ControllerTarget> candidates;
   if (admitted.ok()) {
     auto range = ValidateInvokeRequest(request_, deps_.max_payload_bytes);
-    auto found = range.ok() ? deps_.controllers->InvokeCandidates(
+    auto found = range.ok() ? deps_.candidates->Candidates(
                                   request_.capability(),
                                   [&](const std::string& v) { return range->Matches(absl::string_view(v)); },
                                   deps_.max_attempts)
@@ -75,7 +75,7 @@ void InvokeReactor::TryNext() {
     JobDone();
     return;
   }
-  (void)deps_.controllers->NoteSelected(target.id);  // Spreads invokes; a failure to note changes nothing.
+  deps_.candidates->Picked(request_.capability(), target.id);  // Spreads this replica's invokes.
   Relay(target, [this](v1::ControllerService::StubInterface* stub, grpc::ClientContext* context,
                        grpc::ClientReadReactor<v1::InvokeChunk>* reactor) {
     stub->async()->Invoke(context, &request_, reactor);

@@ -14,6 +14,7 @@
 #include "api-server/authenticator.h"
 #include "api-server/controller_client.h"
 #include "api-server/controller_store.h"
+#include "api-server/invoke_candidate_cache.h"
 #include "api-server/relayed_stream.h"
 #include "api-server/stream_admission.h"
 #include "api-server/stream_quota.h"
@@ -25,7 +26,7 @@ namespace gantry::api {
 struct InvokeDeps {
   Authenticator* auth;
   StreamQuota* streams;
-  ControllerStore* controllers;
+  InvokeCandidateCache* candidates;
   ControllerClient* client;
   WorkPool* jobs;  // Drained (not stopped) at shutdown: a queued job owns its invoke.
   int64_t max_payload_bytes;

@@ -14,6 +14,7 @@
 #include "api-server/controller_store.h"
 #include "api-server/database_monitor.h"
 #include "api-server/health_checker.h"
+#include "api-server/invoke_candidate_cache.h"
 #include "api-server/invoke_service.h"
 #include "api-server/live_relays.h"
 #include "api-server/migration_runner.h"
@@ -42,6 +43,9 @@ namespace {
 
 // Concurrent WatchSession streams one API server holds.
 constexpr size_t kMaxWatchers = 10000;
+// How long the controllers serving a capability are taken as known (InvokeCandidateCache):
+// shorter than the heartbeats that would change the answer.
+constexpr absl::Duration kInvokeCandidatesMaxAge = absl::Seconds(1);
 
 struct ApiConfig {
   std::string listen = "127.0.0.1:7443";
@@ -345,7 +349,10 @@ int main(int argc, char** argv) {
   // Invokes park no thread (InvokeReactor); their admission and each choice of a controller
   // (PostgreSQL) run here, one job per invoke at a time.
   gantry::WorkPool invoke_jobs(4, 50000);
-  InvokeServiceImpl invoke_service({&authenticator, &invoke_quota, &controller_store, &controller_client, &invoke_jobs,
+  InvokeCandidateCache invoke_candidates(
+      [&controller_store](const std::string& capability) { return controller_store.InvokeCandidateRows(capability); },
+      kInvokeCandidatesMaxAge);
+  InvokeServiceImpl invoke_service({&authenticator, &invoke_quota, &invoke_candidates, &controller_client, &invoke_jobs,
                                     cfg.max_invoke_payload_bytes, /*max_attempts=*/3});
 
   // Listening before serving: callers waiting for an outcome hear of it through the hub.

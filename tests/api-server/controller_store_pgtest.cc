@@ -3,6 +3,8 @@
 #include "api-server/controller_store.h"
 
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
@@ -159,7 +161,9 @@ TEST_CASE("equally loaded controllers are chosen in turn", "[pg][registry]") {
     auto c = f.store.Candidates(PlacementRequest{}, 5);
     REQUIRE(c.ok());
     firsts.push_back(c->at(0).name);
-    REQUIRE(f.store.NoteSelected(c->at(0).id).ok());
+    // What a placement's reservation does to the controller it chose.
+    f.db.Scalar("UPDATE controllers SET last_selected_at = clock_timestamp() WHERE id = '" + c->at(0).id +
+                "' RETURNING 1");
     // Keep the load equal, as heartbeats would once both have a session.
     f.db.Scalar("UPDATE controllers SET active_sessions = 0");
   }
@@ -168,8 +172,7 @@ TEST_CASE("equally loaded controllers are chosen in turn", "[pg][registry]") {
   CHECK(firsts[1] == firsts[3]);
 }
 
-TEST_CASE("invoke candidates: capability and version range, health and cordon, least busy first",
-          "[pg][registry]") {
+TEST_CASE("invoke candidates: a row per version served, health and cordon, least busy first", "[pg][registry]") {
   Fixture f;
   std::string a = f.Register("a", 0, "t");
   std::string b = f.Register("b", 0, "t");
@@ -181,24 +184,30 @@ TEST_CASE("invoke candidates: capability and version range, health and cordon, l
   set(a, R"([{"name": "demo/echo", "version": "1.4.0"}])", 5);
   set(b, R"([{"name": "demo/echo", "version": "2.0.0"}, {"name": "demo/echo", "version": "1.9.0"}])", 1);
   set(c, R"([{"name": "demo/tokens", "version": "1.0.0"}])", 0);
-  auto any = [](const std::string&) { return true; };
-  auto v1 = [](const std::string& v) { return v.rfind("1.", 0) == 0; };
-  auto names = [](const std::vector<ControllerTarget>& t) {
-    std::string out;
-    for (const auto& x : t) out += x.name;
+  // "name@version/invokes" for each row.
+  auto rows = [&](const std::string& capability) {
+    auto found = f.store.InvokeCandidateRows(capability);
+    REQUIRE(found.ok());
+    std::vector<std::string> out;
+    for (const auto& r : *found) out.push_back(r.target.name + "@" + r.version + "/" + std::to_string(r.active_invokes));
+    std::sort(out.begin(), out.end());
     return out;
   };
-  CHECK(names(*f.store.InvokeCandidates("demo/echo", any, 5)) == "ba");  // Least busy first, once each.
-  CHECK(names(*f.store.InvokeCandidates("demo/echo", v1, 5)) == "ba");
-  CHECK(names(*f.store.InvokeCandidates("demo/echo", [](const std::string& v) { return v == "1.4.0"; }, 5)) == "a");
-  CHECK(names(*f.store.InvokeCandidates("demo/echo", any, 1)) == "b");
-  CHECK(f.store.InvokeCandidates("demo/missing", any, 5)->empty());
+  auto echo = f.store.InvokeCandidateRows("demo/echo");
+  REQUIRE(echo.ok());
+  REQUIRE(echo->size() == 3);
+  CHECK(echo->at(0).target.name == "b");  // Least busy first.
+  CHECK(echo->at(1).target.name == "b");
+  CHECK(echo->at(2).target.name == "a");
+  CHECK(echo->at(2).target.id == a);
+  CHECK(rows("demo/echo") == std::vector<std::string>{"a@1.4.0/5", "b@1.9.0/1", "b@2.0.0/1"});
+  CHECK(rows("demo/missing").empty());
   // A name that looks like SQL is only a name.
-  CHECK(f.store.InvokeCandidates("x' OR '1'='1", any, 5)->empty());
+  CHECK(rows("x' OR '1'='1").empty());
   f.db.Scalar("UPDATE controllers SET cordoned = true WHERE name = 'b' RETURNING 1");
   f.db.Scalar("UPDATE controllers SET status = 'unhealthy' WHERE name = 'c' RETURNING 1");
-  CHECK(names(*f.store.InvokeCandidates("demo/echo", any, 5)) == "a");
-  CHECK(f.store.InvokeCandidates("demo/tokens", any, 5)->empty());
+  CHECK(rows("demo/echo") == std::vector<std::string>{"a@1.4.0/5"});
+  CHECK(rows("demo/tokens").empty());
 }
 
 
