@@ -42,7 +42,9 @@ class EventLoop {
   // `callback` runs whenever `fd` is ready for `events` (level-triggered) until Unwatch. The
   // fd must stay open until then. False if the kernel refused (out of epoll watches).
   bool Watch(int fd, uint32_t events, FdCallback callback);
-  void Change(int fd, uint32_t events);  // 0: registered, but waiting for nothing.
+  // 0: registered, but waiting for nothing but what epoll always reports (EPOLLHUP, EPOLLERR):
+  // to hear nothing at all from an fd for a while, Unwatch it.
+  void Change(int fd, uint32_t events);
   void Unwatch(int fd);
   TimerId After(absl::Duration delay, std::function<void()> callback);
   void CancelTimer(TimerId id);  // A timer that already ran or was cancelled: nothing.

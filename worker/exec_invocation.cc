@@ -6,7 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
+#include <cstring>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "worker/handler_process.h"
@@ -16,9 +20,26 @@ namespace {
 
 constexpr size_t kStderrTailBytes = 4096;
 // The session supervisor's reaper may reap a handler first and hand its status over a moment
-// later (handler_children.h): the owner looks again this often, this many times.
+// later (handler_children.h): once the handler is known to have exited, the owner looks again
+// this often, this many times (10 s).
 constexpr absl::Duration kReapRetry = absl::Milliseconds(5);
-constexpr int kReapTries = 200;
+constexpr int kReapTries = 2000;
+// Without a pidfd the handler may still be running when its output ends: looked for this often.
+constexpr absl::Duration kReapPoll = absl::Milliseconds(10);
+
+// pidfd_open(2), where the kernel has it and no seccomp filter refuses it.
+int OpenPidfd(pid_t pid) {
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0 && errno != ESRCH) {
+    static std::once_flag warned;
+    const int error = errno;
+    std::call_once(warned, [error] {
+      spdlog::warn("pidfd_open: {}; handlers' exits are looked for by polling once their output ends",
+                   std::strerror(error));
+    });
+  }
+  return fd;
+}
 
 // -1: reaped by someone who never handed the status over.
 std::string ExitText(int status) {
@@ -59,15 +80,14 @@ void ExecInvocation::Begin(const std::vector<std::string>& env, std::string payl
   stdin_fd_ = process->stdin_fd;
   stdout_fd_ = process->stdout_fd;
   stderr_fd_ = process->stderr_fd;
-  // Opened at once: until the handler is reaped its pid cannot name another process. One that
-  // is gone already (ESRCH: the supervisor's reaper took it) is looked for through TryReap.
-  pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+  // Opened at once: until the handler is reaped its pid cannot name another process.
+  pidfd_ = settings_.use_pidfd ? OpenPidfd(pid_) : -1;
+  const bool reaped_already = pidfd_ < 0 && errno == ESRCH && settings_.use_pidfd;  // By the supervisor's reaper.
   payload_ = std::move(payload);
   fcntl(stdin_fd_, F_SETFL, fcntl(stdin_fd_, F_GETFL) | O_NONBLOCK);
   if (payload_.empty()) CloseFd(&stdin_fd_);
-  reading_stdout_ = credit_ > 0;
   bool watched = (stdin_fd_ < 0 || loop_->Watch(stdin_fd_, EPOLLOUT, [this](uint32_t) { OnStdin(); })) &&
-                 loop_->Watch(stdout_fd_, reading_stdout_ ? uint32_t{EPOLLIN} : 0u, [this](uint32_t) { OnStdout(); }) &&
+                 (credit_ <= 0 || WatchStdout()) &&
                  loop_->Watch(stderr_fd_, EPOLLIN, [this](uint32_t) { OnStderr(); }) &&
                  (pidfd_ < 0 || loop_->Watch(pidfd_, EPOLLIN, [this](uint32_t) { OnExit(); }));
   if (!watched) {
@@ -76,7 +96,7 @@ void ExecInvocation::Begin(const std::vector<std::string>& env, std::string payl
     StopHandler(Stop::kCancelled);
     return;
   }
-  if (pidfd_ < 0) TryReap();
+  if (reaped_already) StartReaping(/*exited=*/true);
   if (deadline != absl::InfiniteFuture()) {
     deadline_timer_ = loop_->After(deadline - absl::Now(), [this] {
       deadline_timer_ = 0;
@@ -88,9 +108,10 @@ void ExecInvocation::Begin(const std::vector<std::string>& env, std::string payl
 void ExecInvocation::AddCredit(int credit) {
   if (credit <= 0) return;
   credit_ += credit;
-  if (!reading_stdout_ && stdout_fd_ >= 0 && credit_ > 0) {
-    reading_stdout_ = true;
-    loop_->Change(stdout_fd_, EPOLLIN);
+  if (!reading_stdout_ && stdout_fd_ >= 0 && credit_ > 0 && !WatchStdout()) {
+    out_.Error(absl::StatusCode::kResourceExhausted,
+               absl::StrCat("capability ", capability_.name, ": the worker cannot watch one more handler's pipes"));
+    StopHandler(Stop::kCancelled);
   }
 }
 
@@ -103,6 +124,7 @@ void ExecInvocation::StopHandler(Stop why) {
   stop_ = why;
   KillHandler(pid_);
   for (int* fd : {&stdin_fd_, &stdout_fd_, &stderr_fd_}) CloseFd(fd);
+  if (pidfd_ < 0) StartReaping(/*exited=*/false);  // Killed: its exit comes at once.
   MaybeEnd();
 }
 
@@ -122,8 +144,11 @@ void ExecInvocation::OnStdout() {
   ssize_t r = read(stdout_fd_, scratch.data(), scratch.size());
   if (r > 0) {
     if (--credit_ <= 0) {
+      // Not watched at all, not merely for nothing: epoll reports a hang-up whatever it is
+      // asked for, and a handler that exits with output still in the pipe would have it read
+      // (and sent) beyond the credit.
       reading_stdout_ = false;
-      loop_->Change(stdout_fd_, 0);
+      loop_->Unwatch(stdout_fd_);
     }
     if (!out_.Chunk(scratch.substr(0, static_cast<size_t>(r)), false)) StopHandler(Stop::kCancelled);  // Stream gone.
     return;
@@ -132,6 +157,11 @@ void ExecInvocation::OnStdout() {
     CloseFd(&stdout_fd_);
     MaybeEnd();
   }
+}
+
+bool ExecInvocation::WatchStdout() {
+  reading_stdout_ = loop_->Watch(stdout_fd_, EPOLLIN, [this](uint32_t) { OnStdout(); });
+  return reading_stdout_;
 }
 
 void ExecInvocation::OnStderr() {
@@ -153,6 +183,13 @@ void ExecInvocation::OnExit() {
   // Not reaped yet, its pid names only its group: whatever it left there goes now. What it
   // wrote stays readable in the pipes.
   KillHandler(pid_);
+  StartReaping(/*exited=*/true);
+}
+
+void ExecInvocation::StartReaping(bool exited) {
+  exited_ = exited_ || exited;
+  if (reaping_) return;
+  reaping_ = true;
   TryReap();
 }
 
@@ -161,6 +198,12 @@ void ExecInvocation::TryReap() {
   if (ReapHandler(pid_, /*block=*/false, &wait_status_)) {
     reaped_ = true;
     MaybeEnd();
+    return;
+  }
+  if (!exited_) {
+    // No pidfd: it may still be running (it closed its output and carries on); its deadline
+    // or a cancel kills it if it never ends.
+    reap_timer_ = loop_->After(kReapPoll, [this] { TryReap(); });
     return;
   }
   if (++reap_tries_ >= kReapTries) {
@@ -175,6 +218,7 @@ void ExecInvocation::TryReap() {
 }
 
 void ExecInvocation::MaybeEnd() {
+  if (!reaped_ && pidfd_ < 0 && stdout_fd_ < 0 && stderr_fd_ < 0) StartReaping(/*exited=*/false);
   if (ended_called_ || !reaped_) return;
   if (stop_ == Stop::kNone && (stdout_fd_ >= 0 || stderr_fd_ >= 0)) return;  // Output still to read.
   ended_called_ = true;

@@ -2,7 +2,8 @@
 // thread of its own. The payload goes to the handler's stdin as the pipe takes it; its stdout
 // goes up as chunks while the request has credit (no credit, no reading: the handler blocks on
 // its full pipe, which is the backpressure); the tail of its stderr is kept for the error; its
-// exit, seen through a pidfd, decides the answer. When the handler exits, what it left behind
+// exit, seen through a pidfd (or, without one, looked for once its output has ended), decides
+// the answer. When the handler exits, what it left behind
 // in its process group is killed, so nothing it started can hold the request open.
 //
 // Loop thread only, from Begin to destruction.
@@ -23,6 +24,9 @@
 namespace gantry::worker {
 
 struct ExecSettings {
+  // False: find a handler's exit as on a kernel, or under a seccomp filter, without pidfd_open
+  // (looked for once its output has ended, or it was killed). Tests set it to cover that path.
+  bool use_pidfd = true;
   size_t max_chunk_bytes = 64 * 1024;
   std::string working_dir;
   SessionUser user = SessionUser::Unchanged();
@@ -45,9 +49,15 @@ class ExecInvocation final : public Invocation {
   enum class Stop { kNone, kCancelled, kLate };
 
   void OnStdin();
+  // Reads stdout while there is credit; false if the kernel refused the watch.
+  bool WatchStdout();
   void OnStdout();
   void OnStderr();
   void OnExit();
+  // Looks for the exit from now on, until the handler is reaped: `exited` when it is known to
+  // have exited (its pidfd said so), which bounds the wait for a status the supervisor's reaper
+  // is handing over.
+  void StartReaping(bool exited);
   void TryReap();
   void OnDeadline();
   // Stops the handler for `why`: killed, its pipes closed; the end comes once it is reaped.
@@ -66,10 +76,12 @@ class ExecInvocation final : public Invocation {
   std::string payload_;
   size_t written_ = 0;
   int credit_ = 0;
-  bool reading_stdout_ = false;  // Watched for EPOLLIN (there is credit).
+  bool reading_stdout_ = false;  // Watched (there is credit); unwatched without any.
   std::string err_tail_;
   bool reaped_ = false;
   int wait_status_ = 0;
+  bool reaping_ = false;
+  bool exited_ = false;
   int reap_tries_ = 0;
   Stop stop_ = Stop::kNone;
   bool ended_called_ = false;

@@ -25,7 +25,7 @@ PersistentLimits LimitsFor(const InvokeRunner::Options& options) {
 
 InvokeRunner::InvokeRunner(std::vector<CapabilityConfig> capabilities, Options options, Sender send)
     : options_(std::move(options)),
-      exec_settings_{options_.max_chunk_bytes, options_.working_dir, options_.user},
+      exec_settings_{options_.use_pidfd, options_.max_chunk_bytes, options_.working_dir, options_.user},
       persistent_limits_(LimitsFor(options_)),
       send_(std::move(send)) {
   for (auto& c : capabilities) {

@@ -48,6 +48,7 @@ class InvokeRunner {
     std::string working_dir;  // The handlers' home, their user's own.
     // Who handlers run as (SessionIdentities::HandlerUser): tenants' payloads are their input.
     SessionUser user = SessionUser::Unchanged();
+    bool use_pidfd = true;  // ExecSettings::use_pidfd.
   };
 
   InvokeRunner(std::vector<CapabilityConfig> capabilities, Options options, Sender send);

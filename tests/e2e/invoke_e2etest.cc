@@ -345,7 +345,9 @@ TEST_CASE("invoke: a slow client reading 100 MB slows the handler, and no hop bu
   fleet.CheckGrowthBelow(before, 32 * 1024);  // while stalled
   // Then it reads everything.
   while (call->reader->Read(&chunk)) bytes += chunk.data().size();
-  CHECK(call->reader->Finish().ok());
+  const grpc::Status status = call->reader->Finish();
+  INFO(status.error_code() << " " << status.error_message());
+  CHECK(status.ok());
   CHECK(bytes == 104857600u);
 }
 

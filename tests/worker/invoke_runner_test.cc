@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -91,6 +92,81 @@ TEST_CASE("exec handlers: payload in, output out, the exit code decides", "[work
   runner.Start(Command("d", "unknown", ""));
   auto d = outputs.Last("d");
   CHECK(d.error_code() == 5);
+}
+
+TEST_CASE("exec handlers' exits are found with or without a pidfd, however long they run", "[worker][invoke]") {
+  for (const bool use_pidfd : {true, false}) {
+    INFO("pidfd: " << use_pidfd);
+    Outputs outputs;
+    InvokeRunner::Options options;
+    options.use_pidfd = use_pidfd;
+    // Longer than any bounded wait for an exit; one closes its output and runs on before it fails.
+    InvokeRunner runner({Exec("slow", {"sh", "-c", "sleep 1.5; echo done"}),
+                         Exec("quiet", {"sh", "-c", "exec >&- 2>&-; sleep 1.5; exit 3"})},
+                        options, [&](const v1::WorkerInvokeOutput& o) { return outputs.Add(o); });
+    runner.Start(Command("s", "slow", ""));
+    runner.Start(Command("q", "quiet", ""));
+    auto s = outputs.Until("s");
+    REQUIRE(s.size() == 2);
+    CHECK(s[0].chunk().data() == "done\n");
+    CHECK(s[1].chunk().last());
+    auto q = outputs.Last("q");
+    CHECK(q.error_code() == 2);
+    CHECK(q.error_message().find("exited with code 3") != std::string::npos);
+  }
+}
+
+TEST_CASE("an exec handler that exits with output still in its pipe sends none of it beyond the credit",
+          "[worker][invoke]") {
+  char dir[] = "/tmp/gantry-credit-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string done = std::string(dir) + "/done";
+  std::mutex mu;
+  std::condition_variable cv;
+  int granted = 1;  // Guarded by mu, as are the two below.
+  int sent = 0, beyond = 0;
+  bool ended = false;
+  InvokeRunner runner(
+      // One byte, then (its client granting nothing more) 50,000 into the pipe, and it exits.
+      {Exec("burst", {"sh", "-c", "printf a; sleep 0.3; head -c 50000 /dev/zero; touch " + done})}, {},
+      [&](const v1::WorkerInvokeOutput& o) {
+        std::lock_guard<std::mutex> lock(mu);
+        // The credit, and one more for the output that ends it.
+        if (++sent > granted + 1) ++beyond;
+        ended = ended || o.error_code() != 0 || o.chunk().last();
+        cv.notify_all();
+        return true;
+      });
+  v1::InvokeCommand command = Command("b", "burst", "");
+  command.set_credit(1);
+  runner.Start(command);
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return sent >= 1; }));
+  }
+  // Exited, its pipe holding the rest, the pipe's hang-up reported: a window in which nothing
+  // more may be sent.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (access(done.c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    CHECK(sent == 1);
+  }
+  // Then the client reads on: the rest, and the end.
+  std::unique_lock<std::mutex> lock(mu);
+  while (!ended && std::chrono::steady_clock::now() < deadline) {
+    ++granted;
+    lock.unlock();
+    runner.AddCredit("b", 1);
+    lock.lock();
+    cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return ended; });
+  }
+  CHECK(ended);
+  CHECK(beyond == 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("a draining worker refuses new invokes, UNAVAILABLE, until the drain is over", "[worker][invoke]") {
@@ -263,6 +339,10 @@ TEST_CASE("a persistent handler that says HELLO pause is paused for a slow clien
   constexpr int kChunks = 20000;  // 20 MB: more than the 8 MiB a request may hold waiting.
   char dir[] = "/tmp/gantry-pausing-XXXXXX";
   REQUIRE(mkdtemp(dir) != nullptr);
+  struct RemovedAtEnd {
+    std::string dir;
+    ~RemovedAtEnd() { std::filesystem::remove_all(dir); }
+  } removed_at_end{dir};  // After each runner, and with it its handler, is gone.
   const std::string script = std::string(dir) + "/pausing.py";
   std::ofstream(script) << kPausingHandler;
   for (const std::string mode : {"hello", "silent"}) {
