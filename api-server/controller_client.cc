@@ -22,20 +22,24 @@ namespace {
 constexpr absl::Duration kPlacementConnectBound = absl::Seconds(3);
 }  // namespace
 
-GrpcControllerClient::Link GrpcControllerClient::LinkFor(const std::string& endpoint) {
+std::pair<std::shared_ptr<grpc::Channel>, std::shared_ptr<v1::ControllerService::Stub>> GrpcControllerClient::LinkFor(
+    const std::string& endpoint) {
   std::lock_guard<std::mutex> lock(mu_);
   Link& link = links_[endpoint];
-  if (link.stub == nullptr) {
-    link.channel = CreateInternalChannel(endpoint, creds_, /*own_subchannels=*/true);
-    link.stub = std::shared_ptr<v1::ControllerService::Stub>(v1::ControllerService::NewStub(link.channel));
+  if (link.dial == nullptr) link.dial = std::make_unique<Redialer>(endpoint, creds_, Redialer::Policy{});
+  std::shared_ptr<grpc::Channel> channel = link.dial->Channel();
+  if (channel != link.channel) {
+    link.channel = channel;
+    link.stub = std::shared_ptr<v1::ControllerService::Stub>(v1::ControllerService::NewStub(channel));
   }
-  return link;
+  return {link.channel, link.stub};
 }
 
 absl::Status GrpcControllerClient::Forget(const std::string& endpoint, const grpc::Status& status) {
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    links_.erase(endpoint);
+    auto it = links_.find(endpoint);
+    if (it != links_.end()) it->second.dial->Failed(status);
   }
   return Annotate(FromGrpcStatus(status), absl::StrCat("controller at ", endpoint));
 }
@@ -50,8 +54,8 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::CreateSessio
   // the same address) fails the first call on it, UNAVAILABLE. The controller takes the same
   // session id at most once, so it is asked once more on a new connection within the deadline.
   for (int attempt = 0; attempt < 2; ++attempt) {
-    Link link = LinkFor(endpoint);
-    if (!link.channel->WaitForConnected(absl::ToChronoTime(std::min(deadline, absl::Now() + kPlacementConnectBound)))) {
+    auto [channel, stub] = LinkFor(endpoint);
+    if (!channel->WaitForConnected(absl::ToChronoTime(std::min(deadline, absl::Now() + kPlacementConnectBound)))) {
       s = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                        absl::StrCat("not reachable: no connection within ", absl::FormatDuration(kPlacementConnectBound)));
       break;
@@ -59,7 +63,7 @@ absl::StatusOr<v1::ControllerSessionResponse> GrpcControllerClient::CreateSessio
     grpc::ClientContext ctx;
     AddRequestId(&ctx);
     ctx.set_deadline(absl::ToChronoTime(deadline));
-    s = link.stub->CreateSession(&ctx, request, &response);
+    s = stub->CreateSession(&ctx, request, &response);
     if (s.error_code() != grpc::StatusCode::UNAVAILABLE) break;
     (void)Forget(endpoint, s);
     if (absl::Now() >= deadline) break;

@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/redialer.h"
 #include "gantry/v1/controller_service.grpc.pb.h"
 
 namespace gantry::api {
@@ -84,21 +85,22 @@ class GrpcControllerClient : public ControllerClient {
 
  private:
   struct Link {
-    std::shared_ptr<grpc::Channel> channel;
+    std::unique_ptr<Redialer> dial;
+    std::shared_ptr<grpc::Channel> channel;  // The one `stub` is on.
     std::shared_ptr<v1::ControllerService::Stub> stub;
   };
   // Callers hold the returned stub for the whole call (streams included).
-  Link LinkFor(const std::string& endpoint);
-  std::shared_ptr<v1::ControllerService::Stub> StubFor(const std::string& endpoint) { return LinkFor(endpoint).stub; }
-  // After UNAVAILABLE the cached channel is dropped and the next call dials afresh: a gRPC
-  // channel can stay stuck in reconnect state after its peer restarts on the same address.
+  std::pair<std::shared_ptr<grpc::Channel>, std::shared_ptr<v1::ControllerService::Stub>> LinkFor(
+      const std::string& endpoint);
+  std::shared_ptr<v1::ControllerService::Stub> StubFor(const std::string& endpoint) { return LinkFor(endpoint).second; }
+  // After UNAVAILABLE the next call dials afresh (Redialer::Failed).
   absl::Status Forget(const std::string& endpoint, const grpc::Status& status);
 
   std::shared_ptr<grpc::ChannelCredentials> creds_;
   absl::Duration timeout_;
   std::mutex mu_;
   // One channel per controller endpoint, reused across calls. shared_ptr: a call in flight
-  // keeps its stub alive while Forget replaces it.
+  // keeps its stub alive while a redial replaces it.
   std::map<std::string, Link> links_ ABSL_GUARDED_BY(mu_);
 };
 

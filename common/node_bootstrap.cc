@@ -64,7 +64,22 @@ absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeBootstrapOptions::StartIfSe
 }
 
 NodeCertificate::NodeCertificate(const NodeBootstrapOptions& options, Target target, std::string ca_file)
-    : options_(options), target_(std::move(target)), ca_file_(std::move(ca_file)) {}
+    : options_(options),
+      target_(std::move(target)),
+      ca_file_(std::move(ca_file)),
+      api_with_token_(target_.api_url, Redialer::Credentials([this] { return Credentials(false); }), {}),
+      api_with_certificate_(target_.api_url, Redialer::Credentials([this] { return Credentials(true); }), {}) {}
+
+std::shared_ptr<grpc::ChannelCredentials> NodeCertificate::Credentials(bool with_certificate) const {
+  TlsFiles files{ca_file_, "", "", absl::ZeroDuration()};
+  if (with_certificate) {
+    // Read at each dial: a renewal replaces them.
+    files.cert_file = options_.dir + "/tls.crt";
+    files.key_file = options_.dir + "/tls.key";
+  }
+  auto creds = MakeChannelCredentials(files);
+  return creds.ok() ? *creds : nullptr;
+}
 
 absl::StatusOr<std::unique_ptr<NodeCertificate>> NodeCertificate::Start(const NodeBootstrapOptions& options,
                                                                         Target target, TlsFiles* tls) {
@@ -128,17 +143,11 @@ absl::Time NodeCertificate::NextRenewal(const std::optional<x509::CertInfo>& cer
 }
 
 std::unique_ptr<v1::NodeCertificateService::Stub> NodeCertificate::NextStub(bool with_certificate) {
-  TlsFiles files{ca_file_, "", "", absl::ZeroDuration()};
-  if (with_certificate) {
-    files.cert_file = options_.dir + "/tls.crt";
-    files.key_file = options_.dir + "/tls.key";
-  }
-  auto creds = MakeChannelCredentials(files);
-  if (!creds.ok()) return nullptr;
-  // Several API server addresses: each attempt asks the next.
-  const std::vector<std::string> addresses = SplitAddressList(target_.api_url);
-  const std::string& address = addresses[attempts_++ % addresses.size()];
-  return v1::NodeCertificateService::NewStub(CreateInternalChannel(address, *creds, true));
+  Redialer& api = with_certificate ? api_with_certificate_ : api_with_token_;
+  api.Redial();  // Several API server addresses: each attempt asks the next.
+  std::shared_ptr<grpc::Channel> channel = api.Channel();
+  if (channel == nullptr) return nullptr;
+  return v1::NodeCertificateService::NewStub(channel);
 }
 
 void NodeCertificate::HandBackName(absl::Time deadline) {

@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/redialer.h"
 #include "common/identity.h"
 #include "common/tls.h"
 #include "common/x509.h"
@@ -79,6 +80,9 @@ class NodeCertificate {
   // A stub for the next API server address, with this node's certificate or with none.
   std::unique_ptr<v1::NodeCertificateService::Stub> NextStub(bool with_certificate)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(obtain_mu_);
+  // What a dial to the API server offers: the CA, and this node's certificate if asked for and
+  // there (null when the files cannot be read).
+  std::shared_ptr<grpc::ChannelCredentials> Credentials(bool with_certificate) const;
   // One attempt: renewal with the current certificate while it is valid, else the join token.
   absl::Status Obtain();
   absl::Status Publish(const std::string& key_pem, const std::string& chain_pem);
@@ -88,7 +92,10 @@ class NodeCertificate {
   const Target target_;
   const std::string ca_file_;
   std::mutex obtain_mu_;  // one call to the API server at a time (the renewer, the hand-back)
-  size_t attempts_ ABSL_GUARDED_BY(obtain_mu_) = 0;
+  // The API server's addresses, reached without this node's certificate (a join token) or
+  // with it (a renewal): each attempt a fresh channel to the next address.
+  Redialer api_with_token_;
+  Redialer api_with_certificate_;
   std::mutex mu_;
   std::condition_variable stop_;  // Signalled when stopping_ is set.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/backoff.h"
 #include "common/tls.h"
 #include "common/tokens.h"
 
@@ -17,12 +16,18 @@ constexpr absl::Duration kCallTimeout = absl::Seconds(5);
 ApiLink::ApiLink(ApiLinkConfig config, std::shared_ptr<grpc::ChannelCredentials> creds,
                  Fleet* fleet, StopFn stop_session)
     : config_(std::move(config)),
-      creds_(creds),
-      api_urls_(SplitAddressList(config_.api_url)),
+      api_(config_.api_url, std::move(creds), {absl::Milliseconds(200), absl::Seconds(10)}),
       fleet_(fleet),
       stop_session_(std::move(stop_session)),
-      stream_id_(RandomToken(16)) {
-  stub_ = v1::RegistryService::NewStub(CreateInternalChannel(api_url(), creds_, true));
+      stream_id_(RandomToken(16)) {}
+
+v1::RegistryService::Stub& ApiLink::Stub() {
+  std::shared_ptr<grpc::Channel> channel = api_.Channel();
+  if (channel != stub_channel_) {
+    stub_channel_ = channel;
+    stub_ = v1::RegistryService::NewStub(channel);
+  }
+  return *stub_;
 }
 
 ApiLink::~ApiLink() { Shutdown(absl::Now()); }
@@ -57,10 +62,8 @@ size_t ApiLink::unacknowledged() const {
 }
 
 void ApiLink::Redial(const grpc::Status& status) {
-  if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return;
-  current_url_ = (current_url_ + 1) % api_urls_.size();
-  if (api_urls_.size() > 1) spdlog::info("trying the API server at {}", api_url());
-  stub_ = v1::RegistryService::NewStub(CreateInternalChannel(api_url(), creds_, true));
+  const std::string was = api_.address();
+  if (api_.Failed(status)) spdlog::info("API server at {} unavailable: dialing afresh", was);
 }
 
 bool ApiLink::Register() {
@@ -77,9 +80,9 @@ bool ApiLink::Register() {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
   v1::RegisterControllerResponse response;
-  grpc::Status status = stub_->RegisterController(&ctx, request, &response);
+  grpc::Status status = Stub().RegisterController(&ctx, request, &response);
   if (!status.ok()) {
-    spdlog::warn("register with API server at {}: {} ({})", api_url(),
+    spdlog::warn("register with API server at {}: {} ({})", api_.address(),
                  status.error_message(), static_cast<int>(status.error_code()));
     Redial(status);
     return false;
@@ -129,7 +132,7 @@ bool ApiLink::SendHeartbeat() {
   const absl::Time sent_at = absl::Now();
   ctx.set_deadline(absl::ToChronoTime(sent_at + kCallTimeout));
   v1::HeartbeatResponse response;
-  grpc::Status status = stub_->Heartbeat(&ctx, request, &response);
+  grpc::Status status = Stub().Heartbeat(&ctx, request, &response);
   if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
       status.error_code() == grpc::StatusCode::NOT_FOUND) {
     spdlog::warn("heartbeat refused ({}); registering again", status.error_message());
@@ -162,7 +165,7 @@ bool ApiLink::FlushEvents() {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(absl::Now() + kCallTimeout));
   v1::ReportSessionEventsResponse response;
-  grpc::Status status = stub_->ReportSessionEvents(&ctx, request, &response);
+  grpc::Status status = Stub().ReportSessionEvents(&ctx, request, &response);
   if (!status.ok()) {
     spdlog::warn("report {} session event(s): {}", request.events_size(), status.error_message());
     Redial(status);
@@ -193,7 +196,6 @@ void ApiLink::StopUnwanted(const google::protobuf::RepeatedPtrField<std::string>
 }
 
 void ApiLink::Loop() {
-  Backoff backoff(absl::Milliseconds(200), absl::Seconds(10));
   absl::Time next_heartbeat = absl::InfinitePast();
   uint64_t reported_generation = fleet_->generation();
   // Capacity changes are reported early, but at most this often.
@@ -205,7 +207,7 @@ void ApiLink::Loop() {
     }
     if (!registered() && !Register()) {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff.Next()), [&] { return stopping_; });
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(api_.Backoff()), [&] { return stopping_; });
       continue;
     }
     bool ok = FlushEvents();
@@ -221,10 +223,10 @@ void ApiLink::Loop() {
     }
     std::unique_lock<std::mutex> lock(mu_);
     if (!ok) {
-      cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff.Next()), [&] { return stopping_; });
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(api_.Backoff()), [&] { return stopping_; });
       continue;
     }
-    backoff.Reset();
+    api_.Recovered();
     // Wake for the next heartbeat, a pending event, or to look for a capacity change.
     absl::Time wake = std::min(next_heartbeat, absl::Now() + kEarlyHeartbeatSpacing);
     cv_.wait_until(lock, absl::ToChronoTime(wake), [&] { return stopping_ || !pending_.empty(); });
@@ -257,7 +259,7 @@ void ApiLink::Shutdown(absl::Time deadline) {
   grpc::ClientContext ctx;
   ctx.set_deadline(absl::ToChronoTime(std::max(deadline, absl::Now() + absl::Seconds(1))));
   v1::DeregisterResponse response;
-  grpc::Status status = stub_->Deregister(&ctx, request, &response);
+  grpc::Status status = Stub().Deregister(&ctx, request, &response);
   if (status.ok()) {
     spdlog::info("deregistered from the API server");
   } else {

@@ -21,6 +21,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/redialer.h"
 #include "controller/fleet.h"
 #include "gantry/v1/registry_service.grpc.pb.h"
 
@@ -69,13 +70,13 @@ class ApiLink {
   void StopUnwanted(const google::protobuf::RepeatedPtrField<std::string>& ids);
 
   ApiLinkConfig config_;
-  std::shared_ptr<grpc::ChannelCredentials> creds_;
-  // Replaced by a fresh channel to the next address after UNAVAILABLE (see
-  // GrpcControllerClient::Forget). Loop thread only, and Shutdown after the loop has stopped.
+  // config_.api_url's addresses: a fresh channel to the next one after UNAVAILABLE, and the
+  // waits between attempts.
+  Redialer api_;
+  // On api_'s channel now. Loop thread only, and Shutdown after the loop has stopped.
   std::unique_ptr<v1::RegistryService::Stub> stub_;
-  const std::vector<std::string> api_urls_;  // config_.api_url's addresses
-  size_t current_url_ = 0;
-  const std::string& api_url() const { return api_urls_[current_url_]; }
+  std::shared_ptr<grpc::Channel> stub_channel_;
+  v1::RegistryService::Stub& Stub();
   void Redial(const grpc::Status& status);
   Fleet* fleet_;
   StopFn stop_session_;

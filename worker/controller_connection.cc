@@ -4,14 +4,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/backoff.h"
 #include "worker/command_queue.h"
 #include "worker/process_metrics.h"
 
 namespace gantry::worker {
 
-ControllerConnection::ControllerConnection(ConnectionConfig config, Dialer dial)
-    : config_(std::move(config)), dial_(std::move(dial)) {}
+ControllerConnection::ControllerConnection(ConnectionConfig config, Redialer* controller)
+    : config_(std::move(config)), controller_(controller) {}
 
 ControllerConnection::~ControllerConnection() { Stop(); }
 
@@ -76,7 +75,6 @@ bool ControllerConnection::SendInvokeOutput(const v1::WorkerInvokeOutput& output
 }
 
 void ControllerConnection::Loop() {
-  Backoff backoff(absl::Milliseconds(100), absl::Seconds(10));
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -86,14 +84,17 @@ void ControllerConnection::Loop() {
     absl::Time started = absl::Now();
     RunStream(&heartbeat_ms);
     // A stream that lived a while was healthy: start the backoff over.
-    if (absl::Now() - started > absl::Seconds(10)) backoff.Reset();
+    if (absl::Now() - started > absl::Seconds(10)) controller_->Recovered();
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(backoff.Next()), [&] { return stopping_; });
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(controller_->Backoff()), [&] { return stopping_; });
   }
 }
 
 void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
-  auto stub = v1::WorkerService::NewStub(dial_());
+  controller_->Redial();  // Every attempt on a fresh channel.
+  std::shared_ptr<grpc::Channel> channel = controller_->Channel();
+  if (channel == nullptr) return;  // No credentials to offer now: the next attempt asks again.
+  auto stub = v1::WorkerService::NewStub(channel);
   v1::RegisterWorkerResponse registered;
   {
     v1::RegisterWorkerRequest registration = config_.registration;

@@ -19,6 +19,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "common/redialer.h"
 #include "gantry/v1/worker_service.grpc.pb.h"
 #include "worker/invoke_runner.h"
 #include "worker/log_streamer.h"
@@ -40,10 +41,10 @@ struct ConnectionConfig {
 
 class ControllerConnection {
  public:
-  // `dial` opens a channel to the controller; a fresh one is made for every connection attempt
-  // so a reconnect never waits on a channel stuck in its own backoff.
-  using Dialer = std::function<std::shared_ptr<grpc::Channel>()>;
-  ControllerConnection(ConnectionConfig config, Dialer dial);
+  // `controller`: the controller's address; a fresh channel for every connection attempt, so
+  // that a reconnect never waits on a channel stuck in its own backoff, and the waits between
+  // attempts.
+  ControllerConnection(ConnectionConfig config, Redialer* controller);
   ~ControllerConnection();
 
   // Must be called before Start; the runner's events are sent through Send.
@@ -80,7 +81,7 @@ class ControllerConnection {
   Stream* CurrentStream() ABSL_LOCKS_EXCLUDED(mu_);
 
   ConnectionConfig config_;
-  Dialer dial_;
+  Redialer* const controller_;
   SessionRunner* runner_ = nullptr;
   LogStreamer* logs_ = nullptr;
   InvokeRunner* invokes_ = nullptr;

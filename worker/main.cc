@@ -20,6 +20,7 @@
 #include "common/config.h"
 #include "common/identity.h"
 #include "common/logging.h"
+#include "common/redialer.h"
 #include "common/metrics_server.h"
 #include "common/mutex_deadlock_detection.h"
 #include "common/shutdown.h"
@@ -300,9 +301,8 @@ int main(int argc, char** argv) {
     spdlog::info("capability {} {} ({})", c.name, c.version,
                  c.kind == gantry::worker::CapabilityConfig::Kind::kExec ? "exec" : "persistent");
   }
-  gantry::worker::ControllerConnection connection(conn_cfg, [&cfg, &creds] {
-    return gantry::CreateInternalChannel(cfg.controller_url, *creds, /*own_subchannels=*/true);
-  });
+  gantry::Redialer controller(cfg.controller_url, *creds, {absl::Milliseconds(100), absl::Seconds(10)});
+  gantry::worker::ControllerConnection connection(conn_cfg, &controller);
   const auto cgroups = gantry::worker::SessionCgroups::Probe(cfg.cgroup_root, cfg.name);
   if (cgroups.cpu_limits() && cgroups.memory_limits()) {
     spdlog::info("{}", cgroups.summary());
