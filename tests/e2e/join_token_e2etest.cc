@@ -129,11 +129,15 @@ TEST_CASE("join tokens mint only their role, their name, while they last, and ne
   CheckRefused(f.Issue("worker", "w5", f.Token("worker")), grpc::StatusCode::ALREADY_EXISTS,
                "worker \"w5\" is held by a registered node");
   f.fleet.StartController("node1");  // Registered with its operator-issued certificate, whose key now holds node1.
-  REQUIRE(WaitFor([&] { return f.fleet.db().Scalar("SELECT count(*) FROM node_identities WHERE name = 'node1'") == "1"; },
-                  absl::Seconds(15)));
-  const std::string held = f.Identities();
   const std::string node1_row = "SELECT c.endpoint || ' ' || t.token_sha256 FROM controllers c "
                                 "JOIN controller_tokens t ON t.controller_id = c.id WHERE c.name = 'node1'";
+  // Its key holds the name from the moment its certificate is first seen, a little before its
+  // registration is stored: wait for both, or node1's row would change under the checks below.
+  REQUIRE(WaitFor([&] {
+    return f.fleet.db().Scalar("SELECT count(*) FROM node_identities WHERE name = 'node1'") == "1" &&
+           !f.fleet.db().Scalar(node1_row).empty();
+  }, absl::Seconds(15)));
+  const std::string held = f.Identities();
   const std::string node1_before = f.fleet.db().Scalar(node1_row);
   CheckRefused(f.Issue("controller", "node1", f.Token("controller")), grpc::StatusCode::ALREADY_EXISTS,
                "controller \"node1\" is held by a registered node");
