@@ -24,8 +24,8 @@ struct SessionProcess {
 };
 
 pid_t ParentOf(pid_t pid) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Not a stream: one that reads a process exiting meanwhile throws (ESRCH).
+  const std::string stat = ReadProcFile(absl::StrCat("/proc/", pid, "/stat"));
   size_t close = stat.rfind(')');
   if (close == std::string::npos) return 0;
   int ppid = 0;
@@ -45,8 +45,7 @@ std::vector<SessionProcess> SessionProcesses(const std::set<pid_t>& workers) {
   while (dirent* entry = readdir(proc)) {
     int pid = 0;
     if (!absl::SimpleAtoi(entry->d_name, &pid)) continue;
-    std::ifstream in(absl::StrCat("/proc/", pid, "/environ"), std::ios::binary);
-    std::string environ((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string environ = ReadProcFile(absl::StrCat("/proc/", pid, "/environ"));
     size_t at = environ.find("GANTRY_SESSION_ID=");
     if (at == std::string::npos || (at > 0 && environ[at - 1] != '\0')) continue;
     size_t start = at + sizeof("GANTRY_SESSION_ID=") - 1;

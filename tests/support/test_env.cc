@@ -239,7 +239,7 @@ int WaitForPortFile(const std::string& path, absl::Duration timeout) {
 
 // A /proc file's contents, or "" if the process is gone. Not through an ifstream: libstdc++
 // throws from underflow when read(2) fails with ESRCH, which a process exiting mid-read causes.
-static std::string ReadProcFile(const std::string& path) {
+std::string ReadProcFile(const std::string& path) {
   std::string out;
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return out;

@@ -111,6 +111,9 @@ bool WaitWhileProgressing(const std::function<bool()>& done, const std::function
 int WaitForPortFile(const std::string& path, absl::Duration timeout);
 
 // Pids of processes whose command line contains `marker`.
+// A /proc file whole, or "" if it cannot be read: its process may exit meanwhile (a read then
+// fails with ESRCH, which a stream reader would throw).
+std::string ReadProcFile(const std::string& path);
 std::vector<pid_t> PidsWithCmdline(const std::string& marker);
 
 // Runs `command` with /bin/sh and returns its stdout; fails the test (showing the output) unless
