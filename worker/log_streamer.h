@@ -1,23 +1,25 @@
 // Serves StreamLogsCommands: reads a session's output (from the last N lines, or the start) from
 // its SessionLog — memory for recent output, the log file for older — optionally follows it as
-// it grows, and sends it up the Connect stream in batches of at most
-// 64 KiB, one batch per credit the controller grants. A reader that stops reading stops the
-// credits, and with them this worker's reading: nothing here grows without bound.
+// it grows, and sends it up the Connect stream in batches of at most 64 KiB, one batch per
+// credit the controller grants. A reader that stops reading stops the credits, and with them
+// this worker's reading: nothing here grows without bound.
 //
-// Thread-safe. One thread per active stream, at most `max_streams` at once.
+// Every stream lives on one EventLoop: a stream is its place in the log and a partial line,
+// never a thread. A follower at the end of the output is woken by the log when more is
+// appended (SessionLog::WakeBeyond), and looks now and then whether its session is gone.
+//
+// Thread-safe: commands may come from any thread; they reach the loop in the order they came.
 #pragma once
 
-#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
 #include "gantry/v1/worker_service.pb.h"
+#include "worker/event_loop.h"
 #include "worker/session_log.h"
 
 namespace gantry::worker {
@@ -36,9 +38,17 @@ class LogStreamer {
 
   static constexpr size_t kMaxBatchBytes = 64 * 1024;
   static constexpr size_t kMaxLineBytes = 16 * 1024;
+  struct Options {
+    // A stream holds at most a partial line (16 KiB) between batches: 4,096 of them, 64 MiB.
+    int max_streams = 4096;
+    // How often a follower at the end looks whether its process is gone: the log wakes it for
+    // output and for the pipe's close, but nothing tells it of an exit that leaves the pipe
+    // open (something the process started may hold it).
+    absl::Duration recheck = absl::Seconds(1);
+  };
 
-  LogStreamer(std::string session_dir, FindLog find, Sender send, IsRunning running, int max_streams = 64);
-  ~LogStreamer();  // Cancels every stream and joins its thread.
+  LogStreamer(std::string session_dir, FindLog find, Sender send, IsRunning running, Options options);
+  ~LogStreamer();  // Ends every stream (sending nothing more) and stops the loop.
 
   void Start(const v1::StreamLogsCommand& command);
   void AddCredit(const std::string& stream_id, int credit);
@@ -47,27 +57,25 @@ class LogStreamer {
   void CancelAll();
 
  private:
-  struct Stream {
-    int credit = 0;
-    bool cancelled = false;
-    bool done = false;
-    std::thread thread;
-  };
+  struct Stream;
 
-  void Run(const v1::StreamLogsCommand& command, std::shared_ptr<Stream> stream);
-  // Waits for a credit and sends; false if cancelled or the send failed.
-  bool SendBatch(const std::shared_ptr<Stream>& stream, const v1::WorkerLogLines& batch);
-  void ReapFinished() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // On the loop.
+  void Open(const v1::StreamLogsCommand& command);
+  // Sends what the stream has credit for; ends it when its output is complete.
+  void Step(const std::string& stream_id);
+  // Reads on and sends the next batch (or the end) if there is one; false when the stream
+  // must wait for more output.
+  bool SendNext(Stream& stream);
+  void WaitForOutput(const std::string& stream_id, Stream& stream);
+  void Close(const std::string& stream_id);
 
   const std::string session_dir_;
-  FindLog find_;
-  Sender send_;
-  IsRunning running_;
-  const int max_streams_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, std::shared_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::shared_ptr<Stream>> finished_ ABSL_GUARDED_BY(mu_);
+  const FindLog find_;
+  const Sender send_;
+  const IsRunning running_;
+  const Options options_;
+  std::map<std::string, std::unique_ptr<Stream>> streams_;  // The loop's own.
+  EventLoop loop_;  // Last: stopped (in the destructor's body) before the rest goes.
 };
 
 }  // namespace gantry::worker

@@ -317,7 +317,7 @@ int main(int argc, char** argv) {
   gantry::worker::LogStreamer logs(
       cfg.session_dir, [&pump](const std::string& id) { return pump.Find(id); },
       [&connection](const gantry::v1::WorkerLogLines& batch) { return connection.SendLogs(batch); },
-      [&runner](const std::string& id) { return runner.IsRunning(id); });
+      [&runner](const std::string& id) { return runner.IsRunning(id); }, gantry::worker::LogStreamer::Options{});
   connection.set_log_streamer(&logs);
   gantry::worker::InvokeRunner::Options invoke_options;
   invoke_options.max_concurrency = static_cast<int>(cfg.invoke_concurrency);

@@ -144,6 +144,7 @@ void SessionLog::Append(const char* data, size_t size) {
   int64_t offset = size_;
   size_ += static_cast<int64_t>(size);
   last_output_ = absl::Now();
+  WakeAllLocked();  // They read under this lock: after the ring below is updated.
   if (size >= ring_cap_) {  // Only the newest ring_cap_ bytes can stay.
     data += size - ring_cap_;
     offset += static_cast<int64_t>(size - ring_cap_);
@@ -163,6 +164,27 @@ void SessionLog::Append(const char* data, size_t size) {
 void SessionLog::Close() {
   std::lock_guard<std::mutex> lock(mu_);
   closed_ = true;
+  WakeAllLocked();
+}
+
+uint64_t SessionLog::WakeBeyond(int64_t offset, std::function<void()> wake) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (size_ > offset || closed_) return 0;
+  const uint64_t token = next_wake_++;
+  wakes_.emplace(token, std::move(wake));
+  return token;
+}
+
+void SessionLog::CancelWake(uint64_t token) {
+  std::lock_guard<std::mutex> lock(mu_);
+  wakes_.erase(token);
+}
+
+void SessionLog::WakeAllLocked() {
+  if (wakes_.empty()) return;
+  std::map<uint64_t, std::function<void()>> wakes;
+  wakes.swap(wakes_);
+  for (auto& [token, wake] : wakes) wake();
 }
 
 int64_t SessionLog::RingStart() const { return size_ - static_cast<int64_t>(ring_.size()); }

@@ -16,6 +16,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -56,6 +58,13 @@ class SessionLog {
   // Offset of the first byte of the last `lines` lines (a final newline ends the last line).
   int64_t TailOffset(int lines) const;
 
+  // Calls `wake` once, the next time output is appended beyond `offset` or the log is closed,
+  // and returns a token for CancelWake; returns 0 without keeping `wake` if that has happened
+  // already. `wake` runs under the log's lock, on the appending thread: it must only hand off
+  // (post to a loop), never call back into the log. Once CancelWake returns, it never runs.
+  uint64_t WakeBeyond(int64_t offset, std::function<void()> wake);
+  void CancelWake(uint64_t token);
+
   int64_t size() const;
   bool closed() const;
   absl::Time last_output() const;
@@ -74,6 +83,7 @@ class SessionLog {
   Chunk ReadLocked(int64_t offset, size_t max) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteFile(const char* data, size_t size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteTruncationMarker() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WakeAllLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
   const size_t ring_cap_;
@@ -90,6 +100,8 @@ class SessionLog {
   std::string file_error_ ABSL_GUARDED_BY(mu_);  // Why the file stopped, once it has.
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_output_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_wake_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<uint64_t, std::function<void()>> wakes_ ABSL_GUARDED_BY(mu_);  // Followers at the end.
 };
 
 }  // namespace gantry::worker

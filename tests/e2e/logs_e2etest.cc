@@ -87,10 +87,12 @@ TEST_CASE("logs: tail, everything, and following until the session ends", "[e2e]
   CHECK(cut.status.error_code() == grpc::StatusCode::CANCELLED);
 }
 
-TEST_CASE("logs: 60 followed logs park no thread in the API server or the controller, and each ends on hang-up",
+TEST_CASE("logs: 1000 followed logs park no thread in the API server, the controller or the worker, and each ends "
+          "on hang-up",
           "[e2e][logs]") {
-  constexpr int kFollowers = 60;  // Within the worker's 64 log streams.
+  constexpr int kFollowers = 1000;
   LocalFleet fleet;
+  fleet.api_env["GANTRY_MAX_STREAMS_PER_CLIENT"] = std::to_string(kFollowers + 10);
   fleet.StartSingleNode("1");
   v1::Session s = Run(fleet, "echo ready; exec sleep 3600.7272");
   auto stub = fleet.AdminSessions();
@@ -114,17 +116,21 @@ TEST_CASE("logs: 60 followed logs park no thread in the API server or the contro
     warm.ctx.TryCancel();
     CHECK(warm.reader->Finish().error_code() == grpc::StatusCode::CANCELLED);
   }
-  const int idle_api = ThreadCount(fleet.api().pid()), idle_controller = ThreadCount(fleet.controller().pid());
+  const int idle_api = ThreadCount(fleet.api().pid()), idle_controller = ThreadCount(fleet.controller().pid()),
+            idle_worker = ThreadCount(fleet.worker().pid());
   std::vector<std::unique_ptr<Follower>> followers;
   for (int i = 0; i < kFollowers; ++i) {
     followers.push_back(std::make_unique<Follower>());
     follow(*followers.back());
   }
-  const int open_api = ThreadCount(fleet.api().pid()), open_controller = ThreadCount(fleet.controller().pid());
+  const int open_api = ThreadCount(fleet.api().pid()), open_controller = ThreadCount(fleet.controller().pid()),
+            open_worker = ThreadCount(fleet.worker().pid());
   INFO("threads with " << kFollowers << " logs followed: gantry-api " << idle_api << " -> " << open_api
-                       << ", gantry-controller " << idle_controller << " -> " << open_controller);
+                       << ", gantry-controller " << idle_controller << " -> " << open_controller
+                       << ", gantry-worker " << idle_worker << " -> " << open_worker);
   CHECK(open_api - idle_api <= 8);
   CHECK(open_controller - idle_controller <= 8);
+  CHECK(open_worker - idle_worker <= 8);
   for (auto& f : followers) f->ctx.TryCancel();
   int cancelled = 0;
   for (auto& f : followers) cancelled += f->reader->Finish().error_code() == grpc::StatusCode::CANCELLED;

@@ -36,4 +36,17 @@ void AddFootprintPerItem(const std::string& what, const FootprintSample& before,
                         {per(before.controller_fds, after.controller_fds)}});
 }
 
+void AddThreadsOverIdle(const std::string& scenario, const std::string& what, const testing::LocalFleet::Threads& idle,
+                        const testing::LocalFleet::Threads& with) {
+  auto add = [&](const char* process, int before, int after) {
+    Figure threads{scenario, absl::StrCat(process, " threads with ", what, ", over idle"), "threads",
+                   {static_cast<double>(after - before)}};
+    threads.target = Target::AtMost(8);
+    Report::Global().Add(threads);
+  };
+  add("API server", idle.api, with.api);
+  add("controller", idle.controller, with.controller);
+  add("worker", idle.worker, with.worker);
+}
+
 }  // namespace gantry::bench

@@ -19,5 +19,9 @@ FootprintSample TakeFootprint(testing::LocalFleet& fleet);
 // Adds the "footprint" figures for `what` ("per idle session"): the growth divided by k.
 void AddFootprintPerItem(const std::string& what, const FootprintSample& before, const FootprintSample& after,
                          int k);
+// Adds each process's threads over idle while `what` ("1000 invokes in flight") are held, to
+// `scenario`, with the target of streams on reactors: at most 8 more.
+void AddThreadsOverIdle(const std::string& scenario, const std::string& what, const testing::LocalFleet::Threads& idle,
+                        const testing::LocalFleet::Threads& with);
 
 }  // namespace gantry::bench

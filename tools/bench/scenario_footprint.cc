@@ -1,4 +1,4 @@
-// footprint: what each idle session and each open log stream costs each process, as the growth
+// footprint: what each idle session and each followed log costs each process, as the growth
 // of resident memory (VmRSS) and open file descriptors while K of them are held, divided by K.
 // (Each in-flight invoke: footprint-invoke, in scenario_invoke.cc with the echo capability.)
 // No baseline and no target: figures to watch.
@@ -23,7 +23,9 @@ using testing::LocalFleet;
 
 TEST_CASE("footprint", "[bench]") {
   const int k = Size(200, 20);
+  const int streams = Size(1000, 40);  // Followers, spread over the k sessions.
   LocalFleet fleet;
+  fleet.api_env["GANTRY_MAX_STREAMS_PER_CLIENT"] = std::to_string(streams + 10);
   fleet.StartSingleNode("0", 0);
   // Warm-up: the first session pays for pools and caches.
   v1::Session first;
@@ -39,14 +41,14 @@ TEST_CASE("footprint", "[bench]") {
   }
   FootprintSample with_sessions = TakeFootprint(fleet);
   AddFootprintPerItem("per idle session", before, with_sessions, k);
+  const testing::LocalFleet::Threads idle_threads = fleet.ThreadCounts();
 
-  // One follower per session, all open at once, up to the worker's limit of 64 log streams.
-  const int streams = std::min(k, 60);
+  // All open at once: each costs the API server, the controller and the worker a stream.
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<grpc::ClientReader<v1::LogEntry>>> readers;
   auto stub = fleet.AdminSessions();
   for (int i = 0; i < streams; ++i) {
-    const std::string& id = ids[i];
+    const std::string& id = ids[i % k];
     v1::StreamLogsRequest request;
     request.set_id(id);
     request.set_follow(true);
@@ -61,6 +63,7 @@ TEST_CASE("footprint", "[bench]") {
   }
   FootprintSample with_streams = TakeFootprint(fleet);
   AddFootprintPerItem("per open log stream", with_sessions, with_streams, streams);
+  AddThreadsOverIdle("footprint", absl::StrCat(streams, " logs followed"), idle_threads, fleet.ThreadCounts());
   for (auto& c : contexts) c->TryCancel();
   for (auto& r : readers) (void)r->Finish();
 }

@@ -169,15 +169,7 @@ TEST_CASE("footprint-invoke", "[bench]") {
   AddFootprintPerItem("per in-flight invoke", before, held, k);
   // Streams on reactors park no thread: each process's threads over idle, with k in flight.
   const testing::LocalFleet::Threads held_threads = echo.fleet.ThreadCounts();
-  auto add_threads = [&](const char* process, int idle, int with) {
-    Figure threads{"footprint-invoke", absl::StrCat(process, " threads with ", k, " invokes in flight, over idle"),
-                   "threads", {static_cast<double>(with - idle)}};
-    threads.target = Target::AtMost(8);
-    Report::Global().Add(threads);
-  };
-  add_threads("API server", idle_threads.api, held_threads.api);
-  add_threads("controller", idle_threads.controller, held_threads.controller);
-  add_threads("worker", idle_threads.worker, held_threads.worker);
+  AddThreadsOverIdle("footprint-invoke", absl::StrCat(k, " invokes in flight"), idle_threads, held_threads);
   for (auto& c : contexts) c->TryCancel();
   for (auto& r : readers) CHECK(r->Finish().error_code() == grpc::StatusCode::CANCELLED);
 }
