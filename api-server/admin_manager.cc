@@ -26,6 +26,9 @@ absl::StatusOr<v1::CreateApiKeyResponse> AdminManager::CreateApiKey(
     return absl::InvalidArgumentError(
         "principal: 1..63 of [a-z0-9._-], starting with a letter or digit (e.g. \"alice\")");
   }
+  if (!request.team().empty() && !IsValidName(request.team())) {
+    return absl::InvalidArgumentError("team: 1..63 of [a-z0-9._-] starting with a letter or digit, or unset");
+  }
   int64_t expiry = 0;
   if (request.has_expire_time()) {
     expiry = request.expire_time().seconds();
@@ -39,7 +42,7 @@ absl::StatusOr<v1::CreateApiKeyResponse> AdminManager::CreateApiKey(
   response.set_api_key(absl::StrCat("gantry_", response.key_id(), "_", RandomToken(32)));
   RETURN_IF_ERROR(store_->InsertApiKey(response.key_id(), Sha256Hex(response.api_key()),
                                        absl::StrCat(request.role(), "/", request.principal()),
-                                       request.role(), expiry));
+                                       request.role(), expiry, request.team()));
   spdlog::info("API key {} created for {}/{}", response.key_id(), request.role(), request.principal());
   return response;
 }

@@ -135,4 +135,40 @@ grpc::Status AdminServiceImpl::RevokeJoinToken(grpc::ServerContext* ctx, const v
   return ToGrpcStatus(join_tokens_->Revoke(request->id()));
 }
 
+grpc::Status AdminServiceImpl::SetPrincipalTeam(grpc::ServerContext* ctx, const v1::SetPrincipalTeamRequest* request,
+                                                v1::SetPrincipalTeamResponse*) {
+  GANTRY_ADMIT(ctx);
+  return ToGrpcStatus(teams_->SetPrincipalTeam(*request));
+}
+
+grpc::Status AdminServiceImpl::ListTeams(grpc::ServerContext* ctx, const v1::ListTeamsRequest*,
+                                         v1::ListTeamsResponse* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(teams_->ListTeams(), response);
+}
+
+grpc::Status AdminServiceImpl::SetQuota(grpc::ServerContext* ctx, const v1::SetQuotaRequest* request,
+                                        v1::Quota* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(teams_->SetQuota(*request), response);
+}
+
+grpc::Status AdminServiceImpl::GetQuota(grpc::ServerContext* ctx, const v1::GetQuotaRequest* request,
+                                        v1::Quota* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(teams_->GetQuota(request->team()), response);
+}
+
+grpc::Status AdminServiceImpl::ListQuotas(grpc::ServerContext* ctx, const v1::ListQuotasRequest*,
+                                          v1::ListQuotasResponse* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(teams_->ListQuotas(), response);
+}
+
+grpc::Status AdminServiceImpl::DeleteQuota(grpc::ServerContext* ctx, const v1::DeleteQuotaRequest* request,
+                                           v1::DeleteQuotaResponse*) {
+  GANTRY_ADMIT(ctx);
+  return ToGrpcStatus(teams_->DeleteQuota(request->team()));
+}
+
 }  // namespace gantry::api

@@ -6,6 +6,7 @@
 #include "api-server/controller_drainer.h"
 #include "api-server/database_monitor.h"
 #include "api-server/join_token_store.h"
+#include "api-server/team_store.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
 
 namespace gantry::api {
@@ -13,8 +14,8 @@ namespace gantry::api {
 class AdminServiceImpl final : public v1::AdminService::Service {
  public:
   AdminServiceImpl(const DatabaseMonitor* db, Authenticator* auth, AdminManager* admin, ControllerDrainer* drainer,
-                   JoinTokenStore* join_tokens)
-      : db_(db), auth_(auth), admin_(admin), drainer_(drainer), join_tokens_(join_tokens) {}
+                   JoinTokenStore* join_tokens, TeamStore* teams)
+      : db_(db), auth_(auth), admin_(admin), drainer_(drainer), join_tokens_(join_tokens), teams_(teams) {}
 
   grpc::Status ListControllers(grpc::ServerContext* ctx, const v1::ListControllersRequest* request,
                                v1::ListControllersResponse* response) override;
@@ -52,6 +53,16 @@ class AdminServiceImpl final : public v1::AdminService::Service {
                               v1::ListJoinTokensResponse* response) override;
   grpc::Status RevokeJoinToken(grpc::ServerContext* ctx, const v1::RevokeJoinTokenRequest* request,
                                v1::RevokeJoinTokenResponse* response) override;
+  grpc::Status SetPrincipalTeam(grpc::ServerContext* ctx, const v1::SetPrincipalTeamRequest* request,
+                                v1::SetPrincipalTeamResponse* response) override;
+  grpc::Status ListTeams(grpc::ServerContext* ctx, const v1::ListTeamsRequest* request,
+                         v1::ListTeamsResponse* response) override;
+  grpc::Status SetQuota(grpc::ServerContext* ctx, const v1::SetQuotaRequest* request, v1::Quota* response) override;
+  grpc::Status GetQuota(grpc::ServerContext* ctx, const v1::GetQuotaRequest* request, v1::Quota* response) override;
+  grpc::Status ListQuotas(grpc::ServerContext* ctx, const v1::ListQuotasRequest* request,
+                          v1::ListQuotasResponse* response) override;
+  grpc::Status DeleteQuota(grpc::ServerContext* ctx, const v1::DeleteQuotaRequest* request,
+                           v1::DeleteQuotaResponse* response) override;
 
  private:
   // The admin calling, once the database is ready and the caller authenticated as one.
@@ -62,6 +73,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
   AdminManager* admin_;
   ControllerDrainer* drainer_;
   JoinTokenStore* join_tokens_;
+  TeamStore* teams_;
 };
 
 }  // namespace gantry::api

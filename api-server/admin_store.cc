@@ -8,8 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "api-server/session_store.h"
 #include "api-server/sql_queries.h"
+#include "api-server/team_charges.h"
+#include "api-server/team_quota.h"
 #include "common/json_util.h"
 #include "common/pg_pool.h"
+#include "common/pg_prepared.h"
 #include "common/proto_time.h"
 
 namespace gantry::api {
@@ -72,11 +75,13 @@ absl::Status ControllerNotFound(const std::string& id) {
 
 absl::Status AdminStore::InsertApiKey(const std::string& key_id, const std::string& key_sha256,
                                       const std::string& principal, const std::string& role,
-                                      int64_t expire_epoch_seconds) {
+                                      int64_t expire_epoch_seconds, const std::string& team) {
   return pool_->Run([&](pqxx::connection& c) {
-    pqxx::nontransaction tx(c);
+    pqxx::work tx(c);
     tx.exec_params(std::string(sql::kInsertApiKey), key_id, key_sha256, principal, role,
                    expire_epoch_seconds);
+    if (!team.empty()) ExecPrepared(tx, sql::kUpsertPrincipalTeam, principal, team);
+    tx.commit();
     return absl::OkStatus();
   });
 }
@@ -216,6 +221,7 @@ absl::StatusOr<v1::ClusterStatus> AdminStore::ClusterStatus() {
                                        absl::ToDoubleSeconds(freshness_));
     out.set_gpus_total(gpus[0][0].as<int>());
     out.set_gpus_used(gpus[0][1].as<int>());
+    for (const TeamQuota& quota : ReadQuotas(tx, "")) *out.add_quotas() = QuotaToProto(quota);
     tx.commit();
     return absl::OkStatus();
   });

@@ -21,9 +21,10 @@ class AdminStore {
   AdminStore(PgPool* pool, absl::Duration heartbeat_freshness)
       : pool_(pool), freshness_(heartbeat_freshness) {}
 
+  // With `team` (or "": unchanged), the principal's team, in the same transaction.
   absl::Status InsertApiKey(const std::string& key_id, const std::string& key_sha256,
                             const std::string& principal, const std::string& role,
-                            int64_t expire_epoch_seconds);
+                            int64_t expire_epoch_seconds, const std::string& team);
   // NOT_FOUND if there is no such key.
   absl::Status RevokeApiKey(const std::string& key_id);
 

@@ -52,6 +52,28 @@ void Collect(AdminStore* admin, const std::map<std::string, PgPool*>& pools) {
   m.GaugeReplace("gantry_gpus", "GPUs of healthy controllers", {{{}, static_cast<double>(status->gpus_total())}});
   m.GaugeReplace("gantry_gpus_used", "GPUs held by live sessions", {{{}, static_cast<double>(status->gpus_used())}});
 
+  // Each team's quota: every limit it sets, and what the team holds against it.
+  Series limits, held;
+  for (const v1::Quota& q : status->quotas()) {
+    auto add = [&](const std::string& resource, const std::string& model, double max, double used) {
+      if (max <= 0) return;
+      MetricLabels labels = {{"team", q.team()}, {"resource", resource}};
+      if (!model.empty()) labels.emplace_back("model", model);
+      limits.push_back({labels, max});
+      held.push_back({labels, used});
+    };
+    add("gpus", "", q.max_gpus(), q.gpus_used());
+    add("sessions", "", q.max_sessions(), q.sessions_used());
+    add("gpu_memory_bytes", "", static_cast<double>(q.max_gpu_memory_bytes()),
+        static_cast<double>(q.gpu_memory_bytes_used()));
+    for (const auto& [model, max] : q.max_gpus_by_model()) {
+      auto used = q.gpus_used_by_model().find(model);
+      add("gpus", model, max, used == q.gpus_used_by_model().end() ? 0 : used->second);
+    }
+  }
+  m.GaugeReplace("gantry_team_quota_limit", "Each team's quota limits, by resource (and GPU model)", limits);
+  m.GaugeReplace("gantry_team_quota_used", "What each team's live sessions hold against its quota's limits", held);
+
   auto listed = admin->ListControllers("", "", 10000);
   if (!listed.ok()) return;
   double workers = 0;

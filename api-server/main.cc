@@ -341,7 +341,8 @@ int main(int argc, char** argv) {
                              cfg.token_rotation_grace);
   ControllerDrainer drainer(&admin_manager, &admin_store, &session_manager);
   JoinTokenStore join_tokens(&pool);
-  AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager, &drainer, &join_tokens);
+  TeamStore team_store(&pool);
+  AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager, &drainer, &join_tokens, &team_store);
   NodeCertificateServiceImpl node_certificate_service(
       {cfg.node_signer_cert, cfg.node_signer_key, cfg.node_cert_ttl,
        absl::StrSplit(cfg.node_cert_dns, ',', absl::SkipEmpty())},

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "api-server/request_validation.h"
+#include "api-server/team_quota.h"
 #include "common/identity.h"
 #include "common/json_util.h"
 #include "common/metrics.h"
@@ -156,6 +157,8 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
       ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
       if (existing) return Retried(*existing, deadline, wait);
     }
+    // Over its team's quota: no other controller would take it either.
+    if (IsQuotaRefusal(created.status())) return created.status();
     if (created.status().code() == absl::StatusCode::kResourceExhausted) {
       refusals.reasons.push_back(absl::StrCat(target.name, ": ", created.status().message()));
       refusals.all_unavailable = false;

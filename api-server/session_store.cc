@@ -9,6 +9,8 @@
 #include "absl/strings/str_split.h"
 #include "api-server/session_rows.h"
 #include "api-server/sql_queries.h"
+#include "api-server/team_charges.h"
+#include "api-server/team_quota.h"
 #include "common/json_util.h"
 #include "common/pg_pool.h"
 #include "common/pg_prepared.h"
@@ -20,10 +22,17 @@ namespace {
 
 constexpr int kMaxOptimisticRetries = 8;
 
-// A controller's GPUs and how many are not reserved, read under its reservation lock.
+// A controller's GPUs and how many are not reserved, read under its reservation lock, with
+// what a session placed there is charged as against a quota.
 struct Room {
   int total = 0;
   int unreserved = 0;
+  std::vector<std::string> gpu_models;
+  int64_t max_gpu_memory_bytes = 0;
+
+  QuotaCharge ChargeFor(int gpus, const std::string& asked_model) const {
+    return ChargeOn(gpus, asked_model, gpu_models, max_gpu_memory_bytes);
+  }
 };
 
 // Takes `controller_id`'s reservation lock until `tx` ends and reads its room; none when it may
@@ -35,7 +44,9 @@ std::optional<Room> LockRoom(pqxx::work& tx, const std::string& controller_id) {
   pqxx::result r = ExecPrepared(tx, sql::kSelectControllerRoom, controller_id);
   if (r.empty()) return std::nullopt;
   const int total = r[0][0].as<int>();
-  return Room{total, total - r[0][1].as<int>()};
+  auto models = ParseJsonStringArray(r[0][2].as<std::string>());
+  return Room{total, total - r[0][1].as<int>(), models.ok() ? *std::move(models) : std::vector<std::string>{},
+              r[0][3].as<int64_t>()};
 }
 
 // Why `gpus` GPUs do not fit on `controller_id` (room: none when it may no longer be chosen).
@@ -49,6 +60,7 @@ absl::Status NoRoom(const std::string& controller_id, const std::optional<Room>&
 
 struct SessionStore::PendingCreate {
   std::string controller_id, owner, request_id, template_id, spec_json, labels_json, message;
+  std::string gpu_model;  // Asked for: a part of a name, or "".
   int gpus = 0;
   absl::StatusOr<v1::Session> out = absl::InternalError("not written");
 };
@@ -88,6 +100,7 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
     mine.spec_json = ToJson(spec);
     mine.labels_json = JsonStringMap(spec.labels());
     mine.message = reservation->message;
+    mine.gpu_model = spec.resources().gpus().model();
     mine.gpus = gpus;
     if (!reservations_.Submit(reservation->controller_id, &mine, DbDeadlineScope::Current())) {
       return absl::UnavailableError(absl::StrCat(
@@ -99,6 +112,14 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
   absl::StatusOr<v1::Session> out = absl::InternalError("not run");
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
+    // No GPUs to reserve: its place among its team's sessions is all it is charged.
+    TeamCharges teams;
+    teams.Resolve(tx, {owner});
+    teams.LockAndRead(tx);
+    if (absl::Status fits = teams.Admit(owner, QuotaCharge{}); !fits.ok()) {
+      out = fits;
+      return absl::OkStatus();  // Rolled back: nothing written.
+    }
     const std::string pending(PhaseName(v1::SESSION_PHASE_PENDING));
     const std::string scheduled(PhaseName(v1::SESSION_PHASE_SCHEDULED));
     const std::string& phase = reservation != nullptr ? scheduled : pending;
@@ -106,7 +127,7 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
     const std::string message = reservation != nullptr ? reservation->message : "";
     pqxx::result r = ExecPrepared(tx, sql::kInsertSession, owner, request_id, template_id,
                                     ToJson(spec), JsonStringMap(spec.labels()), gpus, phase,
-                                    controller_id, message);
+                                    controller_id, message, teams.TeamOf(owner), std::string(), int64_t{0});
     std::string id = r[0][0].as<std::string>();
     ExecPrepared(tx, sql::kInsertSessionEvent, id, std::string(), pending, std::string("created"));
     if (reservation != nullptr) {
@@ -127,19 +148,30 @@ void SessionStore::WriteReservations(const std::vector<PendingCreate*>& batch) {
     int placed = 0;
     {
       pqxx::work tx(c);
+      TeamCharges teams;
+      std::vector<std::string> owners;
+      for (const PendingCreate* p : batch) owners.push_back(p->owner);
+      teams.Resolve(tx, owners);
       std::optional<Room> room = LockRoom(tx, controller_id);
       if (!room) {
         for (PendingCreate* p : batch) p->out = NoRoom(controller_id, room, p->gpus);
         return absl::OkStatus();  // Rolled back: nothing written.
       }
+      teams.LockAndRead(tx);
       for (PendingCreate* p : batch) {
         if (room->unreserved < p->gpus) {
           p->out = NoRoom(controller_id, room, p->gpus);
           continue;
         }
+        const QuotaCharge charge = room->ChargeFor(p->gpus, p->gpu_model);
+        if (absl::Status fits = teams.Admit(p->owner, charge); !fits.ok()) {
+          p->out = fits;
+          continue;
+        }
         pqxx::result r = ExecPrepared(tx, sql::kInsertReservedSession, p->owner, p->request_id,
                                         p->template_id, p->spec_json, p->labels_json, p->gpus, controller_id,
-                                        p->message);
+                                        p->message, teams.TeamOf(p->owner), charge.gpu_model,
+                                        charge.gpu_memory_bytes);
         if (r.empty()) {
           p->out = absl::AlreadyExistsError(
               absl::StrCat("request_id \"", p->request_id, "\" was used already by ", p->owner));
@@ -167,13 +199,28 @@ absl::StatusOr<v1::Session> SessionStore::MoveReservation(const v1::Session& ses
   absl::StatusOr<v1::Session> out = absl::InternalError("not run");
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
+    // Charged to the team it was created in, as its own row says, and what it holds there.
+    pqxx::result held = ExecPrepared(tx, sql::kSelectSessionCharge, session.id());
+    if (held.empty()) {
+      out = absl::NotFoundError(absl::StrCat("session ", session.id(), " not found"));
+      return absl::OkStatus();
+    }
+    TeamCharges teams;
+    teams.Assume(session.owner(), held[0][0].as<std::string>(), held[0][3].as<bool>());
+    const QuotaCharge before{gpus, held[0][1].as<std::string>(), held[0][2].as<int64_t>()};
     const std::optional<Room> room = LockRoom(tx, to);
     if (!room || (gpus > 0 && room->unreserved < gpus)) {
       out = NoRoom(to, room, gpus);
       return absl::OkStatus();  // Rolled back: nothing written.
     }
+    teams.LockAndRead(tx);
+    const QuotaCharge charge = room->ChargeFor(gpus, session.spec().resources().gpus().model());
+    if (absl::Status fits = teams.Recharge(session.owner(), before, charge); !fits.ok()) {
+      out = fits;
+      return absl::OkStatus();
+    }
     pqxx::result moved = ExecPrepared(tx, sql::kMoveReservation, session.id(), from_controller_id, to,
-                                        reservation.message);
+                                        reservation.message, charge.gpu_model, charge.gpu_memory_bytes);
     if (moved.empty()) {
       out = absl::FailedPreconditionError(absl::StrCat("session ", session.id(),
                                                        " is no longer SCHEDULED on controller ", from_controller_id));

@@ -5,11 +5,13 @@
 -- later would) instead of failing the batch on the foreign key.
 -- Returns the columns of select_session.sql.
 -- $1 owner, $2 request_id or '', $3 template_id or '', $4 spec json, $5 labels json,
--- $6 gpu_count, $7 controller id, $8 message (the SCHEDULED event's too)
+-- $6 gpu_count, $7 controller id, $8 message (the SCHEDULED event's too), $9 team charged,
+-- $10 GPU model charged, $11 GPU memory charged
 WITH s AS (
-  INSERT INTO sessions (owner, request_id, template_id, spec, labels, gpu_count, phase, controller_id, message)
+  INSERT INTO sessions (owner, request_id, template_id, spec, labels, gpu_count, phase, controller_id, message,
+                        team, gpu_model, gpu_memory_bytes)
   VALUES ($1, NULLIF($2, ''), (SELECT t.id FROM templates t WHERE t.id = $3), $4::jsonb, $5::jsonb, $6,
-          'SCHEDULED', $7::uuid, $8)
+          'SCHEDULED', $7::uuid, $8, $9, $10, $11)
   ON CONFLICT (owner, request_id) WHERE request_id IS NOT NULL DO NOTHING
   RETURNING *
 ), events AS (

@@ -316,6 +316,7 @@ int ApiKeysCreate(Cli& cli) {
   v1::CreateApiKeyRequest request;
   request.set_principal(cli.args().Get("principal"));
   request.set_role(cli.args().Get("role", "user"));
+  request.set_team(cli.args().Get("team"));
   if (cli.args().Has("expires")) {
     absl::Duration ttl;
     if (auto s = ParseDurationFlag(cli.args(), "expires", &ttl); !s.ok()) return Complain(std::string(s.message()), kExitUsage);
@@ -447,7 +448,8 @@ std::vector<Command> AdminCommands() {
       {"apikeys create", "", "create an API key (shown once)", "",
        {{"principal", 0, true, "NAME", "who the key belongs to (required)"},
         {"role", 0, true, "ROLE", "user (default) or admin"},
-        {"expires", 0, true, "DURATION", "expire after this long (720h); default never"}},
+        {"expires", 0, true, "DURATION", "expire after this long (720h); default never"},
+        {"team", 0, true, "TEAM", "put the principal in this team (its sessions share the team's quota)"}},
        0, 0, 0, ApiKeysCreate},
       {"apikeys revoke", "KEY_ID", "revoke an API key at once", "", {}, 1, 1, 0, ApiKeysRevoke},
       {"templates create", "ID [--] [COMMAND [ARG...]]", "create a session template", "", template_flags, 1, -1,

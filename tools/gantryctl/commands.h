@@ -28,6 +28,7 @@ std::vector<Command> SessionCommands();
 std::vector<Command> InvokeCommands();
 std::vector<Command> AdminCommands();
 std::vector<Command> JoinTokenCommands();
+std::vector<Command> TeamCommands();
 std::vector<Command> LocalCommands();
 // Controllers are named by people and identified by UUIDs: `id` for either (admin only).
 grpc::Status ResolveController(Cli& cli, const std::string& id_or_name, std::string* id);

@@ -16,7 +16,7 @@ namespace gantry::ctl {
 const std::vector<Command>& AllCommands() {
   static const std::vector<Command> all = [] {
     std::vector<Command> commands;
-    for (auto group : {SessionCommands(), InvokeCommands(), AdminCommands(), JoinTokenCommands(), LocalCommands()}) {
+    for (auto group : {SessionCommands(), InvokeCommands(), AdminCommands(), JoinTokenCommands(), TeamCommands(), LocalCommands()}) {
       commands.insert(commands.end(), group.begin(), group.end());
     }
     return commands;
@@ -42,6 +42,7 @@ std::string Usage() {
     std::string heading = c.path == "create"             ? "Sessions"
                           : c.path == "invoke"           ? "Capabilities"
                           : c.path == "controllers list" ? "Fleet (admin role)"
+                          : c.path == "teams"            ? "Teams and quotas (admin role)"
                           : c.path == "config get-contexts" ? "Configuration"
                                                          : "";
     if (!heading.empty()) absl::StrAppend(&out, "\n", heading, ":\n");
