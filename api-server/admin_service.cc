@@ -171,4 +171,24 @@ grpc::Status AdminServiceImpl::DeleteQuota(grpc::ServerContext* ctx, const v1::D
   return ToGrpcStatus(teams_->DeleteQuota(request->team()));
 }
 
+grpc::Status AdminServiceImpl::CreatePriorityClass(grpc::ServerContext* ctx,
+                                                   const v1::CreatePriorityClassRequest* request,
+                                                   v1::PriorityClass* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(classes_->Create(*request), response);
+}
+
+grpc::Status AdminServiceImpl::ListPriorityClasses(grpc::ServerContext* ctx, const v1::ListPriorityClassesRequest*,
+                                                   v1::ListPriorityClassesResponse* response) {
+  GANTRY_ADMIT(ctx);
+  return Reply(classes_->List(), response);
+}
+
+grpc::Status AdminServiceImpl::DeletePriorityClass(grpc::ServerContext* ctx,
+                                                   const v1::DeletePriorityClassRequest* request,
+                                                   v1::DeletePriorityClassResponse*) {
+  GANTRY_ADMIT(ctx);
+  return ToGrpcStatus(classes_->Delete(request->name()));
+}
+
 }  // namespace gantry::api

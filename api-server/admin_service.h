@@ -6,6 +6,7 @@
 #include "api-server/controller_drainer.h"
 #include "api-server/database_monitor.h"
 #include "api-server/join_token_store.h"
+#include "api-server/priority_class_store.h"
 #include "api-server/team_store.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
 
@@ -14,8 +15,14 @@ namespace gantry::api {
 class AdminServiceImpl final : public v1::AdminService::Service {
  public:
   AdminServiceImpl(const DatabaseMonitor* db, Authenticator* auth, AdminManager* admin, ControllerDrainer* drainer,
-                   JoinTokenStore* join_tokens, TeamStore* teams)
-      : db_(db), auth_(auth), admin_(admin), drainer_(drainer), join_tokens_(join_tokens), teams_(teams) {}
+                   JoinTokenStore* join_tokens, TeamStore* teams, PriorityClassStore* classes)
+      : db_(db),
+        auth_(auth),
+        admin_(admin),
+        drainer_(drainer),
+        join_tokens_(join_tokens),
+        teams_(teams),
+        classes_(classes) {}
 
   grpc::Status ListControllers(grpc::ServerContext* ctx, const v1::ListControllersRequest* request,
                                v1::ListControllersResponse* response) override;
@@ -63,6 +70,12 @@ class AdminServiceImpl final : public v1::AdminService::Service {
                           v1::ListQuotasResponse* response) override;
   grpc::Status DeleteQuota(grpc::ServerContext* ctx, const v1::DeleteQuotaRequest* request,
                            v1::DeleteQuotaResponse* response) override;
+  grpc::Status CreatePriorityClass(grpc::ServerContext* ctx, const v1::CreatePriorityClassRequest* request,
+                                   v1::PriorityClass* response) override;
+  grpc::Status ListPriorityClasses(grpc::ServerContext* ctx, const v1::ListPriorityClassesRequest* request,
+                                   v1::ListPriorityClassesResponse* response) override;
+  grpc::Status DeletePriorityClass(grpc::ServerContext* ctx, const v1::DeletePriorityClassRequest* request,
+                                   v1::DeletePriorityClassResponse* response) override;
 
  private:
   // The admin calling, once the database is ready and the caller authenticated as one.
@@ -74,6 +87,7 @@ class AdminServiceImpl final : public v1::AdminService::Service {
   ControllerDrainer* drainer_;
   JoinTokenStore* join_tokens_;
   TeamStore* teams_;
+  PriorityClassStore* classes_;
 };
 
 }  // namespace gantry::api

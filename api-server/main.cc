@@ -319,6 +319,8 @@ int main(int argc, char** argv) {
   TemplateStore template_store(&pool);
   SessionWatchHub watch_hub(gantry::BoundedDsn(cfg.database_url, db_bounds), kMaxWatchers, cfg.watch_recheck_interval);
   SessionManager session_manager(&session_store, &controller_store, &controller_client, &template_store, &watch_hub);
+  PriorityClassStore priority_classes(&pool);
+  session_manager.set_priority_classes(&priority_classes);
   // The same stores on the control pool, for what controllers and the health checks do.
   SessionStore control_session_store(&control_pool);
   ControllerStore control_controller_store(&control_pool, cfg.controller_heartbeat_interval * 3);
@@ -342,7 +344,8 @@ int main(int argc, char** argv) {
   ControllerDrainer drainer(&admin_manager, &admin_store, &session_manager);
   JoinTokenStore join_tokens(&pool);
   TeamStore team_store(&pool);
-  AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager, &drainer, &join_tokens, &team_store);
+  AdminServiceImpl admin_service(&db_monitor, &authenticator, &admin_manager, &drainer, &join_tokens, &team_store,
+                                 &priority_classes);
   NodeCertificateServiceImpl node_certificate_service(
       {cfg.node_signer_cert, cfg.node_signer_key, cfg.node_cert_ttl,
        absl::StrSplit(cfg.node_cert_dns, ',', absl::SkipEmpty())},

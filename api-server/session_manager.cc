@@ -116,6 +116,15 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     }
   }
   RETURN_IF_ERROR(ValidateCreateSessionRequest(request));
+  // The session's class: the one it names, else the default (written into its spec, so a
+  // reader sees which), and the class's value as of now.
+  ResolvedPriority priority;
+  if (classes_ != nullptr) {
+    ASSIGN_OR_RETURN(priority, classes_->Resolve(request.spec().priority_class()));
+  } else if (!request.spec().priority_class().empty()) {
+    return absl::InvalidArgumentError("spec.priority_class: this API server has no priority classes");
+  }
+  request.mutable_spec()->set_priority_class(priority.class_name);
   const bool wait = request.wait_for_running();
   if (!request.request_id().empty()) {
     ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
@@ -151,7 +160,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     NoteController(target.name);
     Reservation reservation{target.id, absl::StrCat("placing on controller ", target.name)};
     auto created = sessions_->Create(caller.principal, request.request_id(), request.template_id(),
-                                     request.spec(), &reservation);
+                                     request.spec(), &reservation, priority.value);
     if (created.status().code() == absl::StatusCode::kAlreadyExists) {
       // A concurrent retry with the same request_id won the insert: return its session.
       ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));

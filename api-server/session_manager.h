@@ -16,6 +16,7 @@
 #include "api-server/session_store.h"
 #include "api-server/session_waiter.h"
 #include "api-server/session_watch_hub.h"
+#include "api-server/priority_class_store.h"
 #include "api-server/template_store.h"
 #include "common/work_pool.h"
 
@@ -57,6 +58,9 @@ class SessionManager {
   // the rest). `deadline`: the caller's; every wait ends a second before it.
   absl::StatusOr<v1::Session> Create(const Caller& caller, const v1::CreateSessionRequest& request,
                                      absl::Time deadline = absl::InfiniteFuture());
+  // Where spec.priority_class is resolved (its value stored with the session). Unset: no
+  // classes, and a spec naming one is refused.
+  void set_priority_classes(PriorityClassStore* classes) { classes_ = classes; }
   absl::StatusOr<v1::Session> Get(const Caller& caller, const std::string& id);
   absl::StatusOr<v1::ListSessionsResponse> List(const Caller& caller,
                                                 const v1::ListSessionsRequest& request);
@@ -94,6 +98,7 @@ class SessionManager {
   ControllerStore* controllers_;
   ControllerClient* client_;
   TemplateStore* templates_;
+  PriorityClassStore* classes_ = nullptr;
   int max_attempts_;
   // How long a caller waits for a controller's report once the controller has taken the work:
   // a process start or a signal takes milliseconds; a node slower than this still finishes it,

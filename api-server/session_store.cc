@@ -62,6 +62,7 @@ struct SessionStore::PendingCreate {
   std::string controller_id, owner, request_id, template_id, spec_json, labels_json, message;
   std::string gpu_model;  // Asked for: a part of a name, or "".
   int gpus = 0;
+  int32_t priority = 0;
   absl::StatusOr<v1::Session> out = absl::InternalError("not written");
 };
 
@@ -89,7 +90,7 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
                                                  const std::string& request_id,
                                                  const std::string& template_id,
                                                  const v1::SessionSpec& spec,
-                                                 const Reservation* reservation) {
+                                                 const Reservation* reservation, int32_t priority) {
   const int gpus = spec.resources().gpus().count();
   if (reservation != nullptr && gpus > 0) {
     PendingCreate mine;
@@ -102,6 +103,7 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
     mine.message = reservation->message;
     mine.gpu_model = spec.resources().gpus().model();
     mine.gpus = gpus;
+    mine.priority = priority;
     if (!reservations_.Submit(reservation->controller_id, &mine, DbDeadlineScope::Current())) {
       return absl::UnavailableError(absl::StrCat(
           "the database did not answer in time: the create waited its whole deadline for its turn to reserve GPUs "
@@ -127,7 +129,7 @@ absl::StatusOr<v1::Session> SessionStore::Create(const std::string& owner,
     const std::string message = reservation != nullptr ? reservation->message : "";
     pqxx::result r = ExecPrepared(tx, sql::kInsertSession, owner, request_id, template_id,
                                     ToJson(spec), JsonStringMap(spec.labels()), gpus, phase,
-                                    controller_id, message, teams.TeamOf(owner), std::string(), int64_t{0});
+                                    controller_id, message, teams.TeamOf(owner), std::string(), int64_t{0}, priority);
     std::string id = r[0][0].as<std::string>();
     ExecPrepared(tx, sql::kInsertSessionEvent, id, std::string(), pending, std::string("created"));
     if (reservation != nullptr) {
@@ -171,7 +173,7 @@ void SessionStore::WriteReservations(const std::vector<PendingCreate*>& batch) {
         pqxx::result r = ExecPrepared(tx, sql::kInsertReservedSession, p->owner, p->request_id,
                                         p->template_id, p->spec_json, p->labels_json, p->gpus, controller_id,
                                         p->message, teams.TeamOf(p->owner), charge.gpu_model,
-                                        charge.gpu_memory_bytes);
+                                        charge.gpu_memory_bytes, p->priority);
         if (r.empty()) {
           p->out = absl::AlreadyExistsError(
               absl::StrCat("request_id \"", p->request_id, "\" was used already by ", p->owner));

@@ -71,9 +71,10 @@ class SessionStore {
   // lock turn and one commit for up to kMaxReservationBatch of them, first come first served
   // for the room left. Bounded by this thread's DbDeadlineScope: still queued at that deadline,
   // the create is UNAVAILABLE with nothing written.
+  // `priority`: the value of the spec's priority class (PriorityClassStore::Resolve).
   absl::StatusOr<v1::Session> Create(const std::string& owner, const std::string& request_id,
                                      const std::string& template_id, const v1::SessionSpec& spec,
-                                     const Reservation* reservation = nullptr);
+                                     const Reservation* reservation = nullptr, int32_t priority = 0);
 
   // Moves a SCHEDULED session's reservation from `from_controller_id` (which refused to start
   // it) to reservation->controller_id, checked against that controller's room under its

@@ -6,12 +6,12 @@
 -- Returns the columns of select_session.sql.
 -- $1 owner, $2 request_id or '', $3 template_id or '', $4 spec json, $5 labels json,
 -- $6 gpu_count, $7 controller id, $8 message (the SCHEDULED event's too), $9 team charged,
--- $10 GPU model charged, $11 GPU memory charged
+-- $10 GPU model charged, $11 GPU memory charged, $12 priority (its class's value)
 WITH s AS (
   INSERT INTO sessions (owner, request_id, template_id, spec, labels, gpu_count, phase, controller_id, message,
-                        team, gpu_model, gpu_memory_bytes)
+                        team, gpu_model, gpu_memory_bytes, priority)
   VALUES ($1, NULLIF($2, ''), (SELECT t.id FROM templates t WHERE t.id = $3), $4::jsonb, $5::jsonb, $6,
-          'SCHEDULED', $7::uuid, $8, $9, $10, $11)
+          'SCHEDULED', $7::uuid, $8, $9, $10, $11, $12)
   ON CONFLICT (owner, request_id) WHERE request_id IS NOT NULL DO NOTHING
   RETURNING *
 ), events AS (

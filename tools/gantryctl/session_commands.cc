@@ -49,15 +49,15 @@ int PrintSessions(Cli& cli, const std::vector<v1::Session>& sessions, bool as_li
   }
   const bool wide = cli.format() == Format::kWide;
   std::vector<std::string> header_row = {"ID", "PHASE", "WORKER", "GPUS", "AGE", "COMMAND"};
-  if (wide) header_row.insert(header_row.end(), {"OWNER", "CONTROLLER", "GPU UUIDS", "MESSAGE"});
+  if (wide) header_row.insert(header_row.end(), {"OWNER", "PRIORITY", "CONTROLLER", "GPU UUIDS", "MESSAGE"});
   Table table(header_row);
   for (const auto& s : sessions) {
     std::vector<std::string> row = {s.id(), std::string(PhaseName(s.phase())), OrDash(s.worker_id()),
                                     std::to_string(s.spec().resources().gpus().count()), Age(s.create_time()),
                                     CommandLine(s.spec(), wide ? 80 : 40)};
     if (wide) {
-      row.insert(row.end(), {OrDash(s.owner()), OrDash(s.controller_id()), OrDash(absl::StrJoin(s.gpu_uuids(), ",")),
-                             OrDash(s.message())});
+      row.insert(row.end(), {OrDash(s.owner()), OrDash(s.spec().priority_class()), OrDash(s.controller_id()),
+                             OrDash(absl::StrJoin(s.gpu_uuids(), ",")), OrDash(s.message())});
     }
     table.AddRow(row);
   }

@@ -117,6 +117,7 @@ const std::vector<FlagSpec>& SpecFlags() {
       {"skill", 0, true, "NAME", "skill the worker must have, e.g. a model (repeatable)"},
       {"idle-timeout", 0, true, "DURATION", "hibernate after this long without output (10m)"},
       {"workdir", 0, true, "DIR", "working directory of the process"},
+      {"priority", 0, true, "CLASS", "priority class (gantryctl priorityclasses; default: the default class)"},
   };
   return flags;
 }
@@ -165,6 +166,7 @@ absl::Status ApplySpecFlags(const Args& args, const std::vector<std::string>& co
     spec->mutable_idle_timeout()->set_seconds(absl::ToInt64Seconds(d));
   }
   if (args.Has("workdir")) spec->set_working_dir(args.Get("workdir"));
+  if (args.Has("priority")) spec->set_priority_class(args.Get("priority"));
   return absl::OkStatus();
 }
 

@@ -1,11 +1,12 @@
-// Teams and quotas (AdminService, admin role): who shares a quota, and what the team's live
-// sessions may hold together. See docs/multi-tenancy.md.
+// Teams, quotas and priority classes (AdminService, admin role): who shares a quota, what the
+// team's live sessions may hold together, and what goes first. See docs/multi-tenancy.md.
 #include <iostream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
 #include "tools/gantryctl/commands.h"
 #include "tools/gantryctl/render.h"
@@ -135,6 +136,61 @@ int QuotaDelete(Cli& cli) {
   return kExitOk;
 }
 
+int PriorityClasses(Cli& cli) {
+  v1::ListPriorityClassesResponse response;
+  auto context = cli.Call();
+  grpc::Status s = Admin(cli)->ListPriorityClasses(context.get(), v1::ListPriorityClassesRequest(), &response);
+  if (!s.ok()) return cli.Fail(s);
+  if (PrintStructured(cli.format(), response)) return kExitOk;
+  Table table({"NAME", "VALUE", "PREEMPTIBLE", "MIN RUNTIME", "DEFAULT", "AGE"});
+  for (const auto& c : response.priority_classes()) {
+    table.AddRow({c.name(), absl::StrCat(c.value()), c.preemptible() ? "yes" : "no",
+                  c.min_runtime().seconds() > 0 ? absl::FormatDuration(absl::Seconds(c.min_runtime().seconds())) : "-",
+                  c.is_default() ? "yes" : "-", Age(c.create_time())});
+  }
+  std::cout << table.Render();
+  return kExitOk;
+}
+
+int PriorityClassesCreate(Cli& cli) {
+  v1::CreatePriorityClassRequest request;
+  request.set_name(cli.args().positional()[0]);
+  int value = 0;
+  if (!absl::SimpleAtoi(cli.args().Get("value"), &value)) {
+    return Complain(absl::StrCat("--value: \"", cli.args().Get("value"), "\" is not a whole number (higher goes first)"),
+                    kExitUsage);
+  }
+  request.set_value(value);
+  request.set_preemptible(cli.args().Has("preemptible"));
+  request.set_is_default(cli.args().Has("default"));
+  if (cli.args().Has("min-runtime")) {
+    absl::Duration d;
+    if (auto s = ParseDurationFlag(cli.args(), "min-runtime", &d); !s.ok()) {
+      return Complain(std::string(s.message()), kExitUsage);
+    }
+    request.mutable_min_runtime()->set_seconds(absl::ToInt64Seconds(d));
+  }
+  v1::PriorityClass response;
+  auto context = cli.Call();
+  grpc::Status s = Admin(cli)->CreatePriorityClass(context.get(), request, &response);
+  if (!s.ok()) return cli.Fail(s);
+  if (PrintStructured(cli.format(), response)) return kExitOk;
+  std::cout << "priority class " << response.name() << " created (value " << response.value()
+            << (response.is_default() ? ", the default" : "") << ")\n";
+  return kExitOk;
+}
+
+int PriorityClassesDelete(Cli& cli) {
+  v1::DeletePriorityClassRequest request;
+  request.set_name(cli.args().positional()[0]);
+  v1::DeletePriorityClassResponse response;
+  auto context = cli.Call();
+  grpc::Status s = Admin(cli)->DeletePriorityClass(context.get(), request, &response);
+  if (!s.ok()) return cli.Fail(s);
+  std::cout << "priority class " << request.name() << " deleted (its sessions keep their priority)\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 std::vector<Command> TeamCommands() {
@@ -156,6 +212,15 @@ std::vector<Command> TeamCommands() {
       {"quota get", "TEAM", "show a team's quota and its use", team_help, {}, 1, 1, 0, QuotaGet},
       {"quota list", "", "list quotas and their use", "", {}, 0, 0, 0, QuotaList},
       {"quota delete", "TEAM", "remove a team's quota (no limit)", team_help, {}, 1, 1, 0, QuotaDelete},
+      {"priorityclasses", "", "list priority classes, highest first", "", {}, 0, 0, 0, PriorityClasses},
+      {"priorityclasses create", "NAME", "create a priority class (create --priority NAME uses it)",
+       "A session keeps its class's value from its create.",
+       {{"value", 0, true, "N", "higher goes first (required)"},
+        {"preemptible", 0, false, "", "its sessions may be stopped for a higher class"},
+        {"min-runtime", 0, true, "DURATION", "never preempted before running this long"},
+        {"default", 0, false, "", "the class of sessions that name none (at most one class)"}},
+       1, 1, 0, PriorityClassesCreate},
+      {"priorityclasses delete", "NAME", "delete a priority class", "", {}, 1, 1, 0, PriorityClassesDelete},
   };
 }
 

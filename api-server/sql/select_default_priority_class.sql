@@ -1,0 +1,1 @@
+SELECT name FROM priority_classes WHERE is_default
