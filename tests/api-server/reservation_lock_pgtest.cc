@@ -27,7 +27,7 @@ class OpenReservation {
     tx_.exec_params(std::string(sql::kLockControllerForReservation), controller);
     REQUIRE_FALSE(tx_.exec_params(std::string(sql::kSelectControllerRoom), controller).empty());
     tx_.exec_params(std::string(sql::kInsertSession), "user/alice", "", "", "{}", "{}", 1, "SCHEDULED", controller,
-                    "placing");
+                    "placing", "user/alice", "", 0, 0);
   }
   void Commit() { tx_.commit(); }
 

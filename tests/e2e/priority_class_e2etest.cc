@@ -37,8 +37,8 @@ grpc::Status Create(LocalFleet& fleet, const std::string& priority_class, v1::Se
 
 }  // namespace
 
-TEST_CASE("priority classes: a session keeps the value of the class it names, or of the default, as of its create; "
-          "bad requests write nothing",
+TEST_CASE("priority classes: a session keeps the value of the class it names, or of the default, as of its create, "
+          "and bad requests write nothing",
           "[e2e][priority]") {
   LocalFleet fleet;
   fleet.StartSingleNode("2");
