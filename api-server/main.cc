@@ -23,6 +23,7 @@
 #include "api-server/api_metrics.h"
 #include "api-server/registry_service.h"
 #include "api-server/session_manager.h"
+#include "api-server/queue_dispatcher.h"
 #include "api-server/session_pruner.h"
 #include "api-server/session_service.h"
 #include "api-server/session_store.h"
@@ -74,6 +75,7 @@ struct ApiConfig {
   absl::Duration token_rotation_grace = absl::Seconds(30);
   absl::Duration shutdown_grace = absl::Seconds(10);
   absl::Duration watch_recheck_interval = absl::Seconds(30);
+  absl::Duration queue_dispatch_interval = absl::Seconds(1);
   int64_t max_message_bytes = 16 * 1024 * 1024;
   int64_t max_invoke_payload_bytes = 4 * 1024 * 1024;
   int64_t max_streams_per_client = 100;
@@ -123,6 +125,9 @@ absl::Status CheckAbuseLimits(const ApiConfig& cfg) {
   }
   if (cfg.auth_failure_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--auth-failure-interval: more than 0");
+  }
+  if (cfg.queue_dispatch_interval < absl::Milliseconds(50) || cfg.queue_dispatch_interval > absl::Minutes(1)) {
+    return absl::InvalidArgumentError("--queue-dispatch-interval: 50ms..1m");
   }
   if (cfg.watch_recheck_interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError("--watch-recheck-interval: at least 1s");
@@ -238,6 +243,9 @@ int main(int argc, char** argv) {
   flags.AddInt("offline-after", &cfg.offline_after,
                "missed health checks in a row that make a controller offline and fail its sessions");
   flags.AddDuration("shutdown-grace", &cfg.shutdown_grace, "time in-flight calls get on SIGTERM");
+  flags.AddDuration("queue-dispatch-interval", &cfg.queue_dispatch_interval,
+                    "how often the health check leader offers room to queued sessions (and fails those past "
+                    "their queue_timeout)");
   flags.AddDuration("watch-recheck-interval", &cfg.watch_recheck_interval,
                     "every open watch re-reads its session at least this often, whatever it was told: a safety net, "
                     "not how changes are delivered");
@@ -398,11 +406,17 @@ int main(int argc, char** argv) {
   prune.retention = cfg.session_retention;
   SessionPruner pruner(prune, &control_pool, [&health_checker] { return health_checker.leading(); });
   pruner.Start();
+  QueueDispatchConfig queue;
+  queue.interval = cfg.queue_dispatch_interval;
+  QueueDispatcher queue_dispatcher(queue, &control_session_store, &control_controller_store, &session_manager,
+                                   [&health_checker] { return health_checker.leading(); });
+  queue_dispatcher.Start();
   spdlog::info("serving on port {}", server->port);
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
 
   int sig = gantry::WaitForTerminationSignal();
   spdlog::info("signal {}: draining for up to {}", sig, absl::FormatDuration(cfg.shutdown_grace));
+  queue_dispatcher.Stop();
   pruner.Stop();
   health_checker.Stop();
   server->server->Shutdown(absl::ToChronoTime(absl::Now() + cfg.shutdown_grace));

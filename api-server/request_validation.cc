@@ -143,6 +143,15 @@ absl::Status ValidateCreateSessionRequest(const v1::CreateSessionRequest& r,
   if (!s.ok()) return s;
   s = CheckLabels("controller_selector", r.controller_selector(), limits.max_labels);
   if (!s.ok()) return s;
+  if (r.has_queue_timeout() && !r.queue()) return Invalid("queue_timeout", "is only for a create with queue set");
+  if (r.queue() && r.wait_for_running()) {
+    return Invalid("queue", "cannot be combined with wait_for_running: a queued session may wait for hours; "
+                            "follow it with WatchSession");
+  }
+  if (r.has_queue_timeout() && (r.queue_timeout().seconds() < 1 || r.queue_timeout().seconds() > 7 * 24 * 3600 ||
+                                r.queue_timeout().nanos() != 0)) {
+    return Invalid("queue_timeout", "must be whole seconds, 1s..168h");
+  }
   if (!r.has_spec()) return Invalid("spec", "is required");
   return ValidateSessionSpec(r.spec(), limits);
 }

@@ -130,11 +130,30 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
     if (existing) return Retried(*existing, deadline, wait);
   }
+  absl::StatusOr<v1::Session> placed = PlaceNew(caller, request, priority.value, deadline);
+  // Did not fit now (the fleet's room, or the team's quota): queued, if the caller asked.
+  const bool did_not_fit = IsQuotaRefusal(placed.status()) ||
+                           placed.status().code() == absl::StatusCode::kResourceExhausted ||
+                           placed.status().code() == absl::StatusCode::kUnavailable;
+  if (placed.ok() || !request.queue() || !did_not_fit) return placed;
+  v1::CreateSessionRequest placement;  // What the dispatcher places it by, later.
+  placement.set_controller_id(request.controller_id());
+  placement.set_controller_type(request.controller_type());
+  *placement.mutable_controller_selector() = request.controller_selector();
+  const absl::Duration timeout =
+      request.has_queue_timeout() ? absl::Seconds(request.queue_timeout().seconds()) : kDefaultQueueTimeout;
+  auto queued = sessions_->Enqueue(caller.principal, request.request_id(), request.template_id(), request.spec(),
+                                   priority.value, timeout, ToJson(placement),
+                                   absl::StrCat("queued: ", placed.status().message()));
+  if (queued.status().code() == absl::StatusCode::kAlreadyExists) {
+    ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
+    if (existing) return Retried(*existing, deadline, wait);
+  }
+  if (queued.ok()) NoteSession(queued->id());
+  return queued;
+}
 
-  // How long placing takes (candidates, reservation, and when the caller waits for it, the
-  // controller's answer), by outcome.
-  ScopedLatency placing("gantry_placement_seconds", "Time to place a new session, by outcome",
-                        {{"outcome", "refused"}});
+PlacementRequest PlacementFor(const v1::CreateSessionRequest& request) {
   PlacementRequest placement;
   placement.gpu_count = request.spec().resources().gpus().count();
   placement.min_gpu_memory_bytes = request.spec().resources().gpus().min_memory_bytes();
@@ -143,6 +162,22 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
   placement.controller_type = request.controller_type();
   placement.selector_json = JsonStringMap(request.controller_selector());
   placement.skills_json = JsonStringArray({request.spec().skills().begin(), request.spec().skills().end()});
+  return placement;
+}
+
+void SessionManager::StartQueued(const v1::Session& session, const ControllerTarget& target,
+                                 std::vector<ControllerTarget> others) {
+  StartLater(session, target, std::move(others), absl::InfiniteFuture());
+}
+
+absl::StatusOr<v1::Session> SessionManager::PlaceNew(const Caller& caller, const v1::CreateSessionRequest& request,
+                                                     int32_t priority, absl::Time deadline) {
+  const bool wait = request.wait_for_running();
+  // How long placing takes (candidates, reservation, and when the caller waits for it, the
+  // controller's answer), by outcome.
+  ScopedLatency placing("gantry_placement_seconds", "Time to place a new session, by outcome",
+                        {{"outcome", "refused"}});
+  const PlacementRequest placement = PlacementFor(request);
   absl::StatusOr<std::vector<ControllerTarget>> candidates;
   {
     ScopedLatency selecting("gantry_controller_selection_seconds",
@@ -160,7 +195,7 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     NoteController(target.name);
     Reservation reservation{target.id, absl::StrCat("placing on controller ", target.name)};
     auto created = sessions_->Create(caller.principal, request.request_id(), request.template_id(),
-                                     request.spec(), &reservation, priority.value);
+                                     request.spec(), &reservation, priority);
     if (created.status().code() == absl::StatusCode::kAlreadyExists) {
       // A concurrent retry with the same request_id won the insert: return its session.
       ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));

@@ -27,6 +27,12 @@ struct LogUpstream {
   v1::ControllerStreamLogsRequest request;
 };
 
+// How long a queued create waits for room when it names no queue_timeout.
+inline constexpr absl::Duration kDefaultQueueTimeout = absl::Hours(1);
+
+// Where a create may be placed: its GPUs, skills and the controllers it names.
+PlacementRequest PlacementFor(const v1::CreateSessionRequest& request);
+
 class SessionManager {
  public:
   // `changes`: how this replica hears of stored changes, which is how a caller waiting for an
@@ -74,11 +80,18 @@ class SessionManager {
   // checked, the session looked up for `caller`).
   absl::StatusOr<LogUpstream> LogUpstreamOf(const Caller& caller, const v1::StreamLogsRequest& request);
 
+  // Starts a queued session QueueDispatcher has placed on `target` (the rest of its candidates
+  // `others`), as an acknowledged create's session is started.
+  void StartQueued(const v1::Session& session, const ControllerTarget& target, std::vector<ControllerTarget> others);
+
   // At shutdown: lets the starts in progress finish and drops those queued, returning how many.
   // Those stay SCHEDULED, durable, and the health check leader's sweep starts them.
   size_t StopStarting();
 
  private:
+  // Create's placement now: candidates, the reservation, the start (see Create).
+  absl::StatusOr<v1::Session> PlaceNew(const Caller& caller, const v1::CreateSessionRequest& request, int32_t priority,
+                                       absl::Time deadline);
   // The session a retried create (same request_id) finds; when the caller waits for RUNNING,
   // its placement finished if the first attempt left it SCHEDULED.
   absl::StatusOr<v1::Session> Retried(const std::string& id, absl::Time deadline, bool wait);

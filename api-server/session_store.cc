@@ -16,6 +16,7 @@
 #include "common/pg_prepared.h"
 #include "common/proto_time.h"
 #include "common/session_phase.h"
+#include "common/status.h"
 
 namespace gantry::api {
 namespace {
@@ -231,6 +232,97 @@ absl::StatusOr<v1::Session> SessionStore::MoveReservation(const v1::Session& ses
     ExecPrepared(tx, sql::kNoteControllerSelected, to, 1);
     out = ReadSession(tx, session.id());
     tx.commit();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<v1::Session> SessionStore::Enqueue(const std::string& owner, const std::string& request_id,
+                                                  const std::string& template_id, const v1::SessionSpec& spec,
+                                                  int32_t priority, absl::Duration queue_timeout,
+                                                  const std::string& placement_json, const std::string& message) {
+  absl::StatusOr<v1::Session> out = absl::InternalError("not run");
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    TeamCharges teams;  // Charged to its owner's team now; it holds nothing until placed.
+    teams.Resolve(tx, {owner});
+    pqxx::result r = ExecPrepared(tx, sql::kInsertQueuedSession, owner, request_id, template_id, ToJson(spec),
+                                  JsonStringMap(spec.labels()), spec.resources().gpus().count(), teams.TeamOf(owner),
+                                  priority, absl::ToDoubleSeconds(queue_timeout), placement_json, message);
+    if (r.empty()) {
+      out = absl::AlreadyExistsError(absl::StrCat("request_id \"", request_id, "\" was used already by ", owner));
+      return absl::OkStatus();
+    }
+    out = RowToSession(r[0]);
+    tx.commit();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<SessionStore::QueuedSession>> SessionStore::Queued(int limit,
+                                                                            absl::Duration fair_share_window) {
+  std::vector<QueuedSession> out;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    for (const auto& row : ExecPrepared(tx, sql::kSelectQueuedSessions, limit,
+                                        absl::ToDoubleSeconds(fair_share_window))) {
+      ASSIGN_OR_RETURN(v1::Session session, RowToSession(row));
+      out.push_back({std::move(session), row[16].as<std::string>(), row[17].as<int32_t>()});
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<v1::Session> SessionStore::ScheduleQueued(const v1::Session& session, const Reservation& reservation) {
+  const std::string& to = reservation.controller_id;
+  const int gpus = session.spec().resources().gpus().count();
+  absl::StatusOr<v1::Session> out = absl::InternalError("not run");
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    pqxx::result held = ExecPrepared(tx, sql::kSelectSessionCharge, session.id());
+    if (held.empty()) {
+      out = absl::FailedPreconditionError(absl::StrCat("session ", session.id(), " is no longer queued"));
+      return absl::OkStatus();
+    }
+    TeamCharges teams;
+    teams.Assume(session.owner(), held[0][0].as<std::string>(), held[0][3].as<bool>());
+    const std::optional<Room> room = LockRoom(tx, to);
+    if (!room || room->unreserved < gpus) {
+      out = NoRoom(to, room, gpus);
+      return absl::OkStatus();  // Rolled back: nothing written.
+    }
+    teams.LockAndRead(tx);
+    const QuotaCharge charge = room->ChargeFor(gpus, session.spec().resources().gpus().model());
+    if (absl::Status fits = teams.Admit(session.owner(), charge); !fits.ok()) {
+      out = fits;
+      return absl::OkStatus();
+    }
+    pqxx::result r = ExecPrepared(tx, sql::kScheduleQueuedSession, session.id(), to, reservation.message,
+                                  charge.gpu_model, charge.gpu_memory_bytes);
+    if (r.empty()) {
+      out = absl::FailedPreconditionError(absl::StrCat("session ", session.id(), " is no longer queued"));
+      return absl::OkStatus();
+    }
+    out = RowToSession(r[0]);
+    tx.commit();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, absl::Duration>>> SessionStore::ExpiredQueued(int limit) {
+  std::vector<std::pair<std::string, absl::Duration>> out;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    for (const auto& row : ExecPrepared(tx, sql::kSelectExpiredQueuedSessions, limit)) {
+      out.emplace_back(row[0].as<std::string>(), absl::Seconds(row[1].as<double>()));
+    }
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

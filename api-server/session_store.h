@@ -84,6 +84,30 @@ class SessionStore {
   absl::StatusOr<v1::Session> MoveReservation(const v1::Session& session, const std::string& from_controller_id,
                                               const Reservation& reservation);
 
+  // A create that did not fit now, stored PENDING and holding nothing until `queue_timeout`
+  // passes or QueueDispatcher places it; `placement_json`: the placement it asked for (a
+  // CreateSessionRequest with only its placement fields, as JSON); `message` says why it
+  // queued. ALREADY_EXISTS for a request_id its owner has used.
+  absl::StatusOr<v1::Session> Enqueue(const std::string& owner, const std::string& request_id,
+                                      const std::string& template_id, const v1::SessionSpec& spec, int32_t priority,
+                                      absl::Duration queue_timeout, const std::string& placement_json,
+                                      const std::string& message);
+  struct QueuedSession {
+    v1::Session session;
+    std::string placement_json;
+    int32_t priority = 0;
+  };
+  // Queued sessions in the order they are offered room (select_queued_sessions.sql), at most
+  // `limit`.
+  absl::StatusOr<std::vector<QueuedSession>> Queued(int limit, absl::Duration fair_share_window);
+  // Places a queued session on reservation.controller_id if that controller's room and the
+  // session's team's quota allow, as a create's reservation does: SCHEDULED there.
+  // RESOURCE_EXHAUSTED, nothing written, when they do not; FAILED_PRECONDITION when it is no
+  // longer queued (deleted, expired, placed by another replica).
+  absl::StatusOr<v1::Session> ScheduleQueued(const v1::Session& session, const Reservation& reservation);
+  // Queued sessions past their queue_timeout, oldest first: each id and how long it waited.
+  absl::StatusOr<std::vector<std::pair<std::string, absl::Duration>>> ExpiredQueued(int limit);
+
   // Deletes a SCHEDULED session that no client was told about (every controller refused it),
   // with its events, releasing its reservation.
   absl::Status Discard(const std::string& id);

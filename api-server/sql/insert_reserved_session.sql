@@ -9,9 +9,9 @@
 -- $10 GPU model charged, $11 GPU memory charged, $12 priority (its class's value)
 WITH s AS (
   INSERT INTO sessions (owner, request_id, template_id, spec, labels, gpu_count, phase, controller_id, message,
-                        team, gpu_model, gpu_memory_bytes, priority)
+                        team, gpu_model, gpu_memory_bytes, priority, placed_at)
   VALUES ($1, NULLIF($2, ''), (SELECT t.id FROM templates t WHERE t.id = $3), $4::jsonb, $5::jsonb, $6,
-          'SCHEDULED', $7::uuid, $8, $9, $10, $11, $12)
+          'SCHEDULED', $7::uuid, $8, $9, $10, $11, $12, now())
   ON CONFLICT (owner, request_id) WHERE request_id IS NOT NULL DO NOTHING
   RETURNING *
 ), events AS (

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
 #include "tests/support/gantryctl_runner.h"
@@ -111,7 +112,8 @@ TEST_CASE("priority classes: a session keeps the value of the class it names, or
   CHECK(fleet.db().Scalar("SELECT priority FROM sessions WHERE id = '" + unnamed.id() + "'") == "500");
 }
 
-TEST_CASE("gantryctl: priorityclasses create, list and delete, and create --priority", "[e2e][gantryctl][priority]") {
+TEST_CASE("gantryctl: priorityclasses create, list and delete, and create --priority and --queue",
+          "[e2e][gantryctl][priority]") {
   LocalFleet fleet;
   fleet.StartSingleNode("2");
   Gantryctl ctl(fleet);
@@ -125,6 +127,14 @@ TEST_CASE("gantryctl: priorityclasses create, list and delete, and create --prio
   REQUIRE(session.code == 0);
   CHECK(absl::StrContains(ctl({"list", "-o", "wide"}).out, "urgent"));
   CHECK(ctl({"create", "--priority", "nope", "sleep", "3600.4547"}).code != 0);
+  // Three GPUs of a fleet of two: queued, not refused.
+  Ran queued = ctl({"create", "--gpus", "3", "--queue", "--queue-timeout", "10m", "-o", "name", "sleep", "3600.4548"});
+  INFO(queued.err);
+  REQUIRE(queued.code == 0);
+  const std::string id(absl::StripAsciiWhitespace(queued.out));
+  CHECK(fleet.db().Scalar("SELECT phase || ' ' || (queued_until > now() + interval '9 minutes') FROM sessions "
+                          "WHERE id = '" + id + "'") == "PENDING true");
+  CHECK(ctl({"delete", id}).code == 0);
   CHECK(ctl({"priorityclasses", "delete", "urgent"}).code == 0);
   CHECK(fleet.db().Scalar("SELECT count(*) FROM priority_classes") == "0");
 }

@@ -193,6 +193,12 @@ absl::Status BuildCreateRequest(const Args& args, v1::CreateSessionRequest* requ
   if (args.Has("controller-type")) request->set_controller_type(args.Get("controller-type"));
   if (auto status = AddPairs(args, "selector", request->mutable_controller_selector()); !status.ok()) return status;
   if (args.Has("request-id")) request->set_request_id(args.Get("request-id"));
+  if (args.Has("queue")) request->set_queue(true);
+  if (args.Has("queue-timeout")) {
+    absl::Duration timeout;
+    if (auto status = ParseDurationFlag(args, "queue-timeout", &timeout); !status.ok()) return status;
+    request->mutable_queue_timeout()->set_seconds(absl::ToInt64Seconds(timeout));
+  }
   // A fresh request id, so that a create the CLI retries is still placed once.
   if (request->request_id().empty()) request->set_request_id("gantryctl-" + RandomToken(16));
   return absl::OkStatus();
@@ -400,6 +406,8 @@ std::vector<Command> SessionCommands() {
       {"controller-type", 0, true, "TYPE", "place on a controller of this type"},
       {"selector", 0, true, "KEY=VALUE", "place on a controller with this label (repeatable)"},
       {"request-id", 0, true, "ID", "idempotency key (default: a fresh one; retries reuse it)"},
+      {"queue", 0, false, "", "if it does not fit now (room, or the team's quota), wait PENDING for room"},
+      {"queue-timeout", 0, true, "DURATION", "with --queue: FAILED if still waiting after this long (default 1h)"},
       {"wait", 'w', false, "", "wait until the session has been RUNNING for --stable-for, or has ended (exit 3 if FAILED)"},
       {"stable-for", 0, true, "DURATION", "how long --wait wants it RUNNING with no change (default 2s)"},
       {"wait-timeout", 0, true, "DURATION", "give up waiting after this long (default 5m)"},

@@ -1,0 +1,94 @@
+#include "api-server/queue_dispatcher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/json_util.h"
+#include "common/metrics.h"
+
+namespace gantry::api {
+
+QueueDispatcher::QueueDispatcher(QueueDispatchConfig config, SessionStore* sessions, ControllerStore* controllers,
+                                 SessionManager* manager, std::function<bool()> leading)
+    : config_(config), sessions_(sessions), controllers_(controllers), manager_(manager), leading_(std::move(leading)) {}
+
+QueueDispatcher::~QueueDispatcher() { Stop(); }
+
+void QueueDispatcher::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void QueueDispatcher::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void QueueDispatcher::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv_.wait_for(lock, absl::ToChronoMilliseconds(config_.interval), [this] { return stopping_; })) {
+    lock.unlock();
+    if (leading_()) RunOnce();
+    lock.lock();
+  }
+}
+
+void QueueDispatcher::ExpireOverdue() {
+  auto expired = sessions_->ExpiredQueued(config_.batch);
+  if (!expired.ok()) return;
+  for (const auto& [id, waited] : *expired) {
+    PhaseChange failed;
+    failed.phase = v1::SESSION_PHASE_FAILED;
+    failed.only_from = v1::SESSION_PHASE_PENDING;
+    failed.message = absl::StrCat("queued for ", absl::FormatDuration(absl::Trunc(waited, absl::Seconds(1))),
+                                  ", past its queue_timeout, and never found room");
+    if (sessions_->Transition(id, failed).ok()) {
+      Metrics::Global().CounterAdd("gantry_queue_timeouts_total", "Queued sessions FAILED at their queue_timeout", {});
+    }
+  }
+}
+
+int QueueDispatcher::RunOnce() {
+  ExpireOverdue();
+  auto queued = sessions_->Queued(config_.batch, config_.fair_share_window);
+  if (!queued.ok()) {
+    spdlog::warn("queue: cannot read the queued sessions: {}", queued.status().ToString());
+    return 0;
+  }
+  int placed = 0;
+  std::optional<int32_t> blocked_below;  // A session of this priority found no room.
+  for (const SessionStore::QueuedSession& q : *queued) {
+    if (blocked_below.has_value() && q.priority < *blocked_below) break;  // In priority order: all the rest.
+    v1::CreateSessionRequest request;
+    if (!FromJson(q.placement_json, &request).ok()) continue;  // Written by Enqueue: cannot happen.
+    *request.mutable_spec() = q.session.spec();
+    auto candidates = controllers_->Candidates(PlacementFor(request), config_.max_attempts);
+    bool done = false;
+    for (size_t i = 0; candidates.ok() && i < candidates->size() && !done; ++i) {
+      const ControllerTarget& target = (*candidates)[i];
+      auto scheduled = sessions_->ScheduleQueued(
+          q.session, Reservation{target.id, absl::StrCat("placing on controller ", target.name, " from the queue")});
+      if (scheduled.ok()) {
+        ++placed;
+        done = true;
+        std::vector<ControllerTarget> others(candidates->begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                                             candidates->end());
+        manager_->StartQueued(*scheduled, target, std::move(others));
+      } else if (scheduled.status().code() != absl::StatusCode::kResourceExhausted) {
+        done = true;  // No longer queued (deleted, expired, placed elsewhere), or the database: next round.
+      }
+    }
+    if (!done) blocked_below = q.priority;
+  }
+  if (placed > 0) {
+    Metrics::Global().CounterAdd("gantry_queue_placed_total", "Queued sessions placed as room freed", {},
+                                 static_cast<double>(placed));
+  }
+  return placed;
+}
+
+}  // namespace gantry::api

@@ -1,0 +1,197 @@
+// Queued creates: a create that asks to queue and does not fit now is stored PENDING, holding
+// nothing, and placed when room frees (highest priority first), or FAILED past its
+// queue_timeout; the queue lives in PostgreSQL, so it outlives the API server that took it.
+#include <grpcpp/client_context.h>
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/match.h"
+#include "gantry/v1/admin_service.grpc.pb.h"
+#include "tests/support/local_fleet.h"
+
+namespace gantry::testing {
+namespace {
+
+// A create of `gpus` GPUs, queued if `queue`, through the API server on `port` (0: the first).
+grpc::Status Create(LocalFleet& fleet, const std::string& marker, int gpus, bool queue, v1::Session* session,
+                    const std::string& priority_class = "", int queue_timeout_seconds = 0, int port = 0) {
+  v1::CreateSessionRequest request;
+  *request.mutable_spec() = SleepSpec(marker, gpus);
+  request.mutable_spec()->set_priority_class(priority_class);
+  request.set_queue(queue);
+  if (queue_timeout_seconds > 0) request.mutable_queue_timeout()->set_seconds(queue_timeout_seconds);
+  grpc::ClientContext ctx;
+  return fleet.AdminSessions(port)->CreateSession(&ctx, request, session);
+}
+
+void Delete(LocalFleet& fleet, const std::string& id, int port = 0) {
+  grpc::ClientContext ctx;
+  v1::DeleteSessionRequest request;
+  request.set_id(id);
+  v1::Session deleted;
+  REQUIRE(fleet.AdminSessions(port)->DeleteSession(&ctx, request, &deleted).ok());
+}
+
+std::string Phase(LocalFleet& fleet, const std::string& id) {
+  return fleet.db().Scalar("SELECT phase FROM sessions WHERE id = '" + id + "'");
+}
+
+// GPUs held by live sessions (a queued one holds none).
+std::string GpusHeld(LocalFleet& fleet) {
+  return fleet.db().Scalar(
+      "SELECT coalesce(sum(gpu_count), 0) FROM sessions WHERE phase NOT IN ('PENDING', 'TERMINATED', 'FAILED')");
+}
+
+}  // namespace
+
+TEST_CASE("queue: a create that does not fit waits PENDING holding nothing and runs once room frees, and one past "
+          "its queue_timeout is FAILED saying so",
+          "[e2e][queue]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_QUEUE_DISPATCH_INTERVAL"] = "200ms";
+  fleet.StartSingleNode("1");
+  v1::Session holder, queued, impatient;
+  REQUIRE(Create(fleet, "3600.5151", 1, false, &holder).ok());
+  // Without queue: refused, as ever.
+  v1::Session refused;
+  CHECK(Create(fleet, "3600.5151", 1, false, &refused).error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  grpc::Status s = Create(fleet, "3600.5152", 1, true, &queued);
+  INFO(s.error_message());
+  REQUIRE(s.ok());
+  CHECK(queued.phase() == v1::SESSION_PHASE_PENDING);
+  CHECK(absl::StartsWith(queued.message(), "queued: "));
+  REQUIRE(Create(fleet, "3600.5153", 1, true, &impatient, "", /*queue_timeout_seconds=*/1).ok());
+  CHECK(GpusHeld(fleet) == "1");
+  CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions") == "3");  // The refused one left nothing.
+
+  REQUIRE(WaitFor([&] { return Phase(fleet, impatient.id()) == "FAILED"; }, absl::Seconds(15)));
+  CHECK(absl::StrContains(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + impatient.id() + "'"),
+                          "past its queue_timeout, and never found room"));
+  CHECK(Phase(fleet, queued.id()) == "PENDING");
+  CHECK(PidsWithCmdline("sleep 3600.5152").empty());
+
+  Delete(fleet, holder.id());
+  REQUIRE(WaitFor([&] { return Phase(fleet, queued.id()) == "RUNNING"; }, absl::Seconds(20)));
+  CHECK(PidsWithCmdline("sleep 3600.5152").size() == 1);
+  CHECK(fleet.db().Scalar("SELECT message FROM session_events WHERE session_id = '" + queued.id() +
+                          "' AND to_phase = 'SCHEDULED'") == "placing on controller node1 from the queue");
+}
+
+TEST_CASE("queue: the highest priority goes first, and a lower class waits behind a higher one that does not fit",
+          "[e2e][queue]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_QUEUE_DISPATCH_INTERVAL"] = "200ms";
+  fleet.StartSingleNode("4");
+  auto admin = v1::AdminService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
+  for (const auto& [name, value] : std::vector<std::pair<std::string, int>>{{"low", 100}, {"high", 1000}}) {
+    grpc::ClientContext ctx;
+    v1::CreatePriorityClassRequest request;
+    request.set_name(name);
+    request.set_value(value);
+    v1::PriorityClass created;
+    REQUIRE(admin->CreatePriorityClass(&ctx, request, &created).ok());
+  }
+  v1::Session first_half, second_half, small_low, big_high, small_high;
+  REQUIRE(Create(fleet, "3600.5161", 2, false, &first_half).ok());
+  REQUIRE(Create(fleet, "3600.5161", 2, false, &second_half).ok());
+  // Queued in this order: a low one of one GPU, a high one of all four, a high one of one.
+  REQUIRE(Create(fleet, "3600.5162", 1, true, &small_low, "low").ok());
+  REQUIRE(Create(fleet, "3600.5163", 4, true, &big_high, "high").ok());
+  REQUIRE(Create(fleet, "3600.5164", 1, true, &small_high, "high").ok());
+  // Two GPUs free: the small high one goes by the big one of its own class; the low one, though
+  // it came first and a GPU is left, does not take room a higher class waits for. (It would
+  // have been placed in the same round as the small high one.)
+  Delete(fleet, first_half.id());
+  REQUIRE(WaitFor([&] { return Phase(fleet, small_high.id()) == "RUNNING"; }, absl::Seconds(20)));
+  CHECK(Phase(fleet, small_low.id()) == "PENDING");
+  CHECK(Phase(fleet, big_high.id()) == "PENDING");
+  // All free: the big high one, then (once it ends) the low one.
+  Delete(fleet, second_half.id());
+  Delete(fleet, small_high.id());
+  REQUIRE(WaitFor([&] { return Phase(fleet, big_high.id()) == "RUNNING"; }, absl::Seconds(20)));
+  CHECK(Phase(fleet, small_low.id()) == "PENDING");
+  Delete(fleet, big_high.id());
+  REQUIRE(WaitFor([&] { return Phase(fleet, small_low.id()) == "RUNNING"; }, absl::Seconds(20)));
+}
+
+TEST_CASE("queue: a session queued through an API server that is then SIGKILLed is placed by the replica that "
+          "leads after it",
+          "[e2e][queue]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_QUEUE_DISPATCH_INTERVAL"] = "200ms";
+  fleet.api_env["GANTRY_HEALTH_CHECK_INTERVAL"] = "300ms";
+  fleet.StartApi();
+  // Before the controller, so that it knows both API servers and heartbeats on to the second.
+  const int replica = fleet.StartApiReplica();
+  fleet.StartController();
+  fleet.StartWorker("w1", "1");
+  fleet.WaitUntilSchedulable(1);
+  v1::Session holder, queued;
+  REQUIRE(Create(fleet, "3600.5171", 1, false, &holder).ok());
+  REQUIRE(Create(fleet, "3600.5172", 1, true, &queued).ok());
+  fleet.api().Signal(SIGKILL);
+  Delete(fleet, holder.id(), replica);
+  REQUIRE(WaitFor([&] { return Phase(fleet, queued.id()) == "RUNNING"; }, absl::Seconds(30)));
+  CHECK(PidsWithCmdline("sleep 3600.5172").size() == 1);
+  CHECK(fleet.db().Scalar("SELECT count(*) FROM session_events WHERE session_id = '" + queued.id() +
+                          "' AND to_phase = 'SCHEDULED'") == "1");
+}
+
+TEST_CASE("queue: a create over its team's quota waits, and runs once the team is under it", "[e2e][queue][quota]") {
+  LocalFleet fleet;
+  fleet.api_env["GANTRY_QUEUE_DISPATCH_INTERVAL"] = "200ms";
+  fleet.StartSingleNode("2");
+  auto admin = v1::AdminService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
+  {
+    grpc::ClientContext ctx;
+    v1::SetQuotaRequest request;
+    request.set_team("admin/ops");  // The admin's own team of one.
+    request.set_max_gpus(1);
+    v1::Quota quota;
+    REQUIRE(admin->SetQuota(&ctx, request, &quota).ok());
+  }
+  v1::Session first, second;
+  REQUIRE(Create(fleet, "3600.5191", 1, false, &first).ok());
+  REQUIRE(Create(fleet, "3600.5192", 1, true, &second).ok());
+  CHECK(second.phase() == v1::SESSION_PHASE_PENDING);
+  CHECK(absl::StrContains(second.message(), "quota of team \"admin/ops\": max_gpus is 1"));
+  // A GPU is free, but not to this team: it waits.
+  CHECK(Phase(fleet, second.id()) == "PENDING");
+  Delete(fleet, first.id());
+  REQUIRE(WaitFor([&] { return Phase(fleet, second.id()) == "RUNNING"; }, absl::Seconds(20)));
+  CHECK(fleet.db().Scalar("SELECT sum(gpu_count) FROM sessions WHERE phase NOT IN ('PENDING', 'TERMINATED', "
+                          "'FAILED')") == "1");
+}
+
+TEST_CASE("queue: bad requests are refused naming the field, and write nothing", "[e2e][queue]") {
+  LocalFleet fleet;
+  fleet.StartSingleNode("1");
+  auto stub = fleet.AdminSessions();
+  auto create = [&](const std::function<void(v1::CreateSessionRequest*)>& set) {
+    v1::CreateSessionRequest request;
+    *request.mutable_spec() = SleepSpec("3600.5181", 1);
+    set(&request);
+    grpc::ClientContext ctx;
+    v1::Session session;
+    return stub->CreateSession(&ctx, request, &session);
+  };
+  grpc::Status s = create([](v1::CreateSessionRequest* r) {
+    r->set_queue(true);
+    r->set_wait_for_running(true);
+  });
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(absl::StartsWith(s.error_message(), "queue: "));
+  s = create([](v1::CreateSessionRequest* r) {
+    r->set_queue(true);
+    r->mutable_queue_timeout()->set_seconds(8 * 24 * 3600);
+  });
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(absl::StartsWith(s.error_message(), "queue_timeout: "));
+  s = create([](v1::CreateSessionRequest* r) { r->mutable_queue_timeout()->set_seconds(60); });
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(absl::StartsWith(s.error_message(), "queue_timeout: "));
+  CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions") == "0");
+}
+
+}  // namespace gantry::testing
