@@ -20,7 +20,7 @@ grpc::Status TryCreate(const std::shared_ptr<grpc::Channel>& channel,
   if (!bearer.empty()) ctx.AddMetadata("authorization", "Bearer " + bearer);
   v1::CreateSessionRequest req;
   req.set_wait_for_running(true);
-  *req.mutable_spec() = SleepSpec("3600.6161", 0);
+  *req.mutable_spec() = SleepSpec("3600.8161", 0);
   v1::Session out;
   return stub->CreateSession(&ctx, req, &out);
 }

@@ -21,7 +21,7 @@ grpc::Status TryCreate(const std::shared_ptr<grpc::Channel>& channel) {
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v1::CreateSessionRequest request;
   request.set_wait_for_running(true);
-  *request.mutable_spec() = SleepSpec("3600.7171", 0);
+  *request.mutable_spec() = SleepSpec("3600.8171", 0);
   v1::Session out;
   return v1::SessionService::NewStub(channel)->CreateSession(&ctx, request, &out);
 }

@@ -26,7 +26,7 @@ grpc::Status Create(LocalFleet& fleet, v1::SessionSpec spec, v1::Session* out) {
 
 v1::SessionSpec Spec(int gpus, const std::string& model = "", int64_t min_gib = 0,
                      const std::string& skill = "") {
-  v1::SessionSpec spec = SleepSpec("3600.4646", gpus);
+  v1::SessionSpec spec = SleepSpec("3600.8646", gpus);
   spec.mutable_resources()->mutable_gpus()->set_model(model);
   spec.mutable_resources()->mutable_gpus()->set_min_memory_bytes(min_gib << 30);
   if (!skill.empty()) spec.add_skills(skill);

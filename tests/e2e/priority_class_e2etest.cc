@@ -30,7 +30,7 @@ grpc::Status CreateClass(v1::AdminService::Stub* admin, const v1::CreatePriority
 // A session of no GPUs naming `priority_class` ("" for none); the call's status.
 grpc::Status Create(LocalFleet& fleet, const std::string& priority_class, v1::Session* session) {
   v1::CreateSessionRequest request;
-  *request.mutable_spec() = SleepSpec("3600.4545", 0);
+  *request.mutable_spec() = SleepSpec("3600.8545", 0);
   request.mutable_spec()->set_priority_class(priority_class);
   grpc::ClientContext ctx;
   return fleet.AdminSessions()->CreateSession(&ctx, request, session);
@@ -123,12 +123,12 @@ TEST_CASE("gantryctl: priorityclasses create, list and delete, and create --prio
   CHECK(created.out == "priority class urgent created (value 1000)\n");
   CHECK(ctl({"priorityclasses", "create", "cheap", "--value", "ten"}).code == 2);
   CHECK(absl::StrContains(ctl({"priorityclasses"}).out, "urgent   1000    yes           10m           -         "));
-  Ran session = ctl({"create", "--priority", "urgent", "-o", "name", "sleep", "3600.4546"});
+  Ran session = ctl({"create", "--priority", "urgent", "-o", "name", "sleep", "3600.8546"});
   REQUIRE(session.code == 0);
   CHECK(absl::StrContains(ctl({"list", "-o", "wide"}).out, "urgent"));
-  CHECK(ctl({"create", "--priority", "nope", "sleep", "3600.4547"}).code != 0);
+  CHECK(ctl({"create", "--priority", "nope", "sleep", "3600.8547"}).code != 0);
   // Three GPUs of a fleet of two: queued, not refused.
-  Ran queued = ctl({"create", "--gpus", "3", "--queue", "--queue-timeout", "10m", "-o", "name", "sleep", "3600.4548"});
+  Ran queued = ctl({"create", "--gpus", "3", "--queue", "--queue-timeout", "10m", "-o", "name", "sleep", "3600.8548"});
   INFO(queued.err);
   REQUIRE(queued.code == 0);
   const std::string id(absl::StripAsciiWhitespace(queued.out));

@@ -52,10 +52,10 @@ TEST_CASE("queue: a create that does not fit waits PENDING holding nothing and r
   fleet.api_env["GANTRY_QUEUE_DISPATCH_INTERVAL"] = "200ms";
   fleet.StartSingleNode("1");
   v1::Session holder, queued, impatient;
-  REQUIRE(Create(fleet, "3600.5151", 1, false, &holder).ok());
+  REQUIRE(Create(fleet, "3600.8151", 1, false, &holder).ok());
   // Without queue: refused, as ever.
   v1::Session refused;
-  CHECK(Create(fleet, "3600.5151", 1, false, &refused).error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  CHECK(Create(fleet, "3600.8151", 1, false, &refused).error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
   grpc::Status s = Create(fleet, "3600.5152", 1, true, &queued);
   INFO(s.error_message());
   REQUIRE(s.ok());

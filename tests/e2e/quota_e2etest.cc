@@ -26,7 +26,7 @@
 namespace gantry::testing {
 namespace {
 
-constexpr char kMarker[] = "3600.2323";
+constexpr char kMarker[] = "3600.8323";
 
 // Each team's limit (all three kinds), the user in it, and what one of its sessions asks for.
 struct TeamSpec {
@@ -303,7 +303,7 @@ TEST_CASE("quotas: bad requests, and callers who are not admins, are refused nam
   for (int i = 0; i < 2; ++i) {
     grpc::ClientContext ctx;
     v1::CreateSessionRequest request;
-    *request.mutable_spec() = SleepSpec("3600.2324", 0);
+    *request.mutable_spec() = SleepSpec("3600.8324", 0);
     v1::Session session;
     s = sessions->CreateSession(&ctx, request, &session);
     if (i == 0) {
