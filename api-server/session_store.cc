@@ -57,6 +57,31 @@ absl::Status NoRoom(const std::string& controller_id, const std::optional<Room>&
                                                    room->total, " GPU(s) unreserved; the session needs ", gpus));
 }
 
+// A session that exists, moving onto (or placed on) controller `to`: its recorded team and what
+// it holds now, what it would hold on `to`, with the controller's room and the team's quota
+// read under the locks a reservation takes. `gone`: the answer when the session does not exist.
+struct OnController {
+  TeamCharges teams;
+  QuotaCharge before;
+  QuotaCharge charge;
+};
+
+absl::StatusOr<OnController> LockForSession(pqxx::work& tx, const v1::Session& session, const std::string& to,
+                                            absl::Status gone) {
+  const int gpus = session.spec().resources().gpus().count();
+  // Charged to the team it was created in, as its own row says.
+  pqxx::result held = ExecPrepared(tx, sql::kSelectSessionCharge, session.id());
+  if (held.empty()) return gone;
+  OnController out;
+  out.teams.Assume(session.owner(), held[0][0].as<std::string>(), held[0][3].as<bool>());
+  out.before = {gpus, held[0][1].as<std::string>(), held[0][2].as<int64_t>()};
+  const std::optional<Room> room = LockRoom(tx, to);
+  if (!room || (gpus > 0 && room->unreserved < gpus)) return NoRoom(to, room, gpus);
+  out.teams.LockAndRead(tx);
+  out.charge = room->ChargeFor(gpus, session.spec().resources().gpus().model());
+  return out;
+}
+
 }  // namespace
 
 struct SessionStore::PendingCreate {
@@ -198,27 +223,17 @@ absl::StatusOr<v1::Session> SessionStore::MoveReservation(const v1::Session& ses
                                                           const std::string& from_controller_id,
                                                           const Reservation& reservation) {
   const std::string& to = reservation.controller_id;
-  const int gpus = session.spec().resources().gpus().count();
   absl::StatusOr<v1::Session> out = absl::InternalError("not run");
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    // Charged to the team it was created in, as its own row says, and what it holds there.
-    pqxx::result held = ExecPrepared(tx, sql::kSelectSessionCharge, session.id());
-    if (held.empty()) {
-      out = absl::NotFoundError(absl::StrCat("session ", session.id(), " not found"));
-      return absl::OkStatus();
-    }
-    TeamCharges teams;
-    teams.Assume(session.owner(), held[0][0].as<std::string>(), held[0][3].as<bool>());
-    const QuotaCharge before{gpus, held[0][1].as<std::string>(), held[0][2].as<int64_t>()};
-    const std::optional<Room> room = LockRoom(tx, to);
-    if (!room || (gpus > 0 && room->unreserved < gpus)) {
-      out = NoRoom(to, room, gpus);
+    absl::StatusOr<OnController> on = LockForSession(
+        tx, session, to, absl::NotFoundError(absl::StrCat("session ", session.id(), " not found")));
+    if (!on.ok()) {
+      out = on.status();
       return absl::OkStatus();  // Rolled back: nothing written.
     }
-    teams.LockAndRead(tx);
-    const QuotaCharge charge = room->ChargeFor(gpus, session.spec().resources().gpus().model());
-    if (absl::Status fits = teams.Recharge(session.owner(), before, charge); !fits.ok()) {
+    const QuotaCharge& charge = on->charge;
+    if (absl::Status fits = on->teams.Recharge(session.owner(), on->before, charge); !fits.ok()) {
       out = fits;
       return absl::OkStatus();
     }
@@ -280,25 +295,17 @@ absl::StatusOr<std::vector<SessionStore::QueuedSession>> SessionStore::Queued(in
 
 absl::StatusOr<v1::Session> SessionStore::ScheduleQueued(const v1::Session& session, const Reservation& reservation) {
   const std::string& to = reservation.controller_id;
-  const int gpus = session.spec().resources().gpus().count();
   absl::StatusOr<v1::Session> out = absl::InternalError("not run");
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
-    pqxx::result held = ExecPrepared(tx, sql::kSelectSessionCharge, session.id());
-    if (held.empty()) {
-      out = absl::FailedPreconditionError(absl::StrCat("session ", session.id(), " is no longer queued"));
-      return absl::OkStatus();
-    }
-    TeamCharges teams;
-    teams.Assume(session.owner(), held[0][0].as<std::string>(), held[0][3].as<bool>());
-    const std::optional<Room> room = LockRoom(tx, to);
-    if (!room || room->unreserved < gpus) {
-      out = NoRoom(to, room, gpus);
+    absl::StatusOr<OnController> on = LockForSession(
+        tx, session, to, absl::FailedPreconditionError(absl::StrCat("session ", session.id(), " is no longer queued")));
+    if (!on.ok()) {
+      out = on.status();
       return absl::OkStatus();  // Rolled back: nothing written.
     }
-    teams.LockAndRead(tx);
-    const QuotaCharge charge = room->ChargeFor(gpus, session.spec().resources().gpus().model());
-    if (absl::Status fits = teams.Admit(session.owner(), charge); !fits.ok()) {
+    const QuotaCharge& charge = on->charge;
+    if (absl::Status fits = on->teams.Admit(session.owner(), charge); !fits.ok()) {
       out = fits;
       return absl::OkStatus();
     }
