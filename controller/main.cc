@@ -154,9 +154,7 @@ int main(int argc, char** argv) {
               },
               cfg.worker_reconnect_grace);
   LogRelay log_relay("logs", 8);
-  // 64 KiB of output in flight per invoke, as an HTTP/2 stream's window: a stream of small
-  // chunks (tokens) is not held to a round trip per few of them.
-  InvokeRelay invoke_relay("invoke", 1024, 64 << 10);
+  InvokeRelay invoke_relay("invoke", 16);
   WorkerServiceImpl worker_service(&fleet, &log_relay, &invoke_relay, cfg.worker_heartbeat_interval);
   ControllerServiceImpl controller_service(
       &fleet, &log_relay, &invoke_relay,
