@@ -203,7 +203,9 @@ TEST_CASE("quotas: 200 concurrent creates from 3 teams through 2 replicas onto 2
   {
     grpc::ClientContext ctx;
     v1::ListQuotasResponse quotas;
-    REQUIRE(admin->ListQuotas(&ctx, v1::ListQuotasRequest(), &quotas).ok());
+    const grpc::Status listed = admin->ListQuotas(&ctx, v1::ListQuotasRequest(), &quotas);
+    INFO("ListQuotas: " << listed.error_code() << " " << listed.error_message());
+    REQUIRE(listed.ok());
     REQUIRE(quotas.quotas_size() == 3);
     CHECK(quotas.quotas(0).team() == "blue");
     CHECK(quotas.quotas(0).sessions_used() == 5);
