@@ -147,6 +147,12 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
         read_all_ = false;
         reading_ = true;
         start(relay->stub.get(), &relay->context, relay);
+        // Reads are also started from outside the upstream's reactions (a client's write done
+        // makes room): without a hold, gRPC may end the upstream call between two reads (its
+        // status in, no read outstanding) and a read started then reaches a call already
+        // destroyed. Held until no read will be started again (ReleaseHoldLocked).
+        relay->AddHold();
+        held_ = true;
         relay->StartRead(&relay->incoming);
         relay->StartCall();
       }
@@ -159,7 +165,10 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
   void EndLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_ || end_.has_value()) return;
     // Whatever the controller still sends is nobody's now.
-    if (relaying_) upstreams_.back()->context.TryCancel();
+    if (relaying_) {
+      upstreams_.back()->context.TryCancel();
+      ReleaseHoldLocked();  // No read is started after the end.
+    }
     if (writing_) {
       end_ = status;  // OnWriteDone finishes.
       return;
@@ -205,6 +214,7 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
     reading_ = false;
     if (!ok) {
       read_all_ = true;  // The controller's stream ended: OnRelayDone says how.
+      ReleaseHoldLocked();
       return;
     }
     Upstream& relay = *upstreams_.back();
@@ -260,6 +270,14 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
     }
   }
 
+  // Lets gRPC end the current upstream call once its last read is done (see Relay). Outside a
+  // reaction, RemoveHold runs OnDone on another thread, never inline under mu_.
+  void ReleaseHoldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!held_) return;
+    held_ = false;
+    upstreams_.back()->RemoveHold();
+  }
+
   bool UnreferencedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ && !relaying_ && !job_; }
 
   WorkPool* const jobs_;
@@ -271,6 +289,7 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
   bool relaying_ ABSL_GUARDED_BY(mu_) = false;  // The current upstream call is not done.
   bool reading_ ABSL_GUARDED_BY(mu_) = false;   // A read of it is outstanding.
   bool read_all_ ABSL_GUARDED_BY(mu_) = false;  // Its stream has ended.
+  bool held_ ABSL_GUARDED_BY(mu_) = false;      // It holds a hold (see Relay).
   std::deque<Item> waiting_ ABSL_GUARDED_BY(mu_);  // Read, not yet written.
   Item in_flight_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
