@@ -59,6 +59,11 @@ absl::StatusOr<Caller> Authenticator::AuthenticateClient(const grpc::ServerConte
   return AuthenticateClient(CallCredentials::Of(context));
 }
 
+std::optional<absl::StatusOr<Caller>> Authenticator::AuthenticateClientAtHand(const CallCredentials& credentials) {
+  if (credentials.authorization.has_value()) return std::nullopt;
+  return AuthenticateClient(credentials);
+}
+
 absl::StatusOr<Caller> Authenticator::AuthenticateClient(const CallCredentials& credentials) {
   if (credentials.authorization.has_value()) {
     absl::string_view value(*credentials.authorization);

@@ -52,6 +52,10 @@ class Authenticator {
   absl::StatusOr<Caller> AuthenticateClient(const grpc::ServerContext& context);
   absl::StatusOr<Caller> AuthenticateClient(const CallCredentials& credentials);
 
+  // As AuthenticateClient where that needs nothing but the call itself (a certificate); nullopt
+  // where it would ask PostgreSQL (an API key). Never waits: for a reaction, which must not.
+  std::optional<absl::StatusOr<Caller>> AuthenticateClientAtHand(const CallCredentials& credentials);
+
   // As AuthenticateClient, and PERMISSION_DENIED unless the caller is an admin.
   absl::StatusOr<Caller> AuthenticateAdmin(const grpc::ServerContext& context);
 

@@ -10,6 +10,14 @@ namespace gantry::api {
 InvokeCandidateCache::InvokeCandidateCache(Fetch fetch, absl::Duration max_age, Clock now)
     : fetch_(std::move(fetch)), max_age_(max_age), now_(std::move(now)) {}
 
+std::optional<std::vector<ControllerTarget>> InvokeCandidateCache::CandidatesAtHand(
+    const std::string& capability, const std::function<bool(const std::string&)>& matches, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = by_capability_.find(capability);
+  if (it == by_capability_.end() || now_() - it->second.fetched >= max_age_) return std::nullopt;
+  return RankLocked(it->second, matches, limit);
+}
+
 absl::StatusOr<std::vector<ControllerTarget>> InvokeCandidateCache::Candidates(
     const std::string& capability, const std::function<bool(const std::string&)>& matches, int limit) {
   std::unique_lock<std::mutex> lock(mu_);
@@ -30,7 +38,12 @@ absl::StatusOr<std::vector<ControllerTarget>> InvokeCandidateCache::Candidates(
     }
     it = by_capability_.insert_or_assign(capability, Entry{asked, *std::move(rows), {}}).first;
   }
-  const Entry& entry = it->second;
+  return RankLocked(it->second, matches, limit);
+}
+
+std::vector<ControllerTarget> InvokeCandidateCache::RankLocked(const Entry& entry,
+                                                               const std::function<bool(const std::string&)>& matches,
+                                                               int limit) {
   struct Ranked {
     int load;          // Invokes in flight at the fetch, and picked here since.
     uint64_t picked;   // 0: never picked here, first among equals.

@@ -16,6 +16,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,11 @@ class InvokeCandidateCache {
   absl::StatusOr<std::vector<ControllerTarget>> Candidates(const std::string& capability,
                                                            const std::function<bool(const std::string&)>& matches,
                                                            int limit);
+  // As Candidates, if they are at hand (asked within max_age); nullopt where only PostgreSQL
+  // could answer. Never waits: for a reaction, which must not.
+  std::optional<std::vector<ControllerTarget>> CandidatesAtHand(const std::string& capability,
+                                                                const std::function<bool(const std::string&)>& matches,
+                                                                int limit);
   // An invoke of `capability` went to `controller_id`.
   void Picked(const std::string& capability, const std::string& controller_id);
 
@@ -50,6 +56,9 @@ class InvokeCandidateCache {
     std::vector<InvokeCandidateRow> rows;  // As PostgreSQL ordered them.
     std::map<std::string, int> picks;      // Since the fetch, by controller id.
   };
+
+  std::vector<ControllerTarget> RankLocked(const Entry& entry, const std::function<bool(const std::string&)>& matches,
+                                           int limit) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Fetch fetch_;
   const absl::Duration max_age_;

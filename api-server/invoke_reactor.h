@@ -1,6 +1,8 @@
 // InvokeService.Invoke on gRPC's callback API both ways (RelayedStream): an invoke in flight
-// parks no thread in the API server. Admission (an API key and the candidates are looked up in
-// PostgreSQL) and the choice of each controller run as jobs on a small pool. A controller that
+// parks no thread in the API server. Admission runs in the call's first reaction where nothing
+// must be asked of PostgreSQL (a certificate, candidates asked for within the second), else as
+// a job on a small pool (an API key, candidates to ask for), as does the choice of each next
+// controller. A controller that
 // refuses before the first chunk (UNAVAILABLE, RESOURCE_EXHAUSTED) passes the invoke to the next
 // candidate; after the first chunk its status is the client's. The client's deadline travels
 // to the controller, and its cancellation cancels the relay at once.
@@ -16,7 +18,6 @@
 #include "api-server/controller_store.h"
 #include "api-server/invoke_candidate_cache.h"
 #include "api-server/relayed_stream.h"
-#include "api-server/stream_admission.h"
 #include "api-server/stream_quota.h"
 #include "common/work_pool.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"
@@ -42,8 +43,11 @@ class InvokeReactor final : public RelayedStream<v1::InvokeChunk> {
  private:
   InvokeReactor(const InvokeDeps& deps, grpc::CallbackServerContext* context, const v1::InvokeRequest& request);
 
-  // Jobs.
+  // Admits the call here if nothing must be waited for, else queues Admit.
+  void BeginAdmission();
+  // Jobs (Admitted and TryNext also run from BeginAdmission, as its job).
   void Admit();
+  void Admitted(absl::StatusOr<Caller> caller, absl::StatusOr<std::vector<ControllerTarget>> candidates);
   void TryNext();
 
   void OnItemLocked(const ControllerTarget& target, int64_t index, v1::InvokeChunk& chunk) override;

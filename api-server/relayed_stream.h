@@ -99,6 +99,10 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
     }
   }
 
+  // What would be a job runs now, on the calling thread (a reaction that has found nothing it
+  // must wait for): it ends as a job does, with JobDone or Relay.
+  void BeginJobHereLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { job_ = true; }
+
   // A job's first step: false, and the job over (the reactor may be gone: return at once), if
   // the call ended before the job's turn came.
   bool StillWanted() {

@@ -1,31 +1,31 @@
 // Streams from workers to ControllerService callers — log batches, invoke output — with credit
-// flow control. Each stream holds at most `window` items: the worker may only send as many as
-// it has credits (plus one final item, e.g. an error), and the caller returns one credit per
-// item it has written to its client, so memory per stream is bounded however slow the reader
-// is. A worker that sends beyond that has its stream closed with RESOURCE_EXHAUSTED.
+// flow control. Each stream holds at most `window` items, and where the relay counts bytes
+// (invoke output: chunks of 64 bytes and of megabytes both stream) at most `window_bytes` of
+// them plus one item: the worker may only send while it has credit (plus one final item, e.g.
+// an error), and the caller returns credit for what it has written to its client, so memory
+// per stream is bounded however slow the reader is. A worker that sends beyond that has its
+// stream closed with RESOURCE_EXHAUSTED.
 //
-// A stream is read one of two ways: a caller waits for each item (Next), or a consumer that
-// must never wait (a reactor) is handed each item as it arrives (OpenWithSink) and returns a
-// credit per item it has passed on (Credit); the window is the same.
+// A stream's consumer must never wait (a reactor): it is handed each item as it arrives (a
+// Sink) and returns credit for what it has passed on (Credit).
 //
-// Thread-safe: items arrive on Connect handler threads, callers wait on theirs. A sink is
-// called on the delivering thread, never under the relay's lock.
+// Thread-safe: items arrive on the worker streams' threads. A sink is called on the delivering
+// thread, never under the relay's lock.
 #pragma once
 
-#include <condition_variable>
-#include <deque>
+#include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "common/tokens.h"
 #include "gantry/v1/worker_service.pb.h"
 
@@ -33,43 +33,48 @@ namespace gantry::controller {
 
 inline const std::string& RelayKey(const v1::WorkerLogLines& batch) { return batch.stream_id(); }
 inline const std::string& RelayKey(const v1::WorkerInvokeOutput& output) { return output.invoke_id(); }
+// The bytes an item spends of a window counted in bytes.
+inline int64_t RelayBytes(const v1::WorkerLogLines& /*batch*/) { return 0; }  // Batches are bounded (64 KiB).
+inline int64_t RelayBytes(const v1::WorkerInvokeOutput& output) {
+  return static_cast<int64_t>(output.chunk().data().size());
+}
 
 template <typename Item>
 class CreditRelay {
  public:
-  CreditRelay(std::string kind, int window) : kind_(std::move(kind)), window_(window) {}
+  // `window_bytes` 0: bytes are not counted.
+  CreditRelay(std::string kind, int window, int64_t window_bytes = 0)
+      : kind_(std::move(kind)), window_(window), window_bytes_(window_bytes) {}
 
   int window() const { return window_; }
+  int64_t window_bytes() const { return window_bytes_; }
 
-  // Where a stream opened with OpenWithSink goes: each item, in order, and once, if the stream
-  // fails (worker lost, credit violated), why. Neither may block.
+  // Where a stream's items go: each item, in order, and once, if the stream fails (worker lost,
+  // credit violated), why. Neither may block.
   struct Sink {
     std::function<void(Item)> on_item;
     std::function<void(const absl::Status&)> on_failure;
   };
 
-  // A new stream from `worker_name`; returns its id.
-  std::string Open(const std::string& worker_name) {
+  // A new stream from `worker_name`, its items told to `sink`; returns its id.
+  std::string OpenWithSink(const std::string& worker_name, std::shared_ptr<const Sink> sink) {
     std::lock_guard<std::mutex> lock(mu_);
     // Unguessable, so one worker cannot inject items into another's stream by guessing ids.
     std::string id = absl::StrCat(kind_, "-", ++next_id_, "-", RandomToken(12));
-    streams_[id].worker = worker_name;
+    Stream& stream = streams_[id];
+    stream.worker = worker_name;
+    stream.sink = std::move(sink);
     return id;
   }
 
-  // As Open, for a consumer told of each item by `sink`.
-  std::string OpenWithSink(const std::string& worker_name, std::shared_ptr<const Sink> sink) {
-    std::string id = Open(worker_name);
-    std::lock_guard<std::mutex> lock(mu_);
-    streams_[id].sink = std::move(sink);
-    return id;
-  }
-
-  // The consumer of a sink stream has passed one item on: the worker may send one more.
-  void Credit(const std::string& stream_id) {
+  // The consumer of a sink stream has passed `items` on, of `bytes`: the worker may send as
+  // much more (the consumer grants it the same).
+  void Credit(const std::string& stream_id, int items = 1, int64_t bytes = 0) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = streams_.find(stream_id);
-    if (it != streams_.end() && it->second.in_hand > 0) --it->second.in_hand;
+    if (it == streams_.end()) return;
+    it->second.in_hand = std::max(0, it->second.in_hand - items);
+    it->second.bytes_in_hand = std::max<int64_t>(0, it->second.bytes_in_hand - bytes);
   }
 
   void Close(const std::string& stream_id) {
@@ -78,7 +83,7 @@ class CreditRelay {
   }
 
   // An item from a worker. Items for unknown (already closed) streams are dropped.
-  void Deliver(const std::string& worker_name, const Item& item) {
+  void Deliver(const std::string& worker_name, Item item) {
     std::shared_ptr<const Sink> sink;
     absl::Status failed;
     {
@@ -86,25 +91,24 @@ class CreditRelay {
       auto it = streams_.find(RelayKey(item));
       if (it == streams_.end() || it->second.worker != worker_name || !it->second.failure.ok()) return;
       Stream& stream = it->second;
-      const int held = stream.sink != nullptr ? stream.in_hand : static_cast<int>(stream.items.size());
-      if (held > window_) {
+      const int64_t bytes = RelayBytes(item);
+      // The worker sends while it has any credit, so with the bytes before this item already at
+      // the window it had none (credit granted is only ever credit handed back here).
+      const bool beyond_bytes = window_bytes_ > 0 && bytes > 0 && stream.bytes_in_hand >= window_bytes_;
+      if (stream.in_hand > window_ || beyond_bytes) {
         stream.failure = absl::ResourceExhaustedError(
             absl::StrCat("the worker sent ", kind_, " beyond its credit; stream closed"));
-        stream.items.clear();
         failed = stream.failure;
-      } else if (stream.sink != nullptr) {
-        ++stream.in_hand;
       } else {
-        stream.items.push_back(item);
+        ++stream.in_hand;
+        stream.bytes_in_hand += bytes;
       }
       sink = stream.sink;
     }
-    if (sink == nullptr) {
-      cv_.notify_all();
-    } else if (!failed.ok()) {
+    if (!failed.ok()) {
       sink->on_failure(failed);
     } else {
-      sink->on_item(item);
+      sink->on_item(std::move(item));
     }
   }
 
@@ -117,32 +121,11 @@ class CreditRelay {
       for (auto& [id, s] : streams_) {
         if (s.worker == worker_name && s.failure.ok()) {
           s.failure = lost;
-          if (s.sink != nullptr) sinks.push_back(s.sink);
+          sinks.push_back(s.sink);
         }
       }
     }
-    cv_.notify_all();
     for (const auto& sink : sinks) sink->on_failure(lost);
-  }
-
-  // The next item, or nullopt after `timeout`. Once the stream failed (worker lost, credit
-  // violated), returns that status instead.
-  absl::StatusOr<std::optional<Item>> Next(const std::string& stream_id, absl::Duration timeout) {
-    std::unique_lock<std::mutex> lock(mu_);
-    auto ready = [&] {
-      auto it = streams_.find(stream_id);
-      return it == streams_.end() || !it->second.items.empty() || !it->second.failure.ok();
-    };
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), ready);
-    auto it = streams_.find(stream_id);
-    if (it == streams_.end()) return absl::CancelledError(absl::StrCat(kind_, " stream closed"));
-    if (!it->second.items.empty()) {
-      Item item = std::move(it->second.items.front());
-      it->second.items.pop_front();
-      return std::optional<Item>(std::move(item));
-    }
-    if (!it->second.failure.ok()) return it->second.failure;
-    return std::optional<Item>();
   }
 
   size_t open_streams() {
@@ -153,16 +136,16 @@ class CreditRelay {
  private:
   struct Stream {
     std::string worker;
-    std::deque<Item> items;               // Waiting for Next.
-    std::shared_ptr<const Sink> sink;     // Set: items go here instead.
+    std::shared_ptr<const Sink> sink;
     int in_hand = 0;                      // Items given to the sink and not yet credited.
+    int64_t bytes_in_hand = 0;            // Their bytes (RelayBytes).
     absl::Status failure;
   };
 
   const std::string kind_;
   const int window_;
+  const int64_t window_bytes_;
   std::mutex mu_;
-  std::condition_variable cv_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, Stream> streams_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,5 +1,6 @@
 #include "controller/invoke_reactor.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -71,12 +72,15 @@ grpc::Status InvokeReactor::StartOnLocked(const InvokeTarget& target) {
   Metrics::Global().GaugeAdd(kInFlight, kInFlightHelp, {{"capability", request_->capability()}}, 1);
   worker_ = target;
   received_ = 0;
+  owed_chunks_ = 0;
+  owed_bytes_ = 0;
   stream_id_ = deps_.invokes->OpenWithSink(target.worker_name, SinkTo<v1::WorkerInvokeOutput>(mailbox_));
   v1::ControllerMessage start;
   auto* cmd = start.mutable_invoke();
   cmd->set_invoke_id(stream_id_);
   *cmd->mutable_request() = *request_;
   cmd->set_credit(deps_.invokes->window());
+  cmd->set_credit_bytes(deps_.invokes->window_bytes());
   // The caller's deadline travels down; the worker stops the handler when it passes.
   if (deadline_ != std::chrono::system_clock::time_point::max()) {
     ToProto(absl::FromChrono(deadline_), cmd->mutable_deadline());
@@ -177,19 +181,35 @@ void InvokeReactor::OnWriteDone(bool ok) {
   if (end_.has_value() && !finished_) FinishLocked(*end_);
   if (finished_) return;  // Never a write or a credit after Finish.
   if (sent_++ == 0) first_chunk_ = absl::Now();
-  // Written on: the worker may send one more.
+  // Written on: the worker may send as much more.
   if (worker_.has_value()) {
-    deps_.invokes->Credit(stream_id_);
-    v1::ControllerMessage credit;
-    credit.mutable_invoke_credit()->set_invoke_id(stream_id_);
-    credit.mutable_invoke_credit()->set_credit(1);
-    worker_->channel->Send(credit);
+    ++owed_chunks_;
+    owed_bytes_ += static_cast<int64_t>(in_flight_.data().size());
+    ReturnCreditLocked();
   }
   if (!waiting_.empty()) {
     WriteNextLocked();
   } else if (worker_status_.has_value()) {
     EndLocked(*worker_status_);
   }
+}
+
+void InvokeReactor::ReturnCreditLocked() {
+  // In quarters of the window: a message down to the worker per chunk would cost the worker
+  // hop more than the chunk. What is kept back is under a quarter, so the worker has three
+  // quarters of its window whenever everything sent has been written: it never waits on it.
+  const int window = deps_.invokes->window();
+  const int64_t window_bytes = deps_.invokes->window_bytes();
+  const bool due = owed_chunks_ >= std::max(1, window / 4) || (window_bytes > 0 && owed_bytes_ >= window_bytes / 4);
+  if (!due) return;
+  deps_.invokes->Credit(stream_id_, owed_chunks_, owed_bytes_);
+  v1::ControllerMessage credit;
+  credit.mutable_invoke_credit()->set_invoke_id(stream_id_);
+  credit.mutable_invoke_credit()->set_credit(owed_chunks_);
+  credit.mutable_invoke_credit()->set_credit_bytes(owed_bytes_);
+  worker_->channel->Send(credit);
+  owed_chunks_ = 0;
+  owed_bytes_ = 0;
 }
 
 void InvokeReactor::OnCancel() {

@@ -1,9 +1,9 @@
 // ControllerService.Invoke on gRPC's callback API: an invoke in flight parks no thread in the
 // controller. It chooses a worker (InvokeRouter), sends it the request on its stream, and the
 // worker's output is handed to this reactor by the InvokeRelay on the worker stream's own
-// thread (a sink: nobody waits for it); each chunk goes on to the API server as it comes, and a
-// credit goes back to the worker as each is written, so at most the relay's window of chunks
-// is held here however slow the caller. A worker that fails or is busy before the first chunk
+// thread (a sink: nobody waits for it); each chunk goes on to the API server as it comes, and
+// credit goes back to the worker for what is written (a quarter of the window at a time), so
+// at most the relay's window (chunks, and bytes) is held here however slow the caller. A worker that fails or is busy before the first chunk
 // gives the request to another worker, once. The caller's deadline travels to the worker, and
 // its cancellation reaches the handler at once (OnCancel, not a polling loop).
 #pragma once
@@ -66,6 +66,9 @@ class InvokeReactor final : public grpc::ServerWriteReactor<v1::InvokeChunk> {
   // reached the caller; else the invoke ends with `status`.
   void RetryOrEndLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Grants the current worker what has been written since the last grant, once it is worth a
+  // message.
+  void ReturnCreditLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -84,6 +87,8 @@ class InvokeReactor final : public grpc::ServerWriteReactor<v1::InvokeChunk> {
   bool served_ ABSL_GUARDED_BY(mu_) = false;  // Some worker here serves the capability.
   int64_t received_ ABSL_GUARDED_BY(mu_) = 0;  // Chunks from the current worker.
   int64_t sent_ ABSL_GUARDED_BY(mu_) = 0;      // Chunks written to the caller.
+  int owed_chunks_ ABSL_GUARDED_BY(mu_) = 0;   // Written, and not yet credited to the worker.
+  int64_t owed_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time first_chunk_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::InvokeChunk> waiting_ ABSL_GUARDED_BY(mu_);
   v1::InvokeChunk in_flight_ ABSL_GUARDED_BY(mu_);

@@ -154,7 +154,9 @@ int main(int argc, char** argv) {
               },
               cfg.worker_reconnect_grace);
   LogRelay log_relay("logs", 8);
-  InvokeRelay invoke_relay("invoke", 16);
+  // 64 KiB of output in flight per invoke, as an HTTP/2 stream's window: a stream of small
+  // chunks (tokens) is not held to a round trip per few of them.
+  InvokeRelay invoke_relay("invoke", 1024, 64 << 10);
   WorkerServiceImpl worker_service(&fleet, &log_relay, &invoke_relay, cfg.worker_heartbeat_interval);
   ControllerServiceImpl controller_service(
       &fleet, &log_relay, &invoke_relay,

@@ -73,13 +73,13 @@ absl::Status WorkerConnectReactor::Dispatch() {
     case v1::WorkerMessage::kSessionEvent:
       return deps_.fleet->OnWorkerEvent(worker_name_, in_.session_event());
     case v1::WorkerMessage::kLogs:
-      deps_.logs->Deliver(worker_name_, in_.logs());
+      deps_.logs->Deliver(worker_name_, std::move(*in_.mutable_logs()));
       return absl::OkStatus();
     case v1::WorkerMessage::kMetrics:
       deps_.fleet->OnMetrics(worker_name_, in_.metrics());
       return absl::OkStatus();
     case v1::WorkerMessage::kInvokeOutput:
-      deps_.invokes->Deliver(worker_name_, in_.invoke_output());
+      deps_.invokes->Deliver(worker_name_, std::move(*in_.mutable_invoke_output()));
       return absl::OkStatus();
     default:
       return absl::InvalidArgumentError("WorkerMessage: unknown or empty message");

@@ -270,7 +270,8 @@ void ControllerConnection::Execute(const v1::ControllerMessage& command) {
       break;
     case v1::ControllerMessage::kInvokeCredit:
       if (invokes_ != nullptr) {
-        invokes_->AddCredit(command.invoke_credit().invoke_id(), command.invoke_credit().credit());
+        invokes_->AddCredit(command.invoke_credit().invoke_id(), command.invoke_credit().credit(),
+                           command.invoke_credit().credit_bytes());
       }
       break;
     case v1::ControllerMessage::kCancelInvoke:

@@ -66,7 +66,7 @@ ExecInvocation::~ExecInvocation() {
   }
 }
 
-void ExecInvocation::Begin(const std::vector<std::string>& env, std::string payload, int credit,
+void ExecInvocation::Begin(const std::vector<std::string>& env, std::string payload, ChunkCredit credit,
                            absl::Time deadline) {
   credit_ = credit;
   auto process = SpawnHandler(capability_.command, env, settings_.working_dir, /*capture_stderr=*/true, settings_.user);
@@ -87,7 +87,7 @@ void ExecInvocation::Begin(const std::vector<std::string>& env, std::string payl
   fcntl(stdin_fd_, F_SETFL, fcntl(stdin_fd_, F_GETFL) | O_NONBLOCK);
   if (payload_.empty()) CloseFd(&stdin_fd_);
   bool watched = (stdin_fd_ < 0 || loop_->Watch(stdin_fd_, EPOLLOUT, [this](uint32_t) { OnStdin(); })) &&
-                 (credit_ <= 0 || WatchStdout()) &&
+                 (!credit_.CanSend() || WatchStdout()) &&
                  loop_->Watch(stderr_fd_, EPOLLIN, [this](uint32_t) { OnStderr(); }) &&
                  (pidfd_ < 0 || loop_->Watch(pidfd_, EPOLLIN, [this](uint32_t) { OnExit(); }));
   if (!watched) {
@@ -105,10 +105,9 @@ void ExecInvocation::Begin(const std::vector<std::string>& env, std::string payl
   }
 }
 
-void ExecInvocation::AddCredit(int credit) {
-  if (credit <= 0) return;
-  credit_ += credit;
-  if (!reading_stdout_ && stdout_fd_ >= 0 && credit_ > 0 && !WatchStdout()) {
+void ExecInvocation::AddCredit(int64_t chunks, int64_t bytes) {
+  credit_.Add(chunks, bytes);
+  if (!reading_stdout_ && stdout_fd_ >= 0 && credit_.CanSend() && !WatchStdout()) {
     out_.Error(absl::StatusCode::kResourceExhausted,
                absl::StrCat("capability ", capability_.name, ": the worker cannot watch one more handler's pipes"));
     StopHandler(Stop::kCancelled);
@@ -140,10 +139,11 @@ void ExecInvocation::OnStdin() {
 void ExecInvocation::OnStdout() {
   // One buffer for every invocation on the loop's thread: a chunk is copied out at its size.
   thread_local std::string scratch;
-  scratch.resize(settings_.max_chunk_bytes);
+  scratch.resize(credit_.ReadSize(settings_.max_chunk_bytes));
   ssize_t r = read(stdout_fd_, scratch.data(), scratch.size());
   if (r > 0) {
-    if (--credit_ <= 0) {
+    credit_.Spend(static_cast<size_t>(r));
+    if (!credit_.CanSend()) {
       // Not watched at all, not merely for nothing: epoll reports a hang-up whatever it is
       // asked for, and a handler that exits with output still in the pipe would have it read
       // (and sent) beyond the credit.

@@ -41,8 +41,8 @@ class ExecInvocation final : public Invocation {
   ~ExecInvocation() override;  // Kills and reaps a handler still running (shutdown).
 
   // Spawns the handler with `env`; a handler that cannot start is answered at once.
-  void Begin(const std::vector<std::string>& env, std::string payload, int credit, absl::Time deadline);
-  void AddCredit(int credit) override;
+  void Begin(const std::vector<std::string>& env, std::string payload, ChunkCredit credit, absl::Time deadline);
+  void AddCredit(int64_t chunks, int64_t bytes) override;
   void Cancel() override;
 
  private:
@@ -75,7 +75,7 @@ class ExecInvocation final : public Invocation {
   int stdin_fd_ = -1, stdout_fd_ = -1, stderr_fd_ = -1, pidfd_ = -1;
   std::string payload_;
   size_t written_ = 0;
-  int credit_ = 0;
+  ChunkCredit credit_;
   bool reading_stdout_ = false;  // Watched (there is credit); unwatched without any.
   std::string err_tail_;
   bool reaped_ = false;

@@ -110,7 +110,7 @@ absl::Status InvokeRunner::Admit(const v1::InvokeCommand& command) {
 void InvokeRunner::Begin(const v1::InvokeCommand& command) {
   const std::string& id = command.invoke_id();
   Capability& cap = capabilities_.at(command.request().capability());
-  const int credit = std::max(0, command.credit());
+  const ChunkCredit credit(command.credit(), command.credit_bytes());
   const absl::Time deadline = command.has_deadline() ? FromProto(command.deadline()) : absl::InfiniteFuture();
   auto ended = [this, id] { Ended(id); };
   if (cap.persistent != nullptr) {
@@ -145,11 +145,11 @@ void InvokeRunner::SetDraining(bool draining) {
   draining_ = draining;
 }
 
-void InvokeRunner::AddCredit(const std::string& invoke_id, int credit) {
-  if (credit <= 0) return;
-  loop_.Post([this, invoke_id, credit] {
+void InvokeRunner::AddCredit(const std::string& invoke_id, int64_t chunks, int64_t bytes) {
+  if (chunks <= 0 && bytes <= 0) return;
+  loop_.Post([this, invoke_id, chunks, bytes] {
     auto it = live_.find(invoke_id);
-    if (it != live_.end()) it->second->AddCredit(credit);
+    if (it != live_.end()) it->second->AddCredit(chunks, bytes);
   });
 }
 

@@ -3,7 +3,8 @@
 // (PersistentInvocation). Every request in flight lives on one EventLoop: an open invoke holds
 // its pipes and a little memory, never a thread, and output is sent from the loop as it comes.
 //
-// Flow control: each request sends at most as many outputs as the controller granted credits;
+// Flow control: each request sends at most as many outputs (and, where the controller counts
+// them, bytes) as the controller granted credits;
 // an exec handler outrunning its client blocks on its stdout pipe, and a persistent one (whose
 // pipe other requests share) is cut off with RESOURCE_EXHAUSTED once more than
 // `max_buffered_chunks` or `max_buffered_bytes` wait for a slow client. Cancel kills the exec
@@ -57,7 +58,7 @@ class InvokeRunner {
   void Start(const v1::InvokeCommand& command);
   // While draining (DrainCommand), new invokes are refused; running ones carry on.
   void SetDraining(bool draining);
-  void AddCredit(const std::string& invoke_id, int credit);
+  void AddCredit(const std::string& invoke_id, int64_t chunks, int64_t bytes = 0);
   void Cancel(const std::string& invoke_id);
   // The stream to the controller broke: nobody is waiting for any output.
   void CancelAll();

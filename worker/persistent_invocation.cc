@@ -21,7 +21,7 @@ PersistentInvocation::PersistentInvocation(EventLoop* loop, const Send* send, st
 
 PersistentInvocation::~PersistentInvocation() { loop_->CancelTimer(deadline_timer_); }
 
-void PersistentInvocation::Begin(std::string payload, int credit, absl::Time deadline) {
+void PersistentInvocation::Begin(std::string payload, ChunkCredit credit, absl::Time deadline) {
   credit_ = credit;
   std::weak_ptr<PersistentInvocation> self = weak_from_this();
   auto sink = [inbox = inbox_, loop = loop_, self](HandlerFrame frame) { Receive(inbox, loop, self, std::move(frame)); };
@@ -108,8 +108,8 @@ void PersistentInvocation::Drain() {
     while (!overflow && !inbox_->frames.empty()) {
       HandlerFrame& front = inbox_->frames.front();
       if (front.kind == HandlerFrame::Kind::kChunk) {
-        if (credit_ <= 0) break;
-        --credit_;
+        if (!credit_.CanSend()) break;
+        credit_.Spend(front.data.size());
       }
       inbox_->bytes -= front.data.size();
       batch.push_back(std::move(front));
@@ -151,9 +151,9 @@ void PersistentInvocation::Drain() {
   }
 }
 
-void PersistentInvocation::AddCredit(int credit) {
-  if (credit <= 0 || ended_called_) return;
-  credit_ += credit;
+void PersistentInvocation::AddCredit(int64_t chunks, int64_t bytes) {
+  if (ended_called_) return;
+  credit_.Add(chunks, bytes);
   Drain();
 }
 

@@ -51,8 +51,8 @@ class PersistentInvocation final : public Invocation, public std::enable_shared_
   ~PersistentInvocation() override;
 
   // Hands the request to the writer; needs the invocation held by a shared_ptr.
-  void Begin(std::string payload, int credit, absl::Time deadline);
-  void AddCredit(int credit) override;
+  void Begin(std::string payload, ChunkCredit credit, absl::Time deadline);
+  void AddCredit(int64_t chunks, int64_t bytes) override;
   void Cancel() override;
 
   // The writer's jobs one request may have queued at once (request, pause, cancel).
@@ -101,7 +101,7 @@ class PersistentInvocation final : public Invocation, public std::enable_shared_
   std::function<void()> ended_;
   const std::shared_ptr<Inbox> inbox_;
 
-  int credit_ = 0;
+  ChunkCredit credit_;
   bool ended_called_ = false;
   EventLoop::TimerId deadline_timer_ = 0;
 };

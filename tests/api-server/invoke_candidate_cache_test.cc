@@ -112,3 +112,24 @@ TEST_CASE("invoke candidates: the capabilities kept are bounded", "[api][invoke]
 }
 
 }  // namespace gantry::api
+
+namespace gantry::api {
+
+TEST_CASE("invoke candidates at hand are the ones asked for within max age, and asking for them never fetches",
+          "[api][invoke]") {
+  FakeStore store;
+  store.rows["demo/echo"] = {Row("a", "1.0.0", 1), Row("b", "1.0.0", 0)};
+  absl::Time now = absl::UnixEpoch();
+  InvokeCandidateCache cache(store.fetch(), absl::Seconds(1), [&] { return now; });
+  CHECK_FALSE(cache.CandidatesAtHand("demo/echo", kAny, 5).has_value());
+  CHECK(store.asked == 0);
+  CHECK(Names(cache.Candidates("demo/echo", kAny, 5)) == "ba");
+  auto at_hand = cache.CandidatesAtHand("demo/echo", kAny, 5);
+  REQUIRE(at_hand.has_value());
+  CHECK(Names(*at_hand) == "ba");  // The same order as Candidates.
+  now += absl::Seconds(1);
+  CHECK_FALSE(cache.CandidatesAtHand("demo/echo", kAny, 5).has_value());
+  CHECK(store.asked == 1);
+}
+
+}  // namespace gantry::api

@@ -393,4 +393,57 @@ TEST_CASE("a persistent handler that says HELLO pause is paused for a slow clien
   }
 }
 
+// An exec handler's output is read no larger than the bytes left; a persistent handler's frame
+// may overshoot them once.
+TEST_CASE("a request granted bytes sends no chunk once they are spent", "[worker][invoke]") {
+  constexpr int64_t kGrant = 2500;
+  char dir[] = "/tmp/gantry-bytes-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  struct RemovedAtEnd {
+    std::string dir;
+    ~RemovedAtEnd() { std::filesystem::remove_all(dir); }
+  } removed_at_end{dir};
+  const std::string script = std::string(dir) + "/pausing.py";
+  std::ofstream(script) << kPausingHandler;
+  // 20 KiB from each: in one pipe read, or as twenty 1 KiB frames (and one of 20 bytes).
+  const CapabilityConfig exec = Exec("bytes", {"head", "-c", "20480", "/dev/zero"});
+  const CapabilityConfig persistent{"bytes", "1.0.0", CapabilityConfig::Kind::kPersistent, {"python3", script, "silent"}, {}};
+  for (const CapabilityConfig& capability : {exec, persistent}) {
+    const bool is_exec = capability.kind == CapabilityConfig::Kind::kExec;
+    INFO((is_exec ? "exec" : "persistent"));
+    std::mutex mu;
+    std::condition_variable cv;
+    int64_t granted = kGrant, sent = 0;  // Guarded by mu, as are the three below.
+    int chunks = 0, beyond = 0;
+    bool ended = false;
+    InvokeRunner runner({capability}, {}, [&](const v1::WorkerInvokeOutput& o) {
+      std::lock_guard<std::mutex> lock(mu);
+      const int64_t size = static_cast<int64_t>(o.chunk().data().size());
+      // A chunk may go while any byte is left; from an exec handler it fits in what is left.
+      if (size > 0 && (sent >= granted || (is_exec && sent + size > granted))) ++beyond;
+      sent += size;
+      chunks += size > 0;
+      ended = ended || o.error_code() != 0 || o.chunk().last();
+      cv.notify_all();
+      return true;
+    });
+    v1::InvokeCommand command = Command("b", "bytes", "20");
+    command.set_credit(1000);  // Chunks are not what runs out.
+    command.set_credit_bytes(kGrant);
+    runner.Start(command);
+    std::unique_lock<std::mutex> lock(mu);
+    // A client that reads on only once all it allowed has come.
+    while (cv.wait_for(lock, std::chrono::seconds(10), [&] { return ended || sent >= granted; }) && !ended) {
+      granted += kGrant;  // Before the credit: the check above never sees a chunk sent on it first.
+      lock.unlock();
+      runner.AddCredit("b", 0, kGrant);
+      lock.lock();
+    }
+    REQUIRE(ended);
+    CHECK(beyond == 0);
+    CHECK(sent == 20480 + (is_exec ? 0 : 20));
+    CHECK(chunks >= 20480 / kGrant);  // Not one chunk of everything.
+  }
+}
+
 }  // namespace gantry::worker
