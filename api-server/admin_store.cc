@@ -222,6 +222,15 @@ absl::StatusOr<v1::ClusterStatus> AdminStore::ClusterStatus() {
     out.set_gpus_total(gpus[0][0].as<int>());
     out.set_gpus_used(gpus[0][1].as<int>());
     for (const TeamQuota& quota : ReadQuotas(tx, "")) *out.add_quotas() = QuotaToProto(quota);
+    for (const auto& row : ExecPrepared(tx, sql::kSelectPriorityClassStatus)) {
+      v1::PriorityClassStatus* c = out.add_priority_classes();
+      c->set_priority_class(row[0].as<std::string>());
+      c->set_queued(row[1].as<int>());
+      const absl::Duration wait = absl::Microseconds(static_cast<int64_t>(row[2].as<double>() * 1e6));
+      c->mutable_oldest_wait()->set_seconds(absl::ToInt64Seconds(wait));
+      c->mutable_oldest_wait()->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(wait % absl::Seconds(1))));
+      c->set_preempted(row[3].as<int>());
+    }
     tx.commit();
     return absl::OkStatus();
   });

@@ -74,6 +74,20 @@ void Collect(AdminStore* admin, const std::map<std::string, PgPool*>& pools) {
   m.GaugeReplace("gantry_team_quota_limit", "Each team's quota limits, by resource (and GPU model)", limits);
   m.GaugeReplace("gantry_team_quota_used", "What each team's live sessions hold against its quota's limits", held);
 
+  // Per priority class: the queue, its oldest wait, and the preempted sessions PostgreSQL keeps
+  // (gantry_preemptions_total counts this replica's preemptions as they happen).
+  Series queued, oldest, preempted;
+  for (const v1::PriorityClassStatus& c : status->priority_classes()) {
+    const MetricLabels labels = {{"priority_class", c.priority_class()}};
+    queued.push_back({labels, static_cast<double>(c.queued())});
+    oldest.push_back({labels, static_cast<double>(c.oldest_wait().seconds()) + c.oldest_wait().nanos() / 1e9});
+    preempted.push_back({labels, static_cast<double>(c.preempted())});
+  }
+  m.GaugeReplace("gantry_queue_length", "Sessions waiting in the queue, by priority class", queued);
+  m.GaugeReplace("gantry_queue_oldest_wait_seconds", "How long the oldest queued session has waited, by priority class",
+                 oldest);
+  m.GaugeReplace("gantry_preempted_sessions", "Preempted sessions PostgreSQL keeps, by priority class", preempted);
+
   auto listed = admin->ListControllers("", "", 10000);
   if (!listed.ok()) return;
   double workers = 0;

@@ -23,6 +23,7 @@
 #include "api-server/api_metrics.h"
 #include "api-server/registry_service.h"
 #include "api-server/session_manager.h"
+#include "api-server/preemptor.h"
 #include "api-server/queue_dispatcher.h"
 #include "api-server/session_pruner.h"
 #include "api-server/session_service.h"
@@ -329,6 +330,9 @@ int main(int argc, char** argv) {
   SessionManager session_manager(&session_store, &controller_store, &controller_client, &template_store, &watch_hub);
   PriorityClassStore priority_classes(&pool);
   session_manager.set_priority_classes(&priority_classes);
+  PreemptionStore preemption_store(&pool, cfg.controller_heartbeat_interval * 3);
+  Preemptor preemptor(&preemption_store, &session_store, &controller_store, &controller_client);
+  session_manager.set_preemptor(&preemptor);
   // The same stores on the control pool, for what controllers and the health checks do.
   SessionStore control_session_store(&control_pool);
   ControllerStore control_controller_store(&control_pool, cfg.controller_heartbeat_interval * 3);
@@ -410,6 +414,7 @@ int main(int argc, char** argv) {
   queue.interval = cfg.queue_dispatch_interval;
   QueueDispatcher queue_dispatcher(queue, &control_session_store, &control_controller_store, &session_manager,
                                    [&health_checker] { return health_checker.leading(); });
+  queue_dispatcher.set_preemptor(&preemptor);
   queue_dispatcher.Start();
   spdlog::info("serving on port {}", server->port);
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
@@ -423,6 +428,7 @@ int main(int argc, char** argv) {
   if (size_t left = session_manager.StopStarting(); left > 0) {
     spdlog::info("{} acknowledged session(s) not started yet: SCHEDULED, the placement sweep starts them", left);
   }
+  preemptor.Stop();  // Victims not yet asked to stop stay TERMINATING: the queue's leader asks again.
   stream_jobs.Drain();  // Every stream has ended; a job still queued only lets its stream go.
   invoke_jobs.Drain();  // The same for invokes.
   // A relay ends once its call to the controller has: cancelled by now, it ends on a gRPC thread

@@ -66,8 +66,29 @@ int QueueDispatcher::RunOnce() {
     v1::CreateSessionRequest request;
     if (!FromJson(q.placement_json, &request).ok()) continue;  // Written by Enqueue: cannot happen.
     *request.mutable_spec() = q.session.spec();
-    auto candidates = controllers_->Candidates(PlacementFor(request), config_.max_attempts);
+    const PlacementRequest placement = PlacementFor(request);
     bool done = false;
+    if (!q.nominated_controller_id.empty()) {
+      // Its preemption made room there: once its victims have stopped, the room is its own
+      // (no other session may take it), whatever the controller's last heartbeat said.
+      auto stopping = preemptor_ != nullptr ? preemptor_->VictimsStopping(q.session.id()) : absl::StatusOr<int>(0);
+      if (!stopping.ok() || *stopping > 0) {
+        blocked_below = q.priority;
+        continue;
+      }
+      auto nominated = controllers_->Get(q.nominated_controller_id);
+      if (nominated.ok()) {
+        auto scheduled = sessions_->ScheduleQueued(
+            q.session, Reservation{nominated->id, absl::StrCat("placing on controller ", nominated->name,
+                                                               ", where its preemption made room")});
+        if (scheduled.ok()) {
+          ++placed;
+          manager_->StartQueued(*scheduled, *nominated, {});
+          continue;
+        }
+      }
+    }
+    auto candidates = controllers_->Candidates(placement, config_.max_attempts);
     for (size_t i = 0; candidates.ok() && i < candidates->size() && !done; ++i) {
       const ControllerTarget& target = (*candidates)[i];
       auto scheduled = sessions_->ScheduleQueued(
@@ -82,7 +103,14 @@ int QueueDispatcher::RunOnce() {
         done = true;  // No longer queued (deleted, expired, placed elsewhere), or the database: next round.
       }
     }
-    if (!done) blocked_below = q.priority;
+    if (done) continue;
+    // The first that finds no room may preempt sessions of lower priority for it (once: the
+    // sessions below it wait this round anyway).
+    if (preemptor_ != nullptr && !blocked_below.has_value()) {
+      auto preempted = preemptor_->ForQueued(placement, q.session, q.priority);
+      if (!preempted.ok()) spdlog::warn("queue: preempting for {}: {}", q.session.id(), preempted.status().ToString());
+    }
+    blocked_below = q.priority;
   }
   if (placed > 0) {
     Metrics::Global().CounterAdd("gantry_queue_placed_total", "Queued sessions placed as room freed", {},

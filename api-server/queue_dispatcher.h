@@ -8,7 +8,9 @@
 // could take it now, as a create is. Once a session of some priority finds no room, sessions of
 // lower priority wait this round: they would take the room it waits for. Others of the same
 // priority may still fit (smaller ones go by a large one). A placed session is started as an
-// acknowledged create's is (SessionManager::StartQueued).
+// acknowledged create's is (SessionManager::StartQueued). A session its preemption nominated to
+// a controller waits until its victims have stopped, then is placed there first. The first
+// session of a round that finds no room may preempt for itself (Preemptor::ForQueued).
 #pragma once
 
 #include <condition_variable>
@@ -18,6 +20,7 @@
 
 #include "absl/time/time.h"
 #include "api-server/controller_store.h"
+#include "api-server/preemptor.h"
 #include "api-server/session_manager.h"
 #include "api-server/session_store.h"
 
@@ -26,7 +29,7 @@ namespace gantry::api {
 struct QueueDispatchConfig {
   absl::Duration interval = absl::Seconds(1);
   // The window over which a team's GPU-seconds order it among equals.
-  absl::Duration fair_share_window = absl::Hours(1);
+  absl::Duration fair_share_window = kFairShareWindow;
   int batch = 64;         // Queued sessions looked at per round.
   int max_attempts = 3;   // Controllers offered each one.
 };
@@ -42,6 +45,9 @@ class QueueDispatcher {
   void Stop();
   // One round, now: how many were placed.
   int RunOnce();
+  // Where a queued session that finds no room looks for sessions to preempt (and how it learns
+  // its victims have stopped). Unset: nothing is preempted.
+  void set_preemptor(Preemptor* preemptor) { preemptor_ = preemptor; }
 
  private:
   void Loop();
@@ -52,6 +58,7 @@ class QueueDispatcher {
   ControllerStore* const controllers_;
   SessionManager* const manager_;
   const std::function<bool()> leading_;
+  Preemptor* preemptor_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

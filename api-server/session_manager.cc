@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "api-server/request_validation.h"
+#include "api-server/session_stop.h"
 #include "api-server/team_quota.h"
 #include "common/identity.h"
 #include "common/json_util.h"
@@ -131,17 +132,41 @@ absl::StatusOr<v1::Session> SessionManager::Create(const Caller& caller, const v
     if (existing) return Retried(*existing, deadline, wait);
   }
   absl::StatusOr<v1::Session> placed = PlaceNew(caller, request, priority.value, deadline);
-  // Did not fit now (the fleet's room, or the team's quota): queued, if the caller asked.
-  const bool did_not_fit = IsQuotaRefusal(placed.status()) ||
-                           placed.status().code() == absl::StatusCode::kResourceExhausted ||
-                           placed.status().code() == absl::StatusCode::kUnavailable;
-  if (placed.ok() || !request.queue() || !did_not_fit) return placed;
+  if (placed.ok()) return placed;
   v1::CreateSessionRequest placement;  // What the dispatcher places it by, later.
   placement.set_controller_id(request.controller_id());
   placement.set_controller_type(request.controller_type());
   *placement.mutable_controller_selector() = request.controller_selector();
   const absl::Duration timeout =
       request.has_queue_timeout() ? absl::Seconds(request.queue_timeout().seconds()) : kDefaultQueueTimeout;
+  // No room (not a quota, not an outage): sessions of lower priority may make room.
+  if (preemptor_ != nullptr && placed.status().code() == absl::StatusCode::kResourceExhausted &&
+      !IsQuotaRefusal(placed.status()) && request.spec().resources().gpus().count() > 0) {
+    QueuedCreate create{caller.principal, request.request_id(), request.template_id(), request.spec(),
+                        priority.value,   timeout,              ToJson(placement)};
+    auto preempting = preemptor_->ForCreate(PlacementFor(request), create);
+    if (preempting.ok() && preempting->has_value()) {
+      NoteSession((*preempting)->id());
+      if (!wait) return **preempting;
+      return waiter_.Until(
+          (*preempting)->id(),
+          [](const v1::Session& s) {
+            return s.phase() != v1::SESSION_PHASE_PENDING && s.phase() != v1::SESSION_PHASE_SCHEDULED;
+          },
+          std::min(absl::Now() + kPreemptionWait, deadline - absl::Seconds(1)));
+    }
+    if (preempting.status().code() == absl::StatusCode::kAlreadyExists) {
+      ASSIGN_OR_RETURN(auto existing, sessions_->FindByRequestId(caller.principal, request.request_id()));
+      if (existing) return Retried(*existing, deadline, wait);
+    }
+    if (IsQuotaRefusal(preempting.status())) return preempting.status();
+    if (!preempting.ok()) spdlog::warn("create: preemption not tried to the end: {}", preempting.status().ToString());
+  }
+  // Did not fit now (the fleet's room, or the team's quota): queued, if the caller asked.
+  const bool did_not_fit = IsQuotaRefusal(placed.status()) ||
+                           placed.status().code() == absl::StatusCode::kResourceExhausted ||
+                           placed.status().code() == absl::StatusCode::kUnavailable;
+  if (!request.queue() || !did_not_fit) return placed;
   auto queued = sessions_->Enqueue(caller.principal, request.request_id(), request.template_id(), request.spec(),
                                    priority.value, timeout, ToJson(placement),
                                    absl::StrCat("queued: ", placed.status().message()));
@@ -302,23 +327,7 @@ absl::StatusOr<v1::Session> SessionManager::Delete(const Caller& caller, const s
     if (!updated.ok()) return updated.status();
     session = *updated;
   }
-  if (!session.controller_id().empty()) {
-    auto target = controllers_->Get(session.controller_id());
-    if (target.ok()) {
-      auto stopped = client_->DeleteSession(target->endpoint, id);
-      if (!stopped.ok() && stopped.status().code() != absl::StatusCode::kNotFound) {
-        return absl::UnavailableError(absl::StrCat(
-            "could not stop session ", id, " (", stopped.status().message(),
-            "); it stays TERMINATING: retry DeleteSession"));
-      }
-    }
-  }
-  PhaseChange terminated;
-  terminated.phase = v1::SESSION_PHASE_TERMINATED;
-  terminated.message = absl::StrCat("deleted by ", caller.principal);
-  auto done = sessions_->Transition(id, terminated);
-  if (done.status().code() == absl::StatusCode::kFailedPrecondition) return sessions_->Get(id);
-  return done;
+  return StopOnController(sessions_, controllers_, client_, session, absl::StrCat("deleted by ", caller.principal));
 }
 
 absl::StatusOr<v1::Session> SessionManager::SetHibernated(const Caller& caller,

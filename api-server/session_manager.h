@@ -12,6 +12,7 @@
 #include "api-server/controller_client.h"
 #include "api-server/controller_store.h"
 #include "api-server/placement_resumer.h"
+#include "api-server/preemptor.h"
 #include "api-server/session_placer.h"
 #include "api-server/session_store.h"
 #include "api-server/session_waiter.h"
@@ -62,11 +63,18 @@ class SessionManager {
   // controller took it, the create answers with what its controller reported (RUNNING, or
   // FAILED with why), or SCHEDULED if no report came within kOutcomeWait (WatchSession has
   // the rest). `deadline`: the caller's; every wait ends a second before it.
+  // Where no controller has room, a create of a priority class above preemptible sessions'
+  // preempts them (Preemptor) and answers PENDING, placed once they have stopped (with
+  // wait_for_running, once it runs, within kPreemptionWait); else, if request.queue, it is
+  // queued; else the refusal is the answer.
   absl::StatusOr<v1::Session> Create(const Caller& caller, const v1::CreateSessionRequest& request,
                                      absl::Time deadline = absl::InfiniteFuture());
   // Where spec.priority_class is resolved (its value stored with the session). Unset: no
   // classes, and a spec naming one is refused.
   void set_priority_classes(PriorityClassStore* classes) { classes_ = classes; }
+  // Where a create that does not fit looks for sessions of lower priority to preempt. Unset:
+  // nothing is preempted.
+  void set_preemptor(Preemptor* preemptor) { preemptor_ = preemptor; }
   absl::StatusOr<v1::Session> Get(const Caller& caller, const std::string& id);
   absl::StatusOr<v1::ListSessionsResponse> List(const Caller& caller,
                                                 const v1::ListSessionsRequest& request);
@@ -112,11 +120,15 @@ class SessionManager {
   ControllerClient* client_;
   TemplateStore* templates_;
   PriorityClassStore* classes_ = nullptr;
+  Preemptor* preemptor_ = nullptr;
   int max_attempts_;
   // How long a caller waits for a controller's report once the controller has taken the work:
   // a process start or a signal takes milliseconds; a node slower than this still finishes it,
   // and the caller sees the outcome on WatchSession.
   static constexpr absl::Duration kOutcomeWait = absl::Seconds(10);
+  // How long a preempting create with wait_for_running waits for RUNNING: its victims' grace
+  // and their stop come first.
+  static constexpr absl::Duration kPreemptionWait = absl::Seconds(60);
   SessionWaiter waiter_;
   SessionPlacer placer_;
   PlacementResumer resumer_;

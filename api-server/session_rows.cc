@@ -35,6 +35,12 @@ absl::StatusOr<v1::Session> RowToSession(const pqxx::row& row) {
   EpochSecondsToProto(row[13].as<double>(), s.mutable_create_time());
   EpochSecondsToProto(row[14].as<double>(), s.mutable_update_time());
   if (double ended = row[15].as<double>(); ended > 0) EpochSecondsToProto(ended, s.mutable_end_time());
+  // A JSON array of Condition, parsed as the one field of a Session.
+  if (const std::string conditions = row[16].as<std::string>(); conditions != "[]") {
+    v1::Session holder;
+    RETURN_IF_ERROR(FromJson(absl::StrCat("{\"conditions\":", conditions, "}"), &holder));
+    *s.mutable_conditions() = std::move(*holder.mutable_conditions());
+  }
   return s;
 }
 

@@ -16,7 +16,7 @@
 
 namespace gantry::api {
 
-// A row with select_session.sql's columns.
+// A row with select_session.sql's columns (conditions included).
 absl::StatusOr<v1::Session> RowToSession(const pqxx::row& row);
 
 // NOT_FOUND if there is no such session.

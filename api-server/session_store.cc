@@ -1,5 +1,7 @@
 #include "api-server/session_store.h"
 
+#include <map>
+
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
@@ -7,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "api-server/controller_room.h"
 #include "api-server/session_rows.h"
 #include "api-server/sql_queries.h"
 #include "api-server/team_charges.h"
@@ -22,40 +25,6 @@ namespace gantry::api {
 namespace {
 
 constexpr int kMaxOptimisticRetries = 8;
-
-// A controller's GPUs and how many are not reserved, read under its reservation lock, with
-// what a session placed there is charged as against a quota.
-struct Room {
-  int total = 0;
-  int unreserved = 0;
-  std::vector<std::string> gpu_models;
-  int64_t max_gpu_memory_bytes = 0;
-
-  QuotaCharge ChargeFor(int gpus, const std::string& asked_model) const {
-    return ChargeOn(gpus, asked_model, gpu_models, max_gpu_memory_bytes);
-  }
-};
-
-// Takes `controller_id`'s reservation lock until `tx` ends and reads its room; none when it may
-// no longer take sessions (not healthy, or cordoned).
-std::optional<Room> LockRoom(pqxx::work& tx, const std::string& controller_id) {
-  ExecPrepared(tx, sql::kLockControllerForReservation, controller_id);
-  // A statement of its own, after the lock: its snapshot has the reservations committed by
-  // whoever held the lock before.
-  pqxx::result r = ExecPrepared(tx, sql::kSelectControllerRoom, controller_id);
-  if (r.empty()) return std::nullopt;
-  const int total = r[0][0].as<int>();
-  auto models = ParseJsonStringArray(r[0][2].as<std::string>());
-  return Room{total, total - r[0][1].as<int>(), models.ok() ? *std::move(models) : std::vector<std::string>{},
-              r[0][3].as<int64_t>()};
-}
-
-// Why `gpus` GPUs do not fit on `controller_id` (room: none when it may no longer be chosen).
-absl::Status NoRoom(const std::string& controller_id, const std::optional<Room>& room, int gpus) {
-  if (!room) return absl::ResourceExhaustedError(absl::StrCat("controller ", controller_id, " is no longer healthy and uncordoned"));
-  return absl::ResourceExhaustedError(absl::StrCat("controller ", controller_id, " has ", room->unreserved, " of its ",
-                                                   room->total, " GPU(s) unreserved; the session needs ", gpus));
-}
 
 // A session that exists, moving onto (or placed on) controller `to`: its recorded team and what
 // it holds now, what it would hold on `to`, with the controller's room and the team's quota
@@ -75,11 +44,35 @@ absl::StatusOr<OnController> LockForSession(pqxx::work& tx, const v1::Session& s
   OnController out;
   out.teams.Assume(session.owner(), held[0][0].as<std::string>(), held[0][3].as<bool>());
   out.before = {gpus, held[0][1].as<std::string>(), held[0][2].as<int64_t>()};
-  const std::optional<Room> room = LockRoom(tx, to);
+  std::optional<ControllerRoom> room = LockRoom(tx, to);
+  // A queued session nominated to `to` (its preemption made room there) is counted in the
+  // room's reservations already.
+  if (room && held[0][4].as<std::string>() == to) room->unreserved += gpus;
   if (!room || (gpus > 0 && room->unreserved < gpus)) return NoRoom(to, room, gpus);
   out.teams.LockAndRead(tx);
   out.charge = room->ChargeFor(gpus, session.spec().resources().gpus().model());
   return out;
+}
+
+// Adds to each queued session among `sessions` its "QueuePosition" condition (one query for
+// all; none when none is PENDING).
+void AddQueuePositions(pqxx::transaction_base& tx, const std::vector<v1::Session*>& sessions) {
+  std::vector<std::string> ids;
+  std::map<std::string, v1::Session*> by_id;
+  for (v1::Session* session : sessions) {
+    if (session->phase() != v1::SESSION_PHASE_PENDING) continue;
+    ids.push_back(session->id());
+    by_id[session->id()] = session;
+  }
+  if (ids.empty()) return;
+  for (const auto& row : ExecPrepared(tx, sql::kSelectQueuePositions, JsonStringArray(ids),
+                                      absl::ToDoubleSeconds(kFairShareWindow))) {
+    v1::Condition* position = by_id[row[0].as<std::string>()]->add_conditions();
+    position->set_type("QueuePosition");
+    position->set_status("True");
+    position->set_reason("Queued");
+    position->set_message(absl::StrCat(row[1].as<int64_t>(), " of ", row[2].as<int64_t>()));
+  }
 }
 
 }  // namespace
@@ -180,7 +173,7 @@ void SessionStore::WriteReservations(const std::vector<PendingCreate*>& batch) {
       std::vector<std::string> owners;
       for (const PendingCreate* p : batch) owners.push_back(p->owner);
       teams.Resolve(tx, owners);
-      std::optional<Room> room = LockRoom(tx, controller_id);
+      std::optional<ControllerRoom> room = LockRoom(tx, controller_id);
       if (!room) {
         for (PendingCreate* p : batch) p->out = NoRoom(controller_id, room, p->gpus);
         return absl::OkStatus();  // Rolled back: nothing written.
@@ -264,7 +257,8 @@ absl::StatusOr<v1::Session> SessionStore::Enqueue(const std::string& owner, cons
     teams.Resolve(tx, {owner});
     pqxx::result r = ExecPrepared(tx, sql::kInsertQueuedSession, owner, request_id, template_id, ToJson(spec),
                                   JsonStringMap(spec.labels()), spec.resources().gpus().count(), teams.TeamOf(owner),
-                                  priority, absl::ToDoubleSeconds(queue_timeout), placement_json, message);
+                                  priority, absl::ToDoubleSeconds(queue_timeout), placement_json, message,
+                                  std::string());
     if (r.empty()) {
       out = absl::AlreadyExistsError(absl::StrCat("request_id \"", request_id, "\" was used already by ", owner));
       return absl::OkStatus();
@@ -285,7 +279,7 @@ absl::StatusOr<std::vector<SessionStore::QueuedSession>> SessionStore::Queued(in
     for (const auto& row : ExecPrepared(tx, sql::kSelectQueuedSessions, limit,
                                         absl::ToDoubleSeconds(fair_share_window))) {
       ASSIGN_OR_RETURN(v1::Session session, RowToSession(row));
-      out.push_back({std::move(session), row[16].as<std::string>(), row[17].as<int32_t>()});
+      out.push_back({std::move(session), row[17].as<std::string>(), row[18].as<int32_t>(), row[19].as<std::string>()});
     }
     return absl::OkStatus();
   });
@@ -350,6 +344,7 @@ absl::StatusOr<v1::Session> SessionStore::Get(const std::string& id) {
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     out = ReadSession(tx, id);
+    if (out.ok()) AddQueuePositions(tx, {&*out});
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -423,8 +418,11 @@ absl::StatusOr<SessionPage> SessionStore::List(const SessionQuery& query) {
     }
     if (static_cast<int>(r.size()) > query.page_size) {
       const auto& last = r[query.page_size - 1];
-      page.next_page_token = absl::StrCat(last[16].as<std::string>(), "|", last[0].as<std::string>());
+      page.next_page_token = absl::StrCat(last[17].as<std::string>(), "|", last[0].as<std::string>());
     }
+    std::vector<v1::Session*> listed;
+    for (v1::Session& session : page.sessions) listed.push_back(&session);
+    AddQueuePositions(tx, listed);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

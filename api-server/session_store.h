@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "api-server/request_validation.h"  // IsUuid
 #include "common/group_commit.h"
 #include "gantry/v1/session_service.pb.h"
@@ -33,6 +34,10 @@ struct PhaseChange {
   // Set: the change applies only while the session is in this phase (FAILED_PRECONDITION if not).
   std::optional<v1::SessionPhase> only_from;
 };
+
+// The window over which a team's recent GPU-seconds order its queued sessions among equals
+// (select_queued_sessions.sql; the QueuePosition condition uses the same).
+inline constexpr absl::Duration kFairShareWindow = absl::Hours(1);
 
 struct Reservation {
   std::string controller_id;
@@ -96,6 +101,7 @@ class SessionStore {
     v1::Session session;
     std::string placement_json;
     int32_t priority = 0;
+    std::string nominated_controller_id;  // Where its preemption is making room, or "".
   };
   // Queued sessions in the order they are offered room (select_queued_sessions.sql), at most
   // `limit`.
@@ -111,7 +117,8 @@ class SessionStore {
   // Deletes a SCHEDULED session that no client was told about (every controller refused it),
   // with its events, releasing its reservation.
   absl::Status Discard(const std::string& id);
-  // NOT_FOUND if there is no such session.
+  // NOT_FOUND if there is no such session. A queued one has its QueuePosition condition (as
+  // List's have).
   absl::StatusOr<v1::Session> Get(const std::string& id);
 
   // Moves the session to change.phase. FAILED_PRECONDITION if the state machine forbids the

@@ -721,6 +721,7 @@ FleetSnapshot Fleet::Snapshot() {
     snap.capacity.set_gpus_free(snap.capacity.gpus_free() + free);
     snap.capacity.set_max_free_gpus_per_worker(std::max(snap.capacity.max_free_gpus_per_worker(), free));
     snap.load.set_active_invokes(snap.load.active_invokes() + w.pulse->active_invokes());
+    if (!w.gpus.empty()) AddWorkerRoom(w, &snap.capacity);
   }
   if (inventory_stale_) RebuildInventory();
   for (const auto& m : inventory_.gpu_models) snap.capacity.add_gpu_models(m);
@@ -728,6 +729,19 @@ FleetSnapshot Fleet::Snapshot() {
   snap.capabilities = inventory_.capabilities;
   snap.load.set_active_sessions(live);
   return snap;
+}
+
+void Fleet::AddWorkerRoom(const WorkerState& w, v1::ControllerCapacity* capacity) {
+  v1::WorkerRoom* room = capacity->add_workers();
+  room->set_worker_id(w.id);
+  room->set_gpus_total(static_cast<int32_t>(w.gpus.size()));
+  room->set_gpus_free(w.free_gpus);
+  std::set<std::string> models;
+  for (const auto& g : w.gpus) {
+    models.insert(g.name());
+    room->set_max_gpu_memory_bytes(std::max(room->max_gpu_memory_bytes(), g.memory_total_bytes()));
+  }
+  for (const auto& m : models) room->add_gpu_models(m);
 }
 
 void Fleet::RebuildInventory() {

@@ -178,6 +178,8 @@ class Fleet {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(const std::string& session_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RebuildInventory() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `w`'s GPUs, as a snapshot lists each worker's.
+  static void AddWorkerRoom(const WorkerState& w, v1::ControllerCapacity* capacity);
   // Puts `worker` where its sessions now place it in load_order_ (out of it while offline;
   // `chosen`: behind its equals), and counts its free GPUs again.
   void Reindex(WorkerState& worker, bool chosen = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

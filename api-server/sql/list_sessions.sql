@@ -6,7 +6,7 @@ SELECT id::text, owner, coalesce(request_id, ''), coalesce(template_id, ''),
        coalesce(controller_id::text, ''), worker_id, node_id, phase, spec::text,
        gpu_uuids::text, url, message, version,
        extract(epoch FROM created_at)::float8, extract(epoch FROM updated_at)::float8,
-       coalesce(extract(epoch FROM ended_at)::float8, 0), created_at::text
+       coalesce(extract(epoch FROM ended_at)::float8, 0), conditions::text, created_at::text
 FROM sessions
 WHERE ($1 = '' OR owner = $1)
   AND ($2 = '' OR phase = $2)

@@ -6,6 +6,7 @@
 WITH s AS (
   UPDATE sessions SET phase = 'SCHEDULED', controller_id = $2::uuid, message = $3, gpu_model = $4,
                       gpu_memory_bytes = $5, placed_at = now(), queued_until = NULL,
+                      nominated_controller_id = NULL,
                       version = version + 1, updated_at = now()
   WHERE id = $1::uuid AND phase = 'PENDING' AND queued_until IS NOT NULL
   RETURNING *
@@ -17,5 +18,5 @@ SELECT id::text, owner, coalesce(request_id, ''), coalesce(template_id, ''),
        coalesce(controller_id::text, ''), worker_id, node_id, phase, spec::text,
        gpu_uuids::text, url, message, version,
        extract(epoch FROM created_at)::float8, extract(epoch FROM updated_at)::float8,
-       coalesce(extract(epoch FROM ended_at)::float8, 0)
+       coalesce(extract(epoch FROM ended_at)::float8, 0), conditions::text
 FROM s

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -349,6 +350,11 @@ TEST_CASE("the fleet offers a policy its online workers and never lets it give a
   CHECK(fleet.StartSession("d", one).status().code() == absl::StatusCode::kInternal);
   CHECK(fleet.Snapshot().capacity.gpus_free() == 3);
   CHECK(fleet.SessionStatus("b").status().code() == absl::StatusCode::kNotFound);
+  // Each worker's room is in the snapshot too (what a preemption is planned by).
+  std::map<std::string, std::pair<int, int>> rooms;  // worker id -> (free, total)
+  const FleetSnapshot snapshot = fleet.Snapshot();
+  for (const auto& w : snapshot.capacity.workers()) rooms[w.worker_id()] = {w.gpus_free(), w.gpus_total()};
+  CHECK(rooms == std::map<std::string, std::pair<int, int>>{{"node1/w1", {2, 2}}, {"node1/w2", {1, 2}}});
 }
 
 TEST_CASE("a heartbeat is recorded while a placement holds the fleet and new skills reach placement",

@@ -1,6 +1,7 @@
 // The API server and its database: started while PostgreSQL is down, it runs, says
 // NOT_SERVING, answers UNAVAILABLE, and serves once PostgreSQL is up, by itself.
 #include <grpcpp/client_context.h>
+#include <signal.h>
 
 #include <catch2/catch.hpp>
 
@@ -11,7 +12,9 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -44,13 +47,17 @@ grpc::StatusCode ListCode(LocalFleet& fleet) {
 
 // A fleet whose API server uses a PostgreSQL of the test's own, which it may stop, kill or
 // freeze: started, with a controller and a CPU-only worker, once the controller is healthy.
+// `worker_gpus`: the worker's simulated GPUs; `replica`: whether a second API server runs (its
+// port in replica_port), started before the controller so that it knows both.
 struct OwnPostgresFleet {
-  explicit OwnPostgresFleet(const std::map<std::string, std::string>& api_env = {}) {
+  explicit OwnPostgresFleet(const std::map<std::string, std::string>& api_env = {},
+                            const std::string& worker_gpus = "", bool replica = false) {
     RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port));
     for (const auto& [k, v] : api_env) fleet.api_env[k] = v;
     fleet.StartApi(dsn);
+    if (replica) replica_port = fleet.StartApiReplica(dsn);
     fleet.StartController();
-    fleet.StartWorker("w1", "");
+    fleet.StartWorker("w1", worker_gpus);
     REQUIRE(WaitFor([&] { return Scalar("SELECT count(*) FROM controllers WHERE status = 'healthy'") == "1"; },
                     absl::Seconds(20)));
   }
@@ -80,6 +87,7 @@ struct OwnPostgresFleet {
     RequireInvariants(fleet, invariants);
   }
   void Stop() { RunCommand(absl::StrCat(script, " stop ", pg_dir.Sub("pg"))); }
+  void Start() { RunCommand(absl::StrCat(script, " start ", pg_dir.Sub("pg"), " ", port)); }
 
   LocalFleet fleet;
   TempDir pg_dir;
@@ -87,6 +95,7 @@ struct OwnPostgresFleet {
   const std::string script = SourcePath("tools/lib/throwaway-pg.sh");
   const std::string dsn =
       absl::StrCat("host=127.0.0.1 port=", port, " user=postgres dbname=postgres connect_timeout=2");
+  int replica_port = 0;
 };
 
 }  // namespace
@@ -322,6 +331,71 @@ TEST_CASE("PostgreSQL frozen for 30 s under 64 clients: each call ends in time w
   REQUIRE(acked.size() == kClients * kEach);
   own.CheckAcknowledged(acked, "3600.9293");
   own.Stop();
+}
+
+}  // namespace gantry::testing
+
+namespace gantry::testing {
+
+TEST_CASE("queue: a SIGKILLed API replica and a PostgreSQL restart lose no queued session and place none twice",
+          "[e2e][pg-outage][queue]") {
+  OwnPostgresFleet own({{"GANTRY_QUEUE_DISPATCH_INTERVAL", "200ms"}}, /*worker_gpus=*/"2", /*replica=*/true);
+  LocalFleet& fleet = own.fleet;
+  REQUIRE(WaitFor([&] { return own.Scalar("SELECT coalesce(sum(gpus_total), 0) FROM controllers") == "2"; },
+                  absl::Seconds(20)));
+  auto create = [&](bool queue, const std::string& marker) {
+    v1::CreateSessionRequest request;
+    *request.mutable_spec() = SleepSpec(marker, 1);
+    request.set_queue(queue);
+    grpc::ClientContext ctx;
+    v1::Session session;
+    grpc::Status s = fleet.AdminSessions()->CreateSession(&ctx, request, &session);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    return session.id();
+  };
+  // Through the replica, answered once PostgreSQL is back.
+  auto remove = [&](const std::string& id) {
+    REQUIRE(WaitFor([&] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::DeleteSessionRequest request;
+      request.set_id(id);
+      v1::Session deleted;
+      return fleet.AdminSessions(own.replica_port)->DeleteSession(&ctx, request, &deleted).ok();
+    }, absl::Seconds(30)));
+  };
+  const std::vector<std::string> holders = {create(false, "3600.6121"), create(false, "3600.6121")};
+  std::vector<std::string> queued;
+  for (int i = 0; i < 6; ++i) queued.push_back(create(true, "3600.6122"));
+  CHECK(own.Scalar("SELECT count(*) FROM sessions WHERE phase = 'PENDING'") == "6");
+
+  fleet.api().Signal(SIGKILL);
+  own.Stop();
+  own.Start();
+  for (const auto& id : holders) remove(id);
+  // Each queued session, as it runs, is deleted to make room for the next.
+  std::set<std::string> ran;
+  const bool drained = WaitFor([&] {
+    for (const auto& id : queued) {
+      if (ran.count(id) == 0 && own.Scalar("SELECT phase FROM sessions WHERE id = '" + id + "'") == "RUNNING") {
+        ran.insert(id);
+        remove(id);
+      }
+    }
+    return ran.size() == queued.size();
+  }, absl::Seconds(90));
+  INFO(own.Scalar("SELECT coalesce(string_agg(id || ' ' || phase || ' ' || message, E'\\n'), '') FROM sessions "
+                  "WHERE phase <> 'TERMINATED'"));
+  REQUIRE(drained);
+  for (const auto& id : queued) {
+    CHECK(own.Scalar("SELECT count(*) FROM session_events WHERE session_id = '" + id +
+                     "' AND from_phase = 'PENDING' AND to_phase = 'SCHEDULED'") == "1");
+  }
+  InvariantOptions invariants;
+  invariants.acknowledged = queued;
+  invariants.dsn = own.dsn;
+  RequireInvariants(fleet, invariants);
 }
 
 }  // namespace gantry::testing

@@ -64,6 +64,17 @@ TEST_CASE("queue: a create that does not fit waits PENDING holding nothing and r
   REQUIRE(Create(fleet, "3600.5153", 1, true, &impatient, "", /*queue_timeout_seconds=*/1).ok());
   CHECK(GpusHeld(fleet) == "1");
   CHECK(fleet.db().Scalar("SELECT count(*) FROM sessions") == "3");  // The refused one left nothing.
+  {
+    // Its place in the queue, as GetSession shows it: first of the two.
+    grpc::ClientContext ctx;
+    v1::GetSessionRequest request;
+    request.set_id(queued.id());
+    v1::Session got;
+    REQUIRE(fleet.AdminSessions()->GetSession(&ctx, request, &got).ok());
+    REQUIRE(got.conditions_size() == 1);
+    CHECK(got.conditions(0).type() == "QueuePosition");
+    CHECK(got.conditions(0).message() == "1 of 2");
+  }
 
   REQUIRE(WaitFor([&] { return Phase(fleet, impatient.id()) == "FAILED"; }, absl::Seconds(15)));
   CHECK(absl::StrContains(fleet.db().Scalar("SELECT message FROM sessions WHERE id = '" + impatient.id() + "'"),

@@ -70,9 +70,11 @@ std::vector<std::string> InvariantViolations(LocalFleet& fleet, const InvariantO
   pqxx::read_transaction tx(c);
   std::map<std::string, std::string> phase;  // every session of this fleet
   std::map<std::string, std::string> worker_of;
-  for (const auto& row : tx.exec("SELECT id::text, phase, worker_id FROM sessions")) {
+  std::set<std::string> queued;  // PENDING in the queue: waiting, not half-placed.
+  for (const auto& row : tx.exec("SELECT id::text, phase, worker_id, queued_until IS NOT NULL FROM sessions")) {
     phase[row[0].as<std::string>()] = row[1].as<std::string>();
     worker_of[row[0].as<std::string>()] = row[2].as<std::string>();
+    if (row[1].as<std::string>() == "PENDING" && row[3].as<bool>()) queued.insert(row[0].as<std::string>());
   }
 
   for (const auto& id : options.acknowledged) {
@@ -94,7 +96,7 @@ std::vector<std::string> InvariantViolations(LocalFleet& fleet, const InvariantO
     if ((ph == "RUNNING" || ph == "HIBERNATED") && with_process.count(id) == 0) {
       bad.push_back(absl::StrCat("lost: session ", id, " is ", ph, " on ", worker_of[id], " but no process runs for it"));
     }
-    if (ph == "PENDING" || ph == "SCHEDULED" || ph == "STARTING") {
+    if ((ph == "PENDING" && queued.count(id) == 0) || ph == "SCHEDULED" || ph == "STARTING") {
       bad.push_back(absl::StrCat("half-placed: session ", id, " is still ", ph));
     }
   }
@@ -111,6 +113,28 @@ std::vector<std::string> InvariantViolations(LocalFleet& fleet, const InvariantO
            "GROUP BY c.name, c.gpus_total HAVING COALESCE(sum(s.gpu_count), 0) > c.gpus_total AND c.gpus_total > 0")) {
     bad.push_back(absl::StrCat("controller ", row[0].as<std::string>(), " has ", row[2].as<std::string>(),
                                " GPUs reserved of ", row[1].as<std::string>()));
+  }
+  // The queue: a queued session holds nothing and runs nowhere; none is placed twice.
+  for (const auto& row : tx.exec(
+           "SELECT id::text FROM sessions WHERE phase = 'PENDING' AND queued_until IS NOT NULL "
+           "AND (controller_id IS NOT NULL OR gpu_uuids <> '[]' OR worker_id <> '')")) {
+    bad.push_back(absl::StrCat("queued session ", row[0].as<std::string>(), " holds a placement"));
+  }
+  for (const auto& row : tx.exec("SELECT session_id::text, count(*) FROM session_events WHERE from_phase = 'PENDING' "
+                                 "AND to_phase = 'SCHEDULED' GROUP BY 1 HAVING count(*) > 1")) {
+    bad.push_back(absl::StrCat("session ", row[0].as<std::string>(), " was placed ", row[1].as<std::string>(),
+                               " times from PENDING"));
+  }
+  // Quotas: no team holds more than its quota allows (a test that lowers a quota below what a
+  // team holds makes this one expected).
+  for (const auto& row : tx.exec(
+           "SELECT q.team, q.max_gpus, q.max_sessions, coalesce(sum(s.gpu_count), 0), count(s.id) FROM quotas q "
+           "LEFT JOIN sessions s ON s.team = q.team AND s.phase NOT IN ('PENDING', 'TERMINATED', 'FAILED') "
+           "GROUP BY 1, 2, 3 HAVING (q.max_gpus > 0 AND coalesce(sum(s.gpu_count), 0) > q.max_gpus) "
+           "OR (q.max_sessions > 0 AND count(s.id) > q.max_sessions)")) {
+    bad.push_back(absl::StrCat("team ", row[0].as<std::string>(), " holds ", row[3].as<std::string>(), " GPUs in ",
+                               row[4].as<std::string>(), " sessions, over its quota (", row[1].as<std::string>(),
+                               " GPUs, ", row[2].as<std::string>(), " sessions)"));
   }
 
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> events;

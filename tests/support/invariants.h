@@ -6,7 +6,9 @@
 //     worker (no ghosts, no orphans);
 //   - no GPU is held by two live sessions of one worker, and no controller has more GPUs
 //     reserved than it has;
-//   - nothing is left half-placed (PENDING, SCHEDULED or STARTING) once the fleet is quiet;
+//   - nothing is left half-placed (PENDING, SCHEDULED or STARTING) once the fleet is quiet,
+//     but a queued session (PENDING in the queue), which holds no placement;
+//   - no session is placed from the queue twice, and no team holds more than its quota;
 //   - each session's events are a legal path through the state machine ending at its phase.
 #pragma once
 

@@ -87,9 +87,9 @@ void LocalFleet::StartApi(const std::string& dsn, bool wait_until_serving) {
   api_ = LaunchApi("api", dsn, wait_until_serving, &api_port_);
 }
 
-int LocalFleet::StartApiReplica() {
+int LocalFleet::StartApiReplica(const std::string& dsn) {
   int port = 0;
-  api_replicas_.push_back(LaunchApi(absl::StrCat("api", api_replicas_.size() + 2), "", true, &port));
+  api_replicas_.push_back(LaunchApi(absl::StrCat("api", api_replicas_.size() + 2), dsn, true, &port));
   api_replica_ports_.push_back(port);
   return port;
 }

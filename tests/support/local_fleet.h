@@ -31,7 +31,7 @@ class LocalFleet {
   // The API server against `dsn` (default: this fleet's own fresh database).
   void StartApi(const std::string& dsn = "", bool wait_until_serving = true);
   // Another API server replica on this fleet's database, once SERVING; returns its port.
-  int StartApiReplica();
+  int StartApiReplica(const std::string& dsn = "");
   // An API server replica elsewhere: run through `exec_prefix` (a network namespace), listening
   // on `listen_ip`, on database `dsn` (TCP, for a replica behind a veth). Not waited on: it may
   // not be reachable from here.

@@ -27,6 +27,14 @@ namespace {
 
 std::unique_ptr<v1::SessionService::Stub> Sessions(Cli& cli) { return v1::SessionService::NewStub(cli.channel()); }
 
+// A queued session's place, "3 of 12" (its QueuePosition condition), or "".
+std::string QueuePosition(const v1::Session& s) {
+  for (const auto& c : s.conditions()) {
+    if (c.type() == "QueuePosition") return c.message();
+  }
+  return "";
+}
+
 std::string CommandLine(const v1::SessionSpec& spec, size_t max) {
   std::string text = absl::StrJoin(spec.command(), " ");
   return text.size() > max ? text.substr(0, max - 3) + "..." : text;
@@ -49,14 +57,15 @@ int PrintSessions(Cli& cli, const std::vector<v1::Session>& sessions, bool as_li
   }
   const bool wide = cli.format() == Format::kWide;
   std::vector<std::string> header_row = {"ID", "PHASE", "WORKER", "GPUS", "AGE", "COMMAND"};
-  if (wide) header_row.insert(header_row.end(), {"OWNER", "PRIORITY", "CONTROLLER", "GPU UUIDS", "MESSAGE"});
+  if (wide) header_row.insert(header_row.end(), {"OWNER", "PRIORITY", "QUEUE", "CONTROLLER", "GPU UUIDS", "MESSAGE"});
   Table table(header_row);
   for (const auto& s : sessions) {
     std::vector<std::string> row = {s.id(), std::string(PhaseName(s.phase())), OrDash(s.worker_id()),
                                     std::to_string(s.spec().resources().gpus().count()), Age(s.create_time()),
                                     CommandLine(s.spec(), wide ? 80 : 40)};
     if (wide) {
-      row.insert(row.end(), {OrDash(s.owner()), OrDash(s.spec().priority_class()), OrDash(s.controller_id()),
+      row.insert(row.end(), {OrDash(s.owner()), OrDash(s.spec().priority_class()), OrDash(QueuePosition(s)),
+                             OrDash(s.controller_id()),
                              OrDash(absl::StrJoin(s.gpu_uuids(), ",")), OrDash(s.message())});
     }
     table.AddRow(row);
