@@ -44,6 +44,7 @@ std::vector<TeamQuota> ReadQuotas(pqxx::transaction_base& tx, const std::string&
     q.use.gpu_memory_bytes = row[7].as<int64_t>();
     q.use.gpus_by_model = ModelMap(row[8].as<std::string>());
     q.updated = absl::FromUnixMicros(static_cast<int64_t>(row[9].as<double>() * 1e6));
+    q.limits.weight = row[10].as<int>();
     out.push_back(std::move(q));
   }
   return out;

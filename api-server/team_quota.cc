@@ -114,6 +114,7 @@ v1::Quota QuotaToProto(const TeamQuota& quota) {
   out.set_max_gpus(quota.limits.max_gpus);
   out.set_max_sessions(quota.limits.max_sessions);
   out.set_max_gpu_memory_bytes(quota.limits.max_gpu_memory_bytes);
+  out.set_weight(quota.limits.weight);
   for (const auto& [key, max] : quota.limits.max_gpus_by_model) (*out.mutable_max_gpus_by_model())[key] = max;
   out.set_gpus_used(quota.use.gpus);
   out.set_sessions_used(quota.use.sessions);

@@ -21,6 +21,7 @@ struct QuotaLimits {
   int max_sessions = 0;
   std::map<std::string, int> max_gpus_by_model;  // Key: a case-insensitive part of a model's name.
   int64_t max_gpu_memory_bytes = 0;
+  int weight = 1;  // In the queue's fair share (not a limit).
 };
 
 struct QuotaUse {

@@ -1,5 +1,7 @@
 #include "api-server/team_store.h"
 
+#include <algorithm>
+
 #include <pqxx/connection>
 #include <pqxx/nontransaction>
 #include <pqxx/result>
@@ -27,6 +29,9 @@ constexpr size_t kMaxModelKeyBytes = 63;
 absl::Status ValidateQuota(const v1::SetQuotaRequest& request) {
   RETURN_IF_ERROR(ValidateTeamName(request.team(), "team"));
   if (request.max_gpus() < 0) return absl::InvalidArgumentError("max_gpus: must be 0 (no limit) or more");
+  if (request.weight() < 0 || request.weight() > 1000) {
+    return absl::InvalidArgumentError("weight: must be 1..1000 (0 or unset: 1)");
+  }
   if (request.max_sessions() < 0) return absl::InvalidArgumentError("max_sessions: must be 0 (no limit) or more");
   if (request.max_gpu_memory_bytes() < 0) {
     return absl::InvalidArgumentError("max_gpu_memory_bytes: must be 0 (no limit) or more");
@@ -107,7 +112,7 @@ absl::StatusOr<v1::Quota> TeamStore::SetQuota(const v1::SetQuotaRequest& request
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::work tx(c);
     ExecPrepared(tx, sql::kUpsertQuota, request.team(), request.max_gpus(), request.max_sessions(),
-                 ModelLimitsJson(by_model), request.max_gpu_memory_bytes());
+                 ModelLimitsJson(by_model), request.max_gpu_memory_bytes(), std::max(request.weight(), 1));
     std::vector<TeamQuota> quotas = ReadQuotas(tx, request.team());
     tx.commit();
     if (!quotas.empty()) out = QuotaToProto(quotas.front());

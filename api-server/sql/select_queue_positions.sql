@@ -10,9 +10,9 @@ WITH used AS (
     AND coalesce(s.ended_at, now()) > now() - make_interval(secs => $2)
   GROUP BY s.team
 ), ordered AS (
-  SELECT s.id, row_number() OVER (ORDER BY s.priority DESC, coalesce(u.gpu_seconds, 0), s.created_at, s.id) AS place,
+  SELECT s.id, row_number() OVER (ORDER BY s.priority DESC, coalesce(u.gpu_seconds, 0) / coalesce(q.weight, 1), s.created_at, s.id) AS place,
          count(*) OVER () AS queued
-  FROM sessions s LEFT JOIN used u ON u.team = s.team
+  FROM sessions s LEFT JOIN used u ON u.team = s.team LEFT JOIN quotas q ON q.team = s.team
   WHERE s.phase = 'PENDING' AND s.queued_until IS NOT NULL
 )
 SELECT id::text, place, queued FROM ordered

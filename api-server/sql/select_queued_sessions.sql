@@ -1,6 +1,7 @@
 -- Queued sessions in the order they are offered room: highest priority first; then the team
 -- that used the fewest GPU-seconds in the last $2 seconds (its sessions' GPUs times the time
--- each held them within the window); then the oldest. Columns of select_session.sql, then
+-- each held them within the window) per unit of its weight (its quota's; 1 without); then the
+-- oldest. Columns of select_session.sql, then
 -- the placement it asked for (json), its priority and the controller its preemption nominated
 -- it to ('' for none).
 -- $1 limit, $2 fair-share window in seconds
@@ -18,7 +19,7 @@ SELECT s.id::text, s.owner, coalesce(s.request_id, ''), coalesce(s.template_id, 
        extract(epoch FROM s.created_at)::float8, extract(epoch FROM s.updated_at)::float8,
        coalesce(extract(epoch FROM s.ended_at)::float8, 0), s.conditions::text,
        s.queue_placement::text, s.priority, coalesce(s.nominated_controller_id::text, '')
-FROM sessions s LEFT JOIN used u ON u.team = s.team
+FROM sessions s LEFT JOIN used u ON u.team = s.team LEFT JOIN quotas q ON q.team = s.team
 WHERE s.phase = 'PENDING' AND s.queued_until IS NOT NULL
-ORDER BY s.priority DESC, coalesce(u.gpu_seconds, 0), s.created_at, s.id
+ORDER BY s.priority DESC, coalesce(u.gpu_seconds, 0) / coalesce(q.weight, 1), s.created_at, s.id
 LIMIT $1

@@ -10,7 +10,7 @@ SELECT q.team, q.max_gpus, q.max_sessions, q.max_gpu_memory_bytes, q.max_gpus_by
                  WHERE s.team = q.team AND s.phase NOT IN ('PENDING', 'TERMINATED', 'FAILED')
                    AND strpos(lower(s.gpu_model), lower(k)) > 0)), '{}'::jsonb)
         FROM jsonb_object_keys(q.max_gpus_by_model) k)::text,
-       extract(epoch FROM q.updated_at)::float8
+       extract(epoch FROM q.updated_at)::float8, q.weight
 FROM quotas q
 CROSS JOIN LATERAL (
   SELECT count(*)::integer AS sessions, COALESCE(sum(s.gpu_count), 0)::integer AS gpus,

@@ -70,7 +70,7 @@ v1::Session Get(LocalFleet& fleet, const std::string& id) {
 }  // namespace
 
 TEST_CASE("preemption: a high class on a full fleet stops exactly the expected victim and runs within 2 s of its "
-          "grace; under min_runtime and not preemptible are never chosen",
+          "grace, and never one under min_runtime or not preemptible",
           "[e2e][preemption]") {
   LocalFleet fleet;
   fleet.api_env["GANTRY_QUEUE_DISPATCH_INTERVAL"] = "200ms";

@@ -30,12 +30,12 @@ std::string ByModel(const v1::Quota& q) {
 
 void AddQuotaRow(Table& table, const v1::Quota& q) {
   table.AddRow({q.team(), UsedOf(q.gpus_used(), q.max_gpus()), UsedOf(q.sessions_used(), q.max_sessions()),
-                UsedOf(q.gpu_memory_bytes_used(), q.max_gpu_memory_bytes()), ByModel(q)});
+                UsedOf(q.gpu_memory_bytes_used(), q.max_gpu_memory_bytes()), ByModel(q), std::to_string(q.weight())});
 }
 
 int PrintQuotas(Cli& cli, const google::protobuf::Message& response, const std::vector<v1::Quota>& quotas) {
   if (PrintStructured(cli.format(), response)) return kExitOk;
-  Table table({"TEAM", "GPUS", "SESSIONS", "GPU MEMORY (BYTES)", "GPUS BY MODEL"});
+  Table table({"TEAM", "GPUS", "SESSIONS", "GPU MEMORY (BYTES)", "GPUS BY MODEL", "WEIGHT"});
   for (const auto& q : quotas) AddQuotaRow(table, q);
   std::cout << table.Render();
   return kExitOk;
@@ -84,11 +84,12 @@ bool CountFlag(Cli& cli, const char* flag, int64_t* out) {
 int QuotaSet(Cli& cli) {
   v1::SetQuotaRequest request;
   request.set_team(cli.args().positional()[0]);
-  int64_t gpus = 0, sessions = 0, memory = 0;
+  int64_t gpus = 0, sessions = 0, memory = 0, weight = 0;
   if (!CountFlag(cli, "gpus", &gpus) || !CountFlag(cli, "sessions", &sessions) ||
-      !CountFlag(cli, "gpu-memory", &memory)) {
+      !CountFlag(cli, "gpu-memory", &memory) || !CountFlag(cli, "weight", &weight)) {
     return kExitUsage;
   }
+  request.set_weight(static_cast<int32_t>(weight));
   request.set_max_gpus(static_cast<int32_t>(gpus));
   request.set_max_sessions(static_cast<int32_t>(sessions));
   request.set_max_gpu_memory_bytes(memory);
@@ -207,7 +208,8 @@ std::vector<Command> TeamCommands() {
        {{"gpus", 0, true, "N", "GPUs its live sessions hold at most"},
         {"sessions", 0, true, "N", "live sessions at most"},
         {"gpu-memory", 0, true, "BYTES", "GPU memory at most (each GPU counts its controller's largest)"},
-        {"model", 0, true, "MODEL=N", "GPUs of a model at most, matched as placement does (repeatable: a100=8)"}},
+        {"model", 0, true, "MODEL=N", "GPUs of a model at most, matched as placement does (repeatable: a100=8)"},
+        {"weight", 0, true, "N", "its weight in the queue's fair share, 1..1000 (default 1)"}},
        1, 1, 0, QuotaSet},
       {"quota get", "TEAM", "show a team's quota and its use", team_help, {}, 1, 1, 0, QuotaGet},
       {"quota list", "", "list quotas and their use", "", {}, 0, 0, 0, QuotaList},
