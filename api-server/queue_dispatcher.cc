@@ -32,7 +32,9 @@ void QueueDispatcher::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!cv_.wait_for(lock, absl::ToChronoMilliseconds(config_.interval), [this] { return stopping_; })) {
     lock.unlock();
-    if (leading_()) RunOnce();
+    // A round that placed a whole batch may have left room for more: another at once.
+    while (leading_() && RunOnce() >= config_.batch) {
+    }
     lock.lock();
   }
 }

@@ -3,7 +3,8 @@
 // to run it for a moment, a session is placed once: ScheduleQueued places only a session still
 // queued, under its controller's reservation lock and its team's).
 //
-// Each round: the expired become FAILED, saying how long they waited; then the queued, in
+// A round every `interval`, and another at once after a round that placed a whole batch. Each
+// round: the expired become FAILED, saying how long they waited; then the queued, in
 // order (priority, the team's recent GPU-seconds, age), each offered to the controllers that
 // could take it now, as a create is. Once a session of some priority finds no room, sessions of
 // lower priority wait this round: they would take the room it waits for. Others of the same
