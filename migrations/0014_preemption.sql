@@ -21,3 +21,21 @@ CREATE INDEX sessions_nominated ON sessions (nominated_controller_id) WHERE phas
 ALTER TABLE quotas ADD COLUMN weight integer NOT NULL DEFAULT 1 CHECK (weight BETWEEN 1 AND 1000);
 -- Victims are looked for among running sessions of a priority below the preemptor's.
 CREATE INDEX sessions_running_priority ON sessions (priority) WHERE phase IN ('RUNNING', 'HIBERNATED');
+
+-- Each team's recent GPU-seconds (its sessions' GPUs times the time each held them within the
+-- last `window_s` seconds) per unit of its weight: what orders the queue's teams among
+-- sessions of one priority (select_queued_sessions.sql, select_queue_positions.sql). A team
+-- that used nothing has no row (share 0).
+CREATE FUNCTION queue_team_shares(window_s double precision)
+RETURNS TABLE (team text, share double precision) LANGUAGE sql STABLE AS $$
+  SELECT u.team, u.gpu_seconds / coalesce(q.weight, 1)
+  FROM (
+    SELECT s.team, sum(s.gpu_count * extract(epoch FROM
+             coalesce(s.ended_at, now()) - greatest(s.placed_at, now() - make_interval(secs => window_s)))::float8)
+             AS gpu_seconds
+    FROM sessions s
+    WHERE s.placed_at IS NOT NULL AND s.gpu_count > 0
+      AND coalesce(s.ended_at, now()) > now() - make_interval(secs => window_s)
+    GROUP BY s.team
+  ) u LEFT JOIN quotas q ON q.team = u.team
+$$;

@@ -70,6 +70,15 @@ TEST_CASE("only preemptible sessions of a lower priority that ran their min_runt
   CHECK((*candidates)[0].worker_id == "node/w");
   // Four sessions written by hand on its two GPUs: the reservations count them all the same.
   CHECK((*candidates)[0].controller_unreserved == 2 - 4);
+  // A team holding more than its quota (lowered since): its sessions are marked so.
+  v1::SetQuotaRequest lowered;
+  lowered.set_team("user/bob");
+  lowered.set_max_gpus(1);
+  REQUIRE(f.teams.SetQuota(lowered).ok());
+  candidates = f.preemptions.Candidates(f.OneGpu(), 100);
+  REQUIRE(candidates.ok());
+  REQUIRE(candidates->size() == 1);
+  CHECK((*candidates)[0].over_quota);
   // A create asking for more memory per GPU than the worker's GPUs have can use none of them.
   PlacementRequest big = f.OneGpu();
   big.min_gpu_memory_bytes = 100LL << 30;

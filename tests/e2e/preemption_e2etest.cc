@@ -74,6 +74,8 @@ TEST_CASE("preemption: a high class on a full fleet stops exactly the expected v
           "[e2e][preemption]") {
   LocalFleet fleet;
   fleet.api_env["GANTRY_QUEUE_DISPATCH_INTERVAL"] = "200ms";
+  fleet.api_env["GANTRY_METRICS_LISTEN"] = "127.0.0.1:0";
+  fleet.api_env["GANTRY_METRICS_PORT_FILE"] = fleet.dir().Sub("api-metrics.port");
   fleet.controller_env["GANTRY_STOP_GRACE"] = "1s";
   fleet.StartSingleNode("4");
   auto admin = v1::AdminService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
@@ -132,6 +134,14 @@ TEST_CASE("preemption: a high class on a full fleet stops exactly the expected v
   REQUIRE(status.priority_classes_size() == 1);
   CHECK(status.priority_classes(0).priority_class() == "batch");
   CHECK(status.priority_classes(0).preempted() == 2);
+  // And on /metrics: as PostgreSQL keeps them, and as this replica preempted them.
+  const int port = WaitForPortFile(fleet.dir().Sub("api-metrics.port"), absl::Seconds(5));
+  REQUIRE(port > 0);
+  const std::string metrics = ScrapeMetrics(fleet.pki().ca(), port);
+  INFO(metrics);
+  CHECK(absl::StrContains(metrics, "gantry_preempted_sessions{priority_class=\"batch\"} 2\n"));
+  CHECK(absl::StrContains(metrics, "gantry_preemptions_total{priority_class=\"batch\"} 2\n"));
+  CHECK(absl::StrContains(metrics, "gantry_queue_length{priority_class=\"batch\"} 0\n"));
 }
 
 TEST_CASE("preemption: a queued create of a high class preempts once a victim has run its min_runtime",
