@@ -42,11 +42,13 @@ absl::StatusOr<std::optional<v1::Session>> Preemptor::ForCreate(const PlacementR
 
 absl::StatusOr<bool> Preemptor::ForQueued(const PlacementRequest& placement, const v1::Session& queued,
                                           int32_t priority) {
-  ASSIGN_OR_RETURN(std::optional<Preemption> done,
-                   Run(placement, priority, [&](const std::string& controller_id) {
-                     return store_->PreemptForQueued(placement, controller_id, queued, priority);
-                   }));
-  return done.has_value();
+  absl::StatusOr<std::optional<Preemption>> done = Run(placement, priority, [&](const std::string& controller_id) {
+    return store_->PreemptForQueued(placement, controller_id, queued, priority);
+  });
+  // Its team's quota would refuse it anyway: it waits for that, not for room (every round).
+  if (IsQuotaRefusal(done.status())) return false;
+  if (!done.ok()) return done.status();
+  return done->has_value();
 }
 
 absl::StatusOr<int> Preemptor::VictimsStopping(const std::string& preemptor_id) {

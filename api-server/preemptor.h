@@ -33,7 +33,8 @@ class Preemptor {
   // when no preemption would make room (then nothing is written). A quota that would refuse it
   // is that refusal (IsQuotaRefusal); ALREADY_EXISTS for a request_id its owner has used.
   absl::StatusOr<std::optional<v1::Session>> ForCreate(const PlacementRequest& placement, const QueuedCreate& create);
-  // For a queued session QueueDispatcher could not place: whether it preempted for it.
+  // For a queued session QueueDispatcher could not place: whether it preempted for it (not when
+  // its team's quota would refuse it).
   absl::StatusOr<bool> ForQueued(const PlacementRequest& placement, const v1::Session& queued, int32_t priority);
   // How many of the sessions preempted for `preemptor_id` are still stopping. Those whose stop
   // has gone unanswered for kStopResumeAfter (the replica stopping them died, say) are asked to
