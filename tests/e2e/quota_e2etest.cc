@@ -262,6 +262,12 @@ TEST_CASE("quotas: bad requests, and callers who are not admins, are refused nam
   s = call(admin.get(), bad_model);
   CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   CHECK(absl::StartsWith(s.error_message(), "max_gpus_by_model[\"a100\"]: "));
+  v1::SetQuotaRequest heavy;
+  heavy.set_team("red");
+  heavy.set_weight(1001);
+  s = call(admin.get(), heavy);
+  CHECK(s.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(absl::StartsWith(s.error_message(), "weight: "));
   v1::SetQuotaRequest bad_team;
   bad_team.set_team("Red Team; DROP TABLE quotas");
   s = call(admin.get(), bad_team);
