@@ -415,6 +415,7 @@ int main(int argc, char** argv) {
   QueueDispatcher queue_dispatcher(queue, &control_session_store, &control_controller_store, &session_manager,
                                    [&health_checker] { return health_checker.leading(); });
   queue_dispatcher.set_preemptor(&preemptor);
+  preemptor.set_on_victim_stopped([&queue_dispatcher] { queue_dispatcher.Wake(); });
   queue_dispatcher.Start();
   spdlog::info("serving on port {}", server->port);
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);

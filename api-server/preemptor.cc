@@ -69,8 +69,13 @@ void Preemptor::StopVictims(const std::vector<v1::Session>& victims) {
         // TERMINATING and durable: VictimsStopping asks again later.
         spdlog::warn("preempted session {}: {}", victim.id(), stopped.status().ToString());
       }
-      std::lock_guard<std::mutex> lock(mu_);
-      stops_in_flight_.erase(victim.id());
+      std::function<void()> stopped_hook;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stops_in_flight_.erase(victim.id());
+        if (stopped.ok()) stopped_hook = on_victim_stopped_;
+      }
+      if (stopped_hook) stopped_hook();
     };
     if (!stopping_.TrySubmit(stop)) stop();  // A full pool: this caller waits, which slows the burst.
   }

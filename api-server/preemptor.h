@@ -6,6 +6,7 @@
 // controller, and QueueDispatcher places it once they have stopped.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -41,6 +42,14 @@ class Preemptor {
   // stop again.
   absl::StatusOr<int> VictimsStopping(const std::string& preemptor_id);
 
+  // Called once a victim's stop is stored (its GPUs are free): QueueDispatcher::Wake, so its
+  // preemptor is placed now rather than at the queue's next round. Any time (creates may be
+  // preempting already).
+  void set_on_victim_stopped(std::function<void()> stopped) {
+    std::lock_guard<std::mutex> lock(mu_);
+    on_victim_stopped_ = std::move(stopped);
+  }
+
   // At shutdown: lets the stops in progress finish. Victims whose stop had not begun stay
   // TERMINATING; QueueDispatcher's leader asks again (VictimsStopping).
   void Stop() { stopping_.Stop(); }
@@ -58,6 +67,7 @@ class Preemptor {
   static constexpr absl::Duration kStopResumeAfter = absl::Seconds(60);
 
   std::mutex mu_;
+  std::function<void()> on_victim_stopped_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> stops_in_flight_ ABSL_GUARDED_BY(mu_);  // Not asked twice at once.
 
   PreemptionStore* const store_;

@@ -30,13 +30,24 @@ void QueueDispatcher::Stop() {
 
 void QueueDispatcher::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
-  while (!cv_.wait_for(lock, absl::ToChronoMilliseconds(config_.interval), [this] { return stopping_; })) {
+  while (!stopping_) {
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(config_.interval), [this] { return stopping_ || woken_; });
+    if (stopping_) break;
+    woken_ = false;
     lock.unlock();
     // A round that placed a whole batch may have left room for more: another at once.
     while (leading_() && RunOnce() >= config_.batch) {
     }
     lock.lock();
   }
+}
+
+void QueueDispatcher::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
 }
 
 void QueueDispatcher::ExpireOverdue() {

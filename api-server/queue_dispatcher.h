@@ -46,6 +46,9 @@ class QueueDispatcher {
   void Stop();
   // One round, now: how many were placed.
   int RunOnce();
+  // The next round now, not at the interval (room has just been made: a preemption's victim
+  // stopped). Any thread.
+  void Wake();
   // Where a queued session that finds no room looks for sessions to preempt (and how it learns
   // its victims have stopped). Unset: nothing is preempted.
   void set_preemptor(Preemptor* preemptor) { preemptor_ = preemptor; }
@@ -63,6 +66,7 @@ class QueueDispatcher {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool woken_ = false;
   std::thread thread_;
 };
 
