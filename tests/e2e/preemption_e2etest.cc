@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
+#include "tests/support/gantryctl_runner.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -144,6 +145,11 @@ TEST_CASE("preemption: a high class on a full fleet stops exactly the expected v
   CHECK(absl::StrContains(metrics, "gantry_preempted_sessions{priority_class=\"batch\"} 2\n"));
   CHECK(absl::StrContains(metrics, "gantry_preemptions_total{priority_class=\"batch\"} 2\n"));
   CHECK(absl::StrContains(metrics, "gantry_queue_length{priority_class=\"batch\"} 0\n"));
+  // And as an operator reads it.
+  Gantryctl ctl(fleet);
+  const Ran cluster = ctl({"cluster", "status"});
+  INFO(cluster.err);
+  CHECK(absl::StrContains(cluster.out, "Queues:       batch: 0 queued, 2 preempted\n"));
 }
 
 TEST_CASE("preemption: a queued create of a high class preempts once a victim has run its min_runtime",

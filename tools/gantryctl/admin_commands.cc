@@ -308,6 +308,19 @@ int ClusterStatus(Cli& cli) {
     std::cout << "  " << model << ": " << counts.first << "/" << counts.second << " used\n";
   }
   std::cout << "Sessions:     " << Counts(status.sessions_by_phase(), "SESSION_PHASE_") << "\n";
+  // Per priority class: its queue and its preempted sessions; only classes with either.
+  std::vector<std::string> classes;
+  for (const auto& c : status.priority_classes()) {
+    std::string line = absl::StrCat(c.priority_class().empty() ? "(no class)" : c.priority_class(), ": ", c.queued(),
+                                    " queued");
+    if (c.queued() > 0) {
+      const absl::Duration oldest = absl::Seconds(c.oldest_wait().seconds());  // Whole seconds are enough.
+      absl::StrAppend(&line, " (oldest ", absl::FormatDuration(oldest), ")");
+    }
+    absl::StrAppend(&line, ", ", c.preempted(), " preempted");
+    classes.push_back(std::move(line));
+  }
+  if (!classes.empty()) std::cout << "Queues:       " << absl::StrJoin(classes, "; ") << "\n";
   WarnUnreachable(workers);
   return kExitOk;
 }
