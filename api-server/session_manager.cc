@@ -298,6 +298,12 @@ absl::StatusOr<v1::Session> SessionManager::Get(const Caller& caller, const std:
   return session;
 }
 
+absl::StatusOr<v1::Session> SessionManager::Describe(const Caller& caller, const std::string& id) {
+  ASSIGN_OR_RETURN(v1::Session session, Get(caller, id));
+  RETURN_IF_ERROR(sessions_->AddQueuePositions({&session}));
+  return session;
+}
+
 absl::StatusOr<v1::ListSessionsResponse> SessionManager::List(
     const Caller& caller, const v1::ListSessionsRequest& request) {
   RETURN_IF_ERROR(ValidateListSessionsRequest(request));
@@ -309,6 +315,9 @@ absl::StatusOr<v1::ListSessionsResponse> SessionManager::List(
   query.page_token = request.page_token();
   query.page_size = request.page_size() == 0 ? 100 : request.page_size();
   ASSIGN_OR_RETURN(SessionPage page, sessions_->List(query));
+  std::vector<v1::Session*> listed;
+  for (v1::Session& session : page.sessions) listed.push_back(&session);
+  RETURN_IF_ERROR(sessions_->AddQueuePositions(listed));
   v1::ListSessionsResponse response;
   for (auto& s : page.sessions) *response.add_sessions() = std::move(s);
   response.set_next_page_token(page.next_page_token);

@@ -76,6 +76,9 @@ class SessionManager {
   // nothing is preempted.
   void set_preemptor(Preemptor* preemptor) { preemptor_ = preemptor; }
   absl::StatusOr<v1::Session> Get(const Caller& caller, const std::string& id);
+  // Get, as GetSession answers it: a queued session with its QueuePosition condition (List's
+  // have it too).
+  absl::StatusOr<v1::Session> Describe(const Caller& caller, const std::string& id);
   absl::StatusOr<v1::ListSessionsResponse> List(const Caller& caller,
                                                 const v1::ListSessionsRequest& request);
   absl::StatusOr<v1::Session> Delete(const Caller& caller, const std::string& id);

@@ -41,7 +41,7 @@ grpc::Status SessionServiceImpl::GetSession(grpc::ServerContext* ctx,
   NoteSession(CanonicalId(request->id()));
   auto caller = Admit(ctx);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(sessions_->Get(*caller, CanonicalId(request->id())), response);
+  return Reply(sessions_->Describe(*caller, CanonicalId(request->id())), response);
 }
 
 grpc::Status SessionServiceImpl::ListSessions(grpc::ServerContext* ctx,

@@ -54,27 +54,6 @@ absl::StatusOr<OnController> LockForSession(pqxx::work& tx, const v1::Session& s
   return out;
 }
 
-// Adds to each queued session among `sessions` its "QueuePosition" condition (one query for
-// all; none when none is PENDING).
-void AddQueuePositions(pqxx::transaction_base& tx, const std::vector<v1::Session*>& sessions) {
-  std::vector<std::string> ids;
-  std::map<std::string, v1::Session*> by_id;
-  for (v1::Session* session : sessions) {
-    if (session->phase() != v1::SESSION_PHASE_PENDING) continue;
-    ids.push_back(session->id());
-    by_id[session->id()] = session;
-  }
-  if (ids.empty()) return;
-  for (const auto& row : ExecPrepared(tx, sql::kSelectQueuePositions, JsonStringArray(ids),
-                                      absl::ToDoubleSeconds(kFairShareWindow))) {
-    v1::Condition* position = by_id[row[0].as<std::string>()]->add_conditions();
-    position->set_type("QueuePosition");
-    position->set_status("True");
-    position->set_reason("Queued");
-    position->set_message(absl::StrCat(row[1].as<int64_t>(), " of ", row[2].as<int64_t>()));
-  }
-}
-
 }  // namespace
 
 struct SessionStore::PendingCreate {
@@ -344,11 +323,33 @@ absl::StatusOr<v1::Session> SessionStore::Get(const std::string& id) {
   absl::Status s = pool_->Run([&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
     out = ReadSession(tx, id);
-    if (out.ok()) AddQueuePositions(tx, {&*out});
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
   return out;
+}
+
+absl::Status SessionStore::AddQueuePositions(const std::vector<v1::Session*>& sessions) {
+  std::vector<std::string> ids;
+  std::map<std::string, v1::Session*> by_id;
+  for (v1::Session* session : sessions) {
+    if (session->phase() != v1::SESSION_PHASE_PENDING) continue;
+    ids.push_back(session->id());
+    by_id[session->id()] = session;
+  }
+  if (ids.empty()) return absl::OkStatus();
+  return pool_->Run([&](pqxx::connection& c) {
+    pqxx::nontransaction tx(c);
+    for (const auto& row : ExecPrepared(tx, sql::kSelectQueuePositions, JsonStringArray(ids),
+                                        absl::ToDoubleSeconds(kFairShareWindow))) {
+      v1::Condition* position = by_id[row[0].as<std::string>()]->add_conditions();
+      position->set_type("QueuePosition");
+      position->set_status("True");
+      position->set_reason("Queued");
+      position->set_message(absl::StrCat(row[1].as<int64_t>(), " of ", row[2].as<int64_t>()));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<v1::Session> SessionStore::Transition(const std::string& id,
@@ -420,9 +421,6 @@ absl::StatusOr<SessionPage> SessionStore::List(const SessionQuery& query) {
       const auto& last = r[query.page_size - 1];
       page.next_page_token = absl::StrCat(last[17].as<std::string>(), "|", last[0].as<std::string>());
     }
-    std::vector<v1::Session*> listed;
-    for (v1::Session& session : page.sessions) listed.push_back(&session);
-    AddQueuePositions(tx, listed);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

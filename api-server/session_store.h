@@ -117,9 +117,12 @@ class SessionStore {
   // Deletes a SCHEDULED session that no client was told about (every controller refused it),
   // with its events, releasing its reservation.
   absl::Status Discard(const std::string& id);
-  // NOT_FOUND if there is no such session. A queued one has its QueuePosition condition (as
-  // List's have).
+  // NOT_FOUND if there is no such session.
   absl::StatusOr<v1::Session> Get(const std::string& id);
+  // Adds to each queued session among `sessions` its "QueuePosition" condition ("3 of 12", in
+  // the queue's order): one query for all, none when none is PENDING. For what clients read
+  // (GetSession, ListSessions), not for the server's own reads: it orders the whole queue.
+  absl::Status AddQueuePositions(const std::vector<v1::Session*>& sessions);
 
   // Moves the session to change.phase. FAILED_PRECONDITION if the state machine forbids the
   // move from the phase it is in; concurrent writers are resolved by re-reading and re-checking.

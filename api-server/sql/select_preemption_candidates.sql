@@ -9,12 +9,7 @@
 -- $4 controller id or '', $5 controller type or '', $6 selector labels json, $7 skills json array,
 -- $8 GPU model substring or '', $9 the create's priority, $10 at most this many rows
 WITH eligible AS (
-  SELECT c.id, c.capacity,
-         c.gpus_total
-         - (SELECT coalesce(sum(s.gpu_count), 0) FROM sessions s
-            WHERE s.controller_id = c.id AND s.phase NOT IN ('TERMINATED', 'FAILED'))
-         - (SELECT coalesce(sum(s.gpu_count), 0) FROM sessions s
-            WHERE s.nominated_controller_id = c.id AND s.phase = 'PENDING') AS unreserved
+  SELECT c.id, c.capacity, c.gpus_total
   FROM controllers c
   WHERE c.status = 'healthy' AND NOT c.cordoned
     AND c.gpus_total >= $1::integer
@@ -31,7 +26,14 @@ WITH eligible AS (
 )
 SELECT s.id::text, coalesce(s.spec->>'priority_class', ''), s.gpu_count, s.priority,
        extract(epoch FROM s.started_at)::float8, s.team IN (SELECT team FROM over_quota),
-       e.id::text, s.worker_id, coalesce((w.room->>'gpus_free')::integer, 0), e.unreserved::integer
+       e.id::text, s.worker_id, coalesce((w.room->>'gpus_free')::integer, 0),
+       -- Summed for the rows returned only, not for every eligible controller (10,000 of them
+       -- on a large fleet, for each create that finds no room).
+       (e.gpus_total
+        - (SELECT coalesce(sum(r.gpu_count), 0) FROM sessions r
+           WHERE r.controller_id = e.id AND r.phase NOT IN ('TERMINATED', 'FAILED'))
+        - (SELECT coalesce(sum(r.gpu_count), 0) FROM sessions r
+           WHERE r.nominated_controller_id = e.id AND r.phase = 'PENDING'))::integer
 FROM sessions s
 JOIN eligible e ON e.id = s.controller_id
 JOIN priority_classes pc ON pc.name = s.spec->>'priority_class' AND pc.preemptible

@@ -52,6 +52,16 @@ struct Fixture : testing::StoreFixture {
     p.gpu_count = 1;
     return p;
   }
+
+  // An urgent create's preemption on the controller, which must stop exactly `victim`.
+  Preemption PreemptOne(const std::string& request_id, const std::string& victim) {
+    auto done = preemptions.PreemptForCreate(OneGpu(), controller, Urgent(request_id));
+    INFO(done.status().ToString());
+    REQUIRE(done.ok());
+    REQUIRE(done->victims.size() == 1);
+    CHECK(done->victims[0].id() == victim);
+    return *std::move(done);
+  }
 };
 
 }  // namespace
@@ -90,17 +100,13 @@ TEST_CASE("a preemption is carried out once: the second preemptor finds the vict
   Fixture f;
   const std::string victim = f.Running("batch", 0, 10);
   f.Running("pinned", 2, 10);
-  auto first = f.preemptions.PreemptForCreate(f.OneGpu(), f.controller, f.Urgent("first"));
-  INFO(first.status().ToString());
-  REQUIRE(first.ok());
-  REQUIRE(first->victims.size() == 1);
-  CHECK(first->victims[0].id() == victim);
-  CHECK(first->victims[0].phase() == v1::SESSION_PHASE_TERMINATING);
-  REQUIRE(first->victims[0].conditions_size() == 1);
-  CHECK(first->victims[0].conditions(0).type() == "Preempted");
-  CHECK(first->victims[0].conditions(0).message().find(first->preemptor.id()) != std::string::npos);
-  CHECK(first->preemptor.phase() == v1::SESSION_PHASE_PENDING);
-  CHECK(f.db.Scalar("SELECT nominated_controller_id::text FROM sessions WHERE id = '" + first->preemptor.id() + "'") ==
+  const Preemption first = f.PreemptOne("first", victim);
+  CHECK(first.victims[0].phase() == v1::SESSION_PHASE_TERMINATING);
+  REQUIRE(first.victims[0].conditions_size() == 1);
+  CHECK(first.victims[0].conditions(0).type() == "Preempted");
+  CHECK(first.victims[0].conditions(0).message().find(first.preemptor.id()) != std::string::npos);
+  CHECK(first.preemptor.phase() == v1::SESSION_PHASE_PENDING);
+  CHECK(f.db.Scalar("SELECT nominated_controller_id::text FROM sessions WHERE id = '" + first.preemptor.id() + "'") ==
         f.controller);
   CHECK(f.db.Scalar("SELECT count(*) FROM session_events WHERE session_id = '" + victim +
                     "' AND to_phase = 'TERMINATING'") == "1");
@@ -110,12 +116,12 @@ TEST_CASE("a preemption is carried out once: the second preemptor finds the vict
   CHECK_FALSE(IsQuotaRefusal(second.status()));
   CHECK(f.db.Scalar("SELECT count(*) FROM sessions WHERE request_id = 'second'") == "0");
   CHECK(f.db.Scalar("SELECT count(*) FROM sessions WHERE phase = 'TERMINATING'") == "1");
-  auto stopping = f.preemptions.VictimsStopping(first->preemptor.id(), absl::Hours(1));
+  auto stopping = f.preemptions.VictimsStopping(first.preemptor.id(), absl::Hours(1));
   REQUIRE(stopping.ok());
   CHECK(stopping->count == 1);
   CHECK(stopping->stale.empty());
   // Unanswered for longer than asked: to be stopped again.
-  stopping = f.preemptions.VictimsStopping(first->preemptor.id(), absl::ZeroDuration());
+  stopping = f.preemptions.VictimsStopping(first.preemptor.id(), absl::ZeroDuration());
   REQUIRE(stopping.ok());
   REQUIRE(stopping->stale.size() == 1);
   CHECK(stopping->stale[0].id() == victim);
@@ -126,20 +132,16 @@ TEST_CASE("the room a preemption made is kept for its preemptor, which is placed
   Fixture f;
   const std::string victim = f.Running("batch", 0, 10);
   f.Running("batch", 0, 20);
-  auto done = f.preemptions.PreemptForCreate(f.OneGpu(), f.controller, f.Urgent("urgent"));
-  INFO(done.status().ToString());
-  REQUIRE(done.ok());
-  REQUIRE(done->victims.size() == 1);
-  CHECK(done->victims[0].id() == victim);  // The most recently started of the two.
+  const Preemption done = f.PreemptOne("urgent", victim);  // The most recently started of the two.
   const Reservation there{f.controller, "test"};
   // While the victim stops, its GPU is still held: the preemptor does not fit yet.
-  CHECK(f.sessions.ScheduleQueued(done->preemptor, there).status().code() == absl::StatusCode::kResourceExhausted);
+  CHECK(f.sessions.ScheduleQueued(done.preemptor, there).status().code() == absl::StatusCode::kResourceExhausted);
   f.db.Scalar("UPDATE sessions SET phase = 'TERMINATED', ended_at = now() WHERE id = '" + victim + "'");
-  CHECK(f.preemptions.VictimsStopping(done->preemptor.id(), absl::Hours(1))->count == 0);
+  CHECK(f.preemptions.VictimsStopping(done.preemptor.id(), absl::Hours(1))->count == 0);
   // Freed, but nominated: a create of anyone else finds no room there.
   CHECK(f.sessions.Create("user/carol", "", "", GpuSpec(1), &there).status().code() ==
         absl::StatusCode::kResourceExhausted);
-  auto placed = f.sessions.ScheduleQueued(done->preemptor, there);
+  auto placed = f.sessions.ScheduleQueued(done.preemptor, there);
   REQUIRE(placed.ok());
   CHECK(placed->phase() == v1::SESSION_PHASE_SCHEDULED);
   CHECK(f.db.Scalar("SELECT coalesce(nominated_controller_id::text, 'none') FROM sessions WHERE id = '" +

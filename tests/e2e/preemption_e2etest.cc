@@ -34,13 +34,10 @@ void CreateClass(v1::AdminService::Stub* admin, const std::string& name, int val
 // A one-GPU session of `klass` whose process ignores SIGTERM (so its stop takes the grace),
 // RUNNING before this returns.
 v1::Session Run(LocalFleet& fleet, const std::string& marker, const std::string& klass) {
-  v1::CreateSessionRequest request;
-  *request.mutable_spec() = ShellSpec("trap '' TERM; exec sleep " + marker, 1);
-  request.mutable_spec()->set_priority_class(klass);
-  request.set_wait_for_running(true);
-  grpc::ClientContext ctx;
+  v1::SessionSpec spec = ShellSpec("trap '' TERM; exec sleep " + marker, 1);
+  spec.set_priority_class(klass);
   v1::Session session;
-  grpc::Status s = fleet.AdminSessions()->CreateSession(&ctx, request, &session);
+  grpc::Status s = fleet.CreateAsAdmin(spec, &session);
   INFO(s.error_message());
   REQUIRE(s.ok());
   REQUIRE(session.phase() == v1::SESSION_PHASE_RUNNING);
