@@ -1,5 +1,6 @@
 #include "api-server/authenticator.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/server_context.h>
 
 #include <pqxx/connection>
@@ -16,6 +17,10 @@ namespace gantry::api {
 namespace {
 constexpr absl::string_view kBearerPrefix = "Bearer ";
 constexpr size_t kMaxKeyBytes = 256;
+
+bool ArrivedOverTls(const grpc::AuthContext* context) {
+  return context != nullptr && !context->FindPropertyValues(GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME).empty();
+}
 }  // namespace
 
 absl::Status Authenticator::InstallBootstrapKey(const std::string& key) {
@@ -52,6 +57,10 @@ CallCredentials CallCredentials::Of(const grpc::ServerContextBase& context) {
   if (auth != metadata.end()) out.authorization.emplace(auth->second.data(), auth->second.size());
   out.peer = context.peer();
   out.auth_context = context.auth_context();
+  auto forwarded = metadata.find(kForwardedPeerHeader);
+  if (forwarded != metadata.end() && !ArrivedOverTls(out.auth_context.get())) {
+    out.peer.assign(forwarded->second.data(), forwarded->second.size());
+  }
   return out;
 }
 

@@ -33,6 +33,13 @@ struct Caller {
 // What a call presents to prove who it comes from, copied out of its context so it can be
 // checked on another thread, after the call's handler has returned (a reactor's admission runs
 // on a pool: an API key is looked up in PostgreSQL).
+// The HTTP gateway (api-server/http) calls this server in-process, with no socket and no TLS,
+// and names its HTTP client's address in this header (as gRPC writes a peer: "ipv4:IP:PORT",
+// "ipv6:[IP]:PORT"), so the guessing limiter counts each HTTP
+// client apart. Only an in-process call is believed: every network listener of gantry-api is
+// TLS, so a call from the network has a transport security type, and its header is ignored.
+inline constexpr char kForwardedPeerHeader[] = "gantry-forwarded-peer";
+
 struct CallCredentials {
   std::optional<std::string> authorization;  // The "authorization" header, as sent.
   std::string peer;                          // Where it comes from (the guessing limiter's key).

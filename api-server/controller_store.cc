@@ -237,6 +237,25 @@ absl::StatusOr<std::vector<InvokeCandidateRow>> ControllerStore::InvokeCandidate
   return out;
 }
 
+absl::StatusOr<std::vector<v1::ServedCapability>> ControllerStore::ServedCapabilities(const std::string& prefix) {
+  std::vector<v1::ServedCapability> out;
+  absl::Status s = pool_->Run([&](pqxx::connection& c) {
+    out.clear();
+    pqxx::nontransaction tx(c);
+    pqxx::result r = tx.exec_params(std::string(sql::kSelectServedCapabilities), prefix,
+                                    absl::ToDoubleSeconds(freshness_));
+    for (const auto& row : r) {
+      v1::ServedCapability& served = out.emplace_back();
+      served.set_name(row[0].as<std::string>());
+      for (absl::string_view v : absl::StrSplit(row[1].as<std::string>(), ',')) served.add_versions(std::string(v));
+      served.set_controllers(row[2].as<int>());
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::StatusOr<FleetSummary> ControllerStore::Summary() {
   FleetSummary out;
   absl::Status s = pool_->Run([&](pqxx::connection& c) {

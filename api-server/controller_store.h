@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/group_commit.h"
+#include "gantry/v1/invoke_service.pb.h"
 #include "gantry/v1/registry_service.pb.h"
 
 namespace gantry {
@@ -109,6 +110,8 @@ class ControllerStore {
   // Controllers whose workers serve `capability`, one row per version each serves, best first
   // (least busy, then least recently chosen). InvokeCandidateCache matches versions.
   absl::StatusOr<std::vector<InvokeCandidateRow>> InvokeCandidateRows(const std::string& capability);
+  // The capabilities whose names start with `prefix` that selectable controllers serve, by name.
+  absl::StatusOr<std::vector<v1::ServedCapability>> ServedCapabilities(const std::string& prefix);
   absl::StatusOr<FleetSummary> Summary();
   absl::StatusOr<ControllerTarget> Get(const std::string& controller_id);
 

@@ -121,6 +121,7 @@ void InvokeReactor::OnItemLocked(const ControllerTarget& target, int64_t index, 
 }
 
 void InvokeReactor::RefusedLocked(const ControllerTarget& target, const grpc::Status& status) {
+  MaybeRequestIdScope scope(ids());  // A relay's reaction: the call's ids are not this thread's.
   spdlog::info("invoke of {} refused by controller {}: {}", request_.capability(), target.name, status.error_message());
   last_refusal_ = status;
   QueueJobLocked([this] { TryNext(); }, "invokes");

@@ -13,13 +13,19 @@ namespace gantry::api {
 // On gRPC's callback API (InvokeReactor): an invoke in flight parks no thread here.
 class InvokeServiceImpl final : public v1::InvokeService::CallbackService {
  public:
-  explicit InvokeServiceImpl(const InvokeDeps& deps) : deps_(deps) {}
+  // `store` answers ListCapabilities.
+  InvokeServiceImpl(const InvokeDeps& deps, ControllerStore* store) : deps_(deps), store_(store) {}
 
   grpc::ServerWriteReactor<v1::InvokeChunk>* Invoke(grpc::CallbackServerContext* ctx,
                                                     const v1::InvokeRequest* request) override;
+  // On the invokes' pool: it asks PostgreSQL (the key, then the controllers).
+  grpc::ServerUnaryReactor* ListCapabilities(grpc::CallbackServerContext* ctx,
+                                             const v1::ListCapabilitiesRequest* request,
+                                             v1::ListCapabilitiesResponse* response) override;
 
  private:
   const InvokeDeps deps_;
+  ControllerStore* const store_;
 };
 
 }  // namespace gantry::api

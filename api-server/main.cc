@@ -14,6 +14,7 @@
 #include "api-server/controller_store.h"
 #include "api-server/database_monitor.h"
 #include "api-server/health_checker.h"
+#include "api-server/http/http_gateway.h"
 #include "api-server/invoke_candidate_cache.h"
 #include "api-server/invoke_service.h"
 #include "api-server/live_relays.h"
@@ -87,6 +88,10 @@ struct ApiConfig {
   std::string log_level = "info";
   bool migrate_only = false;
   gantry::MetricsOptions metrics;
+  std::string http_listen;
+  std::string http_port_file;
+  int64_t http_threads = 2;
+  absl::Duration http_request_timeout = absl::Minutes(10);
 };
 
 int Fail(const absl::Status& status) {
@@ -129,6 +134,12 @@ absl::Status CheckAbuseLimits(const ApiConfig& cfg) {
   }
   if (cfg.queue_dispatch_interval < absl::Milliseconds(50) || cfg.queue_dispatch_interval > absl::Minutes(1)) {
     return absl::InvalidArgumentError("--queue-dispatch-interval: 50ms..1m");
+  }
+  if (cfg.http_threads < 1 || cfg.http_threads > 64) {
+    return absl::InvalidArgumentError("--http-threads: 1..64");
+  }
+  if (cfg.http_request_timeout < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--http-request-timeout: at least 1s");
   }
   if (cfg.watch_recheck_interval < absl::Seconds(1)) {
     return absl::InvalidArgumentError("--watch-recheck-interval: at least 1s");
@@ -267,6 +278,13 @@ int main(int argc, char** argv) {
   flags.AddString("log-level", &cfg.log_level, "trace, debug, info, warn or error");
   flags.AddBool("migrate-only", &cfg.migrate_only, "apply pending migrations and exit");
   cfg.metrics.AddTo(flags);
+  flags.AddString("http-listen", &cfg.http_listen,
+                  "address:port for the HTTPS inference front door (OpenAI-compatible API, SSE, WebSocket; "
+                  "docs/openai.md), with the server certificate of --tls-cert; empty serves none");
+  flags.AddString("http-port-file", &cfg.http_port_file, "write the front door's bound port here once serving");
+  flags.AddInt("http-threads", &cfg.http_threads, "threads serving the front door's connections (none waits on a stream)");
+  flags.AddDuration("http-request-timeout", &cfg.http_request_timeout,
+                    "the longest a front door request may run (a client's x-gantry-timeout-ms may ask for less)");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
     std::cout << flags.Usage();
@@ -369,7 +387,8 @@ int main(int argc, char** argv) {
       [&controller_store](const std::string& capability) { return controller_store.InvokeCandidateRows(capability); },
       kInvokeCandidatesMaxAge);
   InvokeServiceImpl invoke_service({&authenticator, &invoke_quota, &invoke_candidates, &controller_client, &invoke_jobs,
-                                    cfg.max_invoke_payload_bytes, /*max_attempts=*/3});
+                                    cfg.max_invoke_payload_bytes, /*max_attempts=*/3},
+                                   &controller_store);
 
   // Listening before serving: callers waiting for an outcome hear of it through the hub.
   watch_hub.Start();
@@ -419,6 +438,19 @@ int main(int argc, char** argv) {
   queue_dispatcher.Start();
   spdlog::info("serving on port {}", server->port);
   if (absl::Status s = gantry::WritePortFile(cfg.port_file, server->port); !s.ok()) return Fail(s);
+  std::unique_ptr<http::HttpGateway> gateway;
+  if (!cfg.http_listen.empty()) {
+    grpc::ChannelArguments in_process;
+    in_process.SetMaxReceiveMessageSize(static_cast<int>(cfg.max_message_bytes));
+    auto started = http::HttpGateway::Start(
+        {cfg.http_listen, cfg.tls.cert_file, cfg.tls.key_file, static_cast<int>(cfg.http_threads), cfg.http_request_timeout,
+         cfg.max_invoke_payload_bytes},
+        server->server->InProcessChannel(in_process), [&db_monitor] { return db_monitor.CheckReady().ok(); });
+    if (!started.ok()) return Fail(started.status());
+    gateway = *std::move(started);
+    spdlog::info("HTTP gateway serving on port {}", gateway->port());
+    if (absl::Status s = gantry::WritePortFile(cfg.http_port_file, gateway->port()); !s.ok()) return Fail(s);
+  }
 
   int sig = gantry::WaitForTerminationSignal();
   spdlog::info("signal {}: draining for up to {}", sig, absl::FormatDuration(cfg.shutdown_grace));
@@ -426,6 +458,7 @@ int main(int argc, char** argv) {
   pruner.Stop();
   health_checker.Stop();
   server->server->Shutdown(absl::ToChronoTime(absl::Now() + cfg.shutdown_grace));
+  if (gateway != nullptr) gateway->Stop();  // Its generations were calls of the server's: ended.
   if (size_t left = session_manager.StopStarting(); left > 0) {
     spdlog::info("{} acknowledged session(s) not started yet: SCHEDULED, the placement sweep starts them", left);
   }

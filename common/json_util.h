@@ -13,6 +13,9 @@
 namespace gantry {
 
 std::string ToJson(const google::protobuf::Message& message);
+// As ToJson, with fields at their defaults written too (0, false, ""): for clients that read
+// the JSON with no schema, such as the HTTP gateway's.
+std::string ToJsonWithDefaults(const google::protobuf::Message& message);
 absl::Status FromJson(const std::string& json, google::protobuf::Message* message);
 
 // `value` as a JSON string, quoted and escaped.

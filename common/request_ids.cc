@@ -6,14 +6,8 @@
 #include "common/tokens.h"
 
 namespace gantry {
-namespace {
 
-using grpc::experimental::InterceptionHookPoints;
-
-constexpr char kHeader[] = "x-request-id";
-thread_local std::optional<RequestIds> current;
-
-bool Sane(const std::string& id) {
+bool IsSaneRequestId(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
@@ -23,6 +17,13 @@ bool Sane(const std::string& id) {
 
 // 16 characters of [A-Za-z0-9_-]: sane by the rule above.
 std::string NewRequestId() { return RandomToken(12); }
+
+namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+constexpr char kHeader[] = "x-request-id";
+thread_local std::optional<RequestIds> current;
 
 class RequestIdInterceptor : public grpc::experimental::Interceptor {
  public:
@@ -34,7 +35,7 @@ class RequestIdInterceptor : public grpc::experimental::Interceptor {
       for (const auto& [key, value] : *methods->GetRecvInitialMetadata()) {
         if (key == kHeader) id.assign(value.data(), value.size());
       }
-      current = RequestIds{Sane(id) ? id : NewRequestId(), "", "", ""};
+      current = RequestIds{IsSaneRequestId(id) ? id : NewRequestId(), "", "", ""};
       id_ = current->request;
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA) && !id_.empty()) {

@@ -22,6 +22,11 @@ struct RequestIds {
   std::string worker;
 };
 
+// Whether a caller's request id is used as it is (1..64 of [A-Za-z0-9._-]); else it gets a
+// fresh one. For doors other than gRPC (the HTTP gateway) that keep the same rule.
+bool IsSaneRequestId(const std::string& id);
+std::string NewRequestId();
+
 // The current thread's ids; null outside a call.
 const RequestIds* CurrentRequestIds();
 // No-ops outside a call.

@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config ccache
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc grpc-proto
   libprotobuf-dev protobuf-compiler
-  libabsl-dev libssl-dev libpqxx-dev libspdlog-dev libcpp-httplib-dev libyaml-cpp-dev catch2
+  libabsl-dev libssl-dev libpqxx-dev libspdlog-dev libcpp-httplib-dev libyaml-cpp-dev libboost1.81-dev catch2
   postgresql python3-grpcio python3-grpc-tools
   procps iproute2 python3-yaml
 )

@@ -135,8 +135,11 @@ if [ "$API_PORT" != 0 ] && (exec 3<>/dev/tcp/127.0.0.1/"$API_PORT") 2>/dev/null;
 start api GANTRY_DATABASE_URL="$DSN" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/api-server.crt" \
   GANTRY_TLS_KEY="$PKI/api-server.key" GANTRY_JOIN_TOKEN="$JOIN_TOKEN" \
   GANTRY_BOOTSTRAP_ADMIN_KEY="$ADMIN_KEY" -- \
-  "$BIN_API" --listen "127.0.0.1:$API_PORT" --port-file "$STATE/run/api.port" $(metrics api)
+  "$BIN_API" --listen "127.0.0.1:$API_PORT" --port-file "$STATE/run/api.port" $(metrics api) \
+  --http-listen 127.0.0.1:0 --http-port-file "$STATE/run/api.http-port"
 API_ADDR="127.0.0.1:$(wait_port api)"
+# The OpenAI-compatible front door (docs/openai.md), with the API server's certificate.
+HTTP_URL="https://127.0.0.1:$(wait_port api http-port)"
 
 say "starting gantry-controller node1"
 start controller-node1 GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/controller-node1.crt" \
@@ -151,6 +154,7 @@ CTL_ADDR="127.0.0.1:$(wait_port controller-node1)"
 # /root, so the directories are under /tmp (one per state directory), linked from
 # $STATE/sessions-*; the demo handler's script is copied there too.
 HANDLER_SCRIPT="$ROOT/tools/lib/demo_tokens.py"
+CHAT_SCRIPT="$ROOT/tools/lib/demo_chat.py"
 if [ "$(id -u)" = 0 ]; then
   SESSION_USERS=(--session-uids 200000-265535 --handler-user 199999)
   SESSIONS="/tmp/gantry-quickstart-sessions-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)"
@@ -160,19 +164,23 @@ if [ "$(id -u)" = 0 ]; then
     ln -sfn "$SESSIONS/sessions-$w" "$STATE/sessions-$w"
   done
   install -m 644 "$HANDLER_SCRIPT" "$SESSIONS/demo_tokens.py"
+  install -m 644 "$CHAT_SCRIPT" "$SESSIONS/demo_chat.py"
   HANDLER_SCRIPT="$SESSIONS/demo_tokens.py"
+  CHAT_SCRIPT="$SESSIONS/demo_chat.py"
 else
   SESSION_USERS=(--sessions-as-worker-user)
   say "not root: sessions will run as your own user (--sessions-as-worker-user), for development only"
 fi
 
-# Two example capabilities, so that InvokeService works at once (see docs/invoke-protocol.md).
+# Three example capabilities, so that InvokeService works at once (see docs/invoke-protocol.md),
+# and model/demo, a model handler the OpenAI-compatible front door reaches (docs/openai.md).
 cat > "$STATE/capabilities.txt" <<CAPS
 demo/echo 1.0.0 exec cat
 demo/tokens 1.0.0 persistent /usr/bin/python3 $HANDLER_SCRIPT
+model/demo 1.0.0 persistent /usr/bin/python3 $CHAT_SCRIPT
 CAPS
 
-say "starting two workers with simulated GPUs, serving demo/echo and demo/tokens"
+say "starting two workers with simulated GPUs, serving demo/echo, demo/tokens and model/demo"
 start worker-w1 CONTROLLER_URL="$CTL_ADDR" GANTRY_TLS_CA="$PKI/ca.crt" GANTRY_TLS_CERT="$PKI/worker-w1.crt" \
   GANTRY_TLS_KEY="$PKI/worker-w1.key" -- \
   "$BIN_WORKER" --name w1 --simulated-gpus "2:Simulated A100 40GB:40" --session-dir "$STATE/sessions-w1" \
@@ -212,6 +220,8 @@ export GANTRY_CA=$PKI/ca.crt
 export GANTRY_CERT=$PKI/admin-quickstart.crt
 export GANTRY_KEY=$PKI/admin-quickstart.key
 export GANTRY_TOKEN=$ADMIN_KEY
+# The OpenAI-compatible front door's base URL (docs/openai.md): \$GANTRY_HTTP_URL/v1
+export GANTRY_HTTP_URL=$HTTP_URL
 export PATH="$BUILD_DIR/tools:\$PATH"
 # /metrics, /healthz and /readyz of each binary (HTTPS; verify with \$GANTRY_CA)
 export GANTRY_METRICS_API=$(metrics_url api)
@@ -250,6 +260,11 @@ SESSION_ID="$(awk 'NR == 2 {print $1}' "$STATE/demo-session.txt")"
 say "invoking demo/tokens (streams the payload back a word at a time)"
 retry 30 "15" "${CTL[@]}" invoke demo/tokens "Gantry streams tokens from GPU workers"
 echo
+say "asking model/demo through the OpenAI-compatible front door (curl, SSE)"
+retry 30 "22" curl -sSfN --cacert "$PKI/ca.crt" -H "Authorization: Bearer $ADMIN_KEY" \
+  -H 'Content-Type: application/json' "$HTTP_URL/v1/chat/completions" \
+  -d '{"model":"demo","stream":true,"messages":[{"role":"user","content":"Gantry speaks OpenAI"}]}'
+echo
 
 say "ready"
 cat <<DONE
@@ -273,6 +288,12 @@ With grpcurl (client certificate):
     \$GANTRY_ADDR gantry.v1.InvokeService/Invoke
 With the API key instead of a certificate:
   grpcurl -cacert \$GANTRY_CA -H "authorization: Bearer \$GANTRY_TOKEN" \$GANTRY_ADDR gantry.v1.SessionService/ListSessions
+
+The OpenAI-compatible front door (docs/openai.md; model/demo echoes the prompt):
+  curl -sS --cacert \$GANTRY_CA -H "Authorization: Bearer \$GANTRY_TOKEN" \$GANTRY_HTTP_URL/v1/models
+  curl -sSN --cacert \$GANTRY_CA -H "Authorization: Bearer \$GANTRY_TOKEN" -H 'Content-Type: application/json' \
+    \$GANTRY_HTTP_URL/v1/chat/completions \
+    -d '{"model":"demo","stream":true,"messages":[{"role":"user","content":"hello GPU fleet"}]}'
 
 Prometheus metrics, health and readiness of each binary (HTTPS with its own certificate, verified
 against the cluster CA; no client certificate is asked for, as for a Prometheus scrape):
