@@ -180,6 +180,25 @@ def find(objects, kind, name):
     return next((o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name), None)
 
 
+def check_front_door(overlay, objects, api):
+    """The inference front door (docs/openai.md): served, exposed, let in, and probed."""
+    container = next(c for c in api["spec"]["template"]["spec"]["containers"] if c["name"] == "api")
+    listen = next((e.get("value", "") for e in container.get("env", []) if e["name"] == "GANTRY_HTTP_LISTEN"), "")
+    port = next((p["containerPort"] for p in container.get("ports", []) if p["name"] == "https"), None)
+    check(port is not None and listen.endswith(f":{port}"),
+          f"{overlay}: gantry-api serves the front door on its named https port")
+    svc = find(objects, "Service", "gantry-api")
+    check(any(p.get("targetPort") == "https" for p in (svc or {}).get("spec", {}).get("ports", [])),
+          f"{overlay}: the gantry-api Service exposes the front door")
+    policy = find(objects, "NetworkPolicy", "gantry-api")
+    check(any({"protocol": "TCP", "port": port} in rule.get("ports", [])
+              for rule in (policy or {}).get("spec", {}).get("ingress", [])),
+          f"{overlay}: the gantry-api NetworkPolicy lets clients reach the front door")
+    probe = container.get("readinessProbe", {}).get("httpGet", {})
+    check(probe.get("port") == "https" and probe.get("path") == "/health" and probe.get("scheme") == "HTTPS",
+          f"{overlay}: gantry-api is ready only while its front door answers /health")
+
+
 def check_topology(overlay, objects):
     ns = find(objects, "Namespace", "gantry")
     labels = (ns or {}).get("metadata", {}).get("labels", {})
@@ -197,6 +216,7 @@ def check_topology(overlay, objects):
     for c in init + api["spec"]["template"]["spec"]["containers"]:
         check(any(e["name"] == "GANTRY_DATABASE_URL" for e in c.get("env", [])),
               f"{overlay}: gantry-api container {c['name']} is given its database")
+    check_front_door(overlay, objects, api)
     for name in ("gantry-controller", "gantry-worker"):
         ds = find(objects, "DaemonSet", name)
         pod = ds["spec"]["template"]["spec"]

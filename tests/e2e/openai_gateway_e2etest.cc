@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include <csignal>
 #include <fstream>
 #include <sstream>
 
@@ -31,8 +32,8 @@ size_t Count(const std::string& text, const std::string& needle) {
 }
 
 // A fleet whose API server serves the front door, with one worker serving model/demo (echoes
-// its prompt quickly), model/slow (the same, slowly and at length) and model/quits (a handler
-// that exits at once).
+// its prompt quickly), model/slow (the same, slowly and at length), model/long (as fast and as
+// long as it can) and model/quits (a handler that exits at once).
 struct GatewayFleet {
   explicit GatewayFleet(const std::map<std::string, std::string>& api_env = {}) {
     fleet.api_env = api_env;
@@ -46,11 +47,14 @@ struct GatewayFleet {
     fleet.StartController();
     demo_frames = fleet.WritableFile("demo-frames.log");
     slow_frames = fleet.WritableFile("slow-frames.log");
+    long_frames = fleet.WritableFile("long-frames.log");
     std::string handler = "/usr/bin/python3 " + fleet.ReadableCopy(SourcePath("tools/lib/demo_chat.py"));
     fleet.StartWorkerServing("w1", "1:Simulated A100 40GB:40",
                              absl::StrCat("model/demo 1.0.0 persistent ", handler, " --delay-ms 2 --record ",
                                           demo_frames, "\nmodel/slow 1.0.0 persistent ", handler,
                                           " --delay-ms 100 --repeat 200 --record ", slow_frames,
+                                          "\nmodel/long 1.0.0 persistent ", handler,
+                                          " --delay-ms 0 --repeat 50000 --record ", long_frames,
                                           "\nmodel/quits 1.0.0 persistent false\n"));
     bool advertised = WaitFor([&] {
       return fleet.db().Scalar(
@@ -87,7 +91,7 @@ struct GatewayFleet {
 
   LocalFleet fleet;
   int http_port = 0;
-  std::string demo_frames, slow_frames;
+  std::string demo_frames, slow_frames, long_frames;
 };
 
 struct HttpReply {
@@ -159,7 +163,7 @@ TEST_CASE("openai gateway: the openai npm client streams and fetches chat comple
   CHECK(whole.at("object") == "chat.completion");
   CHECK(whole.at("content") == "Gantry serves");  // max_tokens 2, which the handler honours.
   CHECK(whole.at("finish_reason") == "length");
-  CHECK(got.at("models") == json::array{"demo", "quits", "slow"});
+  CHECK(got.at("models") == json::array{"demo", "long", "quits", "slow"});
   // What reached the handler: the generate protocol's request, twice.
   CHECK(Count(ReadAll(g.demo_frames), "REQ ") == 2);
 }
@@ -254,6 +258,42 @@ TEST_CASE("openai gateway: a client that goes mid-answer cancels the handler's r
   INFO(metrics);
   CHECK(metrics.find("gantry_http_requests_total{route=\"/v1/chat/completions\",code=\"499\"} 2\n") !=
         std::string::npos);
+}
+
+TEST_CASE("openai gateway: a reader that stops reading slows the handler down, and memory stays bounded",
+          "[e2e][openai]") {
+  GatewayFleet g;
+  const int64_t before = RssKib(g.fleet.api().pid());
+  // A client that sends its request and never reads (with a small receive buffer, so the
+  // kernel holds little for it).
+  std::string stalled = g.fleet.dir().Sub("stalled.py");
+  std::ofstream(stalled) << "import socket, ssl, sys, time\n"
+                            "ctx = ssl.create_default_context(cafile=sys.argv[1])\n"
+                            "raw = socket.socket()\n"
+                            "raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)\n"
+                            "raw.connect(('127.0.0.1', int(sys.argv[2])))\n"
+                            "s = ctx.wrap_socket(raw, server_hostname='127.0.0.1')\n"
+                            "body = sys.argv[4].encode()\n"
+                            "s.sendall(b'POST /v1/chat/completions HTTP/1.1\\r\\nHost: gantry\\r\\nAuthorization: Bearer '"
+                            " + sys.argv[3].encode() + b'\\r\\nContent-Type: application/json\\r\\nContent-Length: '"
+                            " + str(len(body)).encode() + b'\\r\\n\\r\\n' + body)\n"
+                            "print('sent', flush=True)\n"
+                            "time.sleep(600)\n";
+  Process reader({"/usr/bin/python3", stalled, g.fleet.pki().ca(), std::to_string(g.http_port), kAdminKey,
+                  ChatBody("long", "a few words to say again and again", true)},
+                 {}, g.fleet.dir().Sub("stalled.log"));
+  // The output backs up through every hop to the handler, which the worker asks to pause.
+  bool paused = WaitFor([&] { return ReadAll(g.long_frames).find("PAUSE ") != std::string::npos; }, absl::Seconds(30));
+  INFO(reader.Log() << ReadAll(g.long_frames));
+  REQUIRE(paused);
+  // While paused nothing more is made, so nothing more can pile up: what the gateway holds for
+  // this reader is bounded by then (the answer in full would be 350,000 tokens, over 50 MB of
+  // events).
+  const int64_t held = RssKib(g.fleet.api().pid());
+  INFO("gantry-api RSS " << before << " KiB before, " << held << " KiB with the reader stalled");
+  CHECK(held - before < 8 * 1024);
+  reader.Signal(SIGKILL);
+  CHECK(WaitFor([&] { return ReadAll(g.long_frames).find("CANCEL ") != std::string::npos; }, absl::Seconds(5)));
 }
 
 TEST_CASE("openai gateway: each failure has its HTTP status and OpenAI's error shape, and admin routes need admin keys",
