@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -103,7 +104,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void UpgradeToWebSocket();
 
   void BeginGeneration(GenerateKind kind);
-  void WriteEvent(std::string event, std::function<void()> then);
+  void WriteEvent(std::string event, std::function<void()> then, bool last = false);
   void FinishStream(std::string tail);
 
   void Respond(int status, std::string body);
@@ -139,9 +140,9 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   absl::Time started_;
   std::string text_;  // A non-streamed answer, as it comes.
   bool too_long_ = false;
-  std::optional<bhttp::response<bhttp::empty_body>> sse_head_;
-  std::optional<bhttp::response_serializer<bhttp::empty_body>> sse_serializer_;
-  std::string out_;  // The event being written.
+  bool sse_started_ = false;  // The response's head is written (with its first event).
+  std::string head_bytes_;    // The head being written, if it is.
+  std::string out_;           // The event being written.
 };
 
 class StrandListener final : public GenerationListener {
@@ -321,8 +322,7 @@ void HttpConnection::BeginGeneration(GenerateKind kind) {
   head_ = MakeResponseHead(generate_, request_id_, absl::ToUnixSeconds(started_));
   text_.clear();
   too_long_ = false;
-  sse_head_.reset();
-  sse_serializer_.reset();
+  sse_started_ = false;
   generation_ = Generation::Start(context_.invoke, generate_, Headers(*deadline),
                                   std::make_shared<StrandListener>(shared_from_this()));
   WatchForDisconnect();
@@ -356,7 +356,7 @@ void HttpConnection::End(GenerationEnd end) {
     end.status = absl::ResourceExhaustedError(absl::StrCat("the answer is longer than ", context_.max_body_bytes,
                                                            " bytes; ask for it with \"stream\": true"));
   }
-  if (!generate_.stream || sse_head_ == std::nullopt) {
+  if (!generate_.stream || !sse_started_) {
     if (!end.status.ok()) return RespondError(end.status);
     if (!generate_.stream) return Respond(200, CompletionBody(head_, text_, end.finish_reason, end.usage));
   }
@@ -371,40 +371,41 @@ void HttpConnection::End(GenerationEnd end) {
   FinishStream(std::move(tail));
 }
 
-// SSE: the head goes with the first event (so a failure before any token still gets its own
-// status), each event in one HTTP chunk.
-void HttpConnection::WriteEvent(std::string event, std::function<void()> then) {
+// SSE: the head goes with the first event, in one write (so a failure before any token still
+// gets its own status, and the first token costs one TLS record), each event in one HTTP chunk.
+void HttpConnection::WriteEvent(std::string event, std::function<void()> then, bool last) {
   out_ = std::move(event);
-  auto self = shared_from_this();
-  auto write_event = [self, then = std::move(then)] {
-    net::async_write(self->stream_, bhttp::make_chunk(net::buffer(self->out_)),
-                     [self, then](beast::error_code ec, size_t) {
-                       if (ec) return self->ClientGone();
-                       then();
-                     });
-  };
-  if (sse_head_) return write_event();
-  sse_head_.emplace(bhttp::status::ok, request_.version());
-  sse_head_->set(bhttp::field::content_type, "text/event-stream");
-  sse_head_->set(bhttp::field::cache_control, "no-cache");
-  sse_head_->set("x-request-id", request_id_);
-  sse_head_->keep_alive(keep_alive_);
-  sse_head_->chunked(true);
-  sse_serializer_.emplace(*sse_head_);
-  bhttp::async_write_header(stream_, *sse_serializer_, [self, write_event](beast::error_code ec, size_t) {
+  head_bytes_.clear();
+  if (!sse_started_) {
+    sse_started_ = true;
+    bhttp::response<bhttp::empty_body> head{bhttp::status::ok, request_.version()};
+    head.set(bhttp::field::content_type, "text/event-stream");
+    head.set(bhttp::field::cache_control, "no-cache");
+    head.set("x-request-id", request_id_);
+    head.keep_alive(keep_alive_);
+    head.chunked(true);
+    std::ostringstream os;
+    os << head.base();
+    head_bytes_ = os.str();
+  }
+  auto done = [self = shared_from_this(), then = std::move(then)](beast::error_code ec, size_t) {
     if (ec) return self->ClientGone();
-    write_event();
-  });
+    then();
+  };
+  auto event_chunk = bhttp::make_chunk(net::buffer(out_));
+  if (last) {
+    net::async_write(stream_, beast::buffers_cat(net::buffer(head_bytes_), event_chunk, bhttp::make_chunk_last()),
+                     std::move(done));
+  } else {
+    net::async_write(stream_, beast::buffers_cat(net::buffer(head_bytes_), event_chunk), std::move(done));
+  }
 }
 
 void HttpConnection::FinishStream(std::string tail) {
   WriteEvent(std::move(tail), [self = shared_from_this()] {
-    net::async_write(self->stream_, bhttp::make_chunk_last(), [self](beast::error_code ec, size_t) {
-      if (ec) return self->ClientGone();
-      self->Count(200);
-      self->ResponseDone();
-    });
-  });
+    self->Count(200);
+    self->ResponseDone();
+  }, /*last=*/true);
 }
 
 void HttpConnection::Respond(int status, std::string body) {

@@ -76,6 +76,8 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
   impl->tls.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
                         net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
                         net::ssl::context::single_dh_use);
+  // A connection waiting on a token holds no TLS buffers (34 KiB each, per 1,000 streams 33 MiB).
+  SSL_CTX_set_mode(impl->tls.native_handle(), SSL_MODE_RELEASE_BUFFERS);
   impl->tls.use_certificate_chain_file(config.cert_file, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls-cert for the HTTP gateway: ", ec.message()));
   impl->tls.use_private_key_file(config.key_file, net::ssl::context::pem, ec);
