@@ -22,7 +22,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "api-server/http/openai_translation.h"
+#include "api-server/http/openai_request.h"
+#include "api-server/http/openai_response.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"
 
 namespace gantry::api::http {

@@ -21,7 +21,9 @@
 #include "absl/time/clock.h"
 #include "api-server/authenticator.h"
 #include "api-server/http/generation.h"
-#include "api-server/http/openai_translation.h"
+#include "api-server/http/posting_listener.h"
+#include "api-server/http/openai_request.h"
+#include "api-server/http/openai_response.h"
 #include "api-server/http/websocket_session.h"
 #include "common/json_util.h"
 #include "common/metrics.h"
@@ -81,7 +83,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     net::post(stream_.get_executor(), std::move(f));
   }
 
-  // A generation's events, on the strand (StrandListener).
+  // A generation's events, on the strand (PostingListener).
   void Token(std::string token, int64_t index);
   void End(GenerationEnd end);
 
@@ -98,6 +100,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   // Unary calls to the API server's own services, answered as JSON.
   template <typename Request, typename Response, typename Issue, typename Render>
   void Unary(Request request, Issue issue, Render render);
+  template <typename Render>
+  void ListServedModels(Render render);  // model/* only: GET /v1/models, and the upgrade's key check.
   void ListModels();
   void ClusterStatus();
   void Workers(std::string id);
@@ -143,20 +147,6 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   bool sse_started_ = false;  // The response's head is written (with its first event).
   std::string head_bytes_;    // The head being written, if it is.
   std::string out_;           // The event being written.
-};
-
-class StrandListener final : public GenerationListener {
- public:
-  explicit StrandListener(std::shared_ptr<HttpConnection> connection) : connection_(std::move(connection)) {}
-  void OnToken(std::string token, int64_t index) override {
-    connection_->Post([c = connection_, token = std::move(token), index]() mutable { c->Token(std::move(token), index); });
-  }
-  void OnEnd(GenerationEnd end) override {
-    connection_->Post([c = connection_, end = std::move(end)]() mutable { c->End(std::move(end)); });
-  }
-
- private:
-  const std::shared_ptr<HttpConnection> connection_;
 };
 
 void HttpConnection::Handshake() {
@@ -261,7 +251,8 @@ void HttpConnection::Unary(Request request, Issue issue, Render render) {
         });
 }
 
-void HttpConnection::ListModels() {
+template <typename Render>
+void HttpConnection::ListServedModels(Render render) {
   v1::ListCapabilitiesRequest request;
   request.set_prefix("model/");
   Unary<v1::ListCapabilitiesRequest, v1::ListCapabilitiesResponse>(
@@ -269,7 +260,11 @@ void HttpConnection::ListModels() {
       [this](auto* call, auto* req, auto* resp, auto done) {
         context_.invoke->async()->ListCapabilities(call, req, resp, std::move(done));
       },
-      [this](const v1::ListCapabilitiesResponse& served) { Respond(200, ModelsBody(served)); });
+      std::move(render));
+}
+
+void HttpConnection::ListModels() {
+  ListServedModels([this](const v1::ListCapabilitiesResponse& served) { Respond(200, ModelsBody(served)); });
 }
 
 void HttpConnection::ClusterStatus() {
@@ -299,18 +294,11 @@ void HttpConnection::Workers(std::string id) {
 // The key is checked before the upgrade (a wrong one gets an HTTP 401, not a socket that
 // fails later): by the cheapest call that checks it.
 void HttpConnection::UpgradeToWebSocket() {
-  v1::ListCapabilitiesRequest request;
-  request.set_prefix("model/");
-  Unary<v1::ListCapabilitiesRequest, v1::ListCapabilitiesResponse>(
-      std::move(request),
-      [this](auto* call, auto* req, auto* resp, auto done) {
-        context_.invoke->async()->ListCapabilities(call, req, resp, std::move(done));
-      },
-      [self = shared_from_this()](const v1::ListCapabilitiesResponse&) {
-        self->Count(101);
-        StartWebSocketSession(std::move(self->stream_), std::move(self->request_), self->context_,
-                              self->Headers(absl::InfiniteFuture()));
-      });
+  ListServedModels([self = shared_from_this()](const v1::ListCapabilitiesResponse&) {
+    self->Count(101);
+    StartWebSocketSession(std::move(self->stream_), std::move(self->request_), self->context_,
+                          self->Headers(absl::InfiniteFuture()));
+  });
 }
 
 void HttpConnection::BeginGeneration(GenerateKind kind) {
@@ -324,7 +312,7 @@ void HttpConnection::BeginGeneration(GenerateKind kind) {
   too_long_ = false;
   sse_started_ = false;
   generation_ = Generation::Start(context_.invoke, generate_, Headers(*deadline),
-                                  std::make_shared<StrandListener>(shared_from_this()));
+                                  std::make_shared<PostingListener<HttpConnection>>(shared_from_this()));
   WatchForDisconnect();
 }
 

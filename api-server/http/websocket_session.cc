@@ -13,7 +13,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "api-server/http/openai_translation.h"
+#include "api-server/http/openai_request.h"
+#include "api-server/http/openai_response.h"
+#include "api-server/http/posting_listener.h"
 #include "common/metrics.h"
 
 namespace gantry::api::http {
@@ -59,20 +61,6 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
   std::shared_ptr<Generation> current_;
   absl::Time current_started_;
   int64_t requests_ = 0;
-};
-
-class SessionListener final : public GenerationListener {
- public:
-  explicit SessionListener(std::shared_ptr<WebSocketSession> session) : session_(std::move(session)) {}
-  void OnToken(std::string token, int64_t index) override {
-    session_->Post([s = session_, token = std::move(token), index]() mutable { s->Token(std::move(token), index); });
-  }
-  void OnEnd(GenerationEnd end) override {
-    session_->Post([s = session_, end = std::move(end)]() mutable { s->End(std::move(end)); });
-  }
-
- private:
-  const std::shared_ptr<WebSocketSession> session_;
 };
 
 void WebSocketSession::Accept(beast::http::request<beast::http::string_body> upgrade) {
@@ -122,7 +110,7 @@ void WebSocketSession::StartNext() {
   headers.deadline = absl::Now() + context_.request_timeout;
   current_started_ = absl::Now();
   current_ = Generation::Start(context_.invoke, request, headers,
-                               std::make_shared<SessionListener>(shared_from_this()));
+                               std::make_shared<PostingListener<WebSocketSession>>(shared_from_this()));
 }
 
 void WebSocketSession::Token(std::string token, int64_t index) {

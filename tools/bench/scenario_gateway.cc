@@ -16,7 +16,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "api-server/http/openai_translation.h"
+#include "api-server/http/openai_request.h"
 #include "gantry/v1/invoke_service.grpc.pb.h"
 #include "tests/support/local_fleet.h"
 #include "tools/bench/bench_options.h"

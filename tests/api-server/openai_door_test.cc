@@ -1,4 +1,5 @@
-#include "api-server/http/openai_translation.h"
+#include "api-server/http/openai_request.h"
+#include "api-server/http/openai_response.h"
 
 #include <catch2/catch.hpp>
 
