@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The docs, exercised against a live quickstart fleet so they stay true: the README's two tours
 # (gantryctl and grpcurl), every command in docs/grpcurl.md, the Python and Go clients of
-# docs/clients.md, and every gantryctl command named in docs/gantryctl.md.
+# docs/clients.md, the curl and Node examples of docs/openai.md, and every gantryctl command
+# named in docs/gantryctl.md.
 set -euo pipefail
 # shellcheck source=quickstart_fixture.sh
 source "$(dirname "${BASH_SOURCE[0]}")/quickstart_fixture.sh"
@@ -28,6 +29,13 @@ grep -q "^stream some tokens back $" "$PRIVATE/tour-gantryctl.log" || fail "tour
 
 /usr/bin/python3 "$ROOT/tests/docs/check_grpcurl_doc.py" "$ROOT/docs/grpcurl.md" "$STATE/client.env" \
   || fail "docs/grpcurl.md"
+passed=$((passed + 1))
+
+# docs/openai.md: its curl commands and its Node examples, with the npm packages the gateway's
+# tests use.
+clients="$("$ROOT/tests/openai/install.sh" "${GANTRY_BUILD_DIR:-$ROOT/build}/openai-clients")" || fail "npm clients"
+/usr/bin/python3 "$ROOT/tests/docs/check_openai_doc.py" "$ROOT/docs/openai.md" "$STATE/client.env" "$clients" \
+  || fail "docs/openai.md"
 passed=$((passed + 1))
 
 # shellcheck disable=SC1091
