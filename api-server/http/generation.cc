@@ -7,6 +7,13 @@
 #include "common/status.h"
 
 namespace gantry::api::http {
+namespace {
+constexpr char kOpenGauge[] = "gantry_http_generations_open";
+constexpr char kOpenHelp[] = "HTTP gateway: generations (SSE, JSON or WebSocket answers) open now";
+std::mutex live_mu;
+std::condition_variable live_cv;
+int64_t live ABSL_GUARDED_BY(live_mu) = 0;  // Generations started and not yet done.
+}  // namespace
 
 std::shared_ptr<Generation> Generation::Start(v1::InvokeService::Stub* stub, const GenerateRequest& request,
                                               const CallHeaders& headers,
@@ -30,14 +37,6 @@ std::shared_ptr<Generation> Generation::Start(v1::InvokeService::Stub* stub, con
   g->StartCall();
   return g;
 }
-
-namespace {
-constexpr char kOpenGauge[] = "gantry_http_generations_open";
-constexpr char kOpenHelp[] = "HTTP gateway: generations (SSE, JSON or WebSocket answers) open now";
-std::mutex live_mu;
-std::condition_variable live_cv;
-int64_t live ABSL_GUARDED_BY(live_mu) = 0;  // Generations started and not yet done.
-}  // namespace
 
 Generation::Generation(const GenerateRequest& request, std::shared_ptr<GenerationListener> listener)
     : max_tokens_(request.max_tokens), listener_(std::move(listener)), request_(ToInvokeRequest(request)) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
+#include "gantry/v1/invoke_service.grpc.pb.h"
 #include "tests/support/local_fleet.h"
 
 namespace gantry::testing {
@@ -357,6 +358,26 @@ TEST_CASE("openai gateway: 1000 SSE streams held open cost each hop a bounded am
   }, absl::Seconds(60), absl::Milliseconds(200)));
   CHECK(WaitFor([&] { return g.ApiMetrics().find("gantry_http_generations_open 0\n") != std::string::npos; },
                 absl::Seconds(10)));
+}
+
+TEST_CASE("openai gateway: wrong keys are limited per client address, which a network caller cannot claim",
+          "[e2e][openai]") {
+  GatewayFleet g(std::map<std::string, std::string>{{"GANTRY_AUTH_FAILURE_BURST", "3"},
+                                                    {"GANTRY_AUTH_FAILURE_INTERVAL", "1h"}});
+  for (int i = 0; i < 3; ++i) CHECK(Http(g, "GET", "/v1/models", "wrong-key").status == 401);
+  HttpReply limited = Http(g, "GET", "/v1/models", "wrong-key");
+  CHECK(limited.status == 429);
+  CHECK(ErrorOf(limited).at("type") == "rate_limit_error");
+  // A gRPC caller over TLS from the same address, naming another address in the header the
+  // front door uses in-process: the header is not believed, so it is limited as 127.0.0.1.
+  auto invoke = v1::InvokeService::NewStub(g.fleet.ChannelWithoutCert());
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer wrong-key");
+  ctx.AddMetadata("gantry-forwarded-peer", "ipv4:10.9.8.7:4242");
+  v1::ListCapabilitiesRequest request;
+  v1::ListCapabilitiesResponse response;
+  grpc::Status status = invoke->ListCapabilities(&ctx, request, &response);
+  CHECK(status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
 TEST_CASE("openai gateway: each failure has its HTTP status and OpenAI's error shape, and admin routes need admin keys",
