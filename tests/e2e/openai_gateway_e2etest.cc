@@ -295,7 +295,7 @@ TEST_CASE("openai gateway: a reader that stops reading slows the handler down, a
   // A client that sends its request and never reads (with a small receive buffer, so the
   // kernel holds little for it).
   std::string stalled = g.fleet.dir().Sub("stalled.py");
-  std::ofstream(stalled) << "import socket, ssl, sys, time\n"
+  std::ofstream(stalled) << "import signal, socket, ssl, sys\n"
                             "ctx = ssl.create_default_context(cafile=sys.argv[1])\n"
                             "raw = socket.socket()\n"
                             "raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)\n"
@@ -306,7 +306,7 @@ TEST_CASE("openai gateway: a reader that stops reading slows the handler down, a
                             " + sys.argv[3].encode() + b'\\r\\nContent-Type: application/json\\r\\nContent-Length: '"
                             " + str(len(body)).encode() + b'\\r\\n\\r\\n' + body)\n"
                             "print('sent', flush=True)\n"
-                            "time.sleep(600)\n";
+                            "signal.pause()\n";  // Holds the connection, reading nothing, until killed.
   Process reader({"/usr/bin/python3", stalled, g.fleet.pki().ca(), std::to_string(g.http_port), kAdminKey,
                   ChatBody("long", "a few words to say again and again", true)},
                  {}, g.fleet.dir().Sub("stalled.log"));
