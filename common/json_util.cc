@@ -7,22 +7,22 @@
 
 namespace gantry {
 
-std::string ToJson(const google::protobuf::Message& message) {
+namespace {
+
+std::string Print(const google::protobuf::Message& message, bool with_defaults) {
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = with_defaults;
   (void)google::protobuf::util::MessageToJsonString(message, &out, options);
   return out;
 }
 
-std::string ToJsonWithDefaults(const google::protobuf::Message& message) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
-}
+}  // namespace
+
+std::string ToJson(const google::protobuf::Message& message) { return Print(message, false); }
+
+std::string ToJsonWithDefaults(const google::protobuf::Message& message) { return Print(message, true); }
 
 absl::Status FromJson(const std::string& json, google::protobuf::Message* message) {
   google::protobuf::util::JsonParseOptions options;
