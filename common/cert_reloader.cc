@@ -33,8 +33,8 @@ std::string FileVersion(const std::string& path) {
 
 }  // namespace
 
-CertReloader::CertReloader(std::string cert_path, std::string key_path, absl::Duration interval)
-    : cert_path_(std::move(cert_path)), key_path_(std::move(key_path)), interval_(interval) {}
+CertReloader::CertReloader(std::string server, std::string cert_path, std::string key_path, absl::Duration interval)
+    : server_(std::move(server)), cert_path_(std::move(cert_path)), key_path_(std::move(key_path)), interval_(interval) {}
 
 CertReloader::~CertReloader() = default;
 
@@ -83,9 +83,9 @@ std::shared_ptr<const CertReloader::KeyPair> CertReloader::Current() {
       if (pair.ok()) {
         pair_ = *pair;
         files_version_ = version;
-        spdlog::info("metrics endpoint: reloaded {}", cert_path_);
+        spdlog::info("{}: reloaded {}", server_, cert_path_);
       } else {
-        spdlog::warn("metrics endpoint: keeping the current certificate: {}", std::string(pair.status().message()));
+        spdlog::warn("{}: keeping the current certificate: {}", server_, std::string(pair.status().message()));
       }
     }
   }

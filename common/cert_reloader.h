@@ -1,5 +1,5 @@
 // A certificate and key for an OpenSSL server that gRPC's file watcher does not cover (the
-// HTTPS metrics port): each handshake gets the current pair, and the files are re-read when
+// HTTPS metrics port, the front door): each handshake gets the current pair, and the files are re-read when
 // they change (checked at most once per interval), so rotation needs no restart.
 #pragma once
 
@@ -17,7 +17,8 @@ namespace gantry {
 
 class CertReloader {
  public:
-  CertReloader(std::string cert_path, std::string key_path, absl::Duration interval);
+  // `server` names the listener in the logs ("metrics endpoint").
+  CertReloader(std::string server, std::string cert_path, std::string key_path, absl::Duration interval);
   ~CertReloader();
 
   // Reads the files now; an error names the file. Call once before Install.
@@ -31,7 +32,7 @@ class CertReloader {
   std::shared_ptr<const KeyPair> Current();
   absl::StatusOr<std::shared_ptr<const KeyPair>> Read() const;
 
-  const std::string cert_path_, key_path_;
+  const std::string server_, cert_path_, key_path_;
   const absl::Duration interval_;
   std::mutex mu_;
   std::shared_ptr<const KeyPair> pair_ ABSL_GUARDED_BY(mu_);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "api-server/http/generation.h"
 #include "api-server/http/http_connection.h"
+#include "common/cert_reloader.h"
 
 namespace gantry::api::http {
 namespace net = boost::asio;
@@ -36,6 +37,7 @@ struct HttpGateway::Impl {
     });
   }
 
+  std::unique_ptr<CertReloader> certificate;  // Outlives `tls`, whose handshakes use it.
   net::io_context io;
   net::ssl::context tls;
   tcp::acceptor acceptor;
@@ -78,10 +80,13 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
                         net::ssl::context::single_dh_use);
   // A connection waiting on a token holds no TLS buffers (34 KiB each, per 1,000 streams 33 MiB).
   SSL_CTX_set_mode(impl->tls.native_handle(), SSL_MODE_RELEASE_BUFFERS);
-  impl->tls.use_certificate_chain_file(config.cert_file, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls-cert for the HTTP gateway: ", ec.message()));
-  impl->tls.use_private_key_file(config.key_file, net::ssl::context::pem, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("--tls-key for the HTTP gateway: ", ec.message()));
+  // Each handshake gets the current pair, so a rotated certificate is served with no restart,
+  // as the gRPC port's (cert-manager and kubelet replace the mounted Secret in place).
+  impl->certificate = std::make_unique<CertReloader>("front door", config.cert_file, config.key_file, config.cert_refresh_interval);
+  if (absl::Status s = impl->certificate->Load(); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--http-listen: ", s.message()));
+  }
+  impl->certificate->Install(impl->tls.native_handle());
 
   impl->acceptor.open(endpoint->protocol(), ec);
   if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);

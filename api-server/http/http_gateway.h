@@ -18,6 +18,7 @@ namespace gantry::api::http {
 struct HttpGatewayConfig {
   std::string listen;  // HOST:PORT; port 0 picks a free one.
   std::string cert_file, key_file;  // The server certificate and key (PEM), as gRPC's.
+  absl::Duration cert_refresh_interval = absl::Seconds(60);  // Re-read when they change (rotation).
   int threads = 2;
   absl::Duration request_timeout = absl::Minutes(10);
   int64_t max_body_bytes = 4 * 1024 * 1024;

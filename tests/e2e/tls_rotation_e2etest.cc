@@ -1,6 +1,6 @@
 // Certificates replaced in place (as cert-manager and kubelet do with a mounted Secret) are
-// served by the next handshake, on the gRPC port and the metrics port, with no restart and
-// no dropped node.
+// served by the next handshake, on the gRPC port, the metrics port and the front door's, with no
+// restart and no dropped node.
 #include <catch2/catch.hpp>
 
 #include "tests/support/local_fleet.h"
@@ -44,24 +44,32 @@ TEST_CASE("tls: a rotated API server certificate is served without a restart, an
   fleet.api_env["GANTRY_TLS_REFRESH_INTERVAL"] = "1s";
   fleet.api_env["GANTRY_METRICS_LISTEN"] = "127.0.0.1:0";
   fleet.api_env["GANTRY_METRICS_PORT_FILE"] = fleet.dir().Sub("api-metrics.port");
+  fleet.api_env["GANTRY_HTTP_LISTEN"] = "127.0.0.1:0";
+  fleet.api_env["GANTRY_HTTP_PORT_FILE"] = fleet.dir().Sub("api-http.port");
   fleet.StartSingleNode("1");
   int grpc_port = std::stoi(fleet.api_address().substr(fleet.api_address().rfind(':') + 1));
   int metrics_port = WaitForPortFile(fleet.dir().Sub("api-metrics.port"), absl::Seconds(10));
   REQUIRE(metrics_port != 0);
+  int http_port = WaitForPortFile(fleet.dir().Sub("api-http.port"), absl::Seconds(10));
+  REQUIRE(http_port != 0);
   const std::string ca = fleet.pki().ca();
   const std::string old_serial = PresentedSerial(ca, grpc_port);
   REQUIRE(!old_serial.empty());
   CHECK(PresentedSerial(ca, metrics_port) == old_serial);
+  CHECK(PresentedSerial(ca, http_port) == old_serial);
   pid_t pid = fleet.api().pid();
 
   secret.Publish(fleet.pki().Issue("api-server", "", fleet.dir().Sub("api-v2")));
-  std::string grpc_serial, metrics_serial;
+  std::string grpc_serial, metrics_serial, http_serial;
   CHECK(WaitFor([&] {
     grpc_serial = PresentedSerial(ca, grpc_port);
     metrics_serial = PresentedSerial(ca, metrics_port);
-    return !grpc_serial.empty() && grpc_serial != old_serial && metrics_serial == grpc_serial;
+    http_serial = PresentedSerial(ca, http_port);
+    return !grpc_serial.empty() && grpc_serial != old_serial && metrics_serial == grpc_serial &&
+           http_serial == grpc_serial;
   }, absl::Seconds(10)));
-  INFO("gRPC port serves " << grpc_serial << ", metrics port " << metrics_serial << ", was " << old_serial);
+  INFO("gRPC port serves " << grpc_serial << ", metrics port " << metrics_serial << ", front door " << http_serial
+                           << ", was " << old_serial);
   CHECK(fleet.api().pid() == pid);
   CHECK(fleet.api().Alive());
 
