@@ -74,20 +74,24 @@ class SseClient {
     bhttp::read_header(stream_, buffer_, parser);
     if (parser.get().result_int() != 200) return std::nullopt;
     Timing t;
+    std::string body;
     char piece[16384];
     while (!parser.is_done()) {
       parser.get().body().data = piece;
       parser.get().body().size = sizeof(piece);
       beast::error_code ec;
-      bhttp::read(stream_, buffer_, parser, ec);
+      bhttp::read_some(stream_, buffer_, parser, ec);  // What has come: read() waits for 16 KiB or the end.
       if (ec && ec != bhttp::error::need_buffer) return std::nullopt;
-      std::string_view got(piece, sizeof(piece) - parser.get().body().size);
-      if (!got.empty() && t.tokens == 0) t.first_token_ms = MsSince(start);
-      for (size_t at = got.find("\"content\":"); at != std::string_view::npos; at = got.find("\"content\":", at + 1)) {
-        ++t.tokens;
-      }
+      size_t got = sizeof(piece) - parser.get().body().size;
+      // The first event (a token) is the body's first bytes: the gateway writes it with the head.
+      if (got > 0 && body.empty()) t.first_token_ms = MsSince(start);
+      body.append(piece, got);
     }
     t.total_ms = MsSince(start);
+    // Counted once all is in: an event may span two reads.
+    for (size_t at = body.find("\"content\":"); at != std::string::npos; at = body.find("\"content\":", at + 1)) {
+      ++t.tokens;
+    }
     return t;
   }
 
