@@ -90,6 +90,7 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  private:
   void Handshake();
   void ReadRequest();
+  void OnHeader(beast::error_code ec);
   void OnRequest(beast::error_code ec);
   void Route(absl::string_view path);
 
@@ -161,8 +162,24 @@ void HttpConnection::ReadRequest() {
   parser_->body_limit(context_.max_body_bytes);
   parser_->header_limit(16 * 1024);
   beast::get_lowest_layer(stream_).expires_after(absl::ToChronoSeconds(context_.idle_timeout));
-  bhttp::async_read(stream_, buffer_, *parser_,
-                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRequest(ec); });
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+}
+
+// A client that asks with `Expect: 100-continue` (curl does, for a body over 1 KiB) sends the
+// body only once told to, or after waiting a second: told at once. A body too large was
+// refused already (its Content-Length is checked with the head).
+void HttpConnection::OnHeader(beast::error_code ec) {
+  if (ec) return OnRequest(ec);
+  auto read_body = [self = shared_from_this()] {
+    bhttp::async_read(self->stream_, self->buffer_, *self->parser_,
+                      [self](beast::error_code ec, size_t) { self->OnRequest(ec); });
+  };
+  if (!beast::iequals(parser_->get()[bhttp::field::expect], "100-continue")) return read_body();
+  auto go_on = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, parser_->get().version());
+  bhttp::async_write(stream_, *go_on, [go_on, read_body](beast::error_code ec, size_t) {
+    if (!ec) read_body();
+  });
 }
 
 void HttpConnection::OnRequest(beast::error_code ec) {
@@ -221,7 +238,12 @@ absl::StatusOr<absl::Time> HttpConnection::Deadline() const {
 }
 
 CallHeaders HttpConnection::Headers(absl::Time deadline) const {
-  return {std::string(Sv(request_[bhttp::field::authorization])), request_id_, peer_, deadline};
+  std::string authorization(Sv(request_[bhttp::field::authorization]));
+  if (authorization.empty() && route_ == "/ws") {
+    std::string key = KeyFromWebSocketProtocols(Sv(request_[bhttp::field::sec_websocket_protocol]));
+    if (!key.empty()) authorization = "Bearer " + key;  // A browser's (websocket_session.h).
+  }
+  return {std::move(authorization), request_id_, peer_, deadline};
 }
 
 void HttpConnection::SetCallHeaders(grpc::ClientContext* call, absl::Time deadline) const {
@@ -296,8 +318,8 @@ void HttpConnection::Workers(std::string id) {
 void HttpConnection::UpgradeToWebSocket() {
   ListServedModels([self = shared_from_this()](const v1::ListCapabilitiesResponse&) {
     self->Count(101);
-    StartWebSocketSession(std::move(self->stream_), std::move(self->request_), self->context_,
-                          self->Headers(absl::InfiniteFuture()));
+    CallHeaders headers = self->Headers(absl::InfiniteFuture());  // Before request_ is moved away.
+    StartWebSocketSession(std::move(self->stream_), std::move(self->request_), self->context_, std::move(headers));
   });
 }
 

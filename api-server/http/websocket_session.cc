@@ -10,8 +10,12 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "api-server/http/openai_request.h"
 #include "api-server/http/openai_response.h"
@@ -22,6 +26,31 @@ namespace gantry::api::http {
 namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
+
+namespace {
+constexpr absl::string_view kBearerProtocolPrefix = "bearer.";
+
+std::vector<absl::string_view> Protocols(absl::string_view offered) {
+  std::vector<absl::string_view> out;
+  for (absl::string_view p : absl::StrSplit(offered, ',')) out.push_back(absl::StripAsciiWhitespace(p));
+  return out;
+}
+}  // namespace
+
+std::string KeyFromWebSocketProtocols(absl::string_view offered) {
+  for (absl::string_view p : Protocols(offered)) {
+    if (absl::ConsumePrefix(&p, kBearerProtocolPrefix) && !p.empty()) return std::string(p);
+  }
+  return "";
+}
+
+bool OffersGantryWebSocketProtocol(absl::string_view offered) {
+  for (absl::string_view p : Protocols(offered)) {
+    if (p == kWebSocketProtocol) return true;
+  }
+  return false;
+}
+
 namespace {
 
 // Requests that may wait behind the one being answered; more are refused (429).
@@ -71,8 +100,14 @@ void WebSocketSession::Accept(beast::http::request<beast::http::string_body> upg
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
   ws_.read_message_max(static_cast<size_t>(context_.max_body_bytes));
-  ws_.set_option(websocket::stream_base::decorator(
-      [id = headers_.request_id](websocket::response_type& r) { r.set("x-request-id", id); }));
+  const bool gantry_protocol = OffersGantryWebSocketProtocol(
+      absl::string_view(upgrade[beast::http::field::sec_websocket_protocol].data(),
+                        upgrade[beast::http::field::sec_websocket_protocol].size()));
+  ws_.set_option(websocket::stream_base::decorator([id = headers_.request_id, gantry_protocol](websocket::response_type& r) {
+    r.set("x-request-id", id);
+    // A client that offered protocols fails an answer that names none of them.
+    if (gantry_protocol) r.set(beast::http::field::sec_websocket_protocol, kWebSocketProtocol);
+  }));
   ws_.async_accept(upgrade, [self = shared_from_this()](beast::error_code ec) {
     if (ec) return self->Gone();
     self->Read();

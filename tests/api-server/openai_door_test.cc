@@ -1,5 +1,6 @@
 #include "api-server/http/openai_request.h"
 #include "api-server/http/openai_response.h"
+#include "api-server/http/websocket_session.h"
 
 #include <catch2/catch.hpp>
 
@@ -175,6 +176,17 @@ TEST_CASE("GET /v1/models lists the model/* capabilities only, by their model na
   CHECK(list.at("object") == "list");
   REQUIRE(list.at("data").as_array().size() == 1);
   CHECK(list.at("data").as_array()[0].as_object().at("id") == "demo");
+}
+
+TEST_CASE("a browser's WebSocket key comes as the subprotocol bearer.KEY beside gantry.v1", "[openai]") {
+  CHECK(KeyFromWebSocketProtocols("gantry.v1, bearer.gantry_key-abc_DEF-123") == "gantry_key-abc_DEF-123");
+  CHECK(KeyFromWebSocketProtocols("bearer.k1,gantry.v1") == "k1");
+  CHECK(KeyFromWebSocketProtocols("gantry.v1") == "");
+  CHECK(KeyFromWebSocketProtocols("bearer.") == "");  // No key: refused as a missing one.
+  CHECK(KeyFromWebSocketProtocols("") == "");
+  CHECK(OffersGantryWebSocketProtocol("chat, gantry.v1 ,bearer.k"));
+  CHECK_FALSE(OffersGantryWebSocketProtocol("gantry.v2, bearer.k"));
+  CHECK_FALSE(OffersGantryWebSocketProtocol(""));
 }
 
 }  // namespace gantry::api::http

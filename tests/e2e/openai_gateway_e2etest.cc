@@ -210,38 +210,53 @@ TEST_CASE("openai gateway: curl reads the SSE stream with its request id, and /h
   CHECK(text == "one two three");
   CHECK(json::parse(events[3]).as_object().at("choices").as_array()[0].as_object().at("finish_reason") == "stop");
   CHECK(events[4] == "[DONE]");
+
+  // A long prompt with `Expect: 100-continue` (curl asks so for bodies over 1 KiB): told to go
+  // on, not left to curl's one-second wait.
+  std::string prompt;
+  for (int i = 0; i < 300; ++i) absl::StrAppend(&prompt, i ? " " : "", "w", i);
+  HttpReply reply = Http(g, "POST", "/v1/chat/completions", kAdminKey, ChatBody("demo", prompt, false),
+                         {"Expect: 100-continue"});
+  INFO(reply.headers << reply.body);
+  CHECK(reply.headers.find("HTTP/1.1 100 Continue\r\n") == 0);
+  CHECK(reply.status == 200);
+  CHECK(json::parse(reply.body).at("choices").as_array()[0].at("message").at("content").as_string() == prompt);
 }
 
-TEST_CASE("openai gateway: the ws npm client sends two requests on one connection and gets both answers in order",
+TEST_CASE("openai gateway: the ws npm client gets two answers in order on one connection with its key in a header or a subprotocol",
           "[e2e][openai]") {
   GatewayFleet g;
   const std::string client = GatewayFleet::ClientsDir() + "/websocket_client.mjs";
-  std::string out = RunCommand(absl::StrCat("node ", client, " wss://127.0.0.1:",
-                                            g.http_port, "/ws ", kAdminKey, " ", g.fleet.pki().ca(), " 2>&1"));
-  INFO(out << g.fleet.api().Log());
-  json::array messages = json::parse(out).as_array();
-  std::vector<std::vector<std::string>> answers(1);
-  std::vector<int64_t> totals;
-  for (const json::value& m : messages) {
-    const json::object& message = m.as_object();
-    if (message.at("type") == "token") {
-      CHECK(message.at("data").as_object().at("index") == static_cast<int64_t>(answers.back().size()));
-      answers.back().emplace_back(message.at("data").as_object().at("token").as_string());
-    } else {
-      REQUIRE(message.at("type") == "done");
-      totals.push_back(message.at("data").as_object().at("totalTokens").as_int64());
-      CHECK(message.at("data").as_object().at("latencyMs").as_int64() >= 0);
-      answers.emplace_back();
+  // The key in Authorization, and as a browser sends it (a subprotocol).
+  for (const char* key_in : {"header", "protocol"}) {
+    INFO("key in the " << key_in);
+    std::string out = RunCommand(absl::StrCat("node ", client, " wss://127.0.0.1:", g.http_port, "/ws ", kAdminKey,
+                                              " ", g.fleet.pki().ca(), " ", key_in, " 2>&1"));
+    INFO(out << g.fleet.api().Log());
+    json::array messages = json::parse(out).as_array();
+    std::vector<std::vector<std::string>> answers(1);
+    std::vector<int64_t> totals;
+    for (const json::value& m : messages) {
+      const json::object& message = m.as_object();
+      if (message.at("type") == "token") {
+        CHECK(message.at("data").as_object().at("index") == static_cast<int64_t>(answers.back().size()));
+        answers.back().emplace_back(message.at("data").as_object().at("token").as_string());
+      } else {
+        REQUIRE(message.at("type") == "done");
+        totals.push_back(message.at("data").as_object().at("totalTokens").as_int64());
+        CHECK(message.at("data").as_object().at("latencyMs").as_int64() >= 0);
+        answers.emplace_back();
+      }
     }
-  }
-  CHECK(answers[0] == std::vector<std::string>{"first", " request", " here"});
-  CHECK(answers[1] == std::vector<std::string>{"second", " one"});
-  CHECK(totals == std::vector<int64_t>{3, 2});
+    CHECK(answers[0] == std::vector<std::string>{"first", " request", " here"});
+    CHECK(answers[1] == std::vector<std::string>{"second", " one"});
+    CHECK(totals == std::vector<int64_t>{3, 2});
 
-  // A wrong key is refused before the upgrade.
-  std::string refused = RunCommand(absl::StrCat("node ", client, " wss://127.0.0.1:",
-                                                g.http_port, "/ws wrong-key ", g.fleet.pki().ca(), " 2>&1"));
-  CHECK(json::parse(refused) == json::parse(R"([{"type":"http","status":401}])"));
+    // A wrong key is refused before the upgrade.
+    std::string refused = RunCommand(absl::StrCat("node ", client, " wss://127.0.0.1:", g.http_port, "/ws wrong-key ",
+                                                  g.fleet.pki().ca(), " ", key_in, " 2>&1"));
+    CHECK(json::parse(refused) == json::parse(R"([{"type":"http","status":401}])"));
+  }
 
   // A WebSocket closed mid-answer cancels the handler's request.
   std::string closed = RunCommand(absl::StrCat("node ", GatewayFleet::ClientsDir(), "/websocket_close.mjs wss://127.0.0.1:",

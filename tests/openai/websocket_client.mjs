@@ -1,14 +1,23 @@
 // The `ws` npm package driving the front door's WebSocket protocol: two inference requests sent
 // at once on one connection, answered in order. Prints every message received, as a JSON array.
-// Usage: node websocket_client.mjs WSS_URL API_KEY CA_FILE
+// With "protocol", the key goes as a browser must send it (no headers on a WebSocket): as the
+// subprotocol "bearer.KEY" beside "gantry.v1", which the server must choose.
+// Usage: node websocket_client.mjs WSS_URL API_KEY CA_FILE [header|protocol]
 import fs from "node:fs";
 import WebSocket from "ws";
 
-const [url, apiKey, caFile] = process.argv.slice(2);
-const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${apiKey}` }, ca: fs.readFileSync(caFile) });
+const [url, apiKey, caFile, keyIn = "header"] = process.argv.slice(2);
+const ca = fs.readFileSync(caFile);
+const ws = keyIn === "protocol"
+  ? new WebSocket(url, ["gantry.v1", `bearer.${apiKey}`], { ca })
+  : new WebSocket(url, { headers: { Authorization: `Bearer ${apiKey}` }, ca });
 const received = [];
 let done = 0;
 ws.on("open", () => {
+  if (keyIn === "protocol" && ws.protocol !== "gantry.v1") {
+    console.error(`the server chose the subprotocol "${ws.protocol}"`);
+    process.exit(1);
+  }
   ws.send(JSON.stringify({ type: "inference", data: { model: "demo", prompt: "first request here", maxTokens: 10 } }));
   ws.send(JSON.stringify({ type: "inference",
                            data: { model: "demo", messages: [{ role: "user", content: "second one" }] } }));
