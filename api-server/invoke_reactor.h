@@ -52,6 +52,7 @@ class InvokeReactor final : public RelayedStream<v1::InvokeChunk> {
 
   void OnItemLocked(const ControllerTarget& target, int64_t index, v1::InvokeChunk& chunk) override;
   void RefusedLocked(const ControllerTarget& target, const grpc::Status& status) override;
+  bool IsLastItem(const v1::InvokeChunk& chunk) const override { return chunk.last(); }
 
   const InvokeDeps deps_;
   const v1::InvokeRequest request_;  // A copy: a relay may outlive the call's own.

@@ -6,9 +6,10 @@
 //
 // Items flow with credit: the relay reads ahead of the client by at most kReadAhead items and
 // reads no more until the client has taken some, so a slow client slows the controller (and
-// whatever feeds it) while holding bounded memory here. Items waiting when a write completes
-// go out with a buffer hint, several to one flush. The client's cancellation cancels the
-// upstream call at once.
+// whatever feeds it) while holding bounded memory here. Each item is its own write, with no
+// buffer hint (WriteNextLocked says why). An item the subclass knows to be the last
+// (IsLastItem) waits for the upstream's status and goes out with it, in one write and flush
+// with no reaction between. The client's cancellation cancels the upstream call at once.
 //
 // Lifetime: the reactor deletes itself once gRPC is done with the client's call (OnDone), the
 // upstream call is done, and no job of its own is queued or running; shutdown waits for the
@@ -193,6 +194,12 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
     EndLocked(status);
   }
 
+  // Whether `item` is the stream's last (the status comes next). Default: never known.
+  virtual bool IsLastItem(const Item& item) const {
+    (void)item;
+    return false;
+  }
+
   const std::optional<RequestIds>& ids() const { return ids_; }
   bool ended() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return finished_ || end_.has_value(); }
 
@@ -224,6 +231,7 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
     Upstream& relay = *upstreams_.back();
     OnItemLocked(relay.target, relay.items++, relay.incoming);
     if (finished_ || end_.has_value()) return;  // Nobody to write to: the upstream is being cancelled.
+    last_waiting_ = IsLastItem(relay.incoming);
     waiting_.push_back(std::move(relay.incoming));
     relay.incoming.Clear();
     if (waiting_.size() < kReadAhead) {
@@ -253,20 +261,32 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
                                         : status);
       } else {
         relay_status_ = status;
-        if (!writing_ && waiting_.empty()) EndLocked(status);
+        if (!writing_ && waiting_.empty()) {
+          EndLocked(status);
+        } else if (!writing_) {
+          WriteNextLocked();  // The last item, which waited for this.
+        }
       }
     }
     if (unreferenced) delete this;
   }
 
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (last_waiting_ && waiting_.size() == 1) {
+      if (!relay_status_.has_value()) return;  // OnRelayDone writes it.
+      in_flight_ = std::move(waiting_.front());
+      waiting_.pop_front();
+      finished_ = true;
+      this->StartWriteAndFinish(&in_flight_, grpc::WriteOptions(), *relay_status_);
+      return;
+    }
     in_flight_ = std::move(waiting_.front());
     waiting_.pop_front();
     writing_ = true;
-    grpc::WriteOptions options;
-    // More is waiting: its write follows at once, and one flush takes both.
-    if (!waiting_.empty()) options.set_buffer_hint();
-    this->StartWrite(&in_flight_, options);
+    // No buffer hint: a hinted write completes only once something else flushes the transport,
+    // and the next write waits for that completion (one write at a time), so a burst's last
+    // chunks would wait for unrelated traffic (RELIABILITY.md).
+    this->StartWrite(&in_flight_, grpc::WriteOptions());
     // Room again: the relay may read on.
     if (relaying_ && !reading_ && !read_all_ && waiting_.size() < kReadAhead) {
       reading_ = true;
@@ -297,6 +317,7 @@ class RelayedStream : public grpc::ServerWriteReactor<Item> {
   std::deque<Item> waiting_ ABSL_GUARDED_BY(mu_);  // Read, not yet written.
   Item in_flight_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool last_waiting_ ABSL_GUARDED_BY(mu_) = false;  // waiting_'s back is the last item (IsLastItem).
   std::optional<grpc::Status> relay_status_ ABSL_GUARDED_BY(mu_);  // The client's, once waiting_ is written.
   std::optional<grpc::Status> end_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

@@ -136,7 +136,18 @@ void InvokeReactor::OnRelayed(v1::WorkerInvokeOutput output) {
   v1::InvokeChunk chunk = std::move(*output.mutable_chunk());
   if (received_++ == 0) chunk.set_worker_id(worker_->worker_id);
   const bool last = chunk.last();
-  waiting_.push_back(std::move(chunk));
+  if (last && !chunk.data().empty()) {
+    // A worker's last chunk and its end, sent as one: the caller gets them as two, as always
+    // (the data, then an empty last chunk with the status).
+    v1::InvokeChunk end;
+    end.set_last(true);
+    end.set_sequence(chunk.sequence() + 1);
+    chunk.set_last(false);
+    waiting_.push_back(std::move(chunk));
+    waiting_.push_back(std::move(end));
+  } else {
+    waiting_.push_back(std::move(chunk));
+  }
   if (last) {
     LeaveWorkerLocked(/*tell_it_to_stop=*/false);
     worker_status_ = grpc::Status::OK;
@@ -166,11 +177,17 @@ void InvokeReactor::OnRelayFailed(const absl::Status& failure) {
 void InvokeReactor::WriteNextLocked() {
   in_flight_ = std::move(waiting_.front());
   waiting_.pop_front();
+  if (in_flight_.last() && worker_status_.has_value() && worker_status_->ok()) {
+    // The end: the last chunk goes out with the status, in one flush, with no reaction between.
+    if (sent_++ == 0) first_chunk_ = absl::Now();
+    FinishLocked(grpc::Status::OK, &in_flight_);
+    return;
+  }
   writing_ = true;
-  grpc::WriteOptions options;
-  // More is waiting: its write follows at once, and one flush takes both.
-  if (!waiting_.empty()) options.set_buffer_hint();
-  StartWrite(&in_flight_, options);
+  // No buffer hint: a hinted write completes only once something else flushes the transport,
+  // and the next write waits for that completion (one write at a time), so a burst's last
+  // chunks would wait for unrelated traffic (RELIABILITY.md).
+  StartWrite(&in_flight_, grpc::WriteOptions());
 }
 
 void InvokeReactor::OnWriteDone(bool ok) {
@@ -227,7 +244,7 @@ void InvokeReactor::EndLocked(const grpc::Status& status) {
   FinishLocked(status);
 }
 
-void InvokeReactor::FinishLocked(const grpc::Status& status) {
+void InvokeReactor::FinishLocked(const grpc::Status& status, const v1::InvokeChunk* last) {
   finished_ = true;
   // Per-capability metrics. Only capabilities some worker serves get their own label, so that
   // callers asking for made-up names cannot grow the series without bound.
@@ -243,7 +260,11 @@ void InvokeReactor::FinishLocked(const grpc::Status& status) {
     metrics.Observe("gantry_invoke_time_to_first_chunk_seconds", "From the request to its first chunk",
                     by_capability, absl::ToDoubleSeconds(first_chunk_ - started_));
   }
-  Finish(status);
+  if (last != nullptr) {
+    StartWriteAndFinish(last, grpc::WriteOptions(), status);
+  } else {
+    Finish(status);
+  }
 }
 
 void InvokeReactor::OnDone() {

@@ -70,7 +70,9 @@ class InvokeReactor final : public grpc::ServerWriteReactor<v1::InvokeChunk> {
   // message.
   void ReturnCreditLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EndLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the call with `status`, and `last` written with it if given (it must outlive the call).
+  void FinishLocked(const grpc::Status& status, const v1::InvokeChunk* last = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const InvokeDeps deps_;
   const v1::InvokeRequest* const request_;  // gRPC's, valid until OnDone.

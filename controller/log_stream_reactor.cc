@@ -73,10 +73,7 @@ void LogStreamReactor::WriteNextLocked() {
   in_flight_ = std::move(waiting_.front());
   waiting_.pop_front();
   writing_ = true;
-  grpc::WriteOptions options;
-  // More is waiting: its write follows at once, and one flush takes both.
-  if (!waiting_.empty()) options.set_buffer_hint();
-  StartWrite(&in_flight_.entry, options);
+  StartWrite(&in_flight_.entry, grpc::WriteOptions());  // No buffer hint: InvokeReactor's says why.
 }
 
 void LogStreamReactor::OnWriteDone(bool ok) {

@@ -194,6 +194,10 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
     CommandQueue commands;
     v1::ControllerMessage command;
     while (stream->Read(&command)) {
+      if (ExecuteInvokeCommand(command)) {
+        command.Clear();
+        continue;
+      }
       const size_t bytes = command.ByteSizeLong();
       std::string lane = SessionLane(command);
       commands.Push(std::move(lane), [this, c = std::move(command)] { Execute(c); }, bytes);
@@ -223,6 +227,28 @@ void ControllerConnection::RunStream(int32_t* heartbeat_ms) {
   grpc::Status status = stream->Finish();
   spdlog::warn("stream to controller ended: {} (code {}); reconnecting", status.error_message(),
                static_cast<int>(status.error_code()));
+}
+
+bool ControllerConnection::ExecuteInvokeCommand(const v1::ControllerMessage& command) {
+  if (invokes_ == nullptr) return false;
+  switch (command.msg_case()) {
+    case v1::ControllerMessage::kInvoke:
+      invokes_->Start(command.invoke());
+      return true;
+    case v1::ControllerMessage::kInvokeCredit:
+      invokes_->AddCredit(command.invoke_credit().invoke_id(), command.invoke_credit().credit(),
+                         command.invoke_credit().credit_bytes());
+      return true;
+    case v1::ControllerMessage::kCancelInvoke:
+      invokes_->Cancel(command.cancel_invoke().invoke_id());
+      return true;
+    case v1::ControllerMessage::kDrain:
+      // Here, so every invoke read after it sees it; the sessions' part keeps the queue's order.
+      invokes_->SetDraining(!command.drain().resume());
+      return false;
+    default:
+      return false;
+  }
 }
 
 std::string ControllerConnection::SessionLane(const v1::ControllerMessage& command) {
@@ -266,22 +292,13 @@ void ControllerConnection::Execute(const v1::ControllerMessage& command) {
       if (logs_ != nullptr) logs_->Cancel(command.cancel_logs().stream_id());
       break;
     case v1::ControllerMessage::kInvoke:
-      if (invokes_ != nullptr) invokes_->Start(command.invoke());
-      break;
     case v1::ControllerMessage::kInvokeCredit:
-      if (invokes_ != nullptr) {
-        invokes_->AddCredit(command.invoke_credit().invoke_id(), command.invoke_credit().credit(),
-                           command.invoke_credit().credit_bytes());
-      }
-      break;
     case v1::ControllerMessage::kCancelInvoke:
-      if (invokes_ != nullptr) invokes_->Cancel(command.cancel_invoke().invoke_id());
-      break;
+      break;  // Only here when this worker serves no capabilities (ExecuteInvokeCommand).
     case v1::ControllerMessage::kDrain:
       spdlog::info(command.drain().resume() ? "drain over: taking new sessions and invokes again"
                                             : "draining: no new sessions or invokes; running ones carry on");
-      runner_->SetDraining(!command.drain().resume());
-      if (invokes_ != nullptr) invokes_->SetDraining(!command.drain().resume());
+      runner_->SetDraining(!command.drain().resume());  // The invokes' part ran as it was read.
       break;
     default:
       spdlog::warn("controller sent a command this worker does not handle yet ({})",

@@ -86,7 +86,12 @@ void InvokeRunner::Start(const v1::InvokeCommand& command) {
   } else if (refused.code() == absl::StatusCode::kAlreadyExists) {
     return;  // A repeated command: the first one runs.
   }
-  OutputSender(&send_, command.invoke_id()).Error(refused.code(), std::string(refused.message()));
+  // Sent from the loop, as every output is: a send may wait on the stream, which the caller
+  // (the stream's reader) must not. A loop that has stopped runs nothing: sent here then.
+  auto refuse = [this, id = command.invoke_id(), refused] {
+    OutputSender(&send_, id).Error(refused.code(), std::string(refused.message()));
+  };
+  if (!loop_.Post(refuse)) refuse();
 }
 
 absl::Status InvokeRunner::Admit(const v1::InvokeCommand& command) {

@@ -55,6 +55,8 @@ class InvokeRunner {
   InvokeRunner(std::vector<CapabilityConfig> capabilities, Options options, Sender send);
   ~InvokeRunner();  // Cancels everything and stops the persistent handlers.
 
+  // Start, SetDraining, AddCredit and Cancel never wait (each takes a lock or posts to the
+  // loop): the stream's reading thread calls them itself, without a hand-off.
   void Start(const v1::InvokeCommand& command);
   // While draining (DrainCommand), new invokes are refused; running ones carry on.
   void SetDraining(bool draining);

@@ -128,9 +128,17 @@ void PersistentInvocation::Drain() {
     End();
     return;
   }
-  for (HandlerFrame& frame : batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    HandlerFrame& frame = batch[i];
     switch (frame.kind) {
       case HandlerFrame::Kind::kChunk:
+        if (i + 1 < batch.size() && batch[i + 1].kind == HandlerFrame::Kind::kEnd) {
+          // The last chunk and the end in one message, one write: the controller gives its
+          // client the two chunks it always gets (the data, then an empty last one).
+          out_.Chunk(std::move(frame.data), true);
+          End();
+          return;
+        }
         if (!out_.Chunk(std::move(frame.data), false)) {  // The stream is gone.
           CancelOnHandler();
           End();

@@ -6,8 +6,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
+
 #include "common/tls.h"
 #include "gantry/v1/admin_service.grpc.pb.h"
+#include "gantry/v1/invoke_service.grpc.pb.h"
 #include "gantry/v1/worker_service.grpc.pb.h"
 #include "tests/support/local_fleet.h"
 
@@ -113,6 +118,78 @@ TEST_CASE("the worker protocol refuses impostors and garbage, and other workers 
   REQUIRE(fleet.AdminSessions()->CreateSession(&ctx, req, &s).ok());
   CHECK(s.worker_id() == "node1/real");
   CHECK(s.phase() == v1::SESSION_PHASE_RUNNING);
+}
+
+// A worker may send its last chunk and the end as one message (data with `last`: the handler's
+// CHUNK and END read at once); the caller still gets the data, then an empty last chunk.
+TEST_CASE("a worker's last chunk that carries data reaches the caller as the data and then the end",
+          "[e2e][invoke]") {
+  LocalFleet fleet;
+  fleet.StartApi();
+  fleet.StartController();
+  fleet.pki().Issue("worker", "merger");
+  auto merger = WorkerStub(fleet, "merger");
+  v1::RegisterWorkerResponse registered;
+  REQUIRE(Register(*merger, "merger", &registered, [](v1::RegisterWorkerRequest& r) {
+            v1::CapabilityInfo* capability = r.add_capabilities();
+            capability->set_name("proto/merged");
+            capability->set_version("1.0.0");
+          }).ok());
+  grpc::ClientContext stream_ctx;
+  auto stream = merger->Connect(&stream_ctx);
+  std::mutex write_mu;  // The reader answers while the main thread beats.
+  auto write = [&](const v1::WorkerMessage& m) {
+    std::lock_guard<std::mutex> lock(write_mu);
+    return stream->Write(m);
+  };
+  v1::WorkerMessage hello;
+  hello.mutable_hello()->set_worker_id(registered.worker_id());
+  REQUIRE(write(hello));
+  // Every invoke answered with one message: its whole answer and its end.
+  std::atomic<int> answered{0};
+  std::thread answers([&] {
+    v1::ControllerMessage command;
+    while (stream->Read(&command)) {
+      if (!command.has_invoke()) continue;
+      v1::WorkerMessage out;
+      out.mutable_invoke_output()->set_invoke_id(command.invoke().invoke_id());
+      out.mutable_invoke_output()->mutable_chunk()->set_data("all at once");
+      out.mutable_invoke_output()->mutable_chunk()->set_last(true);
+      write(out);
+      ++answered;
+    }
+  });
+  auto invoker = v1::InvokeService::NewStub(fleet.ChannelWithCert(fleet.pki().dir() + "/admin-ops"));
+  std::vector<v1::InvokeChunk> chunks;
+  grpc::Status status;
+  CHECK(WaitFor([&] {
+    v1::WorkerMessage beat;  // Alive while the API server learns of the capability.
+    beat.mutable_heartbeat();
+    write(beat);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    v1::InvokeRequest req;
+    req.set_capability("proto/merged");
+    auto reader = invoker->Invoke(&ctx, req);
+    chunks.clear();
+    v1::InvokeChunk chunk;
+    while (reader->Read(&chunk)) chunks.push_back(chunk);
+    status = reader->Finish();
+    return status.error_code() != grpc::StatusCode::NOT_FOUND;  // Not routable yet.
+  }, absl::Seconds(20)));
+  INFO(status.error_message());
+  CHECK(status.ok());
+  CHECK(answered.load() == 1);
+  REQUIRE(chunks.size() == 2);
+  CHECK(chunks[0].data() == "all at once");
+  CHECK_FALSE(chunks[0].last());
+  CHECK(chunks[0].sequence() == 0);
+  CHECK(chunks[0].worker_id() == registered.worker_id());
+  CHECK(chunks[1].data().empty());
+  CHECK(chunks[1].last());
+  CHECK(chunks[1].sequence() == 1);
+  stream_ctx.TryCancel();
+  answers.join();
 }
 
 }  // namespace gantry::testing

@@ -376,17 +376,23 @@ TEST_CASE("a persistent handler that says HELLO pause is paused for a slow clien
       CHECK(last.error_message().find("read too slowly") != std::string::npos);
       continue;
     }
-    REQUIRE(outputs.seen.size() == kChunks + 2);
+    // Its chunks, then the end: alone, or on the last chunk when both were read at once.
     CHECK(last.error_code() == 0);
     CHECK(last.chunk().last());
+    std::vector<v1::InvokeChunk> chunks;
+    for (const v1::WorkerInvokeOutput& o : outputs.seen) {
+      if (!o.chunk().data().empty()) chunks.push_back(o.chunk());
+    }
+    REQUIRE(chunks.size() == kChunks + 1);
+    CHECK(outputs.seen.size() - chunks.size() <= 1);
     int in_order = 0;
     for (int i = 0; i < kChunks; ++i) {
       char number[16];
       std::snprintf(number, sizeof(number), "%08d", i);
-      in_order += outputs.seen[i].chunk().data().rfind(number, 0) == 0 && outputs.seen[i].chunk().sequence() == i;
+      in_order += chunks[i].data().rfind(number, 0) == 0 && chunks[i].sequence() == i;
     }
     CHECK(in_order == kChunks);
-    const std::string pauses = outputs.seen[kChunks].chunk().data();
+    const std::string pauses = chunks[kChunks].data();
     INFO(pauses);
     CHECK(pauses.rfind("pauses=", 0) == 0);
     CHECK(std::stoi(pauses.substr(7)) >= 1);
