@@ -443,8 +443,8 @@ int main(int argc, char** argv) {
     grpc::ChannelArguments in_process;
     in_process.SetMaxReceiveMessageSize(static_cast<int>(cfg.max_message_bytes));
     auto started = http::HttpGateway::Start(
-        {cfg.http_listen, cfg.tls.cert_file, cfg.tls.key_file, cfg.tls.refresh_interval, static_cast<int>(cfg.http_threads),
-         cfg.http_request_timeout, cfg.max_invoke_payload_bytes},
+        {cfg.http_listen, cfg.tls.cert_file, cfg.tls.key_file, cfg.tls.refresh_interval,
+         static_cast<int>(cfg.http_threads), cfg.http_request_timeout, cfg.max_invoke_payload_bytes},
         server->server->InProcessChannel(in_process), [&db_monitor] { return db_monitor.CheckReady().ok(); });
     if (!started.ok()) return Fail(started.status());
     gateway = *std::move(started);

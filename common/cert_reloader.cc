@@ -34,7 +34,10 @@ std::string FileVersion(const std::string& path) {
 }  // namespace
 
 CertReloader::CertReloader(std::string server, std::string cert_path, std::string key_path, absl::Duration interval)
-    : server_(std::move(server)), cert_path_(std::move(cert_path)), key_path_(std::move(key_path)), interval_(interval) {}
+    : server_(std::move(server)),
+      cert_path_(std::move(cert_path)),
+      key_path_(std::move(key_path)),
+      interval_(interval) {}
 
 CertReloader::~CertReloader() = default;
 

@@ -35,7 +35,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   }
   std::unique_ptr<MetricsServer> out(new MetricsServer());
   out->impl_ = std::make_unique<Impl>();
-  out->impl_->certificate = std::make_unique<CertReloader>("metrics endpoint", tls.cert_file, tls.key_file, tls.refresh_interval);
+  out->impl_->certificate =
+      std::make_unique<CertReloader>("metrics endpoint", tls.cert_file, tls.key_file, tls.refresh_interval);
   if (absl::Status s = out->impl_->certificate->Load(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--metrics-listen: ", s.message()));
   }

@@ -237,7 +237,7 @@ bool ControllerConnection::ExecuteInvokeCommand(const v1::ControllerMessage& com
       return true;
     case v1::ControllerMessage::kInvokeCredit:
       invokes_->AddCredit(command.invoke_credit().invoke_id(), command.invoke_credit().credit(),
-                         command.invoke_credit().credit_bytes());
+                          command.invoke_credit().credit_bytes());
       return true;
     case v1::ControllerMessage::kCancelInvoke:
       invokes_->Cancel(command.cancel_invoke().invoke_id());

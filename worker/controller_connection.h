@@ -73,11 +73,11 @@ class ControllerConnection {
   void Loop();
   // One stream's lifetime; returns when it ends.
   void RunStream(int32_t* heartbeat_ms);
-  // The CommandQueue lane of a command: its session's id for a session's lifecycle, else "".
   // An invoke's command (and a drain's part for invokes), run on the reading thread: none
   // waits (InvokeRunner), so an invoke reaches its handler without a hand-off. False if the
   // command is for the queue.
   bool ExecuteInvokeCommand(const v1::ControllerMessage& command);
+  // The CommandQueue lane of a command: its session's id for a session's lifecycle, else "".
   static std::string SessionLane(const v1::ControllerMessage& command);
   // Acts on one command from the controller (on one of the stream's CommandQueue threads).
   void Execute(const v1::ControllerMessage& command);

@@ -82,7 +82,8 @@ absl::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
   SSL_CTX_set_mode(impl->tls.native_handle(), SSL_MODE_RELEASE_BUFFERS);
   // Each handshake gets the current pair, so a rotated certificate is served with no restart,
   // as the gRPC port's (cert-manager and kubelet replace the mounted Secret in place).
-  impl->certificate = std::make_unique<CertReloader>("front door", config.cert_file, config.key_file, config.cert_refresh_interval);
+  impl->certificate =
+      std::make_unique<CertReloader>("front door", config.cert_file, config.key_file, config.cert_refresh_interval);
   if (absl::Status s = impl->certificate->Load(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--http-listen: ", s.message()));
   }

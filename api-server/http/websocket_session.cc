@@ -26,35 +26,18 @@ namespace gantry::api::http {
 namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
-
 namespace {
+
+// Requests that may wait behind the one being answered; more are refused (429).
+constexpr size_t kMaxWaiting = 8;
 constexpr absl::string_view kBearerProtocolPrefix = "bearer.";
 
+// A Sec-WebSocket-Protocol list, each entry trimmed.
 std::vector<absl::string_view> Protocols(absl::string_view offered) {
   std::vector<absl::string_view> out;
   for (absl::string_view p : absl::StrSplit(offered, ',')) out.push_back(absl::StripAsciiWhitespace(p));
   return out;
 }
-}  // namespace
-
-std::string KeyFromWebSocketProtocols(absl::string_view offered) {
-  for (absl::string_view p : Protocols(offered)) {
-    if (absl::ConsumePrefix(&p, kBearerProtocolPrefix) && !p.empty()) return std::string(p);
-  }
-  return "";
-}
-
-bool OffersGantryWebSocketProtocol(absl::string_view offered) {
-  for (absl::string_view p : Protocols(offered)) {
-    if (p == kWebSocketProtocol) return true;
-  }
-  return false;
-}
-
-namespace {
-
-// Requests that may wait behind the one being answered; more are refused (429).
-constexpr size_t kMaxWaiting = 8;
 
 class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
  public:
@@ -100,14 +83,14 @@ void WebSocketSession::Accept(beast::http::request<beast::http::string_body> upg
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
   ws_.read_message_max(static_cast<size_t>(context_.max_body_bytes));
-  const bool gantry_protocol = OffersGantryWebSocketProtocol(
-      absl::string_view(upgrade[beast::http::field::sec_websocket_protocol].data(),
-                        upgrade[beast::http::field::sec_websocket_protocol].size()));
-  ws_.set_option(websocket::stream_base::decorator([id = headers_.request_id, gantry_protocol](websocket::response_type& r) {
-    r.set("x-request-id", id);
-    // A client that offered protocols fails an answer that names none of them.
-    if (gantry_protocol) r.set(beast::http::field::sec_websocket_protocol, kWebSocketProtocol);
-  }));
+  const auto offered = upgrade[beast::http::field::sec_websocket_protocol];
+  const bool gantry_protocol = OffersGantryWebSocketProtocol(absl::string_view(offered.data(), offered.size()));
+  ws_.set_option(websocket::stream_base::decorator(
+      [id = headers_.request_id, gantry_protocol](websocket::response_type& r) {
+        r.set("x-request-id", id);
+        // A client that offered protocols fails an answer that names none of them.
+        if (gantry_protocol) r.set(beast::http::field::sec_websocket_protocol, kWebSocketProtocol);
+      }));
   ws_.async_accept(upgrade, [self = shared_from_this()](beast::error_code ec) {
     if (ec) return self->Gone();
     self->Read();
@@ -195,6 +178,20 @@ void WebSocketSession::Gone() {
 }
 
 }  // namespace
+
+std::string KeyFromWebSocketProtocols(absl::string_view offered) {
+  for (absl::string_view p : Protocols(offered)) {
+    if (absl::ConsumePrefix(&p, kBearerProtocolPrefix) && !p.empty()) return std::string(p);
+  }
+  return "";
+}
+
+bool OffersGantryWebSocketProtocol(absl::string_view offered) {
+  for (absl::string_view p : Protocols(offered)) {
+    if (p == kWebSocketProtocol) return true;
+  }
+  return false;
+}
 
 void StartWebSocketSession(beast::ssl_stream<beast::tcp_stream> stream,
                            beast::http::request<beast::http::string_body> upgrade, const GatewayContext& context,
