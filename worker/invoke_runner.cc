@@ -77,7 +77,7 @@ int InvokeRunner::active() const {
 void InvokeRunner::Start(const v1::InvokeCommand& command) {
   absl::Status refused = Admit(command);
   if (refused.ok()) {
-    if (loop_.Post([this, command] { Begin(command); })) return;
+    if (Begin(command)) return;
     {
       std::lock_guard<std::mutex> lock(mu_);
       admitted_.erase(command.invoke_id());
@@ -112,24 +112,35 @@ absl::Status InvokeRunner::Admit(const v1::InvokeCommand& command) {
   return absl::OkStatus();
 }
 
-void InvokeRunner::Begin(const v1::InvokeCommand& command) {
+bool InvokeRunner::Begin(const v1::InvokeCommand& command) {
   const std::string& id = command.invoke_id();
-  Capability& cap = capabilities_.at(command.request().capability());
-  const ChunkCredit credit(command.credit(), command.credit_bytes());
+  const Capability& cap = capabilities_.at(command.request().capability());
+  if (cap.persistent == nullptr) return loop_.Post([this, command] { BeginExec(command); });
   const absl::Time deadline = command.has_deadline() ? FromProto(command.deadline()) : absl::InfiniteFuture();
-  auto ended = [this, id] { Ended(id); };
-  if (cap.persistent != nullptr) {
-    auto invocation = std::make_shared<PersistentInvocation>(&loop_, &send_, id, cap.config.name, cap.persistent.get(),
-                                                             cap.writer.get(), persistent_limits_, ended);
-    live_[id] = invocation;
-    invocation->Begin(command.request().payload(), credit, deadline);
-  } else {
-    auto invocation = std::make_shared<ExecInvocation>(&loop_, &send_, id, cap.config, exec_settings_, ended);
-    live_[id] = invocation;
-    std::vector<std::string> env = HandlerEnv(cap.config.name, id);
-    env.insert(env.end(), cap.config.env.begin(), cap.config.env.end());
-    invocation->Begin(env, command.request().payload(), credit, deadline);
+  auto invocation = std::make_shared<PersistentInvocation>(
+      &loop_, &send_, id, cap.config.name, cap.persistent.get(), cap.writer.get(), persistent_limits_,
+      ChunkCredit(command.credit(), command.credit_bytes()), [this, id] { Ended(id); });
+  // The loop has it before the handler can answer: the answer's Drain is posted after this.
+  if (!loop_.Post([this, id, invocation, deadline] {
+        live_[id] = invocation;
+        invocation->ArmDeadline(deadline);
+      })) {
+    return false;
   }
+  invocation->Submit(command.request().payload());
+  return true;
+}
+
+void InvokeRunner::BeginExec(const v1::InvokeCommand& command) {
+  const std::string& id = command.invoke_id();
+  const Capability& cap = capabilities_.at(command.request().capability());
+  const absl::Time deadline = command.has_deadline() ? FromProto(command.deadline()) : absl::InfiniteFuture();
+  auto invocation =
+      std::make_shared<ExecInvocation>(&loop_, &send_, id, cap.config, exec_settings_, [this, id] { Ended(id); });
+  live_[id] = invocation;
+  std::vector<std::string> env = HandlerEnv(cap.config.name, id);
+  env.insert(env.end(), cap.config.env.begin(), cap.config.env.end());
+  invocation->Begin(env, command.request().payload(), ChunkCredit(command.credit(), command.credit_bytes()), deadline);
 }
 
 void InvokeRunner::Ended(const std::string& invoke_id) {

@@ -76,8 +76,11 @@ class InvokeRunner {
 
   // Under mu_: counts the request in, or says why not (sent as its refusal).
   absl::Status Admit(const v1::InvokeCommand& command);
-  // On the loop's thread.
-  void Begin(const v1::InvokeCommand& command);
+  // Starts an admitted request: false if the loop has stopped. A persistent handler's request
+  // goes to its writer from the calling thread (no hand-off to the loop first); an exec
+  // handler's is spawned on the loop (BeginExec).
+  bool Begin(const v1::InvokeCommand& command);
+  void BeginExec(const v1::InvokeCommand& command);
   void Ended(const std::string& invoke_id);
   std::vector<std::string> HandlerEnv(const std::string& capability, const std::string& invoke_id) const;
 

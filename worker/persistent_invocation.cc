@@ -9,7 +9,8 @@ namespace gantry::worker {
 
 PersistentInvocation::PersistentInvocation(EventLoop* loop, const Send* send, std::string id, std::string capability,
                                            PersistentHandler* handler, WorkPool* writer,
-                                           const PersistentLimits& limits, std::function<void()> ended)
+                                           const PersistentLimits& limits, ChunkCredit credit,
+                                           std::function<void()> ended)
     : loop_(loop),
       out_(send, std::move(id)),
       capability_(std::move(capability)),
@@ -17,12 +18,12 @@ PersistentInvocation::PersistentInvocation(EventLoop* loop, const Send* send, st
       writer_(writer),
       limits_(limits),
       ended_(std::move(ended)),
-      inbox_(std::make_shared<Inbox>(out_.id(), handler, writer, limits)) {}
+      inbox_(std::make_shared<Inbox>(out_.id(), handler, writer, limits)),
+      credit_(credit) {}
 
 PersistentInvocation::~PersistentInvocation() { loop_->CancelTimer(deadline_timer_); }
 
-void PersistentInvocation::Begin(std::string payload, ChunkCredit credit, absl::Time deadline) {
-  credit_ = credit;
+void PersistentInvocation::Submit(std::string payload) {
   std::weak_ptr<PersistentInvocation> self = weak_from_this();
   auto sink = [inbox = inbox_, loop = loop_, self](HandlerFrame frame) { Receive(inbox, loop, self, std::move(frame)); };
   // The writer's queue holds a request and a cancel for each request the capability admits.
@@ -36,9 +37,13 @@ void PersistentInvocation::Begin(std::string payload, ChunkCredit credit, absl::
     }
   });
   if (!queued) {
-    SubmitFailed(absl::UnavailableError("the worker is stopping"));
-    return;
+    loop_->Post([self] {
+      if (auto invocation = self.lock()) invocation->SubmitFailed(absl::UnavailableError("the worker is stopping"));
+    });
   }
+}
+
+void PersistentInvocation::ArmDeadline(absl::Time deadline) {
   if (deadline != absl::InfiniteFuture()) {
     deadline_timer_ = loop_->After(deadline - absl::Now(), [this] {
       deadline_timer_ = 0;

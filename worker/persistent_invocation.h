@@ -12,7 +12,8 @@
 // past `max_buffered_chunks` or `max_buffered_bytes` waiting, the request is cut off with
 // RESOURCE_EXHAUSTED.
 //
-// Loop thread only, but for the inbox, which the handler's reader thread fills.
+// Loop thread only, but for Submit (any thread, before the loop has seen the invocation) and
+// the inbox, which the handler's reader thread fills.
 #pragma once
 
 #include <deque>
@@ -47,11 +48,16 @@ class PersistentInvocation final : public Invocation, public std::enable_shared_
   // `ended` as for ExecInvocation: once, on the loop's thread, after the last output.
   PersistentInvocation(EventLoop* loop, const Send* send, std::string id, std::string capability,
                        PersistentHandler* handler, WorkPool* writer, const PersistentLimits& limits,
-                       std::function<void()> ended);
+                       ChunkCredit credit, std::function<void()> ended);
   ~PersistentInvocation() override;
 
-  // Hands the request to the writer; needs the invocation held by a shared_ptr.
-  void Begin(std::string payload, ChunkCredit credit, absl::Time deadline);
+  // Hands the request to the writer, from any thread; needs the invocation held by a
+  // shared_ptr, and a task already posted that gives the loop the invocation (the handler's
+  // answer is drained on the loop, in a task posted after it). A writer that has stopped
+  // fails the request on the loop.
+  void Submit(std::string payload);
+  // On the loop: ends the request at `deadline`.
+  void ArmDeadline(absl::Time deadline);
   void AddCredit(int64_t chunks, int64_t bytes) override;
   void Cancel() override;
 
