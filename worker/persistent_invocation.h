@@ -12,8 +12,8 @@
 // past `max_buffered_chunks` or `max_buffered_bytes` waiting, the request is cut off with
 // RESOURCE_EXHAUSTED.
 //
-// Loop thread only, but for Submit (any thread, before the loop has seen the invocation) and
-// the inbox, which the handler's reader thread fills.
+// Loop thread only, but for Submit (any thread: it reads only what never changes) and the
+// inbox, which the handler's reader thread fills.
 #pragma once
 
 #include <deque>
