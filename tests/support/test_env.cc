@@ -30,19 +30,6 @@
 
 namespace gantry::testing {
 
-TempDir::TempDir() {
-  char tmpl[] = "/tmp/gantry-test-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  path_ = tmpl;
-  chmod(path_.c_str(), 0755);
-}
-
-TempDir::~TempDir() {
-  std::string cmd = absl::StrCat("rm -rf '", path_, "'");
-  int rc = std::system(cmd.c_str());
-  (void)rc;
-}
-
 TmpfsMount::TmpfsMount(const std::string& path, size_t size_bytes) : path_(path) {
   mkdir(path.c_str(), 0755);
   std::string options = absl::StrCat("size=", size_bytes, ",mode=0755");

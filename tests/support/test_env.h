@@ -11,21 +11,9 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "tests/support/temp_dir.h"
 
 namespace gantry::testing {
-
-// A directory under /tmp that the postgres user can enter (tests run as root in CI), removed
-// with its contents at the end.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // A tmpfs of `size_bytes` mounted on `path` (created if missing), lazily unmounted at the end
 // so processes still holding files there do not keep it. Fails the test unless this process

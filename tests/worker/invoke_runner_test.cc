@@ -15,6 +15,8 @@
 #include <fstream>
 #include <mutex>
 
+#include "tests/support/temp_dir.h"
+
 namespace gantry::worker {
 namespace {
 
@@ -202,9 +204,8 @@ TEST_CASE("capabilities files: good lines parse, bad ones are refused naming the
 }
 
 TEST_CASE("every model becomes model/<name>, at its VERSION, unless declared", "[worker][invoke]") {
-  char dir[] = "/tmp/gantry-models-XXXXXX";
-  REQUIRE(mkdtemp(dir) != nullptr);
-  std::string models = dir;
+  testing::TempDir scratch;
+  const std::string models = scratch.path();
   REQUIRE(mkdir((models + "/llama").c_str(), 0755) == 0);
   REQUIRE(mkdir((models + "/mistral").c_str(), 0755) == 0);
   std::ofstream(models + "/llama/VERSION") << "3.2.1\n";

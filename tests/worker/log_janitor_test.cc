@@ -13,15 +13,10 @@
 #include <set>
 
 #include "absl/time/clock.h"
+#include "tests/support/temp_dir.h"
 
 namespace gantry::worker {
 namespace {
-
-std::string TempDir() {
-  char tmpl[] = "/tmp/gantry-janitor-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  return tmpl;
-}
 
 // A file of `bytes` bytes, last written `age` ago.
 void File(const std::string& path, size_t bytes, absl::Duration age) {
@@ -42,7 +37,8 @@ const std::string kFresh = "55555555-5555-5555-5555-555555555555";
 }  // namespace
 
 TEST_CASE("log janitor: ended logs go after the retention, then oldest first while over the budget", "[worker]") {
-  const std::string dir = TempDir();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   File(dir + "/" + kRunning + ".log", 1000, absl::Hours(50));  // Running: never removed.
   File(dir + "/" + kOld + ".log", 1000, absl::Hours(30));
   File(dir + "/" + kOld + ".log.1", 1000, absl::Hours(30));

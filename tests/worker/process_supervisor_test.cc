@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/temp_dir.h"
 
 namespace gantry::worker {
 namespace {
@@ -61,12 +62,6 @@ SpawnSpec Spec(const std::string& id, std::vector<std::string> argv, const std::
   return s;
 }
 
-std::string TempDirPath() {
-  char tmpl[] = "/tmp/gantry-sup-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  return tmpl;
-}
-
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -78,7 +73,8 @@ std::string ReadAll(const std::string& path) {
 
 TEST_CASE("a process runs with exactly the given environment and its output is logged", "[supervisor]") {
   Exits exits;
-  std::string dir = TempDirPath();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); }, GANTRY_KEEPER);
   auto pid = sup.Spawn(Spec("s1", {"/bin/sh", "-c", "echo $GREETING; echo err >&2; echo ${HOME:-nohome}; exit 3"}, dir));
   REQUIRE(pid.ok());
@@ -92,7 +88,8 @@ TEST_CASE("a process runs with exactly the given environment and its output is l
 
 TEST_CASE("a command that does not exist fails to spawn with its name", "[supervisor]") {
   Exits exits;
-  std::string dir = TempDirPath();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); }, GANTRY_KEEPER);
   auto pid = sup.Spawn(Spec("s1", {"/definitely/not/here"}, dir));
   REQUIRE_FALSE(pid.ok());
@@ -105,7 +102,8 @@ TEST_CASE("a command that does not exist fails to spawn with its name", "[superv
 
 TEST_CASE("a process that exits at once is still reported", "[supervisor]") {
   Exits exits;
-  std::string dir = TempDirPath();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); }, GANTRY_KEEPER);
   for (int i = 0; i < 20; ++i) {
     REQUIRE(sup.Spawn(Spec(absl::StrCat("q", i), {"/bin/true"}, dir)).ok());
@@ -118,7 +116,8 @@ TEST_CASE("a process that exits at once is still reported", "[supervisor]") {
 
 TEST_CASE("stop sends SIGTERM, then SIGKILL after the grace period", "[supervisor]") {
   Exits exits;
-  std::string dir = TempDirPath();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); }, GANTRY_KEEPER);
   auto polite = sup.Spawn(Spec("polite", {"sleep", "300"}, dir));
   const std::string trapped = dir + "/trapped";
@@ -140,7 +139,8 @@ TEST_CASE("stop sends SIGTERM, then SIGKILL after the grace period", "[superviso
 
 TEST_CASE("when a session's main process exits its whole process group goes too", "[supervisor]") {
   Exits exits;
-  std::string dir = TempDirPath();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); }, GANTRY_KEEPER);
   // The shell leaves a background child and exits.
   SpawnSpec spec = Spec("g", {"/bin/sh", "-c", "sleep 300.4242 & echo $! > child.pid; exit 0"}, dir);
@@ -160,7 +160,8 @@ TEST_CASE("when a session's main process exits its whole process group goes too"
 
 TEST_CASE("a session's keeper is a small program of its own that names the session, not its command", "[supervisor]") {
   Exits exits;
-  std::string dir = TempDirPath();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); }, GANTRY_KEEPER);
   auto pid = sup.Spawn(Spec("k1", {"sleep", "300.7171"}, dir));
   REQUIRE(pid.ok());
@@ -183,7 +184,8 @@ TEST_CASE("a session's keeper is a small program of its own that names the sessi
 
 TEST_CASE("a command that cannot be executed is named, and its keeper leaves nothing behind", "[supervisor]") {
   Exits exits;
-  std::string dir = TempDirPath();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); }, GANTRY_KEEPER);
   auto missing = sup.Spawn(Spec("m1", {"/nonexistent/gantry-no-such-command"}, dir));
   REQUIRE(missing.status().code() == absl::StatusCode::kFailedPrecondition);
@@ -204,7 +206,8 @@ TEST_CASE("a command that cannot be executed is named, and its keeper leaves not
 
 TEST_CASE("sessions started from several threads at once each get their own process", "[supervisor]") {
   Exits exits;
-  std::string dir = TempDirPath();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); }, GANTRY_KEEPER);
   std::vector<std::thread> starters;
   std::mutex mu;
@@ -236,7 +239,8 @@ TEST_CASE("sessions started from several threads at once each get their own proc
 }
 
 TEST_CASE("destroying the supervisor kills everything it started", "[supervisor]") {
-  std::string dir = TempDirPath();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   pid_t a, b;
   {
     ProcessSupervisor sup(nullptr, GANTRY_KEEPER);
@@ -254,7 +258,8 @@ namespace gantry::worker {
 
 TEST_CASE("a suspended session can be stopped, and its whole group goes", "[supervisor]") {
   Exits exits;
-  std::string dir = TempDirPath();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   ProcessSupervisor sup([&](const ExitInfo& e) { exits.Add(e); }, GANTRY_KEEPER);
   SpawnSpec spec = Spec("h", {"/bin/sh", "-c", "sleep 300.5656 & echo $! > child.pid; wait"}, dir);
   spec.working_dir = dir;

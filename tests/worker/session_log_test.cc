@@ -10,16 +10,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "tests/support/temp_dir.h"
 #include "worker/log_pump.h"
 
 namespace gantry::worker {
 namespace {
-
-std::string TempDir() {
-  char tmpl[] = "/tmp/gantry-log-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  return tmpl;
-}
 
 std::string FileText(const std::string& path) {
   std::ifstream in(path);
@@ -48,7 +43,8 @@ std::string Lines(int from, int to) {
 }  // namespace
 
 TEST_CASE("session log: recent output from memory, older output from the file", "[worker]") {
-  std::string dir = TempDir();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   auto log = SessionLog::Create(dir + "/s.log", 4096);
   REQUIRE(log.ok());
   std::string all = Lines(1, 2000);  // About 20 KiB: five times the ring.
@@ -97,7 +93,8 @@ TEST_CASE("session log: a full disk truncates the file, the output goes on in me
 }
 
 TEST_CASE("log pump: a session's pipe reaches its log, which is complete at EOF", "[worker]") {
-  std::string dir = TempDir();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   LogPump pump(4096, /*max_file_bytes=*/0, /*keep_finished=*/1);
   auto fd = pump.Open("s1", dir + "/s1.log");
   REQUIRE(fd.ok());
@@ -130,7 +127,8 @@ TEST_CASE("log pump: a session's pipe reaches its log, which is complete at EOF"
 
 
 TEST_CASE("session log: a capped log keeps its newest half-caps on disk and says what it dropped", "[worker]") {
-  std::string dir = TempDir();
+  testing::TempDir scratch;
+  const std::string& dir = scratch.path();
   const std::string path = dir + "/s.log";
   // A 4 KiB ring, a 64 KiB cap: two files of at most 32 KiB.
   auto log = SessionLog::Create(path, 4096, 64 * 1024);
