@@ -27,16 +27,12 @@ TEST_CASE("cgroups off: nothing is created and the summary says limits are not e
   CHECK(SessionCgroups::Probe("/nonexistent", "w1").summary().find("not a cgroup v2 directory") != std::string::npos);
 }
 
-// The real kernel interface: runs where the cgroup v2 tree is writable (as root on most Linux
-// hosts), and otherwise checks that the worker says so.
+// The real kernel interface: needs a writable cgroup v2 tree (root on most Linux hosts, as in
+// CI). Where there is none, the test fails rather than passing unchecked.
 TEST_CASE("cgroups: a session joins its own cgroup, which kills what it left behind", "[worker]") {
   auto cg = SessionCgroups::Probe("auto", "w1");
   INFO(cg.summary());
-  if (!cg.enabled()) {
-    CHECK(cg.summary().find("NOT enforced") != std::string::npos);
-    WARN("cgroup v2 is not writable here; skipped: " << cg.summary());
-    return;
-  }
+  if (!cg.enabled()) FAIL("cgroup v2 is not writable here, and this test checks the real tree: " << cg.summary());
   // Whatever is not enforced is named, with the reason.
   if (!cg.cpu_limits()) CHECK(cg.summary().find("CPU limits NOT enforced") != std::string::npos);
   if (!cg.memory_limits()) CHECK(cg.summary().find("memory limits NOT enforced") != std::string::npos);
